@@ -1,0 +1,260 @@
+/**
+ * A bounds-checked walk over a DNS message in wire format. It reads the header, the first
+ * question and the OPT record, and checks that every record in every section is well formed,
+ * without building objects for the records themselves. This is the hot path's parser: editing
+ * an ID, an EDNS option or padding never needs a full decode and re-encode.
+ *
+ * @module
+ */
+import { HEADER_LENGTH, RrType } from "./constants.ts";
+
+/** One question (RFC 1035 §4.1.2). `name` is in presentation form without the final dot. */
+export interface Question {
+  /** Presentation form, e.g. `example.com` (root is `""`), bytes outside `[!-~]` as `\DDD`. */
+  readonly name: string;
+  readonly type: number;
+  readonly class: number;
+}
+
+/** One EDNS(0) option (RFC 6891 §6.1.2). */
+export interface EdnsOption {
+  readonly code: number;
+  readonly data: Uint8Array;
+}
+
+/** The OPT pseudo-record, with where it sits in the message. */
+export interface OptRecord {
+  /** Offset of the record's first byte (its owner name). */
+  readonly start: number;
+  /** Offset just past the record. */
+  readonly end: number;
+  /** Requestor's UDP payload size (the CLASS field). */
+  readonly udpSize: number;
+  /** The TTL field: extended rcode (8 bits), version (8 bits), flags incl. DO (16 bits). */
+  readonly ttl: number;
+  readonly options: readonly EdnsOption[];
+}
+
+/** What {@linkcode parseMessage} learns about a message. */
+export interface MessageInfo {
+  readonly id: number;
+  /** The 16-bit flags word: QR, opcode, AA, TC, RD, RA, Z, AD, CD, rcode. */
+  readonly flags: number;
+  readonly qdcount: number;
+  readonly ancount: number;
+  readonly nscount: number;
+  readonly arcount: number;
+  /** The first question, if there is one. */
+  readonly question?: Question;
+  /** Offset just past the question section. */
+  readonly questionEnd: number;
+  /** The OPT record, if the additional section has one. */
+  readonly opt?: OptRecord;
+}
+
+const MAX_POINTER_HOPS = 64;
+
+/**
+ * Reads a possibly compressed domain name at `offset`.
+ *
+ * @returns the name in presentation form and the offset just past it in the message
+ * @throws {RangeError} if the name runs past the message, loops, or uses a reserved label type
+ */
+export function readName(wire: Uint8Array, offset: number): { name: string; end: number } {
+  const labels: string[] = [];
+  let pos = offset;
+  let end = -1;
+  let hops = 0;
+  let length = 1;
+  for (;;) {
+    if (pos >= wire.length) throw new RangeError(`dns: name at offset ${offset} runs past the end`);
+    const len = wire[pos];
+    if (len === 0) {
+      if (end < 0) end = pos + 1;
+      break;
+    }
+    const kind = len & 0xc0;
+    if (kind === 0xc0) {
+      if (pos + 1 >= wire.length) {
+        throw new RangeError(`dns: name pointer at offset ${pos} runs past the end`);
+      }
+      const target = ((len & 0x3f) << 8) | wire[pos + 1];
+      if (end < 0) end = pos + 2;
+      if (++hops > MAX_POINTER_HOPS || target >= pos) {
+        throw new RangeError(`dns: compression loop in name at offset ${offset}`);
+      }
+      pos = target;
+      continue;
+    }
+    if (kind !== 0) throw new RangeError(`dns: reserved label type at offset ${pos}`);
+    if (pos + 1 + len > wire.length) {
+      throw new RangeError(`dns: label at offset ${pos} runs past the end`);
+    }
+    length += len + 1;
+    if (length > 255) throw new RangeError(`dns: name at offset ${offset} is over 255 bytes`);
+    labels.push(labelText(wire, pos + 1, len));
+    pos += 1 + len;
+  }
+  return { name: labels.join("."), end };
+}
+
+function labelText(wire: Uint8Array, start: number, len: number): string {
+  let s = "";
+  for (let i = start; i < start + len; i++) {
+    const c = wire[i];
+    if (c === 0x2e || c === 0x5c) s += "\\" + String.fromCharCode(c);
+    else if (c > 0x20 && c < 0x7f) s += String.fromCharCode(c);
+    else s += "\\" + c.toString().padStart(3, "0");
+  }
+  return s;
+}
+
+/** Skips a name without building it; same checks as {@linkcode readName} for the inline part. */
+function skipName(wire: Uint8Array, offset: number): number {
+  let pos = offset;
+  for (;;) {
+    if (pos >= wire.length) throw new RangeError(`dns: name at offset ${offset} runs past the end`);
+    const len = wire[pos];
+    if (len === 0) return pos + 1;
+    const kind = len & 0xc0;
+    if (kind === 0xc0) {
+      if (pos + 1 >= wire.length) {
+        throw new RangeError(`dns: name pointer at offset ${pos} runs past the end`);
+      }
+      return pos + 2;
+    }
+    if (kind !== 0) throw new RangeError(`dns: reserved label type at offset ${pos}`);
+    pos += 1 + len;
+  }
+}
+
+function u16(wire: Uint8Array, at: number): number {
+  return (wire[at] << 8) | wire[at + 1];
+}
+
+function u32(wire: Uint8Array, at: number): number {
+  return ((wire[at] << 24) >>> 0) + (wire[at + 1] << 16) + (wire[at + 2] << 8) + wire[at + 3];
+}
+
+/**
+ * Walks a whole DNS message and reports its header, first question and OPT record.
+ *
+ * @throws {RangeError} if the message is shorter than a header, a count promises more records
+ *   than the message holds, a name or record runs past the end, there are trailing bytes, or
+ *   there is more than one OPT record
+ *
+ * @example
+ * ```ts
+ * const info = parseMessage(wire);
+ * console.log(info.question?.name, info.opt?.udpSize);
+ * ```
+ */
+export function parseMessage(wire: Uint8Array): MessageInfo {
+  if (wire.length < HEADER_LENGTH) {
+    throw new RangeError(`dns: message of ${wire.length} bytes is shorter than a header`);
+  }
+  const id = u16(wire, 0);
+  const flags = u16(wire, 2);
+  const qdcount = u16(wire, 4);
+  const ancount = u16(wire, 6);
+  const nscount = u16(wire, 8);
+  const arcount = u16(wire, 10);
+
+  let pos = HEADER_LENGTH;
+  let question: Question | undefined;
+  for (let i = 0; i < qdcount; i++) {
+    const start = pos;
+    pos = skipName(wire, pos);
+    if (pos + 4 > wire.length) throw new RangeError("dns: question runs past the end");
+    if (i === 0) {
+      question = {
+        name: readName(wire, start).name,
+        type: u16(wire, pos),
+        class: u16(wire, pos + 2),
+      };
+    }
+    pos += 4;
+  }
+  const questionEnd = pos;
+
+  let opt: OptRecord | undefined;
+  const records = ancount + nscount + arcount;
+  for (let i = 0; i < records; i++) {
+    const start = pos;
+    pos = skipName(wire, pos);
+    if (pos + 10 > wire.length) throw new RangeError("dns: record header runs past the end");
+    const type = u16(wire, pos);
+    const rdlength = u16(wire, pos + 8);
+    const rdata = pos + 10;
+    const end = rdata + rdlength;
+    if (end > wire.length) throw new RangeError("dns: record data runs past the end");
+    if (type === RrType.OPT) {
+      if (i < ancount + nscount) {
+        throw new RangeError("dns: OPT record outside the additional section");
+      }
+      if (opt) throw new RangeError("dns: more than one OPT record");
+      if (wire[start] !== 0) throw new RangeError("dns: OPT record owner is not the root");
+      opt = {
+        start,
+        end,
+        udpSize: u16(wire, pos + 2),
+        ttl: u32(wire, pos + 4),
+        options: readOptions(wire, rdata, end),
+      };
+    }
+    pos = end;
+  }
+  if (pos !== wire.length) {
+    throw new RangeError(`dns: ${wire.length - pos} trailing bytes after the last record`);
+  }
+  return { id, flags, qdcount, ancount, nscount, arcount, question, questionEnd, opt };
+}
+
+function readOptions(wire: Uint8Array, start: number, end: number): EdnsOption[] {
+  const options: EdnsOption[] = [];
+  let pos = start;
+  while (pos < end) {
+    if (pos + 4 > end) throw new RangeError("dns: EDNS option header runs past the OPT record");
+    const code = u16(wire, pos);
+    const len = u16(wire, pos + 2);
+    if (pos + 4 + len > end) throw new RangeError("dns: EDNS option runs past the OPT record");
+    options.push({ code, data: wire.subarray(pos + 4, pos + 4 + len) });
+    pos += 4 + len;
+  }
+  return options;
+}
+
+/** Reads the message ID. The caller guarantees at least two bytes. */
+export function getId(wire: Uint8Array): number {
+  return u16(wire, 0);
+}
+
+/**
+ * Returns a copy of `wire` with the message ID set to `id`.
+ *
+ * @example
+ * ```ts
+ * const upstreamQuery = withId(query, 0); // RFC 8484 §4.1: ID 0 for cache friendliness
+ * ```
+ */
+export function withId(wire: Uint8Array, id: number): Uint8Array<ArrayBuffer> {
+  const copy = wire.slice();
+  copy[0] = id >> 8;
+  copy[1] = id & 0xff;
+  return copy;
+}
+
+/** The rcode in a message's header (low 4 bits; the OPT record may extend it). */
+export function headerRcode(flags: number): number {
+  return flags & 0x0f;
+}
+
+/** The opcode in a message's header flags. */
+export function headerOpcode(flags: number): number {
+  return (flags >> 11) & 0x0f;
+}
+
+/** True if two questions ask the same thing (names compared ASCII case-insensitively). */
+export function sameQuestion(a: Question, b: Question): boolean {
+  return a.type === b.type && a.class === b.class && a.name.toLowerCase() === b.name.toLowerCase();
+}

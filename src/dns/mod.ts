@@ -1,0 +1,11 @@
+/**
+ * Pure helpers over DNS messages in wire format: parsing, EDNS editing, error responses and
+ * answer validation. No runtime APIs.
+ *
+ * @module
+ */
+export * from "./constants.ts";
+export * from "./message.ts";
+export * from "./edns.ts";
+export * from "./response.ts";
+export * from "./query.ts";
