@@ -1,0 +1,282 @@
+/**
+ * The server side of one stream connection carrying length-prefixed DNS messages (DoT, or TCP).
+ * Runtime-free: the edge gives it a {@linkcode StreamTransport} and feeds it bytes.
+ *
+ * Every complete query is dispatched at once (out-of-order pipelining, RFC 7766 §6.2.1.1);
+ * answers are written as they complete, and answers that complete together go out in one write.
+ * At `maxInFlight` unanswered queries, or when the transport's write buffer is full, the session
+ * stops reading (backpressure) instead of buffering without bound.
+ *
+ * @module
+ */
+import { encodeFrames, FrameDecoder, FrameError } from "./codec.ts";
+
+/** What a session needs from the connection under it. */
+export interface StreamTransport {
+  /** Queue bytes for sending. Must not throw for a closed transport. */
+  write(bytes: Uint8Array): void;
+  /** Bytes queued and not yet handed to the kernel. */
+  readonly writableLength: number;
+  /** Stop delivering data (backpressure). */
+  pause(): void;
+  /** Deliver data again. */
+  resume(): void;
+  /** Close after queued bytes are sent. */
+  end(): void;
+  /** Close now, dropping queued bytes. */
+  destroy(): void;
+}
+
+/** How a session turns one query into one answer. `null` means: close this connection. */
+export type MessageProcessor = (message: Uint8Array) => Promise<Uint8Array | null>;
+
+/** Why a session ended; for logs and metrics. */
+export type CloseReason =
+  | "peer-closed"
+  | "idle"
+  | "frame-error"
+  | "frame-timeout"
+  | "dropped"
+  | "shutdown"
+  | "write-error";
+
+/** Limits and hooks of a {@linkcode StreamSession}. */
+export interface StreamSessionOptions {
+  /** Answers per query; must not reject (a rejection closes the connection). */
+  process: MessageProcessor;
+  /** Unanswered queries allowed at once before reading stops. Default 128. */
+  maxInFlight?: number;
+  /** Largest accepted message. Default 65535. */
+  maxFrameSize?: number;
+  /** Close after this long with nothing in flight and nothing received. Default 10 000 ms. */
+  idleTimeoutMs?: number;
+  /** Close if one frame takes longer than this to arrive once started. Default 5 000 ms. */
+  frameTimeoutMs?: number;
+  /** Stop reading while the transport has more than this many bytes queued. Default 1 MiB. */
+  writeHighWaterMark?: number;
+  /** Milliseconds clock. Default `performance.now`. */
+  now?: () => number;
+  /** Called once when the session ends. */
+  onClose?: (reason: CloseReason, error?: unknown) => void;
+}
+
+/**
+ * One connection's query loop.
+ *
+ * @example
+ * ```ts
+ * const session = new StreamSession(transport, { process: (q) => processor(q, ctx) });
+ * socket.on("data", (chunk) => session.receive(chunk));
+ * socket.on("end", () => session.peerEnded());
+ * socket.on("close", () => session.transportClosed());
+ * socket.on("drain", () => session.writable());
+ * ```
+ */
+export class StreamSession {
+  readonly #transport: StreamTransport;
+  readonly #process: MessageProcessor;
+  readonly #decoder: FrameDecoder;
+  readonly #maxInFlight: number;
+  readonly #idleMs: number;
+  readonly #frameMs: number;
+  readonly #highWater: number;
+  readonly #now: () => number;
+  readonly #onClose?: (reason: CloseReason, error?: unknown) => void;
+
+  #inFlight = 0;
+  #backlog: Uint8Array[] = [];
+  #outbox: Uint8Array[] = [];
+  #flushScheduled = false;
+  #paused = false;
+  #draining = false;
+  #drainReason: CloseReason = "peer-closed";
+  #closed = false;
+  #lastActivity: number;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #drainWaiters: (() => void)[] = [];
+
+  constructor(transport: StreamTransport, options: StreamSessionOptions) {
+    this.#transport = transport;
+    this.#process = options.process;
+    this.#decoder = new FrameDecoder(options.maxFrameSize ?? 65535);
+    this.#maxInFlight = options.maxInFlight ?? 128;
+    this.#idleMs = options.idleTimeoutMs ?? 10_000;
+    this.#frameMs = options.frameTimeoutMs ?? 5_000;
+    this.#highWater = options.writeHighWaterMark ?? 1 << 20;
+    this.#now = options.now ?? (() => performance.now());
+    this.#onClose = options.onClose;
+    this.#lastActivity = this.#now();
+    this.#armTimer(Math.min(this.#idleMs, this.#frameMs));
+  }
+
+  /** Queries received and not yet answered, including those waiting for a slot. */
+  get inFlight(): number {
+    return this.#inFlight + this.#backlog.length;
+  }
+
+  /** True once the session has ended. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Feed bytes read from the transport. */
+  receive(chunk: Uint8Array): void {
+    if (this.#closed || this.#draining) return;
+    const now = this.#now();
+    this.#lastActivity = now;
+    let messages: Uint8Array[];
+    try {
+      messages = this.#decoder.push(chunk, now);
+    } catch (error) {
+      if (error instanceof FrameError) return this.#close("frame-error", error, true);
+      throw error;
+    }
+    for (const m of messages) {
+      if (this.#inFlight < this.#maxInFlight) this.#dispatch(m);
+      else this.#backlog.push(m);
+    }
+    this.#updateFlow();
+  }
+
+  /** The peer closed its sending side: answer what is in flight, then close. */
+  peerEnded(): void {
+    if (this.#closed) return;
+    this.#draining = true;
+    this.#maybeFinish();
+  }
+
+  /** The transport closed under us: forget everything. */
+  transportClosed(): void {
+    if (this.#closed) return;
+    this.#close("peer-closed", undefined, false);
+  }
+
+  /** The transport's write buffer drained. */
+  writable(): void {
+    this.#updateFlow();
+  }
+
+  /**
+   * Graceful shutdown: stop reading, answer every query already received, then close. Resolves
+   * when the session has closed; after `graceMs` the connection is dropped regardless.
+   */
+  shutdown(graceMs: number): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#draining = true;
+    this.#drainReason = "shutdown";
+    this.#transport.pause();
+    this.#paused = true;
+    const done = new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    const force = setTimeout(() => this.#close("shutdown", undefined, true), graceMs);
+    this.#maybeFinish();
+    return done.finally(() => clearTimeout(force));
+  }
+
+  #dispatch(message: Uint8Array): void {
+    this.#inFlight++;
+    let promise: Promise<Uint8Array | null>;
+    try {
+      promise = this.#process(message);
+    } catch (error) {
+      promise = Promise.reject(error);
+    }
+    promise.then(
+      (answer) => this.#complete(answer),
+      (error) => {
+        this.#inFlight--;
+        this.#close("dropped", error, true);
+      },
+    );
+  }
+
+  #complete(answer: Uint8Array | null): void {
+    this.#inFlight--;
+    if (this.#closed) return;
+    if (answer === null) return this.#close("dropped", undefined, false);
+    this.#lastActivity = this.#now();
+    this.#outbox.push(answer);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
+    while (this.#backlog.length > 0 && this.#inFlight < this.#maxInFlight) {
+      this.#dispatch(this.#backlog.shift()!);
+    }
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    if (this.#closed || this.#outbox.length === 0) return;
+    const batch = this.#outbox;
+    this.#outbox = [];
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeFrames(batch);
+    } catch (error) {
+      return this.#close("write-error", error, true);
+    }
+    this.#transport.write(bytes);
+    this.#updateFlow();
+    if (this.#draining) this.#maybeFinish();
+  }
+
+  #updateFlow(): void {
+    if (this.#closed || this.#draining) return;
+    const full = this.#backlog.length > 0 || this.#inFlight >= this.#maxInFlight ||
+      this.#transport.writableLength > this.#highWater;
+    if (full && !this.#paused) {
+      this.#paused = true;
+      this.#transport.pause();
+    } else if (!full && this.#paused) {
+      this.#paused = false;
+      this.#transport.resume();
+    }
+  }
+
+  #maybeFinish(): void {
+    if (this.#closed) return;
+    if (this.#backlog.length > 0) {
+      while (this.#backlog.length > 0 && this.#inFlight < this.#maxInFlight) {
+        this.#dispatch(this.#backlog.shift()!);
+      }
+    }
+    if (this.#inFlight === 0 && this.#backlog.length === 0 && this.#outbox.length === 0) {
+      this.#close(this.#drainReason, undefined, false);
+    }
+  }
+
+  #armTimer(ms: number): void {
+    this.#timer = setTimeout(() => this.#onTimer(), Math.max(1, ms));
+  }
+
+  #onTimer(): void {
+    this.#timer = undefined;
+    if (this.#closed) return;
+    const now = this.#now();
+    const partialSince = this.#decoder.partialSince;
+    if (partialSince > 0 && now - partialSince >= this.#frameMs) {
+      return this.#close("frame-timeout", undefined, true);
+    }
+    const idleFor = now - this.#lastActivity;
+    if (this.inFlight === 0 && this.#outbox.length === 0 && idleFor >= this.#idleMs) {
+      return this.#close("idle", undefined, false);
+    }
+    let next = this.#idleMs - idleFor;
+    if (next <= 0) next = this.#idleMs;
+    if (partialSince > 0) next = Math.min(next, this.#frameMs - (now - partialSince));
+    this.#armTimer(next);
+  }
+
+  #close(reason: CloseReason, error: unknown, abrupt: boolean): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#backlog = [];
+    this.#outbox = [];
+    if (abrupt) this.#transport.destroy();
+    else this.#transport.end();
+    for (const resolve of this.#drainWaiters) resolve();
+    this.#drainWaiters = [];
+    this.#onClose?.(reason, error);
+  }
+}
