@@ -1,0 +1,127 @@
+/**
+ * Groups of upstreams that are upstreams themselves: ordered failover and round-robin, both
+ * with a cool-down for members that fail.
+ *
+ * @module
+ */
+import type { Query } from "../dns/query.ts";
+import { DeadlineError, withDeadline } from "./deadline.ts";
+import { type Upstream, UpstreamError, type UpstreamFailure } from "./types.ts";
+
+/** How a group picks the member that gets a query first. */
+export type GroupStrategy = "failover" | "round-robin";
+
+/** Options of {@linkcode UpstreamGroup}. */
+export interface UpstreamGroupOptions {
+  members: readonly Upstream[];
+  /** `failover` (default): always the first healthy member. `round-robin`: rotate. */
+  strategy?: GroupStrategy;
+  /** How long a failed member is passed over before it gets queries again. Default 30 000 ms. */
+  cooldownMs?: number;
+  /** Time one member gets before the next is tried. Default: no per-member limit. */
+  attemptTimeoutMs?: number;
+  /** Milliseconds clock. Default `Date.now`. */
+  now?: () => number;
+  /** Called when a member is marked down or comes back. */
+  onHealthChange?: (member: string, healthy: boolean, error?: unknown) => void;
+}
+
+interface Member {
+  upstream: Upstream;
+  downUntil: number;
+}
+
+/**
+ * Tries members one after another until one answers. Members that failed recently go to the
+ * back of the order until their cool-down passes; when every member is cooling down, they are
+ * still tried (soonest recovery first), since an answer beats a certain SERVFAIL.
+ *
+ * Safe for concurrent use. Closing the group closes its members.
+ *
+ * @example
+ * ```ts
+ * const group = new UpstreamGroup({ members: [primary, secondary], strategy: "failover" });
+ * ```
+ */
+export class UpstreamGroup implements Upstream {
+  readonly name: string;
+  readonly #members: Member[];
+  readonly #strategy: GroupStrategy;
+  readonly #cooldownMs: number;
+  readonly #attemptMs?: number;
+  readonly #now: () => number;
+  readonly #onHealthChange?: UpstreamGroupOptions["onHealthChange"];
+  #next = 0;
+
+  constructor(options: UpstreamGroupOptions) {
+    if (options.members.length === 0) throw new RangeError("upstream group: no members");
+    this.#members = options.members.map((upstream) => ({ upstream, downUntil: 0 }));
+    this.#strategy = options.strategy ?? "failover";
+    this.#cooldownMs = options.cooldownMs ?? 30_000;
+    this.#attemptMs = options.attemptTimeoutMs;
+    this.#now = options.now ?? Date.now;
+    this.#onHealthChange = options.onHealthChange;
+    this.name = `${this.#strategy}(${options.members.map((m) => m.name).join(", ")})`;
+  }
+
+  /** Member names with whether each is currently considered healthy. */
+  health(): { name: string; healthy: boolean }[] {
+    const now = this.#now();
+    return this.#members.map((m) => ({ name: m.upstream.name, healthy: m.downUntil <= now }));
+  }
+
+  #order(): Member[] {
+    const now = this.#now();
+    let start = 0;
+    if (this.#strategy === "round-robin") {
+      start = this.#next;
+      this.#next = (this.#next + 1) % this.#members.length;
+    }
+    const healthy: Member[] = [];
+    const down: Member[] = [];
+    for (let i = 0; i < this.#members.length; i++) {
+      const m = this.#members[(start + i) % this.#members.length];
+      (m.downUntil <= now ? healthy : down).push(m);
+    }
+    down.sort((a, b) => a.downUntil - b.downUntil);
+    return healthy.concat(down);
+  }
+
+  async exchange(query: Query, signal: AbortSignal): Promise<Uint8Array> {
+    let last: unknown;
+    for (const member of this.#order()) {
+      if (signal.aborted) throw signal.reason;
+      try {
+        const answer = this.#attemptMs === undefined
+          ? await member.upstream.exchange(query, signal)
+          : await withDeadline(signal, this.#attemptMs, (s) => member.upstream.exchange(query, s));
+        if (member.downUntil !== 0) {
+          member.downUntil = 0;
+          this.#onHealthChange?.(member.upstream.name, true);
+        }
+        return answer;
+      } catch (error) {
+        if (signal.aborted) throw signal.reason;
+        last = error;
+        const wasUp = member.downUntil <= this.#now();
+        member.downUntil = this.#now() + this.#cooldownMs;
+        if (wasUp) this.#onHealthChange?.(member.upstream.name, false, error);
+      }
+    }
+    const kind: UpstreamFailure = last instanceof UpstreamError
+      ? last.kind
+      : last instanceof DeadlineError
+      ? "timeout"
+      : "unavailable";
+    throw new UpstreamError(
+      this.name,
+      kind,
+      `all ${this.#members.length} members failed; last: ${(last as Error)?.message}`,
+      { cause: last },
+    );
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#members.map((m) => m.upstream.close()));
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * The contract every upstream keeps, single servers and groups alike.
+ *
+ * @module
+ */
+import type { Query } from "../dns/query.ts";
+
+/**
+ * Something that answers DNS queries: a DoH server, a DoT server, or a group of upstreams.
+ *
+ * - **Concurrency**: `exchange` is safe to call many times at once; implementations multiplex.
+ * - **The query is not modified**: implementations copy before changing the ID or anything else.
+ * - **The answer** is a validated response to the query (a response, same question) carrying the
+ *   query's own message ID, whatever ID went on the wire.
+ * - **Errors**: `exchange` rejects with {@linkcode UpstreamError} when no valid answer was had,
+ *   and with the signal's reason when `signal` aborts. It never resolves with a made-up answer:
+ *   turning failure into SERVFAIL is the resolver's job.
+ * - **Lifetime**: whoever constructed an upstream closes it; `close` releases connections and
+ *   timers, and `exchange` after `close` rejects.
+ */
+export interface Upstream {
+  /** A label for logs and metrics: scheme, host and path, never credentials. */
+  readonly name: string;
+  exchange(query: Query, signal: AbortSignal): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/** Why an upstream gave no answer. `ede` is the RFC 8914 code a SERVFAIL for it should carry. */
+export type UpstreamFailure =
+  | "network" // could not connect, reset, TLS failure
+  | "http-status" // non-200
+  | "bad-answer" // wrong content type, too large, malformed, wrong ID or question
+  | "timeout"
+  | "unavailable"; // every member of a group is down
+
+/** An upstream failed to answer a query. Callers catch this one. */
+export class UpstreamError extends Error {
+  /**
+   * @param upstream the upstream's {@linkcode Upstream.name}
+   * @param kind what went wrong, for metrics and the Extended DNS Error
+   */
+  constructor(
+    readonly upstream: string,
+    readonly kind: UpstreamFailure,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(`upstream ${upstream}: ${message}`, options);
+    this.name = "UpstreamError";
+  }
+}
+
+/**
+ * A display name for an upstream URL: no user info, no query string, no fragment.
+ *
+ * @example
+ * ```ts
+ * redactUrl("https://user:secret@dns.example/dns-query?token=x"); // "https://dns.example/dns-query"
+ * ```
+ */
+export function redactUrl(url: string | URL): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}${u.pathname}`;
+}
