@@ -1,0 +1,190 @@
+/**
+ * Every configuration key, once: its type, default, environment variable and help text. The
+ * parser, `--help` and the README's table all come from this list.
+ *
+ * @module
+ */
+
+/** The kinds of value a key takes. */
+export type OptionKind = "string" | "int" | "duration" | "bool" | "list" | "address" | "enum";
+
+/** One configuration key. */
+export interface OptionSpec {
+  /** The key: `--name` on the command line, `"name"` in the config file. */
+  readonly name: string;
+  readonly kind: OptionKind;
+  /** Default as the user would type it; undefined means unset. */
+  readonly default?: string;
+  readonly help: string;
+  /** For `enum`. */
+  readonly choices?: readonly string[];
+  /** Inclusive bounds for `int` and `duration` (milliseconds). */
+  readonly min?: number;
+  readonly max?: number;
+  /** Value placeholder in `--help`. */
+  readonly meta?: string;
+}
+
+/** The public DoH resolvers used when no upstream is configured. */
+export const DEFAULT_UPSTREAMS = [
+  "https://cloudflare-dns.com/dns-query",
+  "https://dns.google/dns-query",
+];
+
+/** All keys, in `--help` order. */
+export const OPTIONS: readonly OptionSpec[] = [
+  { name: "config", kind: "string", meta: "FILE", help: "JSON file with any of these keys" },
+  {
+    name: "listen",
+    kind: "address",
+    default: "127.0.0.1:8853",
+    meta: "HOST:PORT",
+    help: "DoT listen address (use 0.0.0.0:853 or [::]:853 in production)",
+  },
+  {
+    name: "cert",
+    kind: "string",
+    meta: "FILE",
+    help: "PEM certificate chain; unset: a development certificate in --state-dir",
+  },
+  { name: "key", kind: "string", meta: "FILE", help: "PEM private key for --cert" },
+  {
+    name: "upstream",
+    kind: "list",
+    default: DEFAULT_UPSTREAMS.join(","),
+    meta: "URL",
+    help: "DoH upstream https://host/path (repeat, or comma-separate, for several)",
+  },
+  {
+    name: "upstream-strategy",
+    kind: "enum",
+    choices: ["failover", "round-robin"],
+    default: "failover",
+    help: "how queries are spread over several upstreams",
+  },
+  {
+    name: "upstream-ca",
+    kind: "string",
+    meta: "FILE",
+    help: "extra PEM CA certificate(s) trusted for upstreams (private resolvers)",
+  },
+  {
+    name: "doh-method",
+    kind: "enum",
+    choices: ["POST", "GET"],
+    default: "POST",
+    help: "HTTP method for DoH upstream queries",
+  },
+  {
+    name: "upstream-cooldown",
+    kind: "duration",
+    default: "30s",
+    min: 0,
+    help: "how long a failed upstream is passed over",
+  },
+  {
+    name: "attempt-timeout",
+    kind: "duration",
+    default: "2s",
+    min: 1,
+    help: "time one upstream gets before the next in the group is tried",
+  },
+  {
+    name: "query-timeout",
+    kind: "duration",
+    default: "5s",
+    min: 1,
+    max: 60_000,
+    help: "whole-query budget; past it the client gets SERVFAIL",
+  },
+  {
+    name: "keep-client-subnet",
+    kind: "bool",
+    default: "false",
+    help: "forward EDNS Client Subnet to upstreams (stripped by default, for privacy)",
+  },
+  {
+    name: "idle-timeout",
+    kind: "duration",
+    default: "10s",
+    min: 1,
+    max: 6_553_500,
+    help: "close a DoT connection idle this long (RFC 7766); announced via edns-tcp-keepalive",
+  },
+  {
+    name: "handshake-timeout",
+    kind: "duration",
+    default: "5s",
+    min: 1,
+    help: "TLS handshake deadline",
+  },
+  {
+    name: "frame-timeout",
+    kind: "duration",
+    default: "5s",
+    min: 1,
+    help: "max time to receive one message once it has started (slowloris guard)",
+  },
+  {
+    name: "max-connections",
+    kind: "int",
+    default: "10000",
+    min: 1,
+    help: "DoT connections open at once; more are refused",
+  },
+  {
+    name: "max-inflight",
+    kind: "int",
+    default: "128",
+    min: 1,
+    max: 65535,
+    help: "unanswered queries per DoT connection before reading pauses",
+  },
+  {
+    name: "max-frame-size",
+    kind: "int",
+    default: "65535",
+    min: 12,
+    max: 65535,
+    help: "largest DoT message accepted; larger closes the connection",
+  },
+  {
+    name: "shutdown-grace",
+    kind: "duration",
+    default: "5s",
+    min: 0,
+    help: "on SIGINT/SIGTERM, how long in-flight answers get to go out",
+  },
+  {
+    name: "state-dir",
+    kind: "string",
+    default: ".dotbridge",
+    meta: "DIR",
+    help: "where the development certificate is kept",
+  },
+  {
+    name: "log-level",
+    kind: "enum",
+    choices: ["debug", "info", "warn", "error"],
+    default: "info",
+    help: "least severe log events written",
+  },
+  {
+    name: "log-format",
+    kind: "enum",
+    choices: ["logfmt", "json"],
+    default: "logfmt",
+    help: "log line format (stderr)",
+  },
+  {
+    name: "log-queries",
+    kind: "bool",
+    default: "false",
+    help: "log every query with its name and client address (off: privacy)",
+  },
+];
+
+/** `upstream-strategy` → `DOTBRIDGE_UPSTREAM_STRATEGY`. */
+export function envName(key: string): string {
+  return "DOTBRIDGE_" + key.toUpperCase().replaceAll("-", "_");
+}

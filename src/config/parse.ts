@@ -1,0 +1,333 @@
+/**
+ * Configuration from the command line, the environment and a JSON file, parsed once into one
+ * typed object. Precedence: command line > environment > file > defaults.
+ *
+ * @module
+ */
+import { envName, OPTIONS, type OptionSpec } from "./options.ts";
+
+/** A host and port to listen on. */
+export interface ListenAddress {
+  readonly hostname: string;
+  readonly port: number;
+}
+
+/** The whole, validated configuration. Durations are in milliseconds. */
+export interface Config {
+  readonly listen: ListenAddress;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  readonly upstreams: readonly string[];
+  readonly upstreamStrategy: "failover" | "round-robin";
+  readonly upstreamCaFile?: string;
+  readonly dohMethod: "POST" | "GET";
+  readonly upstreamCooldownMs: number;
+  readonly attemptTimeoutMs: number;
+  readonly queryTimeoutMs: number;
+  readonly keepClientSubnet: boolean;
+  readonly idleTimeoutMs: number;
+  readonly handshakeTimeoutMs: number;
+  readonly frameTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly maxInFlight: number;
+  readonly maxFrameSize: number;
+  readonly shutdownGraceMs: number;
+  readonly stateDir: string;
+  readonly logLevel: "debug" | "info" | "warn" | "error";
+  readonly logFormat: "logfmt" | "json";
+  readonly logQueries: boolean;
+  /** Where each key set by the user came from (`--cert`, `DOTBRIDGE_CERT`, ...), for errors. */
+  readonly origin: Readonly<Record<string, string>>;
+}
+
+/** A configuration problem, naming the key. The edge prints `message` and exits 2. */
+export class ConfigError extends Error {
+  constructor(readonly key: string, problem: string) {
+    super(`${key}: ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** What the parser reads. The edge supplies these from the runtime. */
+export interface ConfigSources {
+  args: readonly string[];
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Reads the `--config` file; throws if it cannot. */
+  readTextFile?: (path: string) => string;
+}
+
+/** The parse result: either a config, or a request for help. */
+export type ParseResult = { help: true } | { help: false; config: Config };
+
+type Raw = Map<string, { value: string | string[]; from: string }>;
+
+const SPECS = new Map(OPTIONS.map((o) => [o.name, o]));
+const BOOL_TRUE = new Set(["true", "1", "yes", "on"]);
+const BOOL_FALSE = new Set(["false", "0", "no", "off"]);
+
+function readArgs(args: readonly string[], raw: Raw): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--help" || arg === "-h") return true;
+    if (!arg.startsWith("--")) {
+      throw new ConfigError(arg, "unexpected argument (options start with --)");
+    }
+    let name = arg.slice(2);
+    let value: string | undefined;
+    const eq = name.indexOf("=");
+    if (eq >= 0) {
+      value = name.slice(eq + 1);
+      name = name.slice(0, eq);
+    }
+    let spec = SPECS.get(name);
+    if (!spec && name.startsWith("no-") && SPECS.get(name.slice(3))?.kind === "bool") {
+      spec = SPECS.get(name.slice(3))!;
+      if (value !== undefined) throw new ConfigError(`--${name}`, "takes no value");
+      value = "false";
+    }
+    if (!spec) throw new ConfigError(`--${name}`, "unknown option (see --help)");
+    if (value === undefined) {
+      if (spec.kind === "bool") value = "true";
+      else if (i + 1 < args.length) value = args[++i];
+      else throw new ConfigError(`--${name}`, "needs a value");
+    }
+    const key = `--${spec.name}`;
+    if (spec.kind === "list") {
+      const prev = raw.get(spec.name);
+      const list = prev?.from === key ? (prev.value as string[]) : [];
+      raw.set(spec.name, { value: list.concat(splitList(value)), from: key });
+    } else {
+      raw.set(spec.name, { value, from: key });
+    }
+  }
+  return false;
+}
+
+function splitList(value: string): string[] {
+  return value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+function readEnv(env: Readonly<Record<string, string | undefined>>, raw: Raw): void {
+  for (const spec of OPTIONS) {
+    const name = envName(spec.name);
+    const value = env[name];
+    if (value === undefined || value === "") continue;
+    raw.set(spec.name, { value: spec.kind === "list" ? splitList(value) : value, from: name });
+  }
+}
+
+function readFile(path: string, text: string, raw: Raw): void {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(path, `not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    throw new ConfigError(path, "must hold a JSON object of option names to values");
+  }
+  for (const [name, value] of Object.entries(data)) {
+    const spec = SPECS.get(name);
+    const from = `${path}: "${name}"`;
+    if (!spec || name === "config") throw new ConfigError(from, "unknown key");
+    if (spec.kind === "list") {
+      const list = Array.isArray(value) ? value : [value];
+      if (!list.every((v) => typeof v === "string")) throw new ConfigError(from, "must be strings");
+      raw.set(name, { value: list as string[], from });
+    } else if (["string", "number", "boolean"].includes(typeof value)) {
+      raw.set(name, { value: String(value), from });
+    } else {
+      throw new ConfigError(from, "must be a string, number or boolean");
+    }
+  }
+}
+
+/** Parses `5s`, `500ms`, `2m`, `1h` or a bare number of milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) return undefined;
+  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? "ms"]!;
+  return Math.round(Number(m[1]) * scale);
+}
+
+/** Parses `host:port`, `[v6]:port` or `:port` (all interfaces). */
+export function parseAddress(text: string): ListenAddress | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(text.trim());
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return undefined;
+  return { hostname: m[1] ?? (m[2] || "0.0.0.0"), port };
+}
+
+function convert(spec: OptionSpec, value: string | string[], from: string): unknown {
+  if (spec.kind === "list") return value;
+  const text = value as string;
+  switch (spec.kind) {
+    case "string":
+      if (text === "") throw new ConfigError(from, "must not be empty");
+      return text;
+    case "bool":
+      if (BOOL_TRUE.has(text.toLowerCase())) return true;
+      if (BOOL_FALSE.has(text.toLowerCase())) return false;
+      throw new ConfigError(from, `"${text}" is not true or false`);
+    case "enum": {
+      const hit = spec.choices!.find((c) => c.toLowerCase() === text.toLowerCase());
+      if (!hit) throw new ConfigError(from, `"${text}" is not one of ${spec.choices!.join(", ")}`);
+      return hit;
+    }
+    case "address": {
+      const address = parseAddress(text);
+      if (!address) throw new ConfigError(from, `"${text}" is not HOST:PORT with a port 1-65535`);
+      return address;
+    }
+    case "int":
+    case "duration": {
+      const n = spec.kind === "int"
+        ? (/^\d+$/.test(text.trim()) ? Number(text) : undefined)
+        : parseDuration(text);
+      if (n === undefined) {
+        const what = spec.kind === "int" ? "a whole number" : "a duration like 5s or 500ms";
+        throw new ConfigError(from, `"${text}" is not ${what}`);
+      }
+      const unit = spec.kind === "duration" ? " ms" : "";
+      if (spec.min !== undefined && n < spec.min) {
+        throw new ConfigError(from, `must be at least ${spec.min}${unit}`);
+      }
+      if (spec.max !== undefined && n > spec.max) {
+        throw new ConfigError(from, `must be at most ${spec.max}${unit}`);
+      }
+      return n;
+    }
+  }
+}
+
+function checkUpstream(url: string, from: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ConfigError(from, `"${url}" is not a URL`);
+  }
+  const loopback = u.hostname === "localhost" || u.hostname === "127.0.0.1" ||
+    u.hostname === "[::1]";
+  if (u.protocol !== "https:" && !(u.protocol === "http:" && loopback)) {
+    throw new ConfigError(
+      from,
+      `"${u.protocol}//${u.host}" must be https:// (http:// only on loopback)`,
+    );
+  }
+  if (u.hash) throw new ConfigError(from, `a DoH URL has no #fragment`);
+  return url;
+}
+
+/**
+ * Parses the configuration.
+ *
+ * @throws {ConfigError} naming the key (`--cert`, `DOTBRIDGE_LISTEN`, `file.json: "listen"`)
+ *
+ * @example
+ * ```ts
+ * const result = parseConfig({ args: ["--listen", "0.0.0.0:853"], env: {} });
+ * if (!result.help) console.log(result.config.listen.port); // 853
+ * ```
+ */
+export function parseConfig(sources: ConfigSources): ParseResult {
+  const cli: Raw = new Map();
+  if (readArgs(sources.args, cli)) return { help: true };
+  const env: Raw = new Map();
+  readEnv(sources.env ?? {}, env);
+
+  const raw: Raw = new Map();
+  const configPath = cli.get("config") ?? env.get("config");
+  if (configPath) {
+    const path = configPath.value as string;
+    let text: string;
+    try {
+      if (!sources.readTextFile) throw new Error("no file access");
+      text = sources.readTextFile(path);
+    } catch (e) {
+      throw new ConfigError(configPath.from, `cannot read "${path}": ${(e as Error).message}`);
+    }
+    readFile(path, text, raw);
+  }
+  for (const [k, v] of env) raw.set(k, v);
+  for (const [k, v] of cli) raw.set(k, v);
+
+  const values = new Map<string, unknown>();
+  for (const spec of OPTIONS) {
+    const given = raw.get(spec.name);
+    if (given) values.set(spec.name, convert(spec, given.value, given.from));
+    else if (spec.default !== undefined) {
+      const value = spec.kind === "list" ? splitList(spec.default) : spec.default;
+      values.set(spec.name, convert(spec, value, `default of ${spec.name}`));
+    }
+  }
+  const fromOf = (name: string) => raw.get(name)?.from ?? `--${name}`;
+
+  const upstreams = (values.get("upstream") as string[]).map((u) =>
+    checkUpstream(u, fromOf("upstream"))
+  );
+  if (upstreams.length === 0) throw new ConfigError(fromOf("upstream"), "needs at least one URL");
+  const certFile = values.get("cert") as string | undefined;
+  const keyFile = values.get("key") as string | undefined;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new ConfigError(
+      certFile === undefined ? "--cert" : "--key",
+      "--cert and --key go together",
+    );
+  }
+  const get = <T>(name: string) => values.get(name) as T;
+  return {
+    help: false,
+    config: {
+      listen: get("listen"),
+      certFile,
+      keyFile,
+      upstreams,
+      upstreamStrategy: get("upstream-strategy"),
+      upstreamCaFile: get("upstream-ca"),
+      dohMethod: get("doh-method"),
+      upstreamCooldownMs: get("upstream-cooldown"),
+      attemptTimeoutMs: get("attempt-timeout"),
+      queryTimeoutMs: get("query-timeout"),
+      keepClientSubnet: get("keep-client-subnet"),
+      idleTimeoutMs: get("idle-timeout"),
+      handshakeTimeoutMs: get("handshake-timeout"),
+      frameTimeoutMs: get("frame-timeout"),
+      maxConnections: get("max-connections"),
+      maxInFlight: get("max-inflight"),
+      maxFrameSize: get("max-frame-size"),
+      shutdownGraceMs: get("shutdown-grace"),
+      stateDir: get("state-dir"),
+      logLevel: get("log-level"),
+      logFormat: get("log-format"),
+      logQueries: get("log-queries"),
+      origin: Object.fromEntries(OPTIONS.map((o) => [o.name, fromOf(o.name)])),
+    },
+  };
+}
+
+/** The `--help` text, generated from the option table. */
+export function helpText(program = "dotbridge"): string {
+  const lines = [
+    `Usage: ${program} [options]`,
+    "",
+    "Bridges DNS-over-TLS clients (RFC 7858) to DNS-over-HTTPS upstreams (RFC 8484).",
+    "Every option can also be set as an environment variable (shown) or a key in --config.",
+    "Durations take ms, s, m or h (bare numbers are milliseconds).",
+    "",
+  ];
+  for (const o of OPTIONS) {
+    const flag = o.kind === "bool"
+      ? `--${o.name}`
+      : `--${o.name} ${o.meta ?? o.kind.toUpperCase()}`;
+    lines.push(`  ${flag}`);
+    let detail = `      ${o.help}`;
+    if (o.choices) detail += ` (${o.choices.join(" | ")})`;
+    lines.push(detail);
+    const dflt = o.default !== undefined ? `default: ${o.default}; ` : "";
+    lines.push(`      ${dflt}env: ${envName(o.name)}`);
+  }
+  lines.push("  --help", "      show this text");
+  return lines.join("\n");
+}

@@ -1,0 +1,100 @@
+/**
+ * The standard middlewares: deadline, SERVFAIL on error, and the privacy rewrite of queries
+ * before they leave (no client subnet, no hop-by-hop options, padding).
+ *
+ * @module
+ */
+import { EdeCode, EdnsOptionCode, PADDING_BLOCK, Rcode } from "../dns/constants.ts";
+import { rewriteOptions } from "../dns/edns.ts";
+import { parseMessage } from "../dns/message.ts";
+import type { Query } from "../dns/query.ts";
+import { type ExtendedError, makeErrorResponse } from "../dns/response.ts";
+import type { Logger } from "../log/mod.ts";
+import { DeadlineError, withDeadline } from "../upstream/deadline.ts";
+import { type Upstream, UpstreamError } from "../upstream/types.ts";
+import type { Handler, Middleware } from "./types.ts";
+
+/**
+ * Gives the rest of the pipeline `ms` milliseconds; past that the query rejects with a
+ * `TimeoutError` even if the inner handler ignores its signal.
+ */
+export function timeout(ms: number): Middleware {
+  return (next) => (query, ctx) =>
+    withDeadline(ctx.signal, ms, (signal) => next(query, { ...ctx, signal }));
+}
+
+/** Maps a failure to the Extended DNS Error its SERVFAIL should carry. */
+export function extendedErrorFor(error: unknown): ExtendedError {
+  if (error instanceof DeadlineError || (error as Error)?.name === "TimeoutError") {
+    return { code: EdeCode.NO_REACHABLE_AUTHORITY, text: "upstream timed out" };
+  }
+  if (error instanceof UpstreamError) {
+    switch (error.kind) {
+      case "timeout":
+        return { code: EdeCode.NO_REACHABLE_AUTHORITY, text: "upstream timed out" };
+      case "http-status":
+      case "bad-answer":
+        return { code: EdeCode.NETWORK_ERROR, text: "upstream gave an invalid answer" };
+      case "unavailable":
+        return { code: EdeCode.NO_REACHABLE_AUTHORITY, text: "no upstream available" };
+      default:
+        return { code: EdeCode.NETWORK_ERROR, text: "upstream unreachable" };
+    }
+  }
+  return { code: EdeCode.OTHER, text: "internal error" };
+}
+
+/**
+ * Turns any rejection into SERVFAIL for that query, with an RFC 8914 code, and logs the failure
+ * (upstream and reason only, never the query name).
+ */
+export function servfailOnError(logger?: Logger): Middleware {
+  return (next) => async (query, ctx) => {
+    try {
+      return await next(query, ctx);
+    } catch (error) {
+      if (ctx.signal.aborted && !(error instanceof DeadlineError)) throw error;
+      const ede = extendedErrorFor(error);
+      logger?.warn("query failed", {
+        face: ctx.face,
+        error: (error as Error)?.message ?? String(error),
+      });
+      return makeErrorResponse(query.wire, query.info, Rcode.SERVFAIL, ede);
+    }
+  };
+}
+
+/** Options of {@linkcode upstreamPrivacy}. */
+export interface PrivacyOptions {
+  /** Forward the client's EDNS Client Subnet option. Default false: it is stripped. */
+  keepClientSubnet?: boolean;
+  /** Pad queries sent upstream to this block length (RFC 8467). Default 128; 0 turns it off. */
+  padBlock?: number;
+}
+
+const HOP_BY_HOP = new Set<number>([EdnsOptionCode.TCP_KEEPALIVE, EdnsOptionCode.PADDING]);
+
+/**
+ * Rewrites the query that goes upstream: drops hop-by-hop options (keepalive, the client's
+ * padding), drops EDNS Client Subnet unless told to keep it, and pads to a block length. A query
+ * without EDNS gets an OPT record for the padding; the face removes it from the answer again.
+ */
+export function upstreamPrivacy(options: PrivacyOptions = {}): Middleware {
+  const keepEcs = options.keepClientSubnet ?? false;
+  const padBlock = options.padBlock ?? PADDING_BLOCK.QUERY;
+  const keep = (o: { code: number }) =>
+    !HOP_BY_HOP.has(o.code) && (keepEcs || o.code !== EdnsOptionCode.CLIENT_SUBNET);
+  return (next) => (query, ctx) => {
+    const opts = query.info.opt?.options ?? [];
+    if (padBlock === 0 && opts.every(keep)) return next(query, ctx);
+    const wire = rewriteOptions(query.wire, query.info, keep, [], padBlock || undefined);
+    const info = parseMessage(wire);
+    const upstreamQuery: Query = { wire, info, question: query.question };
+    return next(upstreamQuery, ctx);
+  };
+}
+
+/** The terminal handler that asks an upstream. */
+export function fromUpstream(upstream: Upstream): Handler {
+  return (query, ctx) => upstream.exchange(query, ctx.signal);
+}

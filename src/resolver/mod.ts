@@ -1,0 +1,10 @@
+/**
+ * The resolver pipeline: handler and middleware types, the standard middlewares, and the
+ * face-side processor.
+ *
+ * @module
+ */
+export * from "./types.ts";
+export * from "./middleware.ts";
+export * from "./processor.ts";
+export * from "./engine.ts";

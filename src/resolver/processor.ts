@@ -1,0 +1,98 @@
+/**
+ * The face-side step around the pipeline: classify what the client sent, run the handler, and
+ * shape the answer for this client (its EDNS choices: padding, keepalive, no OPT if it sent none).
+ * Both faces (DoT and DoH) use it, so they answer the same bytes the same way.
+ *
+ * @module
+ */
+import { EdnsOptionCode, PADDING_BLOCK, Rcode } from "../dns/constants.ts";
+import { keepaliveOption, rewriteOptions, setOpt } from "../dns/edns.ts";
+import { headerRcode, type MessageInfo, parseMessage } from "../dns/message.ts";
+import { classifyQuery } from "../dns/query.ts";
+import { makeErrorResponse } from "../dns/response.ts";
+import type { Logger } from "../log/mod.ts";
+import type { Handler, QueryContext } from "./types.ts";
+
+/** Options of {@linkcode createProcessor}. */
+export interface ProcessorOptions {
+  handler: Handler;
+  logger?: Logger;
+  /** Log each query's name, type, client and rcode at info level. Default false (privacy). */
+  logQueries?: boolean;
+  /**
+   * Idle timeout to announce in edns-tcp-keepalive when the client asks (RFC 7828). Set it for
+   * stream faces (DoT); leave it unset for DoH.
+   */
+  keepaliveMs?: number;
+  /** Response padding block when the client padded its query. Default 468 (RFC 8467). */
+  responsePadBlock?: number;
+}
+
+/** Turns a client's message into the answer to send, or `null` to close the connection. */
+export type Processor = (wire: Uint8Array, ctx: QueryContext) => Promise<Uint8Array | null>;
+
+const HOP_BY_HOP = new Set<number>([EdnsOptionCode.TCP_KEEPALIVE, EdnsOptionCode.PADDING]);
+
+/**
+ * Creates the face-side processor.
+ *
+ * @example
+ * ```ts
+ * const process = createProcessor({ handler, keepaliveMs: 10_000 });
+ * const answer = await process(wire, { face: "dot", signal });
+ * ```
+ */
+export function createProcessor(options: ProcessorOptions): Processor {
+  const { handler, logger } = options;
+  const padBlock = options.responsePadBlock ?? PADDING_BLOCK.RESPONSE;
+
+  function shape(answer: Uint8Array, client: MessageInfo): Uint8Array {
+    let info: MessageInfo;
+    try {
+      info = parseMessage(answer);
+    } catch {
+      return makeErrorResponse(answer, undefined, Rcode.SERVFAIL);
+    }
+    if (!client.opt) return info.opt ? setOpt(answer, info, null) : answer;
+    const wantsPadding = client.opt.options.some((o) => o.code === EdnsOptionCode.PADDING);
+    const wantsKeepalive = options.keepaliveMs !== undefined &&
+      client.opt.options.some((o) => o.code === EdnsOptionCode.TCP_KEEPALIVE);
+    const hasHopByHop = info.opt?.options.some((o) => HOP_BY_HOP.has(o.code)) ?? false;
+    if (!wantsPadding && !wantsKeepalive && !hasHopByHop && info.opt) return answer;
+    const extra = wantsKeepalive ? [keepaliveOption(options.keepaliveMs!)] : [];
+    return rewriteOptions(
+      answer,
+      info,
+      (o) => !HOP_BY_HOP.has(o.code),
+      extra,
+      wantsPadding ? padBlock : undefined,
+    );
+  }
+
+  return async (wire, ctx) => {
+    const classified = classifyQuery(wire);
+    if (classified.kind === "drop") {
+      logger?.debug("dropping connection", { face: ctx.face, reason: classified.reason });
+      return null;
+    }
+    if (classified.kind === "reject") {
+      logger?.debug("rejecting query", { face: ctx.face, reason: classified.reason });
+      const answer = makeErrorResponse(wire, classified.info, classified.rcode);
+      return classified.info ? shape(answer, classified.info) : answer;
+    }
+    const { query } = classified;
+    const started = options.logQueries ? performance.now() : 0;
+    const answer = shape(await handler(query, ctx), query.info);
+    if (options.logQueries) {
+      logger?.info("query", {
+        face: ctx.face,
+        client: ctx.client?.address,
+        name: query.question.name,
+        type: query.question.type,
+        rcode: headerRcode((answer[2] << 8) | answer[3]),
+        ms: Math.round((performance.now() - started) * 10) / 10,
+      });
+    }
+    return answer;
+  };
+}

@@ -1,0 +1,42 @@
+/**
+ * The resolver pipeline's vocabulary: a Handler answers a query, a Middleware wraps a Handler.
+ *
+ * @module
+ */
+import type { Query } from "../dns/query.ts";
+
+/** Which front door a query came through. */
+export type Face = "dot" | "doh";
+
+/** Per-query facts a handler may use. */
+export interface QueryContext {
+  readonly face: Face;
+  /** Aborts when the answer is no longer wanted (client gone, deadline, shutdown). */
+  readonly signal: AbortSignal;
+  /** The client's address, for ACLs and rate limits; never logged unless query logging is on. */
+  readonly client?: { readonly address: string; readonly port?: number };
+}
+
+/**
+ * Answers one query. Resolves with a response carrying the query's ID; rejects only on failure
+ * (the `servfailOnError` middleware turns rejections into SERVFAIL).
+ */
+export type Handler = (query: Query, ctx: QueryContext) => Promise<Uint8Array>;
+
+/** Wraps a handler with one concern (timeout, cache, policy, ...). */
+export type Middleware = (next: Handler) => Handler;
+
+/** The middleware that does nothing. */
+export const passThrough: Middleware = (next) => next;
+
+/**
+ * Composes middlewares around a terminal handler; the first middleware is the outermost.
+ *
+ * @example
+ * ```ts
+ * const handler = compose([servfailOnError(), timeout(5000)], fromUpstream(upstream));
+ * ```
+ */
+export function compose(middlewares: readonly Middleware[], terminal: Handler): Handler {
+  return middlewares.reduceRight<Handler>((next, mw) => mw(next), terminal);
+}
