@@ -1,0 +1,162 @@
+/**
+ * Wires the runtime-free engine to Deno: certificates, the upstream HTTP client, the DoT
+ * listener. `main.ts` calls this; so do the end-to-end tests.
+ *
+ * @module
+ */
+import { type Config, ConfigError } from "../config/parse.ts";
+import { createLogger, type Logger } from "../log/mod.ts";
+import { createHandler } from "../resolver/engine.ts";
+import { createProcessor } from "../resolver/processor.ts";
+import type { FetchLike } from "../upstream/doh.ts";
+import { ensureDevCertificate } from "./devcert.ts";
+import { type DotListener, listenDot } from "./dot_listener.ts";
+import { spkiPinFromPem } from "./pki.ts";
+import { buildUpstream, createFetch } from "./upstreams.ts";
+
+/** The certificate the DoT face serves, and how a client can trust it. */
+export interface ServedCertificate {
+  cert: string;
+  key: string;
+  /** Path of the PEM a client should trust: the dev CA, or the configured chain. */
+  trustPath: string;
+  /** SPKI pin of the leaf (RFC 7858 §4.2). */
+  spkiPin: string;
+  /** True for the generated development certificate. */
+  development: boolean;
+  /** True when the development certificate was generated on this start. */
+  created: boolean;
+}
+
+/** A running bridge. */
+export interface Bridge {
+  readonly dot: DotListener;
+  readonly certificate: ServedCertificate;
+  /** Drains and stops everything (bounded by the config's shutdown grace). */
+  shutdown(): Promise<void>;
+}
+
+/** Extra wiring for {@linkcode startBridge}; tests use it to point at local upstreams. */
+export interface BridgeDeps {
+  logger?: Logger;
+  /** Overrides the HTTP client used for DoH upstreams. */
+  fetch?: FetchLike;
+}
+
+function readFile(key: string, from: string, path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (e) {
+    throw new ConfigError(from ?? key, `cannot read "${path}": ${(e as Error).message}`);
+  }
+}
+
+/** Loads the configured certificate, or makes/loads the development one. */
+export async function loadCertificate(config: Config): Promise<ServedCertificate> {
+  if (config.certFile && config.keyFile) {
+    const cert = readFile("--cert", config.origin.cert, config.certFile);
+    const key = readFile("--key", config.origin.key, config.keyFile);
+    if (!cert.includes("-----BEGIN CERTIFICATE-----")) {
+      throw new ConfigError(config.origin.cert, `"${config.certFile}" holds no PEM certificate`);
+    }
+    if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) {
+      throw new ConfigError(config.origin.key, `"${config.keyFile}" holds no PEM private key`);
+    }
+    let spkiPin: string;
+    try {
+      spkiPin = await spkiPinFromPem(cert);
+    } catch (e) {
+      throw new ConfigError(config.origin.cert, `"${config.certFile}": ${(e as Error).message}`);
+    }
+    return {
+      cert,
+      key,
+      trustPath: config.certFile,
+      spkiPin,
+      development: false,
+      created: false,
+    };
+  }
+  let dev;
+  try {
+    dev = await ensureDevCertificate(config.stateDir);
+  } catch (e) {
+    throw new ConfigError(
+      config.origin["state-dir"],
+      `cannot keep the development certificate in "${config.stateDir}": ${(e as Error).message}`,
+    );
+  }
+  return {
+    cert: Deno.readTextFileSync(dev.certPath),
+    key: Deno.readTextFileSync(dev.keyPath),
+    trustPath: dev.caPath,
+    spkiPin: dev.spkiPin,
+    development: true,
+    created: dev.created,
+  };
+}
+
+/**
+ * Starts the bridge described by `config`.
+ *
+ * @throws {ConfigError} for unreadable files, a bad certificate, or an address it cannot bind
+ */
+export async function startBridge(config: Config, deps: BridgeDeps = {}): Promise<Bridge> {
+  const logger = deps.logger ??
+    createLogger({ level: config.logLevel, format: config.logFormat });
+  const certificate = await loadCertificate(config);
+  const caPem = config.upstreamCaFile
+    ? readFile("--upstream-ca", config.origin["upstream-ca"], config.upstreamCaFile)
+    : undefined;
+  const http = deps.fetch ? { fetch: deps.fetch, close: () => {} } : createFetch(caPem);
+  const upstream = buildUpstream(config, http.fetch, logger);
+  const handler = createHandler({
+    upstream,
+    queryTimeoutMs: config.queryTimeoutMs,
+    logger,
+    privacy: { keepClientSubnet: config.keepClientSubnet },
+  });
+  const process = createProcessor({
+    handler,
+    logger,
+    logQueries: config.logQueries,
+    keepaliveMs: config.idleTimeoutMs,
+  });
+
+  let dot: DotListener;
+  try {
+    dot = await listenDot({
+      hostname: config.listen.hostname,
+      port: config.listen.port,
+      cert: certificate.cert,
+      key: certificate.key,
+      process,
+      logger,
+      maxConnections: config.maxConnections,
+      handshakeTimeoutMs: config.handshakeTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+      frameTimeoutMs: config.frameTimeoutMs,
+      maxInFlight: config.maxInFlight,
+      maxFrameSize: config.maxFrameSize,
+    });
+  } catch (e) {
+    await upstream.close();
+    http.close();
+    const message = (e as Error).message;
+    if (/certificate|key|PEM|asn1|decoder/i.test(message)) {
+      throw new ConfigError(config.origin.cert, `certificate and key do not load: ${message}`);
+    }
+    const { hostname, port } = config.listen;
+    throw new ConfigError(config.origin.listen, `cannot listen on ${hostname}:${port}: ${message}`);
+  }
+
+  return {
+    dot,
+    certificate,
+    async shutdown() {
+      await dot.shutdown(config.shutdownGraceMs);
+      await upstream.close();
+      http.close();
+    },
+  };
+}
