@@ -23,6 +23,8 @@ export interface OptionSpec {
   readonly max?: number;
   /** Value placeholder in `--help`. */
   readonly meta?: string;
+  /** For `address`: the value `off` is accepted and leaves the key unset (disabled). */
+  readonly allowOff?: boolean;
 }
 
 /** The public DoH resolvers used when no upstream is configured. */
@@ -49,6 +51,32 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   { name: "key", kind: "string", meta: "FILE", help: "PEM private key for --cert" },
   {
+    name: "http-listen",
+    kind: "address",
+    default: "127.0.0.1:8443",
+    allowOff: true,
+    meta: "HOST:PORT|off",
+    help: "DoH (RFC 8484) listen address; off disables the HTTP face",
+  },
+  {
+    name: "http-tls",
+    kind: "bool",
+    default: "true",
+    help: "serve HTTPS with the DoT certificate; false: plain HTTP (behind a TLS reverse proxy)",
+  },
+  {
+    name: "trusted-proxy-header",
+    kind: "string",
+    meta: "HEADER",
+    help: "header with the client address set by a trusted proxy (x-forwarded-for: last entry)",
+  },
+  {
+    name: "json-api",
+    kind: "bool",
+    default: "true",
+    help: "answer the JSON API (application/dns-json, ?name=&type=) on the DoH path",
+  },
+  {
     name: "upstream",
     kind: "list",
     default: DEFAULT_UPSTREAMS.join(","),
@@ -66,7 +94,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     name: "upstream-ca",
     kind: "string",
     meta: "FILE",
-    help: "extra PEM CA certificate(s) trusted for upstreams (private resolvers)",
+    help: "PEM CA certificate(s) trusted for upstreams instead of the system roots",
   },
   {
     name: "doh-method",

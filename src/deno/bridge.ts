@@ -12,7 +12,7 @@ import type { FetchLike } from "../upstream/doh.ts";
 import { ensureDevCertificate } from "./devcert.ts";
 import { type DotListener, listenDot } from "./dot_listener.ts";
 import { spkiPinFromPem } from "./pki.ts";
-import { buildUpstream, createFetch } from "./upstreams.ts";
+import { buildUpstream, createTransports } from "./upstreams.ts";
 
 /** The certificate the DoT face serves, and how a client can trust it. */
 export interface ServedCertificate {
@@ -108,8 +108,8 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
   const caPem = config.upstreamCaFile
     ? readFile("--upstream-ca", config.origin["upstream-ca"], config.upstreamCaFile)
     : undefined;
-  const http = deps.fetch ? { fetch: deps.fetch, close: () => {} } : createFetch(caPem);
-  const upstream = buildUpstream(config, http.fetch, logger);
+  const http = createTransports({ caPem, fetchFn: deps.fetch, logger });
+  const upstream = buildUpstream(config, http, logger);
   const handler = createHandler({
     upstream,
     queryTimeoutMs: config.queryTimeoutMs,
