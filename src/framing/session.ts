@@ -93,6 +93,7 @@ export class StreamSession {
   #closed = false;
   #lastActivity: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerDue = 0;
   #drainWaiters: (() => void)[] = [];
 
   constructor(transport: StreamTransport, options: StreamSessionOptions) {
@@ -130,6 +131,14 @@ export class StreamSession {
     } catch (error) {
       if (error instanceof FrameError) return this.#close("frame-error", error, true);
       throw error;
+    }
+    if (this.#decoder.bufferedBytes > 0 && this.#timer !== undefined) {
+      // A frame just started: make sure the timer fires by its deadline, not only at idle time.
+      const frameDue = this.#decoder.partialSince + this.#frameMs;
+      if (this.#timerDue > frameDue) {
+        clearTimeout(this.#timer);
+        this.#armTimer(frameDue - now);
+      }
     }
     for (const m of messages) {
       if (this.#inFlight < this.#maxInFlight) this.#dispatch(m);
@@ -246,15 +255,18 @@ export class StreamSession {
   }
 
   #armTimer(ms: number): void {
-    this.#timer = setTimeout(() => this.#onTimer(), Math.max(1, ms));
+    const delay = Math.max(1, ms);
+    this.#timerDue = this.#now() + delay;
+    this.#timer = setTimeout(() => this.#onTimer(), delay);
   }
 
   #onTimer(): void {
     this.#timer = undefined;
     if (this.#closed) return;
     const now = this.#now();
+    const partial = this.#decoder.bufferedBytes > 0; // partialSince may legitimately be 0
     const partialSince = this.#decoder.partialSince;
-    if (partialSince > 0 && now - partialSince >= this.#frameMs) {
+    if (partial && now - partialSince >= this.#frameMs) {
       return this.#close("frame-timeout", undefined, true);
     }
     const idleFor = now - this.#lastActivity;
@@ -263,7 +275,7 @@ export class StreamSession {
     }
     let next = this.#idleMs - idleFor;
     if (next <= 0) next = this.#idleMs;
-    if (partialSince > 0) next = Math.min(next, this.#frameMs - (now - partialSince));
+    if (partial) next = Math.min(next, this.#frameMs - (now - partialSince));
     this.#armTimer(next);
   }
 

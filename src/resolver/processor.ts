@@ -46,12 +46,14 @@ export function createProcessor(options: ProcessorOptions): Processor {
   const { handler, logger } = options;
   const padBlock = options.responsePadBlock ?? PADDING_BLOCK.RESPONSE;
 
-  function shape(answer: Uint8Array, client: MessageInfo): Uint8Array {
+  function shape(answer: Uint8Array, client: MessageInfo, query: Uint8Array): Uint8Array {
     let info: MessageInfo;
     try {
       info = parseMessage(answer);
     } catch {
-      return makeErrorResponse(answer, undefined, Rcode.SERVFAIL);
+      // An answer that does not parse: SERVFAIL for the client's own query (its ID, question).
+      answer = makeErrorResponse(query, client, Rcode.SERVFAIL);
+      info = parseMessage(answer);
     }
     if (!client.opt) return info.opt ? setOpt(answer, info, null) : answer;
     const wantsPadding = client.opt.options.some((o) => o.code === EdnsOptionCode.PADDING);
@@ -78,11 +80,11 @@ export function createProcessor(options: ProcessorOptions): Processor {
     if (classified.kind === "reject") {
       logger?.debug("rejecting query", { face: ctx.face, reason: classified.reason });
       const answer = makeErrorResponse(wire, classified.info, classified.rcode);
-      return classified.info ? shape(answer, classified.info) : answer;
+      return classified.info ? shape(answer, classified.info, wire) : answer;
     }
     const { query } = classified;
     const started = options.logQueries ? performance.now() : 0;
-    const answer = shape(await handler(query, ctx), query.info);
+    const answer = shape(await handler(query, ctx), query.info, wire);
     if (options.logQueries) {
       logger?.info("query", {
         face: ctx.face,

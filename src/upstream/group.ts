@@ -28,7 +28,10 @@ export interface UpstreamGroupOptions {
 
 interface Member {
   upstream: Upstream;
+  /** Passed over until this time (ms) after a failure. */
   downUntil: number;
+  /** Last reported state: false from a failure until the next success. */
+  up: boolean;
 }
 
 /**
@@ -55,7 +58,7 @@ export class UpstreamGroup implements Upstream {
 
   constructor(options: UpstreamGroupOptions) {
     if (options.members.length === 0) throw new RangeError("upstream group: no members");
-    this.#members = options.members.map((upstream) => ({ upstream, downUntil: 0 }));
+    this.#members = options.members.map((upstream) => ({ upstream, downUntil: 0, up: true }));
     this.#strategy = options.strategy ?? "failover";
     this.#cooldownMs = options.cooldownMs ?? 30_000;
     this.#attemptMs = options.attemptTimeoutMs;
@@ -72,18 +75,15 @@ export class UpstreamGroup implements Upstream {
 
   #order(): Member[] {
     const now = this.#now();
-    let start = 0;
-    if (this.#strategy === "round-robin") {
-      start = this.#next;
-      this.#next = (this.#next + 1) % this.#members.length;
-    }
     const healthy: Member[] = [];
     const down: Member[] = [];
-    for (let i = 0; i < this.#members.length; i++) {
-      const m = this.#members[(start + i) % this.#members.length];
-      (m.downUntil <= now ? healthy : down).push(m);
-    }
+    for (const m of this.#members) (m.downUntil <= now ? healthy : down).push(m);
     down.sort((a, b) => a.downUntil - b.downUntil);
+    if (this.#strategy === "round-robin" && healthy.length > 1) {
+      const start = this.#next++ % healthy.length;
+      if (this.#next >= Number.MAX_SAFE_INTEGER) this.#next = 0;
+      return healthy.slice(start).concat(healthy.slice(0, start), down);
+    }
     return healthy.concat(down);
   }
 
@@ -95,17 +95,20 @@ export class UpstreamGroup implements Upstream {
         const answer = this.#attemptMs === undefined
           ? await member.upstream.exchange(query, signal)
           : await withDeadline(signal, this.#attemptMs, (s) => member.upstream.exchange(query, s));
-        if (member.downUntil !== 0) {
-          member.downUntil = 0;
+        member.downUntil = 0;
+        if (!member.up) {
+          member.up = true;
           this.#onHealthChange?.(member.upstream.name, true);
         }
         return answer;
       } catch (error) {
         if (signal.aborted) throw signal.reason;
         last = error;
-        const wasUp = member.downUntil <= this.#now();
         member.downUntil = this.#now() + this.#cooldownMs;
-        if (wasUp) this.#onHealthChange?.(member.upstream.name, false, error);
+        if (member.up) {
+          member.up = false;
+          this.#onHealthChange?.(member.upstream.name, false, error);
+        }
       }
     }
     const kind: UpstreamFailure = last instanceof UpstreamError
