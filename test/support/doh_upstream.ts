@@ -4,6 +4,8 @@
  *
  * @module
  */
+import dnsPacket from "dns-packet";
+import { Buffer } from "node:buffer";
 import { answerFromZone, delayFor } from "./zone.ts";
 import type { TestPki } from "./pki.ts";
 
@@ -22,13 +24,55 @@ export interface LocalDohUpstream {
   readonly url: string;
   readonly port: number;
   mode: UpstreamMode;
-  /** Requests received, by method. */
-  readonly requests: { method: string; id: number; paddedTo128: boolean }[];
+  /** Requests received, in arrival order. */
+  readonly requests: UpstreamRequest[];
   close(): Promise<void>;
 }
 
+/** What the upstream saw of one request. */
+export interface UpstreamRequest {
+  method: string;
+  /** The DNS message ID the query carried (RFC 8484 wants 0). */
+  id: number;
+  /** The query's length is a multiple of 128 (RFC 8467 block padding). */
+  paddedTo128: boolean;
+  /** Query length in bytes. */
+  length: number;
+  /** The question name, lower case without the trailing dot ("" if it did not parse). */
+  name: string;
+  /** EDNS option codes in the query's OPT record, in order (empty without OPT). */
+  options: number[];
+  /** The query carried an EDNS Client Subnet option (code 8). */
+  ecs: boolean;
+}
+
+/** Options of {@linkcode startDohUpstream}. */
+export interface DohUpstreamOptions {
+  /** Port to bind (default 0, an ephemeral port); lets a test restart an upstream in place. */
+  port?: number;
+}
+
+function describeQuery(query: Uint8Array): { name: string; options: number[] } {
+  try {
+    const q = dnsPacket.decode(Buffer.from(query));
+    const opt = q.additionals?.find((r) => r.type === "OPT") as
+      | { options?: { code: number }[] }
+      | undefined;
+    return {
+      name: (q.questions?.[0]?.name ?? "").toLowerCase(),
+      options: (opt?.options ?? []).map((o) => o.code),
+    };
+  } catch {
+    return { name: "", options: [] };
+  }
+}
+
 /** Starts a local DoH upstream serving `/dns-query`. */
-export function startDohUpstream(pki: TestPki, path = "/dns-query"): Promise<LocalDohUpstream> {
+export function startDohUpstream(
+  pki: TestPki,
+  path = "/dns-query",
+  options: DohUpstreamOptions = {},
+): Promise<LocalDohUpstream> {
   const requests: LocalDohUpstream["requests"] = [];
   const hangs = new Set<() => void>();
   const state = { mode: "ok" as UpstreamMode };
@@ -36,7 +80,7 @@ export function startDohUpstream(pki: TestPki, path = "/dns-query"): Promise<Loc
     const server = Deno.serve(
       {
         hostname: "127.0.0.1",
-        port: 0,
+        port: options.port ?? 0,
         cert: pki.server.chainPem,
         key: pki.server.keyPem,
         onListen: () => {},
@@ -52,10 +96,15 @@ export function startDohUpstream(pki: TestPki, path = "/dns-query"): Promise<Loc
         } else {
           query = new Uint8Array(await req.arrayBuffer());
         }
+        const described = describeQuery(query);
         requests.push({
           method: req.method,
           id: (query[0] << 8) | query[1],
           paddedTo128: query.length % 128 === 0,
+          length: query.length,
+          name: described.name,
+          options: described.options,
+          ecs: described.options.includes(8),
         });
         const mode = state.mode;
         if (mode === "hang") {
