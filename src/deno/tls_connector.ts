@@ -1,0 +1,265 @@
+/**
+ * The runtime side of a DoT upstream: a {@linkcode StreamConnector} over `node:tls`.
+ *
+ * `node:tls` rather than `Deno.connectTls`/`Deno.startTls`, because only `node:tls` exposes the
+ * peer certificate (needed for SPKI pins) and takes a separate `servername` (connect to an
+ * address, authenticate a name). Everything `node:tls`-specific stays in this file.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { createHash, X509Certificate } from "node:crypto";
+import { isIP } from "node:net";
+import tls from "node:tls";
+import type { Logger } from "../log/mod.ts";
+import type { ByteStream, StreamConnector, StreamTarget } from "../upstream/stream.ts";
+
+/** Options of {@linkcode createTlsConnector}: the authentication policy of one upstream. */
+export interface TlsConnectorOptions {
+  /** Extra trusted CA certificates (PEM), in addition to the default roots. */
+  caCerts?: string[];
+  /**
+   * SPKI pins (base64 SHA-256, RFC 7858 §4.2) of this upstream. When given, a certificate in
+   * the server's chain must match one, on top of the usual chain and name checks.
+   */
+  pins?: string[];
+  /**
+   * RFC 7858 §4.1 opportunistic privacy: encrypt, but accept any certificate and any name.
+   * Logs a warning on the first connection. Cannot be combined with `pins`.
+   */
+  opportunistic?: boolean;
+  /** Where the opportunistic warning goes. Default `console.warn`. */
+  logger?: Logger;
+  /** Bytes buffered from the server before the socket is paused (backpressure). Default 64 KiB. */
+  readHighWaterMark?: number;
+  /** `close()` waits this long for a clean TLS close before dropping the socket. Default 2000 ms. */
+  closeGraceMs?: number;
+}
+
+/**
+ * The RFC 7858 SPKI pin of a DER certificate: base64(SHA-256(DER SubjectPublicKeyInfo)).
+ *
+ * @example
+ * ```ts
+ * const pin = spkiPinOfDer(socket.getPeerCertificate(true).raw);
+ * ```
+ */
+export function spkiPinOfDer(der: Uint8Array): string {
+  const spki = new X509Certificate(der).publicKey.export({ type: "spki", format: "der" });
+  return createHash("sha256").update(spki).digest("base64");
+}
+
+/** The pins of the certificates the server sent, leaf first. */
+function chainPins(cert: tls.PeerCertificate): string[] {
+  const pins: string[] = [];
+  let c: tls.DetailedPeerCertificate | tls.PeerCertificate | undefined = cert;
+  for (let depth = 0; c?.raw && depth < 10; depth++) {
+    pins.push(spkiPinOfDer(c.raw));
+    const next: tls.DetailedPeerCertificate | undefined =
+      (c as tls.DetailedPeerCertificate).issuerCertificate;
+    if (!next || next === c || next.raw?.equals(c.raw)) break;
+    c = next;
+  }
+  return pins;
+}
+
+function describe(target: StreamTarget): string {
+  const host = target.hostname.includes(":") ? `[${target.hostname}]` : target.hostname;
+  const name = target.servername === target.hostname ? "" : ` as "${target.servername}"`;
+  return `TLS to ${host}:${target.port}${name}`;
+}
+
+/** Wraps an established TLS socket as a {@linkcode ByteStream}. */
+function wrapSocket(socket: tls.TLSSocket, highWaterMark: number, graceMs: number): ByteStream {
+  let lastError: Error | undefined;
+  let readDone = false;
+  const closed = new Promise<void>((resolve, reject) => {
+    socket.once("close", () => (lastError ? reject(lastError) : resolve()));
+  });
+  closed.catch(() => {}); // observed by whoever awaits it; never an unhandled rejection
+
+  const readable = new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        socket.on("data", (chunk: Buffer) => {
+          if (readDone) return;
+          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          if ((controller.desiredSize ?? 1) <= 0) socket.pause();
+        });
+        socket.on("error", (error: Error) => {
+          lastError ??= error;
+          if (readDone) return;
+          readDone = true;
+          controller.error(error);
+        });
+        const finish = () => {
+          if (readDone) return;
+          readDone = true;
+          if (lastError) controller.error(lastError);
+          else controller.close();
+        };
+        socket.once("end", finish);
+        socket.once("close", finish);
+      },
+      pull() {
+        if (socket.isPaused()) socket.resume();
+      },
+      cancel() {
+        readDone = true;
+        socket.destroy();
+      },
+    },
+    new ByteLengthQueuingStrategy({ highWaterMark }),
+  );
+
+  const writable = new WritableStream<Uint8Array>({
+    write(chunk) {
+      return new Promise<void>((resolve, reject) => {
+        if (socket.destroyed || !socket.writable) {
+          reject(lastError ?? new Error("write on a closed TLS connection"));
+          return;
+        }
+        // One chunk, one write: callers put a whole frame batch in a chunk.
+        if (socket.write(chunk)) {
+          resolve();
+          return;
+        }
+        const onDrain = () => {
+          cleanup();
+          resolve();
+        };
+        const onClose = () => {
+          cleanup();
+          reject(lastError ?? new Error("TLS connection closed while writing"));
+        };
+        const cleanup = () => {
+          socket.off("drain", onDrain);
+          socket.off("close", onClose);
+        };
+        socket.on("drain", onDrain);
+        socket.on("close", onClose);
+      });
+    },
+    close() {
+      socket.end();
+    },
+    abort() {
+      socket.destroy();
+    },
+  });
+
+  return {
+    readable,
+    writable,
+    closed,
+    close() {
+      if (!socket.destroyed) {
+        socket.end(); // close_notify and FIN; the server closes its side in turn
+        const force = setTimeout(() => socket.destroy(), graceMs);
+        socket.once("close", () => clearTimeout(force));
+      }
+      return closed.catch(() => {});
+    },
+  };
+}
+
+/**
+ * Creates the connector for one DoT upstream: TLS 1.2+ with ALPN `dot`, `TCP_NODELAY`, the
+ * certificate chain checked against the default roots plus `caCerts`, the certificate checked
+ * for `servername` strictly (RFC 8310 §8.1; an address is checked against IP SANs and not sent
+ * as SNI), and, if `pins` are given, the SPKI pin of a certificate in the chain checked against
+ * them. Any failure rejects the connect with an `Error` saying what failed.
+ *
+ * Pins belong to one upstream, so build one connector per upstream URL.
+ *
+ * @example
+ * ```ts
+ * const u = parseDotUrl("tls://127.0.0.1:8853?pin=n76lpRo2fEf6w3mX2J1zYKKI6jBKPlgqVbxMU6SvZL4=#localhost");
+ * const connect = createTlsConnector({ caCerts: [caPem], pins: u.pins, opportunistic: u.opportunistic });
+ * const upstream = new DotUpstream({ ...u, name: u.display, connect });
+ * ```
+ */
+export function createTlsConnector(options: TlsConnectorOptions = {}): StreamConnector {
+  const pins = new Set(options.pins ?? []);
+  const opportunistic = options.opportunistic ?? false;
+  if (opportunistic && pins.size > 0) {
+    throw new TypeError("TLS connector: pins and opportunistic mode cannot be combined");
+  }
+  for (const pin of pins) {
+    if (Buffer.from(pin, "base64").length !== 32) {
+      throw new RangeError(`TLS connector: pin "${pin}" is not a base64 SHA-256 digest`);
+    }
+  }
+  const ca = options.caCerts?.length ? [...tls.rootCertificates, ...options.caCerts] : undefined;
+  const highWaterMark = options.readHighWaterMark ?? 64 * 1024;
+  const graceMs = options.closeGraceMs ?? 2_000;
+  let warned = false;
+
+  return (target) =>
+    new Promise<ByteStream>((resolve, reject) => {
+      const { signal } = target;
+      if (signal.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const what = describe(target);
+      if (opportunistic && !warned) {
+        warned = true;
+        const msg = `DoT upstream ${target.hostname}:${target.port} is NOT authenticated ` +
+          "(opportunistic mode, RFC 7858 §4.1): anyone on the path can read and forge its answers";
+        if (options.logger) {
+          options.logger.warn(msg, { upstream: `${target.hostname}:${target.port}` });
+        } else console.warn(msg);
+      }
+      const servername = target.servername;
+      const socket = tls.connect({
+        host: target.hostname,
+        port: target.port,
+        servername: isIP(servername) ? undefined : servername,
+        ca,
+        ALPNProtocols: ["dot"],
+        minVersion: "TLSv1.2",
+        rejectUnauthorized: !opportunistic,
+        checkServerIdentity: (_host, cert) => {
+          const nameError = tls.checkServerIdentity(servername, cert);
+          if (nameError) return nameError;
+          if (pins.size === 0) return undefined;
+          const seen = chainPins(cert);
+          if (seen.some((pin) => pins.has(pin))) return undefined;
+          return new Error(
+            `SPKI pin mismatch: the server's key ${seen[0] ?? "(none)"} matches none of the ` +
+              `${pins.size} configured pin(s)`,
+          );
+        },
+      });
+      let settled = false;
+      const fail = (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        socket.destroy();
+        reject(error);
+      };
+      const onError = (error: Error) =>
+        fail(new Error(`${what}: ${error.message}`, { cause: error }));
+      const onClose = () => fail(new Error(`${what}: connection closed during the handshake`));
+      const onAbort = () => fail(signal.reason);
+      const cleanup = () => {
+        socket.off("error", onError);
+        socket.off("close", onClose);
+        signal.removeEventListener("abort", onAbort);
+      };
+      socket.once("error", onError);
+      socket.once("close", onClose);
+      signal.addEventListener("abort", onAbort, { once: true });
+      socket.once("secureConnect", () => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        try {
+          socket.setNoDelay(true);
+        } catch { /* not a TCP socket */ }
+        resolve(wrapSocket(socket, highWaterMark, graceMs));
+      });
+    });
+}

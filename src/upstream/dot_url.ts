@@ -1,0 +1,224 @@
+/**
+ * Parsing of DoT upstream URLs: `tls://host[:port][?pin=BASE64[&pin=...]][#authname]`.
+ *
+ * @module
+ */
+
+/** The DoT port (RFC 7858 §3.1). */
+export const DOT_DEFAULT_PORT = 853;
+
+/** What a DoT upstream URL says: where to connect and how to authenticate the server. */
+export interface DotUrl {
+  /** Name or address to connect to; an IPv6 address without brackets, names in lower case. */
+  readonly hostname: string;
+  readonly port: number;
+  /**
+   * The authentication domain name (RFC 8310 §2): the name the certificate must be valid for,
+   * sent as SNI. The fragment when given, else the host itself.
+   */
+  readonly servername: string;
+  /** SPKI pins (RFC 7858 §4.2), canonical base64 of 32-byte SHA-256 digests, no duplicates. */
+  readonly pins: string[];
+  /**
+   * RFC 7858 §4.1 opportunistic privacy: encrypt but do not authenticate. Only when the URL says
+   * `?opportunistic=1` explicitly; never combined with pins.
+   */
+  readonly opportunistic: boolean;
+  /** `tls://host:port` plus `#authname` when it differs from the host: for logs and errors. */
+  readonly display: string;
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const LABEL = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/;
+
+/** True for a dotted-quad IPv4 address such as `192.0.2.1` (no leading zeros). */
+function isIpv4(s: string): boolean {
+  return IPV4.test(s);
+}
+
+/** The canonical text of an IPv6 address, or undefined if `s` is not one. */
+function canonicalIpv6(s: string): string | undefined {
+  if (!s.includes(":") || !/^[0-9a-fA-F:.]+$/.test(s)) return undefined;
+  try {
+    const host = new URL(`http://[${s}]/`).hostname;
+    return host.slice(1, -1);
+  } catch {
+    return undefined;
+  }
+}
+
+function isDnsName(s: string): boolean {
+  if (s.length === 0 || s.length > 253) return false;
+  return s.split(".").every((label) => LABEL.test(label));
+}
+
+/** Removes user info so an error message never repeats a credential. */
+function redact(url: string): string {
+  const shown = url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, "$1");
+  return shown.length > 200 ? `${shown.slice(0, 200)}...` : shown;
+}
+
+/**
+ * Normalises a host or authentication name: an IPv4 address, an IPv6 address (brackets
+ * optional) in canonical form, or a DNS name in lower case without the final dot.
+ */
+function parseHost(raw: string, what: string, fail: (msg: string) => never): string {
+  const bracketed = raw.startsWith("[") && raw.endsWith("]");
+  if (bracketed || raw.includes(":")) {
+    const v6 = canonicalIpv6(bracketed ? raw.slice(1, -1) : raw);
+    if (v6 === undefined) fail(`${what} "${raw}" is not a valid IPv6 address`);
+    return v6;
+  }
+  let name = raw.toLowerCase();
+  if (name.endsWith(".") && name.length > 1) name = name.slice(0, -1);
+  if (isIpv4(name)) return name;
+  if (/^[\d.]+$/.test(name)) fail(`${what} "${raw}" is not a valid IPv4 address`);
+  if (!isDnsName(name)) fail(`${what} "${raw}" is not a valid host name`);
+  return name;
+}
+
+function decode(part: string, fail: (msg: string) => never): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return fail(`"${part}" has a bad percent-encoding`);
+  }
+}
+
+/** Parses one pin to canonical base64, or explains what is wrong with it. */
+function parsePin(value: string, url: string): string {
+  let bytes: Uint8Array;
+  try {
+    bytes = Uint8Array.fromBase64(value);
+  } catch {
+    throw new TypeError(`DoT upstream "${url}": pin "${value}" is not valid base64`);
+  }
+  if (bytes.length !== 32) {
+    throw new RangeError(
+      `DoT upstream "${url}": pin "${value}" is ${bytes.length} bytes; a SHA-256 SPKI pin is 32`,
+    );
+  }
+  return bytes.toBase64();
+}
+
+/** `host` as it appears in a URL: IPv6 addresses in brackets. */
+export function urlHost(hostname: string): string {
+  return hostname.includes(":") ? `[${hostname}]` : hostname;
+}
+
+/**
+ * Parses a DoT upstream URL.
+ *
+ * - `tls://dns.example`: port 853, the certificate must be valid for `dns.example`.
+ * - `tls://1.1.1.1:853#cloudflare-dns.com`: connect to the address, authenticate the name.
+ * - `tls://[2606:4700::1111]#cloudflare-dns.com`: IPv6 in brackets.
+ * - `?pin=BASE64` (repeatable): the server's SPKI must match one of these (RFC 7858 §4.2).
+ *   Write `+` as is or as `%2B`; it is never read as a space.
+ * - `?opportunistic=1`: RFC 7858 §4.1, no authentication at all. Only when asked for.
+ *
+ * @throws {TypeError} for a malformed URL: another scheme, user info, a path, no host, an
+ *   invalid host or authentication name, bad base64 in a pin, an unknown parameter, or pins
+ *   together with opportunistic mode
+ * @throws {RangeError} for a port outside 1-65535 or a pin that is not 32 bytes
+ *
+ * @example
+ * ```ts
+ * const u = parseDotUrl("tls://1.1.1.1#cloudflare-dns.com");
+ * // { hostname: "1.1.1.1", port: 853, servername: "cloudflare-dns.com", pins: [],
+ * //   opportunistic: false, display: "tls://1.1.1.1:853#cloudflare-dns.com" }
+ * ```
+ */
+export function parseDotUrl(url: string): DotUrl {
+  if (typeof url !== "string") throw new TypeError("DoT upstream URL must be a string");
+  const shown = redact(url);
+  const fail: (msg: string) => never = (msg) => {
+    throw new TypeError(`DoT upstream "${shown}": ${msg}`);
+  };
+  if (!/^tls:\/\//i.test(url)) fail("scheme must be tls://");
+  let rest = url.slice("tls://".length);
+
+  let fragment: string | undefined;
+  const hashAt = rest.indexOf("#");
+  if (hashAt >= 0) {
+    fragment = rest.slice(hashAt + 1);
+    rest = rest.slice(0, hashAt);
+  }
+  let query = "";
+  const queryAt = rest.indexOf("?");
+  if (queryAt >= 0) {
+    query = rest.slice(queryAt + 1);
+    rest = rest.slice(0, queryAt);
+  }
+  const slashAt = rest.indexOf("/");
+  const authority = slashAt >= 0 ? rest.slice(0, slashAt) : rest;
+  if (slashAt >= 0 && rest.slice(slashAt) !== "/") fail("a DoT URL has no path");
+  if (authority.includes("@")) fail("user info is not allowed in a DoT URL");
+  if (authority === "") fail("no host");
+
+  let hostPart: string;
+  let portPart: string | undefined;
+  if (authority.startsWith("[")) {
+    const close = authority.indexOf("]");
+    if (close < 0) fail("missing ] after the IPv6 address");
+    hostPart = authority.slice(0, close + 1);
+    const after = authority.slice(close + 1);
+    if (after !== "") {
+      if (!after.startsWith(":")) fail(`unexpected "${after}" after the IPv6 address`);
+      portPart = after.slice(1);
+    }
+  } else {
+    const colon = authority.indexOf(":");
+    if (colon >= 0 && authority.indexOf(":", colon + 1) >= 0) {
+      fail("an IPv6 address must be in brackets, e.g. tls://[2001:db8::1]:853");
+    }
+    hostPart = colon >= 0 ? authority.slice(0, colon) : authority;
+    portPart = colon >= 0 ? authority.slice(colon + 1) : undefined;
+  }
+  if (hostPart === "" || hostPart === "[]") fail("no host");
+  const hostname = parseHost(hostPart, "host", fail);
+
+  let port = DOT_DEFAULT_PORT;
+  if (portPart !== undefined) {
+    const n = /^\d{1,5}$/.test(portPart) ? Number(portPart) : NaN;
+    if (!(n >= 1 && n <= 65535)) {
+      throw new RangeError(
+        `DoT upstream "${shown}": port "${portPart}" is not a number from 1 to 65535`,
+      );
+    }
+    port = n;
+  }
+
+  const pins: string[] = [];
+  let opportunistic = false;
+  for (const pair of query.split("&")) {
+    if (pair === "") continue;
+    const eq = pair.indexOf("=");
+    const key = decode(eq >= 0 ? pair.slice(0, eq) : pair, fail);
+    const value = eq >= 0 ? decode(pair.slice(eq + 1), fail) : "";
+    if (key === "pin") {
+      const pin = parsePin(value, shown);
+      if (!pins.includes(pin)) pins.push(pin);
+    } else if (key === "opportunistic") {
+      const v = value.toLowerCase();
+      if (v === "" || v === "1" || v === "true" || v === "yes") opportunistic = true;
+      else if (v === "0" || v === "false" || v === "no") opportunistic = false;
+      else fail(`opportunistic must be 1 or 0, not "${value}"`);
+    } else {
+      fail(`unknown parameter "${key}" (known: pin, opportunistic)`);
+    }
+  }
+  if (opportunistic && pins.length > 0) {
+    fail("pins and opportunistic=1 contradict each other (pinning authenticates the server)");
+  }
+
+  let servername = hostname;
+  if (fragment !== undefined) {
+    const name = decode(fragment, fail);
+    if (name === "") fail("empty authentication name after #");
+    servername = parseHost(name, "authentication name", fail);
+  }
+
+  const base = `tls://${urlHost(hostname)}:${port}`;
+  const display = servername === hostname ? base : `${base}#${servername}`;
+  return { hostname, port, servername, pins, opportunistic, display };
+}
