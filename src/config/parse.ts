@@ -17,6 +17,14 @@ export interface Config {
   readonly listen: ListenAddress;
   readonly certFile?: string;
   readonly keyFile?: string;
+  /** DoH face address; undefined when `http-listen` is `off`. */
+  readonly httpListen?: ListenAddress;
+  /** Serve the DoH face over HTTPS (the DoT certificate); false: plain HTTP. */
+  readonly httpTls: boolean;
+  /** Lower-cased header carrying the client address from a trusted proxy. */
+  readonly trustedProxyHeader?: string;
+  /** Serve the JSON API on the DoH path. */
+  readonly jsonApi: boolean;
   readonly upstreams: readonly string[];
   readonly upstreamStrategy: "failover" | "round-robin";
   readonly upstreamCaFile?: string;
@@ -155,7 +163,7 @@ export function parseAddress(text: string): ListenAddress | undefined {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})$/.exec(text.trim());
   if (!m) return undefined;
   const port = Number(m[3]);
-  if (port < 1 || port > 65535) return undefined;
+  if (port > 65535) return undefined;
   return { hostname: m[1] ?? (m[2] || "0.0.0.0"), port };
 }
 
@@ -176,8 +184,14 @@ function convert(spec: OptionSpec, value: string | string[], from: string): unkn
       return hit;
     }
     case "address": {
+      if (spec.allowOff && text.trim().toLowerCase() === "off") return undefined;
       const address = parseAddress(text);
-      if (!address) throw new ConfigError(from, `"${text}" is not HOST:PORT with a port 1-65535`);
+      if (!address) {
+        throw new ConfigError(
+          from,
+          `"${text}" is not HOST:PORT with a port 0-65535 (0: any free port)`,
+        );
+      }
       return address;
     }
     case "int":
@@ -277,12 +291,20 @@ export function parseConfig(sources: ConfigSources): ParseResult {
     );
   }
   const get = <T>(name: string) => values.get(name) as T;
+  const proxyHeader = get<string | undefined>("trusted-proxy-header");
+  if (proxyHeader !== undefined && !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(proxyHeader)) {
+    throw new ConfigError(fromOf("trusted-proxy-header"), `"${proxyHeader}" is not a header name`);
+  }
   return {
     help: false,
     config: {
       listen: get("listen"),
       certFile,
       keyFile,
+      httpListen: get("http-listen"),
+      httpTls: get("http-tls"),
+      trustedProxyHeader: proxyHeader?.toLowerCase(),
+      jsonApi: get("json-api"),
       upstreams,
       upstreamStrategy: get("upstream-strategy"),
       upstreamCaFile: get("upstream-ca"),

@@ -1,6 +1,6 @@
 /**
  * Wires the runtime-free engine to Deno: certificates, the upstream HTTP client, the DoT
- * listener. `main.ts` calls this; so do the end-to-end tests.
+ * listener and the DoH listener. `main.ts` calls this; so do the end-to-end tests.
  *
  * @module
  */
@@ -11,6 +11,8 @@ import { createProcessor } from "../resolver/processor.ts";
 import type { FetchLike } from "../upstream/doh.ts";
 import { ensureDevCertificate } from "./devcert.ts";
 import { type DotListener, listenDot } from "./dot_listener.ts";
+import { type DohListener, listenDoh } from "./doh_listener.ts";
+import { createDohApp } from "../http/app.ts";
 import { spkiPinFromPem } from "./pki.ts";
 import { buildUpstream, createTransports } from "./upstreams.ts";
 
@@ -31,6 +33,8 @@ export interface ServedCertificate {
 /** A running bridge. */
 export interface Bridge {
   readonly dot: DotListener;
+  /** The DoH face; absent when `http-listen` is `off`. */
+  readonly doh?: DohListener;
   readonly certificate: ServedCertificate;
   /** Drains and stops everything (bounded by the config's shutdown grace). */
   shutdown(): Promise<void>;
@@ -150,11 +154,47 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     throw new ConfigError(config.origin.listen, `cannot listen on ${hostname}:${port}: ${message}`);
   }
 
+  let doh: DohListener | undefined;
+  if (config.httpListen) {
+    const dohProcess = createProcessor({ handler, logger, logQueries: config.logQueries });
+    const app = createDohApp({
+      process: dohProcess,
+      jsonApi: config.jsonApi,
+      logger,
+      landing: { dotPort: dot.addr.port, spkiPin: certificate.spkiPin },
+      health: () => ({ dotConnections: dot.connections }),
+    });
+    try {
+      doh = listenDoh({
+        hostname: config.httpListen.hostname,
+        port: config.httpListen.port,
+        cert: config.httpTls ? certificate.cert : undefined,
+        key: config.httpTls ? certificate.key : undefined,
+        app,
+        trustedProxyHeader: config.trustedProxyHeader,
+        logger,
+      });
+    } catch (e) {
+      await dot.shutdown(0);
+      await upstream.close();
+      http.close();
+      const { hostname, port } = config.httpListen;
+      throw new ConfigError(
+        config.origin["http-listen"],
+        `cannot listen on ${hostname}:${port}: ${(e as Error).message}`,
+      );
+    }
+  }
+
   return {
     dot,
+    doh,
     certificate,
     async shutdown() {
-      await dot.shutdown(config.shutdownGraceMs);
+      await Promise.all([
+        dot.shutdown(config.shutdownGraceMs),
+        doh?.shutdown(config.shutdownGraceMs),
+      ]);
       await upstream.close();
       http.close();
     },

@@ -1,0 +1,92 @@
+/**
+ * TTL math over a response in wire format: how long an answer may be cached, for the DoH face's
+ * `Cache-Control: max-age` (RFC 8484 §5.1) and for caches. A byte-level walk, no decoding.
+ *
+ * @module
+ */
+import { HEADER_LENGTH, Rcode, RrType } from "./constants.ts";
+
+/** RFC 2181 §8: a TTL with the most significant bit set is treated as zero. */
+const MAX_TTL = 0x7fffffff;
+
+function skipName(wire: Uint8Array, offset: number): number {
+  let pos = offset;
+  for (;;) {
+    if (pos >= wire.length) throw new RangeError("dns: name runs past the end");
+    const len = wire[pos];
+    if (len === 0) return pos + 1;
+    if ((len & 0xc0) === 0xc0) return pos + 2;
+    if ((len & 0xc0) !== 0) throw new RangeError("dns: reserved label type");
+    pos += 1 + len;
+  }
+}
+
+function u16(wire: Uint8Array, at: number): number {
+  return (wire[at] << 8) | wire[at + 1];
+}
+
+function u32(wire: Uint8Array, at: number): number {
+  const v = ((wire[at] << 24) >>> 0) + (wire[at + 1] << 16) + (wire[at + 2] << 8) + wire[at + 3];
+  return v > MAX_TTL ? 0 : v;
+}
+
+/**
+ * How long a response may be cached, in seconds, or `undefined` when it gives no TTL to go by.
+ *
+ * - The smallest TTL among the answer-section records (OPT excluded).
+ * - For a negative answer — NXDOMAIN, or NOERROR with no answer records (NODATA) — also the
+ *   negative-caching TTL of the authority section's SOA: the lesser of its TTL and its MINIMUM
+ *   field (RFC 2308 §5). An NXDOMAIN reached through a CNAME takes the smaller of both.
+ * - `undefined` for other rcodes (SERVFAIL, REFUSED, ...), for a negative answer without an SOA,
+ *   and for bytes that do not hold the records their header promises.
+ *
+ * TTLs with the top bit set count as 0 (RFC 2181 §8).
+ *
+ * @example
+ * ```ts
+ * const ttl = minAnswerTtl(answer);
+ * headers.set("cache-control", `max-age=${ttl ?? 0}`);
+ * ```
+ */
+export function minAnswerTtl(wire: Uint8Array): number | undefined {
+  if (wire.length < HEADER_LENGTH) return undefined;
+  const rcode = wire[3] & 0x0f;
+  if (rcode !== Rcode.NOERROR && rcode !== Rcode.NXDOMAIN) return undefined;
+  const qdcount = u16(wire, 4);
+  const ancount = u16(wire, 6);
+  const nscount = u16(wire, 8);
+  try {
+    let pos = HEADER_LENGTH;
+    for (let i = 0; i < qdcount; i++) pos = skipName(wire, pos) + 4;
+    let min: number | undefined;
+    let answers = 0;
+    let negative: number | undefined;
+    for (let i = 0; i < ancount + nscount; i++) {
+      const rdata = skipName(wire, pos) + 10;
+      if (rdata > wire.length) return undefined;
+      const type = u16(wire, rdata - 10);
+      const ttl = u32(wire, rdata - 6);
+      const end = rdata + u16(wire, rdata - 2);
+      if (end > wire.length) return undefined;
+      if (i < ancount) {
+        if (type !== RrType.OPT) {
+          answers++;
+          min = min === undefined ? ttl : Math.min(min, ttl);
+        }
+      } else if (type === RrType.SOA && negative === undefined) {
+        // RDATA: MNAME, RNAME, SERIAL, REFRESH, RETRY, EXPIRE, MINIMUM (the last 4 bytes).
+        const fixed = skipName(wire, skipName(wire, rdata));
+        if (fixed + 20 !== end) return undefined;
+        negative = Math.min(ttl, u32(wire, end - 4));
+      }
+      pos = end;
+    }
+    if (rcode === Rcode.NXDOMAIN || answers === 0) {
+      if (negative === undefined) return undefined;
+      return min === undefined ? negative : Math.min(min, negative);
+    }
+    return min;
+  } catch {
+    return undefined;
+  }
+}

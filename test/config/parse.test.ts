@@ -1,0 +1,610 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULT_UPSTREAMS, envName, OPTIONS } from "../../src/config/options.ts";
+import {
+  type Config,
+  ConfigError,
+  type ConfigSources,
+  helpText,
+  parseAddress,
+  parseConfig,
+  parseDuration,
+} from "../../src/config/parse.ts";
+
+/** Parses and returns the config, failing the test if help was requested. */
+function config(sources: Partial<ConfigSources>): Config {
+  const result = parseConfig({ args: [], env: {}, ...sources });
+  if (result.help) throw new Error("unexpected help");
+  return result.config;
+}
+
+/** The ConfigError a parse throws (fails the test if it does not throw one). */
+function configError(sources: Partial<ConfigSources>): ConfigError {
+  try {
+    parseConfig({ args: [], env: {}, ...sources });
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    expect((e as Error).name).toBe("ConfigError");
+    return e as ConfigError;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+function files(map: Record<string, string>): (path: string) => string {
+  return (path) => {
+    if (!(path in map)) throw new Error(`No such file: ${path}`);
+    return map[path];
+  };
+}
+
+describe("parseConfig defaults", () => {
+  it("gives every documented default when nothing is set", () => {
+    const c = config({});
+    expect(c).toMatchObject({
+      listen: { hostname: "127.0.0.1", port: 8853 },
+      upstreams: DEFAULT_UPSTREAMS,
+      upstreamStrategy: "failover",
+      dohMethod: "POST",
+      upstreamCooldownMs: 30_000,
+      attemptTimeoutMs: 2_000,
+      queryTimeoutMs: 5_000,
+      keepClientSubnet: false,
+      idleTimeoutMs: 10_000,
+      handshakeTimeoutMs: 5_000,
+      frameTimeoutMs: 5_000,
+      maxConnections: 10_000,
+      maxInFlight: 128,
+      maxFrameSize: 65535,
+      shutdownGraceMs: 5_000,
+      stateDir: ".dotbridge",
+      logLevel: "info",
+      logFormat: "logfmt",
+      logQueries: false,
+    });
+    expect(c.certFile).toBeUndefined();
+    expect(c.keyFile).toBeUndefined();
+    expect(c.upstreamCaFile).toBeUndefined();
+  });
+
+  it("works without env or file access given", () => {
+    const result = parseConfig({ args: ["--listen", ":853"] });
+    expect(!result.help && result.config.listen).toEqual({ hostname: "0.0.0.0", port: 853 });
+  });
+
+  it("returns help for --help and -h, whatever else is given", () => {
+    expect(parseConfig({ args: ["--help"] })).toEqual({ help: true });
+    expect(parseConfig({ args: ["--listen", "x", "-h"] })).toEqual({ help: true });
+    expect(parseConfig({ args: ["-h", "--bogus"] })).toEqual({ help: true });
+  });
+});
+
+describe("parseConfig precedence", () => {
+  const file = files({
+    "cfg.json": JSON.stringify({ listen: "127.0.0.1:1001", "max-inflight": 7 }),
+  });
+
+  it("takes the file over defaults", () => {
+    const c = config({ args: ["--config", "cfg.json"], readTextFile: file });
+    expect(c.listen.port).toBe(1001);
+    expect(c.maxInFlight).toBe(7);
+    expect(c.origin.listen).toBe('cfg.json: "listen"');
+  });
+
+  it("takes the environment over the file", () => {
+    const c = config({
+      args: ["--config", "cfg.json"],
+      env: { DOTBRIDGE_LISTEN: "127.0.0.1:1002" },
+      readTextFile: file,
+    });
+    expect(c.listen.port).toBe(1002);
+    expect(c.maxInFlight).toBe(7);
+    expect(c.origin.listen).toBe("DOTBRIDGE_LISTEN");
+  });
+
+  it("takes the command line over the environment and the file", () => {
+    const c = config({
+      args: ["--config", "cfg.json", "--listen=127.0.0.1:1003"],
+      env: { DOTBRIDGE_LISTEN: "127.0.0.1:1002", DOTBRIDGE_MAX_INFLIGHT: "9" },
+      readTextFile: file,
+    });
+    expect(c.listen.port).toBe(1003);
+    expect(c.maxInFlight).toBe(9);
+    expect(c.origin).toMatchObject({
+      listen: "--listen",
+      "max-inflight": "DOTBRIDGE_MAX_INFLIGHT",
+    });
+  });
+
+  it("reads the config path from the environment too", () => {
+    const c = config({ env: { DOTBRIDGE_CONFIG: "cfg.json" }, readTextFile: file });
+    expect(c.listen.port).toBe(1001);
+  });
+
+  it("lets the last of a repeated single-valued option win", () => {
+    expect(config({ args: ["--max-inflight", "3", "--max-inflight", "4"] }).maxInFlight).toBe(4);
+  });
+
+  it("ignores empty environment variables", () => {
+    expect(config({ env: { DOTBRIDGE_LISTEN: "" } }).listen.port).toBe(8853);
+  });
+});
+
+describe("parseConfig upstreams", () => {
+  const cases: { name: string; sources: Partial<ConfigSources>; want: string[] }[] = [
+    {
+      name: "repeated --upstream",
+      sources: { args: ["--upstream", "https://a.example/dns-query", "--upstream=https://b/q"] },
+      want: ["https://a.example/dns-query", "https://b/q"],
+    },
+    {
+      name: "comma-separated --upstream, spaces trimmed",
+      sources: { args: ["--upstream", "https://a/q, https://b/q,,https://c/q"] },
+      want: ["https://a/q", "https://b/q", "https://c/q"],
+    },
+    {
+      name: "repeated and comma-separated mixed",
+      sources: { args: ["--upstream", "https://a/q,https://b/q", "--upstream", "https://c/q"] },
+      want: ["https://a/q", "https://b/q", "https://c/q"],
+    },
+    {
+      name: "comma-separated environment variable",
+      sources: { env: { DOTBRIDGE_UPSTREAM: "https://a/q,https://b/q" } },
+      want: ["https://a/q", "https://b/q"],
+    },
+    {
+      name: "the command line replacing (not adding to) the environment",
+      sources: {
+        args: ["--upstream", "https://cli/q"],
+        env: { DOTBRIDGE_UPSTREAM: "https://env/q" },
+      },
+      want: ["https://cli/q"],
+    },
+    {
+      name: "a JSON array in the file",
+      sources: {
+        args: ["--config", "f.json"],
+        readTextFile: files({ "f.json": '{"upstream":["https://a/q","https://b/q"]}' }),
+      },
+      want: ["https://a/q", "https://b/q"],
+    },
+    {
+      name: "a single string in the file",
+      sources: {
+        args: ["--config", "f.json"],
+        readTextFile: files({ "f.json": '{"upstream":"https://a/q"}' }),
+      },
+      want: ["https://a/q"],
+    },
+    {
+      name: "http:// on 127.0.0.1",
+      sources: { args: ["--upstream", "http://127.0.0.1:8080/dns-query"] },
+      want: ["http://127.0.0.1:8080/dns-query"],
+    },
+    {
+      name: "http:// on localhost",
+      sources: { args: ["--upstream", "http://localhost:8080/dns-query"] },
+      want: ["http://localhost:8080/dns-query"],
+    },
+    {
+      name: "http:// on [::1]",
+      sources: { args: ["--upstream", "http://[::1]:8080/dns-query"] },
+      want: ["http://[::1]:8080/dns-query"],
+    },
+  ];
+  for (const c of cases) {
+    it(`accepts ${c.name}`, () => {
+      expect(config(c.sources).upstreams).toEqual(c.want);
+    });
+  }
+});
+
+describe("parseConfig booleans", () => {
+  const cases: [args: string[], env: Record<string, string>, want: boolean][] = [
+    [["--keep-client-subnet"], {}, true],
+    [["--keep-client-subnet=false"], {}, false],
+    [["--keep-client-subnet=yes"], {}, true],
+    [["--keep-client-subnet=OFF"], {}, false],
+    [["--no-keep-client-subnet"], { DOTBRIDGE_KEEP_CLIENT_SUBNET: "true" }, false],
+    [[], { DOTBRIDGE_KEEP_CLIENT_SUBNET: "1" }, true],
+    [[], { DOTBRIDGE_KEEP_CLIENT_SUBNET: "on" }, true],
+    [["--keep-client-subnet", "--no-keep-client-subnet"], {}, false],
+  ];
+  for (const [args, env, want] of cases) {
+    it(`reads ${JSON.stringify(args)} ${JSON.stringify(env)} as ${want}`, () => {
+      expect(config({ args, env }).keepClientSubnet).toBe(want);
+    });
+  }
+
+  it("does not swallow the next argument after a bare bool flag", () => {
+    const c = config({ args: ["--log-queries", "--listen", "127.0.0.1:1"] });
+    expect(c.logQueries).toBe(true);
+    expect(c.listen.port).toBe(1);
+  });
+
+  it("reads JSON booleans in the file", () => {
+    const c = config({
+      args: ["--config", "f.json"],
+      readTextFile: files({ "f.json": '{"log-queries": true, "keep-client-subnet": false}' }),
+    });
+    expect(c.logQueries).toBe(true);
+    expect(c.keepClientSubnet).toBe(false);
+  });
+});
+
+describe("durations", () => {
+  const cases: [text: string, ms: number | undefined][] = [
+    ["5s", 5_000],
+    ["500ms", 500],
+    ["2m", 120_000],
+    ["1h", 3_600_000],
+    ["250", 250],
+    ["1.5s", 1_500],
+    [" 3s ", 3_000],
+    ["0", 0],
+    ["5 s", 5_000],
+    ["s", undefined],
+    ["-5s", undefined],
+    ["5d", undefined],
+    ["five", undefined],
+    ["", undefined],
+  ];
+  for (const [text, ms] of cases) {
+    it(`parseDuration(${JSON.stringify(text)}) is ${ms}`, () => {
+      expect(parseDuration(text)).toBe(ms);
+    });
+  }
+
+  it("applies to every duration option, from every source", () => {
+    const c = config({
+      args: ["--query-timeout", "2500ms", "--idle-timeout=2m"],
+      env: { DOTBRIDGE_ATTEMPT_TIMEOUT: "750" },
+    });
+    expect(c.queryTimeoutMs).toBe(2500);
+    expect(c.idleTimeoutMs).toBe(120_000);
+    expect(c.attemptTimeoutMs).toBe(750);
+  });
+
+  it("takes a JSON number in the file as milliseconds", () => {
+    const c = config({
+      args: ["--config", "f.json"],
+      readTextFile: files({ "f.json": '{"shutdown-grace": 1200}' }),
+    });
+    expect(c.shutdownGraceMs).toBe(1200);
+  });
+});
+
+describe("parseAddress", () => {
+  const cases: [text: string, want: { hostname: string; port: number } | undefined][] = [
+    ["127.0.0.1:853", { hostname: "127.0.0.1", port: 853 }],
+    ["0.0.0.0:1", { hostname: "0.0.0.0", port: 1 }],
+    ["[::1]:8853", { hostname: "::1", port: 8853 }],
+    ["[::]:853", { hostname: "::", port: 853 }],
+    [":853", { hostname: "0.0.0.0", port: 853 }],
+    ["localhost:65535", { hostname: "localhost", port: 65535 }],
+    ["127.0.0.1", undefined],
+    ["127.0.0.1:0", { hostname: "127.0.0.1", port: 0 }], // 0: any free port
+    ["127.0.0.1:65536", undefined],
+    ["::1:853", undefined],
+    ["host:port", undefined],
+  ];
+  for (const [text, want] of cases) {
+    it(`parses ${JSON.stringify(text)}`, () => {
+      expect(parseAddress(text)).toEqual(want);
+    });
+  }
+});
+
+describe("parseConfig errors name the key as the user spelled it", () => {
+  const readTextFile = files({
+    "cfg.json": "{}",
+    "bad.json": "{ listen: ",
+    "array.json": "[1, 2]",
+    "null.json": "null",
+  });
+  const cases: { name: string; sources: Partial<ConfigSources>; prefix: string; more?: RegExp }[] =
+    [
+      {
+        name: "bad address on the command line",
+        sources: { args: ["--listen", "nowhere"] },
+        prefix: "--listen: ",
+        more: /"nowhere" is not HOST:PORT/,
+      },
+      {
+        name: "bad address with =",
+        sources: { args: ["--listen=1.2.3.4:99999"] },
+        prefix: "--listen: ",
+      },
+      {
+        name: "bad address in the environment",
+        sources: { env: { DOTBRIDGE_LISTEN: "nowhere" } },
+        prefix: "DOTBRIDGE_LISTEN: ",
+      },
+      {
+        name: "bad address in the file",
+        sources: {
+          args: ["--config", "cfg.json"],
+          readTextFile: files({ "cfg.json": '{"listen": "nowhere"}' }),
+        },
+        prefix: 'cfg.json: "listen": ',
+      },
+      {
+        name: "a value missing at the end",
+        sources: { args: ["--listen"] },
+        prefix: "--listen: ",
+        more: /needs a value/,
+      },
+      {
+        name: "an unknown option",
+        sources: { args: ["--bogus", "1"] },
+        prefix: "--bogus: ",
+        more: /unknown option/,
+      },
+      {
+        name: "--no- on a non-bool",
+        sources: { args: ["--no-listen"] },
+        prefix: "--no-listen: ",
+        more: /unknown option/,
+      },
+      {
+        name: "--no-x=value",
+        sources: { args: ["--no-log-queries=true"] },
+        prefix: "--no-log-queries: ",
+        more: /takes no value/,
+      },
+      {
+        name: "a positional argument",
+        sources: { args: ["serve"] },
+        prefix: "serve: ",
+        more: /unexpected argument/,
+      },
+      {
+        name: "a single-dash option",
+        sources: { args: ["-listen"] },
+        prefix: "-listen: ",
+      },
+      {
+        name: "a bad bool",
+        sources: { args: ["--log-queries=maybe"] },
+        prefix: "--log-queries: ",
+        more: /"maybe" is not true or false/,
+      },
+      {
+        name: "a bad bool in the environment",
+        sources: { env: { DOTBRIDGE_LOG_QUERIES: "2" } },
+        prefix: "DOTBRIDGE_LOG_QUERIES: ",
+      },
+      {
+        name: "a bad enum",
+        sources: { args: ["--upstream-strategy", "random"] },
+        prefix: "--upstream-strategy: ",
+        more: /failover, round-robin/,
+      },
+      {
+        name: "a bad int",
+        sources: { args: ["--max-inflight", "12x"] },
+        prefix: "--max-inflight: ",
+        more: /not a whole number/,
+      },
+      {
+        name: "a negative int",
+        sources: { args: ["--max-connections", "-1"] },
+        prefix: "--max-connections: ",
+      },
+      {
+        name: "an int below its minimum",
+        sources: { args: ["--max-frame-size", "11"] },
+        prefix: "--max-frame-size: ",
+        more: /at least 12$/,
+      },
+      {
+        name: "an int above its maximum",
+        sources: { env: { DOTBRIDGE_MAX_INFLIGHT: "65536" } },
+        prefix: "DOTBRIDGE_MAX_INFLIGHT: ",
+        more: /at most 65535$/,
+      },
+      {
+        name: "a bad duration",
+        sources: { args: ["--query-timeout", "soon"] },
+        prefix: "--query-timeout: ",
+        more: /duration like 5s/,
+      },
+      {
+        name: "a duration below its minimum",
+        sources: { args: ["--attempt-timeout", "0"] },
+        prefix: "--attempt-timeout: ",
+        more: /at least 1 ms/,
+      },
+      {
+        name: "a duration above its maximum",
+        sources: { args: ["--query-timeout", "2m"] },
+        prefix: "--query-timeout: ",
+        more: /at most 60000 ms/,
+      },
+      {
+        name: "an empty string option",
+        sources: { args: ["--state-dir="] },
+        prefix: "--state-dir: ",
+        more: /must not be empty/,
+      },
+      {
+        name: "an unreadable config file",
+        sources: { args: ["--config", "missing.json"], readTextFile },
+        prefix: "--config: ",
+        more: /cannot read "missing.json"/,
+      },
+      {
+        name: "a config file named in the environment that cannot be read",
+        sources: { env: { DOTBRIDGE_CONFIG: "missing.json" }, readTextFile },
+        prefix: "DOTBRIDGE_CONFIG: ",
+      },
+      {
+        name: "a config file without file access",
+        sources: { args: ["--config", "cfg.json"] },
+        prefix: "--config: ",
+      },
+      {
+        name: "bad JSON",
+        sources: { args: ["--config", "bad.json"], readTextFile },
+        prefix: "bad.json: ",
+        more: /not valid JSON/,
+      },
+      {
+        name: "a JSON array",
+        sources: { args: ["--config", "array.json"], readTextFile },
+        prefix: "array.json: ",
+        more: /JSON object/,
+      },
+      {
+        name: "JSON null",
+        sources: { args: ["--config", "null.json"], readTextFile },
+        prefix: "null.json: ",
+      },
+      {
+        name: "an unknown key in the file",
+        sources: {
+          args: ["--config", "cfg.json"],
+          readTextFile: files({ "cfg.json": '{"lisen": "x"}' }),
+        },
+        prefix: 'cfg.json: "lisen": ',
+        more: /unknown key/,
+      },
+      {
+        name: "a nested config key in the file",
+        sources: {
+          args: ["--config", "cfg.json"],
+          readTextFile: files({ "cfg.json": '{"config": "other.json"}' }),
+        },
+        prefix: 'cfg.json: "config": ',
+      },
+      {
+        name: "an object value in the file",
+        sources: {
+          args: ["--config", "cfg.json"],
+          readTextFile: files({ "cfg.json": '{"listen": {"port": 1}}' }),
+        },
+        prefix: 'cfg.json: "listen": ',
+        more: /string, number or boolean/,
+      },
+      {
+        name: "a non-string upstream in the file",
+        sources: {
+          args: ["--config", "cfg.json"],
+          readTextFile: files({ "cfg.json": '{"upstream": ["https://a/q", 5]}' }),
+        },
+        prefix: 'cfg.json: "upstream": ',
+        more: /must be strings/,
+      },
+      {
+        name: "a bad value in the file",
+        sources: {
+          args: ["--config", "cfg.json"],
+          readTextFile: files({ "cfg.json": '{"max-inflight": 0}' }),
+        },
+        prefix: 'cfg.json: "max-inflight": ',
+      },
+      {
+        name: "--cert without --key",
+        sources: { args: ["--cert", "c.pem"] },
+        prefix: "--key: ",
+        more: /go together/,
+      },
+      {
+        name: "--key without --cert",
+        sources: { args: ["--key", "k.pem"] },
+        prefix: "--cert: ",
+        more: /go together/,
+      },
+      {
+        name: "an upstream that is not a URL",
+        sources: { args: ["--upstream", "dns.example"] },
+        prefix: "--upstream: ",
+        more: /not a URL/,
+      },
+      {
+        name: "an http:// upstream off loopback",
+        sources: { args: ["--upstream", "http://dns.example/dns-query"] },
+        prefix: "--upstream: ",
+        more: /must be https:\/\/ \(http:\/\/ only on loopback\)/,
+      },
+      {
+        name: "an http:// upstream on a LAN address, from the environment",
+        sources: { env: { DOTBRIDGE_UPSTREAM: "http://192.168.1.1/dns-query" } },
+        prefix: "DOTBRIDGE_UPSTREAM: ",
+      },
+      {
+        name: "an http:// upstream from the file",
+        sources: {
+          args: ["--config", "cfg.json"],
+          readTextFile: files({ "cfg.json": '{"upstream": ["http://dns.example/q"]}' }),
+        },
+        prefix: 'cfg.json: "upstream": ',
+      },
+      {
+        name: "a non-http upstream scheme",
+        sources: { args: ["--upstream", "tls://1.1.1.1"] },
+        prefix: "--upstream: ",
+      },
+      {
+        name: "an upstream with a fragment",
+        sources: { args: ["--upstream", "https://dns.example/q#frag"] },
+        prefix: "--upstream: ",
+        more: /fragment/,
+      },
+      {
+        name: "an empty upstream list",
+        sources: { args: ["--upstream", ","] },
+        prefix: "--upstream: ",
+        more: /at least one URL/,
+      },
+    ];
+  for (const c of cases) {
+    it(`for ${c.name}`, () => {
+      const e = configError(c.sources);
+      expect(e.message.startsWith(c.prefix), e.message).toBe(true);
+      expect(e.key).toBe(c.prefix.slice(0, -2));
+      if (c.more) expect(e.message).toMatch(c.more);
+    });
+  }
+
+  it("never prints the credentials of an upstream URL it rejects", () => {
+    const e = configError({ args: ["--upstream", "http://user:s3cret@dns.example/q?token=abc"] });
+    expect(e.message).not.toContain("s3cret");
+    expect(e.message).not.toContain("token=abc");
+    expect(e.message).toContain("dns.example");
+  });
+});
+
+describe("helpText", () => {
+  const text = helpText("dotbridge");
+
+  it("mentions every option and its environment variable", () => {
+    for (const o of OPTIONS) {
+      expect(text).toContain(`--${o.name}`);
+      expect(text).toContain(envName(o.name));
+      expect(text).toContain(o.help);
+    }
+  });
+
+  it("shows defaults and choices", () => {
+    expect(text).toContain("default: 127.0.0.1:8853");
+    expect(text).toContain("failover | round-robin");
+    expect(text.startsWith("Usage: dotbridge [options]")).toBe(true);
+  });
+
+  it("derives environment names from keys", () => {
+    expect(envName("upstream-strategy")).toBe("DOTBRIDGE_UPSTREAM_STRATEGY");
+    expect(envName("listen")).toBe("DOTBRIDGE_LISTEN");
+  });
+});
+
+describe("OPTIONS table", () => {
+  it("has unique names and defaults that parse", () => {
+    const names = OPTIONS.map((o) => o.name);
+    expect(new Set(names).size).toBe(names.length);
+    expect(() => config({})).not.toThrow();
+  });
+
+  it("maps every option to a Config field or origin entry", () => {
+    const c = config({});
+    for (const o of OPTIONS) expect(c.origin[o.name]).toBeDefined();
+  });
+});
