@@ -81,7 +81,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: "list",
     default: DEFAULT_UPSTREAMS.join(","),
     meta: "URL",
-    help: "DoH upstream https://host/path (repeat, or comma-separate, for several)",
+    help: "upstream: DoH https://host/path or DoT tls://host[:port][?pin=...][#name] (repeatable)",
   },
   {
     name: "upstream-strategy",

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { parseDotUrl } from "../upstream/dot_url.ts";
 import { envName, OPTIONS, type OptionSpec } from "./options.ts";
 
 /** A host and port to listen on. */
@@ -216,6 +217,14 @@ function convert(spec: OptionSpec, value: string | string[], from: string): unkn
 }
 
 function checkUpstream(url: string, from: string): string {
+  if (/^tls:/i.test(url)) {
+    try {
+      parseDotUrl(url);
+    } catch (e) {
+      throw new ConfigError(from, (e as Error).message);
+    }
+    return url;
+  }
   let u: URL;
   try {
     u = new URL(url);
@@ -227,7 +236,7 @@ function checkUpstream(url: string, from: string): string {
   if (u.protocol !== "https:" && !(u.protocol === "http:" && loopback)) {
     throw new ConfigError(
       from,
-      `"${u.protocol}//${u.host}" must be https:// (http:// only on loopback)`,
+      `"${u.protocol}//${u.host}" must be https:// or tls:// (http:// only on loopback)`,
     );
   }
   if (u.hash) throw new ConfigError(from, `a DoH URL has no #fragment`);

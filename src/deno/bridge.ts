@@ -14,7 +14,8 @@ import { type DotListener, listenDot } from "./dot_listener.ts";
 import { type DohListener, listenDoh } from "./doh_listener.ts";
 import { createDohApp } from "../http/app.ts";
 import { spkiPinFromPem } from "./pki.ts";
-import { buildUpstream, createTransports } from "./upstreams.ts";
+import { createTransports } from "./upstreams.ts";
+import { buildUpstream } from "../upstream/build.ts";
 
 /** The certificate the DoT face serves, and how a client can trust it. */
 export interface ServedCertificate {

@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   const cert = bridge.certificate;
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   const lines = [
-    `dotbridge: DNS-over-TLS on ${host}:${port} -> ${config.upstreams.length} DoH upstream(s) (${config.upstreamStrategy})`,
+    `dotbridge: DNS-over-TLS on ${host}:${port} -> ${config.upstreams.length} upstream(s) (${config.upstreamStrategy})`,
   ];
   if (cert.development) {
     lines.push(

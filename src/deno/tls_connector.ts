@@ -165,7 +165,7 @@ function wrapSocket(socket: tls.TLSSocket, highWaterMark: number, graceMs: numbe
 
 /**
  * Creates the connector for one DoT upstream: TLS 1.2+ with ALPN `dot`, `TCP_NODELAY`, the
- * certificate chain checked against the default roots plus `caCerts`, the certificate checked
+ * certificate chain checked against `caCerts` (instead of the system roots) when given, the certificate checked
  * for `servername` strictly (RFC 8310 §8.1; an address is checked against IP SANs and not sent
  * as SNI), and, if `pins` are given, the SPKI pin of a certificate in the chain checked against
  * them. Any failure rejects the connect with an `Error` saying what failed.
@@ -190,7 +190,7 @@ export function createTlsConnector(options: TlsConnectorOptions = {}): StreamCon
       throw new RangeError(`TLS connector: pin "${pin}" is not a base64 SHA-256 digest`);
     }
   }
-  const ca = options.caCerts?.length ? [...tls.rootCertificates, ...options.caCerts] : undefined;
+  const ca = options.caCerts?.length ? options.caCerts : undefined;
   const highWaterMark = options.readHighWaterMark ?? 64 * 1024;
   const graceMs = options.closeGraceMs ?? 2_000;
   let warned = false;

@@ -9,3 +9,4 @@ export * from "./message.ts";
 export * from "./edns.ts";
 export * from "./response.ts";
 export * from "./query.ts";
+export * from "./ttl.ts";

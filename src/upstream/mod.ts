@@ -1,5 +1,5 @@
 /**
- * Upstreams: the contract, DNS-over-HTTPS, and groups.
+ * Upstreams: the contract, DNS-over-HTTPS, DNS-over-TLS, groups, and the builder.
  *
  * @module
  */
@@ -8,3 +8,7 @@ export * from "./deadline.ts";
 export * from "./doh_transport.ts";
 export * from "./doh.ts";
 export * from "./group.ts";
+export * from "./stream.ts";
+export * from "./dot_url.ts";
+export * from "./dot.ts";
+export * from "./build.ts";

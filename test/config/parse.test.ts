@@ -523,7 +523,7 @@ describe("parseConfig errors name the key as the user spelled it", () => {
         name: "an http:// upstream off loopback",
         sources: { args: ["--upstream", "http://dns.example/dns-query"] },
         prefix: "--upstream: ",
-        more: /must be https:\/\/ \(http:\/\/ only on loopback\)/,
+        more: /must be https:\/\/ or tls:\/\/ \(http:\/\/ only on loopback\)/,
       },
       {
         name: "an http:// upstream on a LAN address, from the environment",
@@ -540,7 +540,7 @@ describe("parseConfig errors name the key as the user spelled it", () => {
       },
       {
         name: "a non-http upstream scheme",
-        sources: { args: ["--upstream", "tls://1.1.1.1"] },
+        sources: { args: ["--upstream", "quic://1.1.1.1"] },
         prefix: "--upstream: ",
       },
       {
@@ -606,5 +606,21 @@ describe("OPTIONS table", () => {
   it("maps every option to a Config field or origin entry", () => {
     const c = config({});
     for (const o of OPTIONS) expect(c.origin[o.name]).toBeDefined();
+  });
+});
+
+describe("parseConfig DoT upstreams", () => {
+  it("accepts tls:// upstreams next to https:// ones", () => {
+    const r = parseConfig({
+      args: ["--upstream", "tls://1.1.1.1:853#cloudflare-dns.com", "--upstream", "https://a/q"],
+    });
+    if (r.help) throw new Error("help");
+    expect(r.config.upstreams).toEqual(["tls://1.1.1.1:853#cloudflare-dns.com", "https://a/q"]);
+  });
+
+  it("names the key for a bad tls:// upstream", () => {
+    expect(() => parseConfig({ args: ["--upstream", "tls://1.1.1.1:99999"] })).toThrow(
+      /^--upstream: /,
+    );
   });
 });

@@ -367,6 +367,8 @@ export async function startTestBridge(
   const keyFile = `${dir}/key.pem`;
   await Deno.writeTextFile(certFile, pki.server.chainPem);
   await Deno.writeTextFile(keyFile, pki.server.keyPem);
+  const caFile = `${dir}/upstream-ca.pem`;
+  await Deno.writeTextFile(caFile, pki.ca.certPem);
   const url = typeof upstream === "string" ? upstream : upstream.url;
   const parsed = parseConfig({
     // The DoH face is off unless `args` turns it on (a later option wins).
@@ -377,6 +379,10 @@ export async function startTestBridge(
       certFile,
       "--key",
       keyFile,
+      "--listen",
+      "127.0.0.1:0",
+      "--upstream-ca",
+      caFile,
       "--upstream",
       url,
       ...args,
@@ -384,19 +390,16 @@ export async function startTestBridge(
     env: {},
   });
   if (parsed.help) throw new Error("startTestBridge: args asked for --help");
-  // `--listen 127.0.0.1:0` is refused by the option parser today (see the report); an
-  // ephemeral port is what these tests need, so set it on the parsed config.
-  const config = { ...parsed.config, listen: { hostname: "127.0.0.1", port: 0 } };
+  const config = parsed.config;
   const logs: string[] = [];
-  const client = Deno.createHttpClient({ caCerts: [pki.ca.certPem] });
   let bridge: Bridge;
   try {
+    // The production upstream transports (node:http2 for DoH, node:tls for DoT), trusting the
+    // test CA through --upstream-ca.
     bridge = await startBridge(config, {
-      fetch: (input, init) => fetch(input, { ...init, client }),
       logger: createLogger({ level: "debug", sink: (line) => logs.push(line) }),
     });
   } catch (error) {
-    client.close();
     await Deno.remove(dir, { recursive: true });
     throw error;
   }
@@ -409,7 +412,6 @@ export async function startTestBridge(
     connect: () => connectDot({ port, caCerts: [pki.ca.certPem] }),
     async close() {
       await bridge.shutdown();
-      client.close();
       await Deno.remove(dir, { recursive: true });
     },
   };

@@ -1,0 +1,72 @@
+/**
+ * Builds the configured upstream — one server or a group — from URLs, with the runtime's
+ * transports supplied by the edge. `https://` and `http://` become DoH upstreams, `tls://`
+ * DoT upstreams.
+ *
+ * @module
+ */
+import type { Logger } from "../log/mod.ts";
+import { DohUpstream } from "./doh.ts";
+import type { DohTransport } from "./doh_transport.ts";
+import { DotUpstream } from "./dot.ts";
+import { type DotUrl, parseDotUrl } from "./dot_url.ts";
+import { type GroupStrategy, UpstreamGroup } from "./group.ts";
+import type { StreamConnector } from "./stream.ts";
+import type { Upstream } from "./types.ts";
+
+/** What to build. Field names match the parsed configuration. */
+export interface UpstreamSpec {
+  readonly upstreams: readonly string[];
+  readonly upstreamStrategy: GroupStrategy;
+  readonly dohMethod: "POST" | "GET";
+  readonly upstreamCooldownMs: number;
+  readonly attemptTimeoutMs: number;
+}
+
+/** How the runtime reaches upstreams. */
+export interface UpstreamFactories {
+  /** The HTTP client for a DoH URL. */
+  doh: (url: URL) => DohTransport;
+  /** The TLS connector for a DoT upstream (authenticates its name and pins). */
+  dot: (target: DotUrl) => StreamConnector;
+}
+
+/**
+ * Builds one upstream per URL and, for several, a group with the configured strategy.
+ *
+ * @example
+ * ```ts
+ * const upstream = buildUpstream(config, { doh: () => fetchTransport(), dot: connectorFor });
+ * ```
+ */
+export function buildUpstream(
+  spec: UpstreamSpec,
+  factories: UpstreamFactories,
+  logger?: Logger,
+): Upstream {
+  const members = spec.upstreams.map((url): Upstream => {
+    if (/^tls:/i.test(url)) {
+      const target = parseDotUrl(url);
+      return new DotUpstream({
+        hostname: target.hostname,
+        port: target.port,
+        servername: target.servername,
+        name: target.display,
+        connect: factories.dot(target),
+        logger,
+      });
+    }
+    return new DohUpstream({ url, method: spec.dohMethod, transport: factories.doh(new URL(url)) });
+  });
+  if (members.length === 1) return members[0];
+  return new UpstreamGroup({
+    members,
+    strategy: spec.upstreamStrategy,
+    cooldownMs: spec.upstreamCooldownMs,
+    attemptTimeoutMs: spec.attemptTimeoutMs,
+    onHealthChange: (member, healthy, error) => {
+      if (healthy) logger?.info("upstream back", { upstream: member });
+      else logger?.warn("upstream down", { upstream: member, error: (error as Error)?.message });
+    },
+  });
+}
