@@ -166,13 +166,15 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
       health: () => ({ dotConnections: dot.connections }),
     });
     try {
-      doh = listenDoh({
+      doh = await listenDoh({
         hostname: config.httpListen.hostname,
         port: config.httpListen.port,
         cert: config.httpTls ? certificate.cert : undefined,
         key: config.httpTls ? certificate.key : undefined,
         app,
         trustedProxyHeader: config.trustedProxyHeader,
+        maxConnections: config.maxConnections,
+        handshakeTimeoutMs: config.handshakeTimeoutMs,
         logger,
       });
     } catch (e) {
