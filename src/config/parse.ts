@@ -4,6 +4,7 @@
  *
  * @module
  */
+import ipaddr from "ipaddr.js";
 import { parseDotUrl } from "../upstream/dot_url.ts";
 import { envName, OPTIONS, type OptionSpec } from "./options.ts";
 
@@ -26,6 +27,17 @@ export interface Config {
   readonly trustedProxyHeader?: string;
   /** Serve the JSON API on the DoH path. */
   readonly jsonApi: boolean;
+  /** Probe interval for failed upstreams; 0: off. */
+  readonly healthCheckIntervalMs: number;
+  /** Host name → address to dial for upstreams. */
+  readonly bootstrap: Readonly<Record<string, string>>;
+  /** 0: no per-address connection limit. */
+  readonly maxConnectionsPerIp: number;
+  readonly allow: readonly string[];
+  readonly deny: readonly string[];
+  /** Queries per second per client; 0: off. */
+  readonly rateLimit: number;
+  readonly rateLimitBurst: number;
   readonly upstreams: readonly string[];
   readonly upstreamStrategy: "failover" | "round-robin";
   readonly upstreamCaFile?: string;
@@ -216,6 +228,39 @@ function convert(spec: OptionSpec, value: string | string[], from: string): unkn
   }
 }
 
+function isIPv4(text: string): boolean {
+  return ipaddr.IPv4.isValidFourPartDecimal(text);
+}
+
+function isIPv6(text: string): boolean {
+  return text.includes(":") && ipaddr.IPv6.isValid(text);
+}
+
+function parseBootstrap(list: readonly string[], from: string): Record<string, string> {
+  const map: Record<string, string> = {};
+  for (const entry of list) {
+    const m = /^([^=\s]+)=([0-9a-fA-F:.]+)$/.exec(entry.trim());
+    if (!m || !(isIPv4(m[2]) || isIPv6(m[2]))) {
+      throw new ConfigError(from, `"${entry}" is not HOST=IP (an IPv4 or IPv6 address)`);
+    }
+    map[m[1].toLowerCase()] = m[2];
+  }
+  return map;
+}
+
+function checkCidrs(list: readonly string[], from: string): string[] {
+  for (const entry of list) {
+    const [addr, bits, extra] = entry.split("/");
+    const v4 = isIPv4(addr);
+    const max = v4 ? 32 : 128;
+    const okBits = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= max);
+    if (extra !== undefined || !(v4 || isIPv6(addr)) || !okBits) {
+      throw new ConfigError(from, `"${entry}" is not an address or CIDR range`);
+    }
+  }
+  return [...list];
+}
+
 function checkUpstream(url: string, from: string): string {
   if (/^tls:/i.test(url)) {
     try {
@@ -314,6 +359,13 @@ export function parseConfig(sources: ConfigSources): ParseResult {
       httpTls: get("http-tls"),
       trustedProxyHeader: proxyHeader?.toLowerCase(),
       jsonApi: get("json-api"),
+      healthCheckIntervalMs: get("health-check-interval"),
+      bootstrap: parseBootstrap(get<string[] | undefined>("bootstrap") ?? [], fromOf("bootstrap")),
+      maxConnectionsPerIp: get("max-connections-per-ip"),
+      allow: checkCidrs(get<string[] | undefined>("allow") ?? [], fromOf("allow")),
+      deny: checkCidrs(get<string[] | undefined>("deny") ?? [], fromOf("deny")),
+      rateLimit: get("rate-limit"),
+      rateLimitBurst: get<number | undefined>("rate-limit-burst") ?? 2 * get<number>("rate-limit"),
       upstreams,
       upstreamStrategy: get("upstream-strategy"),
       upstreamCaFile: get("upstream-ca"),

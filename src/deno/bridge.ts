@@ -13,8 +13,12 @@ import { ensureDevCertificate } from "./devcert.ts";
 import { type DotListener, listenDot } from "./dot_listener.ts";
 import { type DohListener, listenDoh } from "./doh_listener.ts";
 import { createDohApp } from "../http/app.ts";
-import { spkiPinFromPem } from "./pki.ts";
+import { checkCertificatePair } from "./cert_check.ts";
 import { createTransports } from "./upstreams.ts";
+import { watchCertificate } from "./cert_reload.ts";
+import { Acl, aclMiddleware } from "../resolver/acl.ts";
+import { RateLimiter, rateLimitMiddleware } from "../resolver/ratelimit.ts";
+import type { Middleware } from "../resolver/types.ts";
 import { buildUpstream } from "../upstream/build.ts";
 
 /** The certificate the DoT face serves, and how a client can trust it. */
@@ -34,6 +38,11 @@ export interface ServedCertificate {
 /** A running bridge. */
 export interface Bridge {
   readonly dot: DotListener;
+  /**
+   * Re-reads `--cert`/`--key` and serves them to new connections if they are a valid pair;
+   * resolves false (and keeps the old pair) otherwise. File changes and SIGHUP do this too.
+   */
+  reloadCertificate(reason?: string): Promise<boolean>;
   /** The DoH face; absent when `http-listen` is `off`. */
   readonly doh?: DohListener;
   readonly certificate: ServedCertificate;
@@ -46,6 +55,8 @@ export interface BridgeDeps {
   logger?: Logger;
   /** Overrides the HTTP client used for DoH upstreams. */
   fetch?: FetchLike;
+  /** Reload the certificate on SIGHUP. Default true; tests running several bridges turn it off. */
+  sighup?: boolean;
 }
 
 function readFile(key: string, from: string, path: string): string {
@@ -69,7 +80,7 @@ export async function loadCertificate(config: Config): Promise<ServedCertificate
     }
     let spkiPin: string;
     try {
-      spkiPin = await spkiPinFromPem(cert);
+      spkiPin = checkCertificatePair(cert, key).spkiPin;
     } catch (e) {
       throw new ConfigError(config.origin.cert, `"${config.certFile}": ${(e as Error).message}`);
     }
@@ -113,14 +124,27 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
   const caPem = config.upstreamCaFile
     ? readFile("--upstream-ca", config.origin["upstream-ca"], config.upstreamCaFile)
     : undefined;
-  const http = createTransports({ caPem, fetchFn: deps.fetch, logger });
+  const http = createTransports({
+    caPem,
+    fetchFn: deps.fetch,
+    logger,
+    bootstrap: config.bootstrap,
+  });
   const upstream = buildUpstream(config, http, logger);
+  const acl = new Acl({ allow: config.allow, deny: config.deny });
+  const middlewares: Middleware[] = [aclMiddleware(acl)];
+  if (config.rateLimit > 0) {
+    const limiter = new RateLimiter({ rate: config.rateLimit, burst: config.rateLimitBurst });
+    middlewares.push(rateLimitMiddleware(limiter));
+  }
   const handler = createHandler({
     upstream,
     queryTimeoutMs: config.queryTimeoutMs,
     logger,
     privacy: { keepClientSubnet: config.keepClientSubnet },
+    middlewares,
   });
+  const accept = acl.open ? undefined : (address: string) => acl.allows(address);
   const process = createProcessor({
     handler,
     logger,
@@ -143,6 +167,8 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
       frameTimeoutMs: config.frameTimeoutMs,
       maxInFlight: config.maxInFlight,
       maxFrameSize: config.maxFrameSize,
+      maxConnectionsPerIp: config.maxConnectionsPerIp,
+      accept,
     });
   } catch (e) {
     await upstream.close();
@@ -162,7 +188,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
       process: dohProcess,
       jsonApi: config.jsonApi,
       logger,
-      landing: { dotPort: dot.addr.port, spkiPin: certificate.spkiPin },
+      landing: () => ({ dotPort: dot.addr.port, spkiPin: certificate.spkiPin }),
       health: () => ({ dotConnections: dot.connections }),
     });
     try {
@@ -175,6 +201,9 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
         trustedProxyHeader: config.trustedProxyHeader,
         maxConnections: config.maxConnections,
         handshakeTimeoutMs: config.handshakeTimeoutMs,
+        // Behind a proxy every connection comes from the proxy: no per-address limit then.
+        maxConnectionsPerIp: config.trustedProxyHeader ? 0 : config.maxConnectionsPerIp,
+        accept: config.trustedProxyHeader ? undefined : accept,
         logger,
       });
     } catch (e) {
@@ -189,11 +218,29 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     }
   }
 
+  const watch = config.certFile && config.keyFile
+    ? watchCertificate({
+      certPath: config.certFile,
+      keyPath: config.keyFile,
+      logger,
+      sighup: deps.sighup ?? true,
+      apply: (cert, key, spkiPin) => {
+        dot.setCertificate(cert, key);
+        if (doh?.tls) doh.setCertificate(cert, key);
+        certificate.cert = cert;
+        certificate.key = key;
+        certificate.spkiPin = spkiPin;
+      },
+    })
+    : undefined;
+
   return {
     dot,
     doh,
     certificate,
+    reloadCertificate: (reason?: string) => watch?.reload(reason) ?? Promise.resolve(false),
     async shutdown() {
+      watch?.close();
       await Promise.all([
         dot.shutdown(config.shutdownGraceMs),
         doh?.shutdown(config.shutdownGraceMs),

@@ -48,6 +48,8 @@ export interface DohListenerOptions {
   idleTimeoutMs?: number;
   /** Refuses connections from addresses this returns false for (ACL). */
   accept?: (address: string) => boolean;
+  /** Connections one peer address may hold; 0 or unset: no limit. */
+  maxConnectionsPerIp?: number;
   logger?: Logger;
 }
 
@@ -143,6 +145,8 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
   const maxConnections = options.maxConnections ?? 10_000;
   const idleMs = options.idleTimeoutMs ?? 60_000;
   const sockets = new Set<Socket>();
+  const perIp = new Map<string, number>();
+  const maxPerIp = options.maxConnectionsPerIp ?? 0;
   const sessions = new Set<http2.ServerHttp2Session>();
   let inFlight = 0;
   let closing = false;
@@ -212,13 +216,23 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
 
   server.on("connection", (socket: Socket) => {
     const address = socket.remoteAddress ?? "";
-    if (closing || sockets.size >= maxConnections || (options.accept && !options.accept(address))) {
+    const held = perIp.get(address) ?? 0;
+    if (
+      closing || sockets.size >= maxConnections || (maxPerIp > 0 && held >= maxPerIp) ||
+      (options.accept && !options.accept(address))
+    ) {
       socket.destroy();
       return;
     }
     socket.setNoDelay(true);
     sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+    perIp.set(address, held + 1);
+    socket.once("close", () => {
+      sockets.delete(socket);
+      const n = (perIp.get(address) ?? 1) - 1;
+      if (n > 0) perIp.set(address, n);
+      else perIp.delete(address);
+    });
   });
   server.on("tlsClientError", (error: Error, socket: Socket) => {
     logger?.debug("doh: tls handshake failed", { error: error.message });

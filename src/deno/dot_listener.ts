@@ -30,6 +30,10 @@ export interface DotListenerOptions {
   frameTimeoutMs?: number;
   maxInFlight?: number;
   maxFrameSize?: number;
+  /** Connections one client address may hold; 0 or unset: no limit. */
+  maxConnectionsPerIp?: number;
+  /** Refuses (closes at once, before TLS) connections from addresses this rejects (ACL). */
+  accept?: (address: string) => boolean;
 }
 
 /** A running DoT listener. */
@@ -61,6 +65,8 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
   const logger = options.logger;
   const maxConnections = options.maxConnections ?? 10_000;
   const sessions = new Set<StreamSession>();
+  const perIp = new Map<string, number>();
+  const maxPerIp = options.maxConnectionsPerIp ?? 0;
   let open = 0;
   let closing = false;
 
@@ -74,13 +80,30 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
   });
 
   server.on("connection", (raw: Socket) => {
-    if (closing || open >= maxConnections) {
-      logger?.debug("connection refused", { reason: closing ? "shutdown" : "max-connections" });
+    const address = raw.remoteAddress ?? "";
+    const held = perIp.get(address) ?? 0;
+    const refusal = closing
+      ? "shutdown"
+      : open >= maxConnections
+      ? "max-connections"
+      : maxPerIp > 0 && held >= maxPerIp
+      ? "max-connections-per-ip"
+      : options.accept && !options.accept(address)
+      ? "acl"
+      : undefined;
+    if (refusal) {
+      logger?.debug("connection refused", { reason: refusal });
       raw.destroy();
       return;
     }
     open++;
-    raw.once("close", () => open--);
+    perIp.set(address, held + 1);
+    raw.once("close", () => {
+      open--;
+      const n = (perIp.get(address) ?? 1) - 1;
+      if (n > 0) perIp.set(address, n);
+      else perIp.delete(address);
+    });
   });
 
   server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {

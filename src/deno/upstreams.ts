@@ -21,21 +21,31 @@ export interface Transports extends UpstreamFactories {
  * `fetchFn`, every DoH upstream goes through that `fetch` instead (tests, special clients).
  */
 export function createTransports(
-  options: { caPem?: string; fetchFn?: FetchLike; logger?: Logger } = {},
+  options: {
+    caPem?: string;
+    fetchFn?: FetchLike;
+    logger?: Logger;
+    /** Host name → address to dial (no plain DNS for upstream names). */
+    bootstrap?: Readonly<Record<string, string>>;
+  } = {},
 ): Transports {
   const caCerts = options.caPem ? [options.caPem] : undefined;
-  const dot: UpstreamFactories["dot"] = (target) =>
-    createTlsConnector({
+  const bootstrap = options.bootstrap ?? {};
+  const dot: UpstreamFactories["dot"] = (target) => {
+    const connect = createTlsConnector({
       caCerts,
       pins: target.pins,
       opportunistic: target.opportunistic,
       logger: options.logger,
     });
+    const address = bootstrap[target.hostname.toLowerCase()];
+    return address ? (t) => connect({ ...t, hostname: address }) : connect;
+  };
   if (options.fetchFn) {
     const t = fetchTransport(options.fetchFn);
     return { doh: () => t, dot, close: () => {} };
   }
-  const h2 = createH2Transport({ caCerts, logger: options.logger });
+  const h2 = createH2Transport({ caCerts, bootstrap, logger: options.logger });
   const plain = fetchTransport();
   return {
     doh: (url) => url.protocol === "http:" ? plain : h2.transport,

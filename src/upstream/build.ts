@@ -21,6 +21,8 @@ export interface UpstreamSpec {
   readonly dohMethod: "POST" | "GET";
   readonly upstreamCooldownMs: number;
   readonly attemptTimeoutMs: number;
+  /** Background probe interval for failed group members; 0 or unset: none. */
+  readonly healthCheckIntervalMs?: number;
 }
 
 /** How the runtime reaches upstreams. */
@@ -64,6 +66,7 @@ export function buildUpstream(
     strategy: spec.upstreamStrategy,
     cooldownMs: spec.upstreamCooldownMs,
     attemptTimeoutMs: spec.attemptTimeoutMs,
+    probeIntervalMs: spec.healthCheckIntervalMs,
     onHealthChange: (member, healthy, error) => {
       if (healthy) logger?.info("upstream back", { upstream: member });
       else logger?.warn("upstream down", { upstream: member, error: (error as Error)?.message });

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { parseMessage } from "../dns/message.ts";
 import type { Query } from "../dns/query.ts";
 import { DeadlineError, withDeadline } from "./deadline.ts";
 import { type Upstream, UpstreamError, type UpstreamFailure } from "./types.ts";
@@ -24,7 +25,20 @@ export interface UpstreamGroupOptions {
   now?: () => number;
   /** Called when a member is marked down or comes back. */
   onHealthChange?: (member: string, healthy: boolean, error?: unknown) => void;
+  /**
+   * Probe members that are down in the background, every this many ms, with a query for the
+   * root NS set; a member that answers is healthy again at once, without waiting for its
+   * cool-down or risking a client's query. 0 or unset: no probes.
+   */
+  probeIntervalMs?: number;
 }
+
+/** The probe query: `. IN NS`, RD set, ID 0. */
+const PROBE_WIRE = new Uint8Array([0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1]);
+const PROBE_QUERY: Query = (() => {
+  const info = parseMessage(PROBE_WIRE);
+  return { wire: PROBE_WIRE, info, question: info.question! };
+})();
 
 interface Member {
   upstream: Upstream;
@@ -32,6 +46,8 @@ interface Member {
   downUntil: number;
   /** Last reported state: false from a failure until the next success. */
   up: boolean;
+  /** Pending background probe. */
+  probe?: ReturnType<typeof setTimeout>;
 }
 
 /**
@@ -54,7 +70,9 @@ export class UpstreamGroup implements Upstream {
   readonly #attemptMs?: number;
   readonly #now: () => number;
   readonly #onHealthChange?: UpstreamGroupOptions["onHealthChange"];
+  readonly #probeMs: number;
   #next = 0;
+  #closed = false;
 
   constructor(options: UpstreamGroupOptions) {
     if (options.members.length === 0) throw new RangeError("upstream group: no members");
@@ -64,6 +82,7 @@ export class UpstreamGroup implements Upstream {
     this.#attemptMs = options.attemptTimeoutMs;
     this.#now = options.now ?? Date.now;
     this.#onHealthChange = options.onHealthChange;
+    this.#probeMs = options.probeIntervalMs ?? 0;
     this.name = `${this.#strategy}(${options.members.map((m) => m.name).join(", ")})`;
   }
 
@@ -95,20 +114,12 @@ export class UpstreamGroup implements Upstream {
         const answer = this.#attemptMs === undefined
           ? await member.upstream.exchange(query, signal)
           : await withDeadline(signal, this.#attemptMs, (s) => member.upstream.exchange(query, s));
-        member.downUntil = 0;
-        if (!member.up) {
-          member.up = true;
-          this.#onHealthChange?.(member.upstream.name, true);
-        }
+        this.#markUp(member);
         return answer;
       } catch (error) {
         if (signal.aborted) throw signal.reason;
         last = error;
-        member.downUntil = this.#now() + this.#cooldownMs;
-        if (member.up) {
-          member.up = false;
-          this.#onHealthChange?.(member.upstream.name, false, error);
-        }
+        this.#markDown(member, error);
       }
     }
     const kind: UpstreamFailure = last instanceof UpstreamError
@@ -124,7 +135,57 @@ export class UpstreamGroup implements Upstream {
     );
   }
 
+  #markUp(member: Member): void {
+    member.downUntil = 0;
+    if (member.probe !== undefined) {
+      clearTimeout(member.probe);
+      member.probe = undefined;
+    }
+    if (!member.up) {
+      member.up = true;
+      this.#onHealthChange?.(member.upstream.name, true);
+    }
+  }
+
+  #markDown(member: Member, error: unknown): void {
+    member.downUntil = this.#now() + this.#cooldownMs;
+    if (member.up) {
+      member.up = false;
+      this.#onHealthChange?.(member.upstream.name, false, error);
+    }
+    if (this.#probeMs > 0 && member.probe === undefined && !this.#closed) {
+      this.#scheduleProbe(member);
+    }
+  }
+
+  #scheduleProbe(member: Member): void {
+    member.probe = setTimeout(async () => {
+      if (this.#closed || member.up) {
+        member.probe = undefined;
+        return;
+      }
+      try {
+        await withDeadline(
+          new AbortController().signal,
+          this.#attemptMs ?? this.#probeMs,
+          (s) => member.upstream.exchange(PROBE_QUERY, s),
+        );
+        member.probe = undefined;
+        if (!this.#closed) this.#markUp(member);
+      } catch {
+        if (this.#closed) return;
+        member.downUntil = Math.max(member.downUntil, this.#now() + this.#probeMs);
+        this.#scheduleProbe(member);
+      }
+    }, this.#probeMs);
+  }
+
   async close(): Promise<void> {
+    this.#closed = true;
+    for (const m of this.#members) {
+      if (m.probe !== undefined) clearTimeout(m.probe);
+      m.probe = undefined;
+    }
     await Promise.all(this.#members.map((m) => m.upstream.close()));
   }
 }

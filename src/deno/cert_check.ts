@@ -1,0 +1,64 @@
+/**
+ * Checks a certificate chain and key before they are served: parseable, the key matches the
+ * leaf, the leaf is within its validity period. Works for RSA and EC keys in any PEM form
+ * (PKCS#8, SEC1, PKCS#1), through `node:crypto`.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { createHash, createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
+
+/** What a good pair looks like. */
+export interface CertificateSummary {
+  /** RFC 7858 SPKI pin of the leaf: base64(sha256(DER SubjectPublicKeyInfo)). */
+  spkiPin: string;
+  notAfter: Date;
+  subject: string;
+}
+
+/**
+ * Validates a PEM chain and key.
+ *
+ * @throws {Error} saying what is wrong: no certificate, unparseable key, key does not match,
+ *   expired or not yet valid
+ *
+ * @example
+ * ```ts
+ * const { spkiPin } = checkCertificatePair(certPem, keyPem);
+ * ```
+ */
+export function checkCertificatePair(
+  certPem: string,
+  keyPem: string,
+  now: Date = new Date(),
+): CertificateSummary {
+  const first = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(certPem);
+  if (!first) throw new Error("no PEM certificate found");
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(first[0]);
+  } catch (e) {
+    throw new Error(`certificate does not parse: ${(e as Error).message}`);
+  }
+  let keySpki: Buffer;
+  try {
+    keySpki = createPublicKey(createPrivateKey(keyPem)).export({ type: "spki", format: "der" });
+  } catch (e) {
+    throw new Error(`private key does not parse: ${(e as Error).message}`);
+  }
+  const certSpki = leaf.publicKey.export({ type: "spki", format: "der" });
+  if (!Buffer.from(certSpki).equals(Buffer.from(keySpki))) {
+    throw new Error("private key does not match the certificate");
+  }
+  const notBefore = new Date(leaf.validFrom);
+  const notAfter = new Date(leaf.validTo);
+  if (now < notBefore) {
+    throw new Error(`certificate is not valid before ${notBefore.toISOString()}`);
+  }
+  if (now > notAfter) throw new Error(`certificate expired ${notAfter.toISOString()}`);
+  return {
+    spkiPin: createHash("sha256").update(certSpki).digest("base64"),
+    notAfter,
+    subject: leaf.subject,
+  };
+}

@@ -1,0 +1,107 @@
+/**
+ * Per-client query rate limits: a token bucket per client address (IPv6 grouped by /64, since
+ * one host usually holds a whole /64), with a bounded table so an attack from many addresses
+ * cannot grow memory without limit.
+ *
+ * @module
+ */
+import { EdeCode, Rcode } from "../dns/constants.ts";
+import { makeErrorResponse } from "../dns/response.ts";
+import type { Middleware } from "./types.ts";
+
+/** Options of {@linkcode RateLimiter}. */
+export interface RateLimiterOptions {
+  /** Sustained queries per second per client. */
+  rate: number;
+  /** Bucket size: queries a client may send at once. Default `rate` (one second's worth). */
+  burst?: number;
+  /** Most clients tracked; the least recently seen are forgotten first. Default 100 000. */
+  maxClients?: number;
+  /** Milliseconds clock. Default `performance.now`. */
+  now?: () => number;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+/** The key a client is limited under: the IPv4 address, or the IPv6 /64. */
+export function clientKey(address: string): string {
+  const a = address.replace(/^\[|\]$/g, "").replace(/%.*$/, "");
+  if (a.startsWith("::ffff:") && a.includes(".")) return a.slice(7);
+  if (!a.includes(":")) return a;
+  const [head, tail] = a.split("::");
+  const left = head ? head.split(":") : [];
+  const right = tail !== undefined && tail !== "" ? tail.split(":") : [];
+  const groups = tail === undefined
+    ? left
+    : [...left, ...new Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
+  return groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, "")).join(":") + "::/64";
+}
+
+/**
+ * A token-bucket limiter keyed by client.
+ *
+ * @example
+ * ```ts
+ * const limiter = new RateLimiter({ rate: 50, burst: 100 });
+ * if (!limiter.take("192.0.2.1")) refuse();
+ * ```
+ */
+export class RateLimiter {
+  readonly #rate: number;
+  readonly #burst: number;
+  readonly #max: number;
+  readonly #now: () => number;
+  readonly #buckets = new Map<string, Bucket>();
+
+  constructor(options: RateLimiterOptions) {
+    if (!(options.rate > 0)) throw new RangeError("rate limit: rate must be above 0");
+    this.#rate = options.rate / 1000;
+    this.#burst = options.burst ?? options.rate;
+    this.#max = options.maxClients ?? 100_000;
+    this.#now = options.now ?? (() => performance.now());
+  }
+
+  /** Clients currently tracked. */
+  get size(): number {
+    return this.#buckets.size;
+  }
+
+  /** Takes one token for `address`; false when its bucket is empty. */
+  take(address: string): boolean {
+    const key = clientKey(address);
+    const now = this.#now();
+    let bucket = this.#buckets.get(key);
+    if (bucket) {
+      this.#buckets.delete(key); // re-insert: Map order doubles as least-recently-seen order
+      bucket.tokens = Math.min(this.#burst, bucket.tokens + (now - bucket.at) * this.#rate);
+      bucket.at = now;
+    } else {
+      bucket = { tokens: this.#burst, at: now };
+      if (this.#buckets.size >= this.#max) {
+        this.#buckets.delete(this.#buckets.keys().next().value!);
+      }
+    }
+    this.#buckets.set(key, bucket);
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+}
+
+/** Answers REFUSED to a client past its rate (RFC 8914 code 0 with text "rate limited"). */
+export function rateLimitMiddleware(limiter: RateLimiter): Middleware {
+  return (next) => (query, ctx) => {
+    if (ctx.client && !limiter.take(ctx.client.address)) {
+      return Promise.resolve(
+        makeErrorResponse(query.wire, query.info, Rcode.REFUSED, {
+          code: EdeCode.OTHER,
+          text: "rate limited",
+        }),
+      );
+    }
+    return next(query, ctx);
+  };
+}

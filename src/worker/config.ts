@@ -1,0 +1,134 @@
+/**
+ * The Worker's configuration: the same `DOTBRIDGE_*` keys and the same parser as the Deno edge,
+ * read from the Worker's env (`[vars]` in `wrangler.toml`, `wrangler secret put`, `--var`).
+ *
+ * A Worker has no listeners, certificates or files, so the keys for those are ignored (and
+ * reported); the two that would silently weaken a promise are refused: `DOTBRIDGE_CONFIG` (no
+ * file system) and `DOTBRIDGE_UPSTREAM_CA` (a Worker cannot trust a private CA). DoT upstreams
+ * must be ones `cloudflare:sockets` can authenticate (see `socketsLimitation`).
+ *
+ * @module
+ */
+import { envName, OPTIONS } from "../config/options.ts";
+import { type Config, ConfigError, parseConfig } from "../config/parse.ts";
+import { parseDotUrl } from "../upstream/dot_url.ts";
+import { socketsLimitation } from "./sockets_connector.ts";
+
+/** Keys of the Deno edge's listeners, certificates and files: meaningless in a Worker. */
+export const WORKER_IGNORED_KEYS: readonly string[] = [
+  "listen",
+  "cert",
+  "key",
+  "http-listen",
+  "http-tls",
+  "trusted-proxy-header",
+  "idle-timeout",
+  "handshake-timeout",
+  "frame-timeout",
+  "max-connections",
+  "max-inflight",
+  "max-frame-size",
+  "shutdown-grace",
+  "state-dir",
+];
+
+/** Keys a Worker refuses, and why. */
+const REFUSED: Readonly<Record<string, string>> = {
+  config: "a Worker has no file system; set each key as its own [vars] entry",
+  "upstream-ca": "a Worker cannot trust a private CA; upstreams need publicly trusted certificates",
+};
+
+/** The part of {@linkcode Config} a Worker uses, plus what it left out. */
+export interface WorkerConfig extends
+  Pick<
+    Config,
+    | "jsonApi"
+    | "upstreams"
+    | "upstreamStrategy"
+    | "dohMethod"
+    | "upstreamCooldownMs"
+    | "attemptTimeoutMs"
+    | "queryTimeoutMs"
+    | "keepClientSubnet"
+    | "logLevel"
+    | "logFormat"
+    | "logQueries"
+    | "origin"
+  > {
+  /** Env names that were set but do not apply to a Worker (`DOTBRIDGE_LISTEN`, ...). */
+  readonly ignored: readonly string[];
+  /** `DOTBRIDGE_*` names that are no key at all (typos). */
+  readonly unknown: readonly string[];
+}
+
+const PREFIX = "DOTBRIDGE_";
+const KNOWN = new Map(OPTIONS.map((o) => [envName(o.name), o]));
+
+/** A Worker var as text: strings as is, numbers and booleans printed, string arrays joined. */
+function asText(name: string, value: unknown, list: boolean): string {
+  if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "boolean") return String(value);
+  if (list && Array.isArray(value) && value.every((v) => typeof v === "string")) {
+    return value.join(",");
+  }
+  throw new ConfigError(name, `must be a string (a plain [vars] entry), not ${typeof value}`);
+}
+
+/**
+ * Reads the Worker's configuration from its env bindings. Bindings that are not `DOTBRIDGE_*`
+ * (KV namespaces, other vars) are left alone.
+ *
+ * @throws {ConfigError} naming the env key, e.g. `DOTBRIDGE_UPSTREAM: "ftp://x" must be https://
+ *   or tls:// (http:// only on loopback)`
+ *
+ * @example
+ * ```ts
+ * const config = parseWorkerConfig({ DOTBRIDGE_UPSTREAM: "https://dns.example/dns-query" });
+ * config.upstreams; // ["https://dns.example/dns-query"]
+ * ```
+ */
+export function parseWorkerConfig(env: Readonly<Record<string, unknown>>): WorkerConfig {
+  const strings: Record<string, string> = {};
+  const ignored: string[] = [];
+  const unknown: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(PREFIX) || value === undefined || value === null || value === "") {
+      continue;
+    }
+    const spec = KNOWN.get(name);
+    if (!spec) {
+      unknown.push(name);
+      continue;
+    }
+    if (spec.name in REFUSED) throw new ConfigError(name, REFUSED[spec.name]);
+    if (WORKER_IGNORED_KEYS.includes(spec.name)) {
+      ignored.push(name);
+      continue;
+    }
+    strings[name] = asText(name, value, spec.kind === "list");
+  }
+  const result = parseConfig({ args: [], env: strings });
+  if (result.help) throw new Error("unreachable: no arguments, no help");
+  const config = result.config;
+  for (const url of config.upstreams) {
+    if (!/^tls:/i.test(url)) continue;
+    const problem = socketsLimitation(parseDotUrl(url));
+    if (problem) throw new ConfigError(config.origin.upstream, problem);
+  }
+  return {
+    jsonApi: config.jsonApi,
+    upstreams: config.upstreams,
+    upstreamStrategy: config.upstreamStrategy,
+    dohMethod: config.dohMethod,
+    upstreamCooldownMs: config.upstreamCooldownMs,
+    attemptTimeoutMs: config.attemptTimeoutMs,
+    queryTimeoutMs: config.queryTimeoutMs,
+    keepClientSubnet: config.keepClientSubnet,
+    logLevel: config.logLevel,
+    logFormat: config.logFormat,
+    logQueries: config.logQueries,
+    origin: config.origin,
+    ignored,
+    unknown,
+  };
+}
