@@ -27,6 +27,12 @@ export interface Config {
   readonly trustedProxyHeader?: string;
   /** Serve the JSON API on the DoH path. */
   readonly jsonApi: boolean;
+  readonly cache: boolean;
+  readonly cacheSize: number;
+  readonly cacheMinTtlMs: number;
+  readonly cacheMaxTtlMs: number;
+  /** How long past expiry a cached answer may be served when upstreams fail; 0: never. */
+  readonly serveStaleMs: number;
   /** Probe interval for failed upstreams; 0: off. */
   readonly healthCheckIntervalMs: number;
   /** Host name → address to dial for upstreams. */
@@ -360,6 +366,11 @@ export function parseConfig(sources: ConfigSources): ParseResult {
       trustedProxyHeader: proxyHeader?.toLowerCase(),
       jsonApi: get("json-api"),
       healthCheckIntervalMs: get("health-check-interval"),
+      cache: get("cache"),
+      cacheSize: get("cache-size"),
+      cacheMinTtlMs: get("cache-min-ttl"),
+      cacheMaxTtlMs: get("cache-max-ttl"),
+      serveStaleMs: get("serve-stale"),
       bootstrap: parseBootstrap(get<string[] | undefined>("bootstrap") ?? [], fromOf("bootstrap")),
       maxConnectionsPerIp: get("max-connections-per-ip"),
       allow: checkCidrs(get<string[] | undefined>("allow") ?? [], fromOf("allow")),

@@ -19,6 +19,7 @@ import { watchCertificate } from "./cert_reload.ts";
 import { Acl, aclMiddleware } from "../resolver/acl.ts";
 import { RateLimiter, rateLimitMiddleware } from "../resolver/ratelimit.ts";
 import type { Middleware } from "../resolver/types.ts";
+import { cacheMiddleware, DnsCache } from "../resolver/cache.ts";
 import { buildUpstream } from "../upstream/build.ts";
 
 /** The certificate the DoT face serves, and how a client can trust it. */
@@ -136,6 +137,15 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
   if (config.rateLimit > 0) {
     const limiter = new RateLimiter({ rate: config.rateLimit, burst: config.rateLimitBurst });
     middlewares.push(rateLimitMiddleware(limiter));
+  }
+  if (config.cache) {
+    const cache = new DnsCache({
+      maxEntries: config.cacheSize,
+      minTtl: Math.floor(config.cacheMinTtlMs / 1000),
+      maxTtl: Math.floor(config.cacheMaxTtlMs / 1000),
+      serveStaleSeconds: Math.floor(config.serveStaleMs / 1000),
+    });
+    middlewares.push(cacheMiddleware(cache));
   }
   const handler = createHandler({
     upstream,

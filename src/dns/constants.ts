@@ -46,6 +46,7 @@ export const EdnsOptionCode = {
 /** Extended DNS Error info codes (RFC 8914 §4) that this bridge emits. */
 export const EdeCode = {
   OTHER: 0,
+  STALE_ANSWER: 3,
   PROHIBITED: 18,
   NO_REACHABLE_AUTHORITY: 22,
   NETWORK_ERROR: 23,

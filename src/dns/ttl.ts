@@ -90,3 +90,39 @@ export function minAnswerTtl(wire: Uint8Array): number | undefined {
     return undefined;
   }
 }
+
+/**
+ * Lowers every record's TTL (answer, authority and additional sections; not OPT) by `seconds`,
+ * not below `floor`, in place. For answers served from a cache: a client must see the time
+ * left, not the time the upstream gave.
+ *
+ * @throws {RangeError} if the message does not hold the records its header promises
+ *
+ * @example
+ * ```ts
+ * const copy = cached.slice();
+ * ageTtls(copy, Math.floor((now - storedAt) / 1000));
+ * ```
+ */
+export function ageTtls(wire: Uint8Array, seconds: number, floor = 0): void {
+  if (seconds <= 0 && floor <= 0) return;
+  const qdcount = u16(wire, 4);
+  const records = u16(wire, 6) + u16(wire, 8) + u16(wire, 10);
+  let pos = HEADER_LENGTH;
+  for (let i = 0; i < qdcount; i++) pos = skipName(wire, pos) + 4;
+  for (let i = 0; i < records; i++) {
+    const rdata = skipName(wire, pos) + 10;
+    if (rdata > wire.length) throw new RangeError("dns: record header runs past the end");
+    const end = rdata + u16(wire, rdata - 2);
+    if (end > wire.length) throw new RangeError("dns: record data runs past the end");
+    if (u16(wire, rdata - 10) !== RrType.OPT) {
+      const at = rdata - 6;
+      const ttl = Math.max(floor, u32(wire, at) - seconds);
+      wire[at] = ttl >>> 24;
+      wire[at + 1] = (ttl >>> 16) & 0xff;
+      wire[at + 2] = (ttl >>> 8) & 0xff;
+      wire[at + 3] = ttl & 0xff;
+    }
+    pos = end;
+  }
+}

@@ -1,0 +1,225 @@
+import { describe, expect, it } from "vitest";
+import dnsPacket from "dns-packet";
+import { Buffer } from "node:buffer";
+import { EdnsOptionCode, Rcode } from "../../src/dns/constants.ts";
+import { parseMessage } from "../../src/dns/message.ts";
+import { classifyQuery, type Query } from "../../src/dns/query.ts";
+import { type CacheEvent, cacheKey, cacheMiddleware, DnsCache } from "../../src/resolver/cache.ts";
+import type { Handler, QueryContext } from "../../src/resolver/types.ts";
+import { answerFromZone } from "../support/zone.ts";
+
+function query(
+  name: string,
+  options: { id?: number; type?: string; dnssecOk?: boolean; cd?: boolean; edns?: boolean } = {},
+): Query {
+  const wire = new Uint8Array(dnsPacket.encode({
+    type: "query",
+    id: options.id ?? 0x4242,
+    flags: dnsPacket.RECURSION_DESIRED | (options.cd ? dnsPacket.CHECKING_DISABLED : 0),
+    questions: [{ type: (options.type ?? "A") as "A", name }],
+    additionals: options.edns === false ? [] : [{
+      type: "OPT",
+      name: ".",
+      udpPayloadSize: 1232,
+      flags: options.dnssecOk ? dnsPacket.DNSSEC_OK : 0,
+    } as unknown as dnsPacket.Answer],
+  }));
+  const c = classifyQuery(wire);
+  if (c.kind !== "query") throw new Error("not a query");
+  return c.query;
+}
+
+/** A zone "upstream" that counts calls and can be made to fail or hang. */
+function zoneUpstream() {
+  const state = { calls: 0, mode: "ok" as "ok" | "fail" | "hang", release: [] as (() => void)[] };
+  const handler: Handler = (q, ctx) => {
+    state.calls++;
+    if (state.mode === "fail") return Promise.reject(new Error("upstream down"));
+    if (state.mode === "hang") {
+      return new Promise((resolve, reject) => {
+        state.release.push(() => resolve(answerFromZone(q.wire)));
+        ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason), { once: true });
+      });
+    }
+    return Promise.resolve(answerFromZone(q.wire));
+  };
+  return { state, handler };
+}
+
+function setup(options: ConstructorParameters<typeof DnsCache>[0] = {}) {
+  const clock = { now: 1_000_000 };
+  const events: CacheEvent[] = [];
+  const cache = new DnsCache({ now: () => clock.now, onEvent: (e) => events.push(e), ...options });
+  const up = zoneUpstream();
+  const handler = cacheMiddleware(cache)(up.handler);
+  const ctx = (): QueryContext => ({ face: "dot", signal: new AbortController().signal });
+  return { clock, events, cache, up, handler, ctx };
+}
+
+function ttls(wire: Uint8Array): number[] {
+  const p = dnsPacket.decode(Buffer.from(wire));
+  return [...(p.answers ?? []), ...(p.authorities ?? [])].map((r) => r.ttl ?? -1);
+}
+
+describe("DnsCache middleware", () => {
+  it("answers a repeated question from memory with the client's ID and TTLs counted down", async () => {
+    const { clock, up, handler, ctx, events } = setup();
+    const first = await handler(query("www.example.test", { id: 1 }), ctx());
+    expect(ttls(first)).toEqual([300]);
+    clock.now += 42_500;
+    const second = await handler(query("www.example.test", { id: 2 }), ctx());
+    expect(up.state.calls).toBe(1);
+    expect(parseMessage(second).id).toBe(2);
+    expect(ttls(second)).toEqual([258]);
+    expect(events).toEqual(["miss", "hit"]);
+  });
+
+  it("asks the upstream again once the TTL has run out", async () => {
+    const { clock, up, handler, ctx } = setup();
+    await handler(query("ttl.example.test"), ctx());
+    clock.now += 300_000;
+    const again = await handler(query("ttl.example.test"), ctx());
+    expect(up.state.calls).toBe(2);
+    expect(ttls(again)).toEqual([300]);
+  });
+
+  it("caches NXDOMAIN for the SOA minimum (RFC 2308)", async () => {
+    const { clock, up, handler, ctx } = setup();
+    const nx = await handler(query("nx.example.test"), ctx());
+    expect(nx[3] & 0x0f).toBe(Rcode.NXDOMAIN);
+    clock.now += 59_000;
+    await handler(query("nx.example.test"), ctx());
+    expect(up.state.calls).toBe(1);
+    clock.now += 2_000; // SOA minimum is 60 s
+    await handler(query("nx.example.test"), ctx());
+    expect(up.state.calls).toBe(2);
+  });
+
+  it("keeps DO, CD and type apart in the key, and ignores the name's case", () => {
+    const base = cacheKey(query("Mixed.Example.TEST"));
+    expect(cacheKey(query("mixed.example.test"))).toBe(base);
+    expect(cacheKey(query("mixed.example.test", { dnssecOk: true }))).not.toBe(base);
+    expect(cacheKey(query("mixed.example.test", { cd: true }))).not.toBe(base);
+    expect(cacheKey(query("mixed.example.test", { type: "AAAA" }))).not.toBe(base);
+    expect(cacheKey(query("mixed.example.test"), "tenant-a")).not.toBe(base);
+  });
+
+  it("echoes the client's spelling of the name (0x20) on a hit", async () => {
+    const { handler, ctx } = setup();
+    await handler(query("case.example.test"), ctx());
+    const hit = await handler(query("CaSe.ExAmPlE.TeSt"), ctx());
+    expect(dnsPacket.decode(Buffer.from(hit)).questions![0].name).toBe("CaSe.ExAmPlE.TeSt");
+  });
+
+  it("evicts the least recently used answer when full", async () => {
+    const { up, handler, ctx, cache } = setup({ maxEntries: 2 });
+    await handler(query("a.example.test"), ctx());
+    await handler(query("b.example.test"), ctx());
+    await handler(query("a.example.test"), ctx()); // a is now the most recent
+    await handler(query("c.example.test"), ctx()); // evicts b
+    expect(cache.size).toBe(2);
+    const before = up.state.calls;
+    await handler(query("a.example.test"), ctx());
+    expect(up.state.calls).toBe(before);
+    await handler(query("b.example.test"), ctx());
+    expect(up.state.calls).toBe(before + 1);
+  });
+
+  it("clamps lifetimes to min and max TTL", async () => {
+    const { clock, up, handler, ctx } = setup({ maxTtl: 10 });
+    await handler(query("clamp.example.test"), ctx());
+    clock.now += 11_000;
+    await handler(query("clamp.example.test"), ctx());
+    expect(up.state.calls).toBe(2);
+    const min = setup({ minTtl: 600 });
+    await min.handler(query("clamp.example.test"), min.ctx());
+    min.clock.now += 400_000; // past the 300 s TTL, within the 600 s minimum
+    await min.handler(query("clamp.example.test"), min.ctx());
+    expect(min.up.state.calls).toBe(1);
+  });
+
+  it("does not cache SERVFAIL or failures", async () => {
+    const { up, handler, ctx } = setup();
+    up.state.mode = "fail";
+    await expect(handler(query("fail.example.test"), ctx())).rejects.toThrow("upstream down");
+    up.state.mode = "ok";
+    await handler(query("fail.example.test"), ctx());
+    expect(up.state.calls).toBe(2);
+  });
+
+  it("coalesces concurrent identical misses into one upstream query", async () => {
+    const { up, handler, ctx, events } = setup();
+    up.state.mode = "hang";
+    const ids = Array.from({ length: 20 }, (_, i) => 100 + i);
+    const pending = ids.map((id) => handler(query("same.example.test", { id }), ctx()));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(up.state.calls).toBe(1);
+    up.state.release.forEach((r) => r());
+    const answers = await Promise.all(pending);
+    expect(answers.map((a) => parseMessage(a).id)).toEqual(ids);
+    expect(events.filter((e) => e === "coalesced")).toHaveLength(19);
+  });
+
+  it("keeps the shared upstream query alive while any waiter still wants it", async () => {
+    const { up, handler } = setup();
+    up.state.mode = "hang";
+    const leaver = new AbortController();
+    const first = handler(query("share.example.test", { id: 1 }), {
+      face: "dot",
+      signal: leaver.signal,
+    });
+    const second = handler(query("share.example.test", { id: 2 }), {
+      face: "dot",
+      signal: new AbortController().signal,
+    });
+    first.catch(() => {});
+    leaver.abort(new Error("client left"));
+    await new Promise((r) => setTimeout(r, 5));
+    up.state.release.forEach((r) => r());
+    expect(parseMessage(await second).id).toBe(2);
+  });
+
+  it("serves a stale answer with TTL 30 and EDE 3 when the upstream fails (RFC 8767)", async () => {
+    const { clock, up, handler, ctx, events } = setup({ serveStaleSeconds: 3600 });
+    await handler(query("stale.example.test"), ctx());
+    clock.now += 400_000; // expired
+    up.state.mode = "fail";
+    const stale = await handler(query("stale.example.test", { id: 9 }), ctx());
+    expect(parseMessage(stale).id).toBe(9);
+    expect(ttls(stale)).toEqual([30]);
+    const opt = parseMessage(stale).opt!;
+    const ede = opt.options.find((o) => o.code === EdnsOptionCode.EXTENDED_ERROR);
+    expect(ede && ((ede.data[0] << 8) | ede.data[1])).toBe(3);
+    expect(events.at(-1)).toBe("stale");
+  });
+
+  it("serves stale when the upstream is slower than the stale answer timeout", async () => {
+    const { clock, up, handler, ctx } = setup({
+      serveStaleSeconds: 3600,
+      staleAnswerTimeoutMs: 20,
+    });
+    await handler(query("slow.example.test"), ctx());
+    clock.now += 400_000;
+    up.state.mode = "hang";
+    const stale = await handler(query("slow.example.test"), ctx());
+    expect(ttls(stale)).toEqual([30]);
+    up.state.release.forEach((r) => r()); // the late answer refreshes the cache
+    await new Promise((r) => setTimeout(r, 5));
+    up.state.mode = "ok";
+    const fresh = await handler(query("slow.example.test"), ctx());
+    expect(ttls(fresh)).toEqual([300]);
+  });
+
+  it("does not serve stale past the stale window, nor at all when it is off", async () => {
+    const off = setup();
+    await off.handler(query("x.example.test"), off.ctx());
+    off.clock.now += 400_000;
+    off.up.state.mode = "fail";
+    await expect(off.handler(query("x.example.test"), off.ctx())).rejects.toThrow();
+    const on = setup({ serveStaleSeconds: 60 });
+    await on.handler(query("x.example.test"), on.ctx());
+    on.clock.now += 300_000 + 61_000;
+    on.up.state.mode = "fail";
+    await expect(on.handler(query("x.example.test"), on.ctx())).rejects.toThrow();
+  });
+});
