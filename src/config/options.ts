@@ -264,6 +264,20 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "on SIGINT/SIGTERM, how long in-flight answers get to go out",
   },
   {
+    name: "metrics-listen",
+    kind: "address",
+    allowOff: true,
+    default: "off",
+    meta: "HOST:PORT",
+    help: "serve Prometheus /metrics on a separate plain-HTTP listener (off: none)",
+  },
+  {
+    name: "doh-metrics",
+    kind: "bool",
+    default: "false",
+    help: "also serve /metrics on the DoH face (it is public there)",
+  },
+  {
     name: "state-dir",
     kind: "string",
     default: ".dotbridge",

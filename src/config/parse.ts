@@ -27,6 +27,9 @@ export interface Config {
   readonly trustedProxyHeader?: string;
   /** Serve the JSON API on the DoH path. */
   readonly jsonApi: boolean;
+  /** Separate /metrics listener; unset: none. */
+  readonly metricsListen?: ListenAddress;
+  readonly dohMetrics: boolean;
   readonly cache: boolean;
   readonly cacheSize: number;
   readonly cacheMinTtlMs: number;
@@ -366,6 +369,8 @@ export function parseConfig(sources: ConfigSources): ParseResult {
       trustedProxyHeader: proxyHeader?.toLowerCase(),
       jsonApi: get("json-api"),
       healthCheckIntervalMs: get("health-check-interval"),
+      metricsListen: get("metrics-listen"),
+      dohMetrics: get("doh-metrics"),
       cache: get("cache"),
       cacheSize: get("cache-size"),
       cacheMinTtlMs: get("cache-min-ttl"),

@@ -20,6 +20,11 @@ import { Acl, aclMiddleware } from "../resolver/acl.ts";
 import { RateLimiter, rateLimitMiddleware } from "../resolver/ratelimit.ts";
 import type { Middleware } from "../resolver/types.ts";
 import { cacheMiddleware, DnsCache } from "../resolver/cache.ts";
+import type { QueryObserver } from "../resolver/processor.ts";
+import { type BridgeMetrics, createBridgeMetrics, rcodeName } from "../metrics/bridge.ts";
+import { UpstreamGroup } from "../upstream/group.ts";
+import type { Upstream } from "../upstream/types.ts";
+import { listenMetrics, type MetricsListener } from "./metrics_listener.ts";
 import { buildUpstream } from "../upstream/build.ts";
 
 /** The certificate the DoT face serves, and how a client can trust it. */
@@ -47,6 +52,10 @@ export interface Bridge {
   /** The DoH face; absent when `http-listen` is `off`. */
   readonly doh?: DohListener;
   readonly certificate: ServedCertificate;
+  /** Every metric; `metrics.registry.render()` is the /metrics body. */
+  readonly metrics: BridgeMetrics;
+  /** Where `--metrics-listen` bound, if set. */
+  readonly metricsAddr?: { hostname: string; port: number };
   /** Drains and stops everything (bounded by the config's shutdown grace). */
   shutdown(): Promise<void>;
 }
@@ -131,7 +140,24 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     logger,
     bootstrap: config.bootstrap,
   });
-  const upstream = buildUpstream(config, http, logger);
+  let dot: DotListener | undefined;
+  let doh: DohListener | undefined;
+  let upstream: Upstream | undefined;
+  const metrics = createBridgeMetrics({
+    connections:
+      () => [[{ face: "dot" }, dot?.connections ?? 0], [{ face: "doh" }, doh?.connections ?? 0]],
+    upstreamUp: () =>
+      upstream instanceof UpstreamGroup
+        ? upstream.health().map((h): [{ upstream: string }, number] => [
+          { upstream: h.name },
+          h.healthy ? 1 : 0,
+        ])
+        : [],
+  });
+  upstream = buildUpstream(config, http, logger, (r) => {
+    metrics.upstreamQueries.inc({ upstream: r.upstream, outcome: r.outcome });
+    if (r.outcome === "ok") metrics.upstreamLatency.observe({ upstream: r.upstream }, r.seconds);
+  });
   const acl = new Acl({ allow: config.allow, deny: config.deny });
   const middlewares: Middleware[] = [aclMiddleware(acl)];
   if (config.rateLimit > 0) {
@@ -144,6 +170,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
       minTtl: Math.floor(config.cacheMinTtlMs / 1000),
       maxTtl: Math.floor(config.cacheMaxTtlMs / 1000),
       serveStaleSeconds: Math.floor(config.serveStaleMs / 1000),
+      onEvent: (event) => metrics.cache.inc({ event }),
     });
     middlewares.push(cacheMiddleware(cache));
   }
@@ -155,14 +182,26 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     middlewares,
   });
   const accept = acl.open ? undefined : (address: string) => acl.allows(address);
+  const observer: QueryObserver = {
+    start: (ctx) => metrics.inFlight.add({ face: ctx.face }, 1),
+    end: (ctx, rcode, ms) => {
+      metrics.inFlight.add({ face: ctx.face }, -1);
+      metrics.queries.inc({
+        face: ctx.face,
+        tenant: ctx.tenant ?? "",
+        rcode: rcode < 0 ? "error" : rcodeName(rcode),
+      });
+      metrics.queryLatency.observe({ face: ctx.face }, ms / 1000);
+    },
+  };
   const process = createProcessor({
     handler,
     logger,
     logQueries: config.logQueries,
     keepaliveMs: config.idleTimeoutMs,
+    observer,
   });
 
-  let dot: DotListener;
   try {
     dot = await listenDot({
       hostname: config.listen.hostname,
@@ -179,6 +218,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
       maxFrameSize: config.maxFrameSize,
       maxConnectionsPerIp: config.maxConnectionsPerIp,
       accept,
+      onEvent: (event) => metrics.connectionEvents.inc({ face: "dot", event }),
     });
   } catch (e) {
     await upstream.close();
@@ -191,15 +231,20 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     throw new ConfigError(config.origin.listen, `cannot listen on ${hostname}:${port}: ${message}`);
   }
 
-  let doh: DohListener | undefined;
   if (config.httpListen) {
-    const dohProcess = createProcessor({ handler, logger, logQueries: config.logQueries });
+    const dohProcess = createProcessor({
+      handler,
+      logger,
+      logQueries: config.logQueries,
+      observer,
+    });
     const app = createDohApp({
       process: dohProcess,
       jsonApi: config.jsonApi,
       logger,
       landing: () => ({ dotPort: dot.addr.port, spkiPin: certificate.spkiPin }),
-      health: () => ({ dotConnections: dot.connections }),
+      health: () => ({ dotConnections: dot!.connections }),
+      metrics: config.dohMetrics ? () => metrics.registry.render() : undefined,
     });
     try {
       doh = await listenDoh({
@@ -214,6 +259,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
         // Behind a proxy every connection comes from the proxy: no per-address limit then.
         maxConnectionsPerIp: config.trustedProxyHeader ? 0 : config.maxConnectionsPerIp,
         accept: config.trustedProxyHeader ? undefined : accept,
+        onEvent: (event) => metrics.connectionEvents.inc({ face: "doh", event }),
         logger,
       });
     } catch (e) {
@@ -228,6 +274,23 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     }
   }
 
+  let metricsListener: MetricsListener | undefined;
+  if (config.metricsListen) {
+    const { hostname, port } = config.metricsListen;
+    try {
+      metricsListener = await listenMetrics(hostname, port, () => metrics.registry.render());
+    } catch (e) {
+      await Promise.all([dot.shutdown(0), doh?.shutdown(0)]);
+      await upstream.close();
+      http.close();
+      throw new ConfigError(
+        config.origin["metrics-listen"],
+        `cannot listen on ${hostname}:${port}: ${(e as Error).message}`,
+      );
+    }
+  }
+
+  const dotListener = dot;
   const watch = config.certFile && config.keyFile
     ? watchCertificate({
       certPath: config.certFile,
@@ -235,7 +298,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
       logger,
       sighup: deps.sighup ?? true,
       apply: (cert, key, spkiPin) => {
-        dot.setCertificate(cert, key);
+        dotListener.setCertificate(cert, key);
         if (doh?.tls) doh.setCertificate(cert, key);
         certificate.cert = cert;
         certificate.key = key;
@@ -244,18 +307,22 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     })
     : undefined;
 
+  const upstreamRoot = upstream;
   return {
-    dot,
+    dot: dotListener,
     doh,
+    metrics,
+    metricsAddr: metricsListener?.addr,
     certificate,
     reloadCertificate: (reason?: string) => watch?.reload(reason) ?? Promise.resolve(false),
     async shutdown() {
       watch?.close();
       await Promise.all([
-        dot.shutdown(config.shutdownGraceMs),
+        dotListener.shutdown(config.shutdownGraceMs),
         doh?.shutdown(config.shutdownGraceMs),
       ]);
-      await upstream.close();
+      await metricsListener?.close();
+      await upstreamRoot.close();
       http.close();
     },
   };

@@ -50,6 +50,8 @@ export interface DohListenerOptions {
   accept?: (address: string) => boolean;
   /** Connections one peer address may hold; 0 or unset: no limit. */
   maxConnectionsPerIp?: number;
+  /** Told about refused connections and failed handshakes, for metrics. */
+  onEvent?: (event: string) => void;
   logger?: Logger;
 }
 
@@ -221,6 +223,7 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
       closing || sockets.size >= maxConnections || (maxPerIp > 0 && held >= maxPerIp) ||
       (options.accept && !options.accept(address))
     ) {
+      options.onEvent?.("refused");
       socket.destroy();
       return;
     }
@@ -236,6 +239,7 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
   });
   server.on("tlsClientError", (error: Error, socket: Socket) => {
     logger?.debug("doh: tls handshake failed", { error: error.message });
+    options.onEvent?.("tls-handshake-failed");
     socket.destroy();
   });
   server.on("session", (session: http2.ServerHttp2Session) => {

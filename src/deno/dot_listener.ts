@@ -34,6 +34,11 @@ export interface DotListenerOptions {
   maxConnectionsPerIp?: number;
   /** Refuses (closes at once, before TLS) connections from addresses this rejects (ACL). */
   accept?: (address: string) => boolean;
+  /**
+   * Told about refused connections (`refused-<reason>`), failed handshakes and abnormal closes
+   * (`closed-<reason>`), for metrics.
+   */
+  onEvent?: (event: string) => void;
 }
 
 /** A running DoT listener. */
@@ -93,6 +98,7 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
       : undefined;
     if (refusal) {
       logger?.debug("connection refused", { reason: refusal });
+      options.onEvent?.(`refused-${refusal}`);
       raw.destroy();
       return;
     }
@@ -108,6 +114,7 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
 
   server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
     logger?.debug("tls handshake failed", { error: error.message });
+    options.onEvent?.("tls-handshake-failed");
     socket.destroy();
   });
 
@@ -145,6 +152,7 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
         sessions.delete(session);
         abort.abort(new Error(`connection closed: ${reason}`));
         if (reason !== "idle" && reason !== "peer-closed" && reason !== "shutdown") {
+          options.onEvent?.(`closed-${reason}`);
           logger?.debug("connection closed", {
             reason,
             error: error instanceof Error ? error.message : undefined,

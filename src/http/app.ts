@@ -51,6 +51,8 @@ export interface DohAppDeps {
   landing?: LandingInfo | (() => LandingInfo);
   /** Extra fields for `GET /health`. */
   health?: () => Record<string, unknown>;
+  /** Serves `GET /metrics` (Prometheus text) when given. */
+  metrics?: () => string;
   /** Where unexpected failures are reported. */
   logger?: Logger;
 }
@@ -219,6 +221,14 @@ export function createDohApp(deps: DohAppDeps): Hono<DohEnv> {
   app.all(path, (c) => c.text("method not allowed", 405, { allow: "GET, POST" }));
 
   app.get("/health", (c) => c.json({ status: "ok", ...deps.health?.() }));
+
+  if (deps.metrics) {
+    const render = deps.metrics;
+    app.get(
+      "/metrics",
+      (c) => c.body(render(), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }),
+    );
+  }
 
   app.get("/", (c) => {
     const info = typeof deps.landing === "function" ? deps.landing() : deps.landing ?? {};

@@ -26,6 +26,15 @@ export interface ProcessorOptions {
   keepaliveMs?: number;
   /** Response padding block when the client padded its query. Default 468 (RFC 8467). */
   responsePadBlock?: number;
+  /** Told when a query starts and when its answer is ready (metrics). */
+  observer?: QueryObserver;
+}
+
+/** Receives every query's start and end, for metrics. Must not throw. */
+export interface QueryObserver {
+  start(ctx: QueryContext): void;
+  /** `rcode` of the answer (from the header), `ms` since `start`. */
+  end(ctx: QueryContext, rcode: number, ms: number): void;
 }
 
 /** Turns a client's message into the answer to send, or `null` to close the connection. */
@@ -83,8 +92,17 @@ export function createProcessor(options: ProcessorOptions): Processor {
       return classified.info ? shape(answer, classified.info, wire) : answer;
     }
     const { query } = classified;
-    const started = options.logQueries ? performance.now() : 0;
-    const answer = shape(await handler(query, ctx), query.info, wire);
+    const observer = options.observer;
+    const started = options.logQueries || observer ? performance.now() : 0;
+    observer?.start(ctx);
+    let answer: Uint8Array;
+    try {
+      answer = shape(await handler(query, ctx), query.info, wire);
+    } catch (error) {
+      observer?.end(ctx, -1, performance.now() - started);
+      throw error;
+    }
+    observer?.end(ctx, answer[3] & 0x0f, performance.now() - started);
     if (options.logQueries) {
       logger?.info("query", {
         face: ctx.face,

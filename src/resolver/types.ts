@@ -15,6 +15,8 @@ export interface QueryContext {
   readonly signal: AbortSignal;
   /** The client's address, for ACLs and rate limits; never logged unless query logging is on. */
   readonly client?: { readonly address: string; readonly port?: number };
+  /** The tenant this query belongs to (policy, cache partition, metrics); unset: default. */
+  readonly tenant?: string;
 }
 
 /**

@@ -12,6 +12,7 @@ import { DotUpstream } from "./dot.ts";
 import { type DotUrl, parseDotUrl } from "./dot_url.ts";
 import { type GroupStrategy, UpstreamGroup } from "./group.ts";
 import type { StreamConnector } from "./stream.ts";
+import { type ExchangeReport, instrumentUpstream } from "./instrumented.ts";
 import type { Upstream } from "./types.ts";
 
 /** What to build. Field names match the parsed configuration. */
@@ -45,8 +46,13 @@ export function buildUpstream(
   spec: UpstreamSpec,
   factories: UpstreamFactories,
   logger?: Logger,
+  report?: (r: ExchangeReport) => void,
 ): Upstream {
-  const members = spec.upstreams.map((url): Upstream => {
+  const members = spec.upstreams.map((url) => {
+    const upstream = buildOne(url);
+    return report ? instrumentUpstream(upstream, report) : upstream;
+  });
+  function buildOne(url: string): Upstream {
     if (/^tls:/i.test(url)) {
       const target = parseDotUrl(url);
       return new DotUpstream({
@@ -59,7 +65,7 @@ export function buildUpstream(
       });
     }
     return new DohUpstream({ url, method: spec.dohMethod, transport: factories.doh(new URL(url)) });
-  });
+  }
   if (members.length === 1) return members[0];
   return new UpstreamGroup({
     members,

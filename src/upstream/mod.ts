@@ -12,3 +12,4 @@ export * from "./stream.ts";
 export * from "./dot_url.ts";
 export * from "./dot.ts";
 export * from "./build.ts";
+export * from "./instrumented.ts";

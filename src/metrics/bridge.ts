@@ -1,0 +1,97 @@
+/**
+ * The bridge's metrics: what `/metrics` shows.
+ *
+ * @module
+ */
+import { Counter, Gauge, Histogram, Registry } from "./registry.ts";
+
+const RCODE_NAMES = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"];
+
+/** The rcode's mnemonic, or its number. */
+export function rcodeName(rcode: number): string {
+  return RCODE_NAMES[rcode] ?? String(rcode);
+}
+
+/** Callbacks read at scrape time. */
+export interface MetricSources {
+  /** Open connections by face. */
+  connections?: () => Iterable<[{ face: string }, number]>;
+  /** Upstream health: 1 up, 0 down. */
+  upstreamUp?: () => Iterable<[{ upstream: string }, number]>;
+}
+
+/**
+ * Creates the registry with every bridge metric.
+ *
+ * @example
+ * ```ts
+ * const m = createBridgeMetrics({ connections: () => [[{ face: "dot" }, dot.connections]] });
+ * m.queries.inc({ face: "dot", tenant: "", rcode: "NOERROR" });
+ * ```
+ */
+export function createBridgeMetrics(sources: MetricSources = {}) {
+  const registry = new Registry();
+  return {
+    registry,
+    queries: registry.add(
+      new Counter("dotbridge_queries_total", "Queries answered, by face, tenant and rcode.", [
+        "face",
+        "tenant",
+        "rcode",
+      ]),
+    ),
+    queryLatency: registry.add(
+      new Histogram(
+        "dotbridge_query_duration_seconds",
+        "Time from a query's arrival to its answer, by face.",
+        ["face"],
+      ),
+    ),
+    inFlight: registry.add(
+      new Gauge("dotbridge_queries_in_flight", "Queries received and not yet answered.", ["face"]),
+    ),
+    upstreamQueries: registry.add(
+      new Counter(
+        "dotbridge_upstream_queries_total",
+        "Exchanges with each upstream, by outcome (ok or the failure kind).",
+        ["upstream", "outcome"],
+      ),
+    ),
+    upstreamLatency: registry.add(
+      new Histogram(
+        "dotbridge_upstream_duration_seconds",
+        "Latency of successful upstream exchanges.",
+        ["upstream"],
+      ),
+    ),
+    upstreamUp: registry.add(
+      new Gauge(
+        "dotbridge_upstream_up",
+        "1 when the upstream is considered healthy, 0 when it is cooling down.",
+        ["upstream"],
+        sources.upstreamUp,
+      ),
+    ),
+    cache: registry.add(
+      new Counter("dotbridge_cache_events_total", "Cache lookups by result.", ["event"]),
+    ),
+    connections: registry.add(
+      new Gauge(
+        "dotbridge_connections",
+        "Open client connections, by face.",
+        ["face"],
+        sources.connections,
+      ),
+    ),
+    connectionEvents: registry.add(
+      new Counter(
+        "dotbridge_connection_events_total",
+        "Client connections refused or closed, by face and reason.",
+        ["face", "event"],
+      ),
+    ),
+  };
+}
+
+/** The bridge's metric set. */
+export type BridgeMetrics = ReturnType<typeof createBridgeMetrics>;

@@ -1,0 +1,7 @@
+/**
+ * Metrics: a Prometheus text-format registry and the bridge's metric set.
+ *
+ * @module
+ */
+export * from "./registry.ts";
+export * from "./bridge.ts";

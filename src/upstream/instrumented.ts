@@ -1,0 +1,50 @@
+/**
+ * An Upstream decorator that reports every exchange's outcome and latency, for metrics.
+ *
+ * @module
+ */
+import type { Query } from "../dns/query.ts";
+import { type Upstream, UpstreamError } from "./types.ts";
+
+/** One finished exchange: `outcome` is "ok" or the failure kind. */
+export interface ExchangeReport {
+  upstream: string;
+  outcome: string;
+  seconds: number;
+}
+
+/**
+ * Wraps `upstream` so each exchange is reported to `report`. The wrapper keeps the contract of
+ * the wrapped upstream (same name, same errors, same answers).
+ *
+ * @example
+ * ```ts
+ * const measured = instrumentUpstream(doh, (r) => latency.observe({ upstream: r.upstream }, r.seconds));
+ * ```
+ */
+export function instrumentUpstream(
+  upstream: Upstream,
+  report: (r: ExchangeReport) => void,
+  now: () => number = () => performance.now(),
+): Upstream {
+  return {
+    name: upstream.name,
+    async exchange(query: Query, signal: AbortSignal): Promise<Uint8Array> {
+      const started = now();
+      try {
+        const answer = await upstream.exchange(query, signal);
+        report({ upstream: upstream.name, outcome: "ok", seconds: (now() - started) / 1000 });
+        return answer;
+      } catch (error) {
+        const outcome = signal.aborted
+          ? "cancelled"
+          : error instanceof UpstreamError
+          ? error.kind
+          : "error";
+        report({ upstream: upstream.name, outcome, seconds: (now() - started) / 1000 });
+        throw error;
+      }
+    },
+    close: () => upstream.close(),
+  };
+}
