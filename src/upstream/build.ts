@@ -10,15 +10,20 @@ import { DohUpstream } from "./doh.ts";
 import type { DohTransport } from "./doh_transport.ts";
 import { DotUpstream } from "./dot.ts";
 import { type DotUrl, parseDotUrl } from "./dot_url.ts";
+import { FastestGroup } from "./fastest.ts";
 import { type GroupStrategy, UpstreamGroup } from "./group.ts";
+import { RaceGroup } from "./race.ts";
 import type { StreamConnector } from "./stream.ts";
 import { type ExchangeReport, instrumentUpstream } from "./instrumented.ts";
 import type { Upstream } from "./types.ts";
 
+/** How several upstreams share the queries. */
+export type Strategy = GroupStrategy | "fastest" | "race";
+
 /** What to build. Field names match the parsed configuration. */
 export interface UpstreamSpec {
   readonly upstreams: readonly string[];
-  readonly upstreamStrategy: GroupStrategy;
+  readonly upstreamStrategy: Strategy;
   readonly dohMethod: "POST" | "GET";
   readonly upstreamCooldownMs: number;
   readonly attemptTimeoutMs: number;
@@ -67,15 +72,29 @@ export function buildUpstream(
     return new DohUpstream({ url, method: spec.dohMethod, transport: factories.doh(new URL(url)) });
   }
   if (members.length === 1) return members[0];
-  return new UpstreamGroup({
-    members,
-    strategy: spec.upstreamStrategy,
-    cooldownMs: spec.upstreamCooldownMs,
-    attemptTimeoutMs: spec.attemptTimeoutMs,
-    probeIntervalMs: spec.healthCheckIntervalMs,
-    onHealthChange: (member, healthy, error) => {
-      if (healthy) logger?.info("upstream back", { upstream: member });
-      else logger?.warn("upstream down", { upstream: member, error: (error as Error)?.message });
-    },
-  });
+  const onHealthChange = (member: string, healthy: boolean, error?: unknown) => {
+    if (healthy) logger?.info("upstream back", { upstream: member });
+    else logger?.warn("upstream down", { upstream: member, error: (error as Error)?.message });
+  };
+  const strategy = spec.upstreamStrategy;
+  switch (strategy) {
+    case "fastest":
+      return new FastestGroup({
+        members,
+        cooldownMs: spec.upstreamCooldownMs,
+        attemptTimeoutMs: spec.attemptTimeoutMs,
+        onHealthChange,
+      });
+    case "race":
+      return new RaceGroup({ members, cooldownMs: spec.upstreamCooldownMs, onHealthChange });
+    default:
+      return new UpstreamGroup({
+        members,
+        strategy,
+        cooldownMs: spec.upstreamCooldownMs,
+        attemptTimeoutMs: spec.attemptTimeoutMs,
+        probeIntervalMs: spec.healthCheckIntervalMs,
+        onHealthChange,
+      });
+  }
 }

@@ -8,6 +8,8 @@ export * from "./deadline.ts";
 export * from "./doh_transport.ts";
 export * from "./doh.ts";
 export * from "./group.ts";
+export * from "./fastest.ts";
+export * from "./race.ts";
 export * from "./stream.ts";
 export * from "./dot_url.ts";
 export * from "./dot.ts";
