@@ -2,10 +2,11 @@
  * The Worker's configuration: the same `DOTBRIDGE_*` keys and the same parser as the Deno edge,
  * read from the Worker's env (`[vars]` in `wrangler.toml`, `wrangler secret put`, `--var`).
  *
- * A Worker has no listeners, certificates or files, so the keys for those are ignored (and
- * reported); the two that would silently weaken a promise are refused: `DOTBRIDGE_CONFIG` (no
- * file system) and `DOTBRIDGE_UPSTREAM_CA` (a Worker cannot trust a private CA). DoT upstreams
- * must be ones `cloudflare:sockets` can authenticate (see `socketsLimitation`).
+ * Only {@linkcode WORKER_KEYS} apply; a Worker has no listeners, certificates or files, so the
+ * other keys are ignored (and reported). Keys whose loss would silently weaken a promise are
+ * refused: `DOTBRIDGE_CONFIG` (no file system), `DOTBRIDGE_UPSTREAM_CA` (a Worker cannot trust a
+ * private CA), `DOTBRIDGE_RATE_LIMIT` (isolates share no state). DoT upstreams must be ones
+ * `cloudflare:sockets` can authenticate (see `socketsLimitation`).
  *
  * @module
  */
@@ -14,28 +15,35 @@ import { type Config, ConfigError, parseConfig } from "../config/parse.ts";
 import { parseDotUrl } from "../upstream/dot_url.ts";
 import { socketsLimitation } from "./sockets_connector.ts";
 
-/** Keys of the Deno edge's listeners, certificates and files: meaningless in a Worker. */
-export const WORKER_IGNORED_KEYS: readonly string[] = [
-  "listen",
-  "cert",
-  "key",
-  "http-listen",
-  "http-tls",
-  "trusted-proxy-header",
-  "idle-timeout",
-  "handshake-timeout",
-  "frame-timeout",
-  "max-connections",
-  "max-inflight",
-  "max-frame-size",
-  "shutdown-grace",
-  "state-dir",
+/**
+ * The keys a Worker applies. Every other key of the option table (listeners, certificates,
+ * files, connection limits, and features the Worker does not wire up such as the cache or
+ * metrics) is ignored when set, and reported.
+ */
+export const WORKER_KEYS: readonly string[] = [
+  "upstream",
+  "upstream-strategy",
+  "doh-method",
+  "upstream-cooldown",
+  "attempt-timeout",
+  "query-timeout",
+  "keep-client-subnet",
+  "json-api",
+  "allow",
+  "deny",
+  "log-level",
+  "log-format",
+  "log-queries",
 ];
 
-/** Keys a Worker refuses, and why. */
+/** Keys a Worker refuses when set (to anything but `0`, for numbers), and why. */
 const REFUSED: Readonly<Record<string, string>> = {
   config: "a Worker has no file system; set each key as its own [vars] entry",
   "upstream-ca": "a Worker cannot trust a private CA; upstreams need publicly trusted certificates",
+  "rate-limit": "a Worker's isolates share no state, so a per-client limit would not hold; " +
+    "use a Cloudflare rate limiting rule instead",
+  "rate-limit-burst": "a Worker's isolates share no state, so a per-client limit would not " +
+    "hold; use a Cloudflare rate limiting rule instead",
 };
 
 /** The part of {@linkcode Config} a Worker uses, plus what it left out. */
@@ -50,12 +58,14 @@ export interface WorkerConfig extends
     | "attemptTimeoutMs"
     | "queryTimeoutMs"
     | "keepClientSubnet"
+    | "allow"
+    | "deny"
     | "logLevel"
     | "logFormat"
     | "logQueries"
     | "origin"
   > {
-  /** Env names that were set but do not apply to a Worker (`DOTBRIDGE_LISTEN`, ...). */
+  /** Env names of keys that were set but do not apply to a Worker (`DOTBRIDGE_LISTEN`, ...). */
   readonly ignored: readonly string[];
   /** `DOTBRIDGE_*` names that are no key at all (typos). */
   readonly unknown: readonly string[];
@@ -100,8 +110,10 @@ export function parseWorkerConfig(env: Readonly<Record<string, unknown>>): Worke
       unknown.push(name);
       continue;
     }
-    if (spec.name in REFUSED) throw new ConfigError(name, REFUSED[spec.name]);
-    if (WORKER_IGNORED_KEYS.includes(spec.name)) {
+    if (spec.name in REFUSED && !(spec.kind === "int" && String(value).trim() === "0")) {
+      throw new ConfigError(name, REFUSED[spec.name]);
+    }
+    if (!WORKER_KEYS.includes(spec.name)) {
       ignored.push(name);
       continue;
     }
@@ -124,6 +136,8 @@ export function parseWorkerConfig(env: Readonly<Record<string, unknown>>): Worke
     attemptTimeoutMs: config.attemptTimeoutMs,
     queryTimeoutMs: config.queryTimeoutMs,
     keepClientSubnet: config.keepClientSubnet,
+    allow: config.allow,
+    deny: config.deny,
     logLevel: config.logLevel,
     logFormat: config.logFormat,
     logQueries: config.logQueries,

@@ -1,19 +1,21 @@
 /**
  * How a Worker reaches its upstreams: DoH through the Worker's `fetch`, DoT through
- * `cloudflare:sockets`, with one twist for DoT. In workerd an I/O object (a socket, a stream)
- * belongs to the request that opened it; another request that touches it fails ("Cannot perform
- * I/O on behalf of a different request"). A pooled `DotUpstream` kept for the isolate would do
- * exactly that, so each DoT member here builds its `DotUpstream` per exchange and closes it after:
- * one TLS connection per DoH request. Groups are kept for the isolate, so failover cool-downs and
- * round-robin turns carry over between requests.
+ * `cloudflare:sockets`, both built by the core's `buildUpstream` (so every strategy the Deno
+ * edge has, the Worker has).
+ *
+ * One twist for DoT. In workerd an I/O object (a socket, a stream) belongs to the request that
+ * opened it; another request that touches it fails ("Cannot perform I/O on behalf of a different
+ * request"). A pooled `DotUpstream` kept for the isolate would do exactly that under concurrent
+ * requests, so when the configuration has a `tls://` upstream the whole upstream is built per
+ * exchange and closed after it: one TLS connection per DoH request, and group state (cool-downs,
+ * round-robin turns, latency averages) that lasts one request. A DoH-only configuration is
+ * built once per isolate and keeps its state.
  *
  * @module
  */
 import type { Logger } from "../log/mod.ts";
 import { buildUpstream, type UpstreamFactories, type UpstreamSpec } from "../upstream/build.ts";
 import { type FetchLike, fetchTransport } from "../upstream/doh_transport.ts";
-import { parseDotUrl } from "../upstream/dot_url.ts";
-import { UpstreamGroup } from "../upstream/group.ts";
 import { type Upstream, UpstreamError } from "../upstream/types.ts";
 import { createSocketsConnector, type SocketsConnect } from "./sockets_connector.ts";
 
@@ -59,9 +61,8 @@ export function requestScopedUpstream(name: string, build: () => Upstream): Upst
 }
 
 /**
- * Builds the configured upstream for a Worker: each URL through `buildUpstream` (so DoH and DoT
- * upstreams are the core's), DoT members scoped to one exchange, several members grouped as the
- * core's builder groups them.
+ * Builds the configured upstream for a Worker with `buildUpstream`: DoH over `fetch`, DoT over
+ * `cloudflare:sockets`, and with any DoT upstream, built per exchange (see the module notes).
  *
  * @example
  * ```ts
@@ -77,20 +78,9 @@ export function buildWorkerUpstream(
   const transport = fetchTransport(fetchFn);
   const connector = createSocketsConnector({ connect: deps.connect });
   const factories: UpstreamFactories = { doh: () => transport, dot: () => connector };
-  const one = (url: string) => buildUpstream({ ...spec, upstreams: [url] }, factories, logger);
-
-  const members = spec.upstreams.map((url) =>
-    /^tls:/i.test(url) ? requestScopedUpstream(parseDotUrl(url).display, () => one(url)) : one(url)
-  );
-  if (members.length === 1) return members[0];
-  return new UpstreamGroup({
-    members,
-    strategy: spec.upstreamStrategy,
-    cooldownMs: spec.upstreamCooldownMs,
-    attemptTimeoutMs: spec.attemptTimeoutMs,
-    onHealthChange: (member, healthy, error) => {
-      if (healthy) logger?.info("upstream back", { upstream: member });
-      else logger?.warn("upstream down", { upstream: member, error: (error as Error)?.message });
-    },
-  });
+  const build = () => buildUpstream(spec, factories, logger);
+  if (!spec.upstreams.some((url) => /^tls:/i.test(url))) return build();
+  const first = build(); // builds connect lazily: this only learns the name
+  first.close().catch(() => {});
+  return requestScopedUpstream(first.name, build);
 }

@@ -8,7 +8,8 @@
  */
 import type { Hono } from "hono";
 import { createDohApp, type DohEnv } from "../http/app.ts";
-import { createLogger } from "../log/mod.ts";
+import { createLogger, type Logger, type LogLevel } from "../log/mod.ts";
+import { Acl, aclMiddleware } from "../resolver/acl.ts";
 import { createHandler } from "../resolver/engine.ts";
 import { createProcessor } from "../resolver/processor.ts";
 import { parseWorkerConfig } from "./config.ts";
@@ -23,10 +24,16 @@ export interface WorkerContext {
   waitUntil(promise: Promise<unknown>): void;
 }
 
+/** Where a log line goes, with its level. */
+export type WorkerLogSink = (level: LogLevel, line: string) => void;
+
 /** Runtime pieces of {@linkcode createWorker}; the defaults are the Worker's own. */
 export interface WorkerDeps extends WorkerUpstreamDeps {
-  /** Where log lines go. Default `console.error` (workerd's log, `wrangler tail`). */
-  log?: (line: string) => void;
+  /**
+   * Where log lines go. Default: the console method of the line's level (`console.debug`, `log`,
+   * `warn`, `error`), so Workers Logs and `wrangler tail` show the right level.
+   */
+  log?: WorkerLogSink;
 }
 
 /** A Worker module's default export. */
@@ -35,21 +42,44 @@ export interface DotbridgeWorker {
 }
 
 type State =
-  | { readonly ok: true; readonly app: Hono<DohEnv>; readonly jsonApi: boolean }
+  | {
+    readonly ok: true;
+    readonly app: Hono<DohEnv>;
+    readonly jsonApi: boolean;
+    /** An allow or deny list is set: requests without a client address are refused. */
+    readonly acl: boolean;
+  }
   | { readonly ok: false; readonly message: string };
 
 const DOH_PATH = "/dns-query";
+
+const consoleSink: WorkerLogSink = (level, line) => {
+  if (level === "debug") console.debug(line);
+  else if (level === "info") console.log(line);
+  else if (level === "warn") console.warn(line);
+  else console.error(line);
+};
+
+/** A logger whose lines go to `sink` with their level. */
+function levelLogger(
+  options: { level: LogLevel; format: "logfmt" | "json" },
+  sink: WorkerLogSink,
+): Logger {
+  const at = (level: LogLevel) =>
+    createLogger({ ...options, sink: (line) => sink(level, line) })[level];
+  return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+}
 
 function oneLine(text: string): string {
   return text.replace(/\s*[\r\n]+\s*/g, " ").trim();
 }
 
-function build(env: WorkerEnv, deps: WorkerDeps, log: (line: string) => void): State {
+function build(env: WorkerEnv, deps: WorkerDeps, log: WorkerLogSink): State {
   try {
     const config = parseWorkerConfig(env);
-    const logger = createLogger({ level: config.logLevel, format: config.logFormat, sink: log });
+    const logger = levelLogger({ level: config.logLevel, format: config.logFormat }, log);
     if (config.ignored.length > 0) {
-      logger.warn("worker: ignoring keys that have no meaning in a Worker", {
+      logger.warn("worker: ignoring keys a Worker does not use", {
         keys: config.ignored.join(","),
       });
     }
@@ -57,11 +87,13 @@ function build(env: WorkerEnv, deps: WorkerDeps, log: (line: string) => void): S
       logger.warn("worker: ignoring unknown keys", { keys: config.unknown.join(",") });
     }
     const upstream = buildWorkerUpstream(config, deps, logger);
+    const acl = new Acl({ allow: config.allow, deny: config.deny });
     const handler = createHandler({
       upstream,
       queryTimeoutMs: config.queryTimeoutMs,
       logger,
       privacy: { keepClientSubnet: config.keepClientSubnet },
+      middlewares: [aclMiddleware(acl)],
     });
     const process = createProcessor({ handler, logger, logQueries: config.logQueries });
     const app = createDohApp({
@@ -76,10 +108,10 @@ function build(env: WorkerEnv, deps: WorkerDeps, log: (line: string) => void): S
       strategy: config.upstreamStrategy,
       jsonApi: config.jsonApi,
     });
-    return { ok: true, app, jsonApi: config.jsonApi };
+    return { ok: true, app, jsonApi: config.jsonApi, acl: !acl.open };
   } catch (e) {
     const message = `configuration error: ${oneLine((e as Error)?.message ?? String(e))}`;
-    log(`dotbridge: ${message}`);
+    log("error", `dotbridge: ${message}`);
     return { ok: false, message };
   }
 }
@@ -89,18 +121,19 @@ function build(env: WorkerEnv, deps: WorkerDeps, log: (line: string) => void): S
  * tests call it with their own `fetch`, `connect` and log sink.
  *
  * Routes are the DoH app's (`/dns-query` GET and POST, the JSON API when on, `/health`), plus a
- * Worker landing page at `/`. The client address for the pipeline is `CF-Connecting-IP`.
+ * Worker landing page at `/`. The client address for the pipeline (ACL, query log) is
+ * `CF-Connecting-IP`; with `DOTBRIDGE_ALLOW`/`DOTBRIDGE_DENY` set, a DoH request without it is 403.
  *
  * @example
  * ```ts
  * export default createWorker();
  * // or, in a test:
- * const worker = createWorker({ fetch: localFetch, log: (l) => lines.push(l) });
+ * const worker = createWorker({ fetch: localFetch, log: (_level, l) => lines.push(l) });
  * const res = await worker.fetch(new Request("http://w/health"), { DOTBRIDGE_UPSTREAM: url });
  * ```
  */
 export function createWorker(deps: WorkerDeps = {}): DotbridgeWorker {
-  const log = deps.log ?? ((line: string) => console.error(line));
+  const log = deps.log ?? consoleSink;
   // Per isolate. The previous state is dropped, not closed, when the env changes: requests still
   // running on it keep their upstream, and it holds no connections between requests.
   let cached: { env: WorkerEnv; state: State } | undefined;
@@ -130,6 +163,15 @@ export function createWorker(deps: WorkerDeps = {}): DotbridgeWorker {
         );
       }
       const remoteAddr = request.headers.get("cf-connecting-ip") ?? undefined;
+      if (state.acl && !remoteAddr && url.pathname === DOH_PATH) {
+        // Cloudflare always sets it; without it the ACL could not tell who is asking.
+        return Promise.resolve(
+          new Response("no client address (CF-Connecting-IP)\n", {
+            status: 403,
+            headers: { "content-type": "text/plain; charset=utf-8" },
+          }),
+        );
+      }
       return Promise.resolve(state.app.fetch(request, { remoteAddr }));
     },
   };

@@ -1,0 +1,185 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULT_UPSTREAMS } from "../../src/config/options.ts";
+import { ConfigError } from "../../src/config/parse.ts";
+import { parseWorkerConfig, type WorkerConfig } from "../../src/worker/config.ts";
+
+const PIN = "n76lpRo2fEf6w3mX2J1zYKKI6jBKPlgqVbxMU6SvZL4=";
+
+/** The ConfigError parsing `env` throws (fails the test if it does not throw one). */
+function configError(env: Record<string, unknown>): ConfigError {
+  try {
+    parseWorkerConfig(env);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return e as ConfigError;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("parseWorkerConfig: env vars to config", () => {
+  it("gives the documented defaults for an empty env", () => {
+    const c = parseWorkerConfig({});
+    expect(c).toMatchObject(
+      {
+        upstreams: DEFAULT_UPSTREAMS,
+        upstreamStrategy: "failover",
+        jsonApi: true,
+        dohMethod: "POST",
+        queryTimeoutMs: 5_000,
+        attemptTimeoutMs: 2_000,
+        upstreamCooldownMs: 30_000,
+        keepClientSubnet: false,
+        logLevel: "info",
+        logFormat: "logfmt",
+        logQueries: false,
+        ignored: [],
+        unknown: [],
+      } satisfies Partial<WorkerConfig>,
+    );
+  });
+
+  const cases: { env: Record<string, unknown>; want: Partial<WorkerConfig> }[] = [
+    {
+      env: { DOTBRIDGE_UPSTREAM: "https://a.example/dns-query, https://b.example/q" },
+      want: { upstreams: ["https://a.example/dns-query", "https://b.example/q"] },
+    },
+    { env: { DOTBRIDGE_JSON_API: "false" }, want: { jsonApi: false } },
+    { env: { DOTBRIDGE_QUERY_TIMEOUT: "1500ms" }, want: { queryTimeoutMs: 1_500 } },
+    { env: { DOTBRIDGE_QUERY_TIMEOUT: "3s" }, want: { queryTimeoutMs: 3_000 } },
+    {
+      env: { DOTBRIDGE_UPSTREAM_STRATEGY: "round-robin" },
+      want: { upstreamStrategy: "round-robin" },
+    },
+    { env: { DOTBRIDGE_LOG_QUERIES: "yes" }, want: { logQueries: true } },
+    { env: { DOTBRIDGE_DOH_METHOD: "GET" }, want: { dohMethod: "GET" } },
+    { env: { DOTBRIDGE_ATTEMPT_TIMEOUT: "700ms" }, want: { attemptTimeoutMs: 700 } },
+    { env: { DOTBRIDGE_UPSTREAM_COOLDOWN: "0" }, want: { upstreamCooldownMs: 0 } },
+    { env: { DOTBRIDGE_KEEP_CLIENT_SUBNET: "true" }, want: { keepClientSubnet: true } },
+    { env: { DOTBRIDGE_LOG_LEVEL: "debug" }, want: { logLevel: "debug" } },
+    { env: { DOTBRIDGE_LOG_FORMAT: "json" }, want: { logFormat: "json" } },
+    {
+      env: { DOTBRIDGE_ALLOW: "192.0.2.0/24, 2001:db8::/32", DOTBRIDGE_DENY: "192.0.2.66" },
+      want: { allow: ["192.0.2.0/24", "2001:db8::/32"], deny: ["192.0.2.66"] },
+    },
+    { env: { DOTBRIDGE_RATE_LIMIT: "0" }, want: { ignored: ["DOTBRIDGE_RATE_LIMIT"] } },
+    // [vars] may hold TOML numbers, booleans and arrays: they read as the text they stand for.
+    { env: { DOTBRIDGE_QUERY_TIMEOUT: 2500 }, want: { queryTimeoutMs: 2_500 } },
+    { env: { DOTBRIDGE_JSON_API: false }, want: { jsonApi: false } },
+    {
+      env: { DOTBRIDGE_UPSTREAM: ["https://a.example/dns-query", "tls://dns.example"] },
+      want: { upstreams: ["https://a.example/dns-query", "tls://dns.example"] },
+    },
+    // DoT upstreams cloudflare:sockets can authenticate: a name or address dialled as itself.
+    {
+      env: { DOTBRIDGE_UPSTREAM: "tls://dns.example" },
+      want: { upstreams: ["tls://dns.example"] },
+    },
+    {
+      env: { DOTBRIDGE_UPSTREAM: "tls://192.0.2.1:8853,tls://[2001:db8::1]" },
+      want: { upstreams: ["tls://192.0.2.1:8853", "tls://[2001:db8::1]"] },
+    },
+    {
+      env: { DOTBRIDGE_UPSTREAM: "tls://dns.example#DNS.example." },
+      want: { upstreams: ["tls://dns.example#DNS.example."] },
+    },
+    {
+      env: { DOTBRIDGE_UPSTREAM: "http://127.0.0.1:8053/dns-query" },
+      want: { upstreams: ["http://127.0.0.1:8053/dns-query"] },
+    },
+  ];
+  for (const c of cases) {
+    it(`reads ${JSON.stringify(c.env)}`, () => {
+      expect(parseWorkerConfig(c.env)).toMatchObject(c.want);
+    });
+  }
+
+  it("leaves other bindings (KV namespaces, unrelated vars) alone", () => {
+    const kv = { get: () => null };
+    const c = parseWorkerConfig({ CACHE: kv, API_HOST: "x", DOTBRIDGE_JSON_API: "off" });
+    expect(c.jsonApi).toBe(false);
+    expect(c.unknown).toEqual([]);
+  });
+
+  it("ignores, and lists, keys a Worker does not use (listeners, certificates, files, cache)", () => {
+    const c = parseWorkerConfig({
+      DOTBRIDGE_LISTEN: "not an address",
+      DOTBRIDGE_CERT: "/etc/ssl/cert.pem",
+      DOTBRIDGE_KEY: "/etc/ssl/key.pem",
+      DOTBRIDGE_HTTP_LISTEN: "0.0.0.0:443",
+      DOTBRIDGE_STATE_DIR: "/var/lib/dotbridge",
+      DOTBRIDGE_MAX_CONNECTIONS: "many",
+      DOTBRIDGE_CACHE: "true",
+      DOTBRIDGE_QUERY_TIMEOUT: "2s",
+    });
+    expect(c.queryTimeoutMs).toBe(2_000);
+    expect([...c.ignored].sort()).toEqual([
+      "DOTBRIDGE_CACHE",
+      "DOTBRIDGE_CERT",
+      "DOTBRIDGE_HTTP_LISTEN",
+      "DOTBRIDGE_KEY",
+      "DOTBRIDGE_LISTEN",
+      "DOTBRIDGE_MAX_CONNECTIONS",
+      "DOTBRIDGE_STATE_DIR",
+    ]);
+  });
+
+  it("lists DOTBRIDGE_* names that are no key", () => {
+    expect(parseWorkerConfig({ DOTBRIDGE_UPSTREMA: "https://x/dns-query" }).unknown).toEqual([
+      "DOTBRIDGE_UPSTREMA",
+    ]);
+  });
+});
+
+describe("parseWorkerConfig: refusals, naming the key", () => {
+  const cases: { env: Record<string, unknown>; key: string; says: RegExp }[] = [
+    { env: { DOTBRIDGE_UPSTREAM: "ftp://x" }, key: "DOTBRIDGE_UPSTREAM", says: /ftp:\/\/x.*https/ },
+    {
+      env: { DOTBRIDGE_UPSTREAM: "http://dns.example/q" },
+      key: "DOTBRIDGE_UPSTREAM",
+      says: /loopback/,
+    },
+    { env: { DOTBRIDGE_QUERY_TIMEOUT: "fast" }, key: "DOTBRIDGE_QUERY_TIMEOUT", says: /duration/ },
+    { env: { DOTBRIDGE_JSON_API: "maybe" }, key: "DOTBRIDGE_JSON_API", says: /true or false/ },
+    {
+      env: { DOTBRIDGE_UPSTREAM_STRATEGY: "random" },
+      key: "DOTBRIDGE_UPSTREAM_STRATEGY",
+      says: /failover, round-robin/,
+    },
+    { env: { DOTBRIDGE_QUERY_TIMEOUT: { s: 5 } }, key: "DOTBRIDGE_QUERY_TIMEOUT", says: /string/ },
+    { env: { DOTBRIDGE_CONFIG: "/dotbridge.json" }, key: "DOTBRIDGE_CONFIG", says: /file system/ },
+    { env: { DOTBRIDGE_UPSTREAM_CA: "/ca.pem" }, key: "DOTBRIDGE_UPSTREAM_CA", says: /private CA/ },
+    { env: { DOTBRIDGE_RATE_LIMIT: "20" }, key: "DOTBRIDGE_RATE_LIMIT", says: /share no state/ },
+    { env: { DOTBRIDGE_ALLOW: "192.0.2.0/33" }, key: "DOTBRIDGE_ALLOW", says: /192\.0\.2\.0\/33/ },
+    // What cloudflare:sockets cannot do: another name than the one dialled, pins, no checks.
+    {
+      env: { DOTBRIDGE_UPSTREAM: "https://a.example/dns-query,tls://1.1.1.1#one.one.one.one" },
+      key: "DOTBRIDGE_UPSTREAM",
+      says:
+        /tls:\/\/1\.1\.1\.1:853#one\.one\.one\.one.*authenticates the name it dials.*tls:\/\/one\.one\.one\.one:853/,
+    },
+    {
+      env: { DOTBRIDGE_UPSTREAM: `tls://dns.example?pin=${PIN}` },
+      key: "DOTBRIDGE_UPSTREAM",
+      says: /cannot check SPKI pins/,
+    },
+    {
+      env: { DOTBRIDGE_UPSTREAM: "tls://dns.example?opportunistic=1" },
+      key: "DOTBRIDGE_UPSTREAM",
+      says: /opportunistic=1 is not supported/,
+    },
+    {
+      env: { DOTBRIDGE_UPSTREAM: "tls://dns.example/path" },
+      key: "DOTBRIDGE_UPSTREAM",
+      says: /path/,
+    },
+  ];
+  for (const c of cases) {
+    it(`refuses ${JSON.stringify(c.env)}`, () => {
+      const e = configError(c.env);
+      expect(e.key).toBe(c.key);
+      expect(e.message.startsWith(`${c.key}: `)).toBe(true);
+      expect(e.message).toMatch(c.says);
+      expect(e.message).not.toContain("\n");
+    });
+  }
+});
