@@ -86,7 +86,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     name: "upstream-strategy",
     kind: "enum",
-    choices: ["failover", "round-robin"],
+    choices: ["failover", "round-robin", "fastest", "race"],
     default: "failover",
     help: "how queries are spread over several upstreams",
   },
@@ -171,6 +171,39 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: "0s",
     min: 0,
     help: "serve answers expired up to this long when upstreams fail (RFC 8767; 0: never)",
+  },
+  {
+    name: "local-records",
+    kind: "string",
+    meta: "FILE",
+    help: "hosts or zone file answered without an upstream (reloaded on change)",
+  },
+  {
+    name: "tenants",
+    kind: "string",
+    meta: "FILE",
+    help: "JSON file of tenant policies (own upstreams, cache, local records)",
+  },
+  {
+    name: "tenant-domain",
+    kind: "string",
+    meta: "DOMAIN",
+    help: "DoT clients naming <tenant>.DOMAIN by SNI get that tenant (wildcard certificate)",
+  },
+  {
+    name: "tenant-edns-option",
+    kind: "int",
+    default: "65011",
+    min: 0,
+    max: 65535,
+    help: "EDNS option code carrying a tenant name (removed before forwarding; 0: off)",
+  },
+  {
+    name: "unknown-tenant",
+    kind: "enum",
+    choices: ["refuse", "default"],
+    default: "refuse",
+    help: "a query naming an unknown tenant gets REFUSED, or the default policy",
   },
   {
     name: "keep-client-subnet",

@@ -30,6 +30,11 @@ export interface Config {
   /** Separate /metrics listener; unset: none. */
   readonly metricsListen?: ListenAddress;
   readonly dohMetrics: boolean;
+  readonly localRecords?: string;
+  readonly tenantsFile?: string;
+  readonly tenantDomain?: string;
+  readonly tenantEdnsOption: number;
+  readonly unknownTenant: "refuse" | "default";
   readonly cache: boolean;
   readonly cacheSize: number;
   readonly cacheMinTtlMs: number;
@@ -48,7 +53,7 @@ export interface Config {
   readonly rateLimit: number;
   readonly rateLimitBurst: number;
   readonly upstreams: readonly string[];
-  readonly upstreamStrategy: "failover" | "round-robin";
+  readonly upstreamStrategy: "failover" | "round-robin" | "fastest" | "race";
   readonly upstreamCaFile?: string;
   readonly dohMethod: "POST" | "GET";
   readonly upstreamCooldownMs: number;
@@ -270,7 +275,12 @@ function checkCidrs(list: readonly string[], from: string): string[] {
   return [...list];
 }
 
-function checkUpstream(url: string, from: string): string {
+/**
+ * Checks one upstream URL: `https://`, `tls://` (RFC 8310 form) or `http://` on loopback.
+ *
+ * @throws {ConfigError} naming `from`
+ */
+export function checkUpstream(url: string, from: string): string {
   if (/^tls:/i.test(url)) {
     try {
       parseDotUrl(url);
@@ -371,6 +381,11 @@ export function parseConfig(sources: ConfigSources): ParseResult {
       healthCheckIntervalMs: get("health-check-interval"),
       metricsListen: get("metrics-listen"),
       dohMetrics: get("doh-metrics"),
+      localRecords: get("local-records"),
+      tenantsFile: get("tenants"),
+      tenantDomain: get("tenant-domain"),
+      tenantEdnsOption: get("tenant-edns-option"),
+      unknownTenant: get("unknown-tenant"),
       cache: get("cache"),
       cacheSize: get("cache-size"),
       cacheMinTtlMs: get("cache-min-ttl"),

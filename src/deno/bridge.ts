@@ -6,7 +6,6 @@
  */
 import { type Config, ConfigError } from "../config/parse.ts";
 import { createLogger, type Logger } from "../log/mod.ts";
-import { createHandler } from "../resolver/engine.ts";
 import { createProcessor } from "../resolver/processor.ts";
 import type { FetchLike } from "../upstream/doh.ts";
 import { ensureDevCertificate } from "./devcert.ts";
@@ -16,16 +15,11 @@ import { createDohApp } from "../http/app.ts";
 import { checkCertificatePair } from "./cert_check.ts";
 import { createTransports } from "./upstreams.ts";
 import { watchCertificate } from "./cert_reload.ts";
-import { Acl, aclMiddleware } from "../resolver/acl.ts";
-import { RateLimiter, rateLimitMiddleware } from "../resolver/ratelimit.ts";
-import type { Middleware } from "../resolver/types.ts";
-import { cacheMiddleware, DnsCache } from "../resolver/cache.ts";
 import type { QueryObserver } from "../resolver/processor.ts";
+import { buildResolver, type Resolver } from "../resolver/build.ts";
+import { parseTenants, tenantFromServerName, type TenantsConfig } from "../config/tenants.ts";
 import { type BridgeMetrics, createBridgeMetrics, rcodeName } from "../metrics/bridge.ts";
-import { UpstreamGroup } from "../upstream/group.ts";
-import type { Upstream } from "../upstream/types.ts";
 import { listenMetrics, type MetricsListener } from "./metrics_listener.ts";
-import { buildUpstream } from "../upstream/build.ts";
 
 /** The certificate the DoT face serves, and how a client can trust it. */
 export interface ServedCertificate {
@@ -140,47 +134,30 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     logger,
     bootstrap: config.bootstrap,
   });
+  let tenants: TenantsConfig | undefined;
+  if (config.tenantsFile) {
+    tenants = parseTenants(
+      readFile("--tenants", config.origin.tenants, config.tenantsFile),
+      config.tenantsFile,
+    );
+  }
   let dot: DotListener | undefined;
   let doh: DohListener | undefined;
-  let upstream: Upstream | undefined;
+  let health: Resolver["health"] = () => [];
   const metrics = createBridgeMetrics({
     connections:
       () => [[{ face: "dot" }, dot?.connections ?? 0], [{ face: "doh" }, doh?.connections ?? 0]],
     upstreamUp: () =>
-      upstream instanceof UpstreamGroup
-        ? upstream.health().map((h): [{ upstream: string }, number] => [
-          { upstream: h.name },
-          h.healthy ? 1 : 0,
-        ])
-        : [],
+      health().map((h): [{ upstream: string }, number] => [
+        { upstream: h.name },
+        h.healthy ? 1 : 0,
+      ]),
   });
-  upstream = buildUpstream(config, http, logger, (r) => {
-    metrics.upstreamQueries.inc({ upstream: r.upstream, outcome: r.outcome });
-    if (r.outcome === "ok") metrics.upstreamLatency.observe({ upstream: r.upstream }, r.seconds);
-  });
-  const acl = new Acl({ allow: config.allow, deny: config.deny });
-  const middlewares: Middleware[] = [aclMiddleware(acl)];
-  if (config.rateLimit > 0) {
-    const limiter = new RateLimiter({ rate: config.rateLimit, burst: config.rateLimitBurst });
-    middlewares.push(rateLimitMiddleware(limiter));
-  }
-  if (config.cache) {
-    const cache = new DnsCache({
-      maxEntries: config.cacheSize,
-      minTtl: Math.floor(config.cacheMinTtlMs / 1000),
-      maxTtl: Math.floor(config.cacheMaxTtlMs / 1000),
-      serveStaleSeconds: Math.floor(config.serveStaleMs / 1000),
-      onEvent: (event) => metrics.cache.inc({ event }),
-    });
-    middlewares.push(cacheMiddleware(cache));
-  }
-  const handler = createHandler({
-    upstream,
-    queryTimeoutMs: config.queryTimeoutMs,
-    logger,
-    privacy: { keepClientSubnet: config.keepClientSubnet },
-    middlewares,
-  });
+  const resolver = buildResolver(config, { factories: http, logger, metrics, tenants });
+  health = () => resolver.health();
+  const { handler, acl } = resolver;
+  const tenantLabel = (tenant: string | undefined) =>
+    tenant === undefined ? "" : resolver.tenantNames.has(tenant) ? tenant : "unknown";
   const accept = acl.open ? undefined : (address: string) => acl.allows(address);
   const observer: QueryObserver = {
     start: (ctx) => metrics.inFlight.add({ face: ctx.face }, 1),
@@ -188,7 +165,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
       metrics.inFlight.add({ face: ctx.face }, -1);
       metrics.queries.inc({
         face: ctx.face,
-        tenant: ctx.tenant ?? "",
+        tenant: tenantLabel(ctx.tenant),
         rcode: rcode < 0 ? "error" : rcodeName(rcode),
       });
       metrics.queryLatency.observe({ face: ctx.face }, ms / 1000);
@@ -219,9 +196,12 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
       maxConnectionsPerIp: config.maxConnectionsPerIp,
       accept,
       onEvent: (event) => metrics.connectionEvents.inc({ face: "dot", event }),
+      tenantOf: config.tenantDomain
+        ? (servername) => tenantFromServerName(servername, config.tenantDomain!)
+        : undefined,
     });
   } catch (e) {
-    await upstream.close();
+    await resolver.close();
     http.close();
     const message = (e as Error).message;
     if (/certificate|key|PEM|asn1|decoder/i.test(message)) {
@@ -264,7 +244,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
       });
     } catch (e) {
       await dot.shutdown(0);
-      await upstream.close();
+      await resolver.close();
       http.close();
       const { hostname, port } = config.httpListen;
       throw new ConfigError(
@@ -281,7 +261,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
       metricsListener = await listenMetrics(hostname, port, () => metrics.registry.render());
     } catch (e) {
       await Promise.all([dot.shutdown(0), doh?.shutdown(0)]);
-      await upstream.close();
+      await resolver.close();
       http.close();
       throw new ConfigError(
         config.origin["metrics-listen"],
@@ -307,7 +287,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     })
     : undefined;
 
-  const upstreamRoot = upstream;
+  const resolverRoot = resolver;
   return {
     dot: dotListener,
     doh,
@@ -322,7 +302,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
         doh?.shutdown(config.shutdownGraceMs),
       ]);
       await metricsListener?.close();
-      await upstreamRoot.close();
+      await resolverRoot.close();
       http.close();
     },
   };

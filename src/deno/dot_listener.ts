@@ -39,6 +39,8 @@ export interface DotListenerOptions {
    * (`closed-<reason>`), for metrics.
    */
   onEvent?: (event: string) => void;
+  /** The tenant a connection belongs to, from the server name the client sent (SNI). */
+  tenantOf?: (servername: string) => string | undefined;
 }
 
 /** A running DoT listener. */
@@ -125,10 +127,12 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
     }
     socket.setNoDelay(true);
     const abort = new AbortController();
+    const servername = typeof socket.servername === "string" ? socket.servername : "";
     const ctx = {
       face: "dot" as const,
       signal: abort.signal,
       client: { address: socket.remoteAddress ?? "", port: socket.remotePort },
+      tenant: servername && options.tenantOf ? options.tenantOf(servername) : undefined,
     };
     const transport: StreamTransport = {
       write: (bytes) => {

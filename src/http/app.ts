@@ -137,10 +137,12 @@ export function createDohApp(deps: DohAppDeps): Hono<DohEnv> {
 
   function queryContext(c: Context<DohEnv>): QueryContext {
     const address = clientAddress(c);
+    const tenant = c.req.param("tenant")?.toLowerCase();
     return {
       face: "doh",
       signal: c.req.raw.signal,
       client: address === undefined ? undefined : { address },
+      tenant: tenant || undefined,
     };
   }
 
@@ -186,7 +188,7 @@ export function createDohApp(deps: DohAppDeps): Hono<DohEnv> {
   }
 
   // HEAD is served by the GET routes (hono runs GET and drops the body).
-  app.get(path, (c) => {
+  const getQuery = (c: Context<DohEnv>) => {
     const dns = c.req.query("dns");
     if (dns === undefined) {
       const wantsJson = c.req.query("name") !== undefined ||
@@ -203,9 +205,9 @@ export function createDohApp(deps: DohAppDeps): Hono<DohEnv> {
       return c.text("dns parameter is not base64url", 400);
     }
     return answerWire(c, query);
-  });
+  };
 
-  app.post(path, async (c) => {
+  const postQuery = async (c: Context<DohEnv>) => {
     if (mediaType(c.req.header("content-type")) !== DNS_MESSAGE) {
       return c.text(`content type must be ${DNS_MESSAGE}`, 415);
     }
@@ -216,9 +218,14 @@ export function createDohApp(deps: DohAppDeps): Hono<DohEnv> {
     const body = await readCapped(c.req.raw.body, maxQuerySize);
     if (body === "too-large") return c.text(`DNS query over ${maxQuerySize} bytes`, 413);
     return answerWire(c, body);
-  });
+  };
 
-  app.all(path, (c) => c.text("method not allowed", 405, { allow: "GET, POST" }));
+  // `<path>/<tenant>` selects a tenant policy (unknown tenants get REFUSED from the resolver).
+  for (const route of [path, `${path}/:tenant{[A-Za-z0-9-]{1,63}}`]) {
+    app.get(route, getQuery);
+    app.post(route, postQuery);
+    app.all(route, (c) => c.text("method not allowed", 405, { allow: "GET, POST" }));
+  }
 
   app.get("/health", (c) => c.json({ status: "ok", ...deps.health?.() }));
 

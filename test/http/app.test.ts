@@ -259,11 +259,27 @@ describe("DoH app: wire format (RFC 8484)", () => {
     },
   );
 
-  it.each(["/other", "/dns-query/extra", "/dns-query.php"])("answers 404 to %s", async (path) => {
-    const { app } = appWith();
-    const res = await app.request(`${BASE}${path}`);
-    expect(res.status).toBe(404);
-    expect(await res.text()).toBe("not found");
+  it.each(["/other", "/dns-query/a/b", "/dns-query/bad_label", "/dns-query.php"])(
+    "answers 404 to %s",
+    async (path) => {
+      const { app } = appWith();
+      const res = await app.request(`${BASE}${path}`);
+      expect(res.status).toBe(404);
+      expect(await res.text()).toBe("not found");
+    },
+  );
+
+  it("passes the tenant named by /dns-query/<tenant> to the processor, lower-cased", async () => {
+    const { app, calls } = appWith();
+    const res = await app.request(`${BASE}/dns-query/Kids`, post(query("t.example.test", 5)));
+    expect(res.status).toBe(200);
+    const get = await app.request(
+      `${BASE}/dns-query/work?dns=${b64url(query("t.example.test", 6))}`,
+    );
+    expect(get.status).toBe(200);
+    const plain = await app.request(`${BASE}/dns-query`, post(query("t.example.test", 7)));
+    expect(plain.status).toBe(200);
+    expect(calls.map((c) => c.ctx.tenant)).toEqual(["kids", "work", undefined]);
   });
 
   it("answers 500 when the processor throws, without leaking the error", async () => {

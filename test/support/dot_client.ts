@@ -32,6 +32,8 @@ export interface DotConnectOptions {
   caCerts: string[];
   /** Name to dial and verify. Default `localhost`. */
   hostname?: string;
+  /** Name to send as SNI and verify, while dialling 127.0.0.1 (tenant tests). */
+  servername?: string;
 }
 
 /** One open DoT connection. */
@@ -81,11 +83,16 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
  * @throws if the TCP connection or the handshake fails
  */
 export async function connectDot(options: DotConnectOptions): Promise<DotClient> {
-  const conn = await Deno.connectTls({
-    hostname: options.hostname ?? "localhost",
-    port: options.port,
-    caCerts: options.caCerts,
-  });
+  const conn = options.servername
+    ? await Deno.startTls(await Deno.connect({ hostname: "127.0.0.1", port: options.port }), {
+      hostname: options.servername,
+      caCerts: options.caCerts,
+    })
+    : await Deno.connectTls({
+      hostname: options.hostname ?? "localhost",
+      port: options.port,
+      caCerts: options.caCerts,
+    });
   try {
     await conn.handshake();
   } catch (error) {
