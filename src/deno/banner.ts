@@ -1,0 +1,69 @@
+/**
+ * The start-up lines `deno task serve` prints: where it listens, how a client trusts it (CA path
+ * or SPKI pin), and ready-to-paste client commands.
+ *
+ * @module
+ */
+import type { Config } from "../config/parse.ts";
+import type { Bridge } from "./bridge.ts";
+
+const bracket = (h: string) => (h.includes(":") ? `[${h}]` : h);
+const dialable = (h: string) => (h === "0.0.0.0" || h === "::" ? "127.0.0.1" : h);
+
+/** The banner for a started bridge. */
+export function banner(bridge: Bridge, config: Config): string {
+  const cert = bridge.certificate;
+  const { hostname, port } = bridge.dot.addr;
+  const tenants = config.tenantsFile ? `, tenants from ${config.tenantsFile}` : "";
+  const lines = [
+    `dotbridge: DNS-over-TLS on ${bracket(hostname)}:${port} -> ${config.upstreams.length} ` +
+    `upstream(s) (${config.upstreamStrategy})${tenants}`,
+  ];
+  if (cert.development) {
+    lines.push(
+      `  development certificate${cert.created ? " (new)" : ""}; trust this CA: ${cert.trustPath}`,
+    );
+  } else {
+    lines.push(`  certificate: ${cert.trustPath}`);
+  }
+  lines.push(`  SPKI pin (sha256): ${cert.spkiPin}`);
+  // A development certificate is trusted through its CA file; a real one through system roots.
+  const trust = cert.development
+    ? `+tls-ca=${cert.trustPath} +tls-hostname=localhost`
+    : "+tls-ca +tls-hostname=<name on the certificate>";
+  const dial = dialable(hostname);
+  lines.push(
+    `  try: kdig -d @${dial} -p ${port} ${trust} example.com`,
+    `   or: kdig @${dial} -p ${port} +tls-pin=${cert.spkiPin} example.com`,
+  );
+  if (bridge.doh) {
+    const doh = bridge.doh.addr;
+    const scheme = bridge.doh.tls ? "https" : "http";
+    const proxy = bridge.doh.tls ? "" : " (plain HTTP: put a TLS proxy in front)";
+    lines.push(
+      `dotbridge: DNS-over-HTTPS on ${scheme}://${
+        bracket(doh.hostname)
+      }:${doh.port}/dns-query${proxy}`,
+    );
+    if (bridge.doh.tls) {
+      lines.push(
+        `  try: kdig @${dialable(doh.hostname)} -p ${doh.port} +https ${trust} example.com`,
+      );
+    }
+    if (config.jsonApi) {
+      const curlHost = bridge.doh.tls
+        ? (cert.development ? "localhost" : "<name on the certificate>")
+        : bracket(dialable(doh.hostname));
+      const cacert = bridge.doh.tls && cert.development ? `--cacert ${cert.trustPath} ` : "";
+      lines.push(
+        `   or: curl ${cacert}-H 'accept: application/dns-json' ` +
+          `'${scheme}://${curlHost}:${doh.port}/dns-query?name=example.com'`,
+      );
+    }
+  }
+  if (bridge.metricsAddr) {
+    const m = bridge.metricsAddr;
+    lines.push(`dotbridge: metrics on http://${bracket(m.hostname)}:${m.port}/metrics`);
+  }
+  return lines.join("\n");
+}
