@@ -17,6 +17,8 @@ import { createTransports } from "./upstreams.ts";
 import { watchCertificate } from "./cert_reload.ts";
 import type { QueryObserver } from "../resolver/processor.ts";
 import { buildResolver, type Resolver } from "../resolver/build.ts";
+import { localRecordsMiddleware } from "../resolver/local_records.ts";
+import { type LocalRecordsWatch, watchLocalRecords } from "./local_records_loader.ts";
 import { parseTenants, tenantFromServerName, type TenantsConfig } from "../config/tenants.ts";
 import { type BridgeMetrics, createBridgeMetrics, rcodeName } from "../metrics/bridge.ts";
 import { listenMetrics, type MetricsListener } from "./metrics_listener.ts";
@@ -153,7 +155,34 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
         h.healthy ? 1 : 0,
       ]),
   });
-  const resolver = buildResolver(config, { factories: http, logger, metrics, tenants });
+  const recordWatches: LocalRecordsWatch[] = [];
+  const localRecords = (path: string) => {
+    let watch: LocalRecordsWatch;
+    try {
+      watch = watchLocalRecords({ path, logger });
+    } catch (e) {
+      const origin = path === config.localRecords
+        ? config.origin["local-records"]
+        : `${config.tenantsFile}: "local-records"`;
+      throw new ConfigError(origin, (e as Error).message);
+    }
+    recordWatches.push(watch);
+    return localRecordsMiddleware(() => watch.current());
+  };
+  let resolver: Resolver;
+  try {
+    resolver = buildResolver(config, { factories: http, logger, metrics, tenants, localRecords });
+  } catch (e) {
+    for (const w of recordWatches) w.close();
+    http.close();
+    throw e;
+  }
+  /** Releases what was started so far, when a later step fails. */
+  const release = async () => {
+    for (const w of recordWatches) w.close();
+    await resolver.close();
+    http.close();
+  };
   health = () => resolver.health();
   const { handler, acl } = resolver;
   const tenantLabel = (tenant: string | undefined) =>
@@ -201,8 +230,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
         : undefined,
     });
   } catch (e) {
-    await resolver.close();
-    http.close();
+    await release();
     const message = (e as Error).message;
     if (/certificate|key|PEM|asn1|decoder/i.test(message)) {
       throw new ConfigError(config.origin.cert, `certificate and key do not load: ${message}`);
@@ -244,8 +272,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
       });
     } catch (e) {
       await dot.shutdown(0);
-      await resolver.close();
-      http.close();
+      await release();
       const { hostname, port } = config.httpListen;
       throw new ConfigError(
         config.origin["http-listen"],
@@ -261,8 +288,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
       metricsListener = await listenMetrics(hostname, port, () => metrics.registry.render());
     } catch (e) {
       await Promise.all([dot.shutdown(0), doh?.shutdown(0)]);
-      await resolver.close();
-      http.close();
+      await release();
       throw new ConfigError(
         config.origin["metrics-listen"],
         `cannot listen on ${hostname}:${port}: ${(e as Error).message}`,
@@ -287,7 +313,6 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     })
     : undefined;
 
-  const resolverRoot = resolver;
   return {
     dot: dotListener,
     doh,
@@ -302,8 +327,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
         doh?.shutdown(config.shutdownGraceMs),
       ]);
       await metricsListener?.close();
-      await resolverRoot.close();
-      http.close();
+      await release();
     },
   };
 }
