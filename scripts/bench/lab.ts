@@ -1,0 +1,205 @@
+/**
+ * The benchmark's cast on 127.0.0.1: the shared upstream (knotd behind dnsdist DoH with a
+ * packet cache), the bridge under test, and dnsdist as the peer bridge. Each `start*` waits
+ * until the program answers a real, certificate-verified query.
+ *
+ * @module
+ */
+import { knotConf, peerLua, upstreamLua, writeZoneFiles } from "./configs.ts";
+import { type BenchPki, writeBenchPki } from "./pki.ts";
+import { dohQuery, dotQuery, waitUntilAnswering } from "./probe.ts";
+import { capture, freePort, type Proc, type Supervisor, waitForTcp } from "./procs.ts";
+
+/** A started DoT server: its process and port. */
+export interface Target {
+  proc: Proc;
+  port: number;
+}
+
+/** Options the harness passes to the bridge, read from its `--help`. */
+export interface BridgeFeatures {
+  /** Turns off the HTTP (DoH) face when there is one: only the DoT face is measured. */
+  httpOff: string[];
+  /** Makes it a pure bridge: turns off its cache when that is on by default. */
+  cacheOff: string[];
+  /** Turns on its answer cache (100 000 entries where sized); undefined while it has none. */
+  cacheOn?: string[];
+  /** Lifts per-client connection limits (the scale run opens everything from 127.0.0.1). */
+  unlimitedConnections: string[];
+  /** For every run: turn off per-client rate limiting if the bridge has it. */
+  always: string[];
+}
+
+/**
+ * Reads the bridge's `--help` for the options the benchmark needs to set: `--http-listen`,
+ * `--cache` / `--no-cache` / `--cache-size`, `--max-connections-per-ip`, `--rate-limit`.
+ */
+export function detectBridgeFeatures(help: string): BridgeFeatures {
+  const has = (option: string) => new RegExp(`^\\s+${option}(\\s|$)`, "m").test(help);
+  const size = has("--cache-size") ? ["--cache-size", "100000"] : [];
+  let cacheOn: string[] | undefined;
+  if (has("--cache")) cacheOn = ["--cache", ...size];
+  else if (size.length > 0) cacheOn = size;
+  return {
+    httpOff: has("--http-listen") ? ["--http-listen", "off"] : [],
+    cacheOff: cacheOn && help.includes("--no-cache") ? ["--no-cache"] : [],
+    cacheOn,
+    unlimitedConnections: has("--max-connections-per-ip") ? ["--max-connections-per-ip", "0"] : [],
+    always: has("--rate-limit") ? ["--rate-limit", "0"] : [],
+  };
+}
+
+/** Settings of a {@linkcode Lab}. */
+export interface LabOptions {
+  /** Repository root (where `src/deno/main.ts` and `deno.json` are). */
+  repo: string;
+  /** Work directory for certificates, configs and data. */
+  work: string;
+  /** Names in the test zone. */
+  names: number;
+  /** Extra arguments for every bridge started. */
+  bridgeArgs: string[];
+}
+
+/** The servers of one benchmark run; all processes belong to the given supervisor. */
+export class Lab {
+  readonly sup: Supervisor;
+  readonly options: LabOptions;
+  readonly pki: BenchPki;
+  readonly names: string[];
+  readonly queriesPath: string;
+  readonly features: BridgeFeatures;
+  /** The bridge's `--help` text. */
+  readonly bridgeHelp: string;
+  #upstream?: { dnsdist: Proc; knot: Proc; port: number };
+
+  private constructor(
+    sup: Supervisor,
+    options: LabOptions,
+    pki: BenchPki,
+    zone: { names: string[]; queriesPath: string },
+    bridgeHelp: string,
+  ) {
+    this.sup = sup;
+    this.options = options;
+    this.pki = pki;
+    this.names = zone.names;
+    this.queriesPath = zone.queriesPath;
+    this.bridgeHelp = bridgeHelp;
+    this.features = detectBridgeFeatures(bridgeHelp);
+  }
+
+  /** Writes the PKI and zone files and reads the bridge's `--help`. */
+  static async create(sup: Supervisor, options: LabOptions): Promise<Lab> {
+    const pki = await writeBenchPki(options.work);
+    const zone = writeZoneFiles(options.work, options.names);
+    const help = await capture(
+      Deno.execPath(),
+      ["run", "-A", "src/deno/main.ts", "--help"],
+      options.repo,
+    );
+    return new Lab(sup, options, pki, zone, help);
+  }
+
+  get #tls() {
+    return { certPath: this.pki.certPath, keyPath: this.pki.keyPath, caPath: this.pki.caPath };
+  }
+
+  /** The upstream's processes (dnsdist, knotd), for CPU accounting. */
+  get upstreamProcs(): Proc[] {
+    if (!this.#upstream) throw new Error("upstream not started");
+    return [this.#upstream.dnsdist, this.#upstream.knot];
+  }
+
+  /** The upstream's dnsdist process. */
+  get upstreamProc(): Proc {
+    return this.upstreamProcs[0];
+  }
+
+  /** The upstream's DoH port. */
+  get upstreamPort(): number {
+    if (!this.#upstream) throw new Error("upstream not started");
+    return this.#upstream.port;
+  }
+
+  /** Starts knotd and the dnsdist DoH server in front of it. */
+  async startUpstream(): Promise<{ knotPort: number; dohPort: number }> {
+    const work = this.options.work;
+    Deno.mkdirSync(`${work}/knot-run`, { recursive: true });
+    Deno.mkdirSync(`${work}/knot-db`, { recursive: true });
+    const knotPort = await freePort(true);
+    Deno.writeTextFileSync(`${work}/knot.conf`, knotConf(work, knotPort));
+    const knot = this.sup.spawn("knotd", "knotd", ["-c", `${work}/knot.conf`]);
+    await waitForTcp(knotPort, 10_000, knot);
+    const port = await freePort();
+    Deno.writeTextFileSync(`${work}/upstream.lua`, upstreamLua(this.#tls, port, knotPort));
+    const dnsdist = this.#dnsdist("upstream-dnsdist", `${work}/upstream.lua`);
+    await waitUntilAnswering(
+      "upstream dnsdist (DoH)",
+      () => dohQuery(port, this.pki.caPem, this.names[0]),
+      15_000,
+      dnsdist,
+    );
+    this.#upstream = { dnsdist, knot, port };
+    return { knotPort, dohPort: port };
+  }
+
+  /**
+   * Starts the bridge against the upstream.
+   *
+   * @param extra bridge options (e.g. the cache, idle timeout)
+   * @param runtimeFlags `deno run` flags (e.g. `--cpu-prof`)
+   */
+  async startBridge(extra: string[] = [], runtimeFlags: string[] = []): Promise<Target> {
+    const port = await freePort();
+    const args = [
+      "run",
+      ...runtimeFlags,
+      "-A",
+      "src/deno/main.ts",
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--cert",
+      this.pki.certPath,
+      "--key",
+      this.pki.keyPath,
+      "--upstream",
+      `https://localhost:${this.upstreamPort}/dns-query`,
+      "--upstream-ca",
+      this.pki.caPath,
+      "--log-level",
+      "warn",
+      ...this.features.httpOff,
+      ...this.features.always,
+      ...extra,
+      ...this.options.bridgeArgs,
+    ];
+    const proc = this.sup.spawn("bridge", Deno.execPath(), args, { cwd: this.options.repo });
+    await waitUntilAnswering(
+      "bridge",
+      () => dotQuery(port, this.pki.caPem, this.names[1]),
+      30_000,
+      proc,
+    );
+    return { proc, port };
+  }
+
+  /** Starts dnsdist as the peer DoT→DoH bridge, with a packet cache when `cache` is set. */
+  async startPeer(cache: boolean): Promise<Target> {
+    const port = await freePort();
+    const path = `${this.options.work}/peer${cache ? "-cached" : ""}.lua`;
+    Deno.writeTextFileSync(path, peerLua(this.#tls, port, this.upstreamPort, cache));
+    const proc = this.#dnsdist(cache ? "peer-cached" : "peer", path);
+    await waitUntilAnswering(
+      "dnsdist peer",
+      () => dotQuery(port, this.pki.caPem, this.names[1]),
+      15_000,
+      proc,
+    );
+    return { proc, port };
+  }
+
+  #dnsdist(name: string, config: string): Proc {
+    return this.sup.spawn(name, "dnsdist", ["--supervised", "--disable-syslog", "-C", config]);
+  }
+}
