@@ -25,6 +25,8 @@ export interface OptionSpec {
   readonly meta?: string;
   /** For `address`: the value `off` is accepted and leaves the key unset (disabled). */
   readonly allowOff?: boolean;
+  /** For `int`: the value `auto` is accepted and stands for 0 (the edge decides). */
+  readonly allowAuto?: boolean;
 }
 
 /** The public DoH resolvers used when no upstream is configured. */
@@ -265,6 +267,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     min: 1,
     meta: "N",
     help: "queries a client may send at once before the rate applies (default: 2 x rate)",
+  },
+  {
+    name: "threads",
+    kind: "int",
+    allowAuto: true,
+    default: "1",
+    min: 1,
+    max: 64,
+    meta: "N|auto",
+    help: "serve on N threads sharing the ports (SO_REUSEPORT); auto: one per CPU core",
   },
   {
     name: "max-connections",

@@ -35,6 +35,8 @@ export interface Config {
   readonly tenantDomain?: string;
   readonly tenantEdnsOption: number;
   readonly unknownTenant: "refuse" | "default";
+  /** Threads serving the ports; 0: one per CPU core. */
+  readonly threads: number;
   readonly cache: boolean;
   readonly cacheSize: number;
   readonly cacheMinTtlMs: number;
@@ -223,6 +225,7 @@ function convert(spec: OptionSpec, value: string | string[], from: string): unkn
     }
     case "int":
     case "duration": {
+      if (spec.allowAuto && text.trim().toLowerCase() === "auto") return 0;
       const n = spec.kind === "int"
         ? (/^\d+$/.test(text.trim()) ? Number(text) : undefined)
         : parseDuration(text);
@@ -386,6 +389,7 @@ export function parseConfig(sources: ConfigSources): ParseResult {
       tenantDomain: get("tenant-domain"),
       tenantEdnsOption: get("tenant-edns-option"),
       unknownTenant: get("unknown-tenant"),
+      threads: get("threads"),
       cache: get("cache"),
       cacheSize: get("cache-size"),
       cacheMinTtlMs: get("cache-min-ttl"),

@@ -5,19 +5,30 @@
  * @module
  */
 import type { Config } from "../config/parse.ts";
-import type { Bridge } from "./bridge.ts";
+import type { ServedCertificate } from "./bridge.ts";
+
+/** What the banner reads: a bridge, or a set of threads. */
+export interface BannerSource {
+  readonly dot: { readonly addr: { hostname: string; port: number } };
+  readonly doh?: { readonly addr: { hostname: string; port: number }; readonly tls: boolean };
+  readonly certificate: ServedCertificate;
+  readonly metricsAddr?: { hostname: string; port: number };
+  /** Serving threads, when more than one. */
+  readonly count?: number;
+}
 
 const bracket = (h: string) => (h.includes(":") ? `[${h}]` : h);
 const dialable = (h: string) => (h === "0.0.0.0" || h === "::" ? "127.0.0.1" : h);
 
 /** The banner for a started bridge. */
-export function banner(bridge: Bridge, config: Config): string {
+export function banner(bridge: BannerSource, config: Config): string {
   const cert = bridge.certificate;
   const { hostname, port } = bridge.dot.addr;
   const tenants = config.tenantsFile ? `, tenants from ${config.tenantsFile}` : "";
+  const threads = bridge.count && bridge.count > 1 ? `, ${bridge.count} threads` : "";
   const lines = [
     `dotbridge: DNS-over-TLS on ${bracket(hostname)}:${port} -> ${config.upstreams.length} ` +
-    `upstream(s) (${config.upstreamStrategy})${tenants}`,
+    `upstream(s) (${config.upstreamStrategy})${tenants}${threads}`,
   ];
   if (cert.development) {
     lines.push(

@@ -63,6 +63,10 @@ export interface BridgeDeps {
   fetch?: FetchLike;
   /** Reload the certificate on SIGHUP. Default true; tests running several bridges turn it off. */
   sighup?: boolean;
+  /** Bind with SO_REUSEPORT (several threads serving one port). Default false. */
+  reusePort?: boolean;
+  /** Start `--metrics-listen` here. Default true; threads leave it to the main thread. */
+  metricsListener?: boolean;
 }
 
 function readFile(key: string, from: string, path: string): string {
@@ -224,6 +228,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
       maxFrameSize: config.maxFrameSize,
       maxConnectionsPerIp: config.maxConnectionsPerIp,
       accept,
+      reusePort: deps.reusePort,
       onEvent: (event) => metrics.connectionEvents.inc({ face: "dot", event }),
       tenantOf: config.tenantDomain
         ? (servername) => tenantFromServerName(servername, config.tenantDomain!)
@@ -268,6 +273,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
         maxConnectionsPerIp: config.trustedProxyHeader ? 0 : config.maxConnectionsPerIp,
         accept: config.trustedProxyHeader ? undefined : accept,
         onEvent: (event) => metrics.connectionEvents.inc({ face: "doh", event }),
+        reusePort: deps.reusePort,
         logger,
       });
     } catch (e) {
@@ -282,7 +288,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
   }
 
   let metricsListener: MetricsListener | undefined;
-  if (config.metricsListen) {
+  if (config.metricsListen && deps.metricsListener !== false) {
     const { hostname, port } = config.metricsListen;
     try {
       metricsListener = await listenMetrics(hostname, port, () => metrics.registry.render());

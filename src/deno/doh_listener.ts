@@ -50,6 +50,8 @@ export interface DohListenerOptions {
   accept?: (address: string) => boolean;
   /** Connections one peer address may hold; 0 or unset: no limit. */
   maxConnectionsPerIp?: number;
+  /** Share the port with other listeners (SO_REUSEPORT): one per thread, the kernel balances. */
+  reusePort?: boolean;
   /** Told about refused connections and failed handshakes, for metrics. */
   onEvent?: (event: string) => void;
   logger?: Logger;
@@ -255,7 +257,8 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(options.port, options.hostname, () => {
+    const listen = { port: options.port, host: options.hostname, reusePort: options.reusePort };
+    server.listen(listen, () => {
       server.off("error", reject);
       resolve();
     });

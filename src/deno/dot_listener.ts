@@ -39,6 +39,8 @@ export interface DotListenerOptions {
    * (`closed-<reason>`), for metrics.
    */
   onEvent?: (event: string) => void;
+  /** Share the port with other listeners (SO_REUSEPORT): one per thread, the kernel balances. */
+  reusePort?: boolean;
   /** The tenant a connection belongs to, from the server name the client sent (SNI). */
   tenantOf?: (servername: string) => string | undefined;
 }
@@ -174,7 +176,8 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(options.port, options.hostname, () => {
+    const listen = { port: options.port, host: options.hostname, reusePort: options.reusePort };
+    server.listen(listen, () => {
       server.off("error", reject);
       resolve();
     });

@@ -8,7 +8,8 @@
  */
 import { ConfigError, helpText, parseConfig } from "../config/parse.ts";
 import { banner } from "./banner.ts";
-import { startBridge } from "./bridge.ts";
+import { type Bridge, startBridge } from "./bridge.ts";
+import { startThreads, type Threads } from "./threads.ts";
 
 function fail(message: string, code: number): never {
   console.error(`dotbridge: ${message}`);
@@ -32,9 +33,10 @@ async function main(): Promise<void> {
     return;
   }
   const config = parsed.config;
-  let bridge;
+  const threads = config.threads === 0 ? navigator.hardwareConcurrency : config.threads;
+  let bridge: Bridge | Threads;
   try {
-    bridge = await startBridge(config);
+    bridge = threads > 1 ? await startThreads(config, threads) : await startBridge(config);
   } catch (e) {
     if (e instanceof ConfigError) fail(e.message, 2);
     throw e;
@@ -52,6 +54,10 @@ async function main(): Promise<void> {
   };
   Deno.addSignalListener("SIGINT", () => void stop("SIGINT"));
   Deno.addSignalListener("SIGTERM", () => void stop("SIGTERM"));
+  if (threads > 1) {
+    // Threads do not get signals: reload their certificates from here.
+    Deno.addSignalListener("SIGHUP", () => void bridge.reloadCertificate("SIGHUP"));
+  }
 }
 
 if (import.meta.main) {

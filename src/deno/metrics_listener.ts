@@ -15,7 +15,7 @@ export interface MetricsListener {
 }
 
 /**
- * Serves `render()` on `GET /metrics` (and 404 elsewhere).
+ * Serves `render()` on `GET /metrics` (and 404 elsewhere); `render` may be asynchronous.
  *
  * @example
  * ```ts
@@ -25,12 +25,20 @@ export interface MetricsListener {
 export async function listenMetrics(
   hostname: string,
   port: number,
-  render: () => string,
+  render: () => string | Promise<string>,
 ): Promise<MetricsListener> {
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(async (req, res) => {
     if (req.method === "GET" && req.url?.split("?")[0] === "/metrics") {
+      let body: string;
+      try {
+        body = await render();
+      } catch (e) {
+        res.writeHead(500, { "content-type": "text/plain" });
+        res.end(`metrics unavailable: ${(e as Error).message}\n`);
+        return;
+      }
       res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE });
-      res.end(render());
+      res.end(body);
     } else {
       res.writeHead(404, { "content-type": "text/plain" });
       res.end("not found\n");

@@ -5,3 +5,4 @@
  */
 export * from "./registry.ts";
 export * from "./bridge.ts";
+export * from "./merge.ts";

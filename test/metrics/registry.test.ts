@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Counter, Gauge, Histogram, Registry } from "../../src/metrics/registry.ts";
 import { rcodeName } from "../../src/metrics/bridge.ts";
+import { mergeExpositions } from "../../src/metrics/merge.ts";
 
 describe("metrics Registry", () => {
   it("renders counters with HELP, TYPE and escaped labels", () => {
@@ -57,5 +58,41 @@ describe("metrics Registry", () => {
       "REFUSED",
       "16",
     ]);
+  });
+});
+
+describe("mergeExpositions", () => {
+  it("adds samples across threads, keeps families together, takes the minimum for health", () => {
+    const a = [
+      "# HELP q_total Q.",
+      "# TYPE q_total counter",
+      'q_total{rcode="NOERROR"} 2',
+      "# HELP up Up.",
+      "# TYPE up gauge",
+      'up{u="x"} 1',
+      "",
+    ].join("\n");
+    const b = [
+      "# HELP q_total Q.",
+      "# TYPE q_total counter",
+      'q_total{rcode="NOERROR"} 3',
+      'q_total{rcode="SERVFAIL"} 1',
+      "# HELP up Up.",
+      "# TYPE up gauge",
+      'up{u="x"} 0',
+      "",
+    ].join("\n");
+    expect(mergeExpositions([a, b], new Set(["up"]))).toBe(
+      [
+        "# HELP q_total Q.",
+        "# TYPE q_total counter",
+        'q_total{rcode="NOERROR"} 5',
+        'q_total{rcode="SERVFAIL"} 1',
+        "# HELP up Up.",
+        "# TYPE up gauge",
+        'up{u="x"} 0',
+        "",
+      ].join("\n"),
+    );
   });
 });

@@ -1,0 +1,71 @@
+/**
+ * One serving thread (a Web Worker): a whole bridge — listeners, resolver, cache, upstream
+ * connections — bound to the shared ports with SO_REUSEPORT. The main thread
+ * ({@linkcode startThreads} in `threads.ts`) starts, scrapes, reloads and stops it by message.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import type { Config } from "../config/parse.ts";
+import { ConfigError } from "../config/parse.ts";
+import { type Bridge, startBridge } from "./bridge.ts";
+
+/** Messages from the main thread. */
+export type ToThread =
+  | { type: "start"; config: Config; index: number }
+  | { type: "metrics"; id: number }
+  | { type: "reload"; reason: string }
+  | { type: "shutdown" };
+
+/** Messages to the main thread. */
+export type FromThread =
+  | {
+    type: "started";
+    dot: { hostname: string; port: number };
+    doh?: { hostname: string; port: number; tls: boolean };
+    certificate: Bridge["certificate"];
+  }
+  | { type: "failed"; message: string; key?: string }
+  | { type: "metrics"; id: number; text: string }
+  | { type: "stopped" };
+
+let bridge: Bridge | undefined;
+const post = (message: FromThread) => self.postMessage(message);
+
+self.onmessage = async (event: MessageEvent<ToThread>) => {
+  const message = event.data;
+  switch (message.type) {
+    case "start":
+      try {
+        bridge = await startBridge(message.config, {
+          reusePort: true,
+          sighup: false,
+          metricsListener: false,
+        });
+        post({
+          type: "started",
+          dot: bridge.dot.addr,
+          doh: bridge.doh ? { ...bridge.doh.addr, tls: bridge.doh.tls } : undefined,
+          certificate: { ...bridge.certificate },
+        });
+      } catch (e) {
+        post({
+          type: "failed",
+          message: (e as Error).message,
+          key: e instanceof ConfigError ? e.key : undefined,
+        });
+      }
+      break;
+    case "metrics":
+      post({ type: "metrics", id: message.id, text: bridge?.metrics.registry.render() ?? "" });
+      break;
+    case "reload":
+      await bridge?.reloadCertificate(message.reason);
+      break;
+    case "shutdown":
+      await bridge?.shutdown();
+      post({ type: "stopped" });
+      self.close();
+      break;
+  }
+};

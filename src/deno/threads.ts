@@ -1,0 +1,145 @@
+/**
+ * Serving on several threads: Deno runs JavaScript on one thread per isolate, so one bridge
+ * tops out near one core. `--threads N` starts N Web Workers, each a whole bridge bound to the
+ * same ports with SO_REUSEPORT (the kernel spreads connections over them); this main thread
+ * only starts them, prints the banner, serves the merged `/metrics`, forwards SIGHUP and drains
+ * them on SIGTERM. Each thread has its own cache and upstream connections.
+ *
+ * @module
+ */
+import type { Config } from "../config/parse.ts";
+import { ConfigError } from "../config/parse.ts";
+import { mergeExpositions } from "../metrics/merge.ts";
+import type { ServedCertificate } from "./bridge.ts";
+import { loadCertificate } from "./bridge.ts";
+import { listenMetrics, type MetricsListener } from "./metrics_listener.ts";
+import type { FromThread, ToThread } from "./thread_worker.ts";
+
+/** What the banner and the signal handlers need from running threads. */
+export interface Threads {
+  readonly dot: { readonly addr: { hostname: string; port: number } };
+  readonly doh?: { readonly addr: { hostname: string; port: number }; readonly tls: boolean };
+  readonly certificate: ServedCertificate;
+  readonly metricsAddr?: { hostname: string; port: number };
+  readonly count: number;
+  reloadCertificate(reason?: string): Promise<boolean>;
+  shutdown(): Promise<void>;
+}
+
+interface Thread {
+  worker: Worker;
+  send(message: ToThread): void;
+  next(type: FromThread["type"]): Promise<FromThread>;
+}
+
+function spawn(): Thread {
+  const worker = new Worker(new URL("./thread_worker.ts", import.meta.url), { type: "module" });
+  const waiting: { type: string; resolve: (m: FromThread) => void }[] = [];
+  const inbox: FromThread[] = [];
+  worker.onmessage = (event: MessageEvent<FromThread>) => {
+    const i = waiting.findIndex((w) =>
+      w.type === event.data.type ||
+      (event.data.type === "failed" && w.type === "started")
+    );
+    if (i >= 0) waiting.splice(i, 1)[0].resolve(event.data);
+    else inbox.push(event.data);
+  };
+  return {
+    worker,
+    send: (message) => worker.postMessage(message),
+    next: (type) => {
+      const i = inbox.findIndex((m) => m.type === type);
+      if (i >= 0) return Promise.resolve(inbox.splice(i, 1)[0]);
+      return new Promise((resolve) => waiting.push({ type, resolve }));
+    },
+  };
+}
+
+async function start(thread: Thread, config: Config, index: number) {
+  thread.send({ type: "start", config, index });
+  const reply = await thread.next("started");
+  if (reply.type === "failed") {
+    thread.worker.terminate();
+    throw new ConfigError(
+      reply.key ?? "threads",
+      reply.key ? reply.message.slice(reply.key.length + 2) : reply.message,
+    );
+  }
+  return reply as Extract<FromThread, { type: "started" }>;
+}
+
+/**
+ * Starts `count` serving threads.
+ *
+ * @throws {ConfigError} as `startBridge` would, from the first thread
+ */
+export async function startThreads(config: Config, count: number): Promise<Threads> {
+  // The development certificate is made here, once, before any thread reads it.
+  const certificate = await loadCertificate(config);
+  const threads: Thread[] = [spawn()];
+  const first = await start(threads[0], config, 0);
+  // Port 0 asks for any free port: the others join the one the first thread got.
+  const joined: Config = {
+    ...config,
+    listen: { ...config.listen, port: first.dot.port },
+    httpListen: first.doh ? { ...config.httpListen!, port: first.doh.port } : config.httpListen,
+  };
+  try {
+    for (let i = 1; i < count; i++) {
+      const t = spawn();
+      threads.push(t);
+      await start(t, joined, i);
+    }
+  } catch (e) {
+    await stopAll(threads);
+    throw e;
+  }
+
+  let metricsListener: MetricsListener | undefined;
+  let scrapeId = 0;
+  const scrape = async () => {
+    const id = ++scrapeId;
+    const texts = await Promise.all(threads.map(async (t) => {
+      t.send({ type: "metrics", id });
+      const m = await t.next("metrics");
+      return m.type === "metrics" ? m.text : "";
+    }));
+    return mergeExpositions(texts, new Set(["dotbridge_upstream_up"]));
+  };
+  if (config.metricsListen) {
+    const { hostname, port } = config.metricsListen;
+    try {
+      metricsListener = await listenMetrics(hostname, port, scrape);
+    } catch (e) {
+      await stopAll(threads);
+      throw new ConfigError(
+        config.origin["metrics-listen"],
+        `cannot listen on ${hostname}:${port}: ${(e as Error).message}`,
+      );
+    }
+  }
+
+  return {
+    dot: { addr: first.dot },
+    doh: first.doh ? { addr: first.doh, tls: first.doh.tls } : undefined,
+    certificate: { ...certificate, spkiPin: first.certificate.spkiPin },
+    metricsAddr: metricsListener?.addr,
+    count,
+    reloadCertificate(reason = "manual") {
+      for (const t of threads) t.send({ type: "reload", reason });
+      return Promise.resolve(true);
+    },
+    async shutdown() {
+      await metricsListener?.close();
+      await stopAll(threads);
+    },
+  };
+}
+
+async function stopAll(threads: Thread[]): Promise<void> {
+  await Promise.all(threads.map(async (t) => {
+    t.send({ type: "shutdown" });
+    await t.next("stopped");
+    t.worker.terminate();
+  }));
+}
