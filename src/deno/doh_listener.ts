@@ -156,7 +156,9 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
   let closing = false;
 
   async function handle(req: NodeRequest, res: NodeResponse): Promise<void> {
+    // Counted until the response is flushed and closed, not merely queued: shutdown waits on it.
     inFlight++;
+    res.once("close", () => inFlight--);
     try {
       const method = req.method ?? "GET";
       const authority = (req.headers[":authority"] ?? req.headers.host ?? "localhost") as string;
@@ -200,8 +202,6 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
         res.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
         res.end("internal error\n");
       }
-    } finally {
-      inFlight--;
     }
   }
 

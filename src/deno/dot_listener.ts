@@ -145,7 +145,14 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
       },
       pause: () => socket.pause(),
       resume: () => socket.resume(),
-      end: () => socket.end(),
+      end: () => {
+        // Half-open sockets (allowHalfOpen) stay open until the peer's FIN is read: keep
+        // reading, and drop peers that ignore our FIN after a short linger.
+        socket.end();
+        socket.resume();
+        const linger = setTimeout(() => socket.destroy(), 2_000);
+        socket.once("close", () => clearTimeout(linger));
+      },
       destroy: () => socket.destroy(),
     };
     const session = new StreamSession(transport, {

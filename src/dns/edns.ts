@@ -71,7 +71,7 @@ export function setOpt(
   create: OptFields = { udpSize: DEFAULT_EDNS_UDP_SIZE, ttl: 0 },
 ): Uint8Array {
   const opt = info.opt;
-  if (!opt && !options) return wire.slice();
+  if (!opt && !options) return new Uint8Array(wire);
   const start = opt ? opt.start : wire.length;
   const end = opt ? opt.end : wire.length;
   const newSize = options ? optRecordSize(options) : 0;

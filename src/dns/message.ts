@@ -238,7 +238,7 @@ export function getId(wire: Uint8Array): number {
  * ```
  */
 export function withId(wire: Uint8Array, id: number): Uint8Array<ArrayBuffer> {
-  const copy = wire.slice();
+  const copy = new Uint8Array(wire); // a copy even for a Node Buffer, whose slice() is a view
   copy[0] = id >> 8;
   copy[1] = id & 0xff;
   return copy;

@@ -100,7 +100,7 @@ export function minAnswerTtl(wire: Uint8Array): number | undefined {
  *
  * @example
  * ```ts
- * const copy = cached.slice();
+ * const copy = new Uint8Array(cached);
  * ageTtls(copy, Math.floor((now - storedAt) / 1000));
  * ```
  */

@@ -45,6 +45,11 @@ export class FrameDecoder {
 
   /** Adds a chunk; returns the messages it completed, in order. */
   push(chunk: Uint8Array, now = 0): Uint8Array[] {
+    // A Node Buffer (what node:net and node:tls hand over) has a slice() that returns a view;
+    // frames are handed out as plain Uint8Arrays so no caller can be surprised by that.
+    if (chunk.constructor !== Uint8Array) {
+      chunk = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    }
     let data = chunk;
     if (this.#pending) {
       const joined = new Uint8Array(this.#pending.length + chunk.length);

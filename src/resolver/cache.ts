@@ -121,7 +121,7 @@ export class DnsCache {
     if (ttl === undefined) return;
     const seconds = Math.min(this.#maxTtl, Math.max(this.#minTtl, ttl));
     if (seconds <= 0 && this.#staleMs === 0) return;
-    const wire = answer.slice();
+    const wire = new Uint8Array(answer);
     wire[0] = 0;
     wire[1] = 0;
     const now = this.now();
@@ -140,7 +140,7 @@ export class DnsCache {
 
 /** A copy of `wire` for `query`: its ID, its spelling of the name (0x20), TTLs aged. */
 function forClient(wire: Uint8Array, query: Query, agedSeconds: number, floor = 0): Uint8Array {
-  const out = wire.slice();
+  const out = new Uint8Array(wire);
   out[0] = query.info.id >> 8;
   out[1] = query.info.id & 0xff;
   const qlen = query.info.questionEnd - 12;

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import ipaddr from "ipaddr.js";
 import { EdeCode, Rcode } from "../dns/constants.ts";
 import { makeErrorResponse } from "../dns/response.ts";
 import type { Middleware } from "./types.ts";
@@ -28,16 +29,16 @@ interface Bucket {
 
 /** The key a client is limited under: the IPv4 address, or the IPv6 /64. */
 export function clientKey(address: string): string {
-  const a = address.replace(/^\[|\]$/g, "").replace(/%.*$/, "");
-  if (a.startsWith("::ffff:") && a.includes(".")) return a.slice(7);
-  if (!a.includes(":")) return a;
-  const [head, tail] = a.split("::");
-  const left = head ? head.split(":") : [];
-  const right = tail !== undefined && tail !== "" ? tail.split(":") : [];
-  const groups = tail === undefined
-    ? left
-    : [...left, ...new Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
-  return groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, "")).join(":") + "::/64";
+  const a = address.trim().replace(/^\[|\](:\d+)?$/g, "").replace(/%.*$/, "");
+  let ip: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    ip = ipaddr.process(a); // IPv4-mapped IPv6, in any spelling, becomes IPv4
+  } catch {
+    return a.toLowerCase();
+  }
+  if (ip.kind() === "ipv4") return ip.toString();
+  const parts = (ip as ipaddr.IPv6).parts.slice(0, 4).map((p) => p.toString(16));
+  return `${parts.join(":")}::/64`;
 }
 
 /**
