@@ -271,13 +271,16 @@ describe("DoH app: wire format (RFC 8484)", () => {
 
   it("passes the tenant named by /dns-query/<tenant> to the processor, lower-cased", async () => {
     const { app, calls } = appWith();
-    const res = await app.request(`${BASE}/dns-query/Kids`, post(query("t.example.test", 5)));
+    const res = await app.request(
+      `${BASE}/dns-query/Kids`,
+      post(query("t.example.test", 5).slice()),
+    );
     expect(res.status).toBe(200);
     const get = await app.request(
       `${BASE}/dns-query/work?dns=${b64url(query("t.example.test", 6))}`,
     );
     expect(get.status).toBe(200);
-    const plain = await app.request(`${BASE}/dns-query`, post(query("t.example.test", 7)));
+    const plain = await app.request(`${BASE}/dns-query`, post(query("t.example.test", 7).slice()));
     expect(plain.status).toBe(200);
     expect(calls.map((c) => c.ctx.tenant)).toEqual(["kids", "work", undefined]);
   });

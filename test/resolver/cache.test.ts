@@ -58,7 +58,9 @@ function setup(options: ConstructorParameters<typeof DnsCache>[0] = {}) {
 
 function ttls(wire: Uint8Array): number[] {
   const p = dnsPacket.decode(Buffer.from(wire));
-  return [...(p.answers ?? []), ...(p.authorities ?? [])].map((r) => r.ttl ?? -1);
+  return [...(p.answers ?? []), ...(p.authorities ?? [])].map((
+    r,
+  ) => ("ttl" in r ? r.ttl ?? -1 : -1));
 }
 
 describe("DnsCache middleware", () => {
