@@ -7,6 +7,7 @@
  */
 import type { Logger } from "../log/mod.ts";
 import { checkCertificatePair } from "./cert_check.ts";
+import { reloadOnChange } from "./file_watch.ts";
 
 /** Options of {@linkcode watchCertificate}. */
 export interface CertificateWatchOptions {
@@ -28,11 +29,6 @@ export interface CertificateWatch {
   close(): void;
 }
 
-function dirOf(path: string): string {
-  const i = path.lastIndexOf("/");
-  return i > 0 ? path.slice(0, i) : i === 0 ? "/" : ".";
-}
-
 /**
  * Starts watching the certificate and key files.
  *
@@ -47,9 +43,6 @@ export function watchCertificate(options: CertificateWatchOptions): CertificateW
   try {
     last = Deno.readTextFileSync(certPath) + Deno.readTextFileSync(keyPath);
   } catch { /* the first reload reports it */ }
-  let running: Promise<boolean> | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let closed = false;
 
   async function doReload(reason: string): Promise<boolean> {
     let cert: string, key: string;
@@ -87,33 +80,14 @@ export function watchCertificate(options: CertificateWatchOptions): CertificateW
     return true;
   }
 
-  function reload(reason = "manual"): Promise<boolean> {
-    const run = (running ?? Promise.resolve(false)).then(() => doReload(reason));
-    running = run.finally(() => {
-      if (running === run) running = undefined;
-    });
-    return run;
-  }
-
-  const watchedDirs = [...new Set([dirOf(certPath), dirOf(keyPath)])];
-  let watcher: Deno.FsWatcher | undefined;
-  try {
-    watcher = Deno.watchFs(watchedDirs, { recursive: false });
-    (async () => {
-      for await (const _event of watcher!) {
-        if (closed) break;
-        if (timer !== undefined) clearTimeout(timer);
-        timer = setTimeout(() => {
-          timer = undefined;
-          void reload("file change");
-        }, options.debounceMs ?? 500);
-      }
-    })().catch((e) => logger?.warn("certificate watch stopped", { error: (e as Error).message }));
-  } catch (e) {
-    logger?.warn("cannot watch certificate files; SIGHUP still reloads", {
-      error: (e as Error).message,
-    });
-  }
+  const files = reloadOnChange({
+    paths: [certPath, keyPath],
+    reload: doReload,
+    debounceMs: options.debounceMs,
+    what: "certificate",
+    logger,
+  });
+  const reload = files.reload;
   const onHup = () => void reload("SIGHUP");
   const sighup = options.sighup ?? true;
   if (sighup) Deno.addSignalListener("SIGHUP", onHup);
@@ -121,9 +95,7 @@ export function watchCertificate(options: CertificateWatchOptions): CertificateW
   return {
     reload,
     close() {
-      closed = true;
-      if (timer !== undefined) clearTimeout(timer);
-      watcher?.close();
+      files.close();
       if (sighup) Deno.removeSignalListener("SIGHUP", onHup);
     },
   };

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Logger } from "../log/mod.ts";
+import { reloadOnChange } from "./file_watch.ts";
 import {
   type LocalRecordFormat,
   type LocalRecords,
@@ -36,11 +37,6 @@ export interface LocalRecordsWatch {
   reload(): Promise<boolean>;
   /** Stops watching. `current()` keeps answering with the last set. */
   close(): void;
-}
-
-function dirOf(path: string): string {
-  const i = path.lastIndexOf("/");
-  return i > 0 ? path.slice(0, i) : i === 0 ? "/" : ".";
 }
 
 function parse(text: string, options: LocalRecordsWatchOptions): LocalRecords {
@@ -78,8 +74,6 @@ export function watchLocalRecords(options: LocalRecordsWatchOptions): LocalRecor
   }
   logger?.info("local records loaded", { path, records: records.size });
 
-  let running: Promise<boolean> | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
 
   async function doReload(reason: string): Promise<boolean> {
@@ -110,50 +104,21 @@ export function watchLocalRecords(options: LocalRecordsWatchOptions): LocalRecor
     return true;
   }
 
-  function reload(reason = "manual"): Promise<boolean> {
-    const run = (running ?? Promise.resolve(false)).then(() => doReload(reason));
-    running = run.finally(() => {
-      if (running === run) running = undefined;
-    });
-    return run;
-  }
-
-  let watcher: Deno.FsWatcher | undefined;
-  if (options.watch ?? true) {
-    try {
-      watcher = Deno.watchFs(dirOf(path), { recursive: false });
-      (async () => {
-        for await (const _event of watcher!) {
-          if (closed) break;
-          if (timer !== undefined) clearTimeout(timer);
-          timer = setTimeout(() => {
-            timer = undefined;
-            if (!closed) void reload("file change");
-          }, options.debounceMs ?? 500);
-        }
-      })().catch((e) => {
-        if (!closed) {
-          logger?.warn("local records watch stopped", { path, error: (e as Error).message });
-        }
-      });
-    } catch (e) {
-      logger?.warn("cannot watch the local records file; reload() still works", {
-        path,
-        error: (e as Error).message,
-      });
-    }
-  }
+  const files = reloadOnChange({
+    paths: [path],
+    reload: doReload,
+    debounceMs: options.debounceMs,
+    watch: options.watch,
+    what: "local records",
+    logger,
+  });
 
   return {
     current: () => records,
-    reload: () => reload(),
+    reload: () => files.reload(),
     close() {
       closed = true;
-      if (timer !== undefined) clearTimeout(timer);
-      timer = undefined;
-      try {
-        watcher?.close();
-      } catch { /* already closed */ }
+      files.close();
     },
   };
 }

@@ -5,8 +5,8 @@
  * @module
  */
 import type { Query } from "../dns/query.ts";
-import { DeadlineError, withDeadline } from "./deadline.ts";
-import { type Upstream, UpstreamError, type UpstreamFailure } from "./types.ts";
+import { withDeadline } from "./deadline.ts";
+import { allMembersFailed, type Upstream, UpstreamError } from "./types.ts";
 
 /** Options of {@linkcode FastestGroup}. */
 export interface FastestGroupOptions {
@@ -191,17 +191,7 @@ export class FastestGroup implements Upstream {
         this.#failed(member, this.#now() - started, error);
       }
     }
-    const kind: UpstreamFailure = last instanceof UpstreamError
-      ? last.kind
-      : last instanceof DeadlineError
-      ? "timeout"
-      : "unavailable";
-    throw new UpstreamError(
-      this.name,
-      kind,
-      `all ${this.#members.length} members failed; last: ${(last as Error)?.message}`,
-      { cause: last },
-    );
+    throw allMembersFailed(this.name, this.#members.length, last);
   }
 
   #sample(member: Member, ms: number): void {

@@ -6,8 +6,8 @@
  */
 import { parseMessage } from "../dns/message.ts";
 import type { Query } from "../dns/query.ts";
-import { DeadlineError, withDeadline } from "./deadline.ts";
-import { type Upstream, UpstreamError, type UpstreamFailure } from "./types.ts";
+import { withDeadline } from "./deadline.ts";
+import { allMembersFailed, type Upstream } from "./types.ts";
 
 /** How a group picks the member that gets a query first. */
 export type GroupStrategy = "failover" | "round-robin";
@@ -122,17 +122,7 @@ export class UpstreamGroup implements Upstream {
         this.#markDown(member, error);
       }
     }
-    const kind: UpstreamFailure = last instanceof UpstreamError
-      ? last.kind
-      : last instanceof DeadlineError
-      ? "timeout"
-      : "unavailable";
-    throw new UpstreamError(
-      this.name,
-      kind,
-      `all ${this.#members.length} members failed; last: ${(last as Error)?.message}`,
-      { cause: last },
-    );
+    throw allMembersFailed(this.name, this.#members.length, last);
   }
 
   #markUp(member: Member): void {

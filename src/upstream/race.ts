@@ -4,8 +4,7 @@
  * @module
  */
 import type { Query } from "../dns/query.ts";
-import { DeadlineError } from "./deadline.ts";
-import { type Upstream, UpstreamError, type UpstreamFailure } from "./types.ts";
+import { allMembersFailed, type Upstream, UpstreamError } from "./types.ts";
 
 /** Options of {@linkcode RaceGroup}. */
 export interface RaceGroupOptions {
@@ -172,17 +171,7 @@ export class RaceGroup implements Upstream {
   }
 
   #allFailed(last: unknown): UpstreamError {
-    const kind: UpstreamFailure = last instanceof UpstreamError
-      ? last.kind
-      : last instanceof DeadlineError
-      ? "timeout"
-      : "unavailable";
-    return new UpstreamError(
-      this.name,
-      kind,
-      `all ${this.#members.length} members failed; last: ${(last as Error)?.message}`,
-      { cause: last },
-    );
+    return allMembersFailed(this.name, this.#members.length, last);
   }
 
   #markUp(member: Member): void {

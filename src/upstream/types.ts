@@ -62,3 +62,21 @@ export function redactUrl(url: string | URL): string {
   const u = new URL(url);
   return `${u.protocol}//${u.host}${u.pathname}`;
 }
+
+/**
+ * The error a group throws when every member failed: the last member's failure kind (a
+ * deadline counts as "timeout", anything else as "unavailable"), the last error as `cause`.
+ */
+export function allMembersFailed(group: string, members: number, last: unknown): UpstreamError {
+  const kind: UpstreamFailure = last instanceof UpstreamError
+    ? last.kind
+    : (last as Error)?.name === "TimeoutError"
+    ? "timeout"
+    : "unavailable";
+  return new UpstreamError(
+    group,
+    kind,
+    `all ${members} members failed; last: ${(last as Error)?.message}`,
+    { cause: last },
+  );
+}
