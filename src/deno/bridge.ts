@@ -151,8 +151,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
   let doh: DohListener | undefined;
   let health: Resolver["health"] = () => [];
   const metrics = createBridgeMetrics({
-    connections:
-      () => [[{ face: "dot" }, dot?.connections ?? 0], [{ face: "doh" }, doh?.connections ?? 0]],
+    connections: () => [[{ face: "dot" }, dot?.connections ?? 0]],
     upstreamUp: () =>
       health().map((h): [{ upstream: string }, number] => [
         { upstream: h.name },
@@ -260,20 +259,21 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
       metrics: config.dohMetrics ? () => metrics.registry.render() : undefined,
     });
     try {
-      doh = await listenDoh({
+      doh = listenDoh({
         hostname: config.httpListen.hostname,
         port: config.httpListen.port,
         cert: config.httpTls ? certificate.cert : undefined,
         key: config.httpTls ? certificate.key : undefined,
         app,
         trustedProxyHeader: config.trustedProxyHeader,
-        maxConnections: config.maxConnections,
-        handshakeTimeoutMs: config.handshakeTimeoutMs,
-        // Behind a proxy every connection comes from the proxy: no per-address limit then.
-        maxConnectionsPerIp: config.trustedProxyHeader ? 0 : config.maxConnectionsPerIp,
+        // Behind a proxy every peer is the proxy: the resolver's ACL (REFUSED) judges the
+        // forwarded address instead.
         accept: config.trustedProxyHeader ? undefined : accept,
+        // Shared ports: for threads, and so a certificate reload can start the new server
+        // before the old one drains.
+        reusePort: deps.reusePort || config.httpTls,
         onEvent: (event) => metrics.connectionEvents.inc({ face: "doh", event }),
-        reusePort: deps.reusePort,
+        fast: { process: dohProcess, path: "/dns-query" },
         logger,
       });
     } catch (e) {
@@ -309,9 +309,9 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
       keyPath: config.keyFile,
       logger,
       sighup: deps.sighup ?? true,
-      apply: (cert, key, spkiPin) => {
+      apply: async (cert, key, spkiPin) => {
         dotListener.setCertificate(cert, key);
-        if (doh?.tls) doh.setCertificate(cert, key);
+        if (doh?.tls) await doh.setCertificate(cert, key);
         certificate.cert = cert;
         certificate.key = key;
         certificate.spkiPin = spkiPin;

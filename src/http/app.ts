@@ -107,7 +107,8 @@ async function readCapped(
   return out;
 }
 
-function cacheControl(answer: Uint8Array): string {
+/** RFC 8484 §5.1: `max-age` is the smallest TTL in the answer (0 when there is none). */
+export function cacheControl(answer: Uint8Array): string {
   return `max-age=${minAnswerTtl(answer) ?? 0}`;
 }
 

@@ -6,3 +6,4 @@
 export * from "./app.ts";
 export * from "./json.ts";
 export * from "./landing.ts";
+export * from "./fast_path.ts";
