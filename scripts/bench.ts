@@ -46,6 +46,12 @@ Needs knotd, dnsdist, dnsperf and h2load on PATH (perf optional, for --profile).
   --idle-procs N        processes holding them (default 2)
   --scale-duration S    dnsperf run while they are open (default min(duration, 8))
   --targets LIST        bridge,peer (default both)
+  --bridge-threads LIST run every bridge row once per thread count, e.g. 1,2 (default 1);
+                        passes --threads N, rows read "dotbridge ×N threads" when N > 1
+  --doh-names N         names the cached DoH face runs rotate through (default 300)
+  --doh-duration S      seconds per cached DoH face run (default min(duration, 10))
+  --doh-connections N   h2load -c for the DoH face at saturation (default 16)
+  --doh-streams N       h2load -m (streams per connection) for it (default 10)
   --bridge-arg ARG      extra option for the bridge (repeat for several words)
   --bridge-cache-args "ARGS"  options that turn on the bridge's cache (default: found in
                         the bridge's --help; while there is none, its cached rows are n/a)
@@ -56,11 +62,85 @@ Needs knotd, dnsdist, dnsperf and h2load on PATH (perf optional, for --profile).
   --write-readme        replace the <!-- bench:start --> ... <!-- bench:end --> block of
                         README.md with the results
   --keep                keep the work directory (configs, logs, dnsperf outputs)
-  --deadline S          hard limit for the whole run; then everything is stopped (default 295)
+  --deadline S          hard limit for the whole run; then everything is stopped (default 295,
+                        plus an estimate of the extra runs for each --bridge-threads count
+                        past the first: ~2 min each at the default --duration). Runs that
+                        would end too near it are skipped, and the report says which
   --help
 `;
 
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+/** `--deadline` for the default run (one bridge thread count). */
+const DEFAULT_DEADLINE_S = 295;
+
+/** The table's modes, in order: DoT without and with caches, then the cached DoH faces. */
+const MODES = ["bridging", "cached", "doh"] as const;
+type Mode = typeof MODES[number];
+const MODE_TITLE: Record<Mode, string> = {
+  bridging: "bridging",
+  cached: "cached",
+  doh: "cached DoH face",
+};
+
+/** One started target and its two measured loads. */
+interface Job {
+  label: "bridge" | "peer";
+  mode: Mode;
+  /** The bridge's --threads (1 for the peer). */
+  threads: number;
+}
+
+function jobKey(job: Job): string {
+  return `${job.label}${job.threads > 1 ? `-t${job.threads}` : ""}-${job.mode}`;
+}
+
+function bridgeName(threads: number): string {
+  return `dotbridge${threads > 1 ? ` ×${threads} threads` : ""} (Deno ${Deno.version.deno})`;
+}
+
+/**
+ * Connections of the DoH cache fill: 16, and 8 per thread for more than two threads, so that
+ * the kernel (SO_REUSEPORT) all but surely hands every thread of a bridge some of them.
+ */
+function dohFillConnections(threads: number): number {
+  return Math.max(16, 8 * threads);
+}
+
+// Time estimates (seconds) for skipping runs near the deadline. A job's overhead (start,
+// readiness probe, stop, cache fill beyond DOH_FILL_S) is re-estimated from the jobs run.
+const JOB_OVERHEAD_S = 4;
+const THREADS_OVERHEAD_S = 2;
+const DOH_FILL_S = 3;
+/** Rendering the report and stopping the upstream. */
+const FINISH_S = 8;
+
+/** The load seconds of one job: warm-up (or cache fill) and the two measured runs. */
+function jobLoadS(o: Pick<Options, "duration" | "warmup" | "dohDuration">, mode: Mode): number {
+  return mode === "doh" ? DOH_FILL_S + 2 * o.dohDuration : o.warmup + 2 * o.duration;
+}
+
+/** What one more --bridge-threads count adds to a run. */
+function extraThreadCountS(o: Pick<Options, "duration" | "warmup" | "dohDuration">): number {
+  return MODES.reduce((a, m) => a + jobLoadS(o, m) + JOB_OVERHEAD_S + THREADS_OVERHEAD_S, 0);
+}
+
+/** The connection-scale run: a bridge, opening the idle connections, the load. */
+function scaleEstimateS(o: Options): number {
+  return 10 + o.scaleDuration + (o.idleConns / 1000) * 1.5;
+}
+
+/** The profiled run: a bridge, a warm-up, the profile, perf report. */
+function profileEstimateS(o: Options): number {
+  return o.profileDuration + 25;
+}
+
+/** Time kept back for the runs after the bridge and peer rows. */
+function tailEstimateS(o: Options): number {
+  const bridge = o.targets.has("bridge");
+  return (bridge && o.idleConns > 0 ? scaleEstimateS(o) : 0) +
+    (bridge && o.profile ? profileEstimateS(o) : 0);
+}
 
 interface Options {
   duration: number;
@@ -75,6 +155,11 @@ interface Options {
   idleProcs: number;
   scaleDuration: number;
   targets: Set<string>;
+  bridgeThreads: number[];
+  dohNames: number;
+  dohDuration: number;
+  dohConnections: number;
+  dohStreams: number;
   bridgeArgs: string[];
   bridgeCacheArgs?: string[];
   profile: boolean;
@@ -103,6 +188,11 @@ function parseOptions(args: string[]): Options | undefined {
       "idle-procs": { type: "string", default: "2" },
       "scale-duration": { type: "string" },
       targets: { type: "string", default: "bridge,peer" },
+      "bridge-threads": { type: "string", default: "1" },
+      "doh-names": { type: "string", default: "300" },
+      "doh-duration": { type: "string" },
+      "doh-connections": { type: "string", default: "16" },
+      "doh-streams": { type: "string", default: "10" },
       "bridge-arg": { type: "string", multiple: true, default: [] },
       "bridge-cache-args": { type: "string" },
       profile: { type: "boolean", default: false },
@@ -111,7 +201,7 @@ function parseOptions(args: string[]): Options | undefined {
       out: { type: "string" },
       "write-readme": { type: "boolean", default: false },
       keep: { type: "boolean", default: false },
-      deadline: { type: "string", default: "295" },
+      deadline: { type: "string" },
       help: { type: "boolean", default: false },
     },
   });
@@ -127,13 +217,28 @@ function parseOptions(args: string[]): Options | undefined {
   for (const t of targets) {
     if (t !== "bridge" && t !== "peer") throw new RangeError(`--targets: unknown "${t}"`);
   }
+  const bridgeThreads = [
+    ...new Set(values["bridge-threads"].split(",").map((s) => s.trim()).filter(Boolean)),
+  ].map((t) => {
+    const n = Number(t);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new RangeError(`--bridge-threads: expected whole numbers >= 1: ${t}`);
+    }
+    return n;
+  });
+  if (bridgeThreads.length === 0) throw new RangeError("--bridge-threads: empty list");
   const profileLoad = values["profile-load"];
   if (profileLoad !== "saturation" && profileLoad !== "rate") {
     throw new RangeError(`--profile-load: saturation or rate, not "${profileLoad}"`);
   }
+  const warmup = num(values.warmup, quick ? 1 : 2, "warmup");
+  const dohDuration = num(values["doh-duration"], Math.min(duration, 10), "doh-duration", 1);
+  const extraRunsS = targets.has("bridge")
+    ? (bridgeThreads.length - 1) * extraThreadCountS({ duration, warmup, dohDuration })
+    : 0;
   return {
     duration,
-    warmup: num(values.warmup, quick ? 1 : 2, "warmup"),
+    warmup,
     connections: num(values.connections, 16, "connections", 1),
     outstanding: num(values.outstanding, 1000, "outstanding", 1),
     rate: num(values.rate, 1000, "rate", 1),
@@ -144,6 +249,11 @@ function parseOptions(args: string[]): Options | undefined {
     idleProcs: num(values["idle-procs"], 2, "idle-procs", 1),
     scaleDuration: num(values["scale-duration"], Math.min(duration, 8), "scale-duration", 1),
     targets,
+    bridgeThreads,
+    dohNames: num(values["doh-names"], 300, "doh-names", 1),
+    dohDuration,
+    dohConnections: num(values["doh-connections"], 16, "doh-connections", 1),
+    dohStreams: num(values["doh-streams"], 10, "doh-streams", 1),
     bridgeArgs: values["bridge-arg"],
     bridgeCacheArgs: values["bridge-cache-args"]?.split(/\s+/).filter(Boolean),
     profile: values.profile,
@@ -152,7 +262,7 @@ function parseOptions(args: string[]): Options | undefined {
     out: values.out,
     writeReadme: values["write-readme"],
     keep: values.keep,
-    deadline: num(values.deadline, 295, "deadline", 10),
+    deadline: num(values.deadline, Math.ceil(DEFAULT_DEADLINE_S + extraRunsS), "deadline", 10),
   };
 }
 
@@ -201,7 +311,7 @@ async function main(): Promise<number> {
 
   let failed = false;
   try {
-    const report = await run(o, sup, work, log);
+    const report = await run(o, sup, work, log, () => (performance.now() - started) / 1000);
     const markdown = renderReport(report);
     console.log(markdown);
     const outPath = o.out ?? `${work}/bench-results.md`;
@@ -241,6 +351,7 @@ async function run(
   sup: Supervisor,
   work: string,
   log: (msg: string) => void,
+  elapsedS: () => number,
 ): Promise<BenchReport> {
   const facts = await machineFacts();
   const notes: string[] = [];
@@ -303,7 +414,8 @@ async function run(
   rows.push(h2loadRow(upstreamName, `direct DoH, ${o.rate} req/s (h2load)`, baselineH2));
   budget.push({ run: `upstream direct DoH ${o.rate} req/s (h2load)`, ...baselineH2.budget });
 
-  // 3-5. The bridge and the peer, bridging and cached, at saturation and at a fixed rate.
+  // 3-5. The bridge (once per thread count) and the peer: bridging and cached over DoT, at
+  // saturation and at a fixed rate; then their cached DoH faces under h2load.
   const satLoad: Omit<DnsperfOptions, "port"> = {
     mode: "dot",
     queriesPath: lab.queriesPath,
@@ -319,14 +431,29 @@ async function run(
   };
   const satMode = `saturation ${o.connections}c×${o.outstanding}q`;
   const rateMode = `${o.rate} QPS`;
-  const bridgeName = `dotbridge (Deno ${Deno.version.deno})`;
+  const dohSatMode = `h2load GET ${o.dohConnections}×${o.dohStreams}`;
+  const dohRateMode = `${o.rate} req/s (h2load)`;
   const peerName = /dnsdist [\d.]+/.exec(facts.tools)?.[0] ?? "dnsdist";
-  const rateAvgMs = new Map<string, number>();
+  const dohNames = lab.names.slice(0, o.dohNames);
+  const avgMs = new Map<string, number>();
+  const skipped: string[] = [];
 
-  const runsFor = async (label: string, mode: string, target: Target): Promise<FigureRow[]> => {
+  const who = (job: Job) =>
+    job.label === "peer" ? "peer" : job.threads > 1 ? `bridge ×${job.threads} threads` : "bridge";
+  const targetName = (job: Job) => job.label === "peer" ? peerName : bridgeName(job.threads);
+  const modeNames = (mode: Mode) =>
+    mode === "doh"
+      ? [`${MODE_TITLE.doh}, ${dohSatMode}`, `${MODE_TITLE.doh}, ${dohRateMode}`]
+      : [`${mode}, ${satMode}`, `${mode}, ${rateMode}`];
+
+  /** DoT: a warm-up, then dnsperf at saturation and at the fixed rate. */
+  const dotRuns = async (job: Job, target: Target): Promise<FigureRow[]> => {
+    const { mode } = job;
+    const label = who(job);
+    const slug = jobKey(job);
     const watched = { target: target.proc, upstream: lab.upstreamProcs };
     if (o.warmup > 0) {
-      await runDnsperf(sup, `warmup-${label}-${mode}`, {
+      await runDnsperf(sup, `warmup-${slug}`, {
         ...satLoad,
         port: target.port,
         outstanding: Math.min(o.outstanding, 200),
@@ -337,17 +464,17 @@ async function run(
     log(`${label} ${mode}: ${satMode}, ${o.duration} s`);
     const sat = await measure(
       watched,
-      () => runDnsperf(sup, `sat-${label}-${mode}`, { ...satLoad, port: target.port }),
+      () => runDnsperf(sup, `sat-${slug}`, { ...satLoad, port: target.port }),
     );
     assertAlive(target.proc);
     log(`${label} ${mode}: ${sat.result.qps.toFixed(0)} QPS; now ${rateMode}, ${o.duration} s`);
     const fixed = await measure(
       watched,
-      () => runDnsperf(sup, `rate-${label}-${mode}`, { ...rateLoad, port: target.port }),
+      () => runDnsperf(sup, `rate-${slug}`, { ...rateLoad, port: target.port }),
     );
     assertAlive(target.proc);
     commands.push(sat.result.command, fixed.result.command);
-    rateAvgMs.set(`${label}-${mode}`, fixed.result.avgMs);
+    avgMs.set(slug, fixed.result.avgMs);
     budget.push({ run: `${label} ${mode}, ${satMode}`, ...sat.budget });
     budget.push({ run: `${label} ${mode}, ${rateMode}`, ...fixed.budget });
     for (const m of [sat, fixed]) {
@@ -358,96 +485,250 @@ async function run(
         );
       }
     }
-    const name = label === "bridge" ? bridgeName : peerName;
+    const [satRow, rateRow] = modeNames(mode);
     return [
-      dnsperfRow(name, `${mode}, ${satMode}`, sat),
-      dnsperfRow(name, `${mode}, ${rateMode}`, fixed),
+      dnsperfRow(targetName(job), satRow, sat),
+      dnsperfRow(targetName(job), rateRow, fixed),
     ];
   };
 
-  const results: Record<string, FigureRow[]> = {};
-  for (const mode of ["bridging", "cached"] as const) {
-    for (const label of ["bridge", "peer"] as const) {
-      if (!o.targets.has(label)) continue;
-      const key = `${label}-${mode}`;
-      if (label === "bridge" && mode === "cached" && !cacheArgs) {
-        results[key] = [satMode, rateMode].map((m) => ({
-          target: bridgeName,
-          mode: `${mode}, ${m}`,
-          unavailable: "n/a (no cache yet)",
-        }));
-        continue;
-      }
-      results[key] = await withRestarts(
-        sup,
-        `${label} ${mode}`,
-        () =>
-          label === "bridge"
-            ? lab.startBridge(mode === "cached" ? cacheArgs : lab.features.cacheOff)
-            : lab.startPeer(mode === "cached"),
-        (target) => runsFor(label, mode, target),
-        notes,
-        log,
+  /**
+   * The cached DoH face: fill the cache (every name on each of `dohFillConnections`
+   * connections, so every thread of a threaded bridge sees every name), then h2load GET
+   * `?dns=` over the names at saturation and at the fixed rate.
+   */
+  const dohRuns = async (job: Job, target: Target): Promise<FigureRow[]> => {
+    const label = `${who(job)} ${MODE_TITLE.doh}`;
+    const slug = jobKey(job);
+    const watched = { target: target.proc, upstream: lab.upstreamProcs };
+    const urisPath = `${work}/uris-${slug}.txt`;
+    Deno.writeTextFileSync(urisPath, h2loadUris(dohNames, target.dohPort!));
+    const fillConnections = dohFillConnections(job.threads);
+    const fillRequests = fillConnections * dohNames.length;
+    log(`${label}: cache fill, ${fillRequests} GETs on ${fillConnections} connections`);
+    const fill = await runH2load(sup, `fill-${slug}`, {
+      urisPath,
+      clients: fillConnections,
+      streams: o.dohStreams,
+      seconds: 30,
+      requests: fillRequests,
+      logPath: `${work}/h2load-fill-${slug}.log`,
+    });
+    assertAlive(target.proc);
+    if (fill.succeeded < fill.total) {
+      notes.push(
+        `${label}: ${fill.total - fill.succeeded} of the cache-fill GETs got no 2xx answer.`,
       );
     }
-    const b = results[`bridge-${mode}`];
-    const p = results[`peer-${mode}`];
+    log(`${label}: ${dohSatMode}, ${o.dohDuration} s`);
+    const sat = await measure(watched, () =>
+      runH2load(sup, `doh-sat-${slug}`, {
+        urisPath,
+        clients: o.dohConnections,
+        streams: o.dohStreams,
+        seconds: o.dohDuration,
+        warmUpSeconds: 0,
+        logPath: `${work}/h2load-sat-${slug}.log`,
+      }));
+    assertAlive(target.proc);
+    log(
+      `${label}: ${sat.result.reqPerSec.toFixed(0)} req/s; now ${dohRateMode}, ${o.dohDuration} s`,
+    );
+    const fixed = await measure(watched, () =>
+      runH2load(sup, `doh-rate-${slug}`, {
+        urisPath,
+        clients: 1,
+        streams: 10,
+        seconds: o.dohDuration,
+        rps: o.rate,
+        warmUpSeconds: 0,
+        logPath: `${work}/h2load-rate-${slug}.log`,
+      }));
+    assertAlive(target.proc);
+    commands.push(fill.command, sat.result.command, fixed.result.command);
+    avgMs.set(slug, fixed.result.avgMs);
+    budget.push({ run: `${label}, ${dohSatMode}`, ...sat.budget });
+    budget.push({ run: `${label}, ${dohRateMode}`, ...fixed.budget });
+    for (const m of [sat, fixed]) {
+      const r = m.result;
+      if (r.succeeded < r.total) {
+        notes.push(`${label}: ${r.total - r.succeeded} of ${r.total} GETs got no 2xx answer.`);
+      }
+    }
+    const [satRow, rateRow] = modeNames("doh");
+    return [
+      h2loadRow(targetName(job), satRow, sat),
+      h2loadRow(targetName(job), rateRow, fixed),
+    ];
+  };
+
+  // What runs, most important first: the first thread count and the peer in every mode, then
+  // the other thread counts. A run that would end too near the deadline is skipped.
+  const jobs: Job[] = [];
+  for (const mode of MODES) {
+    if (o.targets.has("bridge")) jobs.push({ label: "bridge", mode, threads: o.bridgeThreads[0] });
+    if (o.targets.has("peer")) jobs.push({ label: "peer", mode, threads: 1 });
+  }
+  if (o.targets.has("bridge")) {
+    for (const threads of o.bridgeThreads.slice(1)) {
+      for (const mode of MODES) jobs.push({ label: "bridge", mode, threads });
+    }
+  }
+  const tailS = tailEstimateS(o);
+  let overheadS = JOB_OVERHEAD_S;
+  const results = new Map<string, FigureRow[]>();
+  for (const job of jobs) {
+    const key = jobKey(job);
+    const rowsOf = (text: string) =>
+      modeNames(job.mode).map((mode) => ({ target: targetName(job), mode, unavailable: text }));
+    const cached = job.mode !== "bridging";
+    if (job.label === "bridge") {
+      if (cached && !cacheArgs) {
+        results.set(key, rowsOf("n/a (no cache yet)"));
+        continue;
+      }
+      if (job.mode === "doh" && lab.features.httpOff.length === 0) {
+        results.set(key, rowsOf("n/a (no DoH face)"));
+        continue;
+      }
+      if (job.threads > 1 && !lab.features.threads) {
+        results.set(key, rowsOf("n/a (no --threads)"));
+        continue;
+      }
+    }
+    const plannedS = jobLoadS(o, job.mode);
+    const estimateS = plannedS + overheadS + (job.threads > 1 ? THREADS_OVERHEAD_S : 0);
+    const leftS = o.deadline - elapsedS();
+    if (estimateS + tailS + FINISH_S > leftS) {
+      const what = `${who(job)} ${MODE_TITLE[job.mode]}`;
+      log(
+        `skipping ${what}: ~${estimateS.toFixed(0)} s (+${tailS.toFixed(0)} s reserved for ` +
+          `later runs) does not fit in the ${leftS.toFixed(0)} s left before --deadline`,
+      );
+      skipped.push(what);
+      results.set(key, rowsOf("skipped (deadline)"));
+      continue;
+    }
+    const t0 = elapsedS();
+    const bridgeArgs = () => [
+      ...(cached ? cacheArgs! : lab.features.cacheOff),
+      ...(lab.features.threads ? ["--threads", String(job.threads)] : []),
+    ];
+    const faces = { doh: job.mode === "doh" };
+    results.set(
+      key,
+      await withRestarts(
+        sup,
+        `${who(job)} ${MODE_TITLE[job.mode]}`,
+        () =>
+          job.label === "bridge"
+            ? lab.startBridge(bridgeArgs(), [], faces)
+            : lab.startPeer(cached, faces),
+        (target) => job.mode === "doh" ? dohRuns(job, target) : dotRuns(job, target),
+        notes,
+        log,
+      ),
+    );
+    overheadS = Math.max(
+      overheadS,
+      elapsedS() - t0 - plannedS - (job.threads > 1 ? THREADS_OVERHEAD_S : 0),
+    );
+  }
+
+  // The table: per mode and load, every bridge row, the peer row, and a ratio row per bridge.
+  const threadCounts = o.targets.has("bridge") ? o.bridgeThreads : [];
+  for (const mode of MODES) {
+    const peer = results.get(jobKey({ label: "peer", mode, threads: 1 }));
+    const bridges = threadCounts.map((threads) => ({
+      threads,
+      rows: results.get(jobKey({ label: "bridge", mode, threads })),
+    }));
     for (let i = 0; i < 2; i++) {
-      if (b) rows.push(b[i]);
-      if (p) rows.push(p[i]);
-      const r = b && p ? ratioRow(b[i], p[i]) : undefined;
-      if (r) rows.push(r);
+      for (const b of bridges) if (b.rows) rows.push(b.rows[i]);
+      if (peer) rows.push(peer[i]);
+      for (const b of bridges) {
+        const label = b.threads > 1
+          ? `ratio dotbridge ×${b.threads} threads / dnsdist`
+          : "ratio dotbridge / dnsdist";
+        const r = b.rows && peer ? ratioRow(b.rows[i], peer[i], label) : undefined;
+        if (r) rows.push(r);
+      }
     }
   }
 
   const added: AddedLatency[] = [];
-  for (const key of ["bridge-bridging", "peer-bridging", "bridge-cached", "peer-cached"]) {
-    const row = results[key]?.[1];
-    if (!row || row.unavailable) continue;
-    added.push({
-      target: `${row.target}, ${row.mode}`,
-      p50Ms: row.p50Ms! - baseline.result.p50Ms,
-      p99Ms: row.p99Ms! - baseline.result.p99Ms,
-      avgMs: (rateAvgMs.get(key) ?? NaN) - baseline.result.avgMs,
-    });
+  for (const mode of MODES) {
+    const base = mode === "doh" ? baselineH2.result : baseline.result;
+    const keyed = [
+      ...threadCounts.map((threads) => jobKey({ label: "bridge", mode, threads })),
+      jobKey({ label: "peer", mode, threads: 1 }),
+    ];
+    for (const key of keyed) {
+      const row = results.get(key)?.[1];
+      if (!row || row.unavailable) continue;
+      added.push({
+        target: `${row.target}, ${row.mode}`,
+        p50Ms: row.p50Ms! - base.p50Ms,
+        p99Ms: row.p99Ms! - base.p99Ms,
+        avgMs: (avgMs.get(key) ?? NaN) - base.avgMs,
+      });
+    }
   }
 
   // 6. Connection scale.
   let scale: ScaleResult | undefined;
   if (o.idleConns > 0 && o.targets.has("bridge")) {
-    try {
-      scale = await connectionScale(lab, {
-        connections: o.idleConns,
-        processes: o.idleProcs,
-        load: { ...satLoad, seconds: o.scaleDuration },
-        log,
-      });
-      if (scale.command) commands.push(scale.command);
-    } catch (e) {
-      log(`scale run failed: ${(e as Error).message}`);
-      notes.push(`The connection-scale run failed: ${(e as Error).message}`);
+    const needS = scaleEstimateS(o) + (o.profile ? profileEstimateS(o) : 0) + FINISH_S;
+    if (needS > o.deadline - elapsedS()) {
+      log(`skipping the connection-scale run: ~${needS.toFixed(0)} s does not fit`);
+      skipped.push(`connection scale (${o.idleConns} idle connections)`);
+    } else {
+      try {
+        scale = await connectionScale(lab, {
+          connections: o.idleConns,
+          processes: o.idleProcs,
+          load: { ...satLoad, seconds: o.scaleDuration },
+          log,
+        });
+        if (scale.command) commands.push(scale.command);
+      } catch (e) {
+        log(`scale run failed: ${(e as Error).message}`);
+        notes.push(`The connection-scale run failed: ${(e as Error).message}`);
+      }
     }
   }
 
   let profile: string | undefined;
   if (o.profile && o.targets.has("bridge")) {
     const load = o.profileLoad === "rate" ? rateLoad : satLoad;
-    try {
-      profile = await profileBridge(lab, {
-        dir: `${work}/profile`,
-        load: { ...load, seconds: o.profileDuration, verbose: o.profileLoad === "rate" },
-        label: o.profileLoad === "rate" ? rateMode : satMode,
-        log,
-      });
-    } catch (e) {
-      log(`profile run failed: ${(e as Error).message}`);
-      notes.push(`The profiled run failed: ${(e as Error).message}`);
+    if (profileEstimateS(o) + FINISH_S > o.deadline - elapsedS()) {
+      log(`skipping the profiled run: ~${profileEstimateS(o).toFixed(0)} s does not fit`);
+      skipped.push("profiled run");
+    } else {
+      try {
+        profile = await profileBridge(lab, {
+          dir: `${work}/profile`,
+          load: { ...load, seconds: o.profileDuration, verbose: o.profileLoad === "rate" },
+          label: o.profileLoad === "rate" ? rateMode : satMode,
+          log,
+        });
+      } catch (e) {
+        log(`profile run failed: ${(e as Error).message}`);
+        notes.push(`The profiled run failed: ${(e as Error).message}`);
+      }
     }
+  }
+  if (skipped.length > 0) {
+    log(`skipped to stay inside --deadline ${o.deadline} s: ${skipped.join("; ")}`);
+    notes.push(
+      `Skipped because they would have ended too near the --deadline of ${o.deadline} s: ` +
+        `${skipped.join("; ")}.`,
+    );
   }
 
   notes.push(...explain(o, {
     baselineQps: baseline.result.qps,
-    peerRateP50: results["peer-bridging"]?.[1]?.p50Ms,
+    peerRateP50: results.get(jobKey({ label: "peer", mode: "bridging", threads: 1 }))?.[1]?.p50Ms,
     peerName,
     budget,
     cacheArgs,
@@ -462,12 +743,18 @@ async function run(
       `saturation: dnsperf -m dot -c ${o.connections} -q ${o.outstanding}`,
       `fixed rate: -c ${o.rateConnections} -q 100 -Q ${o.rate}`,
       `${o.names} names in bench.test.`,
-      "peer: addTLSLocal maxInFlight=100, DoH backend with validateCertificates=true",
+      `cached DoH face: ${o.dohDuration} s per run, h2load GET ?dns= over ` +
+      `${dohNames.length} names (-i), ` +
+      `-c ${o.dohConnections} -m ${o.dohStreams} after a cache fill (each name once on each ` +
+      `of max(16, 8 × threads) connections); fixed rate -c 1 -m 10 --rps ${o.rate}`,
+      "peer: addTLSLocal maxInFlight=100 (and addDOHLocal for the DoH face), " +
+      "DoH backend with validateCertificates=true",
       `bridge options: ${
         [...lab.features.httpOff, ...lab.features.always].join(" ") || "(none extra)"
       }; bridging: ${lab.features.cacheOff.join(" ") || "(none)"}; cached: ${
         cacheArgs?.join(" ") ?? "n/a"
-      }`,
+      }; DoH face: --http-listen 127.0.0.1:PORT instead of off, cached`,
+      `bridge threads: ${threadCounts.join(", ") || "–"} (--threads N; one process)`,
     ],
     rows,
     added,
@@ -578,6 +865,22 @@ function explain(
       "dnsperf -v per-query latencies (h2load --log-file for h2load rows). CPU µs/q = CPU s " +
       "/ answered queries.",
   );
+  notes.push(
+    'The "cached DoH face" rows put h2load GETs (?dns=, ID 0) over the first ' +
+      `${o.dohNames} names straight at each target's own DoH listener (the bridge's ` +
+      "--http-listen, dnsdist's addDOHLocal), both with a cache filled first; the fixed-rate " +
+      "row is one connection (h2load's --rps is per connection), like the upstream's h2load " +
+      "row it is compared with.",
+  );
+  if (o.targets.has("bridge") && o.bridgeThreads.some((n) => n > 1)) {
+    notes.push(
+      '"×N threads" rows: the bridge with --threads N, one Deno process with N serving ' +
+        "workers on the same ports (SO_REUSEPORT), each with its own cache; CPU s and peak RSS " +
+        "are that one process's, all threads. Their ratio rows compare with the same peer " +
+        `row. With ${navigator.hardwareConcurrency} cores shared with the load generator and ` +
+        "the upstream, extra threads can cost more than they bring.",
+    );
+  }
   if (!m.cacheArgs) {
     notes.push(
       "The bridge has no answer cache yet (no cache option in its --help): its cached rows " +

@@ -99,17 +99,22 @@ export function upstreamLua(tls: TlsFiles, dohPort: number, knotPort: number): s
 
 /**
  * The peer: dnsdist as a DoT→DoH bridge, DoT on `dotPort`, one DoH backend on `upstreamPort`
- * verified against the test CA; with a packet cache when `cache` is set.
+ * verified against the test CA; with a packet cache when `cache` is set, and a DoH frontend
+ * (`/dns-query`, the same certificate) on `dohPort` when given.
  */
 export function peerLua(
   tls: TlsFiles,
   dotPort: number,
   upstreamPort: number,
   cache: boolean,
+  dohPort?: number,
 ): string {
   return [
     ...LUA_HEADER,
     `addTLSLocal("127.0.0.1:${dotPort}", "${tls.certPath}", "${tls.keyPath}", {maxInFlight=100})`,
+    ...(dohPort === undefined ? [] : [
+      `addDOHLocal("127.0.0.1:${dohPort}", "${tls.certPath}", "${tls.keyPath}", "/dns-query", {})`,
+    ]),
     `newServer{address="127.0.0.1:${upstreamPort}", tls="openssl", dohPath="/dns-query", ` +
     `subjectName="localhost", caStore="${tls.caPath}", validateCertificates=true, ` +
     `checkName="${ZONE}"}`,

@@ -11,12 +11,15 @@ import { exitsWithin, type Proc, type Supervisor } from "./procs.ts";
 export interface H2loadResult {
   reqPerSec: number;
   total: number;
+  /** Requests of the measured phase answered with a 2xx status. */
   succeeded: number;
   failed: number;
-  /** Requests answered with a 2xx status. */
+  /** h2load's "status codes" 2xx count (also counts answers arriving after the phase). */
   ok2xx: number;
   p50Ms: number;
   p99Ms: number;
+  /** Mean request duration from the log file. */
+  avgMs: number;
   samples: number;
   command: string;
 }
@@ -50,15 +53,23 @@ export function parseH2loadLog(text: string): Float64Array {
   return Float64Array.from(out).sort();
 }
 
-/** One h2load load: `clients` connections × `streams` concurrent streams for `seconds`. */
+/**
+ * One h2load load: `clients` connections × `streams` concurrent streams for `seconds` (or for
+ * `requests` requests in all, when set).
+ */
 export interface H2loadOptions {
   urisPath: string;
   clients: number;
   streams: number;
+  /** `-D`; with `requests` set, only the time limit (plus 20 s) for the run. */
   seconds: number;
   logPath: string;
   /** `--rps`: request rate per client; unlimited when unset. */
   rps?: number;
+  /** `-n`: a count-based run of this many requests across all clients instead of `-D`. */
+  requests?: number;
+  /** `--warm-up-time` of a timed run (0: none). Default 1. */
+  warmUpSeconds?: number;
 }
 
 /** Runs h2load to completion and parses it. */
@@ -75,10 +86,10 @@ export async function runH2load(
     String(o.clients),
     "-m",
     String(o.streams),
-    "-D",
-    String(o.seconds),
-    "--warm-up-time",
-    "1",
+    ...(o.requests ? ["-n", String(o.requests)] : ["-D", String(o.seconds)]),
+    ...(!o.requests && (o.warmUpSeconds ?? 1) > 0
+      ? ["--warm-up-time", String(o.warmUpSeconds ?? 1)]
+      : []),
     "-H",
     "accept: application/dns-message",
     "--log-file",
@@ -103,6 +114,7 @@ export async function runH2load(
     ...summary,
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
+    avgMs: latencies.length > 0 ? latencies.reduce((a, b) => a + b, 0) / latencies.length : NaN,
     samples: latencies.length,
     command: `h2load ${args.join(" ")}`,
   };

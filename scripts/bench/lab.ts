@@ -10,10 +10,17 @@ import { type BenchPki, writeBenchPki } from "./pki.ts";
 import { dohQuery, dotQuery, waitUntilAnswering } from "./probe.ts";
 import { capture, freePort, type Proc, type Supervisor, waitForTcp } from "./procs.ts";
 
-/** A started DoT server: its process and port. */
+/** A started DoT server: its process and port, and its DoH port when its DoH face is on. */
 export interface Target {
   proc: Proc;
   port: number;
+  dohPort?: number;
+}
+
+/** Which faces a target serves besides DoT. */
+export interface Faces {
+  /** Also serve DoH (HTTPS, the bench certificate, `/dns-query`) on a port of its own. */
+  doh?: boolean;
 }
 
 /** Options the harness passes to the bridge, read from its `--help`. */
@@ -28,11 +35,14 @@ export interface BridgeFeatures {
   unlimitedConnections: string[];
   /** For every run: turn off per-client rate limiting if the bridge has it. */
   always: string[];
+  /** The bridge has `--threads N`. */
+  threads: boolean;
 }
 
 /**
  * Reads the bridge's `--help` for the options the benchmark needs to set: `--http-listen`,
- * `--cache` / `--no-cache` / `--cache-size`, `--max-connections-per-ip`, `--rate-limit`.
+ * `--cache` / `--no-cache` / `--cache-size`, `--max-connections-per-ip`, `--rate-limit`,
+ * `--threads`.
  */
 export function detectBridgeFeatures(help: string): BridgeFeatures {
   const has = (option: string) => new RegExp(`^\\s+${option}(\\s|$)`, "m").test(help);
@@ -46,6 +56,7 @@ export function detectBridgeFeatures(help: string): BridgeFeatures {
     cacheOn,
     unlimitedConnections: has("--max-connections-per-ip") ? ["--max-connections-per-ip", "0"] : [],
     always: has("--rate-limit") ? ["--rate-limit", "0"] : [],
+    threads: has("--threads"),
   };
 }
 
@@ -147,11 +158,20 @@ export class Lab {
   /**
    * Starts the bridge against the upstream.
    *
-   * @param extra bridge options (e.g. the cache, idle timeout)
+   * @param extra bridge options (e.g. the cache, idle timeout, threads)
    * @param runtimeFlags `deno run` flags (e.g. `--cpu-prof`)
+   * @param faces with `doh`, its DoH face listens too (else `--http-listen off` when it has one)
    */
-  async startBridge(extra: string[] = [], runtimeFlags: string[] = []): Promise<Target> {
+  async startBridge(
+    extra: string[] = [],
+    runtimeFlags: string[] = [],
+    faces: Faces = {},
+  ): Promise<Target> {
     const port = await freePort();
+    const dohPort = faces.doh ? await freePort() : undefined;
+    if (dohPort !== undefined && this.features.httpOff.length === 0) {
+      throw new Error("the bridge has no --http-listen option (no DoH face)");
+    }
     const args = [
       "run",
       ...runtimeFlags,
@@ -169,7 +189,9 @@ export class Lab {
       this.pki.caPath,
       "--log-level",
       "warn",
-      ...this.features.httpOff,
+      ...(dohPort === undefined
+        ? this.features.httpOff
+        : ["--http-listen", `127.0.0.1:${dohPort}`]),
       ...this.features.always,
       ...extra,
       ...this.options.bridgeArgs,
@@ -181,22 +203,38 @@ export class Lab {
       30_000,
       proc,
     );
-    return { proc, port };
+    if (dohPort !== undefined) await this.#waitForDoh("bridge (DoH face)", dohPort, proc);
+    return { proc, port, dohPort };
   }
 
-  /** Starts dnsdist as the peer DoT→DoH bridge, with a packet cache when `cache` is set. */
-  async startPeer(cache: boolean): Promise<Target> {
+  /**
+   * Starts dnsdist as the peer DoT→DoH bridge, with a packet cache when `cache` is set and a
+   * DoH frontend (`addDOHLocal`) too with `faces.doh`.
+   */
+  async startPeer(cache: boolean, faces: Faces = {}): Promise<Target> {
     const port = await freePort();
-    const path = `${this.options.work}/peer${cache ? "-cached" : ""}.lua`;
-    Deno.writeTextFileSync(path, peerLua(this.#tls, port, this.upstreamPort, cache));
-    const proc = this.#dnsdist(cache ? "peer-cached" : "peer", path);
+    const dohPort = faces.doh ? await freePort() : undefined;
+    const name = `peer${cache ? "-cached" : ""}${faces.doh ? "-doh" : ""}`;
+    const path = `${this.options.work}/${name}.lua`;
+    Deno.writeTextFileSync(path, peerLua(this.#tls, port, this.upstreamPort, cache, dohPort));
+    const proc = this.#dnsdist(name, path);
     await waitUntilAnswering(
       "dnsdist peer",
       () => dotQuery(port, this.pki.caPem, this.names[1]),
       15_000,
       proc,
     );
-    return { proc, port };
+    if (dohPort !== undefined) await this.#waitForDoh("dnsdist peer (DoH)", dohPort, proc);
+    return { proc, port, dohPort };
+  }
+
+  #waitForDoh(what: string, port: number, proc: Proc): Promise<void> {
+    return waitUntilAnswering(
+      what,
+      () => dohQuery(port, this.pki.caPem, this.names[1]),
+      15_000,
+      proc,
+    );
   }
 
   #dnsdist(name: string, config: string): Proc {

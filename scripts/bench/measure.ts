@@ -89,7 +89,12 @@ export function dnsperfRow(target: string, mode: string, m: Measured<DnsperfResu
   };
 }
 
-/** A table row from a measured h2load run; "lost" counts requests without a 2xx answer. */
+/**
+ * A table row from a measured h2load run; "lost" counts requests without a 2xx answer. It
+ * uses h2load's "succeeded" (2xx answers to requests of the measured phase), not its "status
+ * codes" line, which also counts answers that arrive after the phase ends (so can exceed the
+ * total when there is no `--warm-up-time`).
+ */
 export function h2loadRow(target: string, mode: string, m: Measured<H2loadResult>): FigureRow {
   const r = m.result;
   return {
@@ -98,10 +103,10 @@ export function h2loadRow(target: string, mode: string, m: Measured<H2loadResult
     qps: r.reqPerSec,
     p50Ms: r.p50Ms,
     p99Ms: r.p99Ms,
-    lost: r.total - r.ok2xx,
+    lost: Math.max(0, r.total - r.succeeded),
     cpuS: m.cpuS,
     peakRssMb: m.peakRssMb,
-    cpuUsPerQuery: r.ok2xx > 0 ? (m.cpuS / r.ok2xx) * 1e6 : undefined,
+    cpuUsPerQuery: r.succeeded > 0 ? (m.cpuS / r.succeeded) * 1e6 : undefined,
   };
 }
 

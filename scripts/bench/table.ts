@@ -123,11 +123,19 @@ export function ratio(a: number | undefined, b: number | undefined): number | un
   return b === 0 ? undefined : a / b;
 }
 
-/** The ratio row bridge/peer for two measured rows (undefined when the bridge row is n/a). */
-export function ratioRow(bridge: FigureRow, peer: FigureRow): FigureRow | undefined {
+/**
+ * The ratio row bridge/peer for two measured rows (undefined when either row is n/a).
+ *
+ * @param label the row's target column; default "ratio dotbridge / dnsdist"
+ */
+export function ratioRow(
+  bridge: FigureRow,
+  peer: FigureRow,
+  label = "ratio dotbridge / dnsdist",
+): FigureRow | undefined {
   if (bridge.unavailable || peer.unavailable) return undefined;
   return {
-    target: "ratio dotbridge / dnsdist",
+    target: label,
     mode: bridge.mode,
     qps: ratio(bridge.qps, peer.qps),
     p50Ms: ratio(bridge.p50Ms, peer.p50Ms),
@@ -185,7 +193,11 @@ export function renderReport(r: BenchReport, brief = false): string {
   out.push(`Machine: ${r.machine}  `, `Tools: ${r.tools}  `, `Settings: ${r.settings.join("; ")}`);
   out.push("", figuresTable(r.rows), "");
   if (r.added.length > 0) {
-    out.push("Latency added over querying the DoH upstream directly (same rate):", "");
+    out.push(
+      "Latency added over querying the DoH upstream directly (same rate; DoT rows against " +
+        "the dnsperf baseline, DoH-face rows against the h2load one):",
+      "",
+    );
     out.push(markdownTable(
       ["target", "Δ p50 ms", "Δ p99 ms", "Δ avg ms"],
       r.added.map((a) => [a.target, fmtMs(a.p50Ms), fmtMs(a.p99Ms), fmtMs(a.avgMs)]),
