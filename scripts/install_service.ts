@@ -45,7 +45,6 @@ export function exampleConfig(certDir: string): string {
       cert: `${certDir}/fullchain.pem`,
       key: `${certDir}/privkey.pem`,
       upstream: ["https://cloudflare-dns.com/dns-query", "https://dns.google/dns-query"],
-      bootstrap: ["cloudflare-dns.com=1.1.1.1", "dns.google=8.8.8.8"],
     },
     null,
     2,

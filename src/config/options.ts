@@ -106,6 +106,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "HTTP method for DoH upstream queries",
   },
   {
+    name: "upstream-transport",
+    kind: "enum",
+    choices: ["fetch", "http2"],
+    default: "fetch",
+    help:
+      "HTTP client for DoH upstreams: Deno's fetch (hyper), or node:http2 (faster, but see README)",
+  },
+  {
     name: "upstream-cooldown",
     kind: "duration",
     default: "30s",

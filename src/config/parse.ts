@@ -58,6 +58,7 @@ export interface Config {
   readonly upstreamStrategy: "failover" | "round-robin" | "fastest" | "race";
   readonly upstreamCaFile?: string;
   readonly dohMethod: "POST" | "GET";
+  readonly upstreamTransport: "fetch" | "http2";
   readonly upstreamCooldownMs: number;
   readonly attemptTimeoutMs: number;
   readonly queryTimeoutMs: number;
@@ -367,6 +368,23 @@ export function parseConfig(sources: ConfigSources): ParseResult {
     );
   }
   const get = <T>(name: string) => values.get(name) as T;
+  const bootstrap = parseBootstrap(
+    get<string[] | undefined>("bootstrap") ?? [],
+    fromOf("bootstrap"),
+  );
+  if (get("upstream-transport") === "fetch") {
+    for (const url of upstreams) {
+      if (/^tls:/i.test(url)) continue;
+      const host = new URL(url).hostname.toLowerCase();
+      if (bootstrap[host]) {
+        throw new ConfigError(
+          fromOf("bootstrap"),
+          `${host}: a DoH upstream's bootstrap address needs --upstream-transport http2 ` +
+            "(fetch always resolves names itself)",
+        );
+      }
+    }
+  }
   const proxyHeader = get<string | undefined>("trusted-proxy-header");
   if (proxyHeader !== undefined && !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(proxyHeader)) {
     throw new ConfigError(fromOf("trusted-proxy-header"), `"${proxyHeader}" is not a header name`);
@@ -395,7 +413,7 @@ export function parseConfig(sources: ConfigSources): ParseResult {
       cacheMinTtlMs: get("cache-min-ttl"),
       cacheMaxTtlMs: get("cache-max-ttl"),
       serveStaleMs: get("serve-stale"),
-      bootstrap: parseBootstrap(get<string[] | undefined>("bootstrap") ?? [], fromOf("bootstrap")),
+      bootstrap,
       maxConnectionsPerIp: get("max-connections-per-ip"),
       allow: checkCidrs(get<string[] | undefined>("allow") ?? [], fromOf("allow")),
       deny: checkCidrs(get<string[] | undefined>("deny") ?? [], fromOf("deny")),
@@ -405,6 +423,7 @@ export function parseConfig(sources: ConfigSources): ParseResult {
       upstreamStrategy: get("upstream-strategy"),
       upstreamCaFile: get("upstream-ca"),
       dohMethod: get("doh-method"),
+      upstreamTransport: get("upstream-transport"),
       upstreamCooldownMs: get("upstream-cooldown"),
       attemptTimeoutMs: get("attempt-timeout"),
       queryTimeoutMs: get("query-timeout"),

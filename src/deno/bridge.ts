@@ -139,6 +139,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     fetchFn: deps.fetch,
     logger,
     bootstrap: config.bootstrap,
+    transport: config.upstreamTransport,
   });
   let tenants: TenantsConfig | undefined;
   if (config.tenantsFile) {

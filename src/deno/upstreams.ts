@@ -27,6 +27,8 @@ export function createTransports(
     logger?: Logger;
     /** Host name → address to dial (no plain DNS for upstream names). */
     bootstrap?: Readonly<Record<string, string>>;
+    /** The HTTP client for `https://` upstreams. Default `fetch`. */
+    transport?: "fetch" | "http2";
   } = {},
 ): Transports {
   const caCerts = options.caPem ? [options.caPem] : undefined;
@@ -45,11 +47,22 @@ export function createTransports(
     const t = fetchTransport(options.fetchFn);
     return { doh: () => t, dot, close: () => {} };
   }
-  const h2 = createH2Transport({ caCerts, bootstrap, logger: options.logger });
   const plain = fetchTransport();
+  if (options.transport === "http2") {
+    const h2 = createH2Transport({ caCerts, bootstrap, logger: options.logger });
+    return {
+      doh: (url) => url.protocol === "http:" ? plain : h2.transport,
+      dot,
+      close: () => h2.close(),
+    };
+  }
+  // fetch: one hyper client for every https:// upstream; bootstrap addresses cannot be given to
+  // fetch, so upstream names resolve through the system (config rejects bootstrap with it).
+  const client = Deno.createHttpClient({ caCerts });
+  const https = fetchTransport((input, init) => fetch(input, { ...init, client }));
   return {
-    doh: (url) => url.protocol === "http:" ? plain : h2.transport,
+    doh: (url) => url.protocol === "http:" ? plain : https,
     dot,
-    close: () => h2.close(),
+    close: () => client.close(),
   };
 }

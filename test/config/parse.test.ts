@@ -624,3 +624,37 @@ describe("parseConfig DoT upstreams", () => {
     );
   });
 });
+
+describe("parseConfig upstream transport", () => {
+  it("defaults to fetch and accepts http2", () => {
+    const a = parseConfig({ args: [] });
+    const b = parseConfig({ args: ["--upstream-transport", "http2"] });
+    if (a.help || b.help) throw new Error("help");
+    expect(a.config.upstreamTransport).toBe("fetch");
+    expect(b.config.upstreamTransport).toBe("http2");
+  });
+
+  it("refuses a DoH bootstrap address with fetch, naming --bootstrap", () => {
+    expect(() =>
+      parseConfig({
+        args: [
+          "--upstream",
+          "https://dns.example/dns-query",
+          "--bootstrap",
+          "dns.example=192.0.2.1",
+        ],
+      })
+    ).toThrow(/^--bootstrap: dns\.example: .*--upstream-transport http2/);
+    const ok = parseConfig({
+      args: [
+        "--upstream",
+        "https://dns.example/dns-query",
+        "--bootstrap",
+        "dns.example=192.0.2.1",
+        "--upstream-transport",
+        "http2",
+      ],
+    });
+    expect(ok.help).toBe(false);
+  });
+});

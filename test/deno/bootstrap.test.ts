@@ -96,7 +96,12 @@ function expectResolved(a: Uint8Array, name: string): void {
 describe("--bootstrap for a DoH upstream", () => {
   it("dials the bootstrap address and verifies the URL's host name", async () => {
     const url = `https://${DOH_HOST}:${doh.port}/dns-query`;
-    const { port } = await start(url, ["--bootstrap", `${DOH_HOST}=127.0.0.1`]);
+    const { port } = await start(url, [
+      "--upstream-transport",
+      "http2",
+      "--bootstrap",
+      `${DOH_HOST}=127.0.0.1`,
+    ]);
     const before = doh.requests.length;
     expectResolved(await ask(port, "boot-doh.example.test", 0x0101), "boot-doh.example.test");
     expectResolved(await ask(port, "boot-doh-2.example.test", 0x0102), "boot-doh-2.example.test");
@@ -106,7 +111,12 @@ describe("--bootstrap for a DoH upstream", () => {
 
   it("matches the bootstrap host name case-insensitively", async () => {
     const url = `https://${DOH_HOST.toUpperCase()}:${doh.port}/dns-query`;
-    const { port } = await start(url, ["--bootstrap", `${DOH_HOST}=127.0.0.1`]);
+    const { port } = await start(url, [
+      "--upstream-transport",
+      "http2",
+      "--bootstrap",
+      `${DOH_HOST}=127.0.0.1`,
+    ]);
     expectResolved(await ask(port, "boot-case.example.test", 0x0103), "boot-case.example.test");
   });
 
@@ -123,7 +133,12 @@ describe("--bootstrap for a DoH upstream", () => {
 
   it("SERVFAILs when the server at the bootstrap address has no certificate for the name", async () => {
     const url = `https://${DOH_HOST}:${dohWrongCert.port}/dns-query`;
-    const { port } = await start(url, ["--bootstrap", `${DOH_HOST}=127.0.0.1`]);
+    const { port } = await start(url, [
+      "--upstream-transport",
+      "http2",
+      "--bootstrap",
+      `${DOH_HOST}=127.0.0.1`,
+    ]);
     const a = await ask(port, "wrong-cert-doh.example.test", 0x0202);
     expect(rcodeOf(a)).toBe(2);
     expect(dohWrongCert.requests.map((r) => r.name)).not.toContain("wrong-cert-doh.example.test");
