@@ -108,10 +108,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     name: "upstream-transport",
     kind: "enum",
-    choices: ["fetch", "http2"],
-    default: "fetch",
-    help:
-      "HTTP client for DoH upstreams: Deno's fetch (hyper), or node:http2 (faster, but see README)",
+    choices: ["http2", "fetch"],
+    default: "http2",
+    help: "HTTP client for DoH upstreams: node:http2 (about 2x faster here) or Deno's fetch",
   },
   {
     name: "upstream-cooldown",

@@ -27,7 +27,7 @@ export function createTransports(
     logger?: Logger;
     /** Host name → address to dial (no plain DNS for upstream names). */
     bootstrap?: Readonly<Record<string, string>>;
-    /** The HTTP client for `https://` upstreams. Default `fetch`. */
+    /** The HTTP client for `https://` upstreams. Default `http2`. */
     transport?: "fetch" | "http2";
   } = {},
 ): Transports {
@@ -48,7 +48,7 @@ export function createTransports(
     return { doh: () => t, dot, close: () => {} };
   }
   const plain = fetchTransport();
-  if (options.transport === "http2") {
+  if (options.transport !== "fetch") {
     const h2 = createH2Transport({ caCerts, bootstrap, logger: options.logger });
     return {
       doh: (url) => url.protocol === "http:" ? plain : h2.transport,

@@ -626,12 +626,12 @@ describe("parseConfig DoT upstreams", () => {
 });
 
 describe("parseConfig upstream transport", () => {
-  it("defaults to fetch and accepts http2", () => {
+  it("defaults to http2 and accepts fetch", () => {
     const a = parseConfig({ args: [] });
-    const b = parseConfig({ args: ["--upstream-transport", "http2"] });
+    const b = parseConfig({ args: ["--upstream-transport", "fetch"] });
     if (a.help || b.help) throw new Error("help");
-    expect(a.config.upstreamTransport).toBe("fetch");
-    expect(b.config.upstreamTransport).toBe("http2");
+    expect(a.config.upstreamTransport).toBe("http2");
+    expect(b.config.upstreamTransport).toBe("fetch");
   });
 
   it("refuses a DoH bootstrap address with fetch, naming --bootstrap", () => {
@@ -642,6 +642,8 @@ describe("parseConfig upstream transport", () => {
           "https://dns.example/dns-query",
           "--bootstrap",
           "dns.example=192.0.2.1",
+          "--upstream-transport",
+          "fetch",
         ],
       })
     ).toThrow(/^--bootstrap: dns\.example: .*--upstream-transport http2/);
