@@ -6,6 +6,7 @@
  */
 import type { Query } from "../dns/query.ts";
 import { withDeadline } from "./deadline.ts";
+import { markFailed, markHealthy, type MemberHealth } from "./health.ts";
 import { allMembersFailed, type Upstream, UpstreamError } from "./types.ts";
 
 /** Options of {@linkcode FastestGroup}. */
@@ -48,14 +49,9 @@ export interface FastestMemberStats {
  */
 const FAILURE_PENALTY_MS = 1_000;
 
-interface Member {
-  upstream: Upstream;
+interface Member extends MemberHealth {
   /** Smoothed exchange time (ms), undefined before the first sample. */
   ewma?: number;
-  /** Passed over until this time (ms) after a failure. */
-  downUntil: number;
-  /** Last reported state: false from a failure until the next success. */
-  up: boolean;
 }
 
 /**
@@ -202,23 +198,14 @@ export class FastestGroup implements Upstream {
 
   #succeeded(member: Member, elapsed: number): void {
     const ms = Math.max(0, elapsed);
-    member.downUntil = 0;
-    if (member.up) {
-      this.#sample(member, ms);
-    } else {
-      member.ewma = ms; // back from an outage: its penalties are no latency
-      member.up = true;
-      this.#onHealthChange?.(member.upstream.name, true);
-    }
+    // Back from an outage, its penalties are no latency: start over from this answer.
+    if (markHealthy(member, this.#onHealthChange)) member.ewma = ms;
+    else this.#sample(member, ms);
   }
 
   #failed(member: Member, elapsed: number, error: unknown): void {
     this.#sample(member, Math.max(elapsed, this.#attemptMs ?? 0, FAILURE_PENALTY_MS));
-    member.downUntil = this.#now() + this.#cooldownMs;
-    if (member.up) {
-      member.up = false;
-      this.#onHealthChange?.(member.upstream.name, false, error);
-    }
+    markFailed(member, this.#now() + this.#cooldownMs, error, this.#onHealthChange);
   }
 
   async close(): Promise<void> {

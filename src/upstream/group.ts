@@ -7,6 +7,7 @@
 import { parseMessage } from "../dns/message.ts";
 import type { Query } from "../dns/query.ts";
 import { withDeadline } from "./deadline.ts";
+import { markFailed, markHealthy, type MemberHealth } from "./health.ts";
 import { allMembersFailed, type Upstream } from "./types.ts";
 
 /** How a group picks the member that gets a query first. */
@@ -40,12 +41,7 @@ const PROBE_QUERY: Query = (() => {
   return { wire: PROBE_WIRE, info, question: info.question! };
 })();
 
-interface Member {
-  upstream: Upstream;
-  /** Passed over until this time (ms) after a failure. */
-  downUntil: number;
-  /** Last reported state: false from a failure until the next success. */
-  up: boolean;
+interface Member extends MemberHealth {
   /** Pending background probe. */
   probe?: ReturnType<typeof setTimeout>;
 }
@@ -126,23 +122,15 @@ export class UpstreamGroup implements Upstream {
   }
 
   #markUp(member: Member): void {
-    member.downUntil = 0;
     if (member.probe !== undefined) {
       clearTimeout(member.probe);
       member.probe = undefined;
     }
-    if (!member.up) {
-      member.up = true;
-      this.#onHealthChange?.(member.upstream.name, true);
-    }
+    markHealthy(member, this.#onHealthChange);
   }
 
   #markDown(member: Member, error: unknown): void {
-    member.downUntil = this.#now() + this.#cooldownMs;
-    if (member.up) {
-      member.up = false;
-      this.#onHealthChange?.(member.upstream.name, false, error);
-    }
+    markFailed(member, this.#now() + this.#cooldownMs, error, this.#onHealthChange);
     if (this.#probeMs > 0 && member.probe === undefined && !this.#closed) {
       this.#scheduleProbe(member);
     }

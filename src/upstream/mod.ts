@@ -7,6 +7,7 @@ export * from "./types.ts";
 export * from "./deadline.ts";
 export * from "./doh_transport.ts";
 export * from "./doh.ts";
+export * from "./health.ts";
 export * from "./group.ts";
 export * from "./fastest.ts";
 export * from "./race.ts";

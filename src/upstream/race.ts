@@ -4,6 +4,7 @@
  * @module
  */
 import type { Query } from "../dns/query.ts";
+import { markFailed, markHealthy, type MemberHealth } from "./health.ts";
 import { allMembersFailed, type Upstream, UpstreamError } from "./types.ts";
 
 /** Options of {@linkcode RaceGroup}. */
@@ -27,13 +28,7 @@ export class RaceLostError extends Error {
   }
 }
 
-interface Member {
-  upstream: Upstream;
-  /** Passed over until this time (ms) after a failure. */
-  downUntil: number;
-  /** Last reported state: false from a failure until the next success. */
-  up: boolean;
-}
+type Member = MemberHealth;
 
 /**
  * Sends each query to `fanout` members at once, taken in rotation from the healthy ones, and
@@ -175,19 +170,11 @@ export class RaceGroup implements Upstream {
   }
 
   #markUp(member: Member): void {
-    member.downUntil = 0;
-    if (!member.up) {
-      member.up = true;
-      this.#onHealthChange?.(member.upstream.name, true);
-    }
+    markHealthy(member, this.#onHealthChange);
   }
 
   #markDown(member: Member, error: unknown): void {
-    member.downUntil = this.#now() + this.#cooldownMs;
-    if (member.up) {
-      member.up = false;
-      this.#onHealthChange?.(member.upstream.name, false, error);
-    }
+    markFailed(member, this.#now() + this.#cooldownMs, error, this.#onHealthChange);
   }
 
   async close(): Promise<void> {
