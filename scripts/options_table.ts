@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { envName, OPTIONS } from "../src/config/options.ts";
+import { envName, flagSyntax, OPTIONS } from "../src/config/options.ts";
 
 /** The markdown table of every option. */
 export function optionsTable(): string {
@@ -16,9 +16,7 @@ export function optionsTable(): string {
     "| --- | --- | --- | --- | --- |",
   ];
   for (const o of OPTIONS) {
-    const flag = o.kind === "bool"
-      ? `--${o.name}`
-      : `--${o.name} ${o.meta ?? o.kind.toUpperCase()}`;
+    const flag = flagSyntax(o);
     const choices = o.choices ? ` (${o.choices.join(", ")})` : "";
     const key = o.name === "config" ? "" : `\`${o.name}\``;
     rows.push(

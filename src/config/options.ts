@@ -358,6 +358,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
 ];
 
+/** How an option is written on the command line: `--listen HOST:PORT`, `--cache`. */
+export function flagSyntax(o: OptionSpec): string {
+  return o.kind === "bool" ? `--${o.name}` : `--${o.name} ${o.meta ?? o.kind.toUpperCase()}`;
+}
+
 /** `upstream-strategy` → `DOTBRIDGE_UPSTREAM_STRATEGY`. */
 export function envName(key: string): string {
   return "DOTBRIDGE_" + key.toUpperCase().replaceAll("-", "_");

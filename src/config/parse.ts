@@ -6,7 +6,7 @@
  */
 import ipaddr from "ipaddr.js";
 import { parseDotUrl } from "../upstream/dot_url.ts";
-import { envName, OPTIONS, type OptionSpec } from "./options.ts";
+import { envName, flagSyntax, OPTIONS, type OptionSpec } from "./options.ts";
 
 /** A host and port to listen on. */
 export interface ListenAddress {
@@ -455,9 +455,7 @@ export function helpText(program = "dotbridge"): string {
     "",
   ];
   for (const o of OPTIONS) {
-    const flag = o.kind === "bool"
-      ? `--${o.name}`
-      : `--${o.name} ${o.meta ?? o.kind.toUpperCase()}`;
+    const flag = flagSyntax(o);
     lines.push(`  ${flag}`);
     let detail = `      ${o.help}`;
     if (o.choices) detail += ` (${o.choices.join(" | ")})`;

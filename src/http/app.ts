@@ -15,6 +15,7 @@ import type { Processor } from "../resolver/processor.ts";
 import type { QueryContext } from "../resolver/types.ts";
 import { answerToJson, buildJsonQuery, DNS_JSON } from "./json.ts";
 import { type LandingInfo, landingText } from "./landing.ts";
+import { readStreamCapped } from "../upstream/body.ts";
 
 /** The media type of RFC 8484 bodies. */
 export const DNS_MESSAGE = "application/dns-message";
@@ -72,39 +73,6 @@ function asBody(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return bytes.buffer instanceof ArrayBuffer
     ? bytes as Uint8Array<ArrayBuffer>
     : new Uint8Array(bytes);
-}
-
-/** Reads a body, giving up as soon as it passes `max` bytes. */
-async function readCapped(
-  body: ReadableStream<Uint8Array> | null,
-  max: number,
-): Promise<Uint8Array | "too-large"> {
-  if (!body) return new Uint8Array(0);
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.length;
-      if (total > max) {
-        await reader.cancel().catch(() => {});
-        return "too-large";
-      }
-      chunks.push(value);
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
 }
 
 /** RFC 8484 §5.1: `max-age` is the smallest TTL in the answer (0 when there is none). */
@@ -216,8 +184,8 @@ export function createDohApp(deps: DohAppDeps): Hono<DohEnv> {
     if (declared !== undefined && Number(declared) > maxQuerySize) {
       return c.text(`DNS query over ${maxQuerySize} bytes`, 413);
     }
-    const body = await readCapped(c.req.raw.body, maxQuerySize);
-    if (body === "too-large") return c.text(`DNS query over ${maxQuerySize} bytes`, 413);
+    const body = await readStreamCapped(c.req.raw.body, maxQuerySize);
+    if (body === undefined) return c.text(`DNS query over ${maxQuerySize} bytes`, 413);
     return answerWire(c, body);
   };
 

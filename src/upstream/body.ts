@@ -1,8 +1,53 @@
 /**
- * Reading an HTTP body with a size cap, without trusting Content-Length.
+ * Reading an HTTP body with a size cap, without trusting Content-Length. Used on both sides:
+ * DoH answers from upstreams and DoH queries from clients.
  *
  * @module
  */
+
+/**
+ * Reads a byte stream to the end, giving up (and cancelling it) as soon as it passes `limit`
+ * bytes.
+ *
+ * @returns the bytes, or `undefined` when there were more than `limit`
+ *
+ * @example
+ * ```ts
+ * const body = await readStreamCapped(request.body, 65535);
+ * if (body === undefined) return new Response("too large", { status: 413 });
+ * ```
+ */
+export async function readStreamCapped(
+  stream: ReadableStream<Uint8Array> | null,
+  limit: number,
+): Promise<Uint8Array | undefined> {
+  if (!stream) return new Uint8Array(0);
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.length;
+      if (total > limit) {
+        await reader.cancel().catch(() => {});
+        return undefined;
+      }
+      chunks.push(value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(total);
+  let pos = 0;
+  for (const c of chunks) {
+    out.set(c, pos);
+    pos += c.length;
+  }
+  return out;
+}
 
 /**
  * Reads `response`'s body, failing as soon as it exceeds `limit` bytes.
@@ -15,26 +60,7 @@ export async function readBodyCapped(response: Response, limit: number): Promise
     await response.body?.cancel();
     throw new RangeError(`body of ${declared} bytes exceeds ${limit}`);
   }
-  if (!response.body) return new Uint8Array(0);
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > limit) {
-      await reader.cancel();
-      throw new RangeError(`body exceeds ${limit} bytes`);
-    }
-    chunks.push(value);
-  }
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(total);
-  let pos = 0;
-  for (const c of chunks) {
-    out.set(c, pos);
-    pos += c.length;
-  }
-  return out;
+  const body = await readStreamCapped(response.body, limit);
+  if (body === undefined) throw new RangeError(`body exceeds ${limit} bytes`);
+  return body;
 }
