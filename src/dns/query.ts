@@ -4,7 +4,8 @@
  * @module
  */
 import { Flag, Opcode, Rcode } from "./constants.ts";
-import type { MessageInfo, Question } from "./message.ts";
+import { rewriteOptions } from "./edns.ts";
+import type { EdnsOption, MessageInfo, Question } from "./message.ts";
 import { headerOpcode, parseMessage } from "./message.ts";
 
 /** A query that passed {@linkcode classifyQuery}: exactly one question, opcode QUERY. */
@@ -61,4 +62,23 @@ export function classifyQuery(wire: Uint8Array): Classified {
     return { kind: "reject", rcode: Rcode.BADVERS, info, reason: "unsupported EDNS version" };
   }
   return { kind: "query", query: { wire, info, question: info.question } };
+}
+
+/**
+ * The same query with its EDNS options rewritten (see `rewriteOptions` in `edns.ts`): keeps the
+ * options `keep` accepts, adds `extra`, pads to `padBlock` if given. The question is unchanged.
+ *
+ * @example
+ * ```ts
+ * const withoutEcs = withQueryOptions(query, (o) => o.code !== EdnsOptionCode.CLIENT_SUBNET);
+ * ```
+ */
+export function withQueryOptions(
+  query: Query,
+  keep: (option: EdnsOption) => boolean,
+  extra: readonly EdnsOption[] = [],
+  padBlock?: number,
+): Query {
+  const wire = rewriteOptions(query.wire, query.info, keep, extra, padBlock);
+  return { wire, info: parseMessage(wire), question: query.question };
 }

@@ -5,9 +5,7 @@
  * @module
  */
 import { EdeCode, EdnsOptionCode, PADDING_BLOCK, Rcode } from "../dns/constants.ts";
-import { rewriteOptions } from "../dns/edns.ts";
-import { parseMessage } from "../dns/message.ts";
-import type { Query } from "../dns/query.ts";
+import { withQueryOptions } from "../dns/query.ts";
 import { type ExtendedError, makeErrorResponse } from "../dns/response.ts";
 import type { Logger } from "../log/mod.ts";
 import { DeadlineError, withDeadline } from "../upstream/deadline.ts";
@@ -87,10 +85,7 @@ export function upstreamPrivacy(options: PrivacyOptions = {}): Middleware {
   return (next) => (query, ctx) => {
     const opts = query.info.opt?.options ?? [];
     if (padBlock === 0 && opts.every(keep)) return next(query, ctx);
-    const wire = rewriteOptions(query.wire, query.info, keep, [], padBlock || undefined);
-    const info = parseMessage(wire);
-    const upstreamQuery: Query = { wire, info, question: query.question };
-    return next(upstreamQuery, ctx);
+    return next(withQueryOptions(query, keep, [], padBlock || undefined), ctx);
   };
 }
 

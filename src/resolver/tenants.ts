@@ -7,9 +7,7 @@
  * @module
  */
 import { EdeCode, Rcode } from "../dns/constants.ts";
-import { rewriteOptions } from "../dns/edns.ts";
-import { parseMessage } from "../dns/message.ts";
-import type { Query } from "../dns/query.ts";
+import { type Query, withQueryOptions } from "../dns/query.ts";
 import { makeErrorResponse } from "../dns/response.ts";
 import type { Handler, Middleware } from "./types.ts";
 
@@ -31,10 +29,8 @@ const decoder = new TextDecoder();
 function takeEdnsTenant(query: Query, code: number): { name?: string; query: Query } {
   const option = query.info.opt?.options.find((o) => o.code === code);
   if (!option) return { query };
-  const wire = rewriteOptions(query.wire, query.info, (o) => o.code !== code);
-  const info = parseMessage(wire);
   const name = decoder.decode(option.data).trim().toLowerCase();
-  return { name, query: { wire, info, question: info.question! } };
+  return { name, query: withQueryOptions(query, (o) => o.code !== code) };
 }
 
 /**
