@@ -8,6 +8,15 @@
 import { DEFAULT_EDNS_UDP_SIZE, EdnsOptionCode, RrType } from "./constants.ts";
 import type { EdnsOption, MessageInfo } from "./message.ts";
 
+/**
+ * EDNS options that concern one hop only (RFC 7828 keepalive, RFC 7830 padding): never forwarded
+ * as they came, in either direction.
+ */
+export const HOP_BY_HOP_OPTIONS: ReadonlySet<number> = new Set<number>([
+  EdnsOptionCode.TCP_KEEPALIVE,
+  EdnsOptionCode.PADDING,
+]);
+
 /** The OPT fields to write when {@linkcode setOpt} has to create a record. */
 export interface OptFields {
   udpSize: number;

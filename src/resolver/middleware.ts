@@ -5,6 +5,7 @@
  * @module
  */
 import { EdeCode, EdnsOptionCode, PADDING_BLOCK, Rcode } from "../dns/constants.ts";
+import { HOP_BY_HOP_OPTIONS } from "../dns/edns.ts";
 import { withQueryOptions } from "../dns/query.ts";
 import { type ExtendedError, makeErrorResponse } from "../dns/response.ts";
 import type { Logger } from "../log/mod.ts";
@@ -70,8 +71,6 @@ export interface PrivacyOptions {
   padBlock?: number;
 }
 
-const HOP_BY_HOP = new Set<number>([EdnsOptionCode.TCP_KEEPALIVE, EdnsOptionCode.PADDING]);
-
 /**
  * Rewrites the query that goes upstream: drops hop-by-hop options (keepalive, the client's
  * padding), drops EDNS Client Subnet unless told to keep it, and pads to a block length. A query
@@ -81,7 +80,7 @@ export function upstreamPrivacy(options: PrivacyOptions = {}): Middleware {
   const keepEcs = options.keepClientSubnet ?? false;
   const padBlock = options.padBlock ?? PADDING_BLOCK.QUERY;
   const keep = (o: { code: number }) =>
-    !HOP_BY_HOP.has(o.code) && (keepEcs || o.code !== EdnsOptionCode.CLIENT_SUBNET);
+    !HOP_BY_HOP_OPTIONS.has(o.code) && (keepEcs || o.code !== EdnsOptionCode.CLIENT_SUBNET);
   return (next) => (query, ctx) => {
     const opts = query.info.opt?.options ?? [];
     if (padBlock === 0 && opts.every(keep)) return next(query, ctx);

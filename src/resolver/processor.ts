@@ -6,7 +6,7 @@
  * @module
  */
 import { EdnsOptionCode, PADDING_BLOCK, Rcode } from "../dns/constants.ts";
-import { keepaliveOption, rewriteOptions, setOpt } from "../dns/edns.ts";
+import { HOP_BY_HOP_OPTIONS, keepaliveOption, rewriteOptions, setOpt } from "../dns/edns.ts";
 import { headerRcode, type MessageInfo, parseMessage } from "../dns/message.ts";
 import { classifyQuery } from "../dns/query.ts";
 import { makeErrorResponse } from "../dns/response.ts";
@@ -40,8 +40,6 @@ export interface QueryObserver {
 /** Turns a client's message into the answer to send, or `null` to close the connection. */
 export type Processor = (wire: Uint8Array, ctx: QueryContext) => Promise<Uint8Array | null>;
 
-const HOP_BY_HOP = new Set<number>([EdnsOptionCode.TCP_KEEPALIVE, EdnsOptionCode.PADDING]);
-
 /**
  * Creates the face-side processor.
  *
@@ -68,13 +66,13 @@ export function createProcessor(options: ProcessorOptions): Processor {
     const wantsPadding = client.opt.options.some((o) => o.code === EdnsOptionCode.PADDING);
     const wantsKeepalive = options.keepaliveMs !== undefined &&
       client.opt.options.some((o) => o.code === EdnsOptionCode.TCP_KEEPALIVE);
-    const hasHopByHop = info.opt?.options.some((o) => HOP_BY_HOP.has(o.code)) ?? false;
+    const hasHopByHop = info.opt?.options.some((o) => HOP_BY_HOP_OPTIONS.has(o.code)) ?? false;
     if (!wantsPadding && !wantsKeepalive && !hasHopByHop && info.opt) return answer;
     const extra = wantsKeepalive ? [keepaliveOption(options.keepaliveMs!)] : [];
     return rewriteOptions(
       answer,
       info,
-      (o) => !HOP_BY_HOP.has(o.code),
+      (o) => !HOP_BY_HOP_OPTIONS.has(o.code),
       extra,
       wantsPadding ? padBlock : undefined,
     );
