@@ -229,6 +229,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "close a DoT connection idle this long (RFC 7766); announced via edns-tcp-keepalive",
   },
   {
+    name: "dot-server",
+    kind: "enum",
+    choices: ["node", "native"],
+    default: "node",
+    help: "DoT listener: node:tls, or Deno.listenTls (less memory per connection; no SNI)",
+  },
+  {
     name: "handshake-timeout",
     kind: "duration",
     default: "5s",

@@ -35,6 +35,8 @@ export interface Config {
   readonly tenantDomain?: string;
   readonly tenantEdnsOption: number;
   readonly unknownTenant: "refuse" | "default";
+  /** The DoT listener: `node:tls`, or `Deno.listenTls` (no SNI). */
+  readonly dotServer: "node" | "native";
   /** Threads serving the ports; 0: one per CPU core. */
   readonly threads: number;
   readonly cache: boolean;
@@ -385,6 +387,13 @@ export function parseConfig(sources: ConfigSources): ParseResult {
       }
     }
   }
+  if (get("dot-server") === "native" && get("tenant-domain") !== undefined) {
+    throw new ConfigError(
+      fromOf("dot-server"),
+      `native has no SNI, so it cannot pick tenants by server name (${fromOf("tenant-domain")}); ` +
+        "use --dot-server node",
+    );
+  }
   const proxyHeader = get<string | undefined>("trusted-proxy-header");
   if (proxyHeader !== undefined && !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(proxyHeader)) {
     throw new ConfigError(fromOf("trusted-proxy-header"), `"${proxyHeader}" is not a header name`);
@@ -407,6 +416,7 @@ export function parseConfig(sources: ConfigSources): ParseResult {
       tenantDomain: get("tenant-domain"),
       tenantEdnsOption: get("tenant-edns-option"),
       unknownTenant: get("unknown-tenant"),
+      dotServer: get("dot-server"),
       threads: get("threads"),
       cache: get("cache"),
       cacheSize: get("cache-size"),

@@ -10,6 +10,7 @@ import { createProcessor } from "../resolver/processor.ts";
 import type { FetchLike } from "../upstream/doh.ts";
 import { ensureDevCertificate } from "./devcert.ts";
 import { type DotListener, listenDot } from "./dot_listener.ts";
+import { listenDotNative } from "./dot_listener_native.ts";
 import { type DohListener, listenDoh } from "./doh_listener.ts";
 import { createDohApp } from "../http/app.ts";
 import { checkCertificatePair } from "./cert_check.ts";
@@ -213,7 +214,9 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
   });
 
   try {
-    dot = await listenDot({
+    // The config refuses --tenant-domain with the native listener (it has no SNI).
+    const listen = config.dotServer === "native" ? listenDotNative : listenDot;
+    dot = await listen({
       hostname: config.listen.hostname,
       port: config.listen.port,
       cert: certificate.cert,

@@ -660,3 +660,35 @@ describe("parseConfig upstream transport", () => {
     expect(ok.help).toBe(false);
   });
 });
+
+describe("parseConfig --dot-server", () => {
+  it("defaults to node; native comes from the flag, the environment or the file", () => {
+    expect(config({}).dotServer).toBe("node");
+    expect(config({ args: ["--dot-server", "native"] }).dotServer).toBe("native");
+    expect(config({ env: { DOTBRIDGE_DOT_SERVER: "native" } }).dotServer).toBe("native");
+    const readTextFile = files({ "c.json": '{"dot-server":"native"}' });
+    expect(config({ args: ["--config", "c.json"], readTextFile }).dotServer).toBe("native");
+  });
+
+  it("refuses another value, naming the key as it was given", () => {
+    expect(configError({ args: ["--dot-server", "rustls"] }).message).toBe(
+      '--dot-server: "rustls" is not one of node, native',
+    );
+    expect(configError({ env: { DOTBRIDGE_DOT_SERVER: "deno" } }).key).toBe(
+      "DOTBRIDGE_DOT_SERVER",
+    );
+  });
+
+  it("refuses native with tenants chosen by SNI (--tenant-domain), in one line", () => {
+    const e = configError({
+      args: ["--dot-server", "native", "--tenants", "t.json", "--tenant-domain", "dot.example"],
+    });
+    expect(e.key).toBe("--dot-server");
+    expect(e.message).toMatch(/^--dot-server: native has no SNI.*--tenant-domain/);
+    expect(e.message).not.toContain("\n");
+    // Tenants chosen by the EDNS option alone need no SNI.
+    expect(config({ args: ["--dot-server", "native", "--tenants", "t.json"] }).dotServer)
+      .toBe("native");
+    expect(config({ args: ["--tenant-domain", "dot.example"] }).dotServer).toBe("node");
+  });
+});
