@@ -1,0 +1,120 @@
+/**
+ * The HPACK Huffman code (RFC 7541 Appendix B), decode side.
+ *
+ * The appendix's code is canonical: sorted by (length, symbol), each code is the previous one
+ * plus one, shifted left by the growth in length. So the whole table is the 257 code lengths
+ * below, and the codes are derived from them; the tests check the derivation against the
+ * appendix's rows and the examples of Appendix C.
+ *
+ * @module
+ */
+
+/** Code length in bits of each symbol 0–255 and EOS (256), in symbol order. */
+// deno-fmt-ignore
+const LENGTHS = [
+  13, 23, 28, 28, 28, 28, 28, 28, 28, 24, 30, 28, 28, 30, 28, 28,
+  28, 28, 28, 28, 28, 28, 30, 28, 28, 28, 28, 28, 28, 28, 28, 28,
+  6, 10, 10, 12, 13, 6, 8, 11, 10, 10, 8, 11, 8, 6, 6, 6,
+  5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 7, 8, 15, 6, 12, 10,
+  13, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+  7, 7, 7, 7, 7, 7, 7, 7, 8, 7, 8, 13, 19, 13, 14, 6,
+  15, 5, 6, 5, 6, 5, 6, 6, 6, 5, 7, 7, 6, 6, 6, 5,
+  6, 7, 6, 5, 5, 6, 7, 7, 7, 7, 7, 15, 11, 14, 13, 28,
+  20, 22, 20, 20, 22, 22, 22, 23, 22, 23, 23, 23, 23, 23, 24, 23,
+  24, 24, 22, 23, 24, 23, 23, 23, 23, 21, 22, 23, 22, 23, 23, 24,
+  22, 21, 20, 22, 22, 23, 23, 21, 23, 22, 22, 24, 21, 22, 23, 23,
+  21, 21, 22, 21, 23, 22, 23, 23, 20, 22, 22, 22, 23, 22, 22, 23,
+  26, 26, 20, 19, 22, 23, 22, 25, 26, 26, 26, 27, 27, 26, 24, 25,
+  19, 21, 26, 27, 27, 26, 27, 24, 21, 21, 26, 26, 28, 27, 27, 27,
+  20, 24, 20, 21, 22, 21, 21, 23, 22, 22, 25, 25, 24, 24, 26, 23,
+  26, 27, 26, 26, 27, 27, 27, 27, 27, 28, 27, 27, 27, 27, 27, 26,
+  30,
+];
+
+const EOS = 256;
+const MAX_LENGTH = 30;
+
+/** Symbols sorted by (length, symbol): the canonical order. */
+const SORTED: number[] = [...LENGTHS.keys()].sort((a, b) => LENGTHS[a] - LENGTHS[b] || a - b);
+/** For each length: the first code of that length, and where its symbols start in SORTED. */
+const FIRST_CODE = new Array<number>(MAX_LENGTH + 2).fill(0);
+const FIRST_INDEX = new Array<number>(MAX_LENGTH + 2).fill(0);
+const COUNT = new Array<number>(MAX_LENGTH + 2).fill(0);
+for (const len of LENGTHS) COUNT[len]++;
+{
+  let code = 0;
+  let index = 0;
+  for (let len = 1; len <= MAX_LENGTH; len++) {
+    FIRST_CODE[len] = code;
+    FIRST_INDEX[len] = index;
+    code = (code + COUNT[len]) * 2;
+    index += COUNT[len];
+  }
+}
+
+/** The code of each symbol, right-aligned (for tests and for encoding). */
+export function huffmanCode(symbol: number): { code: number; length: number } {
+  const length = LENGTHS[symbol];
+  const rank = SORTED.indexOf(symbol, FIRST_INDEX[length]) - FIRST_INDEX[length];
+  return { code: FIRST_CODE[length] + rank, length };
+}
+
+/** A string literal the peer Huffman-coded wrongly (RFC 7541 §5.2: a decoding error). */
+export class HuffmanError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "HuffmanError";
+  }
+}
+
+/**
+ * Decodes a Huffman-coded string literal to its octets. Walks the canonical code a bit at a
+ * time (fine for the few short values a DoH client reads). Rejects EOS inside the string,
+ * padding longer than 7 bits, and padding that is not all ones.
+ */
+export function huffmanDecode(input: Uint8Array): Uint8Array {
+  const out: number[] = [];
+  let code = 0;
+  let len = 0;
+  for (let i = 0; i < input.length; i++) {
+    const byte = input[i];
+    for (let bit = 7; bit >= 0; bit--) {
+      code = code * 2 + ((byte >> bit) & 1);
+      len++;
+      const offset = code - FIRST_CODE[len];
+      if (offset >= 0 && offset < COUNT[len]) {
+        const symbol = SORTED[FIRST_INDEX[len] + offset];
+        if (symbol === EOS) throw new HuffmanError("EOS inside a Huffman string");
+        out.push(symbol);
+        code = 0;
+        len = 0;
+      } else if (len >= MAX_LENGTH) {
+        throw new HuffmanError("invalid Huffman code");
+      }
+    }
+  }
+  // What is left must be a prefix of EOS (all ones), shorter than a byte.
+  if (len > 7) throw new HuffmanError("Huffman padding longer than 7 bits");
+  if (code !== 2 ** len - 1) throw new HuffmanError("Huffman padding is not all ones");
+  return Uint8Array.from(out);
+}
+
+/** Encodes octets with the Huffman code (used by tests and by nothing on the hot path). */
+export function huffmanEncode(input: Uint8Array): Uint8Array {
+  const out: number[] = [];
+  let acc = 0;
+  let bits = 0;
+  for (const byte of input) {
+    const { code, length } = huffmanCode(byte);
+    for (let b = length - 1; b >= 0; b--) {
+      acc = (acc << 1) | ((code / 2 ** b) & 1);
+      if (++bits === 8) {
+        out.push(acc);
+        acc = 0;
+        bits = 0;
+      }
+    }
+  }
+  if (bits > 0) out.push(((acc << (8 - bits)) | (0xff >> bits)) & 0xff);
+  return Uint8Array.from(out);
+}

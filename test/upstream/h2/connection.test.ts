@@ -1,0 +1,393 @@
+/**
+ * The HTTP/2 client connection against a scripted server on an in-memory byte pipe: the frame
+ * sequences real servers send that a loopback node:http2 server does not (h2o's dynamic-table
+ * references, CONTINUATION, padding, tiny windows, a stream limit, GOAWAY with a last stream ID,
+ * protocol errors), byte by byte where framing matters. The same client against real servers
+ * is in test/deno/h2_transport.test.ts (node:http2) and test/deno/h2_interop.test.ts (dnsdist).
+ */
+import { describe, expect, it } from "vitest";
+import { TransportError } from "../../../src/upstream/doh_transport.ts";
+import { H2Connection, type H2Socket } from "../../../src/upstream/h2/connection.ts";
+import { encodeRequestHead, withContentLength } from "../../../src/upstream/h2/hpack.ts";
+
+const PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+const DATA = 0,
+  HEADERS = 1,
+  RST_STREAM = 3,
+  SETTINGS = 4,
+  PUSH_PROMISE = 5,
+  PING = 6,
+  GOAWAY = 7,
+  WINDOW_UPDATE = 8,
+  CONTINUATION = 9;
+const END_STREAM = 1, ACK = 1, END_HEADERS = 4, PADDED = 8;
+
+interface Frame {
+  type: number;
+  flags: number;
+  id: number;
+  payload: Uint8Array;
+}
+
+/** A byte queue one side writes and the other reads. */
+class Channel {
+  #chunks: Uint8Array[] = [];
+  #waiters: (() => void)[] = [];
+  closed = false;
+  push(bytes: Uint8Array) {
+    this.#chunks.push(bytes.slice());
+    for (const w of this.#waiters.splice(0)) w();
+  }
+  close() {
+    this.closed = true;
+    for (const w of this.#waiters.splice(0)) w();
+  }
+  async read(buffer: Uint8Array): Promise<number | null> {
+    while (this.#chunks.length === 0) {
+      if (this.closed) return null;
+      await new Promise<void>((r) => this.#waiters.push(r));
+    }
+    const chunk = this.#chunks[0];
+    const n = Math.min(chunk.length, buffer.length);
+    buffer.set(chunk.subarray(0, n));
+    if (n === chunk.length) this.#chunks.shift();
+    else this.#chunks[0] = chunk.subarray(n);
+    return n;
+  }
+}
+
+/** The server end: reads the client's frames, sends frames (optionally a byte at a time). */
+class ScriptedServer {
+  readonly toClient = new Channel();
+  readonly toServer = new Channel();
+  #buffer = new Uint8Array(0);
+  /** Frames the client sent that no `expect` has taken yet, in order. */
+  readonly unread: Frame[] = [];
+  bytewise = false;
+
+  socket(): H2Socket {
+    return {
+      read: (buffer) => this.toClient.read(buffer),
+      write: (bytes) => {
+        if (this.toServer.closed) return Promise.reject(new Error("closed"));
+        this.toServer.push(bytes);
+        return Promise.resolve();
+      },
+      close: () => {
+        this.toServer.close();
+        this.toClient.close();
+      },
+    };
+  }
+
+  send(type: number, flags: number, id: number, payload: Uint8Array = new Uint8Array(0)) {
+    const frame = new Uint8Array(9 + payload.length);
+    const view = new DataView(frame.buffer);
+    view.setUint32(0, payload.length << 8);
+    frame[3] = type;
+    frame[4] = flags;
+    view.setUint32(5, id);
+    frame.set(payload, 9);
+    if (this.bytewise) { for (const b of frame) this.toClient.push(Uint8Array.of(b)); }
+    else this.toClient.push(frame);
+  }
+
+  settings(values: Record<number, number> = {}) {
+    const entries = Object.entries(values);
+    const payload = new Uint8Array(entries.length * 6);
+    const view = new DataView(payload.buffer);
+    entries.forEach(([k, v], i) => {
+      view.setUint16(i * 6, Number(k));
+      view.setUint32(i * 6 + 2, v);
+    });
+    this.send(SETTINGS, 0, 0, payload);
+  }
+
+  #notify: (() => void) | undefined;
+  #reading = false;
+
+  /** Parses whatever the client wrote into `unread`, for as long as the pipe is open. */
+  async #pump(): Promise<void> {
+    const chunk = new Uint8Array(65_536);
+    for (;;) {
+      const n = await this.toServer.read(chunk);
+      if (n === null) break;
+      const joined = new Uint8Array(this.#buffer.length + n);
+      joined.set(this.#buffer);
+      joined.set(chunk.subarray(0, n), this.#buffer.length);
+      this.#buffer = joined;
+      while (this.#buffer.length >= 9) {
+        if (new TextDecoder().decode(this.#buffer.subarray(0, 24)) === PREFACE) {
+          this.#buffer = this.#buffer.subarray(24);
+          continue;
+        }
+        const length = (this.#buffer[0] << 16) | (this.#buffer[1] << 8) | this.#buffer[2];
+        if (this.#buffer.length < 9 + length) break;
+        const view = new DataView(this.#buffer.buffer, this.#buffer.byteOffset);
+        this.unread.push({
+          type: this.#buffer[3],
+          flags: this.#buffer[4],
+          id: view.getUint32(5) & 0x7fffffff,
+          payload: this.#buffer.slice(9, 9 + length),
+        });
+        this.#buffer = this.#buffer.subarray(9 + length);
+      }
+      this.#notify?.();
+    }
+    this.#notify?.();
+  }
+
+  /** Takes the first client frame `match` accepts, waiting up to 1 s for one to arrive. */
+  async expect(match: (f: Frame) => boolean, what: string): Promise<Frame> {
+    if (!this.#reading) {
+      this.#reading = true;
+      this.#pump();
+    }
+    const deadline = Date.now() + 1_000;
+    for (;;) {
+      const i = this.unread.findIndex(match);
+      if (i >= 0) return this.unread.splice(i, 1)[0];
+      if (this.toServer.closed) throw new Error(`connection closed while waiting for ${what}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#notify = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  request(what = "a request"): Promise<Frame> {
+    return this.expect((f) => f.type === HEADERS, what);
+  }
+}
+
+const MEDIA = "application/dns-message";
+const text = new TextEncoder();
+const HEAD = withContentLength(
+  encodeRequestHead({
+    method: "POST",
+    scheme: "https",
+    authority: "up.example",
+    path: "/dns-query",
+    accept: MEDIA,
+    contentType: MEDIA,
+  }),
+  4,
+);
+/** `:status: 200` (static index 8), then content-type added to the dynamic table (h2o style). */
+const RESPONSE_INDEXING = Uint8Array.of(0x88, 0x40 | 31, MEDIA.length, ...text.encode(MEDIA));
+/** The same response as two references: static 8 and dynamic 62. */
+const RESPONSE_REFERENCING = Uint8Array.of(0x88, 0x80 | 62);
+
+function setUp(): { server: ScriptedServer; conn: H2Connection } {
+  const server = new ScriptedServer();
+  const conn = new H2Connection(Promise.resolve(server.socket()), { idleTimeoutMs: 60_000 });
+  return { server, conn };
+}
+
+function post(conn: H2Connection, body = Uint8Array.of(1, 2, 3, 4), signal?: AbortSignal) {
+  return conn.request(HEAD, body, 65_535, signal ?? AbortSignal.timeout(5_000));
+}
+
+async function outcome(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return "ok";
+  } catch (error) {
+    return error instanceof TransportError
+      ? (error.retryable ? "retryable" : "fatal")
+      : String(error);
+  }
+}
+
+describe("H2Connection against a scripted server", () => {
+  it("opens with the preface and SETTINGS, acknowledges the server's, and decodes indexed headers", async () => {
+    const { server, conn } = setUp();
+    const first = post(conn);
+    const settings = await server.expect((f) => f.type === SETTINGS, "client SETTINGS");
+    expect(settings.flags & ACK).toBe(0);
+    server.settings({ 3: 100 });
+    await server.expect((f) => f.type === SETTINGS && (f.flags & ACK) !== 0, "SETTINGS ACK");
+    const h1 = await server.request();
+    const d1 = await server.expect((f) => f.type === DATA, "the body");
+    expect([...d1.payload]).toEqual([1, 2, 3, 4]);
+    expect(d1.flags & END_STREAM).toBe(END_STREAM);
+    server.send(HEADERS, END_HEADERS, h1.id, RESPONSE_INDEXING);
+    server.send(DATA, END_STREAM, h1.id, Uint8Array.of(9, 8));
+    expect(await first).toEqual({ status: 200, contentType: MEDIA, body: Uint8Array.of(9, 8) });
+    // The second response refers to the dynamic-table entry the first one added.
+    const second = post(conn);
+    const h2 = await server.request("the second request");
+    expect(h2.id).toBe(h1.id + 2);
+    server.send(HEADERS, END_HEADERS, h2.id, RESPONSE_REFERENCING);
+    server.send(DATA, END_STREAM, h2.id, Uint8Array.of(7));
+    expect(await second).toEqual({ status: 200, contentType: MEDIA, body: Uint8Array.of(7) });
+    conn.close();
+  });
+
+  it("reassembles CONTINUATION, padded HEADERS and DATA, all delivered a byte at a time", async () => {
+    const { server, conn } = setUp();
+    server.bytewise = true;
+    const pending = post(conn);
+    server.settings();
+    const h = await server.request();
+    const block = RESPONSE_INDEXING;
+    const padded = new Uint8Array(1 + 3 + 2);
+    padded[0] = 2; // pad length
+    padded.set(block.subarray(0, 3), 1);
+    server.send(HEADERS, PADDED, h.id, padded);
+    server.send(CONTINUATION, 0, h.id, block.subarray(3, 10));
+    server.send(CONTINUATION, END_HEADERS, h.id, block.subarray(10));
+    server.send(DATA, PADDED, h.id, Uint8Array.of(3, 0xaa, 0xbb, 0, 0, 0));
+    server.send(DATA, END_STREAM, h.id, Uint8Array.of(0xcc));
+    const res = await pending;
+    expect(res.contentType).toBe(MEDIA);
+    expect([...res.body]).toEqual([0xaa, 0xbb, 0xcc]);
+    conn.close();
+  });
+
+  it("keeps to the server's stream limit and starts queued requests as streams end", async () => {
+    const { server, conn } = setUp();
+    server.settings({ 3: 2 });
+    await server.expect((f) => f.type === SETTINGS && (f.flags & ACK) !== 0, "SETTINGS ACK");
+    const all = Array.from({ length: 5 }, (_, i) => post(conn, Uint8Array.of(i)));
+    const a = await server.request("request 1");
+    const b = await server.request("request 2");
+    // No third HEADERS while two streams are open.
+    await expect(server.request("a third request")).rejects.toThrow(/timed out/);
+    for (const f of [a, b]) {
+      server.send(HEADERS, END_HEADERS | END_STREAM, f.id, Uint8Array.of(0x88));
+    }
+    const rest = [await server.request("request 3"), await server.request("request 4")];
+    for (const f of rest) server.send(HEADERS, END_HEADERS | END_STREAM, f.id, Uint8Array.of(0x88));
+    const last = await server.request("request 5");
+    server.send(HEADERS, END_HEADERS | END_STREAM, last.id, Uint8Array.of(0x88));
+    for (const res of await Promise.all(all)) expect(res.status).toBe(200);
+    conn.close();
+  });
+
+  it("waits for WINDOW_UPDATE when the server's windows are smaller than the body", async () => {
+    const { server, conn } = setUp();
+    server.settings({ 4: 10 }); // INITIAL_WINDOW_SIZE 10
+    await server.expect((f) => f.type === SETTINGS && (f.flags & ACK) !== 0, "SETTINGS ACK");
+    const body = Uint8Array.from({ length: 25 }, (_, i) => i);
+    const pending = conn.request(
+      withContentLength(HEAD, 25),
+      body,
+      512,
+      AbortSignal.timeout(5_000),
+    );
+    const h = await server.request();
+    const d1 = await server.expect((f) => f.type === DATA, "the first 10 bytes");
+    expect(d1.payload.length).toBe(10);
+    expect(d1.flags & END_STREAM).toBe(0);
+    await expect(server.expect((f) => f.type === DATA, "more data")).rejects.toThrow(/timed out/);
+    server.send(WINDOW_UPDATE, 0, h.id, Uint8Array.of(0, 0, 0, 20));
+    const d2 = await server.expect((f) => f.type === DATA, "the rest");
+    expect(d2.payload.length).toBe(15);
+    expect(d2.flags & END_STREAM).toBe(END_STREAM);
+    expect([...d1.payload, ...d2.payload]).toEqual([...body]);
+    server.send(HEADERS, END_HEADERS | END_STREAM, h.id, Uint8Array.of(0x88));
+    expect((await pending).status).toBe(200);
+    conn.close();
+  });
+
+  it("splits a body larger than the frame size and answers PING", async () => {
+    const { server, conn } = setUp();
+    server.settings({ 4: 1 << 20 });
+    server.send(WINDOW_UPDATE, 0, 0, Uint8Array.of(0, 1, 0, 0));
+    const body = new Uint8Array(20_000).fill(7);
+    const pending = conn.request(
+      withContentLength(HEAD, body.length),
+      body,
+      512,
+      AbortSignal.timeout(5_000),
+    );
+    const h = await server.request();
+    const d1 = await server.expect((f) => f.type === DATA, "DATA 1");
+    const d2 = await server.expect((f) => f.type === DATA, "DATA 2");
+    expect([d1.payload.length, d2.payload.length]).toEqual([16_384, 20_000 - 16_384]);
+    server.send(PING, 0, 0, Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8));
+    const pong = await server.expect((f) => f.type === PING, "PING ACK");
+    expect(pong.flags & ACK).toBe(ACK);
+    expect([...pong.payload]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    server.send(HEADERS, END_HEADERS | END_STREAM, h.id, Uint8Array.of(0x88));
+    expect((await pending).status).toBe(200);
+    conn.close();
+  });
+
+  it("on GOAWAY finishes streams up to the last ID, fails later ones as retryable, takes no more", async () => {
+    const { server, conn } = setUp();
+    server.settings();
+    const p1 = post(conn);
+    const p3 = post(conn);
+    const f1 = await server.request("stream 1");
+    await server.request("stream 3");
+    server.send(GOAWAY, 0, 0, Uint8Array.of(0, 0, 0, f1.id, 0, 0, 0, 0));
+    expect(await outcome(p3)).toBe("retryable");
+    expect(conn.usable).toBe(false);
+    expect(await outcome(post(conn))).toBe("retryable");
+    server.send(HEADERS, END_HEADERS, f1.id, RESPONSE_INDEXING);
+    server.send(DATA, END_STREAM, f1.id, Uint8Array.of(5));
+    expect([...(await p1).body]).toEqual([5]);
+  });
+
+  it("cancels an aborted request with RST_STREAM and ignores its late answer", async () => {
+    const { server, conn } = setUp();
+    server.settings();
+    const controller = new AbortController();
+    const pending = post(conn, undefined, controller.signal);
+    const h = await server.request();
+    controller.abort(new Error("gave up"));
+    await expect(pending).rejects.toThrow("gave up");
+    const rst = await server.expect((f) => f.type === RST_STREAM, "RST_STREAM");
+    expect(rst.id).toBe(h.id);
+    expect(new DataView(rst.payload.buffer).getUint32(0)).toBe(8); // CANCEL
+    // A late answer on the cancelled stream, then a fresh request, still work.
+    server.send(HEADERS, END_HEADERS, h.id, RESPONSE_INDEXING);
+    server.send(DATA, END_STREAM, h.id, Uint8Array.of(1));
+    const next = post(conn);
+    const h2 = await server.request("the next request");
+    server.send(HEADERS, END_HEADERS | END_STREAM, h2.id, RESPONSE_REFERENCING);
+    expect((await next).contentType).toBe(MEDIA);
+    conn.close();
+  });
+
+  it("rejects an answer over the size cap with a RangeError and resets the stream", async () => {
+    const { server, conn } = setUp();
+    server.settings();
+    const pending = conn.request(HEAD, Uint8Array.of(1, 2, 3, 4), 100, AbortSignal.timeout(5_000));
+    const h = await server.request();
+    server.send(HEADERS, END_HEADERS, h.id, RESPONSE_INDEXING);
+    server.send(DATA, 0, h.id, new Uint8Array(101));
+    await expect(pending).rejects.toThrow(RangeError);
+    expect((await server.expect((f) => f.type === RST_STREAM, "RST_STREAM")).id).toBe(h.id);
+    conn.close();
+  });
+
+  it("ends the connection with GOAWAY(PROTOCOL_ERROR) on PUSH_PROMISE, failing what is open", async () => {
+    const { server, conn } = setUp();
+    server.settings();
+    const pending = post(conn);
+    const h = await server.request();
+    server.send(PUSH_PROMISE, END_HEADERS, h.id, Uint8Array.of(0, 0, 0, 2, 0x88));
+    expect(await outcome(pending)).toBe("fatal");
+    const goaway = await server.expect((f) => f.type === GOAWAY, "GOAWAY");
+    expect(new DataView(goaway.payload.buffer).getUint32(4)).toBe(1); // PROTOCOL_ERROR
+    expect(conn.usable).toBe(false);
+  });
+
+  it("fails open requests as retryable when the server closes the connection", async () => {
+    const { server, conn } = setUp();
+    server.settings();
+    const pending = post(conn);
+    await server.request();
+    server.toClient.close();
+    expect(await outcome(pending)).toBe("retryable");
+    expect(conn.usable).toBe(false);
+  });
+});

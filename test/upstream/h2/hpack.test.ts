@@ -1,0 +1,158 @@
+/**
+ * HPACK pieces of the HTTP/2 client: the Huffman code against RFC 7541 Appendix B/C, the
+ * response decoder against the RFC's response examples (C.5 raw, C.6 Huffman, both with a
+ * 256-octet table that evicts), and the request encoder decoded back.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  encodeRequestHead,
+  HpackDecoder,
+  HpackError,
+  withContentLength,
+} from "../../../src/upstream/h2/hpack.ts";
+import {
+  huffmanCode,
+  huffmanDecode,
+  huffmanEncode,
+  HuffmanError,
+} from "../../../src/upstream/h2/huffman.ts";
+
+const text = new TextEncoder();
+const hex = (s: string) => Uint8Array.fromHex(s.replace(/\s+/g, ""));
+
+describe("Huffman code", () => {
+  it("derives Appendix B's codes from the lengths (spot checks, both ends)", () => {
+    expect(huffmanCode(0)).toEqual({ code: 0x1ff8, length: 13 });
+    expect(huffmanCode(32)).toEqual({ code: 0x14, length: 6 }); // ' '
+    expect(huffmanCode(48)).toEqual({ code: 0x0, length: 5 }); // '0'
+    expect(huffmanCode(97)).toEqual({ code: 0x3, length: 5 }); // 'a'
+    expect(huffmanCode(255)).toEqual({ code: 0x3ffffee, length: 26 });
+    expect(huffmanCode(256)).toEqual({ code: 0x3fffffff, length: 30 }); // EOS
+  });
+
+  const vectors: [string, string][] = [ // RFC 7541 Appendix C.4 and C.6
+    ["www.example.com", "f1e3 c2e5 f23a 6ba0 ab90 f4ff"],
+    ["no-cache", "a8eb 1064 9cbf"],
+    ["custom-key", "25a8 49e9 5ba9 7d7f"],
+    ["custom-value", "25a8 49e9 5bb8 e8b4 bf"],
+    ["302", "6402"],
+    ["private", "aec3 771a 4b"],
+    ["Mon, 21 Oct 2013 20:13:21 GMT", "d07a be94 1054 d444 a820 0595 040b 8166 e082 a62d 1bff"],
+    ["https://www.example.com", "9d29 ad17 1863 c78f 0b97 c8e9 ae82 ae43 d3"],
+  ];
+  for (const [plain, coded] of vectors) {
+    it(`encodes and decodes "${plain}" as in Appendix C`, () => {
+      expect(huffmanEncode(text.encode(plain)).toHex()).toBe(coded.replace(/\s+/g, ""));
+      expect(new TextDecoder().decode(huffmanDecode(hex(coded)))).toBe(plain);
+    });
+  }
+
+  it("round-trips any octets", () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+      expect([...huffmanDecode(huffmanEncode(bytes))]).toEqual([...bytes]);
+    }));
+  });
+
+  it("rejects padding that is not ones, padding over 7 bits, and EOS in the string", () => {
+    expect(() => huffmanDecode(Uint8Array.of(0x00))).toThrow(HuffmanError); // "0" + 3 zero bits
+    expect(() => huffmanDecode(Uint8Array.of(0xff))).toThrow(HuffmanError); // 8 bits of padding
+    expect(() => huffmanDecode(Uint8Array.of(0xff, 0xff, 0xff, 0xff))).toThrow(HuffmanError); // EOS
+  });
+});
+
+describe("HpackDecoder", () => {
+  /** RFC 7541 C.5 (raw) and C.6 (Huffman): three responses, table size 256. */
+  const responses = {
+    raw: [
+      "4803 3330 3258 0770 7269 7661 7465 611d 4d6f 6e2c 2032 3120 4f63 7420 3230 3133 2032 303a 3133 3a32 3120 474d 546e 1768 7474 7073 3a2f 2f77 7777 2e65 7861 6d70 6c65 2e63 6f6d",
+      "4803 3330 37c1 c0bf",
+      "88c1 611d 4d6f 6e2c 2032 3120 4f63 7420 3230 3133 2032 303a 3133 3a32 3220 474d 54c0 5a04 677a 6970 7738 666f 6f3d 4153 444a 4b48 514b 425a 584f 5157 454f 5049 5541 5851 5745 4f49 553b 206d 6178 2d61 6765 3d33 3630 303b 2076 6572 7369 6f6e 3d31",
+    ],
+    huffman: [
+      "4882 6402 5885 aec3 771a 4b61 96d0 7abe 9410 54d4 44a8 2005 9504 0b81 66e0 82a6 2d1b ff6e 919d 29ad 1718 63c7 8f0b 97c8 e9ae 82ae 43d3",
+      "4883 640e ffc1 c0bf",
+      "88c1 6196 d07a be94 1054 d444 a820 0595 040b 8166 e084 a62d 1bff c05a 839b d9ab 77ad 94e7 821d d7f2 e6c7 b335 dfdf cd5b 3960 d5af 2708 7f36 72c1 ab27 0fb5 291f 9587 3160 65c0 03ed 4ee5 b106 3d50 07",
+    ],
+  };
+  const expected = [
+    [":status", "302", "Mon, 21 Oct 2013 20:13:21 GMT"],
+    [":status", "307", "Mon, 21 Oct 2013 20:13:21 GMT"],
+    [":status", "200", "Mon, 21 Oct 2013 20:13:22 GMT"],
+  ];
+  for (const [kind, blocks] of Object.entries(responses)) {
+    it(`decodes RFC 7541's ${kind} response examples through the evicting table`, () => {
+      const decoder = new HpackDecoder(256);
+      for (const [i, block] of blocks.entries()) {
+        const fields: [string, string][] = [];
+        const head = decoder.decode(hex(block), (n, v) => fields.push([n, v]));
+        expect(head.status).toBe(Number(expected[i][1]));
+        expect(fields[0]).toEqual([":status", expected[i][1]]);
+        expect(fields).toContainEqual(["cache-control", "private"]);
+        expect(fields).toContainEqual(["date", expected[i][2]]);
+        expect(fields).toContainEqual(["location", "https://www.example.com"]);
+      }
+    });
+  }
+
+  it("reads :status and content-type, with a dynamic-table reference on the next block", () => {
+    const decoder = new HpackDecoder();
+    // :status 200 (indexed 8); content-type literal with incremental indexing (name index 31).
+    const first = Uint8Array.of(0x88, 0x40 | 31, 23, ...text.encode("application/dns-message"));
+    expect(decoder.decode(first)).toEqual({ status: 200, contentType: "application/dns-message" });
+    // The same two fields as references: 8 (static) and 62 (the entry just added).
+    expect(decoder.decode(Uint8Array.of(0x88, 0x80 | 62))).toEqual({
+      status: 200,
+      contentType: "application/dns-message",
+    });
+  });
+
+  it("fails blocks that reference missing entries, are truncated or resize too late", () => {
+    const d = () => new HpackDecoder();
+    expect(() => d().decode(Uint8Array.of(0x80 | 62))).toThrow(HpackError);
+    expect(() => d().decode(Uint8Array.of(0x80))).toThrow(HpackError); // index 0
+    expect(() => d().decode(Uint8Array.of(0x0f))).toThrow(HpackError); // truncated integer
+    expect(() => d().decode(Uint8Array.of(0x04, 0x05, 0x61))).toThrow(HpackError); // short string
+    expect(() => d().decode(Uint8Array.of(0x88, 0x20))).toThrow(HpackError); // size update late
+    expect(() => d().decode(Uint8Array.of(0x3f, 0xe2, 0x1f))).toThrow(HpackError); // 4096+1
+  });
+});
+
+describe("encodeRequestHead", () => {
+  it("encodes a POST head that decodes back to the fields given, plus content-length", () => {
+    const head = encodeRequestHead({
+      method: "POST",
+      scheme: "https",
+      authority: "dns.example:8443",
+      path: "/dns-query",
+      accept: "application/dns-message",
+      contentType: "application/dns-message",
+    });
+    const fields: [string, string][] = [];
+    new HpackDecoder().decode(withContentLength(head, 33), (n, v) => fields.push([n, v]));
+    expect(fields).toEqual([
+      [":method", "POST"],
+      [":scheme", "https"],
+      [":authority", "dns.example:8443"],
+      [":path", "/dns-query"],
+      ["accept", "application/dns-message"],
+      ["content-type", "application/dns-message"],
+      ["content-length", "33"],
+    ]);
+  });
+
+  it("encodes a long GET path with multi-byte length prefixes", () => {
+    const path = "/dns-query?dns=" + "A".repeat(5_000);
+    const fields: [string, string][] = [];
+    const head = encodeRequestHead({
+      method: "GET",
+      scheme: "https",
+      authority: "x",
+      path,
+      accept: "application/dns-message",
+    });
+    new HpackDecoder().decode(head, (n, v) => fields.push([n, v]));
+    expect(fields[0]).toEqual([":method", "GET"]);
+    expect(fields[3]).toEqual([":path", path]);
+  });
+});
