@@ -73,13 +73,15 @@ export async function measure<T>(w: Watched, run: () => Promise<T>): Promise<Mea
   };
 }
 
-/** A table row from a measured dnsperf run. */
+/** A table row from a measured dnsperf run; its QPS counts NOERROR answers only. */
 export function dnsperfRow(target: string, mode: string, m: Measured<DnsperfResult>): FigureRow {
   const r = m.result;
+  // Only NOERROR answers count: a target that fails fast (SERVFAIL) must not look fast.
+  const good = r.completed > 0 ? (r.rcodes.NOERROR ?? 0) / r.completed : 0;
   return {
     target,
     mode,
-    qps: r.qps,
+    qps: r.qps * good,
     p50Ms: r.p50Ms,
     p99Ms: r.p99Ms,
     lost: r.lost,
