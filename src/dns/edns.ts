@@ -101,8 +101,12 @@ export function setOpt(
  */
 export function paddingOption(length: number, block: number): EdnsOption {
   const pad = (block - ((length + 4) % block)) % block;
-  return { code: EdnsOptionCode.PADDING, data: new Uint8Array(pad) };
+  if (pad > ZEROS.length) ZEROS = new Uint8Array(pad);
+  return { code: EdnsOptionCode.PADDING, data: ZEROS.subarray(0, pad) };
 }
+
+/** Shared zero bytes for padding options (read-only by convention: option data is copied out). */
+let ZEROS = new Uint8Array(512);
 
 /**
  * The edns-tcp-keepalive option (RFC 7828 §3.1) announcing an idle timeout, in units of 100 ms.

@@ -244,6 +244,13 @@ export function withId(wire: Uint8Array, id: number): Uint8Array<ArrayBuffer> {
   return copy;
 }
 
+/** Sets the message ID of `wire` in place and returns it. Only for a buffer the caller owns. */
+export function setId<T extends Uint8Array>(wire: T, id: number): T {
+  wire[0] = id >> 8;
+  wire[1] = id & 0xff;
+  return wire;
+}
+
 /** The rcode in a message's header (low 4 bits; the OPT record may extend it). */
 export function headerRcode(flags: number): number {
   return flags & 0x0f;

@@ -37,11 +37,16 @@ abstract class Labelled<T> {
   constructor(readonly labelNames: readonly string[]) {}
 
   protected get(labels: Labels, init: () => T): T {
-    const values = this.labelNames.map((n) => labels[n] ?? "");
-    const key = values.join("\u0000");
+    // Called on every query: build the key without intermediate arrays.
+    const names = this.labelNames;
+    let key = "";
+    for (let i = 0; i < names.length; i++) {
+      if (i > 0) key += "\u0000";
+      key += labels[names[i]] ?? "";
+    }
     let s = this.series.get(key);
     if (!s) {
-      s = { values, data: init() };
+      s = { values: names.map((n) => labels[n] ?? ""), data: init() };
       this.series.set(key, s);
     }
     return s.data;

@@ -4,7 +4,7 @@
  * @module
  */
 import { MAX_MESSAGE_SIZE } from "../dns/constants.ts";
-import { withId } from "../dns/message.ts";
+import { setId, withId } from "../dns/message.ts";
 import type { Query } from "../dns/query.ts";
 import { InvalidAnswerError, validateAnswer } from "../dns/response.ts";
 import {
@@ -96,7 +96,7 @@ export class DohUpstream implements Upstream {
       }
       throw error;
     }
-    return withId(response.body, query.info.id);
+    return setId(response.body, query.info.id); // the transport's buffer is ours to modify
   }
 
   #wrap(error: unknown): UpstreamError {

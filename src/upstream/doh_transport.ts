@@ -22,7 +22,7 @@ export interface DohRequest {
 export interface DohResponse {
   readonly status: number;
   readonly contentType: string;
-  /** Empty unless the status is 200. */
+  /** Empty unless the status is 200. A buffer of its own: the caller may modify it. */
   readonly body: Uint8Array;
 }
 

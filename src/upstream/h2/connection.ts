@@ -172,8 +172,10 @@ export class H2Connection {
   #sendWindow = 65_535;
   /** Connection-level bytes received since we last opened the window. */
   #received = 0;
-  #outbox: Uint8Array[] = [];
-  #outboxSize = 0;
+  /** Frames queued for the next write, and a spare buffer to queue into while one is written. */
+  #out: Uint8Array<ArrayBuffer> = new Uint8Array(16 * 1024);
+  #outLength = 0;
+  #spare: Uint8Array<ArrayBuffer> | undefined;
   #flushQueued = false;
   #writing = false;
   /** A header block being continued (CONTINUATION), and its stream. */
@@ -311,10 +313,7 @@ export class H2Connection {
     const { head, id } = exchange;
     const endStream = exchange.body === undefined ? Flag.EndStream : 0;
     if (head.length <= this.#peerMaxFrame) {
-      const out = new Uint8Array(9 + head.length);
-      frameHeader(out, 0, head.length, FrameType.Headers, Flag.EndHeaders | endStream, id);
-      out.set(head, 9);
-      this.#queue(out);
+      this.#emit(FrameType.Headers, Flag.EndHeaders | endStream, id, head);
       return;
     }
     for (let at = 0; at < head.length; at += this.#peerMaxFrame) {
@@ -339,10 +338,7 @@ export class H2Connection {
         return false;
       }
       const last = n === body.length;
-      const out = new Uint8Array(9 + n);
-      frameHeader(out, 0, n, FrameType.Data, last ? Flag.EndStream : 0, exchange.id);
-      out.set(body.subarray(0, n), 9);
-      this.#queue(out);
+      this.#emit(FrameType.Data, last ? Flag.EndStream : 0, exchange.id, body.subarray(0, n));
       this.#sendWindow -= n;
       exchange.sendWindow -= n;
       body = body.subarray(n);
@@ -362,13 +358,42 @@ export class H2Connection {
     }
   }
 
+  /** Queues raw bytes (the preface, or a frame built elsewhere). */
   #queue(bytes: Uint8Array): void {
-    this.#outbox.push(bytes);
-    this.#outboxSize += bytes.length;
+    this.#reserve(bytes.length).set(bytes);
+  }
+
+  /** Queues one frame, written straight into the outgoing buffer (no per-frame allocation). */
+  #emit(type: number, flags: number, id: number, payload: Uint8Array): void {
+    const at = this.#outLength;
+    const out = this.#reserve(9 + payload.length);
+    frameHeader(this.#out, at, payload.length, type, flags, id);
+    out.set(payload, 9);
+  }
+
+  /** `n` bytes at the end of the outgoing buffer (grown as needed); schedules a flush. */
+  #reserve(n: number): Uint8Array {
+    const at = this.#outLength;
+    if (at + n > this.#out.length) {
+      const grown = new Uint8Array(Math.max(this.#out.length * 2, at + n));
+      grown.set(this.#out.subarray(0, at));
+      this.#out = grown;
+    }
+    this.#outLength = at + n;
     if (!this.#flushQueued && !this.#writing) {
       this.#flushQueued = true;
       queueMicrotask(() => this.#flush());
     }
+    return this.#out.subarray(at, at + n);
+  }
+
+  /** Takes what is queued, leaving an empty buffer (the spare one if free) to queue into. */
+  #take(): Uint8Array<ArrayBuffer> {
+    const bytes = this.#out.subarray(0, this.#outLength);
+    this.#out = this.#spare ?? new Uint8Array(Math.min(this.#out.length, 64 * 1024));
+    this.#spare = undefined;
+    this.#outLength = 0;
+    return bytes;
   }
 
   /** Writes everything queued as one buffer; repeats while more was queued meanwhile. */
@@ -378,22 +403,11 @@ export class H2Connection {
     if (!socket || this.#writing) return;
     this.#writing = true;
     try {
-      while (this.#outboxSize > 0 && !this.#closed) {
-        const parts = this.#outbox;
-        const size = this.#outboxSize;
-        this.#outbox = [];
-        this.#outboxSize = 0;
-        let bytes: Uint8Array;
-        if (parts.length === 1) bytes = parts[0];
-        else {
-          bytes = new Uint8Array(size);
-          let at = 0;
-          for (const p of parts) {
-            bytes.set(p, at);
-            at += p.length;
-          }
-        }
+      while (this.#outLength > 0 && !this.#closed) {
+        const bytes = this.#take();
         await socket.write(bytes);
+        // Written: its buffer can take the frames after next.
+        if (bytes.buffer.byteLength <= 64 * 1024) this.#spare = new Uint8Array(bytes.buffer);
       }
     } catch (error) {
       this.#fail(error instanceof Error ? error : new Error(String(error)), true);
@@ -749,7 +763,7 @@ export class H2Connection {
 
   #closeIfDone(): void {
     if (this.#closed || this.#streams.size > 0 || this.#waiting.length > 0) return;
-    if (this.#outboxSize > 0 || this.#writing) return; // #flush calls back when written
+    if (this.#outLength > 0 || this.#writing) return; // #flush calls back when written
     this.#fail(new Error("connection drained"), true);
   }
 
@@ -766,18 +780,8 @@ export class H2Connection {
     const socket = this.#socket;
     if (socket) {
       // Let a final GOAWAY out if one is queued, then close.
-      const pending = this.#outbox;
-      this.#outbox = [];
-      this.#outboxSize = 0;
-      if (pending.length > 0 && !this.#writing) {
-        const size = pending.reduce((s, p) => s + p.length, 0);
-        const bytes = new Uint8Array(size);
-        let at = 0;
-        for (const p of pending) {
-          bytes.set(p, at);
-          at += p.length;
-        }
-        socket.write(bytes).catch(() => {}).finally(() => socket.close());
+      if (this.#outLength > 0 && !this.#writing) {
+        socket.write(this.#take()).catch(() => {}).finally(() => socket.close());
       } else socket.close();
     }
     this.#options.onClose?.(error);

@@ -109,13 +109,16 @@ export function encodeRequestHead(head: RequestHead): Uint8Array {
   return Uint8Array.from(out);
 }
 
-/** `head` followed by a `content-length: length` literal. */
+/** `head` followed by a `content-length: length` literal (per request, so kept cheap). */
 export function withContentLength(head: Uint8Array, length: number): Uint8Array {
-  const tail: number[] = [];
-  pushLiteral(tail, INDEX.contentLength, String(length));
-  const out = new Uint8Array(head.length + tail.length);
+  const digits = String(length);
+  const out = new Uint8Array(head.length + 3 + digits.length);
   out.set(head);
-  out.set(tail, head.length);
+  let at = head.length;
+  out[at++] = 0x0f; // literal without indexing, name index 28 = 15 + 13
+  out[at++] = INDEX.contentLength - 15;
+  out[at++] = digits.length; // raw string, length < 127
+  for (let i = 0; i < digits.length; i++) out[at++] = digits.charCodeAt(i);
   return out;
 }
 
