@@ -20,9 +20,9 @@ export function optionsTable(): string {
     const choices = o.choices ? ` (${o.choices.join(", ")})` : "";
     const key = o.name === "config" ? "" : `\`${o.name}\``;
     rows.push(
-      `| \`${flag}\` | ${key} | \`${envName(o.name)}\` | ${o.default ? `\`${o.default}\`` : ""} | ${
-        o.help.replaceAll("|", "\\|")
-      }${choices} |`,
+      `| \`${flag.replaceAll("|", "\\|")}\` | ${key} | \`${envName(o.name)}\` | ${
+        o.default ? `\`${o.default}\`` : ""
+      } | ${o.help.replaceAll("|", "\\|")}${choices} |`,
     );
   }
   return rows.join("\n");

@@ -110,7 +110,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: "enum",
     choices: ["http2", "fetch"],
     default: "http2",
-    help: "HTTP client for DoH upstreams: node:http2 (about 2x faster here) or Deno's fetch",
+    help: "HTTP client for DoH upstreams: the bridge's own HTTP/2 client (about 8x fetch here) " +
+      "or Deno's fetch",
   },
   {
     name: "upstream-cooldown",
