@@ -54,7 +54,7 @@ export interface H2ClientTransport {
 }
 
 const MEDIA_TYPE = "application/dns-message";
-/** POST header blocks kept, by URL (upstream URLs are few). */
+/** POST header blocks kept, by URL (upstream URLs are few) and by body length. */
 const HEAD_CACHE_SIZE = 64;
 
 /**
@@ -68,7 +68,7 @@ const HEAD_CACHE_SIZE = 64;
  */
 export function createH2ClientTransport(options: H2ClientOptions): H2ClientTransport {
   const pools = new Map<string, H2Connection[]>();
-  const heads = new Map<string, Uint8Array>();
+  const heads = new Map<string, { base: Uint8Array; byLength: Map<number, Uint8Array> }>();
   const perOrigin = Math.max(1, options.connectionsPerOrigin ?? 2);
   const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 25_000;
@@ -131,20 +131,31 @@ export function createH2ClientTransport(options: H2ClientOptions): H2ClientTrans
         accept: MEDIA_TYPE,
       });
     }
-    let head = heads.get(url.href);
-    if (!head) {
+    let cached = heads.get(url.href);
+    if (!cached) {
       if (heads.size >= HEAD_CACHE_SIZE) heads.clear();
-      head = encodeRequestHead({
-        method: "POST",
-        scheme,
-        authority: url.host,
-        path,
-        accept: MEDIA_TYPE,
-        contentType: MEDIA_TYPE,
-      });
-      heads.set(url.href, head);
+      cached = {
+        base: encodeRequestHead({
+          method: "POST",
+          scheme,
+          authority: url.host,
+          path,
+          accept: MEDIA_TYPE,
+          contentType: MEDIA_TYPE,
+        }),
+        byLength: new Map(),
+      };
+      heads.set(url.href, cached);
     }
-    return withContentLength(head, request.body?.length ?? 0);
+    // Padded queries (RFC 8467: blocks of 128) come in a handful of lengths: keep whole heads.
+    const length = request.body?.length ?? 0;
+    let head = cached.byLength.get(length);
+    if (!head) {
+      if (cached.byLength.size >= HEAD_CACHE_SIZE) cached.byLength.clear();
+      head = withContentLength(cached.base, length);
+      cached.byLength.set(length, head);
+    }
+    return head;
   }
 
   const transport: DohTransport = async (request: DohRequest): Promise<DohResponse> => {

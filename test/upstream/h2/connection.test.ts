@@ -5,6 +5,7 @@
  * protocol errors), byte by byte where framing matters. The same client against real servers
  * is in test/deno/h2_transport.test.ts (node:http2) and test/deno/h2_interop.test.ts (dnsdist).
  */
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { TransportError } from "../../../src/upstream/doh_transport.ts";
 import { H2Connection, type H2Socket } from "../../../src/upstream/h2/connection.ts";
@@ -389,5 +390,38 @@ describe("H2Connection against a scripted server", () => {
     server.toClient.close();
     expect(await outcome(pending)).toBe("retryable");
     expect(conn.usable).toBe(false);
+  });
+});
+
+describe("H2Connection against random server bytes", () => {
+  /** A frame with a random type, flags, stream ID (mostly the open ones) and payload. */
+  const arbFrame = fc.record({
+    type: fc.oneof(fc.integer({ min: 0, max: 9 }), fc.integer({ min: 10, max: 255 })),
+    flags: fc.integer({ min: 0, max: 255 }),
+    id: fc.oneof(fc.constantFrom(0, 1, 3, 5), fc.integer({ min: 0, max: 0x7fffffff })),
+    payload: fc.uint8Array({ maxLength: 64 }),
+  });
+
+  it("settles every request and never throws, whatever frames (or bytes) the server sends", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(arbFrame, { maxLength: 12 }),
+        fc.uint8Array({ maxLength: 40 }),
+        async (frames, tail) => {
+          const { server, conn } = setUp();
+          const pending = [post(conn), post(conn), post(conn)].map((p) =>
+            p.then(() => "answered", (e) => (e instanceof Error ? "failed" : "odd"))
+          );
+          server.settings();
+          for (const f of frames) server.send(f.type, f.flags, f.id, f.payload);
+          server.toClient.push(tail);
+          server.toClient.close(); // then the server goes away: everything must settle
+          const outcomes = await Promise.all(pending);
+          expect(outcomes.every((o) => o === "answered" || o === "failed")).toBe(true);
+          expect(conn.usable).toBe(false);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
