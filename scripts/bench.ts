@@ -863,7 +863,8 @@ function explain(
     "CPU s is the target process's utime+stime (/proc/PID/stat, all threads) over the run; " +
       "peak RSS is its VmHWM, reset before each run (clear_refs). Percentiles come from " +
       "dnsperf -v per-query latencies (h2load --log-file for h2load rows). CPU µs/q = CPU s " +
-      "/ answered queries.",
+      "/ answered queries. QPS in dnsperf rows counts NOERROR answers only (a target that " +
+      "fails fast must not look fast); other rcodes are listed in these notes.",
   );
   notes.push(
     'The "cached DoH face" rows put h2load GETs (?dns=, ID 0) over the first ' +
