@@ -328,15 +328,17 @@ export class H2Connection {
   }
 
   /** Sends as much of the body as the windows allow; parks the rest in #blocked. */
-  #sendBody(exchange: Exchange): boolean {
+  #sendBody(exchange: Exchange): void {
     let body = exchange.body!;
-    while (body.length > 0 || exchange.body!.length === 0) {
-      const n = Math.min(body.length, this.#peerMaxFrame, this.#sendWindow, exchange.sendWindow);
-      if (n <= 0 && body.length > 0) {
+    for (;;) {
+      // An empty body (or its end) needs no window: a zero-length DATA frame with END_STREAM.
+      const room = Math.min(this.#peerMaxFrame, this.#sendWindow, exchange.sendWindow);
+      if (body.length > 0 && room <= 0) {
         exchange.body = body;
         if (!this.#blocked.includes(exchange)) this.#blocked.push(exchange);
-        return false;
+        return;
       }
+      const n = Math.min(body.length, Math.max(0, room));
       const last = n === body.length;
       this.#emit(FrameType.Data, last ? Flag.EndStream : 0, exchange.id, body.subarray(0, n));
       this.#sendWindow -= n;
@@ -345,7 +347,6 @@ export class H2Connection {
       if (last) break;
     }
     exchange.body = undefined;
-    return true;
   }
 
   #unblock(): void {

@@ -297,6 +297,34 @@ describe("H2Connection against a scripted server", () => {
     conn.close();
   });
 
+  it("ends an empty body at once even with no window, and holds a real one until WINDOW_UPDATE", async () => {
+    const { server, conn } = setUp();
+    server.settings({ 4: 0 }); // INITIAL_WINDOW_SIZE 0
+    await server.expect((f) => f.type === SETTINGS && (f.flags & ACK) !== 0, "SETTINGS ACK");
+    const empty = conn.request(
+      withContentLength(HEAD, 0),
+      new Uint8Array(0),
+      512,
+      AbortSignal.timeout(5_000),
+    );
+    const h1 = await server.request("the empty POST");
+    const d1 = await server.expect((f) => f.type === DATA && f.id === h1.id, "its DATA");
+    expect([d1.payload.length, d1.flags & END_STREAM]).toEqual([0, END_STREAM]);
+    const full = post(conn, Uint8Array.of(1, 2, 3));
+    const h2 = await server.request("the second POST");
+    await expect(server.expect((f) => f.type === DATA && f.id === h2.id, "early DATA")).rejects
+      .toThrow(/timed out/);
+    server.send(WINDOW_UPDATE, 0, h2.id, Uint8Array.of(0, 0, 0, 3));
+    const d2 = await server.expect((f) => f.type === DATA && f.id === h2.id, "its DATA");
+    expect([...d2.payload]).toEqual([1, 2, 3]);
+    for (const id of [h1.id, h2.id]) {
+      server.send(HEADERS, END_HEADERS | END_STREAM, id, Uint8Array.of(0x88));
+    }
+    expect((await empty).status).toBe(200);
+    expect((await full).status).toBe(200);
+    conn.close();
+  });
+
   it("splits a body larger than the frame size and answers PING", async () => {
     const { server, conn } = setUp();
     server.settings({ 4: 1 << 20 });
