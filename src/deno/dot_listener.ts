@@ -13,6 +13,7 @@ import type { AddressInfo, Socket } from "node:net";
 import tls from "node:tls";
 import { type CloseReason, StreamSession, type StreamTransport } from "../framing/session.ts";
 import type { Logger } from "../log/mod.ts";
+import { checkCertificatePair } from "./cert_check.ts";
 import type { Processor } from "../resolver/processor.ts";
 
 /** Options of {@linkcode listenDot}. */
@@ -45,13 +46,52 @@ export interface DotListenerOptions {
   tenantOf?: (servername: string) => string | undefined;
 }
 
+/**
+ * Starts the query loop of one accepted DoT connection, the same for both listeners: the
+ * processor's context (aborted when the connection closes), the limits, the close events and
+ * logs. Adds the session to `sessions` and removes it when it ends.
+ */
+export function startDotSession(
+  transport: StreamTransport,
+  options: DotListenerOptions,
+  sessions: Set<StreamSession>,
+  who: { client: { address: string; port?: number }; tenant: string | undefined },
+): StreamSession {
+  const abort = new AbortController();
+  const ctx = { face: "dot" as const, signal: abort.signal, ...who };
+  const session: StreamSession = new StreamSession(transport, {
+    process: (message) => options.process(message, ctx),
+    maxInFlight: options.maxInFlight,
+    maxFrameSize: options.maxFrameSize,
+    idleTimeoutMs: options.idleTimeoutMs,
+    frameTimeoutMs: options.frameTimeoutMs,
+    onClose: (reason: CloseReason, error?: unknown) => {
+      sessions.delete(session);
+      abort.abort(new Error(`connection closed: ${reason}`));
+      if (reason !== "idle" && reason !== "peer-closed" && reason !== "shutdown") {
+        options.onEvent?.(`closed-${reason}`);
+        options.logger?.debug("connection closed", {
+          reason,
+          error: error instanceof Error ? error.message : undefined,
+        });
+      }
+    },
+  });
+  sessions.add(session);
+  return session;
+}
+
 /** A running DoT listener. */
 export interface DotListener {
   /** The bound address (the real port when 0 was asked for). */
   readonly addr: { hostname: string; port: number };
   /** Connections accepted and not yet closed (including those mid-handshake). */
   readonly connections: number;
-  /** New connections use this certificate; established ones keep theirs. */
+  /**
+   * New connections use this certificate; established ones keep theirs.
+   *
+   * @throws if the pair does not load (the old one stays in use)
+   */
   setCertificate(cert: string, key: string): void;
   /**
    * Stops accepting, lets every session answer what it already received (at most `graceMs`),
@@ -128,14 +168,7 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
       return;
     }
     socket.setNoDelay(true);
-    const abort = new AbortController();
     const servername = typeof socket.servername === "string" ? socket.servername : "";
-    const ctx = {
-      face: "dot" as const,
-      signal: abort.signal,
-      client: { address: socket.remoteAddress ?? "", port: socket.remotePort },
-      tenant: servername && options.tenantOf ? options.tenantOf(servername) : undefined,
-    };
     const transport: StreamTransport = {
       write: (bytes) => {
         if (!socket.destroyed) socket.write(bytes);
@@ -155,25 +188,10 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
       },
       destroy: () => socket.destroy(),
     };
-    const session = new StreamSession(transport, {
-      process: (message) => options.process(message, ctx),
-      maxInFlight: options.maxInFlight,
-      maxFrameSize: options.maxFrameSize,
-      idleTimeoutMs: options.idleTimeoutMs,
-      frameTimeoutMs: options.frameTimeoutMs,
-      onClose: (reason: CloseReason, error?: unknown) => {
-        sessions.delete(session);
-        abort.abort(new Error(`connection closed: ${reason}`));
-        if (reason !== "idle" && reason !== "peer-closed" && reason !== "shutdown") {
-          options.onEvent?.(`closed-${reason}`);
-          logger?.debug("connection closed", {
-            reason,
-            error: error instanceof Error ? error.message : undefined,
-          });
-        }
-      },
+    const session = startDotSession(transport, options, sessions, {
+      client: { address: socket.remoteAddress ?? "", port: socket.remotePort },
+      tenant: servername && options.tenantOf ? options.tenantOf(servername) : undefined,
     });
-    sessions.add(session);
     socket.on("data", (chunk: Uint8Array) => session.receive(chunk));
     socket.on("end", () => session.peerEnded());
     socket.on("drain", () => session.writable());
@@ -198,6 +216,8 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
       return open;
     },
     setCertificate(cert: string, key: string) {
+      // node:tls under Deno takes a bad pair here without a word: check it first.
+      checkCertificatePair(cert, key);
       server.setSecureContext({ cert, key });
     },
     async shutdown(graceMs: number) {

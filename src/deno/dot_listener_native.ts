@@ -27,8 +27,9 @@
  *
  * @module
  */
-import { type CloseReason, StreamSession, type StreamTransport } from "../framing/session.ts";
-import type { DotListener, DotListenerOptions } from "./dot_listener.ts";
+import type { StreamSession, StreamTransport } from "../framing/session.ts";
+import { concatBytes } from "../upstream/body.ts";
+import { type DotListener, type DotListenerOptions, startDotSession } from "./dot_listener.ts";
 
 /** First read buffer of a connection: what an idle connection pins while its read is pending. */
 const READ_SMALL = 1024;
@@ -46,16 +47,6 @@ function isCloseError(error: unknown): boolean {
     error instanceof Deno.errors.BrokenPipe ||
     error instanceof Deno.errors.NotConnected ||
     error instanceof Deno.errors.UnexpectedEof;
-}
-
-function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let pos = 0;
-  for (const c of chunks) {
-    out.set(c, pos);
-    pos += c.length;
-  }
-  return out;
 }
 
 /** One accepted connection: the {@linkcode StreamTransport} under its session. */
@@ -185,7 +176,7 @@ class NativeConnection implements StreamTransport {
       while (this.#queue.length > 0 && !this.#closed) {
         const batch = this.#queue.length === 1
           ? this.#queue[0]
-          : concat(this.#queue, this.#queuedBytes);
+          : concatBytes(this.#queue, this.#queuedBytes);
         this.#queue = [];
         this.#queuedBytes = 0;
         this.#pending = batch.length;
@@ -338,32 +329,10 @@ function serve(options: DotListenerOptions): DotListener {
     if (closing) return connection.destroy();
     (conn as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
 
-    const abort = new AbortController();
-    const ctx = {
-      face: "dot" as const,
-      signal: abort.signal,
+    const session = startDotSession(connection, options, sessions, {
       client: { address, port: remote.port },
       tenant: undefined,
-    };
-    const session: StreamSession = new StreamSession(connection, {
-      process: (message) => options.process(message, ctx),
-      maxInFlight: options.maxInFlight,
-      maxFrameSize: options.maxFrameSize,
-      idleTimeoutMs: options.idleTimeoutMs,
-      frameTimeoutMs: options.frameTimeoutMs,
-      onClose: (reason: CloseReason, error?: unknown) => {
-        sessions.delete(session);
-        abort.abort(new Error(`connection closed: ${reason}`));
-        if (reason !== "idle" && reason !== "peer-closed" && reason !== "shutdown") {
-          options.onEvent?.(`closed-${reason}`);
-          logger?.debug("connection closed", {
-            reason,
-            error: error instanceof Error ? error.message : undefined,
-          });
-        }
-      },
     });
-    sessions.add(session);
     established.add(connection);
     connection.start(session);
   };

@@ -39,7 +39,11 @@ export async function readStreamCapped(
   } finally {
     reader.releaseLock();
   }
-  if (chunks.length === 1) return chunks[0];
+  return chunks.length === 1 ? chunks[0] : concatBytes(chunks, total);
+}
+
+/** `chunks` joined into one new array; `total` is their summed length. */
+export function concatBytes(chunks: readonly Uint8Array[], total: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(total);
   let pos = 0;
   for (const c of chunks) {

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { concatBytes } from "../body.ts";
 import { TransportError } from "../doh_transport.ts";
 import { HpackDecoder, HpackError } from "./hpack.ts";
 
@@ -500,13 +501,7 @@ export class H2Connection {
         if (flags & Flag.EndHeaders) {
           this.#continuation = undefined;
           const size = c.parts.reduce((s, p) => s + p.length, 0);
-          const block = new Uint8Array(size);
-          let at = 0;
-          for (const p of c.parts) {
-            block.set(p, at);
-            at += p.length;
-          }
-          this.#onHeaderBlock(id, block, c.endStream);
+          this.#onHeaderBlock(id, concatBytes(c.parts, size), c.endStream);
         }
         return;
       }
@@ -693,16 +688,9 @@ export class H2Connection {
   // --- ending ----------------------------------------------------------------------------
 
   #complete(exchange: Exchange): void {
-    let body: Uint8Array;
-    if (exchange.chunks.length === 1) body = exchange.chunks[0];
-    else {
-      body = new Uint8Array(exchange.size);
-      let at = 0;
-      for (const c of exchange.chunks) {
-        body.set(c, at);
-        at += c.length;
-      }
-    }
+    const body = exchange.chunks.length === 1
+      ? exchange.chunks[0]
+      : concatBytes(exchange.chunks, exchange.size);
     this.#answer(exchange, { status: exchange.status, contentType: exchange.contentType, body });
     this.#forget(exchange);
   }
