@@ -13,6 +13,7 @@
 import { concatBytes } from "../body.ts";
 import { TransportError } from "../doh_transport.ts";
 import { HpackDecoder, HpackError } from "./hpack.ts";
+import { FrameOutbox } from "./outbox.ts";
 
 /** The byte stream under a connection: an established TLS connection that negotiated `h2`. */
 export interface H2Socket {
@@ -114,33 +115,6 @@ interface Exchange {
   done: boolean;
 }
 
-function frameHeader(
-  out: Uint8Array,
-  at: number,
-  length: number,
-  type: number,
-  flags: number,
-  id: number,
-): void {
-  out[at] = length >>> 16;
-  out[at + 1] = (length >>> 8) & 0xff;
-  out[at + 2] = length & 0xff;
-  out[at + 3] = type;
-  out[at + 4] = flags;
-  out[at + 5] = (id >>> 24) & 0x7f;
-  out[at + 6] = (id >>> 16) & 0xff;
-  out[at + 7] = (id >>> 8) & 0xff;
-  out[at + 8] = id & 0xff;
-}
-
-function frame(type: number, flags: number, id: number, payload?: Uint8Array): Uint8Array {
-  const length = payload?.length ?? 0;
-  const out = new Uint8Array(9 + length);
-  frameHeader(out, 0, length, type, flags, id);
-  if (payload) out.set(payload, 9);
-  return out;
-}
-
 function u32(value: number): Uint8Array {
   const out = new Uint8Array(4);
   new DataView(out.buffer).setUint32(0, value);
@@ -173,12 +147,12 @@ export class H2Connection {
   #sendWindow = 65_535;
   /** Connection-level bytes received since we last opened the window. */
   #received = 0;
-  /** Frames queued for the next write, and a spare buffer to queue into while one is written. */
-  #out: Uint8Array<ArrayBuffer> = new Uint8Array(16 * 1024);
-  #outLength = 0;
-  #spare: Uint8Array<ArrayBuffer> | undefined;
-  #flushQueued = false;
-  #writing = false;
+  readonly #outbox = new FrameOutbox(
+    (error) => this.#fail(error, true),
+    () => {
+      if (this.#draining) this.#closeIfDone();
+    },
+  );
   /** A header block being continued (CONTINUATION), and its stream. */
   #continuation: { id: number; endStream: boolean; parts: Uint8Array[] } | undefined;
   /** No new requests: GOAWAY received or sent, failed, or rotated. */
@@ -197,6 +171,7 @@ export class H2Connection {
           return;
         }
         this.#socket = s;
+        this.#outbox.attach(s);
         this.#start();
       },
       (error) => this.#fail(error instanceof Error ? error : new Error(String(error)), true),
@@ -260,7 +235,7 @@ export class H2Connection {
   drain(): void {
     if (this.#draining || this.#closed) return;
     this.#draining = true;
-    if (this.#socket) this.#queue(frame(FrameType.Goaway, 0, 0, this.#goawayPayload(Code.NoError)));
+    if (this.#socket) this.#outbox.emit(FrameType.Goaway, 0, 0, this.#goawayPayload(Code.NoError));
     this.#closeIfDone();
   }
 
@@ -278,9 +253,9 @@ export class H2Connection {
     view.setUint32(2, 0);
     view.setUint16(6, 0x4); // INITIAL_WINDOW_SIZE
     view.setUint32(8, STREAM_WINDOW);
-    this.#queue(PREFACE);
-    this.#queue(frame(FrameType.Settings, 0, 0, settings));
-    this.#queue(frame(FrameType.WindowUpdate, 0, 0, u32(CONNECTION_WINDOW - 65_535)));
+    this.#outbox.raw(PREFACE);
+    this.#outbox.emit(FrameType.Settings, 0, 0, settings);
+    this.#outbox.emit(FrameType.WindowUpdate, 0, 0, u32(CONNECTION_WINDOW - 65_535));
     this.#read();
     this.#pump();
   }
@@ -314,17 +289,14 @@ export class H2Connection {
     const { head, id } = exchange;
     const endStream = exchange.body === undefined ? Flag.EndStream : 0;
     if (head.length <= this.#peerMaxFrame) {
-      this.#emit(FrameType.Headers, Flag.EndHeaders | endStream, id, head);
+      this.#outbox.emit(FrameType.Headers, Flag.EndHeaders | endStream, id, head);
       return;
     }
     for (let at = 0; at < head.length; at += this.#peerMaxFrame) {
       const part = head.subarray(at, at + this.#peerMaxFrame);
       const last = at + this.#peerMaxFrame >= head.length ? Flag.EndHeaders : 0;
-      this.#queue(
-        at === 0
-          ? frame(FrameType.Headers, endStream | last, id, part)
-          : frame(FrameType.Continuation, last, id, part),
-      );
+      if (at === 0) this.#outbox.emit(FrameType.Headers, endStream | last, id, part);
+      else this.#outbox.emit(FrameType.Continuation, last, id, part);
     }
   }
 
@@ -341,7 +313,12 @@ export class H2Connection {
       }
       const n = Math.min(body.length, Math.max(0, room));
       const last = n === body.length;
-      this.#emit(FrameType.Data, last ? Flag.EndStream : 0, exchange.id, body.subarray(0, n));
+      this.#outbox.emit(
+        FrameType.Data,
+        last ? Flag.EndStream : 0,
+        exchange.id,
+        body.subarray(0, n),
+      );
       this.#sendWindow -= n;
       exchange.sendWindow -= n;
       body = body.subarray(n);
@@ -360,67 +337,6 @@ export class H2Connection {
     }
   }
 
-  /** Queues raw bytes (the preface, or a frame built elsewhere). */
-  #queue(bytes: Uint8Array): void {
-    this.#reserve(bytes.length).set(bytes);
-  }
-
-  /** Queues one frame, written straight into the outgoing buffer (no per-frame allocation). */
-  #emit(type: number, flags: number, id: number, payload: Uint8Array): void {
-    const at = this.#outLength;
-    const out = this.#reserve(9 + payload.length);
-    frameHeader(this.#out, at, payload.length, type, flags, id);
-    out.set(payload, 9);
-  }
-
-  /** `n` bytes at the end of the outgoing buffer (grown as needed); schedules a flush. */
-  #reserve(n: number): Uint8Array {
-    const at = this.#outLength;
-    if (at + n > this.#out.length) {
-      const grown = new Uint8Array(Math.max(this.#out.length * 2, at + n));
-      grown.set(this.#out.subarray(0, at));
-      this.#out = grown;
-    }
-    this.#outLength = at + n;
-    if (!this.#flushQueued && !this.#writing) {
-      this.#flushQueued = true;
-      queueMicrotask(() => this.#flush());
-    }
-    return this.#out.subarray(at, at + n);
-  }
-
-  /** Takes what is queued, leaving an empty buffer (the spare one if free) to queue into. */
-  #take(): Uint8Array<ArrayBuffer> {
-    const bytes = this.#out.subarray(0, this.#outLength);
-    this.#out = this.#spare ?? new Uint8Array(Math.min(this.#out.length, 64 * 1024));
-    this.#spare = undefined;
-    this.#outLength = 0;
-    return bytes;
-  }
-
-  /** Writes everything queued as one buffer; repeats while more was queued meanwhile. */
-  async #flush(): Promise<void> {
-    this.#flushQueued = false;
-    const socket = this.#socket;
-    if (!socket || this.#writing) return;
-    this.#writing = true;
-    try {
-      while (this.#outLength > 0 && !this.#closed) {
-        const bytes = this.#take();
-        await socket.write(bytes);
-        // Written: its buffer can take the frames after next.
-        if (bytes.buffer.byteLength <= 64 * 1024) this.#spare = new Uint8Array(bytes.buffer);
-      }
-    } catch (error) {
-      this.#fail(error instanceof Error ? error : new Error(String(error)), true);
-    } finally {
-      this.#writing = false;
-    }
-    if (this.#draining && this.#streams.size === 0 && this.#waiting.length === 0) {
-      this.#closeIfDone();
-    }
-  }
-
   #goawayPayload(code: number): Uint8Array {
     const payload = new Uint8Array(8);
     const view = new DataView(payload.buffer);
@@ -430,7 +346,7 @@ export class H2Connection {
   }
 
   #reset(id: number, code: number): void {
-    this.#queue(frame(FrameType.RstStream, 0, id, u32(code)));
+    this.#outbox.emit(FrameType.RstStream, 0, id, u32(code));
   }
 
   // --- receiving -----------------------------------------------------------------------
@@ -475,7 +391,7 @@ export class H2Connection {
       }
     } catch (error) {
       if (error instanceof ConnectionError) {
-        this.#queue(frame(FrameType.Goaway, 0, 0, this.#goawayPayload(error.code)));
+        this.#outbox.emit(FrameType.Goaway, 0, 0, this.#goawayPayload(error.code));
         this.#fail(new Error(`HTTP/2 protocol error from the server: ${error.message}`), false);
       } else {
         this.#fail(error instanceof Error ? error : new Error(String(error)), true);
@@ -523,7 +439,7 @@ export class H2Connection {
         if (id !== 0 || payload.length !== 8) {
           throw new ConnectionError(Code.ProtocolError, "bad PING");
         }
-        if (!(flags & Flag.Ack)) this.#queue(frame(FrameType.Ping, Flag.Ack, 0, payload));
+        if (!(flags & Flag.Ack)) this.#outbox.emit(FrameType.Ping, Flag.Ack, 0, payload);
         return;
       case FrameType.Goaway:
         return this.#onGoaway(id, payload);
@@ -556,7 +472,7 @@ export class H2Connection {
     if (id === 0) throw new ConnectionError(Code.ProtocolError, "DATA on stream 0");
     this.#received += payload.length;
     if (this.#received >= CONNECTION_WINDOW / 2) {
-      this.#queue(frame(FrameType.WindowUpdate, 0, 0, u32(this.#received)));
+      this.#outbox.emit(FrameType.WindowUpdate, 0, 0, u32(this.#received));
       this.#received = 0;
     }
     const exchange = this.#streams.get(id);
@@ -661,7 +577,7 @@ export class H2Connection {
       this.#peerMaxStreams = STREAM_CAP;
     }
     this.#settingsSeen = true;
-    this.#queue(frame(FrameType.Settings, Flag.Ack, 0));
+    this.#outbox.emit(FrameType.Settings, Flag.Ack, 0);
     this.#unblock();
     this.#pump();
   }
@@ -752,7 +668,7 @@ export class H2Connection {
 
   #closeIfDone(): void {
     if (this.#closed || this.#streams.size > 0 || this.#waiting.length > 0) return;
-    if (this.#outLength > 0 || this.#writing) return; // #flush calls back when written
+    if (this.#outbox.busy) return; // the outbox calls back when written
     this.#fail(new Error("connection drained"), true);
   }
 
@@ -769,9 +685,7 @@ export class H2Connection {
     const socket = this.#socket;
     if (socket) {
       // Let a final GOAWAY out if one is queued, then close.
-      if (this.#outLength > 0 && !this.#writing) {
-        socket.write(this.#take()).catch(() => {}).finally(() => socket.close());
-      } else socket.close();
+      this.#outbox.close(true, () => socket.close());
     }
     this.#options.onClose?.(error);
   }
