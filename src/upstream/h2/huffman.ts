@@ -68,35 +68,86 @@ export class HuffmanError extends Error {
 }
 
 /**
- * Decodes a Huffman-coded string literal to its octets. Walks the canonical code a bit at a
- * time (fine for the few short values a DoH client reads). Rejects EOS inside the string,
- * padding longer than 7 bits, and padding that is not all ones.
+ * The decoder's state machine, four bits at a time: for each internal node of the code tree and
+ * each nibble, the node reached, the symbol completed on the way (at most one: codes are 5 bits
+ * or longer), and whether the walk hit EOS. Built once from the canonical codes.
  */
-export function huffmanDecode(input: Uint8Array): Uint8Array {
-  const out: number[] = [];
-  let code = 0;
-  let len = 0;
-  for (let i = 0; i < input.length; i++) {
-    const byte = input[i];
-    for (let bit = 7; bit >= 0; bit--) {
-      code = code * 2 + ((byte >> bit) & 1);
-      len++;
-      const offset = code - FIRST_CODE[len];
-      if (offset >= 0 && offset < COUNT[len]) {
-        const symbol = SORTED[FIRST_INDEX[len] + offset];
-        if (symbol === EOS) throw new HuffmanError("EOS inside a Huffman string");
-        out.push(symbol);
-        code = 0;
-        len = 0;
-      } else if (len >= MAX_LENGTH) {
-        throw new HuffmanError("invalid Huffman code");
+/** Per node: true if it is a valid end (reached from the root by at most 7 one-bits). */
+const ACCEPTING: boolean[] = [];
+let nibbleTables: { next: Uint16Array; symbol: Int16Array; fail: Uint8Array } | undefined;
+
+function buildTables(): { next: Uint16Array; symbol: Int16Array; fail: Uint8Array } {
+  // Binary tree: children[2n], children[2n+1]; a negative child is -(symbol + 1).
+  const children: number[] = [0, 0];
+  let nodes = 1;
+  for (let symbol = 0; symbol < LENGTHS.length; symbol++) {
+    const { code, length } = huffmanCode(symbol);
+    let node = 0;
+    for (let b = length - 1; b >= 0; b--) {
+      const bit = (code / 2 ** b) & 1;
+      const slot = node * 2 + bit;
+      if (b === 0) {
+        children[slot] = -(symbol + 1);
+      } else {
+        if (children[slot] === 0) {
+          children[slot] = nodes++;
+          children.push(0, 0);
+        }
+        node = children[slot];
       }
     }
   }
-  // What is left must be a prefix of EOS (all ones), shorter than a byte.
-  if (len > 7) throw new HuffmanError("Huffman padding longer than 7 bits");
-  if (code !== 2 ** len - 1) throw new HuffmanError("Huffman padding is not all ones");
-  return Uint8Array.from(out);
+  // Accepting nodes: the all-ones path of depth 0..7.
+  for (let n = 0, node = 0; n <= 7; n++) {
+    ACCEPTING[node] = true;
+    node = children[node * 2 + 1];
+    if (node <= 0) break;
+  }
+  const next = new Uint16Array(nodes * 16);
+  const symbol = new Int16Array(nodes * 16).fill(-1);
+  const fail = new Uint8Array(nodes * 16);
+  for (let state = 0; state < nodes; state++) {
+    for (let nibble = 0; nibble < 16; nibble++) {
+      let node = state;
+      const at = state * 16 + nibble;
+      for (let b = 3; b >= 0; b--) {
+        const child = children[node * 2 + ((nibble >> b) & 1)];
+        if (child < 0) {
+          if (child === -(EOS + 1)) fail[at] = 1;
+          symbol[at] = -child - 1;
+          node = 0;
+        } else node = child;
+      }
+      next[at] = node;
+    }
+  }
+  return { next, symbol, fail };
+}
+
+/**
+ * Decodes a Huffman-coded string literal to its octets, four bits per step. Rejects EOS inside
+ * the string, padding longer than 7 bits, and padding that is not all ones (RFC 7541 §5.2).
+ */
+export function huffmanDecode(input: Uint8Array): Uint8Array {
+  nibbleTables ??= buildTables();
+  const { next, symbol, fail } = nibbleTables;
+  const out = new Uint8Array(input.length * 2); // every code is 5 bits or more
+  let n = 0;
+  let state = 0;
+  for (let i = 0; i < input.length; i++) {
+    const byte = input[i];
+    let at = state * 16 + (byte >> 4);
+    if (fail[at]) throw new HuffmanError("EOS inside a Huffman string");
+    if (symbol[at] >= 0) out[n++] = symbol[at];
+    at = next[at] * 16 + (byte & 0x0f);
+    if (fail[at]) throw new HuffmanError("EOS inside a Huffman string");
+    if (symbol[at] >= 0) out[n++] = symbol[at];
+    state = next[at];
+  }
+  if (!ACCEPTING[state]) {
+    throw new HuffmanError("Huffman padding is not all ones or longer than 7 bits");
+  }
+  return out.subarray(0, n);
 }
 
 /** Encodes octets with the Huffman code (used by tests and by nothing on the hot path). */
