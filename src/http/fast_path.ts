@@ -16,6 +16,8 @@ export interface WireRequest {
 
 const TENANT = /^[A-Za-z0-9-]{1,63}$/;
 const B64URL = /^[A-Za-z0-9_-]+={0,2}$/;
+/** A query string that is exactly one `dns` parameter with a base64url value. */
+const SIMPLE_DNS = /^dns=[A-Za-z0-9_-]+={0,2}$/;
 
 /**
  * Recognises a well-formed wire-format DoH request.
@@ -47,9 +49,16 @@ export function wireRequest(
   let wire: Uint8Array;
   if (method === "GET") {
     if (q < 0) return undefined;
-    const params = new URLSearchParams(target.slice(q + 1));
-    const dns = params.get("dns");
-    if (dns === null || !B64URL.test(dns) || params.getAll("dns").length !== 1) return undefined;
+    const query = target.slice(q + 1);
+    let dns: string | null;
+    if (query.startsWith("dns=") && SIMPLE_DNS.test(query)) {
+      dns = query.slice(4); // the usual `?dns=...` alone: no need for URLSearchParams
+    } else {
+      const params = new URLSearchParams(query);
+      dns = params.get("dns");
+      if (params.getAll("dns").length !== 1) return undefined;
+    }
+    if (dns === null || !B64URL.test(dns)) return undefined;
     try {
       wire = Uint8Array.fromBase64(dns, { alphabet: "base64url" });
     } catch {
