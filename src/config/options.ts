@@ -67,6 +67,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "serve HTTPS with the DoT certificate; false: plain HTTP (behind a TLS reverse proxy)",
   },
   {
+    name: "doh-server",
+    kind: "enum",
+    choices: ["deno", "native"],
+    default: "deno",
+    help: "DoH listener: Deno.serve (HTTP/1.1 and HTTP/2), or the bridge's own HTTP/2 server " +
+      "(faster, connection limits apply; HTTP/2 over TLS only, no SNI)",
+  },
+  {
     name: "trusted-proxy-header",
     kind: "string",
     meta: "HEADER",

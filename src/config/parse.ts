@@ -23,6 +23,7 @@ export interface Config {
   readonly httpListen?: ListenAddress;
   /** Serve the DoH face over HTTPS (the DoT certificate); false: plain HTTP. */
   readonly httpTls: boolean;
+  readonly dohServer: "deno" | "native";
   /** Lower-cased header carrying the client address from a trusted proxy. */
   readonly trustedProxyHeader?: string;
   /** Serve the JSON API on the DoH path. */
@@ -387,6 +388,12 @@ export function parseConfig(sources: ConfigSources): ParseResult {
       }
     }
   }
+  if (get("doh-server") === "native" && get("http-tls") === false) {
+    throw new ConfigError(
+      fromOf("doh-server"),
+      `native serves HTTP/2 over TLS only, but ${fromOf("http-tls")} is false; use --doh-server deno`,
+    );
+  }
   if (get("dot-server") === "native" && get("tenant-domain") !== undefined) {
     throw new ConfigError(
       fromOf("dot-server"),
@@ -406,6 +413,7 @@ export function parseConfig(sources: ConfigSources): ParseResult {
       keyFile,
       httpListen: get("http-listen"),
       httpTls: get("http-tls"),
+      dohServer: get("doh-server"),
       trustedProxyHeader: proxyHeader?.toLowerCase(),
       jsonApi: get("json-api"),
       healthCheckIntervalMs: get("health-check-interval"),

@@ -11,7 +11,8 @@ import type { FetchLike } from "../upstream/doh.ts";
 import { ensureDevCertificate } from "./devcert.ts";
 import { type DotListener, listenDot } from "./dot_listener.ts";
 import { listenDotNative } from "./dot_listener_native.ts";
-import { type DohListener, listenDoh } from "./doh_listener.ts";
+import { type DohListener, type DohListenerOptions, listenDoh } from "./doh_listener.ts";
+import { listenDohNative, type NativeDohListenerOptions } from "./doh_listener_native.ts";
 import { createDohApp } from "../http/app.ts";
 import { checkCertificatePair } from "./cert_check.ts";
 import { createTransports } from "./upstreams.ts";
@@ -36,6 +37,14 @@ export interface ServedCertificate {
   development: boolean;
   /** True when the development certificate was generated on this start. */
   created: boolean;
+}
+
+/** The native DoH listener takes the DoT certificate (config refuses it without TLS). */
+function listenNative(options: DohListenerOptions & Partial<NativeDohListenerOptions>): DohListener {
+  if (options.cert === undefined || options.key === undefined) {
+    throw new Error("--doh-server native needs TLS (--http-tls)");
+  }
+  return listenDohNative({ ...options, cert: options.cert, key: options.key });
 }
 
 /** A running bridge. */
@@ -263,7 +272,8 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
       metrics: config.dohMetrics ? () => metrics.registry.render() : undefined,
     });
     try {
-      doh = listenDoh({
+      const listen = config.dohServer === "native" ? listenNative : listenDoh;
+      doh = listen({
         hostname: config.httpListen.hostname,
         port: config.httpListen.port,
         cert: config.httpTls ? certificate.cert : undefined,
@@ -279,6 +289,9 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
         onEvent: (event) => metrics.connectionEvents.inc({ face: "doh", event }),
         fast: { process: dohProcess, path: "/dns-query" },
         logger,
+        maxConnections: config.maxConnections,
+        maxConnectionsPerIp: config.maxConnectionsPerIp,
+        handshakeTimeoutMs: config.handshakeTimeoutMs,
       });
     } catch (e) {
       await dot.shutdown(0);

@@ -19,7 +19,8 @@ export interface DenoH2ConnectorOptions {
   bootstrap?: Readonly<Record<string, string>>;
 }
 
-function wrap(conn: Deno.TlsConn): H2Socket {
+/** A Deno TLS connection as an {@linkcode H2Socket} (reads after close resolve `null`). */
+export function wrapTlsConn(conn: Deno.TlsConn): H2Socket {
   let closed = false;
   return {
     async read(buffer) {
@@ -105,7 +106,7 @@ export function denoH2Connector(options: DenoH2ConnectorOptions = {}): H2Connect
       if (info.alpnProtocol !== "h2") {
         throw new Error(`the server did not agree to HTTP/2 (ALPN ${info.alpnProtocol ?? "none"})`);
       }
-      return wrap(tls);
+      return wrapTlsConn(tls);
     } catch (error) {
       try {
         (tls ?? tcp).close();

@@ -92,14 +92,14 @@ afterAll(async () => {
   for (const dir of tmpDirs) await Deno.remove(dir, { recursive: true });
 });
 
-describe("DoH face over HTTPS", () => {
+describe.each(["deno", "native"] as const)("DoH face over HTTPS (--doh-server %s)", (server) => {
   let bridge: Bridge;
   let caPath: string;
   let client: Deno.HttpClient;
   let base: string;
 
   beforeAll(async () => {
-    bridge = await startWith([]);
+    bridge = await startWith(["--doh-server", server]);
     caPath = bridge.certificate.trustPath;
     client = Deno.createHttpClient({
       caCerts: [await Deno.readTextFile(caPath)],
@@ -117,7 +117,7 @@ describe("DoH face over HTTPS", () => {
   const h2fetch = (path: string, init: RequestInit = {}) =>
     fetch(`${base}${path}`, { ...init, client });
 
-  it("serves TLS on its own port and offers h2 and http/1.1 by ALPN", async () => {
+  it("serves TLS on its own port and offers h2 (and http/1.1 on Deno.serve) by ALPN", async () => {
     expect(bridge.doh!.tls).toBe(true);
     expect(bridge.doh!.addr.port).not.toBe(bridge.dot.addr.port);
     const ca = await Deno.readTextFile(caPath);
@@ -129,7 +129,12 @@ describe("DoH face over HTTPS", () => {
         alpnProtocols: [proto],
       });
       try {
-        expect((await conn.handshake()).alpnProtocol).toBe(proto);
+        if (server === "native" && proto === "http/1.1") {
+          // HTTP/2 only: no protocol in common, so the handshake fails.
+          await expect(conn.handshake()).rejects.toThrow();
+        } else {
+          expect((await conn.handshake()).alpnProtocol).toBe(proto);
+        }
       } finally {
         conn.close();
       }
@@ -345,5 +350,60 @@ describe("DoH face over plain HTTP behind a trusted proxy", () => {
     } finally {
       await bridge.shutdown();
     }
+  });
+});
+
+describe("--doh-server native: connection-level limits and hostile clients", () => {
+  it("caps connections per address, closes non-HTTP/2 bytes, and keeps serving others", async () => {
+    const bridge = await startWith(["--doh-server", "native", "--max-connections-per-ip", "2"]);
+    try {
+      const ca = await Deno.readTextFile(bridge.certificate.trustPath);
+      const port = bridge.doh!.addr.port;
+      const dial = async () => {
+        const conn = await Deno.connectTls({
+          hostname: "127.0.0.1",
+          port,
+          caCerts: [ca],
+          alpnProtocols: ["h2"],
+        });
+        await conn.handshake();
+        return conn;
+      };
+      const held = [await dial(), await dial()];
+      // The third from the same address is closed at accept: its handshake cannot complete.
+      const third = await dial().then((c) => c.read(new Uint8Array(64)).finally(() => c.close()))
+        .then((n) => (n === null ? "closed" : "open"), () => "closed");
+      expect(third).toBe("closed");
+      // Bytes that are not the HTTP/2 preface: the server closes that connection.
+      await held[0].write(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+      const buf = new Uint8Array(1024);
+      let n: number | null = 0;
+      while (n !== null) n = await held[0].read(buf).catch(() => null);
+      held[0].close();
+      held[1].close();
+      // Slots are free again: a real client gets answers.
+      const client = Deno.createHttpClient({ caCerts: [ca], http1: false, http2: true });
+      try {
+        const name = "after.example.test";
+        const res = await fetch(
+          `https://127.0.0.1:${port}/dns-query?dns=${
+            query(name, 0).toBase64({ alphabet: "base64url", omitPadding: true })
+          }`,
+          { client },
+        );
+        expect(res.status).toBe(200);
+        expect(aRecords(await res.arrayBuffer())).toEqual([`192.0.2.${octetFor(name)}`]);
+      } finally {
+        client.close();
+      }
+    } finally {
+      await bridge.shutdown();
+    }
+  });
+
+  it("is refused with plain HTTP (--http-tls=false): it serves HTTP/2 over TLS only", () => {
+    expect(() => parseConfig({ args: ["--doh-server", "native", "--http-tls=false"] })).toThrow(
+      /--doh-server.*TLS only/,
+    );
   });
 });

@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { TransportError } from "../../../src/upstream/doh_transport.ts";
 import { H2Connection, type H2Socket } from "../../../src/upstream/h2/connection.ts";
 import { encodeRequestHead, withContentLength } from "../../../src/upstream/h2/hpack.ts";
+import { Channel } from "../../support/byte_pipe.ts";
 
 const PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const DATA = 0,
@@ -28,33 +29,6 @@ interface Frame {
   flags: number;
   id: number;
   payload: Uint8Array;
-}
-
-/** A byte queue one side writes and the other reads. */
-class Channel {
-  #chunks: Uint8Array[] = [];
-  #waiters: (() => void)[] = [];
-  closed = false;
-  push(bytes: Uint8Array) {
-    this.#chunks.push(bytes.slice());
-    for (const w of this.#waiters.splice(0)) w();
-  }
-  close() {
-    this.closed = true;
-    for (const w of this.#waiters.splice(0)) w();
-  }
-  async read(buffer: Uint8Array): Promise<number | null> {
-    while (this.#chunks.length === 0) {
-      if (this.closed) return null;
-      await new Promise<void>((r) => this.#waiters.push(r));
-    }
-    const chunk = this.#chunks[0];
-    const n = Math.min(chunk.length, buffer.length);
-    buffer.set(chunk.subarray(0, n));
-    if (n === chunk.length) this.#chunks.shift();
-    else this.#chunks[0] = chunk.subarray(n);
-    return n;
-  }
 }
 
 /** The server end: reads the client's frames, sends frames (optionally a byte at a time). */

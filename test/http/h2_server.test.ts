@@ -1,0 +1,270 @@
+/**
+ * The HTTP/2 server connection against a scripted client on an in-memory pipe: requests with
+ * HPACK state carried between them, the stream limit, body caps, a reset flood, a bad preface,
+ * and random frames (nothing may throw; every handler call ends; the connection closes). The
+ * same server under real clients (fetch, kdig, dig, h2load) is in test/deno/doh_face.test.ts.
+ */
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { H2ServerConnection, type H2ServerRequest } from "../../src/http/h2_server.ts";
+import type { H2Socket } from "../../src/upstream/h2/connection.ts";
+import { HpackDecoder } from "../../src/upstream/h2/hpack.ts";
+import { Channel } from "../support/byte_pipe.ts";
+
+const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+const DATA = 0, HEADERS = 1, RST_STREAM = 3, SETTINGS = 4, GOAWAY = 7;
+const END_STREAM = 1, END_HEADERS = 4;
+const text = new TextEncoder();
+
+interface Frame {
+  type: number;
+  flags: number;
+  id: number;
+  payload: Uint8Array;
+}
+
+function frame(
+  type: number,
+  flags: number,
+  id: number,
+  payload: Uint8Array = new Uint8Array(0),
+): Uint8Array {
+  const out = new Uint8Array(9 + payload.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, payload.length << 8);
+  out[3] = type;
+  out[4] = flags;
+  view.setUint32(5, id);
+  out.set(payload, 9);
+  return out;
+}
+
+/** A literal with incremental indexing and a new name (so the server's table grows). */
+function indexedLiteral(name: string, value: string): number[] {
+  return [0x40, name.length, ...text.encode(name), value.length, ...text.encode(value)];
+}
+
+/** GET `path` as the first request: :method GET (2), :scheme https (7), :path and authority literals. */
+function getBlock(path: string): Uint8Array {
+  return Uint8Array.of(
+    0x82,
+    0x87,
+    0x04,
+    path.length,
+    ...text.encode(path),
+    ...indexedLiteral("x-client", "scripted"),
+    0x41,
+    9,
+    ...text.encode("localhost"),
+  );
+}
+
+class Client {
+  readonly toServer = new Channel();
+  readonly toClient = new Channel();
+  #buffer = new Uint8Array(0);
+  readonly frames: Frame[] = [];
+  readonly decoder = new HpackDecoder();
+  closed = false;
+
+  socket(): H2Socket {
+    return {
+      read: (b) => this.toServer.read(b),
+      write: (bytes) => {
+        if (this.toClient.closed) return Promise.reject(new Error("closed"));
+        this.toClient.push(bytes);
+        return Promise.resolve();
+      },
+      close: () => {
+        this.toClient.close();
+        this.toServer.close();
+      },
+    };
+  }
+
+  send(bytes: Uint8Array) {
+    this.toServer.push(bytes);
+  }
+
+  #reading = false;
+  #notify: (() => void) | undefined;
+
+  /** Parses the server's bytes into `frames` for as long as the pipe is open. */
+  async #pump(): Promise<void> {
+    const chunk = new Uint8Array(65_536);
+    for (;;) {
+      const n = await this.toClient.read(chunk);
+      if (n === null) break;
+      const joined = new Uint8Array(this.#buffer.length + n);
+      joined.set(this.#buffer);
+      joined.set(chunk.subarray(0, n), this.#buffer.length);
+      this.#buffer = joined;
+      while (this.#buffer.length >= 9) {
+        const length = (this.#buffer[0] << 16) | (this.#buffer[1] << 8) | this.#buffer[2];
+        if (this.#buffer.length < 9 + length) break;
+        const view = new DataView(this.#buffer.buffer, this.#buffer.byteOffset);
+        this.frames.push({
+          type: this.#buffer[3],
+          flags: this.#buffer[4],
+          id: view.getUint32(5) & 0x7fffffff,
+          payload: this.#buffer.slice(9, 9 + length),
+        });
+        this.#buffer = this.#buffer.subarray(9 + length);
+      }
+      this.#notify?.();
+    }
+    this.closed = true;
+    this.#notify?.();
+  }
+
+  /** Takes the first server frame `match` accepts, waiting up to 1 s for one. */
+  async expect(match: (f: Frame) => boolean, what: string): Promise<Frame> {
+    if (!this.#reading) {
+      this.#reading = true;
+      void this.#pump();
+    }
+    const deadline = Date.now() + 1_000;
+    for (;;) {
+      const i = this.frames.findIndex(match);
+      if (i >= 0) return this.frames.splice(i, 1)[0];
+      if (this.closed) throw new Error(`closed while waiting for ${what}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#notify = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+}
+
+function setUp(options: { maxStreams?: number; maxBodyBytes?: number } = {}, delayMs = 0) {
+  const client = new Client();
+  const seen: H2ServerRequest[] = [];
+  const reasons: string[] = [];
+  const server = new H2ServerConnection(client.socket(), async (request) => {
+    seen.push(request);
+    if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+    return {
+      status: 200,
+      headers: [["content-type", "text/plain"], ["x-path", request.path]],
+      body: text.encode(`${request.method} ${request.path} ${request.body?.length ?? 0}`),
+    };
+  }, { ...options, onClose: (r) => reasons.push(r) });
+  client.send(PREFACE);
+  client.send(frame(SETTINGS, 0, 0));
+  return { client, server, seen, reasons };
+}
+
+async function responseOf(client: Client, id: number) {
+  const h = await client.expect((f) => f.type === HEADERS && f.id === id, `HEADERS ${id}`);
+  const fields: [string, string][] = [];
+  client.decoder.decode(h.payload, (n, v) => fields.push([n, v]));
+  let body = "";
+  if (!(h.flags & END_STREAM)) {
+    const d = await client.expect((f) => f.type === DATA && f.id === id, `DATA ${id}`);
+    body = new TextDecoder().decode(d.payload);
+  }
+  return { fields, body };
+}
+
+describe("H2ServerConnection against a scripted client", () => {
+  it("answers requests, keeping the HPACK table across them, and POST bodies", async () => {
+    const { client, server, seen } = setUp();
+    client.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, getBlock("/one")));
+    const first = await responseOf(client, 1);
+    expect(first.fields).toContainEqual([":status", "200"]);
+    expect(first.fields).toContainEqual(["x-path", "/one"]);
+    expect(first.body).toBe("GET /one 0");
+    // Second request: :method POST (3), refers to the dynamic entries (x-client at 63, the
+    // authority at 62) the first request added.
+    const block = Uint8Array.of(0x83, 0x87, 0x04, 4, ...text.encode("/two"), 0xbf, 0xbe);
+    client.send(frame(HEADERS, END_HEADERS, 3, block));
+    client.send(frame(DATA, 0, 3, Uint8Array.of(1, 2)));
+    client.send(frame(DATA, END_STREAM, 3, Uint8Array.of(3)));
+    const second = await responseOf(client, 3);
+    expect(second.body).toBe("POST /two 3");
+    expect(seen[1].headers).toContainEqual(["x-client", "scripted"]);
+    expect(seen[1].authority).toBe("localhost");
+    expect([...seen[1].body!]).toEqual([1, 2, 3]);
+    server.destroy();
+  });
+
+  it("refuses streams past the limit with REFUSED_STREAM and answers the others", async () => {
+    const { client, server } = setUp({ maxStreams: 2 }, 100);
+    for (const id of [1, 3, 5]) {
+      client.send(frame(HEADERS, END_HEADERS | END_STREAM, id, getBlock(`/s${id}`)));
+    }
+    const rst = await client.expect((f) => f.type === RST_STREAM, "RST_STREAM");
+    expect(rst.id).toBe(5);
+    expect(new DataView(rst.payload.buffer).getUint32(0)).toBe(7);
+    expect((await responseOf(client, 1)).body).toBe("GET /s1 0");
+    expect((await responseOf(client, 3)).body).toBe("GET /s3 0");
+    server.destroy();
+  });
+
+  it("answers 413 to a body over the cap without calling the handler", async () => {
+    const { client, server, seen } = setUp({ maxBodyBytes: 10 });
+    client.send(frame(HEADERS, END_HEADERS, 1, Uint8Array.of(0x83, 0x87, 0x84, 0x41, 1, 0x78)));
+    client.send(frame(DATA, 0, 1, new Uint8Array(11)));
+    const res = await responseOf(client, 1);
+    expect(res.fields).toContainEqual([":status", "413"]);
+    expect(seen.length).toBe(0);
+    server.destroy();
+  });
+
+  it("ends a connection that floods stream resets with GOAWAY(ENHANCE_YOUR_CALM)", async () => {
+    const { client } = setUp();
+    const rst = Uint8Array.of(0, 0, 0, 8);
+    for (let i = 0; i < 1_100; i++) client.send(frame(RST_STREAM, 0, 2 * i + 1, rst));
+    const goaway = await client.expect((f) => f.type === GOAWAY, "GOAWAY");
+    expect(new DataView(goaway.payload.buffer).getUint32(4)).toBe(11);
+  });
+
+  it("closes a connection that does not start with the client preface", async () => {
+    const client = new Client();
+    const reasons: string[] = [];
+    new H2ServerConnection(client.socket(), () => Promise.reject(new Error("no")), {
+      onClose: (r) => reasons.push(r),
+    });
+    client.send(text.encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    await expect(client.expect(() => false, "anything")).rejects.toThrow(/closed|timed out/);
+    expect(reasons[0]).toMatch(/preface/);
+  });
+
+  it("survives random frames: nothing throws, handler calls end, the connection closes", async () => {
+    const arbFrame = fc.record({
+      type: fc.oneof(fc.integer({ min: 0, max: 9 }), fc.integer({ min: 10, max: 255 })),
+      flags: fc.integer({ min: 0, max: 255 }),
+      id: fc.oneof(fc.constantFrom(0, 1, 3, 5, 2), fc.integer({ min: 0, max: 0x7fffffff })),
+      payload: fc.uint8Array({ maxLength: 48 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(arbFrame, { maxLength: 12 }), async (frames) => {
+        let pending = 0;
+        const client = new Client();
+        const reasons: string[] = [];
+        new H2ServerConnection(client.socket(), async (request) => {
+          pending++;
+          await new Promise((r) => setTimeout(r, 1));
+          pending--;
+          return { status: 200, headers: [], body: text.encode(request.path) };
+        }, { onClose: (r) => reasons.push(r) });
+        client.send(PREFACE);
+        client.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, getBlock("/fuzz")));
+        for (const f of frames) client.send(frame(f.type, f.flags, f.id, f.payload));
+        client.toServer.close();
+        for (let i = 0; i < 50 && reasons.length === 0; i++) {
+          await new Promise((r) => setTimeout(r, 2));
+        }
+        expect(reasons.length).toBe(1);
+        await new Promise((r) => setTimeout(r, 5));
+        expect(pending).toBe(0);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
