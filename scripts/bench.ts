@@ -75,13 +75,16 @@ const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const DEFAULT_DEADLINE_S = 295;
 
 /** The table's modes, in order: DoT without and with caches, then the cached DoH faces. */
-const MODES = ["bridging", "cached", "doh"] as const;
+const MODES = ["bridging", "cached", "doh", "doh-native"] as const;
 type Mode = typeof MODES[number];
 const MODE_TITLE: Record<Mode, string> = {
   bridging: "bridging",
   cached: "cached",
   doh: "cached DoH face",
+  "doh-native": "cached DoH face, --doh-server native",
 };
+/** Both DoH-face modes: the bridge's default server and its own HTTP/2 server (bridge only). */
+const isDoh = (mode: Mode) => mode === "doh" || mode === "doh-native";
 
 /** One started target and its two measured loads. */
 interface Job {
@@ -117,7 +120,7 @@ const FINISH_S = 8;
 
 /** The load seconds of one job: warm-up (or cache fill) and the two measured runs. */
 function jobLoadS(o: Pick<Options, "duration" | "warmup" | "dohDuration">, mode: Mode): number {
-  return mode === "doh" ? DOH_FILL_S + 2 * o.dohDuration : o.warmup + 2 * o.duration;
+  return isDoh(mode) ? DOH_FILL_S + 2 * o.dohDuration : o.warmup + 2 * o.duration;
 }
 
 /** What one more --bridge-threads count adds to a run. */
@@ -442,8 +445,8 @@ async function run(
     job.label === "peer" ? "peer" : job.threads > 1 ? `bridge ×${job.threads} threads` : "bridge";
   const targetName = (job: Job) => job.label === "peer" ? peerName : bridgeName(job.threads);
   const modeNames = (mode: Mode) =>
-    mode === "doh"
-      ? [`${MODE_TITLE.doh}, ${dohSatMode}`, `${MODE_TITLE.doh}, ${dohRateMode}`]
+    isDoh(mode)
+      ? [`${MODE_TITLE[mode]}, ${dohSatMode}`, `${MODE_TITLE[mode]}, ${dohRateMode}`]
       : [`${mode}, ${satMode}`, `${mode}, ${rateMode}`];
 
   /** DoT: a warm-up, then dnsperf at saturation and at the fixed rate. */
@@ -555,7 +558,7 @@ async function run(
         notes.push(`${label}: ${r.total - r.succeeded} of ${r.total} GETs got no 2xx answer.`);
       }
     }
-    const [satRow, rateRow] = modeNames("doh");
+    const [satRow, rateRow] = modeNames(job.mode);
     return [
       h2loadRow(targetName(job), satRow, sat),
       h2loadRow(targetName(job), rateRow, fixed),
@@ -567,7 +570,9 @@ async function run(
   const jobs: Job[] = [];
   for (const mode of MODES) {
     if (o.targets.has("bridge")) jobs.push({ label: "bridge", mode, threads: o.bridgeThreads[0] });
-    if (o.targets.has("peer")) jobs.push({ label: "peer", mode, threads: 1 });
+    if (o.targets.has("peer") && mode !== "doh-native") {
+      jobs.push({ label: "peer", mode, threads: 1 });
+    }
   }
   if (o.targets.has("bridge")) {
     for (const threads of o.bridgeThreads.slice(1)) {
@@ -587,7 +592,7 @@ async function run(
         results.set(key, rowsOf("n/a (no cache yet)"));
         continue;
       }
-      if (job.mode === "doh" && lab.features.httpOff.length === 0) {
+      if (isDoh(job.mode) && lab.features.httpOff.length === 0) {
         results.set(key, rowsOf("n/a (no DoH face)"));
         continue;
       }
@@ -613,8 +618,9 @@ async function run(
     const bridgeArgs = () => [
       ...(cached ? cacheArgs! : lab.features.cacheOff),
       ...(lab.features.threads ? ["--threads", String(job.threads)] : []),
+      ...(job.mode === "doh-native" ? ["--doh-server", "native"] : []),
     ];
-    const faces = { doh: job.mode === "doh" };
+    const faces = { doh: isDoh(job.mode) };
     results.set(
       key,
       await withRestarts(
@@ -624,7 +630,7 @@ async function run(
           job.label === "bridge"
             ? lab.startBridge(bridgeArgs(), [], faces)
             : lab.startPeer(cached, faces),
-        (target) => job.mode === "doh" ? dohRuns(job, target) : dotRuns(job, target),
+        (target) => isDoh(job.mode) ? dohRuns(job, target) : dotRuns(job, target),
         notes,
         log,
       ),
@@ -638,14 +644,16 @@ async function run(
   // The table: per mode and load, every bridge row, the peer row, and a ratio row per bridge.
   const threadCounts = o.targets.has("bridge") ? o.bridgeThreads : [];
   for (const mode of MODES) {
-    const peer = results.get(jobKey({ label: "peer", mode, threads: 1 }));
+    // The native DoH face is compared with the peer's DoH face.
+    const peerMode = mode === "doh-native" ? "doh" : mode;
+    const peer = results.get(jobKey({ label: "peer", mode: peerMode, threads: 1 }));
     const bridges = threadCounts.map((threads) => ({
       threads,
       rows: results.get(jobKey({ label: "bridge", mode, threads })),
     }));
     for (let i = 0; i < 2; i++) {
       for (const b of bridges) if (b.rows) rows.push(b.rows[i]);
-      if (peer) rows.push(peer[i]);
+      if (peer && mode !== "doh-native") rows.push(peer[i]);
       for (const b of bridges) {
         const label = b.threads > 1
           ? `ratio dotbridge ×${b.threads} threads / dnsdist`
@@ -658,10 +666,10 @@ async function run(
 
   const added: AddedLatency[] = [];
   for (const mode of MODES) {
-    const base = mode === "doh" ? baselineH2.result : baseline.result;
+    const base = isDoh(mode) ? baselineH2.result : baseline.result;
     const keyed = [
       ...threadCounts.map((threads) => jobKey({ label: "bridge", mode, threads })),
-      jobKey({ label: "peer", mode, threads: 1 }),
+      ...(mode === "doh-native" ? [] : [jobKey({ label: "peer", mode, threads: 1 })]),
     ];
     for (const key of keyed) {
       const row = results.get(key)?.[1];
