@@ -57,8 +57,8 @@ export function wireRequest(
       const params = new URLSearchParams(query);
       dns = params.get("dns");
       if (params.getAll("dns").length !== 1) return undefined;
+      if (dns === null || !B64URL.test(dns)) return undefined;
     }
-    if (dns === null || !B64URL.test(dns)) return undefined;
     try {
       wire = Uint8Array.fromBase64(dns, { alphabet: "base64url" });
     } catch {

@@ -167,30 +167,51 @@ const NAME_INDEX: Record<string, number> = {
   "vary": 59,
 };
 
+/** Encoded fields by `name\0value`: DoH answers repeat a handful of them. */
+const FIELD_CACHE = new Map<string, Uint8Array>();
+
+function encodeField(name: string, value: string): Uint8Array {
+  const key = name + "\0" + value;
+  let bytes = FIELD_CACHE.get(key);
+  if (!bytes) {
+    const out: number[] = [];
+    const index = NAME_INDEX[name];
+    if (index !== undefined) pushInt(out, index, 4, 0); // literal without indexing, known name
+    else {
+      out.push(0x00); // literal without indexing, new name
+      pushString(out, name);
+    }
+    pushString(out, value);
+    bytes = Uint8Array.from(out);
+    if (FIELD_CACHE.size >= 512) FIELD_CACHE.clear();
+    FIELD_CACHE.set(key, bytes);
+  }
+  return bytes;
+}
+
 /** A response header block: `:status` then literals without indexing. */
 export function encodeResponseHead(
   status: number,
   headers: readonly (readonly [string, string])[],
 ): Uint8Array {
-  const out: number[] = [];
+  const parts: Uint8Array[] = [];
   const index = STATUS_INDEX[status];
-  if (index !== undefined) out.push(0x80 | index);
+  if (index !== undefined) parts.push(Uint8Array.of(0x80 | index));
   else {
+    const out: number[] = [];
     pushInt(out, 8, 4, 0); // literal without indexing, name :status
     pushString(out, String(status));
+    parts.push(Uint8Array.from(out));
   }
+  let size = parts[0].length;
   for (const [name, value] of headers) {
     const lower = name.toLowerCase();
     if (CONNECTION_FIELDS.has(lower)) continue;
-    const index = NAME_INDEX[lower];
-    if (index !== undefined) pushInt(out, index, 4, 0); // literal without indexing, known name
-    else {
-      out.push(0x00); // literal without indexing, new name
-      pushString(out, lower);
-    }
-    pushString(out, value);
+    const field = encodeField(lower, value);
+    parts.push(field);
+    size += field.length;
   }
-  return Uint8Array.from(out);
+  return concatBytes(parts, size);
 }
 
 /**
