@@ -391,7 +391,9 @@ export function parseConfig(sources: ConfigSources): ParseResult {
   if (get("doh-server") === "native" && get("http-tls") === false) {
     throw new ConfigError(
       fromOf("doh-server"),
-      `native serves HTTP/2 over TLS only, but ${fromOf("http-tls")} is false; use --doh-server deno`,
+      `native serves HTTP/2 over TLS only, but ${
+        fromOf("http-tls")
+      } is false; use --doh-server deno`,
     );
   }
   if (get("dot-server") === "native" && get("tenant-domain") !== undefined) {

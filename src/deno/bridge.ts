@@ -40,7 +40,9 @@ export interface ServedCertificate {
 }
 
 /** The native DoH listener takes the DoT certificate (config refuses it without TLS). */
-function listenNative(options: DohListenerOptions & Partial<NativeDohListenerOptions>): DohListener {
+function listenNative(
+  options: DohListenerOptions & Partial<NativeDohListenerOptions>,
+): DohListener {
   if (options.cert === undefined || options.key === undefined) {
     throw new Error("--doh-server native needs TLS (--http-tls)");
   }

@@ -30,4 +30,3 @@ export class Channel {
     return n;
   }
 }
-
