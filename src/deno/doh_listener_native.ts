@@ -19,6 +19,7 @@ import { cacheControl } from "../http/app.ts";
 import { wireRequest } from "../http/fast_path.ts";
 import { H2ServerConnection, type H2ServerReply, type H2ServerRequest } from "../http/h2_server.ts";
 import type { DohListener, DohListenerOptions } from "./doh_listener.ts";
+import { refusalOf } from "./dot_listener.ts";
 import { wrapTlsConn } from "./h2_connector.ts";
 
 /** Options of {@linkcode listenDohNative}: the Deno.serve listener's, plus connection limits. */
@@ -106,15 +107,15 @@ export function listenDohNative(options: NativeDohListenerOptions): DohListener 
   async function admit(conn: Deno.TlsConn): Promise<void> {
     const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
     const held = perIp.get(peer) ?? 0;
-    const refusal = closing
-      ? "shutdown"
-      : open >= maxConnections
-      ? "max-connections"
-      : maxPerIp > 0 && held >= maxPerIp
-      ? "max-connections-per-ip"
-      : options.accept && !options.accept(peer)
-      ? "acl"
-      : undefined;
+    const refusal = refusalOf({
+      closing,
+      open,
+      maxConnections,
+      held,
+      maxPerIp,
+      address: peer,
+      accept: options.accept,
+    });
     if (refusal) {
       options.onEvent?.("refused");
       logger?.debug("doh: connection refused", { reason: refusal });

@@ -46,6 +46,24 @@ export interface DotListenerOptions {
   tenantOf?: (servername: string) => string | undefined;
 }
 
+/** Why a new connection is refused at accept, if it is: the same rules on every listener. */
+export function refusalOf(state: {
+  closing: boolean;
+  open: number;
+  maxConnections: number;
+  /** Connections this address holds now, and the cap (0: none). */
+  held: number;
+  maxPerIp: number;
+  address: string;
+  accept?: (address: string) => boolean;
+}): "shutdown" | "max-connections" | "max-connections-per-ip" | "acl" | undefined {
+  if (state.closing) return "shutdown";
+  if (state.open >= state.maxConnections) return "max-connections";
+  if (state.maxPerIp > 0 && state.held >= state.maxPerIp) return "max-connections-per-ip";
+  if (state.accept && !state.accept(state.address)) return "acl";
+  return undefined;
+}
+
 /**
  * Starts the query loop of one accepted DoT connection, the same for both listeners: the
  * processor's context (aborted when the connection closes), the limits, the close events and
@@ -131,15 +149,15 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
   server.on("connection", (raw: Socket) => {
     const address = raw.remoteAddress ?? "";
     const held = perIp.get(address) ?? 0;
-    const refusal = closing
-      ? "shutdown"
-      : open >= maxConnections
-      ? "max-connections"
-      : maxPerIp > 0 && held >= maxPerIp
-      ? "max-connections-per-ip"
-      : options.accept && !options.accept(address)
-      ? "acl"
-      : undefined;
+    const refusal = refusalOf({
+      closing,
+      open,
+      maxConnections,
+      held,
+      maxPerIp,
+      address,
+      accept: options.accept,
+    });
     if (refusal) {
       logger?.debug("connection refused", { reason: refusal });
       options.onEvent?.(`refused-${refusal}`);

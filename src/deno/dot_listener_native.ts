@@ -29,7 +29,12 @@
  */
 import type { StreamSession, StreamTransport } from "../framing/session.ts";
 import { concatBytes } from "../upstream/body.ts";
-import { type DotListener, type DotListenerOptions, startDotSession } from "./dot_listener.ts";
+import {
+  type DotListener,
+  type DotListenerOptions,
+  refusalOf,
+  startDotSession,
+} from "./dot_listener.ts";
 
 /** First read buffer of a connection: what an idle connection pins while its read is pending. */
 const READ_SMALL = 1024;
@@ -275,15 +280,15 @@ function serve(options: DotListenerOptions): DotListener {
     const remote = conn.remoteAddr as Deno.NetAddr;
     const address = remote.hostname;
     const held = perIp.get(address) ?? 0;
-    const refusal = closing
-      ? "shutdown"
-      : open >= maxConnections
-      ? "max-connections"
-      : maxPerIp > 0 && held >= maxPerIp
-      ? "max-connections-per-ip"
-      : options.accept && !options.accept(address)
-      ? "acl"
-      : undefined;
+    const refusal = refusalOf({
+      closing,
+      open,
+      maxConnections,
+      held,
+      maxPerIp,
+      address,
+      accept: options.accept,
+    });
     if (refusal) {
       logger?.debug("connection refused", { reason: refusal });
       options.onEvent?.(`refused-${refusal}`);

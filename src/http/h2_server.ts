@@ -13,7 +13,7 @@
  */
 import { concatBytes } from "../upstream/body.ts";
 import type { H2Socket } from "../upstream/h2/connection.ts";
-import { HpackDecoder, HpackError } from "../upstream/h2/hpack.ts";
+import { HpackDecoder, HpackError, pushInt } from "../upstream/h2/hpack.ts";
 import { FrameOutbox } from "../upstream/h2/outbox.ts";
 
 /** One request, complete (headers and body). */
@@ -125,21 +125,6 @@ function u32(value: number): Uint8Array {
   const out = new Uint8Array(4);
   new DataView(out.buffer).setUint32(0, value);
   return out;
-}
-
-function pushInt(out: number[], value: number, n: number, flags: number): void {
-  const max = (1 << n) - 1;
-  if (value < max) {
-    out.push(flags | value);
-    return;
-  }
-  out.push(flags | max);
-  value -= max;
-  while (value >= 128) {
-    out.push((value % 128) + 128);
-    value = Math.floor(value / 128);
-  }
-  out.push(value);
 }
 
 function pushString(out: number[], value: string): void {

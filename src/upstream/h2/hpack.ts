@@ -59,7 +59,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Appends an HPACK integer (§5.1) with an `n`-bit prefix; `flags` fills the prefix's high bits. */
-function pushInt(out: number[], value: number, n: number, flags: number): void {
+export function pushInt(out: number[], value: number, n: number, flags: number): void {
   const max = (1 << n) - 1;
   if (value < max) {
     out.push(flags | value);
