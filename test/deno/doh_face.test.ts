@@ -1,4 +1,7 @@
 import dnsPacket from "dns-packet";
+import { X509Certificate } from "node:crypto";
+import tls from "node:tls";
+import { issueCertificate } from "../../src/deno/pki.ts";
 import { Buffer } from "node:buffer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/parse.ts";
@@ -393,6 +396,46 @@ describe("--doh-server native: connection-level limits and hostile clients", () 
         );
         expect(res.status).toBe(200);
         expect(aRecords(await res.arrayBuffer())).toEqual([`192.0.2.${octetFor(name)}`]);
+      } finally {
+        client.close();
+      }
+    } finally {
+      await bridge.shutdown();
+    }
+  });
+
+  it("swaps the certificate for new connections on setCertificate()", async () => {
+    const bridge = await startWith(["--doh-server", "native"]);
+    try {
+      const port = bridge.doh!.addr.port;
+      const fingerprint = () =>
+        new Promise<string>((resolve, reject) => {
+          const socket = tls.connect({
+            host: "127.0.0.1",
+            port,
+            servername: "localhost",
+            rejectUnauthorized: false,
+            ALPNProtocols: ["h2"],
+          }, () => {
+            resolve(socket.getPeerCertificate().fingerprint256);
+            socket.destroy();
+          });
+          socket.once("error", reject);
+        });
+      const before = await fingerprint();
+      const leaf = await issueCertificate(pki.ca, { dnsNames: ["localhost"] });
+      await bridge.doh!.setCertificate(leaf.chainPem, leaf.keyPem);
+      // A connection that lands on the old listener in the instant it closes is reset (unless
+      // net.ipv4.tcp_migrate_req=1; see the README): give the swap that instant.
+      await new Promise((r) => setTimeout(r, 100));
+      const after = await fingerprint();
+      expect(after).not.toBe(before);
+      expect(after).toBe(new X509Certificate(leaf.certPem).fingerprint256);
+      const client = Deno.createHttpClient({ caCerts: [pki.ca.certPem], http1: false });
+      try {
+        const res = await fetch(`https://localhost:${port}/health`, { client });
+        expect(res.status).toBe(200);
+        await res.body?.cancel();
       } finally {
         client.close();
       }
