@@ -282,7 +282,9 @@ export class H2ServerConnection {
   // --- reading -----------------------------------------------------------------------------
 
   async #read(): Promise<void> {
-    const buffer = new Uint8Array(32 * 1024);
+    // Small while the client is quiet (an idle connection pins its pending read's buffer);
+    // doubled up to 32 KiB whenever a read fills it.
+    let buffer = new Uint8Array(4 * 1024);
     let pending: Uint8Array | undefined;
     let prefaceSeen = false;
     try {
@@ -323,6 +325,7 @@ export class H2ServerConnection {
           if (this.#closed) return;
         }
         if (pos < data.length) pending = data.slice(pos);
+        if (n === buffer.length && buffer.length < 32 * 1024) buffer = new Uint8Array(n * 2);
       }
     } catch (error) {
       if (error instanceof ConnectionError) {
