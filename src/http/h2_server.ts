@@ -13,6 +13,15 @@
  */
 import { concatBytes } from "../upstream/body.ts";
 import type { H2Socket } from "../upstream/h2/connection.ts";
+import {
+  Code,
+  ConnectionError,
+  Flag,
+  FrameReader,
+  FrameType,
+  PREFACE,
+  u32,
+} from "../upstream/h2/frames.ts";
 import { HpackDecoder, HpackError, pushInt } from "../upstream/h2/hpack.ts";
 import { FrameOutbox } from "../upstream/h2/outbox.ts";
 
@@ -54,29 +63,31 @@ export interface H2ServerOptions {
   onClose?: (reason: string) => void;
 }
 
-const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const encoder = new TextEncoder();
 
-const DATA = 0,
-  HEADERS = 1,
-  RST_STREAM = 3,
-  SETTINGS = 4,
-  PUSH_PROMISE = 5,
-  PING = 6,
-  GOAWAY = 7,
-  WINDOW_UPDATE = 8,
-  CONTINUATION = 9;
-const END_STREAM = 0x1, ACK = 0x1, END_HEADERS = 0x4, PADDED = 0x8, PRIORITY = 0x20;
-const NO_ERROR = 0,
-  PROTOCOL_ERROR = 1,
-  FLOW_CONTROL_ERROR = 3,
-  STREAM_CLOSED = 5,
-  FRAME_SIZE_ERROR = 6,
-  REFUSED_STREAM = 7,
-  COMPRESSION_ERROR = 9,
-  ENHANCE_YOUR_CALM = 11;
+const {
+  Data: DATA,
+  Headers: HEADERS,
+  RstStream: RST_STREAM,
+  Settings: SETTINGS,
+  PushPromise: PUSH_PROMISE,
+  Ping: PING,
+  Goaway: GOAWAY,
+  WindowUpdate: WINDOW_UPDATE,
+  Continuation: CONTINUATION,
+} = FrameType;
+const { EndStream: END_STREAM, Ack: ACK, EndHeaders: END_HEADERS, Padded: PADDED } = Flag;
+const {
+  NoError: NO_ERROR,
+  ProtocolError: PROTOCOL_ERROR,
+  FlowControlError: FLOW_CONTROL_ERROR,
+  StreamClosed: STREAM_CLOSED,
+  FrameSizeError: FRAME_SIZE_ERROR,
+  RefusedStream: REFUSED_STREAM,
+  CompressionError: COMPRESSION_ERROR,
+  EnhanceYourCalm: ENHANCE_YOUR_CALM,
+} = Code;
 
-const MAX_FRAME = 16_384;
 const CONNECTION_WINDOW = 16 * 1024 * 1024;
 /** Static-table indexes of `:status` values (RFC 7541 Appendix A). */
 const STATUS_INDEX: Record<number, number> = {
@@ -97,12 +108,6 @@ const CONNECTION_FIELDS = new Set([
   "upgrade",
 ]);
 
-class ConnectionError extends Error {
-  constructor(readonly code: number, message: string) {
-    super(message);
-  }
-}
-
 interface Stream {
   readonly id: number;
   method: string;
@@ -119,12 +124,6 @@ interface Stream {
   sendWindow: number;
   /** Response body not yet sent (waiting for window). */
   pending: Uint8Array | undefined;
-}
-
-function u32(value: number): Uint8Array {
-  const out = new Uint8Array(4);
-  new DataView(out.buffer).setUint32(0, value);
-  return out;
 }
 
 function pushString(out: number[], value: string): void {
@@ -285,46 +284,33 @@ export class H2ServerConnection {
     // Small while the client is quiet (an idle connection pins its pending read's buffer);
     // doubled up to 32 KiB whenever a read fills it.
     let buffer = new Uint8Array(4 * 1024);
-    let pending: Uint8Array | undefined;
-    let prefaceSeen = false;
+    const reader = new FrameReader();
+    const onFrame = (type: number, flags: number, id: number, payload: Uint8Array) => {
+      this.#frame(type, flags, id, payload);
+      return !this.#closed;
+    };
+    let preface: Uint8Array | undefined = new Uint8Array(0); // what arrived of it so far
     try {
       for (;;) {
         const n = await this.#socket.read(buffer);
         if (n === null) return this.#close("client closed");
         if (this.#closed) return;
         let data = buffer.subarray(0, n);
-        if (pending) {
-          data = concatBytes([pending, data], pending.length + n);
-          pending = undefined;
-        }
-        let pos = 0;
-        if (!prefaceSeen) {
-          if (data.length < PREFACE.length) {
-            if (PREFACE.subarray(0, data.length).some((b, i) => b !== data[i])) {
-              return this.#close("not an HTTP/2 client preface");
-            }
-            pending = data.slice();
-            continue;
-          }
-          if (PREFACE.some((b, i) => b !== data[i])) {
+        if (preface) {
+          const seen = concatBytes([preface, data], preface.length + n);
+          const part = seen.subarray(0, Math.min(seen.length, PREFACE.length));
+          if (part.some((b, i) => b !== PREFACE[i])) {
             return this.#close("not an HTTP/2 client preface");
           }
-          prefaceSeen = true;
-          pos = PREFACE.length;
-        }
-        while (data.length - pos >= 9) {
-          const length = (data[pos] << 16) | (data[pos + 1] << 8) | data[pos + 2];
-          if (length > MAX_FRAME) {
-            throw new ConnectionError(FRAME_SIZE_ERROR, `frame of ${length} bytes`);
+          if (seen.length < PREFACE.length) {
+            preface = seen;
+            continue;
           }
-          if (data.length - pos < 9 + length) break;
-          const id = ((data[pos + 5] & 0x7f) << 24 | data[pos + 6] << 16 | data[pos + 7] << 8 |
-            data[pos + 8]) >>> 0;
-          this.#frame(data[pos + 3], data[pos + 4], id, data.subarray(pos + 9, pos + 9 + length));
-          pos += 9 + length;
-          if (this.#closed) return;
+          preface = undefined;
+          data = seen.subarray(PREFACE.length);
         }
-        if (pos < data.length) pending = data.slice(pos);
+        reader.feed(data, onFrame);
+        if (this.#closed) return;
         if (n === buffer.length && buffer.length < 32 * 1024) buffer = new Uint8Array(n * 2);
       }
     } catch (error) {
@@ -415,7 +401,7 @@ export class H2ServerConnection {
       start = 1;
       end -= payload[0] ?? 0;
     }
-    if (flags & PRIORITY) start += 5;
+    if (flags & Flag.Priority) start += 5;
     if (start > end) throw new ConnectionError(PROTOCOL_ERROR, "bad HEADERS padding");
     const block = payload.subarray(start, end);
     const endStream = (flags & END_STREAM) !== 0;

@@ -12,6 +12,7 @@
  */
 import { concatBytes } from "../body.ts";
 import { TransportError } from "../doh_transport.ts";
+import { Code, ConnectionError, Flag, FrameReader, FrameType, PREFACE, u32 } from "./frames.ts";
 import { HpackDecoder, HpackError } from "./hpack.ts";
 import { FrameOutbox } from "./outbox.ts";
 
@@ -41,42 +42,6 @@ export interface H2ConnectionOptions {
   onClose?: (error?: Error) => void;
 }
 
-const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-
-const enum FrameType {
-  Data = 0,
-  Headers = 1,
-  Priority = 2,
-  RstStream = 3,
-  Settings = 4,
-  PushPromise = 5,
-  Ping = 6,
-  Goaway = 7,
-  WindowUpdate = 8,
-  Continuation = 9,
-}
-
-const enum Flag {
-  EndStream = 0x1,
-  Ack = 0x1,
-  EndHeaders = 0x4,
-  Padded = 0x8,
-  Priority = 0x20,
-}
-
-/** RFC 9113 §7 error codes used here. */
-const enum Code {
-  NoError = 0,
-  ProtocolError = 1,
-  FlowControlError = 3,
-  FrameSizeError = 6,
-  RefusedStream = 7,
-  Cancel = 8,
-  CompressionError = 9,
-}
-
-/** The frames we accept are at most this large (the default SETTINGS_MAX_FRAME_SIZE). */
-const MAX_FRAME = 16_384;
 /** Stream receive window we advertise: room for any DNS answer plus padding, never refilled. */
 const STREAM_WINDOW = 256 * 1024;
 /** Connection receive window we keep open. */
@@ -86,13 +51,6 @@ const MAX_STREAM_ID = 0x7fffffff;
 /** Concurrent streams assumed until the server's SETTINGS say otherwise, and our own cap. */
 const DEFAULT_STREAMS = 100;
 const STREAM_CAP = 1_000;
-
-/** A protocol violation by the server: ends the connection with GOAWAY(code). */
-class ConnectionError extends Error {
-  constructor(readonly code: number, message: string) {
-    super(message);
-  }
-}
 
 /** One request/response on the connection. */
 interface Exchange {
@@ -113,12 +71,6 @@ interface Exchange {
   size: number;
   /** The server ended its side (END_STREAM) or we reset the stream. */
   done: boolean;
-}
-
-function u32(value: number): Uint8Array {
-  const out = new Uint8Array(4);
-  new DataView(out.buffer).setUint32(0, value);
-  return out;
 }
 
 /**
@@ -354,7 +306,11 @@ export class H2Connection {
   async #read(): Promise<void> {
     const socket = this.#socket!;
     const buffer = new Uint8Array(64 * 1024);
-    let pending: Uint8Array | undefined;
+    const reader = new FrameReader();
+    const onFrame = (type: number, flags: number, id: number, payload: Uint8Array) => {
+      this.#frame(type, flags, id, payload);
+      return !this.#closed;
+    };
     try {
       for (;;) {
         const n = await socket.read(buffer);
@@ -363,30 +319,8 @@ export class H2Connection {
           return;
         }
         if (this.#closed) return;
-        let data = buffer.subarray(0, n);
-        if (pending) {
-          const joined = new Uint8Array(pending.length + n);
-          joined.set(pending);
-          joined.set(data, pending.length);
-          data = joined;
-          pending = undefined;
-        }
-        let pos = 0;
-        while (data.length - pos >= 9) {
-          const length = (data[pos] << 16) | (data[pos + 1] << 8) | data[pos + 2];
-          if (length > MAX_FRAME) {
-            throw new ConnectionError(Code.FrameSizeError, `frame of ${length} bytes`);
-          }
-          if (data.length - pos < 9 + length) break;
-          const type = data[pos + 3];
-          const flags = data[pos + 4];
-          const id = ((data[pos + 5] & 0x7f) << 24 | data[pos + 6] << 16 | data[pos + 7] << 8 |
-            data[pos + 8]) >>> 0;
-          this.#frame(type, flags, id, data.subarray(pos + 9, pos + 9 + length));
-          pos += 9 + length;
-          if (this.#closed) return;
-        }
-        if (pos < data.length) pending = data.slice(pos);
+        reader.feed(buffer.subarray(0, n), onFrame);
+        if (this.#closed) return;
         if (this.#draining) this.#closeIfDone();
       }
     } catch (error) {
