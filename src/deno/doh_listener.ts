@@ -82,11 +82,20 @@ export function clientAddressOf(
   trustedProxyHeader?: string,
 ): string {
   if (!trustedProxyHeader) return peer;
-  const value = request.headers.get(trustedProxyHeader);
-  if (value === null) return peer;
-  const entry = trustedProxyHeader.toLowerCase() === "x-forwarded-for"
-    ? value.split(",").at(-1)!
-    : value;
+  return addressFromHeader(request.headers.get(trustedProxyHeader), peer, trustedProxyHeader);
+}
+
+/**
+ * The client address a trusted proxy header's `value` names (the last entry of
+ * `x-forwarded-for`), or `peer` when the header is absent or empty. Both DoH listeners use it.
+ */
+export function addressFromHeader(
+  value: string | null | undefined,
+  peer: string,
+  header: string,
+): string {
+  if (value === null || value === undefined) return peer;
+  const entry = header.toLowerCase() === "x-forwarded-for" ? value.split(",").at(-1)! : value;
   return entry.trim() || peer;
 }
 

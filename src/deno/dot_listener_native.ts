@@ -7,20 +7,10 @@
  *   (grown only while reads fill it), so an idle connection pins little beyond rustls' state.
  * - **No SNI.** Deno does not tell which server name a client asked for, nor serve a certificate
  *   per name: `tenantOf` cannot work, and is refused.
- * - **Certificate swap by rebinding.** The listener always binds with `reusePort: true` (Linux
- *   SO_REUSEPORT), so `setCertificate()` can bind a second listener with the new pair on the same
- *   address and then close the old one; established connections belong to no listener and keep
- *   going. When the caller did not ask for `reusePort`, a plain bind on the port is tried first,
- *   so a port already held by another process still fails as "address in use" instead of being
- *   silently shared. Elsewhere than Linux the second bind fails and the swap throws. A connection
- *   the kernel queued on the old listener in the instant it closes is reset (measured: 9 of ~680
- *   connections over 50 swaps under a tight connect loop; none with `net.ipv4.tcp_migrate_req=1`).
- * - **Refusals and timeouts cannot stop a handshake.** Deno starts the TLS handshake on accept,
- *   and `close()` on a connection still handshaking lets the handshake run to its end in the
- *   background (measured on Deno 2.9.6): a refused TLS client completes its handshake and is then
- *   closed, and a TCP client that never speaks keeps its socket until it sends something or goes
- *   away. The slot is released, the event counted, the session never started — but the
- *   descriptor is not freed by the timeout as it is with `node:tls`.
+ * - **Certificate swap by rebinding, and handshakes that cannot be stopped**: accepting, refusals,
+ *   the handshake deadline and the swap are `tls_acceptor.ts`, shared with the native DoH
+ *   listener; its module doc says what Deno allows there (a refused or silent client keeps its
+ *   socket until its handshake ends or it leaves; its slot is freed at once).
  * - **No TCP_NODELAY.** A TLS connection from `Deno.listenTls` has no `setNoDelay()`; it is called
  *   when present. Answers are batched into one write per drain, which keeps Nagle's delay to
  *   answers that complete while an earlier write is still unacknowledged.
@@ -29,12 +19,8 @@
  */
 import type { StreamSession, StreamTransport } from "../framing/session.ts";
 import { concatBytes } from "../upstream/body.ts";
-import {
-  type DotListener,
-  type DotListenerOptions,
-  refusalOf,
-  startDotSession,
-} from "./dot_listener.ts";
+import { type DotListener, type DotListenerOptions, startDotSession } from "./dot_listener.ts";
+import { acceptTls } from "./tls_acceptor.ts";
 
 /** First read buffer of a connection: what an idle connection pins while its read is pending. */
 const READ_SMALL = 1024;
@@ -246,152 +232,53 @@ function serve(options: DotListenerOptions): DotListener {
     throw new Error("the Deno.listenTls DoT listener has no SNI: tenantOf needs the node:tls one");
   }
   const logger = options.logger;
-  const maxConnections = options.maxConnections ?? 10_000;
-  const maxPerIp = options.maxConnectionsPerIp ?? 0;
-  const handshakeMs = options.handshakeTimeoutMs ?? 5_000;
   const sessions = new Set<StreamSession>();
-  const handshaking = new Set<NativeConnection>();
   const established = new Set<NativeConnection>();
-  const perIp = new Map<string, number>();
-  let open = 0;
   let closing = false;
 
-  const bind = (hostname: string, port: number, cert: string, key: string) =>
-    Deno.listenTls({
-      hostname,
-      port,
-      cert,
-      key,
-      alpnProtocols: ["dot"],
-      // Always: setCertificate() binds the new pair next to the old listener.
-      reusePort: true,
-    });
-
-  if (!options.reusePort && options.port !== 0) {
-    // SO_REUSEPORT would share the port with another process that also set it; a plain bind
-    // first keeps "address in use" an error, as it is for the node:tls listener.
-    Deno.listen({ hostname: options.hostname, port: options.port }).close();
-  }
-  let current = bind(options.hostname, options.port, options.cert, options.key);
-  const bound = current.addr as Deno.NetAddr;
-  const live = new Set<Deno.TlsListener>();
-
-  const admit = async (conn: Deno.TlsConn) => {
-    const remote = conn.remoteAddr as Deno.NetAddr;
-    const address = remote.hostname;
-    const held = perIp.get(address) ?? 0;
-    const refusal = refusalOf({
-      closing,
-      open,
-      maxConnections,
-      held,
-      maxPerIp,
-      address,
-      accept: options.accept,
-    });
-    if (refusal) {
-      logger?.debug("connection refused", { reason: refusal });
-      options.onEvent?.(`refused-${refusal}`);
-      try {
-        conn.close();
-      } catch { /* already closed */ }
-      return;
-    }
-    open++;
-    perIp.set(address, held + 1);
-    const connection = new NativeConnection(conn, () => {
-      open--;
-      const n = (perIp.get(address) ?? 1) - 1;
-      if (n > 0) perIp.set(address, n);
-      else perIp.delete(address);
-      handshaking.delete(connection);
-      established.delete(connection);
-    }, (error) => logger?.debug("socket error", { error: (error as Error)?.message }));
-    handshaking.add(connection);
-
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      const handshake = conn.handshake();
-      handshake.catch(() => {}); // the timeout may win; its rejection then has no reader
-      await Promise.race([
-        handshake,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error("TLS handshake timeout")), handshakeMs);
-        }),
-      ]);
-    } catch (error) {
-      if (!connection.closed) {
-        logger?.debug("tls handshake failed", { error: (error as Error)?.message });
-        options.onEvent?.("tls-handshake-failed");
-      }
-      connection.destroy();
-      return;
-    } finally {
-      clearTimeout(timer);
-    }
-    if (connection.closed) return;
-    handshaking.delete(connection);
-    if (closing) return connection.destroy();
-    (conn as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
-
-    const session = startDotSession(connection, options, sessions, {
-      client: { address, port: remote.port },
-      tenant: undefined,
-    });
-    established.add(connection);
-    connection.start(session);
-  };
-
-  const acceptLoop = async (listener: Deno.TlsListener) => {
-    for (;;) {
-      let conn: Deno.TlsConn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        if (!live.has(listener)) return; // closed by setCertificate() or shutdown()
-        if (error instanceof Deno.errors.BadResource) return;
-        // EMFILE and the like: say so, and give the process a moment before trying again.
-        logger?.warn("accept failed", { error: (error as Error)?.message });
-        await new Promise((r) => setTimeout(r, 50));
-        continue;
-      }
-      void admit(conn).catch((error) => {
-        logger?.error("connection setup failed", { error: (error as Error)?.message });
+  const acceptor = acceptTls({
+    hostname: options.hostname,
+    port: options.port,
+    cert: options.cert,
+    key: options.key,
+    alpnProtocols: ["dot"],
+    reusePort: options.reusePort,
+    maxConnections: options.maxConnections,
+    maxConnectionsPerIp: options.maxConnectionsPerIp,
+    handshakeTimeoutMs: options.handshakeTimeoutMs,
+    accept: options.accept,
+    logger,
+    onRefused: (reason) => options.onEvent?.(`refused-${reason}`),
+    onHandshakeFailed: () => options.onEvent?.("tls-handshake-failed"),
+    onConnection: (conn, peer, release) => {
+      const connection = new NativeConnection(conn, () => {
+        release();
+        established.delete(connection);
+      }, (error) => logger?.debug("socket error", { error: (error as Error)?.message }));
+      if (closing) return connection.destroy();
+      (conn as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
+      const session = startDotSession(connection, options, sessions, {
+        client: { address: peer.hostname, port: peer.port },
+        tenant: undefined,
       });
-    }
-  };
-
-  const start = (listener: Deno.TlsListener) => {
-    live.add(listener);
-    void acceptLoop(listener);
-  };
-  const stop = (listener: Deno.TlsListener) => {
-    live.delete(listener);
-    try {
-      listener.close();
-    } catch { /* already closed */ }
-  };
-  start(current);
+      established.add(connection);
+      connection.start(session);
+    },
+  });
 
   return {
-    addr: { hostname: bound.hostname, port: bound.port },
+    addr: { hostname: acceptor.addr.hostname, port: acceptor.addr.port },
     get connections() {
-      return open;
+      return acceptor.connections;
     },
     setCertificate(cert: string, key: string) {
-      if (closing) return;
       // Throws for a bad pair (or where SO_REUSEPORT is not honoured): the old listener stays.
-      const next = bind(bound.hostname, bound.port, cert, key);
-      const old = current;
-      current = next;
-      start(next);
-      stop(old);
+      if (!closing) acceptor.setCertificate(cert, key);
     },
     async shutdown(graceMs: number) {
       closing = true;
       const deadline = performance.now() + graceMs;
-      for (const listener of [...live]) stop(listener);
-      for (const c of [...handshaking]) c.destroy();
+      acceptor.stop();
       await Promise.all([...sessions].map((s) => s.shutdown(graceMs)));
       // The last answers are queued on their connections: let them reach the kernel (the
       // process may exit right after this resolves), within what is left of the grace.
