@@ -104,6 +104,7 @@ export function createH2ClientTransport(options: H2ClientOptions): H2ClientTrans
       pools.set(url.origin, pool);
     }
     let best: H2Connection | undefined;
+    let usable = 0;
     for (const conn of pool) {
       if (!conn.usable) continue;
       if (conn.requests >= maxRequests) {
@@ -111,9 +112,9 @@ export function createH2ClientTransport(options: H2ClientOptions): H2ClientTrans
         continue;
       }
       if (conn.hasRoom) return conn;
+      usable++;
       if (!best || conn.load < best.load) best = conn;
     }
-    const usable = pool.filter((c) => c.usable).length;
     if (!best || usable < perOrigin) return open(url, pool);
     return best;
   }
