@@ -9,35 +9,12 @@ import { describe, expect, it } from "vitest";
 import { H2ServerConnection, type H2ServerRequest } from "../../src/http/h2_server.ts";
 import type { H2Socket } from "../../src/upstream/h2/connection.ts";
 import { HpackDecoder } from "../../src/upstream/h2/hpack.ts";
-import { Channel } from "../support/byte_pipe.ts";
+import { Channel, encodeFrame as frame, type Frame, FrameTap } from "../support/byte_pipe.ts";
 
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const DATA = 0, HEADERS = 1, RST_STREAM = 3, SETTINGS = 4, GOAWAY = 7;
 const END_STREAM = 1, END_HEADERS = 4;
 const text = new TextEncoder();
-
-interface Frame {
-  type: number;
-  flags: number;
-  id: number;
-  payload: Uint8Array;
-}
-
-function frame(
-  type: number,
-  flags: number,
-  id: number,
-  payload: Uint8Array = new Uint8Array(0),
-): Uint8Array {
-  const out = new Uint8Array(9 + payload.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, payload.length << 8);
-  out[3] = type;
-  out[4] = flags;
-  view.setUint32(5, id);
-  out.set(payload, 9);
-  return out;
-}
 
 /** A literal with incremental indexing and a new name (so the server's table grows). */
 function indexedLiteral(name: string, value: string): number[] {
@@ -62,10 +39,8 @@ function getBlock(path: string): Uint8Array {
 class Client {
   readonly toServer = new Channel();
   readonly toClient = new Channel();
-  #buffer = new Uint8Array(0);
-  readonly frames: Frame[] = [];
+  readonly #tap = new FrameTap(this.toClient);
   readonly decoder = new HpackDecoder();
-  closed = false;
 
   socket(): H2Socket {
     return {
@@ -86,58 +61,9 @@ class Client {
     this.toServer.push(bytes);
   }
 
-  #reading = false;
-  #notify: (() => void) | undefined;
-
-  /** Parses the server's bytes into `frames` for as long as the pipe is open. */
-  async #pump(): Promise<void> {
-    const chunk = new Uint8Array(65_536);
-    for (;;) {
-      const n = await this.toClient.read(chunk);
-      if (n === null) break;
-      const joined = new Uint8Array(this.#buffer.length + n);
-      joined.set(this.#buffer);
-      joined.set(chunk.subarray(0, n), this.#buffer.length);
-      this.#buffer = joined;
-      while (this.#buffer.length >= 9) {
-        const length = (this.#buffer[0] << 16) | (this.#buffer[1] << 8) | this.#buffer[2];
-        if (this.#buffer.length < 9 + length) break;
-        const view = new DataView(this.#buffer.buffer, this.#buffer.byteOffset);
-        this.frames.push({
-          type: this.#buffer[3],
-          flags: this.#buffer[4],
-          id: view.getUint32(5) & 0x7fffffff,
-          payload: this.#buffer.slice(9, 9 + length),
-        });
-        this.#buffer = this.#buffer.subarray(9 + length);
-      }
-      this.#notify?.();
-    }
-    this.closed = true;
-    this.#notify?.();
-  }
-
   /** Takes the first server frame `match` accepts, waiting up to 1 s for one. */
-  async expect(match: (f: Frame) => boolean, what: string): Promise<Frame> {
-    if (!this.#reading) {
-      this.#reading = true;
-      void this.#pump();
-    }
-    const deadline = Date.now() + 1_000;
-    for (;;) {
-      const i = this.frames.findIndex(match);
-      if (i >= 0) return this.frames.splice(i, 1)[0];
-      if (this.closed) throw new Error(`closed while waiting for ${what}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#notify = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
+  expect(match: (f: Frame) => boolean, what: string): Promise<Frame> {
+    return this.#tap.expect(match, what);
   }
 }
 

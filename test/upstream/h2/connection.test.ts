@@ -10,9 +10,8 @@ import { describe, expect, it } from "vitest";
 import { TransportError } from "../../../src/upstream/doh_transport.ts";
 import { H2Connection, type H2Socket } from "../../../src/upstream/h2/connection.ts";
 import { encodeRequestHead, withContentLength } from "../../../src/upstream/h2/hpack.ts";
-import { Channel } from "../../support/byte_pipe.ts";
+import { Channel, encodeFrame, type Frame, FrameTap } from "../../support/byte_pipe.ts";
 
-const PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const DATA = 0,
   HEADERS = 1,
   RST_STREAM = 3,
@@ -24,20 +23,11 @@ const DATA = 0,
   CONTINUATION = 9;
 const END_STREAM = 1, ACK = 1, END_HEADERS = 4, PADDED = 8;
 
-interface Frame {
-  type: number;
-  flags: number;
-  id: number;
-  payload: Uint8Array;
-}
-
 /** The server end: reads the client's frames, sends frames (optionally a byte at a time). */
 class ScriptedServer {
   readonly toClient = new Channel();
   readonly toServer = new Channel();
-  #buffer = new Uint8Array(0);
-  /** Frames the client sent that no `expect` has taken yet, in order. */
-  readonly unread: Frame[] = [];
+  readonly #tap = new FrameTap(this.toServer, true);
   bytewise = false;
 
   socket(): H2Socket {
@@ -56,13 +46,7 @@ class ScriptedServer {
   }
 
   send(type: number, flags: number, id: number, payload: Uint8Array = new Uint8Array(0)) {
-    const frame = new Uint8Array(9 + payload.length);
-    const view = new DataView(frame.buffer);
-    view.setUint32(0, payload.length << 8);
-    frame[3] = type;
-    frame[4] = flags;
-    view.setUint32(5, id);
-    frame.set(payload, 9);
+    const frame = encodeFrame(type, flags, id, payload);
     if (this.bytewise) { for (const b of frame) this.toClient.push(Uint8Array.of(b)); }
     else this.toClient.push(frame);
   }
@@ -78,61 +62,9 @@ class ScriptedServer {
     this.send(SETTINGS, 0, 0, payload);
   }
 
-  #notify: (() => void) | undefined;
-  #reading = false;
-
-  /** Parses whatever the client wrote into `unread`, for as long as the pipe is open. */
-  async #pump(): Promise<void> {
-    const chunk = new Uint8Array(65_536);
-    for (;;) {
-      const n = await this.toServer.read(chunk);
-      if (n === null) break;
-      const joined = new Uint8Array(this.#buffer.length + n);
-      joined.set(this.#buffer);
-      joined.set(chunk.subarray(0, n), this.#buffer.length);
-      this.#buffer = joined;
-      while (this.#buffer.length >= 9) {
-        if (new TextDecoder().decode(this.#buffer.subarray(0, 24)) === PREFACE) {
-          this.#buffer = this.#buffer.subarray(24);
-          continue;
-        }
-        const length = (this.#buffer[0] << 16) | (this.#buffer[1] << 8) | this.#buffer[2];
-        if (this.#buffer.length < 9 + length) break;
-        const view = new DataView(this.#buffer.buffer, this.#buffer.byteOffset);
-        this.unread.push({
-          type: this.#buffer[3],
-          flags: this.#buffer[4],
-          id: view.getUint32(5) & 0x7fffffff,
-          payload: this.#buffer.slice(9, 9 + length),
-        });
-        this.#buffer = this.#buffer.subarray(9 + length);
-      }
-      this.#notify?.();
-    }
-    this.#notify?.();
-  }
-
   /** Takes the first client frame `match` accepts, waiting up to 1 s for one to arrive. */
-  async expect(match: (f: Frame) => boolean, what: string): Promise<Frame> {
-    if (!this.#reading) {
-      this.#reading = true;
-      this.#pump();
-    }
-    const deadline = Date.now() + 1_000;
-    for (;;) {
-      const i = this.unread.findIndex(match);
-      if (i >= 0) return this.unread.splice(i, 1)[0];
-      if (this.toServer.closed) throw new Error(`connection closed while waiting for ${what}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#notify = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
+  expect(match: (f: Frame) => boolean, what: string): Promise<Frame> {
+    return this.#tap.expect(match, what);
   }
 
   request(what = "a request"): Promise<Frame> {
