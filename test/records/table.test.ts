@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import dnsPacket from "dns-packet";
 import { Rcode } from "../../src/dns/constants.ts";
 import { parseMessage } from "../../src/dns/message.ts";
-import { LocalRecords, parseLocalRecords } from "../../src/records/mod.ts";
+import { type LocalRecord, LocalRecords, parseLocalRecords } from "../../src/records/mod.ts";
 import { answers, ask, decode, HOSTS, query, ZONE } from "./fixtures.ts";
 
 describe("LocalRecords.from", () => {
@@ -32,6 +32,68 @@ describe("LocalRecords.from", () => {
   it("merges duplicates and counts records", () => {
     const local = parseLocalRecords("10.0.0.1 a.example\n10.0.0.1 a.example\n10.0.0.2 a.example\n");
     expect(local.size).toBe(4); // 2 A, 2 PTR
+  });
+});
+
+describe("LocalRecords.from, record checks", () => {
+  it.each(
+    [
+      [
+        { name: "bad..name", type: "A", address: "10.0.0.1", line: 3 },
+        'line 3: bad name "bad..name"',
+      ],
+      [
+        { name: "a.example", type: "A", address: "10.0.0.256", line: 4 },
+        'line 4: bad A address "10.0.0.256"',
+      ],
+      [{ name: "a.example", type: "AAAA", address: "10.0.0.1" }, 'bad AAAA address "10.0.0.1"'],
+      [{ name: "a.example", type: "A", address: "10.0.0.1", ttl: -1 }, "bad TTL -1"],
+      [{ name: "a.example", type: "A", address: "10.0.0.1", ttl: 1.5 }, "bad TTL 1.5"],
+      [{ name: "a.example", type: "A", address: "10.0.0.1", ttl: 2 ** 31 }, "bad TTL 2147483648"],
+      [{ name: "a.example", type: "CNAME", target: "b..example" }, 'bad CNAME target "b..example"'],
+      [{ name: "a.example", type: "PTR", target: "" }, 'bad PTR target ""'],
+      [
+        { name: "a.example", type: "TXT", strings: [], line: 9 },
+        "line 9: TXT record without strings",
+      ],
+      [{ name: "a.example", type: "TXT", strings: ["x".repeat(256)] }, "TXT string of 256 bytes"],
+    ] satisfies [LocalRecord, string][],
+  )("rejects %j", (record, message) => {
+    expect(() => LocalRecords.from([record])).toThrow(SyntaxError);
+    expect(() => LocalRecords.from([record])).toThrow(message);
+  });
+
+  it("names no line for a record that came without one", () => {
+    expect(() => LocalRecords.from([{ name: "a..b", type: "A", address: "10.0.0.1" }])).toThrow(
+      /^bad name "a\.\.b"$/,
+    );
+  });
+
+  it("takes UTF-8 strings and raw bytes for TXT", () => {
+    const local = LocalRecords.from([
+      { name: "t.example", type: "TXT", strings: ["h\u00e9", Uint8Array.of(0, 255)] },
+    ]);
+    expect(ask(local, "t.example", { type: "TXT" }).subarray(-9)).toEqual(
+      Uint8Array.of(0, 7, 3, 0x68, 0xc3, 0xa9, 2, 0, 255), // RDLENGTH, "hé", 00 ff
+    );
+  });
+});
+
+describe("parseLocalRecords", () => {
+  it.each(
+    [
+      [{}, "10.0.0.1 a.example", "a.example"],
+      [{ fileName: "/etc/dotbridge/lan.zone" }, "a.example. A 10.0.0.1", "a.example"],
+      [{ format: "zone" }, "$ORIGIN example.\na A 10.0.0.1", "a.example"],
+    ] as const,
+  )("builds a table from text alone (%j)", (options, text, name) => {
+    expect(answers(ask(parseLocalRecords(text, options), name))).toEqual([`${name} A 10.0.0.1`]);
+  });
+
+  it("reads the text in the format the file name gives", () => {
+    expect(() => parseLocalRecords("10.0.0.1 a.example", { fileName: "lan.zone" })).toThrow(
+      'line 1: relative name "10.0.0.1" with no $ORIGIN',
+    );
   });
 });
 
@@ -179,6 +241,45 @@ describe("LocalRecords.answer", () => {
       "nas.home.arpa A 192.168.1.10",
       "nas.home.arpa AAAA fd00::10",
     ]);
+  });
+
+  // Header | question | answer and authority sections | OPT: the bytes the split kept unchanged.
+  it.each(
+    [
+      [
+        "nas.home.arpa",
+        {},
+        "424285800001000100000000",
+        "036e617304686f6d6504617270610000010001",
+        "c00c000100010000003c0004c0a8010a",
+      ],
+      [
+        "www.home.arpa", // CNAME chain: owners and targets compressed against earlier names
+        {},
+        "424285800001000300000000",
+        "0377777704686f6d6504617270610000010001",
+        "c00c0005000100000e100008056d65646961c010" + "c02b0005000100000e100006036e6173c010" +
+        "c03f000100010000003c0004c0a8010a",
+      ],
+      [
+        "missing.home.arpa", // NXDOMAIN, the zone's SOA uncompressed, OPT with DO
+        { edns: true, dnssecOk: true },
+        "424285830001000000010001",
+        "076d697373696e6704686f6d650461727061000001" + "0001",
+        "04686f6d650461727061000006000100000078002f096c6f63616c686f737400066e6f626f647907696e76" +
+        "616c6964000000000100000e1000000258000151800000007800" + "002904d0000080000000",
+      ],
+      [
+        "10.1.168.192.in-addr.arpa", // PTR target's "arpa" points into the question
+        { type: "PTR" },
+        "424285800001000100000000",
+        "0231300131033136380331393207696e2d61646472046172706100000c0001",
+        "c00c000c000100000e10000b036e617304686f6d65c021",
+      ],
+    ] as const,
+  )("answers %s %j with the same bytes as before", (name, options, ...hex) => {
+    const wire = ask(zone, name, options);
+    expect(Array.from(wire, (b) => b.toString(16).padStart(2, "0")).join("")).toBe(hex.join(""));
   });
 
   it("refuses to load an RRset too large for one message", () => {
