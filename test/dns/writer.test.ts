@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Buffer } from "node:buffer";
+import type dnsPacket from "dns-packet";
 import { RrType } from "../../src/dns/constants.ts";
 import { encodeName, nameWireLength } from "../../src/dns/name.ts";
 import { WireWriter } from "../../src/dns/writer.ts";
@@ -52,7 +53,7 @@ describe("WireWriter", () => {
     w.record("nas.lan", RrType.A, 300, (w) => w.bytes([10, 0, 0, 2]));
     w.record("nas.lan", RrType.CNAME, 60, (w) => w.name("tv.lan"));
     w.record("tv.lan", RrType.TXT, 0x7fffffff, (w) => w.bytes([2, 0x68, 0x69]));
-    const answers = decodePacket(response(query, 3, w.out)).answers!;
+    const answers = decodePacket(response(query, 3, w.out)).answers as dnsPacket.StringAnswer[];
     expect(answers.map((r) => [r.name, r.type, r.ttl, r.data])).toEqual([
       ["nas.lan", "A", 300, "10.0.0.2"],
       ["nas.lan", "CNAME", 60, "tv.lan"],
