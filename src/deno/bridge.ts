@@ -19,7 +19,7 @@ import { createTransports } from "./upstreams.ts";
 import { watchCertificate } from "./cert_reload.ts";
 import type { QueryObserver } from "../resolver/processor.ts";
 import { buildResolver, type Resolver } from "../resolver/build.ts";
-import { localRecordsMiddleware } from "../resolver/local_records.ts";
+import { localRecordsMiddleware } from "../records/mod.ts";
 import { type LocalRecordsWatch, watchLocalRecords } from "./local_records_loader.ts";
 import { parseTenants, tenantFromServerName, type TenantsConfig } from "../config/tenants.ts";
 import { type BridgeMetrics, createBridgeMetrics, rcodeName } from "../metrics/bridge.ts";

@@ -12,7 +12,7 @@ import {
   type LocalRecords,
   type LocalRecordsOptions,
   parseLocalRecords,
-} from "../resolver/local_records.ts";
+} from "../records/mod.ts";
 
 /** Options of {@linkcode watchLocalRecords}. */
 export interface LocalRecordsWatchOptions extends LocalRecordsOptions {

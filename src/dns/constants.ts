@@ -29,7 +29,12 @@ export const RrType = {
   TXT: 16,
   AAAA: 28,
   OPT: 41,
+  /** A question type only: every record at the name (RFC 8482 lets servers answer less). */
+  ANY: 255,
 } as const;
+
+/** Resource record classes (RFC 1035 §3.2.4). */
+export const RrClass = { IN: 1 } as const;
 
 /** EDNS(0) option codes (IANA "DNS EDNS0 Option Codes"). */
 export const EdnsOptionCode = {

@@ -32,7 +32,19 @@ export function optRecordSize(options: readonly EdnsOption[]): number {
   return size;
 }
 
-function writeOpt(
+/**
+ * Writes an OPT record with these fields and options into `out` at `at` (which must have room
+ * for {@linkcode optRecordSize} bytes) and returns the offset just past it. The caller counts it
+ * in ARCOUNT.
+ *
+ * @example
+ * ```ts
+ * const out = new Uint8Array(body.length + optRecordSize([]));
+ * out.set(body);
+ * writeOpt(out, body.length, { udpSize: DEFAULT_EDNS_UDP_SIZE, ttl: EDNS_DO }, []);
+ * ```
+ */
+export function writeOpt(
   out: Uint8Array,
   at: number,
   fields: OptFields,

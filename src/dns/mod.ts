@@ -10,3 +10,6 @@ export * from "./edns.ts";
 export * from "./response.ts";
 export * from "./query.ts";
 export * from "./ttl.ts";
+export * from "./name.ts";
+export * from "./writer.ts";
+export * from "./answer.ts";

@@ -12,5 +12,4 @@ export * from "./acl.ts";
 export * from "./ratelimit.ts";
 export * from "./cache.ts";
 export * from "./tenants.ts";
-export * from "./local_records.ts";
 export * from "./build.ts";

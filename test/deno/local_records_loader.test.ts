@@ -4,7 +4,7 @@ import { Buffer } from "node:buffer";
 import { Rcode } from "../../src/dns/constants.ts";
 import { classifyQuery, type Query } from "../../src/dns/query.ts";
 import type { LogFields, Logger } from "../../src/log/mod.ts";
-import type { LocalRecords } from "../../src/resolver/local_records.ts";
+import type { LocalRecords } from "../../src/records/mod.ts";
 import { type LocalRecordsWatch, watchLocalRecords } from "../../src/deno/local_records_loader.ts";
 
 function query(name: string): Query {
@@ -17,7 +17,7 @@ function query(name: string): Query {
 
 /** The A addresses `records` answers for `name`, or undefined when it does not answer. */
 function addressesOf(records: LocalRecords, name: string): string[] | undefined {
-  const wire = records.answer(query(name));
+  const wire = records.answer(query(name))?.wire;
   if (!wire) return undefined;
   return (dnsPacket.decode(Buffer.from(wire)).answers ?? []).map((r) =>
     String((r as { data: unknown }).data)
@@ -91,7 +91,7 @@ describe("watchLocalRecords", () => {
       defaultTtl: 77,
       watch: false,
     });
-    const wire = w.current().answer(query("gone.home.arpa"))!;
+    const wire = w.current().answer(query("gone.home.arpa"))!.wire;
     expect(wire[3] & 0x0f).toBe(Rcode.NXDOMAIN);
     const nx = dnsPacket.decode(Buffer.from(wire));
     expect((nx.authorities![0] as { ttl: number }).ttl).toBe(77);

@@ -9,6 +9,7 @@ import {
   paddingOption,
   rewriteOptions,
   setOpt,
+  writeOpt,
 } from "../../src/dns/edns.ts";
 import { type EdnsOption, parseMessage } from "../../src/dns/message.ts";
 import { decodePacket, encodePacket, makeQuery } from "./fixtures.ts";
@@ -287,5 +288,20 @@ describe("rewriteOptions", () => {
       128,
     );
     expect(big.length).toBe(256);
+  });
+});
+
+describe("writeOpt", () => {
+  it.each([
+    [{ udpSize: 1232, ttl: 0 }, [], [0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]],
+    [{ udpSize: 1232, ttl: 0x8000 }, [], [0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0]],
+    [{ udpSize: 512, ttl: 0x01008000 }, [KEEPALIVE_EMPTY], [
+      ...[0, 0, 41, 0x02, 0x00, 0x01, 0x00, 0x80, 0x00, 0, 4],
+      ...[0, 11, 0, 0],
+    ]],
+  ])("writes %j with %j at an offset and returns the end", (fields, options, bytes) => {
+    const out = new Uint8Array(3 + optRecordSize(options));
+    expect(writeOpt(out, 3, fields, options)).toBe(out.length);
+    expect([...out.subarray(3)]).toEqual(bytes);
   });
 });
