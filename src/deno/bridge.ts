@@ -91,25 +91,34 @@ function readFile(key: string, from: string, path: string): string {
 
 /** Loads the configured certificate, or makes/loads the development one. */
 export async function loadCertificate(config: Config): Promise<ServedCertificate> {
-  if (config.certFile && config.keyFile) {
-    const cert = readFile("--cert", config.origin.cert, config.certFile);
-    const key = readFile("--key", config.origin.key, config.keyFile);
+  if (config.certificate.certFile && config.certificate.keyFile) {
+    const cert = readFile("--cert", config.origin.cert, config.certificate.certFile);
+    const key = readFile("--key", config.origin.key, config.certificate.keyFile);
     if (!cert.includes("-----BEGIN CERTIFICATE-----")) {
-      throw new ConfigError(config.origin.cert, `"${config.certFile}" holds no PEM certificate`);
+      throw new ConfigError(
+        config.origin.cert,
+        `"${config.certificate.certFile}" holds no PEM certificate`,
+      );
     }
     if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) {
-      throw new ConfigError(config.origin.key, `"${config.keyFile}" holds no PEM private key`);
+      throw new ConfigError(
+        config.origin.key,
+        `"${config.certificate.keyFile}" holds no PEM private key`,
+      );
     }
     let spkiPin: string;
     try {
       spkiPin = checkCertificatePair(cert, key).spkiPin;
     } catch (e) {
-      throw new ConfigError(config.origin.cert, `"${config.certFile}": ${(e as Error).message}`);
+      throw new ConfigError(
+        config.origin.cert,
+        `"${config.certificate.certFile}": ${(e as Error).message}`,
+      );
     }
     return {
       cert,
       key,
-      trustPath: config.certFile,
+      trustPath: config.certificate.certFile,
       spkiPin,
       development: false,
       created: false,
@@ -117,11 +126,13 @@ export async function loadCertificate(config: Config): Promise<ServedCertificate
   }
   let dev;
   try {
-    dev = await ensureDevCertificate(config.stateDir);
+    dev = await ensureDevCertificate(config.certificate.stateDir);
   } catch (e) {
     throw new ConfigError(
       config.origin["state-dir"],
-      `cannot keep the development certificate in "${config.stateDir}": ${(e as Error).message}`,
+      `cannot keep the development certificate in "${config.certificate.stateDir}": ${
+        (e as Error).message
+      }`,
     );
   }
   return {
@@ -141,23 +152,23 @@ export async function loadCertificate(config: Config): Promise<ServedCertificate
  */
 export async function startBridge(config: Config, deps: BridgeDeps = {}): Promise<Bridge> {
   const logger = deps.logger ??
-    createLogger({ level: config.logLevel, format: config.logFormat });
+    createLogger({ level: config.log.logLevel, format: config.log.logFormat });
   const certificate = await loadCertificate(config);
-  const caPem = config.upstreamCaFile
-    ? readFile("--upstream-ca", config.origin["upstream-ca"], config.upstreamCaFile)
+  const caPem = config.upstream.upstreamCaFile
+    ? readFile("--upstream-ca", config.origin["upstream-ca"], config.upstream.upstreamCaFile)
     : undefined;
   const http = createTransports({
     caPem,
     fetchFn: deps.fetch,
     logger,
-    bootstrap: config.bootstrap,
-    transport: config.upstreamTransport,
+    bootstrap: config.upstream.bootstrap,
+    transport: config.upstream.upstreamTransport,
   });
   let tenants: TenantsConfig | undefined;
-  if (config.tenantsFile) {
+  if (config.resolver.tenantsFile) {
     tenants = parseTenants(
-      readFile("--tenants", config.origin.tenants, config.tenantsFile),
-      config.tenantsFile,
+      readFile("--tenants", config.origin.tenants, config.resolver.tenantsFile),
+      config.resolver.tenantsFile,
     );
   }
   let dot: DotListener | undefined;
@@ -177,9 +188,9 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     try {
       watch = watchLocalRecords({ path, logger });
     } catch (e) {
-      const origin = path === config.localRecords
+      const origin = path === config.resolver.localRecords
         ? config.origin["local-records"]
-        : `${config.tenantsFile}: "local-records"`;
+        : `${config.resolver.tenantsFile}: "local-records"`;
       throw new ConfigError(origin, (e as Error).message);
     }
     recordWatches.push(watch);
@@ -219,33 +230,33 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
   const process = createProcessor({
     handler,
     logger,
-    logQueries: config.logQueries,
-    keepaliveMs: config.idleTimeoutMs,
+    logQueries: config.log.logQueries,
+    keepaliveMs: config.dot.idleTimeoutMs,
     observer,
   });
 
   try {
     // The config refuses --tenant-domain with the native listener (it has no SNI).
-    const listen = config.dotServer === "native" ? listenDotNative : listenDot;
+    const listen = config.dot.dotServer === "native" ? listenDotNative : listenDot;
     dot = await listen({
-      hostname: config.listen.hostname,
-      port: config.listen.port,
+      hostname: config.dot.listen.hostname,
+      port: config.dot.listen.port,
       cert: certificate.cert,
       key: certificate.key,
       process,
       logger,
-      maxConnections: config.maxConnections,
-      handshakeTimeoutMs: config.handshakeTimeoutMs,
-      idleTimeoutMs: config.idleTimeoutMs,
-      frameTimeoutMs: config.frameTimeoutMs,
-      maxInFlight: config.maxInFlight,
-      maxFrameSize: config.maxFrameSize,
-      maxConnectionsPerIp: config.maxConnectionsPerIp,
+      maxConnections: config.dot.maxConnections,
+      handshakeTimeoutMs: config.dot.handshakeTimeoutMs,
+      idleTimeoutMs: config.dot.idleTimeoutMs,
+      frameTimeoutMs: config.dot.frameTimeoutMs,
+      maxInFlight: config.dot.maxInFlight,
+      maxFrameSize: config.dot.maxFrameSize,
+      maxConnectionsPerIp: config.dot.maxConnectionsPerIp,
       accept,
       reusePort: deps.reusePort,
       onEvent: (event) => metrics.connectionEvents.inc({ face: "dot", event }),
-      tenantOf: config.tenantDomain
-        ? (servername) => tenantFromServerName(servername, config.tenantDomain!)
+      tenantOf: config.resolver.tenantDomain
+        ? (servername) => tenantFromServerName(servername, config.resolver.tenantDomain!)
         : undefined,
     });
   } catch (e) {
@@ -254,51 +265,51 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     if (/certificate|key|PEM|asn1|decoder/i.test(message)) {
       throw new ConfigError(config.origin.cert, `certificate and key do not load: ${message}`);
     }
-    const { hostname, port } = config.listen;
+    const { hostname, port } = config.dot.listen;
     throw new ConfigError(config.origin.listen, `cannot listen on ${hostname}:${port}: ${message}`);
   }
 
-  if (config.httpListen) {
+  if (config.doh.httpListen) {
     const dohProcess = createProcessor({
       handler,
       logger,
-      logQueries: config.logQueries,
+      logQueries: config.log.logQueries,
       observer,
     });
     const app = createDohApp({
       process: dohProcess,
-      jsonApi: config.jsonApi,
+      jsonApi: config.doh.jsonApi,
       logger,
       landing: () => ({ dotPort: dot.addr.port, spkiPin: certificate.spkiPin }),
       health: () => ({ dotConnections: dot!.connections }),
-      metrics: config.dohMetrics ? () => metrics.registry.render() : undefined,
+      metrics: config.metrics.dohMetrics ? () => metrics.registry.render() : undefined,
     });
     try {
-      const listen = config.dohServer === "native" ? listenNative : listenDoh;
+      const listen = config.doh.dohServer === "native" ? listenNative : listenDoh;
       doh = listen({
-        hostname: config.httpListen.hostname,
-        port: config.httpListen.port,
-        cert: config.httpTls ? certificate.cert : undefined,
-        key: config.httpTls ? certificate.key : undefined,
+        hostname: config.doh.httpListen.hostname,
+        port: config.doh.httpListen.port,
+        cert: config.doh.httpTls ? certificate.cert : undefined,
+        key: config.doh.httpTls ? certificate.key : undefined,
         app,
-        trustedProxyHeader: config.trustedProxyHeader,
+        trustedProxyHeader: config.doh.trustedProxyHeader,
         // Behind a proxy every peer is the proxy: the resolver's ACL (REFUSED) judges the
         // forwarded address instead.
-        accept: config.trustedProxyHeader ? undefined : accept,
+        accept: config.doh.trustedProxyHeader ? undefined : accept,
         // Shared ports: for threads, and so a certificate reload can start the new server
         // before the old one drains.
-        reusePort: deps.reusePort || config.httpTls,
+        reusePort: deps.reusePort || config.doh.httpTls,
         onEvent: (event) => metrics.connectionEvents.inc({ face: "doh", event }),
         fast: { process: dohProcess, path: "/dns-query" },
         logger,
-        maxConnections: config.maxConnections,
-        maxConnectionsPerIp: config.maxConnectionsPerIp,
-        handshakeTimeoutMs: config.handshakeTimeoutMs,
+        maxConnections: config.dot.maxConnections,
+        maxConnectionsPerIp: config.dot.maxConnectionsPerIp,
+        handshakeTimeoutMs: config.dot.handshakeTimeoutMs,
       });
     } catch (e) {
       await dot.shutdown(0);
       await release();
-      const { hostname, port } = config.httpListen;
+      const { hostname, port } = config.doh.httpListen;
       throw new ConfigError(
         config.origin["http-listen"],
         `cannot listen on ${hostname}:${port}: ${(e as Error).message}`,
@@ -307,8 +318,8 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
   }
 
   let metricsListener: MetricsListener | undefined;
-  if (config.metricsListen && deps.metricsListener !== false) {
-    const { hostname, port } = config.metricsListen;
+  if (config.metrics.metricsListen && deps.metricsListener !== false) {
+    const { hostname, port } = config.metrics.metricsListen;
     try {
       metricsListener = await listenMetrics(hostname, port, () => metrics.registry.render());
     } catch (e) {
@@ -322,10 +333,10 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
   }
 
   const dotListener = dot;
-  const watch = config.certFile && config.keyFile
+  const watch = config.certificate.certFile && config.certificate.keyFile
     ? watchCertificate({
-      certPath: config.certFile,
-      keyPath: config.keyFile,
+      certPath: config.certificate.certFile,
+      keyPath: config.certificate.keyFile,
       logger,
       sighup: deps.sighup ?? true,
       apply: async (cert, key, spkiPin) => {
@@ -348,8 +359,8 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     async shutdown() {
       watch?.close();
       await Promise.all([
-        dotListener.shutdown(config.shutdownGraceMs),
-        doh?.shutdown(config.shutdownGraceMs),
+        dotListener.shutdown(config.runtime.shutdownGraceMs),
+        doh?.shutdown(config.runtime.shutdownGraceMs),
       ]);
       await metricsListener?.close();
       await release();

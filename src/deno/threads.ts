@@ -81,8 +81,13 @@ export async function startThreads(config: Config, count: number): Promise<Threa
   // Port 0 asks for any free port: the others join the one the first thread got.
   const joined: Config = {
     ...config,
-    listen: { ...config.listen, port: first.dot.port },
-    httpListen: first.doh ? { ...config.httpListen!, port: first.doh.port } : config.httpListen,
+    dot: { ...config.dot, listen: { ...config.dot.listen, port: first.dot.port } },
+    doh: {
+      ...config.doh,
+      httpListen: first.doh
+        ? { ...config.doh.httpListen!, port: first.doh.port }
+        : config.doh.httpListen,
+    },
   };
   try {
     for (let i = 1; i < count; i++) {
@@ -106,8 +111,8 @@ export async function startThreads(config: Config, count: number): Promise<Threa
     }));
     return mergeExpositions(texts, new Set(["dotbridge_upstream_up"]));
   };
-  if (config.metricsListen) {
-    const { hostname, port } = config.metricsListen;
+  if (config.metrics.metricsListen) {
+    const { hostname, port } = config.metrics.metricsListen;
     try {
       metricsListener = await listenMetrics(hostname, port, scrape);
     } catch (e) {
