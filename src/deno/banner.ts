@@ -5,7 +5,7 @@
  * @module
  */
 import type { Config } from "../config/parse.ts";
-import type { ServedCertificate } from "./bridge.ts";
+import type { ServedCertificate } from "./start/context.ts";
 
 /** What the banner reads: a bridge, or a set of threads. */
 export interface BannerSource {

@@ -10,8 +10,9 @@
 import type { Config } from "../config/parse.ts";
 import { ConfigError } from "../config/parse.ts";
 import { mergeExpositions } from "../metrics/merge.ts";
-import type { ServedCertificate } from "./bridge.ts";
-import { loadCertificate } from "./bridge.ts";
+import { loadCertificate } from "./start/certificate.ts";
+import type { ServedCertificate } from "./start/context.ts";
+import { listenError } from "./start/listen_error.ts";
 import { listenMetrics, type MetricsListener } from "./metrics_listener.ts";
 import type { FromThread, ToThread } from "./thread_worker.ts";
 
@@ -117,10 +118,7 @@ export async function startThreads(config: Config, count: number): Promise<Threa
       metricsListener = await listenMetrics(hostname, port, scrape);
     } catch (e) {
       await stopAll(threads);
-      throw new ConfigError(
-        config.origin["metrics-listen"],
-        `cannot listen on ${hostname}:${port}: ${(e as Error).message}`,
-      );
+      throw listenError(e, config.origin["metrics-listen"], config.metrics.metricsListen);
     }
   }
 
