@@ -1,6 +1,8 @@
 /**
- * Every configuration key, once: its type, default, environment variable and help text. The
- * parser, `--help` and the README's table all come from this list.
+ * Every configuration key, once: its group and field in the typed {@linkcode Config}, the kind of
+ * value it takes, its default, environment variable and help text. The parser, the `Config`
+ * type (`config.ts`), `--help` and the README's table all come from this list, so a new key is
+ * one entry here.
  *
  * @module
  */
@@ -8,13 +10,53 @@
 /** The kinds of value a key takes. */
 export type OptionKind = "string" | "int" | "duration" | "bool" | "list" | "address" | "enum";
 
+/**
+ * The groups of {@linkcode Config}, one per concern:
+ * - `certificate`: the served certificate (`cert`, `key`, the development one's `state-dir`)
+ * - `dot`: the DoT face (listener, server, timeouts, connection limits)
+ * - `doh`: the DoH face (listener, TLS, server, proxy header, JSON API)
+ * - `upstream`: where queries go and how (URLs, strategy, CA, method, transport, timers,
+ *   bootstrap, health checks)
+ * - `resolver`: the policy in front of the upstreams (query budget, cache, ACL, rate limit,
+ *   tenants, local records, client subnet)
+ * - `log`, `metrics`
+ * - `runtime`: the process (threads, shutdown grace)
+ */
+export type ConfigGroup =
+  | "certificate"
+  | "dot"
+  | "doh"
+  | "upstream"
+  | "resolver"
+  | "log"
+  | "metrics"
+  | "runtime";
+
+/** Checks (and for `host-ip`, a shape) beyond the kind: each item, for lists. */
+export type OptionFormat =
+  /** An upstream URL (`https://`, `tls://`, or `http://` on loopback). */
+  | "url"
+  /** An address or CIDR range. */
+  | "cidr"
+  /** `HOST=IP`; the list becomes a map from lower-cased host to address. */
+  | "host-ip"
+  /** An HTTP header name; lower-cased. */
+  | "header";
+
 /** One configuration key. */
 export interface OptionSpec {
   /** The key: `--name` on the command line, `"name"` in the config file. */
   readonly name: string;
+  /** Where the value lives in {@linkcode Config}; unset for `config` (the file itself). */
+  readonly group?: ConfigGroup;
+  /** The value's field in its group: `config[group][field]`. */
+  readonly field?: string;
   readonly kind: OptionKind;
+  readonly format?: OptionFormat;
   /** Default as the user would type it; undefined means unset. */
   readonly default?: string;
+  /** Unset, the parser computes the value from others (the help text says how). */
+  readonly computed?: boolean;
   readonly help: string;
   /** For `enum`. */
   readonly choices?: readonly string[];
@@ -35,11 +77,16 @@ export const DEFAULT_UPSTREAMS = [
   "https://dns.google/dns-query",
 ];
 
-/** All keys, in `--help` order. */
-export const OPTIONS: readonly OptionSpec[] = [
+/**
+ * All keys, in `--help` order, with their literal types (from which `config.ts` derives the
+ * `Config` type). Code that walks the keys uses {@linkcode OPTIONS}.
+ */
+export const OPTION_TABLE = [
   { name: "config", kind: "string", meta: "FILE", help: "JSON file with any of these keys" },
   {
     name: "listen",
+    group: "dot",
+    field: "listen",
     kind: "address",
     default: "127.0.0.1:8853",
     meta: "HOST:PORT",
@@ -47,13 +94,24 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "cert",
+    group: "certificate",
+    field: "certFile",
     kind: "string",
     meta: "FILE",
     help: "PEM certificate chain; unset: a development certificate in --state-dir",
   },
-  { name: "key", kind: "string", meta: "FILE", help: "PEM private key for --cert" },
+  {
+    name: "key",
+    group: "certificate",
+    field: "keyFile",
+    kind: "string",
+    meta: "FILE",
+    help: "PEM private key for --cert",
+  },
   {
     name: "http-listen",
+    group: "doh",
+    field: "httpListen",
     kind: "address",
     default: "127.0.0.1:8443",
     allowOff: true,
@@ -62,12 +120,16 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "http-tls",
+    group: "doh",
+    field: "httpTls",
     kind: "bool",
     default: "true",
     help: "serve HTTPS with the DoT certificate; false: plain HTTP (behind a TLS reverse proxy)",
   },
   {
     name: "doh-server",
+    group: "doh",
+    field: "dohServer",
     kind: "enum",
     choices: ["deno", "native"],
     default: "deno",
@@ -76,25 +138,35 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "trusted-proxy-header",
+    group: "doh",
+    field: "trustedProxyHeader",
     kind: "string",
+    format: "header",
     meta: "HEADER",
     help: "header with the client address set by a trusted proxy (x-forwarded-for: last entry)",
   },
   {
     name: "json-api",
+    group: "doh",
+    field: "jsonApi",
     kind: "bool",
     default: "true",
     help: "answer the JSON API (application/dns-json, ?name=&type=) on the DoH path",
   },
   {
     name: "upstream",
+    group: "upstream",
+    field: "upstreams",
     kind: "list",
+    format: "url",
     default: DEFAULT_UPSTREAMS.join(","),
     meta: "URL",
     help: "upstream: DoH https://host/path or DoT tls://host[:port][?pin=...][#name] (repeatable)",
   },
   {
     name: "upstream-strategy",
+    group: "upstream",
+    field: "upstreamStrategy",
     kind: "enum",
     choices: ["failover", "round-robin", "fastest", "race"],
     default: "failover",
@@ -102,12 +174,16 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "upstream-ca",
+    group: "upstream",
+    field: "upstreamCaFile",
     kind: "string",
     meta: "FILE",
     help: "PEM CA certificate(s) trusted for upstreams instead of the system roots",
   },
   {
     name: "doh-method",
+    group: "upstream",
+    field: "dohMethod",
     kind: "enum",
     choices: ["POST", "GET"],
     default: "POST",
@@ -115,6 +191,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "upstream-transport",
+    group: "upstream",
+    field: "upstreamTransport",
     kind: "enum",
     choices: ["http2", "fetch"],
     default: "http2",
@@ -123,6 +201,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "upstream-cooldown",
+    group: "upstream",
+    field: "upstreamCooldownMs",
     kind: "duration",
     default: "30s",
     min: 0,
@@ -130,6 +210,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "attempt-timeout",
+    group: "upstream",
+    field: "attemptTimeoutMs",
     kind: "duration",
     default: "2s",
     min: 1,
@@ -137,6 +219,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "query-timeout",
+    group: "resolver",
+    field: "queryTimeoutMs",
     kind: "duration",
     default: "5s",
     min: 1,
@@ -145,6 +229,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "health-check-interval",
+    group: "upstream",
+    field: "healthCheckIntervalMs",
     kind: "duration",
     default: "5s",
     min: 0,
@@ -152,18 +238,25 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "bootstrap",
+    group: "upstream",
+    field: "bootstrap",
     kind: "list",
+    format: "host-ip",
     meta: "HOST=IP",
     help: "dial IP for an upstream's HOST instead of resolving it (no plain DNS; repeatable)",
   },
   {
     name: "cache",
+    group: "resolver",
+    field: "cache",
     kind: "bool",
     default: "true",
     help: "answer repeated questions from memory (LRU, TTLs counted down; --no-cache: off)",
   },
   {
     name: "cache-size",
+    group: "resolver",
+    field: "cacheSize",
     kind: "int",
     default: "10000",
     min: 1,
@@ -171,6 +264,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "cache-min-ttl",
+    group: "resolver",
+    field: "cacheMinTtlMs",
     kind: "duration",
     default: "0s",
     min: 0,
@@ -178,6 +273,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "cache-max-ttl",
+    group: "resolver",
+    field: "cacheMaxTtlMs",
     kind: "duration",
     default: "24h",
     min: 0,
@@ -185,6 +282,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "serve-stale",
+    group: "resolver",
+    field: "serveStaleMs",
     kind: "duration",
     default: "0s",
     min: 0,
@@ -192,24 +291,32 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "local-records",
+    group: "resolver",
+    field: "localRecords",
     kind: "string",
     meta: "FILE",
     help: "hosts or zone file answered without an upstream (reloaded on change)",
   },
   {
     name: "tenants",
+    group: "resolver",
+    field: "tenantsFile",
     kind: "string",
     meta: "FILE",
     help: "JSON file of tenant policies (own upstreams, cache, local records)",
   },
   {
     name: "tenant-domain",
+    group: "resolver",
+    field: "tenantDomain",
     kind: "string",
     meta: "DOMAIN",
     help: "DoT clients naming <tenant>.DOMAIN by SNI get that tenant (wildcard certificate)",
   },
   {
     name: "tenant-edns-option",
+    group: "resolver",
+    field: "tenantEdnsOption",
     kind: "int",
     default: "65011",
     min: 0,
@@ -218,6 +325,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "unknown-tenant",
+    group: "resolver",
+    field: "unknownTenant",
     kind: "enum",
     choices: ["refuse", "default"],
     default: "refuse",
@@ -225,12 +334,16 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "keep-client-subnet",
+    group: "resolver",
+    field: "keepClientSubnet",
     kind: "bool",
     default: "false",
     help: "forward EDNS Client Subnet to upstreams (stripped by default, for privacy)",
   },
   {
     name: "idle-timeout",
+    group: "dot",
+    field: "idleTimeoutMs",
     kind: "duration",
     default: "10s",
     min: 1,
@@ -239,6 +352,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "dot-server",
+    group: "dot",
+    field: "dotServer",
     kind: "enum",
     choices: ["node", "native"],
     default: "node",
@@ -246,6 +361,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "handshake-timeout",
+    group: "dot",
+    field: "handshakeTimeoutMs",
     kind: "duration",
     default: "5s",
     min: 1,
@@ -253,6 +370,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "frame-timeout",
+    group: "dot",
+    field: "frameTimeoutMs",
     kind: "duration",
     default: "5s",
     min: 1,
@@ -260,6 +379,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "max-connections-per-ip",
+    group: "dot",
+    field: "maxConnectionsPerIp",
     kind: "int",
     default: "100",
     min: 0,
@@ -267,18 +388,26 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "allow",
+    group: "resolver",
+    field: "allow",
     kind: "list",
+    format: "cidr",
     meta: "CIDR",
     help: "only these client ranges may connect (repeatable; default: everyone)",
   },
   {
     name: "deny",
+    group: "resolver",
+    field: "deny",
     kind: "list",
+    format: "cidr",
     meta: "CIDR",
     help: "these client ranges are refused, even if allowed (repeatable)",
   },
   {
     name: "rate-limit",
+    group: "resolver",
+    field: "rateLimit",
     kind: "int",
     default: "0",
     min: 0,
@@ -286,13 +415,18 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "rate-limit-burst",
+    group: "resolver",
+    field: "rateLimitBurst",
     kind: "int",
+    computed: true,
     min: 1,
     meta: "N",
     help: "queries a client may send at once before the rate applies (default: 2 x rate)",
   },
   {
     name: "threads",
+    group: "runtime",
+    field: "threads",
     kind: "int",
     allowAuto: true,
     default: "1",
@@ -303,6 +437,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "max-connections",
+    group: "dot",
+    field: "maxConnections",
     kind: "int",
     default: "10000",
     min: 1,
@@ -310,6 +446,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "max-inflight",
+    group: "dot",
+    field: "maxInFlight",
     kind: "int",
     default: "128",
     min: 1,
@@ -318,6 +456,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "max-frame-size",
+    group: "dot",
+    field: "maxFrameSize",
     kind: "int",
     default: "65535",
     min: 12,
@@ -326,6 +466,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "shutdown-grace",
+    group: "runtime",
+    field: "shutdownGraceMs",
     kind: "duration",
     default: "5s",
     min: 0,
@@ -333,6 +475,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "metrics-listen",
+    group: "metrics",
+    field: "metricsListen",
     kind: "address",
     allowOff: true,
     default: "off",
@@ -341,12 +485,16 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "doh-metrics",
+    group: "metrics",
+    field: "dohMetrics",
     kind: "bool",
     default: "false",
     help: "also serve /metrics on the DoH face (it is public there)",
   },
   {
     name: "state-dir",
+    group: "certificate",
+    field: "stateDir",
     kind: "string",
     default: ".dotbridge",
     meta: "DIR",
@@ -354,6 +502,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "log-level",
+    group: "log",
+    field: "logLevel",
     kind: "enum",
     choices: ["debug", "info", "warn", "error"],
     default: "info",
@@ -361,6 +511,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "log-format",
+    group: "log",
+    field: "logFormat",
     kind: "enum",
     choices: ["logfmt", "json"],
     default: "logfmt",
@@ -368,11 +520,16 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     name: "log-queries",
+    group: "log",
+    field: "logQueries",
     kind: "bool",
     default: "false",
     help: "log every query with its name and client address (off: privacy)",
   },
-];
+] as const satisfies readonly OptionSpec[];
+
+/** All keys, in `--help` order. */
+export const OPTIONS: readonly OptionSpec[] = OPTION_TABLE;
 
 /** How an option is written on the command line: `--listen HOST:PORT`, `--cache`. */
 export function flagSyntax(o: OptionSpec): string {

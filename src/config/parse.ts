@@ -6,80 +6,10 @@
  */
 import ipaddr from "ipaddr.js";
 import { parseDotUrl } from "../upstream/dot_url.ts";
+import { type Config, isConfig, type ListenAddress, type OptionName } from "./config.ts";
 import { envName, flagSyntax, OPTIONS, type OptionSpec } from "./options.ts";
 
-/** A host and port to listen on. */
-export interface ListenAddress {
-  readonly hostname: string;
-  readonly port: number;
-}
-
-/** The whole, validated configuration. Durations are in milliseconds. */
-export interface Config {
-  readonly listen: ListenAddress;
-  readonly certFile?: string;
-  readonly keyFile?: string;
-  /** DoH face address; undefined when `http-listen` is `off`. */
-  readonly httpListen?: ListenAddress;
-  /** Serve the DoH face over HTTPS (the DoT certificate); false: plain HTTP. */
-  readonly httpTls: boolean;
-  readonly dohServer: "deno" | "native";
-  /** Lower-cased header carrying the client address from a trusted proxy. */
-  readonly trustedProxyHeader?: string;
-  /** Serve the JSON API on the DoH path. */
-  readonly jsonApi: boolean;
-  /** Separate /metrics listener; unset: none. */
-  readonly metricsListen?: ListenAddress;
-  readonly dohMetrics: boolean;
-  readonly localRecords?: string;
-  readonly tenantsFile?: string;
-  readonly tenantDomain?: string;
-  readonly tenantEdnsOption: number;
-  readonly unknownTenant: "refuse" | "default";
-  /** The DoT listener: `node:tls`, or `Deno.listenTls` (no SNI). */
-  readonly dotServer: "node" | "native";
-  /** Threads serving the ports; 0: one per CPU core. */
-  readonly threads: number;
-  readonly cache: boolean;
-  readonly cacheSize: number;
-  readonly cacheMinTtlMs: number;
-  readonly cacheMaxTtlMs: number;
-  /** How long past expiry a cached answer may be served when upstreams fail; 0: never. */
-  readonly serveStaleMs: number;
-  /** Probe interval for failed upstreams; 0: off. */
-  readonly healthCheckIntervalMs: number;
-  /** Host name → address to dial for upstreams. */
-  readonly bootstrap: Readonly<Record<string, string>>;
-  /** 0: no per-address connection limit. */
-  readonly maxConnectionsPerIp: number;
-  readonly allow: readonly string[];
-  readonly deny: readonly string[];
-  /** Queries per second per client; 0: off. */
-  readonly rateLimit: number;
-  readonly rateLimitBurst: number;
-  readonly upstreams: readonly string[];
-  readonly upstreamStrategy: "failover" | "round-robin" | "fastest" | "race";
-  readonly upstreamCaFile?: string;
-  readonly dohMethod: "POST" | "GET";
-  readonly upstreamTransport: "fetch" | "http2";
-  readonly upstreamCooldownMs: number;
-  readonly attemptTimeoutMs: number;
-  readonly queryTimeoutMs: number;
-  readonly keepClientSubnet: boolean;
-  readonly idleTimeoutMs: number;
-  readonly handshakeTimeoutMs: number;
-  readonly frameTimeoutMs: number;
-  readonly maxConnections: number;
-  readonly maxInFlight: number;
-  readonly maxFrameSize: number;
-  readonly shutdownGraceMs: number;
-  readonly stateDir: string;
-  readonly logLevel: "debug" | "info" | "warn" | "error";
-  readonly logFormat: "logfmt" | "json";
-  readonly logQueries: boolean;
-  /** Where each key set by the user came from (`--cert`, `DOTBRIDGE_CERT`, ...), for errors. */
-  readonly origin: Readonly<Record<string, string>>;
-}
+export type { Config, ListenAddress } from "./config.ts";
 
 /** A configuration problem, naming the key. The edge prints `message` and exits 2. */
 export class ConfigError extends Error {
@@ -183,11 +113,11 @@ function readFile(path: string, text: string, raw: Raw): void {
   }
 }
 
-/** Parses `5s`, `500ms`, `2m`, `1h` or a bare number of milliseconds. */
+/** Parses `5s`, `500ms`, `2m`, `1h`, `1d` or a bare number of milliseconds. */
 export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text.trim());
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(text.trim());
   if (!m) return undefined;
-  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? "ms"]!;
+  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? "ms"]!;
   return Math.round(Number(m[1]) * scale);
 }
 
@@ -201,11 +131,14 @@ export function parseAddress(text: string): ListenAddress | undefined {
 }
 
 function convert(spec: OptionSpec, value: string | string[], from: string): unknown {
-  if (spec.kind === "list") return value;
-  const text = value as string;
+  if (Array.isArray(value)) return convertList(spec, value, from);
+  const text = value;
   switch (spec.kind) {
+    case "list":
+      return convertList(spec, splitList(text), from);
     case "string":
       if (text === "") throw new ConfigError(from, "must not be empty");
+      if (spec.format === "header") return checkHeader(text, from);
       return text;
     case "bool":
       if (BOOL_TRUE.has(text.toLowerCase())) return true;
@@ -282,6 +215,28 @@ function checkCidrs(list: readonly string[], from: string): string[] {
   return [...list];
 }
 
+/** A list key's items, checked by the key's format. */
+function convertList(spec: OptionSpec, list: string[], from: string): unknown {
+  switch (spec.format) {
+    case "url":
+      if (list.length === 0) throw new ConfigError(from, "needs at least one URL");
+      return list.map((url) => checkUpstream(url, from));
+    case "cidr":
+      return checkCidrs(list, from);
+    case "host-ip":
+      return parseBootstrap(list, from);
+    default:
+      return list;
+  }
+}
+
+function checkHeader(text: string, from: string): string {
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(text)) {
+    throw new ConfigError(from, `"${text}" is not a header name`);
+  }
+  return text.toLowerCase();
+}
+
 /**
  * Checks one upstream URL: `https://`, `tls://` (RFC 8310 form) or `http://` on loopback.
  *
@@ -347,6 +302,7 @@ export function parseConfig(sources: ConfigSources): ParseResult {
   for (const [k, v] of env) raw.set(k, v);
   for (const [k, v] of cli) raw.set(k, v);
 
+  const fromOf = (name: string) => raw.get(name)?.from ?? `--${name}`;
   const values = new Map<string, unknown>();
   for (const spec of OPTIONS) {
     const given = raw.get(spec.name);
@@ -354,114 +310,68 @@ export function parseConfig(sources: ConfigSources): ParseResult {
     else if (spec.default !== undefined) {
       const value = spec.kind === "list" ? splitList(spec.default) : spec.default;
       values.set(spec.name, convert(spec, value, `default of ${spec.name}`));
+    } else if (spec.kind === "list") {
+      values.set(spec.name, convert(spec, [], fromOf(spec.name)));
     }
   }
-  const fromOf = (name: string) => raw.get(name)?.from ?? `--${name}`;
+  for (const [name, compute] of Object.entries(COMPUTED)) {
+    if (values.get(name) === undefined) values.set(name, compute(values));
+  }
 
-  const upstreams = (values.get("upstream") as string[]).map((u) =>
-    checkUpstream(u, fromOf("upstream"))
-  );
-  if (upstreams.length === 0) throw new ConfigError(fromOf("upstream"), "needs at least one URL");
-  const certFile = values.get("cert") as string | undefined;
-  const keyFile = values.get("key") as string | undefined;
-  if ((certFile === undefined) !== (keyFile === undefined)) {
+  const groups: Record<string, Record<string, unknown>> = {};
+  const origin: Record<string, string> = {};
+  for (const spec of OPTIONS) {
+    origin[spec.name] = fromOf(spec.name);
+    if (spec.group === undefined || spec.field === undefined) continue;
+    (groups[spec.group] ??= {})[spec.field] = values.get(spec.name);
+  }
+  const config: unknown = { ...groups, origin };
+  if (!isConfig(config)) throw new Error("option table and Config type disagree");
+  checkTogether(config);
+  return { help: false, config };
+}
+
+/** Keys computed from others when unset. */
+const COMPUTED: Partial<Record<OptionName, (values: ReadonlyMap<string, unknown>) => unknown>> = {
+  "rate-limit-burst": (values) => 2 * Number(values.get("rate-limit")),
+};
+
+/** Checks that span several keys; each error names the key to change. */
+function checkTogether(config: Config): void {
+  const { certificate, upstream, doh, dot, resolver, origin } = config;
+  if ((certificate.certFile === undefined) !== (certificate.keyFile === undefined)) {
     throw new ConfigError(
-      certFile === undefined ? "--cert" : "--key",
+      certificate.certFile === undefined ? "--cert" : "--key",
       "--cert and --key go together",
     );
   }
-  const get = <T>(name: string) => values.get(name) as T;
-  const bootstrap = parseBootstrap(
-    get<string[] | undefined>("bootstrap") ?? [],
-    fromOf("bootstrap"),
-  );
-  if (get("upstream-transport") === "fetch") {
-    for (const url of upstreams) {
+  if (upstream.upstreamTransport === "fetch") {
+    for (const url of upstream.upstreams) {
       if (/^tls:/i.test(url)) continue;
       const host = new URL(url).hostname.toLowerCase();
-      if (bootstrap[host]) {
+      if (upstream.bootstrap[host]) {
         throw new ConfigError(
-          fromOf("bootstrap"),
+          origin.bootstrap,
           `${host}: a DoH upstream's bootstrap address needs --upstream-transport http2 ` +
             "(fetch always resolves names itself)",
         );
       }
     }
   }
-  if (get("doh-server") === "native" && get("http-tls") === false) {
+  if (doh.dohServer === "native" && !doh.httpTls) {
     throw new ConfigError(
-      fromOf("doh-server"),
-      `native serves HTTP/2 over TLS only, but ${
-        fromOf("http-tls")
-      } is false; use --doh-server deno`,
+      origin["doh-server"],
+      `native serves HTTP/2 over TLS only, but ${origin["http-tls"]} is false; ` +
+        "use --doh-server deno",
     );
   }
-  if (get("dot-server") === "native" && get("tenant-domain") !== undefined) {
+  if (dot.dotServer === "native" && resolver.tenantDomain !== undefined) {
     throw new ConfigError(
-      fromOf("dot-server"),
-      `native has no SNI, so it cannot pick tenants by server name (${fromOf("tenant-domain")}); ` +
+      origin["dot-server"],
+      `native has no SNI, so it cannot pick tenants by server name (${origin["tenant-domain"]}); ` +
         "use --dot-server node",
     );
   }
-  const proxyHeader = get<string | undefined>("trusted-proxy-header");
-  if (proxyHeader !== undefined && !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(proxyHeader)) {
-    throw new ConfigError(fromOf("trusted-proxy-header"), `"${proxyHeader}" is not a header name`);
-  }
-  return {
-    help: false,
-    config: {
-      listen: get("listen"),
-      certFile,
-      keyFile,
-      httpListen: get("http-listen"),
-      httpTls: get("http-tls"),
-      dohServer: get("doh-server"),
-      trustedProxyHeader: proxyHeader?.toLowerCase(),
-      jsonApi: get("json-api"),
-      healthCheckIntervalMs: get("health-check-interval"),
-      metricsListen: get("metrics-listen"),
-      dohMetrics: get("doh-metrics"),
-      localRecords: get("local-records"),
-      tenantsFile: get("tenants"),
-      tenantDomain: get("tenant-domain"),
-      tenantEdnsOption: get("tenant-edns-option"),
-      unknownTenant: get("unknown-tenant"),
-      dotServer: get("dot-server"),
-      threads: get("threads"),
-      cache: get("cache"),
-      cacheSize: get("cache-size"),
-      cacheMinTtlMs: get("cache-min-ttl"),
-      cacheMaxTtlMs: get("cache-max-ttl"),
-      serveStaleMs: get("serve-stale"),
-      bootstrap,
-      maxConnectionsPerIp: get("max-connections-per-ip"),
-      allow: checkCidrs(get<string[] | undefined>("allow") ?? [], fromOf("allow")),
-      deny: checkCidrs(get<string[] | undefined>("deny") ?? [], fromOf("deny")),
-      rateLimit: get("rate-limit"),
-      rateLimitBurst: get<number | undefined>("rate-limit-burst") ?? 2 * get<number>("rate-limit"),
-      upstreams,
-      upstreamStrategy: get("upstream-strategy"),
-      upstreamCaFile: get("upstream-ca"),
-      dohMethod: get("doh-method"),
-      upstreamTransport: get("upstream-transport"),
-      upstreamCooldownMs: get("upstream-cooldown"),
-      attemptTimeoutMs: get("attempt-timeout"),
-      queryTimeoutMs: get("query-timeout"),
-      keepClientSubnet: get("keep-client-subnet"),
-      idleTimeoutMs: get("idle-timeout"),
-      handshakeTimeoutMs: get("handshake-timeout"),
-      frameTimeoutMs: get("frame-timeout"),
-      maxConnections: get("max-connections"),
-      maxInFlight: get("max-inflight"),
-      maxFrameSize: get("max-frame-size"),
-      shutdownGraceMs: get("shutdown-grace"),
-      stateDir: get("state-dir"),
-      logLevel: get("log-level"),
-      logFormat: get("log-format"),
-      logQueries: get("log-queries"),
-      origin: Object.fromEntries(OPTIONS.map((o) => [o.name, fromOf(o.name)])),
-    },
-  };
 }
 
 /** The `--help` text, generated from the option table. */
@@ -471,7 +381,7 @@ export function helpText(program = "dotbridge"): string {
     "",
     "Bridges DNS-over-TLS clients (RFC 7858) to DNS-over-HTTPS upstreams (RFC 8484).",
     "Every option can also be set as an environment variable (shown) or a key in --config.",
-    "Durations take ms, s, m or h (bare numbers are milliseconds).",
+    "Durations take ms, s, m, h or d (bare numbers are milliseconds).",
     "",
   ];
   for (const o of OPTIONS) {

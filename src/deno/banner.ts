@@ -5,7 +5,7 @@
  * @module
  */
 import type { Config } from "../config/parse.ts";
-import type { ServedCertificate } from "./bridge.ts";
+import type { ServedCertificate } from "./start/context.ts";
 
 /** What the banner reads: a bridge, or a set of threads. */
 export interface BannerSource {
@@ -24,11 +24,13 @@ const dialable = (h: string) => (h === "0.0.0.0" || h === "::" ? "127.0.0.1" : h
 export function banner(bridge: BannerSource, config: Config): string {
   const cert = bridge.certificate;
   const { hostname, port } = bridge.dot.addr;
-  const tenants = config.tenantsFile ? `, tenants from ${config.tenantsFile}` : "";
+  const { tenantsFile } = config.resolver;
+  const { upstreams, upstreamStrategy } = config.upstream;
+  const tenants = tenantsFile ? `, tenants from ${tenantsFile}` : "";
   const threads = bridge.count && bridge.count > 1 ? `, ${bridge.count} threads` : "";
   const lines = [
-    `dotbridge: DNS-over-TLS on ${bracket(hostname)}:${port} -> ${config.upstreams.length} ` +
-    `upstream(s) (${config.upstreamStrategy})${tenants}${threads}`,
+    `dotbridge: DNS-over-TLS on ${bracket(hostname)}:${port} -> ${upstreams.length} ` +
+    `upstream(s) (${upstreamStrategy})${tenants}${threads}`,
   ];
   if (cert.development) {
     lines.push(
@@ -61,7 +63,7 @@ export function banner(bridge: BannerSource, config: Config): string {
         `  try: kdig @${dialable(doh.hostname)} -p ${doh.port} +https ${trust} example.com`,
       );
     }
-    if (config.jsonApi) {
+    if (config.doh.jsonApi) {
       const curlHost = bridge.doh.tls
         ? (cert.development ? "localhost" : "<name on the certificate>")
         : bracket(dialable(doh.hostname));

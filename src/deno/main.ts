@@ -33,7 +33,8 @@ async function main(): Promise<void> {
     return;
   }
   const config = parsed.config;
-  const threads = config.threads === 0 ? navigator.hardwareConcurrency : config.threads;
+  const { threads: wanted, shutdownGraceMs } = config.runtime;
+  const threads = wanted === 0 ? navigator.hardwareConcurrency : wanted;
   let bridge: Bridge | Threads;
   try {
     bridge = threads > 1 ? await startThreads(config, threads) : await startBridge(config);
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.error(`dotbridge: ${signal}: draining (up to ${config.shutdownGraceMs} ms)`);
+    console.error(`dotbridge: ${signal}: draining (up to ${shutdownGraceMs} ms)`);
     await bridge.shutdown();
     Deno.exit(0);
   };

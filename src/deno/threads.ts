@@ -10,8 +10,9 @@
 import type { Config } from "../config/parse.ts";
 import { ConfigError } from "../config/parse.ts";
 import { mergeExpositions } from "../metrics/merge.ts";
-import type { ServedCertificate } from "./bridge.ts";
-import { loadCertificate } from "./bridge.ts";
+import { loadCertificate } from "./start/certificate.ts";
+import type { ServedCertificate } from "./start/context.ts";
+import { listenError } from "./start/listen_error.ts";
 import { listenMetrics, type MetricsListener } from "./metrics_listener.ts";
 import type { FromThread, ToThread } from "./thread_worker.ts";
 
@@ -81,8 +82,13 @@ export async function startThreads(config: Config, count: number): Promise<Threa
   // Port 0 asks for any free port: the others join the one the first thread got.
   const joined: Config = {
     ...config,
-    listen: { ...config.listen, port: first.dot.port },
-    httpListen: first.doh ? { ...config.httpListen!, port: first.doh.port } : config.httpListen,
+    dot: { ...config.dot, listen: { ...config.dot.listen, port: first.dot.port } },
+    doh: {
+      ...config.doh,
+      httpListen: first.doh
+        ? { ...config.doh.httpListen!, port: first.doh.port }
+        : config.doh.httpListen,
+    },
   };
   try {
     for (let i = 1; i < count; i++) {
@@ -106,16 +112,13 @@ export async function startThreads(config: Config, count: number): Promise<Threa
     }));
     return mergeExpositions(texts, new Set(["dotbridge_upstream_up"]));
   };
-  if (config.metricsListen) {
-    const { hostname, port } = config.metricsListen;
+  if (config.metrics.metricsListen) {
+    const { hostname, port } = config.metrics.metricsListen;
     try {
       metricsListener = await listenMetrics(hostname, port, scrape);
     } catch (e) {
       await stopAll(threads);
-      throw new ConfigError(
-        config.origin["metrics-listen"],
-        `cannot listen on ${hostname}:${port}: ${(e as Error).message}`,
-      );
+      throw listenError(e, config.origin["metrics-listen"], config.metrics.metricsListen);
     }
   }
 

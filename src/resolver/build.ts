@@ -47,30 +47,8 @@ export interface Resolver {
   close(): Promise<void>;
 }
 
-/** The resolver-related part of {@linkcode Config}. */
-export type ResolverConfig = Pick<
-  Config,
-  | "upstreams"
-  | "upstreamStrategy"
-  | "dohMethod"
-  | "upstreamCooldownMs"
-  | "attemptTimeoutMs"
-  | "healthCheckIntervalMs"
-  | "queryTimeoutMs"
-  | "keepClientSubnet"
-  | "allow"
-  | "deny"
-  | "rateLimit"
-  | "rateLimitBurst"
-  | "cache"
-  | "cacheSize"
-  | "cacheMinTtlMs"
-  | "cacheMaxTtlMs"
-  | "serveStaleMs"
-  | "localRecords"
-  | "tenantEdnsOption"
-  | "unknownTenant"
->;
+/** The resolver-related groups of {@linkcode Config}. */
+export type ResolverConfig = Pick<Config, "upstream" | "resolver">;
 
 /**
  * Builds the resolver.
@@ -102,47 +80,50 @@ export function buildResolver(config: ResolverConfig, deps: ResolverDeps): Resol
     if (localRecords && deps.localRecords) layers.push(deps.localRecords(localRecords));
     if (cacheOn) {
       const cache = new DnsCache({
-        maxEntries: config.cacheSize,
-        minTtl: Math.floor(config.cacheMinTtlMs / 1000),
-        maxTtl: Math.floor(config.cacheMaxTtlMs / 1000),
-        serveStaleSeconds: Math.floor(config.serveStaleMs / 1000),
+        maxEntries: config.resolver.cacheSize,
+        minTtl: Math.floor(config.resolver.cacheMinTtlMs / 1000),
+        maxTtl: Math.floor(config.resolver.cacheMaxTtlMs / 1000),
+        serveStaleSeconds: Math.floor(config.resolver.serveStaleMs / 1000),
         onEvent: metrics ? (event) => metrics.cache.inc({ event }) : undefined,
       });
       layers.push(cacheMiddleware(cache));
     }
-    layers.push(upstreamPrivacy({ keepClientSubnet: config.keepClientSubnet }));
+    layers.push(upstreamPrivacy({ keepClientSubnet: config.resolver.keepClientSubnet }));
     return compose(layers, fromUpstream(upstream));
   }
 
-  const globalPolicy = policy(config, config.cache, config.localRecords);
+  const globalPolicy = policy(config.upstream, config.resolver.cache, config.resolver.localRecords);
   const tenantHandlers = new Map<string, Handler>();
   for (const [name, t] of deps.tenants?.tenants ?? []) {
     tenantHandlers.set(
       name,
       policy(
-        { ...config, upstreams: t.upstreams, upstreamStrategy: t.upstreamStrategy },
-        config.cache && t.cache,
+        { ...config.upstream, upstreams: t.upstreams, upstreamStrategy: t.upstreamStrategy },
+        config.resolver.cache && t.cache,
         t.localRecords,
       ),
     );
   }
 
-  const acl = new Acl({ allow: config.allow, deny: config.deny });
+  const acl = new Acl({ allow: config.resolver.allow, deny: config.resolver.deny });
   const guards: Middleware[] = [
     servfailOnError(logger),
-    timeout(config.queryTimeoutMs),
+    timeout(config.resolver.queryTimeoutMs),
     aclMiddleware(acl),
   ];
-  if (config.rateLimit > 0) {
-    const limiter = new RateLimiter({ rate: config.rateLimit, burst: config.rateLimitBurst });
+  if (config.resolver.rateLimit > 0) {
+    const limiter = new RateLimiter({
+      rate: config.resolver.rateLimit,
+      burst: config.resolver.rateLimitBurst,
+    });
     guards.push(rateLimitMiddleware(limiter));
   }
   if (tenantHandlers.size > 0) {
     guards.push(tenantRouter({
       tenants: tenantHandlers,
-      ednsOption: config.tenantEdnsOption,
+      ednsOption: config.resolver.tenantEdnsOption,
       defaultTenant: deps.tenants?.defaultTenant,
-      unknown: config.unknownTenant,
+      unknown: config.resolver.unknownTenant,
     }));
   }
 

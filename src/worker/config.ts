@@ -46,25 +46,12 @@ const REFUSED: Readonly<Record<string, string>> = {
     "hold; use a Cloudflare rate limiting rule instead",
 };
 
-/** The part of {@linkcode Config} a Worker uses, plus what it left out. */
-export interface WorkerConfig extends
-  Pick<
-    Config,
-    | "jsonApi"
-    | "upstreams"
-    | "upstreamStrategy"
-    | "dohMethod"
-    | "upstreamCooldownMs"
-    | "attemptTimeoutMs"
-    | "queryTimeoutMs"
-    | "keepClientSubnet"
-    | "allow"
-    | "deny"
-    | "logLevel"
-    | "logFormat"
-    | "logQueries"
-    | "origin"
-  > {
+/**
+ * The groups of {@linkcode Config} a Worker reads, plus what it left out. Keys outside
+ * {@linkcode WORKER_KEYS} hold their defaults.
+ */
+export interface WorkerConfig
+  extends Pick<Config, "upstream" | "resolver" | "doh" | "log" | "origin"> {
   /** Env names of keys that were set but do not apply to a Worker (`DOTBRIDGE_LISTEN`, ...). */
   readonly ignored: readonly string[];
   /** `DOTBRIDGE_*` names that are no key at all (typos). */
@@ -122,25 +109,17 @@ export function parseWorkerConfig(env: Readonly<Record<string, unknown>>): Worke
   const result = parseConfig({ args: [], env: strings });
   if (result.help) throw new Error("unreachable: no arguments, no help");
   const config = result.config;
-  for (const url of config.upstreams) {
+  for (const url of config.upstream.upstreams) {
     if (!/^tls:/i.test(url)) continue;
     const problem = socketsLimitation(parseDotUrl(url));
     if (problem) throw new ConfigError(config.origin.upstream, problem);
   }
   return {
-    jsonApi: config.jsonApi,
-    upstreams: config.upstreams,
-    upstreamStrategy: config.upstreamStrategy,
-    dohMethod: config.dohMethod,
-    upstreamCooldownMs: config.upstreamCooldownMs,
-    attemptTimeoutMs: config.attemptTimeoutMs,
-    queryTimeoutMs: config.queryTimeoutMs,
-    keepClientSubnet: config.keepClientSubnet,
-    allow: config.allow,
-    deny: config.deny,
-    logLevel: config.logLevel,
-    logFormat: config.logFormat,
-    logQueries: config.logQueries,
+    // No background probes: a Worker has no timers outside a request.
+    upstream: { ...config.upstream, healthCheckIntervalMs: 0 },
+    resolver: config.resolver,
+    doh: config.doh,
+    log: config.log,
     origin: config.origin,
     ignored,
     unknown,

@@ -77,7 +77,7 @@ function oneLine(text: string): string {
 function build(env: WorkerEnv, deps: WorkerDeps, log: WorkerLogSink): State {
   try {
     const config = parseWorkerConfig(env);
-    const logger = levelLogger({ level: config.logLevel, format: config.logFormat }, log);
+    const logger = levelLogger({ level: config.log.logLevel, format: config.log.logFormat }, log);
     if (config.ignored.length > 0) {
       logger.warn("worker: ignoring keys a Worker does not use", {
         keys: config.ignored.join(","),
@@ -86,29 +86,29 @@ function build(env: WorkerEnv, deps: WorkerDeps, log: WorkerLogSink): State {
     if (config.unknown.length > 0) {
       logger.warn("worker: ignoring unknown keys", { keys: config.unknown.join(",") });
     }
-    const upstream = buildWorkerUpstream(config, deps, logger);
-    const acl = new Acl({ allow: config.allow, deny: config.deny });
+    const upstream = buildWorkerUpstream(config.upstream, deps, logger);
+    const acl = new Acl({ allow: config.resolver.allow, deny: config.resolver.deny });
     const handler = createHandler({
       upstream,
-      queryTimeoutMs: config.queryTimeoutMs,
+      queryTimeoutMs: config.resolver.queryTimeoutMs,
       logger,
-      privacy: { keepClientSubnet: config.keepClientSubnet },
+      privacy: { keepClientSubnet: config.resolver.keepClientSubnet },
       middlewares: [aclMiddleware(acl)],
     });
-    const process = createProcessor({ handler, logger, logQueries: config.logQueries });
+    const process = createProcessor({ handler, logger, logQueries: config.log.logQueries });
     const app = createDohApp({
       process,
       path: DOH_PATH,
-      jsonApi: config.jsonApi,
+      jsonApi: config.doh.jsonApi,
       logger,
       health: () => ({ edge: "cloudflare-workers" }),
     });
     logger.info("worker configured", {
-      upstreams: config.upstreams.length,
-      strategy: config.upstreamStrategy,
-      jsonApi: config.jsonApi,
+      upstreams: config.upstream.upstreams.length,
+      strategy: config.upstream.upstreamStrategy,
+      jsonApi: config.doh.jsonApi,
     });
-    return { ok: true, app, jsonApi: config.jsonApi, acl: !acl.open };
+    return { ok: true, app, jsonApi: config.doh.jsonApi, acl: !acl.open };
   } catch (e) {
     const message = `configuration error: ${oneLine((e as Error)?.message ?? String(e))}`;
     log("error", `dotbridge: ${message}`);

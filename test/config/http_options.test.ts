@@ -20,10 +20,10 @@ function configError(args: string[], env: Record<string, string> = {}): ConfigEr
 describe("config: the DoH face keys", () => {
   it("defaults: HTTPS on 127.0.0.1:8443, JSON API on, no trusted proxy header", () => {
     const c = config([]);
-    expect(c.httpListen).toEqual({ hostname: "127.0.0.1", port: 8443 });
-    expect(c.httpTls).toBe(true);
-    expect(c.jsonApi).toBe(true);
-    expect(c.trustedProxyHeader).toBeUndefined();
+    expect(c.doh.httpListen).toEqual({ hostname: "127.0.0.1", port: 8443 });
+    expect(c.doh.httpTls).toBe(true);
+    expect(c.doh.jsonApi).toBe(true);
+    expect(c.doh.trustedProxyHeader).toBeUndefined();
   });
 
   it.each([
@@ -31,11 +31,11 @@ describe("config: the DoH face keys", () => {
     ["--http-listen", ":8080", { hostname: "0.0.0.0", port: 8080 }],
     ["--http-listen", "127.0.0.1:0", { hostname: "127.0.0.1", port: 0 }],
   ])("%s %s", (flag, value, expected) => {
-    expect(config([flag, value]).httpListen).toEqual(expected);
+    expect(config([flag, value]).doh.httpListen).toEqual(expected);
   });
 
   it.each(["off", "OFF", " off "])("--http-listen %j disables the HTTP face", (value) => {
-    expect(config(["--http-listen", value]).httpListen).toBeUndefined();
+    expect(config(["--http-listen", value]).doh.httpListen).toBeUndefined();
   });
 
   it("does not accept off for --listen (DoT cannot be disabled)", () => {
@@ -49,29 +49,31 @@ describe("config: the DoH face keys", () => {
       DOTBRIDGE_JSON_API: "0",
       DOTBRIDGE_TRUSTED_PROXY_HEADER: "X-Forwarded-For",
     });
-    expect(fromEnv.httpListen).toBeUndefined();
-    expect(fromEnv.httpTls).toBe(false);
-    expect(fromEnv.jsonApi).toBe(false);
-    expect(fromEnv.trustedProxyHeader).toBe("x-forwarded-for");
+    expect(fromEnv.doh.httpListen).toBeUndefined();
+    expect(fromEnv.doh.httpTls).toBe(false);
+    expect(fromEnv.doh.jsonApi).toBe(false);
+    expect(fromEnv.doh.trustedProxyHeader).toBe("x-forwarded-for");
 
     const fromFile = config(
       ["--config", "f.json"],
       {},
       JSON.stringify({ "http-listen": "0.0.0.0:443", "http-tls": false, "json-api": false }),
     );
-    expect(fromFile.httpListen).toEqual({ hostname: "0.0.0.0", port: 443 });
-    expect(fromFile.httpTls).toBe(false);
-    expect(fromFile.jsonApi).toBe(false);
+    expect(fromFile.doh.httpListen).toEqual({ hostname: "0.0.0.0", port: 443 });
+    expect(fromFile.doh.httpTls).toBe(false);
+    expect(fromFile.doh.jsonApi).toBe(false);
   });
 
   it("takes --no-http-tls, --http-tls=false and --no-json-api", () => {
-    expect(config(["--no-http-tls"]).httpTls).toBe(false);
-    expect(config(["--http-tls=false"]).httpTls).toBe(false);
-    expect(config(["--no-json-api"]).jsonApi).toBe(false);
+    expect(config(["--no-http-tls"]).doh.httpTls).toBe(false);
+    expect(config(["--http-tls=false"]).doh.httpTls).toBe(false);
+    expect(config(["--no-json-api"]).doh.jsonApi).toBe(false);
   });
 
   it("lower-cases the trusted proxy header", () => {
-    expect(config(["--trusted-proxy-header", "X-Real-IP"]).trustedProxyHeader).toBe("x-real-ip");
+    expect(config(["--trusted-proxy-header", "X-Real-IP"]).doh.trustedProxyHeader).toBe(
+      "x-real-ip",
+    );
   });
 
   const bad: { what: string; args: string[]; env?: Record<string, string>; key: string }[] = [

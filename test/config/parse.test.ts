@@ -40,34 +40,35 @@ describe("parseConfig defaults", () => {
   it("gives every documented default when nothing is set", () => {
     const c = config({});
     expect(c).toMatchObject({
-      listen: { hostname: "127.0.0.1", port: 8853 },
-      upstreams: DEFAULT_UPSTREAMS,
-      upstreamStrategy: "failover",
-      dohMethod: "POST",
-      upstreamCooldownMs: 30_000,
-      attemptTimeoutMs: 2_000,
-      queryTimeoutMs: 5_000,
-      keepClientSubnet: false,
-      idleTimeoutMs: 10_000,
-      handshakeTimeoutMs: 5_000,
-      frameTimeoutMs: 5_000,
-      maxConnections: 10_000,
-      maxInFlight: 128,
-      maxFrameSize: 65535,
-      shutdownGraceMs: 5_000,
-      stateDir: ".dotbridge",
-      logLevel: "info",
-      logFormat: "logfmt",
-      logQueries: false,
+      dot: {
+        listen: { hostname: "127.0.0.1", port: 8853 },
+        idleTimeoutMs: 10_000,
+        handshakeTimeoutMs: 5_000,
+        frameTimeoutMs: 5_000,
+        maxConnections: 10_000,
+        maxInFlight: 128,
+        maxFrameSize: 65535,
+      },
+      upstream: {
+        upstreams: DEFAULT_UPSTREAMS,
+        upstreamStrategy: "failover",
+        dohMethod: "POST",
+        upstreamCooldownMs: 30_000,
+        attemptTimeoutMs: 2_000,
+      },
+      resolver: { queryTimeoutMs: 5_000, keepClientSubnet: false },
+      runtime: { shutdownGraceMs: 5_000 },
+      certificate: { stateDir: ".dotbridge" },
+      log: { logLevel: "info", logFormat: "logfmt", logQueries: false },
     });
-    expect(c.certFile).toBeUndefined();
-    expect(c.keyFile).toBeUndefined();
-    expect(c.upstreamCaFile).toBeUndefined();
+    expect(c.certificate.certFile).toBeUndefined();
+    expect(c.certificate.keyFile).toBeUndefined();
+    expect(c.upstream.upstreamCaFile).toBeUndefined();
   });
 
   it("works without env or file access given", () => {
     const result = parseConfig({ args: ["--listen", ":853"] });
-    expect(!result.help && result.config.listen).toEqual({ hostname: "0.0.0.0", port: 853 });
+    expect(!result.help && result.config.dot.listen).toEqual({ hostname: "0.0.0.0", port: 853 });
   });
 
   it("returns help for --help and -h, whatever else is given", () => {
@@ -84,8 +85,8 @@ describe("parseConfig precedence", () => {
 
   it("takes the file over defaults", () => {
     const c = config({ args: ["--config", "cfg.json"], readTextFile: file });
-    expect(c.listen.port).toBe(1001);
-    expect(c.maxInFlight).toBe(7);
+    expect(c.dot.listen.port).toBe(1001);
+    expect(c.dot.maxInFlight).toBe(7);
     expect(c.origin.listen).toBe('cfg.json: "listen"');
   });
 
@@ -95,8 +96,8 @@ describe("parseConfig precedence", () => {
       env: { DOTBRIDGE_LISTEN: "127.0.0.1:1002" },
       readTextFile: file,
     });
-    expect(c.listen.port).toBe(1002);
-    expect(c.maxInFlight).toBe(7);
+    expect(c.dot.listen.port).toBe(1002);
+    expect(c.dot.maxInFlight).toBe(7);
     expect(c.origin.listen).toBe("DOTBRIDGE_LISTEN");
   });
 
@@ -106,8 +107,8 @@ describe("parseConfig precedence", () => {
       env: { DOTBRIDGE_LISTEN: "127.0.0.1:1002", DOTBRIDGE_MAX_INFLIGHT: "9" },
       readTextFile: file,
     });
-    expect(c.listen.port).toBe(1003);
-    expect(c.maxInFlight).toBe(9);
+    expect(c.dot.listen.port).toBe(1003);
+    expect(c.dot.maxInFlight).toBe(9);
     expect(c.origin).toMatchObject({
       listen: "--listen",
       "max-inflight": "DOTBRIDGE_MAX_INFLIGHT",
@@ -116,15 +117,17 @@ describe("parseConfig precedence", () => {
 
   it("reads the config path from the environment too", () => {
     const c = config({ env: { DOTBRIDGE_CONFIG: "cfg.json" }, readTextFile: file });
-    expect(c.listen.port).toBe(1001);
+    expect(c.dot.listen.port).toBe(1001);
   });
 
   it("lets the last of a repeated single-valued option win", () => {
-    expect(config({ args: ["--max-inflight", "3", "--max-inflight", "4"] }).maxInFlight).toBe(4);
+    expect(config({ args: ["--max-inflight", "3", "--max-inflight", "4"] }).dot.maxInFlight).toBe(
+      4,
+    );
   });
 
   it("ignores empty environment variables", () => {
-    expect(config({ env: { DOTBRIDGE_LISTEN: "" } }).listen.port).toBe(8853);
+    expect(config({ env: { DOTBRIDGE_LISTEN: "" } }).dot.listen.port).toBe(8853);
   });
 });
 
@@ -192,7 +195,7 @@ describe("parseConfig upstreams", () => {
   ];
   for (const c of cases) {
     it(`accepts ${c.name}`, () => {
-      expect(config(c.sources).upstreams).toEqual(c.want);
+      expect(config(c.sources).upstream.upstreams).toEqual(c.want);
     });
   }
 });
@@ -210,14 +213,14 @@ describe("parseConfig booleans", () => {
   ];
   for (const [args, env, want] of cases) {
     it(`reads ${JSON.stringify(args)} ${JSON.stringify(env)} as ${want}`, () => {
-      expect(config({ args, env }).keepClientSubnet).toBe(want);
+      expect(config({ args, env }).resolver.keepClientSubnet).toBe(want);
     });
   }
 
   it("does not swallow the next argument after a bare bool flag", () => {
     const c = config({ args: ["--log-queries", "--listen", "127.0.0.1:1"] });
-    expect(c.logQueries).toBe(true);
-    expect(c.listen.port).toBe(1);
+    expect(c.log.logQueries).toBe(true);
+    expect(c.dot.listen.port).toBe(1);
   });
 
   it("reads JSON booleans in the file", () => {
@@ -225,8 +228,8 @@ describe("parseConfig booleans", () => {
       args: ["--config", "f.json"],
       readTextFile: files({ "f.json": '{"log-queries": true, "keep-client-subnet": false}' }),
     });
-    expect(c.logQueries).toBe(true);
-    expect(c.keepClientSubnet).toBe(false);
+    expect(c.log.logQueries).toBe(true);
+    expect(c.resolver.keepClientSubnet).toBe(false);
   });
 });
 
@@ -243,7 +246,10 @@ describe("durations", () => {
     ["5 s", 5_000],
     ["s", undefined],
     ["-5s", undefined],
-    ["5d", undefined],
+    ["5d", 432_000_000],
+    ["1d", 86_400_000],
+    ["0.5d", 43_200_000],
+    ["5w", undefined],
     ["five", undefined],
     ["", undefined],
   ];
@@ -258,9 +264,9 @@ describe("durations", () => {
       args: ["--query-timeout", "2500ms", "--idle-timeout=2m"],
       env: { DOTBRIDGE_ATTEMPT_TIMEOUT: "750" },
     });
-    expect(c.queryTimeoutMs).toBe(2500);
-    expect(c.idleTimeoutMs).toBe(120_000);
-    expect(c.attemptTimeoutMs).toBe(750);
+    expect(c.resolver.queryTimeoutMs).toBe(2500);
+    expect(c.dot.idleTimeoutMs).toBe(120_000);
+    expect(c.upstream.attemptTimeoutMs).toBe(750);
   });
 
   it("takes a JSON number in the file as milliseconds", () => {
@@ -268,7 +274,23 @@ describe("durations", () => {
       args: ["--config", "f.json"],
       readTextFile: files({ "f.json": '{"shutdown-grace": 1200}' }),
     });
-    expect(c.shutdownGraceMs).toBe(1200);
+    expect(c.runtime.shutdownGraceMs).toBe(1200);
+  });
+
+  it("takes days, as the README's --serve-stale 1d", () => {
+    const c = config({
+      args: ["--serve-stale", "1d", "--cache-max-ttl=2d"],
+      env: { DOTBRIDGE_UPSTREAM_COOLDOWN: "0.5d" },
+    });
+    expect(c.resolver.serveStaleMs).toBe(86_400_000);
+    expect(c.resolver.cacheMaxTtlMs).toBe(2 * 86_400_000);
+    expect(c.upstream.upstreamCooldownMs).toBe(43_200_000);
+  });
+
+  it("still bounds a duration given in days", () => {
+    expect(configError({ args: ["--query-timeout", "1d"] }).message).toBe(
+      "--query-timeout: must be at most 60000 ms",
+    );
   });
 });
 
@@ -605,7 +627,7 @@ describe("OPTIONS table", () => {
 
   it("maps every option to a Config field or origin entry", () => {
     const c = config({});
-    for (const o of OPTIONS) expect(c.origin[o.name]).toBeDefined();
+    for (const o of OPTIONS) expect(Reflect.get(c.origin, o.name)).toBeDefined();
   });
 });
 
@@ -615,7 +637,10 @@ describe("parseConfig DoT upstreams", () => {
       args: ["--upstream", "tls://1.1.1.1:853#cloudflare-dns.com", "--upstream", "https://a/q"],
     });
     if (r.help) throw new Error("help");
-    expect(r.config.upstreams).toEqual(["tls://1.1.1.1:853#cloudflare-dns.com", "https://a/q"]);
+    expect(r.config.upstream.upstreams).toEqual([
+      "tls://1.1.1.1:853#cloudflare-dns.com",
+      "https://a/q",
+    ]);
   });
 
   it("names the key for a bad tls:// upstream", () => {
@@ -630,8 +655,8 @@ describe("parseConfig upstream transport", () => {
     const a = parseConfig({ args: [] });
     const b = parseConfig({ args: ["--upstream-transport", "fetch"] });
     if (a.help || b.help) throw new Error("help");
-    expect(a.config.upstreamTransport).toBe("http2");
-    expect(b.config.upstreamTransport).toBe("fetch");
+    expect(a.config.upstream.upstreamTransport).toBe("http2");
+    expect(b.config.upstream.upstreamTransport).toBe("fetch");
   });
 
   it("refuses a DoH bootstrap address with fetch, naming --bootstrap", () => {
@@ -663,11 +688,11 @@ describe("parseConfig upstream transport", () => {
 
 describe("parseConfig --dot-server", () => {
   it("defaults to node; native comes from the flag, the environment or the file", () => {
-    expect(config({}).dotServer).toBe("node");
-    expect(config({ args: ["--dot-server", "native"] }).dotServer).toBe("native");
-    expect(config({ env: { DOTBRIDGE_DOT_SERVER: "native" } }).dotServer).toBe("native");
+    expect(config({}).dot.dotServer).toBe("node");
+    expect(config({ args: ["--dot-server", "native"] }).dot.dotServer).toBe("native");
+    expect(config({ env: { DOTBRIDGE_DOT_SERVER: "native" } }).dot.dotServer).toBe("native");
     const readTextFile = files({ "c.json": '{"dot-server":"native"}' });
-    expect(config({ args: ["--config", "c.json"], readTextFile }).dotServer).toBe("native");
+    expect(config({ args: ["--config", "c.json"], readTextFile }).dot.dotServer).toBe("native");
   });
 
   it("refuses another value, naming the key as it was given", () => {
@@ -687,8 +712,8 @@ describe("parseConfig --dot-server", () => {
     expect(e.message).toMatch(/^--dot-server: native has no SNI.*--tenant-domain/);
     expect(e.message).not.toContain("\n");
     // Tenants chosen by the EDNS option alone need no SNI.
-    expect(config({ args: ["--dot-server", "native", "--tenants", "t.json"] }).dotServer)
+    expect(config({ args: ["--dot-server", "native", "--tenants", "t.json"] }).dot.dotServer)
       .toBe("native");
-    expect(config({ args: ["--tenant-domain", "dot.example"] }).dotServer).toBe("node");
+    expect(config({ args: ["--tenant-domain", "dot.example"] }).dot.dotServer).toBe("node");
   });
 });

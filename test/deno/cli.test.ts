@@ -4,6 +4,7 @@ import { aRecords, buildQuery, connectDot, type DotClient, idOf } from "../suppo
 import { type LocalDohUpstream, startDohUpstream } from "../support/doh_upstream.ts";
 import { type TestPki, testPki } from "../support/pki.ts";
 import { octetFor } from "../support/zone.ts";
+import { freePort } from "../support/ports.ts";
 
 const MAIN = new URL("../../src/deno/main.ts", import.meta.url).pathname;
 const RUN_LIMIT_MS = 20_000;
@@ -126,14 +127,6 @@ async function opensslPin(certFile: string): Promise<string> {
   }
 }
 
-/** A 127.0.0.1 port that was free a moment ago. */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
 let pki: TestPki;
 let upstream: LocalDohUpstream;
 let tmp: string;
@@ -197,6 +190,28 @@ describe("command line: deno run src/deno/main.ts", () => {
     const lines = r.stderr.trimEnd().split("\n");
     expect(lines).toHaveLength(1);
     expect(lines[0].startsWith(`dotbridge: ${key}: `)).toBe(true);
+  });
+
+  it("a --metrics-listen port in use exits 2 naming it, after releasing the DoT port", async () => {
+    const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    try {
+      const takenPort = (taken.addr as Deno.NetAddr).port;
+      const dotPort = freePort();
+      const r = await runCli([
+        ...["--listen", `127.0.0.1:${dotPort}`, "--http-listen", "off"],
+        ...["--metrics-listen", `127.0.0.1:${takenPort}`],
+        ...["--state-dir", `${tmp}/state-metrics-taken`, "--upstream", upstream.url],
+      ]);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe("");
+      expect(r.stderr.trimEnd().split("\n")).toEqual([
+        `dotbridge: --metrics-listen: cannot listen on 127.0.0.1:${takenPort}: ` +
+        "address already in use",
+      ]);
+      Deno.listen({ hostname: "127.0.0.1", port: dotPort }).close();
+    } finally {
+      taken.close();
+    }
   });
 
   it("accepts --listen 127.0.0.1:0 and prints the port it bound", async () => {

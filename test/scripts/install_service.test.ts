@@ -37,8 +37,8 @@ describe("install-service", () => {
     const text = exampleConfig("/etc/dotbridge/tls");
     const r = parseConfig({ args: ["--config", "c.json"], readTextFile: () => text });
     if (r.help) throw new Error("help");
-    expect(r.config.listen).toEqual({ hostname: "0.0.0.0", port: 853 });
-    expect(r.config.certFile).toBe("/etc/dotbridge/tls/fullchain.pem");
-    expect(r.config.upstreams).toHaveLength(2);
+    expect(r.config.dot.listen).toEqual({ hostname: "0.0.0.0", port: 853 });
+    expect(r.config.certificate.certFile).toBe("/etc/dotbridge/tls/fullchain.pem");
+    expect(r.config.upstream.upstreams).toHaveLength(2);
   });
 });

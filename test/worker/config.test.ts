@@ -16,75 +16,80 @@ function configError(env: Record<string, unknown>): ConfigError {
   throw new Error("expected a ConfigError");
 }
 
+/** Part of a WorkerConfig, group by group. */
+type Want = { [K in keyof WorkerConfig]?: Partial<WorkerConfig[K]> };
+
 describe("parseWorkerConfig: env vars to config", () => {
   it("gives the documented defaults for an empty env", () => {
     const c = parseWorkerConfig({});
     expect(c).toMatchObject(
       {
-        upstreams: DEFAULT_UPSTREAMS,
-        upstreamStrategy: "failover",
-        jsonApi: true,
-        dohMethod: "POST",
-        queryTimeoutMs: 5_000,
-        attemptTimeoutMs: 2_000,
-        upstreamCooldownMs: 30_000,
-        keepClientSubnet: false,
-        logLevel: "info",
-        logFormat: "logfmt",
-        logQueries: false,
+        upstream: {
+          upstreams: DEFAULT_UPSTREAMS,
+          upstreamStrategy: "failover",
+          dohMethod: "POST",
+          attemptTimeoutMs: 2_000,
+          upstreamCooldownMs: 30_000,
+        },
+        doh: { jsonApi: true },
+        resolver: { queryTimeoutMs: 5_000, keepClientSubnet: false },
+        log: { logLevel: "info", logFormat: "logfmt", logQueries: false },
         ignored: [],
         unknown: [],
-      } satisfies Partial<WorkerConfig>,
+      } satisfies Want,
     );
   });
 
-  const cases: { env: Record<string, unknown>; want: Partial<WorkerConfig> }[] = [
+  const cases: { env: Record<string, unknown>; want: Want }[] = [
     {
       env: { DOTBRIDGE_UPSTREAM: "https://a.example/dns-query, https://b.example/q" },
-      want: { upstreams: ["https://a.example/dns-query", "https://b.example/q"] },
+      want: { upstream: { upstreams: ["https://a.example/dns-query", "https://b.example/q"] } },
     },
-    { env: { DOTBRIDGE_JSON_API: "false" }, want: { jsonApi: false } },
-    { env: { DOTBRIDGE_QUERY_TIMEOUT: "1500ms" }, want: { queryTimeoutMs: 1_500 } },
-    { env: { DOTBRIDGE_QUERY_TIMEOUT: "3s" }, want: { queryTimeoutMs: 3_000 } },
+    { env: { DOTBRIDGE_JSON_API: "false" }, want: { doh: { jsonApi: false } } },
+    { env: { DOTBRIDGE_QUERY_TIMEOUT: "1500ms" }, want: { resolver: { queryTimeoutMs: 1_500 } } },
+    { env: { DOTBRIDGE_QUERY_TIMEOUT: "3s" }, want: { resolver: { queryTimeoutMs: 3_000 } } },
     {
       env: { DOTBRIDGE_UPSTREAM_STRATEGY: "round-robin" },
-      want: { upstreamStrategy: "round-robin" },
+      want: { upstream: { upstreamStrategy: "round-robin" } },
     },
-    { env: { DOTBRIDGE_LOG_QUERIES: "yes" }, want: { logQueries: true } },
-    { env: { DOTBRIDGE_DOH_METHOD: "GET" }, want: { dohMethod: "GET" } },
-    { env: { DOTBRIDGE_ATTEMPT_TIMEOUT: "700ms" }, want: { attemptTimeoutMs: 700 } },
-    { env: { DOTBRIDGE_UPSTREAM_COOLDOWN: "0" }, want: { upstreamCooldownMs: 0 } },
-    { env: { DOTBRIDGE_KEEP_CLIENT_SUBNET: "true" }, want: { keepClientSubnet: true } },
-    { env: { DOTBRIDGE_LOG_LEVEL: "debug" }, want: { logLevel: "debug" } },
-    { env: { DOTBRIDGE_LOG_FORMAT: "json" }, want: { logFormat: "json" } },
+    { env: { DOTBRIDGE_LOG_QUERIES: "yes" }, want: { log: { logQueries: true } } },
+    { env: { DOTBRIDGE_DOH_METHOD: "GET" }, want: { upstream: { dohMethod: "GET" } } },
+    { env: { DOTBRIDGE_ATTEMPT_TIMEOUT: "700ms" }, want: { upstream: { attemptTimeoutMs: 700 } } },
+    { env: { DOTBRIDGE_UPSTREAM_COOLDOWN: "0" }, want: { upstream: { upstreamCooldownMs: 0 } } },
+    {
+      env: { DOTBRIDGE_KEEP_CLIENT_SUBNET: "true" },
+      want: { resolver: { keepClientSubnet: true } },
+    },
+    { env: { DOTBRIDGE_LOG_LEVEL: "debug" }, want: { log: { logLevel: "debug" } } },
+    { env: { DOTBRIDGE_LOG_FORMAT: "json" }, want: { log: { logFormat: "json" } } },
     {
       env: { DOTBRIDGE_ALLOW: "192.0.2.0/24, 2001:db8::/32", DOTBRIDGE_DENY: "192.0.2.66" },
-      want: { allow: ["192.0.2.0/24", "2001:db8::/32"], deny: ["192.0.2.66"] },
+      want: { resolver: { allow: ["192.0.2.0/24", "2001:db8::/32"], deny: ["192.0.2.66"] } },
     },
     { env: { DOTBRIDGE_RATE_LIMIT: "0" }, want: { ignored: ["DOTBRIDGE_RATE_LIMIT"] } },
     // [vars] may hold TOML numbers, booleans and arrays: they read as the text they stand for.
-    { env: { DOTBRIDGE_QUERY_TIMEOUT: 2500 }, want: { queryTimeoutMs: 2_500 } },
-    { env: { DOTBRIDGE_JSON_API: false }, want: { jsonApi: false } },
+    { env: { DOTBRIDGE_QUERY_TIMEOUT: 2500 }, want: { resolver: { queryTimeoutMs: 2_500 } } },
+    { env: { DOTBRIDGE_JSON_API: false }, want: { doh: { jsonApi: false } } },
     {
       env: { DOTBRIDGE_UPSTREAM: ["https://a.example/dns-query", "tls://dns.example"] },
-      want: { upstreams: ["https://a.example/dns-query", "tls://dns.example"] },
+      want: { upstream: { upstreams: ["https://a.example/dns-query", "tls://dns.example"] } },
     },
     // DoT upstreams cloudflare:sockets can authenticate: a name or address dialled as itself.
     {
       env: { DOTBRIDGE_UPSTREAM: "tls://dns.example" },
-      want: { upstreams: ["tls://dns.example"] },
+      want: { upstream: { upstreams: ["tls://dns.example"] } },
     },
     {
       env: { DOTBRIDGE_UPSTREAM: "tls://192.0.2.1:8853,tls://[2001:db8::1]" },
-      want: { upstreams: ["tls://192.0.2.1:8853", "tls://[2001:db8::1]"] },
+      want: { upstream: { upstreams: ["tls://192.0.2.1:8853", "tls://[2001:db8::1]"] } },
     },
     {
       env: { DOTBRIDGE_UPSTREAM: "tls://dns.example#DNS.example." },
-      want: { upstreams: ["tls://dns.example#DNS.example."] },
+      want: { upstream: { upstreams: ["tls://dns.example#DNS.example."] } },
     },
     {
       env: { DOTBRIDGE_UPSTREAM: "http://127.0.0.1:8053/dns-query" },
-      want: { upstreams: ["http://127.0.0.1:8053/dns-query"] },
+      want: { upstream: { upstreams: ["http://127.0.0.1:8053/dns-query"] } },
     },
   ];
   for (const c of cases) {
@@ -96,7 +101,7 @@ describe("parseWorkerConfig: env vars to config", () => {
   it("leaves other bindings (KV namespaces, unrelated vars) alone", () => {
     const kv = { get: () => null };
     const c = parseWorkerConfig({ CACHE: kv, API_HOST: "x", DOTBRIDGE_JSON_API: "off" });
-    expect(c.jsonApi).toBe(false);
+    expect(c.doh.jsonApi).toBe(false);
     expect(c.unknown).toEqual([]);
   });
 
@@ -111,7 +116,7 @@ describe("parseWorkerConfig: env vars to config", () => {
       DOTBRIDGE_CACHE: "true",
       DOTBRIDGE_QUERY_TIMEOUT: "2s",
     });
-    expect(c.queryTimeoutMs).toBe(2_000);
+    expect(c.resolver.queryTimeoutMs).toBe(2_000);
     expect([...c.ignored].sort()).toEqual([
       "DOTBRIDGE_CACHE",
       "DOTBRIDGE_CERT",

@@ -1,0 +1,63 @@
+/**
+ * Step: the certificate the faces serve, either `--cert`/`--key` or the development one kept in
+ * `--state-dir`. The pair is checked here, before anything listens, so a listener that fails
+ * later has an address problem, not a certificate one.
+ *
+ * @module
+ */
+import type { Config } from "../../config/config.ts";
+import { ConfigError } from "../../config/parse.ts";
+import { checkCertificatePair } from "../cert_check.ts";
+import { ensureDevCertificate } from "../devcert.ts";
+import { readKeyFile, type ServedCertificate } from "./context.ts";
+import type { Started } from "./steps.ts";
+
+/**
+ * Loads the configured certificate, or makes/loads the development one, and checks the pair.
+ *
+ * @throws {ConfigError} naming `--cert`, `--key` or `--state-dir`
+ */
+export async function loadCertificate(config: Config): Promise<ServedCertificate> {
+  const { certFile, keyFile, stateDir } = config.certificate;
+  const { origin } = config;
+  if (certFile !== undefined && keyFile !== undefined) {
+    const cert = readKeyFile(origin.cert, certFile);
+    const key = readKeyFile(origin.key, keyFile);
+    if (!cert.includes("-----BEGIN CERTIFICATE-----")) {
+      throw new ConfigError(origin.cert, `"${certFile}" holds no PEM certificate`);
+    }
+    if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) {
+      throw new ConfigError(origin.key, `"${keyFile}" holds no PEM private key`);
+    }
+    let spkiPin: string;
+    try {
+      spkiPin = checkCertificatePair(cert, key).spkiPin;
+    } catch (e) {
+      throw new ConfigError(origin.cert, `"${certFile}": ${(e as Error).message}`);
+    }
+    return { cert, key, trustPath: certFile, spkiPin, development: false, created: false };
+  }
+  const where = `cannot keep the development certificate in "${stateDir}"`;
+  let cert: string, key: string, dev;
+  try {
+    dev = await ensureDevCertificate(stateDir);
+    cert = Deno.readTextFileSync(dev.certPath);
+    key = Deno.readTextFileSync(dev.keyPath);
+    checkCertificatePair(cert, key);
+  } catch (e) {
+    throw new ConfigError(origin["state-dir"], `${where}: ${(e as Error).message}`);
+  }
+  return {
+    cert,
+    key,
+    trustPath: dev.caPath,
+    spkiPin: dev.spkiPin,
+    development: true,
+    created: dev.created,
+  };
+}
+
+/** The certificate step: nothing to stop. */
+export async function startCertificate(config: Config): Promise<Started<ServedCertificate>> {
+  return { value: await loadCertificate(config) };
+}

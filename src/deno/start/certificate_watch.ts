@@ -1,0 +1,36 @@
+/**
+ * Step: reloading `--cert`/`--key` when the files change (and on SIGHUP) into the faces that
+ * serve them. Absent for the development certificate.
+ *
+ * @module
+ */
+import { type CertificateWatch, watchCertificate } from "../cert_reload.ts";
+import type { DohListener } from "../doh_listener.ts";
+import type { DotListener } from "../dot_listener.ts";
+import type { FaceContext } from "./context.ts";
+import type { Started } from "./steps.ts";
+
+/** Watches the certificate files; stopping ends the watch. */
+export function startCertificateWatch(
+  face: Pick<FaceContext, "config" | "deps" | "logger" | "certificate">,
+  dot: DotListener,
+  doh: DohListener | undefined,
+): Started<CertificateWatch | undefined> {
+  const { certFile, keyFile } = face.config.certificate;
+  if (certFile === undefined || keyFile === undefined) return { value: undefined };
+  const { certificate } = face;
+  const watch = watchCertificate({
+    certPath: certFile,
+    keyPath: keyFile,
+    logger: face.logger,
+    sighup: face.deps.sighup ?? true,
+    apply: async (cert, key, spkiPin) => {
+      dot.setCertificate(cert, key);
+      if (doh?.tls) await doh.setCertificate(cert, key);
+      certificate.cert = cert;
+      certificate.key = key;
+      certificate.spkiPin = spkiPin;
+    },
+  });
+  return { value: watch, stop: () => watch.close() };
+}

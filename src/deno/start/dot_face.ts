@@ -1,0 +1,60 @@
+/**
+ * Step: the DoT face (RFC 7858) on `--listen`, with `node:tls` or, for `--dot-server native`,
+ * `Deno.listenTls`.
+ *
+ * @module
+ */
+import { tenantFromServerName } from "../../config/tenants.ts";
+import { createProcessor } from "../../resolver/processor.ts";
+import { type DotListener, listenDot } from "../dot_listener.ts";
+import { listenDotNative } from "../dot_listener_native.ts";
+import { acceptOf, type FaceContext } from "./context.ts";
+import { listenError } from "./listen_error.ts";
+import type { Started } from "./steps.ts";
+
+/**
+ * Starts the DoT face; stopping drains it.
+ *
+ * @throws {ConfigError} naming `--listen` when the address cannot be bound
+ */
+export async function startDotFace(face: FaceContext): Promise<Started<DotListener>> {
+  const { config, deps, logger, certificate, metrics, resolver } = face;
+  const { dot: options, origin } = config;
+  const { tenantDomain } = config.resolver;
+  const process = createProcessor({
+    handler: resolver.handler,
+    logger,
+    logQueries: config.log.logQueries,
+    keepaliveMs: options.idleTimeoutMs,
+    observer: face.observer,
+  });
+  // The config refuses --tenant-domain with the native listener (it has no SNI).
+  const listen = options.dotServer === "native" ? listenDotNative : listenDot;
+  let dot: DotListener;
+  try {
+    dot = await listen({
+      hostname: options.listen.hostname,
+      port: options.listen.port,
+      cert: certificate.cert,
+      key: certificate.key,
+      process,
+      logger,
+      maxConnections: options.maxConnections,
+      handshakeTimeoutMs: options.handshakeTimeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs,
+      frameTimeoutMs: options.frameTimeoutMs,
+      maxInFlight: options.maxInFlight,
+      maxFrameSize: options.maxFrameSize,
+      maxConnectionsPerIp: options.maxConnectionsPerIp,
+      accept: acceptOf(resolver),
+      reusePort: deps.reusePort,
+      onEvent: (event) => metrics.connectionEvents.inc({ face: "dot", event }),
+      tenantOf: tenantDomain
+        ? (servername) => tenantFromServerName(servername, tenantDomain)
+        : undefined,
+    });
+  } catch (e) {
+    throw listenError(e, origin.listen, options.listen);
+  }
+  return { value: dot, face: true, stop: (graceMs) => dot.shutdown(graceMs) };
+}

@@ -1,0 +1,63 @@
+/**
+ * Step: the resolver pipeline, with the tenants file and the local records files it names
+ * (watched for changes). Kept thin: everything else is `buildResolver`'s.
+ *
+ * @module
+ */
+import type { Config } from "../../config/config.ts";
+import { ConfigError } from "../../config/parse.ts";
+import { parseTenants } from "../../config/tenants.ts";
+import type { Logger } from "../../log/mod.ts";
+import type { BridgeMetrics } from "../../metrics/bridge.ts";
+import { buildResolver, type Resolver } from "../../resolver/build.ts";
+import { localRecordsMiddleware } from "../../records/mod.ts";
+import type { UpstreamFactories } from "../../upstream/build.ts";
+import { type LocalRecordsWatch, watchLocalRecords } from "../local_records_loader.ts";
+import { readKeyFile } from "./context.ts";
+import type { Started } from "./steps.ts";
+
+/**
+ * Builds the resolver; stopping closes its upstreams and the local records watches.
+ *
+ * @throws {ConfigError} naming `--tenants` or `--local-records` (or the tenants file's key)
+ */
+export function startResolver(
+  config: Config,
+  pieces: { factories: UpstreamFactories; logger: Logger; metrics: BridgeMetrics },
+): Started<Resolver> {
+  const { tenantsFile, localRecords: globalRecords } = config.resolver;
+  const tenants = tenantsFile
+    ? parseTenants(readKeyFile(config.origin.tenants, tenantsFile), tenantsFile)
+    : undefined;
+  const watches: LocalRecordsWatch[] = [];
+  const closeWatches = () => {
+    for (const w of watches) w.close();
+  };
+  const localRecords = (path: string) => {
+    let watch: LocalRecordsWatch;
+    try {
+      watch = watchLocalRecords({ path, logger: pieces.logger });
+    } catch (e) {
+      const origin = path === globalRecords
+        ? config.origin["local-records"]
+        : `${tenantsFile}: "local-records"`;
+      throw new ConfigError(origin, (e as Error).message);
+    }
+    watches.push(watch);
+    return localRecordsMiddleware(() => watch.current());
+  };
+  let resolver: Resolver;
+  try {
+    resolver = buildResolver(config, { ...pieces, tenants, localRecords });
+  } catch (e) {
+    closeWatches();
+    throw e;
+  }
+  return {
+    value: resolver,
+    stop: async () => {
+      closeWatches();
+      await resolver.close();
+    },
+  };
+}
