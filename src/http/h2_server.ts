@@ -55,6 +55,8 @@ export interface H2ServerOptions {
   maxStreams?: number;
   /** Largest request body; larger gets 413. Default 65 535 (the largest DNS message). */
   maxBodyBytes?: number;
+  /** The reply to a body over `maxBodyBytes`. Default: 413 with an empty body. */
+  tooLargeReply?: H2ServerReply;
   /** Largest request header block. Default 16 KiB. */
   maxHeaderBytes?: number;
   /** Closed after this long with no stream open. Default 30 000 ms. */
@@ -207,6 +209,7 @@ export class H2ServerConnection {
   readonly #handler: H2Handler;
   readonly #maxStreams: number;
   readonly #maxBody: number;
+  readonly #tooLarge: H2ServerReply;
   readonly #maxHeader: number;
   readonly #idleMs: number;
   readonly #onClose?: (reason: string) => void;
@@ -233,6 +236,7 @@ export class H2ServerConnection {
     this.#handler = handler;
     this.#maxStreams = options.maxStreams ?? 128;
     this.#maxBody = options.maxBodyBytes ?? 65_535;
+    this.#tooLarge = options.tooLargeReply ?? { status: 413, headers: [], body: new Uint8Array(0) };
     this.#maxHeader = options.maxHeaderBytes ?? 16 * 1024;
     this.#idleMs = options.idleTimeoutMs ?? 30_000;
     this.#onClose = options.onClose;
@@ -492,7 +496,7 @@ export class H2ServerConnection {
     if (stream.size > this.#maxBody) {
       stream.ended = true;
       stream.chunks = [];
-      this.#reply(stream, { status: 413, headers: [], body: new Uint8Array(0) });
+      this.#reply(stream, this.#tooLarge);
       this.#outbox.emit(RST_STREAM, 0, id, u32(NO_ERROR)); // stop sending the rest
       return;
     }
