@@ -9,7 +9,6 @@
  */
 import { type Context, Hono } from "hono";
 import { MAX_MESSAGE_SIZE } from "../dns/constants.ts";
-import { DNS_MESSAGE } from "../dns/media_type.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Processor } from "../resolver/processor.ts";
 import type { QueryContext } from "../resolver/types.ts";

@@ -470,7 +470,11 @@ export class H2ServerConnection {
       clearTimeout(this.#idleTimer);
       this.#idleTimer = undefined;
     }
-    if (endStream) this.#dispatch(stream);
+    if (endStream) return this.#dispatch(stream);
+    // A declared body over the cap is refused now: it could not arrive anyway, since no stream
+    // WINDOW_UPDATE is sent and the client would wait for window until the idle timeout.
+    const declared = headers.find(([n]) => n === "content-length")?.[1];
+    if (declared !== undefined && Number(declared) > this.#maxBody) this.#refuseBody(stream);
   }
 
   #onData(flags: number, id: number, payload: Uint8Array): void {
@@ -493,19 +497,21 @@ export class H2ServerConnection {
       data = payload.subarray(1, payload.length - pad);
     }
     stream.size += data.length;
-    if (stream.size > this.#maxBody) {
-      stream.ended = true;
-      stream.chunks = [];
-      this.#reply(stream, this.#tooLarge);
-      this.#outbox.emit(RST_STREAM, 0, id, u32(NO_ERROR)); // stop sending the rest
-      return;
-    }
+    if (stream.size > this.#maxBody) return this.#refuseBody(stream);
     // No stream WINDOW_UPDATE: the default window (65 535) holds the largest body accepted.
     if (data.length > 0) stream.chunks.push(data.slice());
     if (flags & END_STREAM) {
       stream.ended = true;
       this.#dispatch(stream);
     }
+  }
+
+  /** Answers a body over the cap with the 413 reply and stops the client sending the rest. */
+  #refuseBody(stream: Stream): void {
+    stream.ended = true;
+    stream.chunks = [];
+    this.#reply(stream, this.#tooLarge);
+    this.#outbox.emit(RST_STREAM, 0, stream.id, u32(NO_ERROR));
   }
 
   #onSettings(flags: number, id: number, payload: Uint8Array): void {
