@@ -130,7 +130,7 @@ function fromGet(
     return error(400, "missing dns parameter");
   }
   if (dns.length > Math.ceil(max / 3) * 4 + 2) return tooLarge(max);
-  if (!BASE64URL.test(dns)) return error(400, "dns parameter is not base64url");
+  if (params && !BASE64URL.test(dns)) return error(400, "dns parameter is not base64url");
   let wire: Uint8Array;
   try {
     wire = Uint8Array.fromBase64(dns, { alphabet: "base64url" });
