@@ -18,7 +18,7 @@
  * @module
  */
 import { MAX_MESSAGE_SIZE } from "../dns/constants.ts";
-import { type DohRequest, parseDohRequest, tooLarge } from "../http/doh_request.ts";
+import { parseDohRequest, tooLarge } from "../http/doh_request.ts";
 import { answerDohQuery, type DohReply, requestErrorReply } from "../http/doh_response.ts";
 import { H2ServerConnection, type H2ServerReply, type H2ServerRequest } from "../http/h2_server.ts";
 import {
@@ -83,7 +83,7 @@ export function listenDohNative(options: NativeDohListenerOptions): DohListener 
         contentType: header(request, "content-type"),
         accept: header(request, "accept"),
         body: request.body,
-      }, fastOptions!) as DohRequest;
+      }, fastOptions!);
       if (parsed.kind === "error") return h2Reply(requestErrorReply(parsed));
       if (parsed.kind === "query") {
         const reply = await answerDohQuery(fast.process, parsed, {

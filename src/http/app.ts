@@ -2,7 +2,8 @@
  * The DoH face (RFC 8484) as a hono app: a pure function of its dependencies, so the same app
  * runs under `Deno.serve`, in a Worker, and in tests through `app.request()`.
  *
- * Routes: `GET|POST <path>` (wire format, and the JSON API when enabled), `GET /health`,
+ * Routes: `GET|POST <path>[/<tenant>]` (wire format through the shared DoH request path,
+ * `doh_request.ts` and `doh_response.ts`, and the JSON API when enabled), `GET /health`,
  * `GET /` (a short text page); anything else on `<path>` is 405, elsewhere 404.
  *
  * @module

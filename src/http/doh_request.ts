@@ -188,6 +188,14 @@ export function targetOf(url: string): string {
  * ```
  */
 export function parseDohRequest(
+  parts: DohRequestParts & { readonly body?: Uint8Array | null },
+  options: DohRequestOptions,
+): DohRequest;
+export function parseDohRequest(
+  parts: DohRequestParts,
+  options: DohRequestOptions,
+): DohRequest | Promise<DohRequest>;
+export function parseDohRequest(
   parts: DohRequestParts,
   options: DohRequestOptions,
 ): DohRequest | Promise<DohRequest> {
