@@ -138,13 +138,20 @@ export function listenDoh(options: DohListenerOptions): DohListener {
   const fastOptions = fast && fastPathOptions(fast);
 
   async function fastAnswer(request: Request, address: string): Promise<Response | undefined> {
-    const headers = request.headers;
+    // Getters: a GET with ?dns= never reads a header, and Deno builds `request.headers` only
+    // when it is first touched.
     const parsed = await parseDohRequest({
       method: request.method,
       target: targetOf(request.url),
-      contentType: headers.get("content-type"),
-      contentLength: headers.get("content-length"),
-      accept: headers.get("accept"),
+      get contentType() {
+        return request.headers.get("content-type");
+      },
+      get contentLength() {
+        return request.headers.get("content-length");
+      },
+      get accept() {
+        return request.headers.get("accept");
+      },
       body: (limit) => readStreamCapped(request.body, limit),
     }, fastOptions!);
     if (parsed.kind === "error") {

@@ -80,8 +80,12 @@ export function listenDohNative(options: NativeDohListenerOptions): DohListener 
       const parsed = parseDohRequest({
         method: request.method,
         target: request.path,
-        contentType: header(request, "content-type"),
-        accept: header(request, "accept"),
+        get contentType() {
+          return header(request, "content-type");
+        },
+        get accept() {
+          return header(request, "accept");
+        },
         body: request.body,
       }, fastOptions!);
       if (parsed.kind === "error") return h2Reply(requestErrorReply(parsed));

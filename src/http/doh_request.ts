@@ -20,7 +20,10 @@ import { DNS_JSON } from "./json.ts";
  */
 export type BodyReader = (limit: number) => Promise<Uint8Array | undefined>;
 
-/** The parts of an HTTP request that DoH looks at. Header values as received (absent: null). */
+/**
+ * The parts of an HTTP request that DoH looks at. Header values as received (absent: null); they
+ * may be getters, read only when needed (a GET with `?dns=` reads none).
+ */
 export interface DohRequestParts {
   /** `GET`, `HEAD` (answered as GET), `POST`; anything else is 405 on the DoH path. */
   readonly method: string;
