@@ -18,10 +18,13 @@
  *
  * @module
  */
-import { cacheControl, type DohBindings } from "../http/app.ts";
-import { wireRequest } from "../http/fast_path.ts";
+import { MAX_MESSAGE_SIZE } from "../dns/constants.ts";
+import type { DohBindings } from "../http/app.ts";
+import { type DohRequestOptions, parseDohRequest, targetOf } from "../http/doh_request.ts";
+import { answerDohQuery, requestErrorReply, toResponse } from "../http/doh_response.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Processor } from "../resolver/processor.ts";
+import { readStreamCapped } from "../upstream/body.ts";
 
 /** The part of a hono app the listener needs. */
 export interface FetchApp {
@@ -49,13 +52,30 @@ export interface DohListenerOptions {
   /** Share the port (SO_REUSEPORT): several threads, and certificate reload. */
   reusePort?: boolean;
   /**
-   * Answers well-formed wire-format queries on `path` with `process` directly, without running
-   * the app's router (the same answers, less work per query). Everything else goes to the app.
+   * Answers wire-format requests on `path` (queries and their errors) with `process` directly,
+   * through the same request path as the app but without its router (the same answers, less
+   * work per query). The JSON API and other routes go to the app. `maxQuerySize` must be the
+   * app's (default 65535).
    */
-  fast?: { process: Processor; path: string };
+  fast?: DohFastPath;
   /** Told about refused requests, for metrics. */
   onEvent?: (event: string) => void;
   logger?: Logger;
+}
+
+/** What a listener needs to answer wire-format DoH requests without the app. */
+export interface DohFastPath {
+  process: Processor;
+  path: string;
+  maxQuerySize?: number;
+}
+
+/**
+ * The request options of a fast path. A JSON API request is always recognised, and handed to the
+ * app, which answers it or (with the JSON API off) says the `dns` parameter is missing.
+ */
+export function fastPathOptions(fast: DohFastPath): DohRequestOptions {
+  return { path: fast.path, maxQuerySize: fast.maxQuerySize ?? MAX_MESSAGE_SIZE, jsonApi: true };
 }
 
 /** A running DoH listener. */
@@ -99,8 +119,6 @@ export function addressFromHeader(
   return entry.trim() || peer;
 }
 
-const MEDIA_TYPE = "application/dns-message";
-
 /**
  * Starts the DoH listener.
  *
@@ -116,41 +134,37 @@ export function listenDoh(options: DohListenerOptions): DohListener {
   const tls = options.cert !== undefined && options.key !== undefined;
   let inFlight = 0;
 
+  const fast = options.fast;
+  const fastOptions = fast && fastPathOptions(fast);
+
   async function fastAnswer(request: Request, address: string): Promise<Response | undefined> {
-    const fast = options.fast!;
-    const url = request.url;
-    const target = url.slice(url.indexOf("/", url.indexOf("//") + 2));
-    let body: Uint8Array | undefined;
-    if (request.method === "POST") {
-      const type = (request.headers.get("content-type") ?? "").split(";")[0].trim();
-      if (type.toLowerCase() !== MEDIA_TYPE) return undefined;
-      const length = Number(request.headers.get("content-length") ?? NaN);
-      if (!(length > 0 && length <= 65535)) return undefined; // chunked or odd: the app checks it
-      body = new Uint8Array(await request.arrayBuffer());
-      if (body.length !== length) return undefined;
+    // Getters: a GET with ?dns= never reads a header, and Deno builds `request.headers` only
+    // when it is first touched.
+    const parsed = await parseDohRequest({
+      method: request.method,
+      target: targetOf(request.url),
+      get contentType() {
+        return request.headers.get("content-type");
+      },
+      get contentLength() {
+        return request.headers.get("content-length");
+      },
+      get accept() {
+        return request.headers.get("accept");
+      },
+      body: (limit) => readStreamCapped(request.body, limit),
+    }, fastOptions!);
+    if (parsed.kind === "error") {
+      return toResponse(requestErrorReply(parsed), request.method === "HEAD");
     }
-    const hit = wireRequest(request.method, target, MEDIA_TYPE, body, fast.path);
-    if (!hit) {
-      if (!body) return undefined;
-      // The body was read: hand the app a request that still has it.
-      const again = new Request(request.url, {
-        method: request.method,
-        headers: request.headers,
-        body: body.slice(),
-        signal: request.signal,
-      });
-      return await app.fetch(again, { remoteAddr: address });
-    }
-    const answer = await fast.process(hit.wire, {
+    if (parsed.kind !== "query") return undefined; // the JSON API and other routes: the app's
+    const reply = await answerDohQuery(fast!.process, parsed, {
       face: "doh",
       signal: request.signal,
       client: { address },
-      tenant: hit.tenant,
-    });
-    if (answer === null) return new Response("not a DNS message", { status: 400 });
-    return new Response(answer.slice(), {
-      headers: { "content-type": MEDIA_TYPE, "cache-control": cacheControl(answer) },
-    });
+      tenant: parsed.tenant,
+    }, logger);
+    return toResponse(reply, request.method === "HEAD");
   }
 
   const handler = async (request: Request, info: Deno.ServeHandlerInfo<Deno.Addr>) => {
@@ -162,9 +176,9 @@ export function listenDoh(options: DohListenerOptions): DohListener {
         options.onEvent?.("refused");
         return new Response("forbidden", { status: 403 });
       }
-      if (options.fast && (request.method === "GET" || request.method === "POST")) {
-        const fast = await fastAnswer(request, address);
-        if (fast) return fast;
+      if (fast) {
+        const answered = await fastAnswer(request, address);
+        if (answered) return answered;
       }
       return await app.fetch(request, { remoteAddr: address });
     } finally {

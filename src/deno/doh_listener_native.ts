@@ -8,17 +8,25 @@
  *   and systemd-resolved's DoH peers all speak h2.
  * - **Connection limits apply**, as on the DoT face: `--max-connections`, per-IP caps, the
  *   handshake timeout, the idle timeout, and the ACL refusing at accept.
- * - Wire-format queries on the DoH path are answered by the processor directly; everything else
- *   (JSON API, landing page, health, metrics, errors) goes to the same hono app as a `Request`.
+ * - Wire-format requests on the DoH path (queries and their errors) take the same request path
+ *   as the app (`src/http/doh_request.ts`, `doh_response.ts`) without building a `Request`;
+ *   everything else (JSON API, landing page, health, metrics) goes to the same hono app as a
+ *   `Request`.
  * - TLS only, no SNI (Deno's TLS server does not expose it); certificate reload binds a second
  *   listener on the port (SO_REUSEPORT) and closes the old one, as the native DoT listener does.
  *
  * @module
  */
-import { cacheControl } from "../http/app.ts";
-import { wireRequest } from "../http/fast_path.ts";
+import { MAX_MESSAGE_SIZE } from "../dns/constants.ts";
+import { parseDohRequest, tooLarge } from "../http/doh_request.ts";
+import { answerDohQuery, type DohReply, requestErrorReply } from "../http/doh_response.ts";
 import { H2ServerConnection, type H2ServerReply, type H2ServerRequest } from "../http/h2_server.ts";
-import { addressFromHeader, type DohListener, type DohListenerOptions } from "./doh_listener.ts";
+import {
+  addressFromHeader,
+  type DohListener,
+  type DohListenerOptions,
+  fastPathOptions,
+} from "./doh_listener.ts";
 import { wrapTlsConn } from "./h2_connector.ts";
 import { acceptTls } from "./tls_acceptor.ts";
 
@@ -32,8 +40,16 @@ export interface NativeDohListenerOptions extends DohListenerOptions {
   idleTimeoutMs?: number;
 }
 
-const MEDIA_TYPE = "application/dns-message";
 const EMPTY = new Uint8Array(0);
+
+function header(request: H2ServerRequest, name: string): string | undefined {
+  return request.headers.find(([n]) => n === name)?.[1];
+}
+
+/** A reply for the HTTP/2 server (which sends no body to HEAD itself). */
+function h2Reply(reply: DohReply): H2ServerReply {
+  return { status: reply.status, headers: reply.headers as [string, string][], body: reply.body };
+}
 
 /** The client address: the trusted proxy header's value when configured and present. */
 function addressOf(request: H2ServerRequest, peer: string, header?: string): string {
@@ -51,34 +67,36 @@ export function listenDohNative(options: NativeDohListenerOptions): DohListener 
   const { app, logger } = options;
   const connections = new Set<H2ServerConnection>();
   let closing = false;
+  const fastOptions = options.fast && fastPathOptions(options.fast);
+  // A body over the cap never reaches the handler: the server answers it with the same 413.
+  const maxBodyBytes = fastOptions?.maxQuerySize ?? MAX_MESSAGE_SIZE;
+  const tooLargeReply = h2Reply(requestErrorReply(tooLarge(maxBodyBytes)));
 
   async function handle(request: H2ServerRequest, peer: string): Promise<H2ServerReply> {
     const address = addressOf(request, peer, options.trustedProxyHeader);
     const fast = options.fast;
-    if (fast && (request.method === "GET" || request.method === "POST")) {
-      const type = request.headers.find(([n]) => n === "content-type")?.[1];
-      const hit = wireRequest(
-        request.method,
-        request.path,
-        type?.split(";")[0].trim(),
-        request.body,
-        fast.path,
-      );
-      if (hit) {
-        const answer = await fast.process(hit.wire, {
+    if (fast) {
+      // The body is already read (the server caps it), so this never waits.
+      const parsed = parseDohRequest({
+        method: request.method,
+        target: request.path,
+        get contentType() {
+          return header(request, "content-type");
+        },
+        get accept() {
+          return header(request, "accept");
+        },
+        body: request.body,
+      }, fastOptions!);
+      if (parsed.kind === "error") return h2Reply(requestErrorReply(parsed));
+      if (parsed.kind === "query") {
+        const reply = await answerDohQuery(fast.process, parsed, {
           face: "doh",
           signal: request.signal,
           client: { address },
-          tenant: hit.tenant,
-        });
-        if (answer === null) {
-          return { status: 400, headers: [["content-type", "text/plain"]], body: EMPTY };
-        }
-        return {
-          status: 200,
-          headers: [["content-type", MEDIA_TYPE], ["cache-control", cacheControl(answer)]],
-          body: answer,
-        };
+          tenant: parsed.tenant,
+        }, logger);
+        return h2Reply(reply);
       }
     }
     const response = await app.fetch(
@@ -114,6 +132,8 @@ export function listenDohNative(options: NativeDohListenerOptions): DohListener 
         (request) => handle(request, peer.hostname),
         {
           idleTimeoutMs: options.idleTimeoutMs,
+          maxBodyBytes,
+          tooLargeReply,
           onClose: (reason) => {
             connections.delete(h2);
             release();

@@ -186,7 +186,9 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
       return;
     }
     socket.setNoDelay(true);
-    const servername = typeof socket.servername === "string" ? socket.servername : "";
+    // Set by node:tls at run time; not in the TLSSocket type Deno ships without @types/node.
+    const sni = (socket as { servername?: unknown }).servername;
+    const servername = typeof sni === "string" ? sni : "";
     const transport: StreamTransport = {
       write: (bytes) => {
         if (!socket.destroyed) socket.write(bytes);

@@ -9,6 +9,7 @@ export * from "./message.ts";
 export * from "./edns.ts";
 export * from "./response.ts";
 export * from "./query.ts";
+export * from "./build_query.ts";
 export * from "./ttl.ts";
 export * from "./name.ts";
 export * from "./writer.ts";

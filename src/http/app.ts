@@ -2,23 +2,29 @@
  * The DoH face (RFC 8484) as a hono app: a pure function of its dependencies, so the same app
  * runs under `Deno.serve`, in a Worker, and in tests through `app.request()`.
  *
- * Routes: `GET|POST <path>` (wire format, and the JSON API when enabled), `GET /health`,
+ * Routes: `GET|POST <path>[/<tenant>]` (wire format through the shared DoH request path,
+ * `doh_request.ts` and `doh_response.ts`, and the JSON API when enabled), `GET /health`,
  * `GET /` (a short text page); anything else on `<path>` is 405, elsewhere 404.
  *
  * @module
  */
 import { type Context, Hono } from "hono";
 import { MAX_MESSAGE_SIZE } from "../dns/constants.ts";
-import { minAnswerTtl } from "../dns/ttl.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Processor } from "../resolver/processor.ts";
 import type { QueryContext } from "../resolver/types.ts";
+import { readStreamCapped } from "../upstream/body.ts";
+import { parseDohRequest, targetOf } from "./doh_request.ts";
+import {
+  answerDohQuery,
+  cacheControl,
+  errorReply,
+  INTERNAL_ERROR,
+  requestErrorReply,
+  toResponse,
+} from "./doh_response.ts";
 import { answerToJson, buildJsonQuery, DNS_JSON } from "./json.ts";
 import { type LandingInfo, landingText } from "./landing.ts";
-import { readStreamCapped } from "../upstream/body.ts";
-
-/** The media type of RFC 8484 bodies. */
-export const DNS_MESSAGE = "application/dns-message";
 
 /**
  * What the runtime edge passes as the app's env (`app.fetch(req, env)`): the Deno listener sets
@@ -58,26 +64,11 @@ export interface DohAppDeps {
   logger?: Logger;
 }
 
-const BASE64URL = /^[A-Za-z0-9_-]*={0,2}$/;
+const NOT_FOUND = errorReply(404, "not found");
 
 function defaultClientAddress(c: Context<DohEnv>): string | undefined {
   const address = c.env?.remoteAddr;
   return typeof address === "string" && address !== "" ? address : undefined;
-}
-
-function mediaType(header: string | undefined): string {
-  return (header ?? "").split(";")[0].trim().toLowerCase();
-}
-
-function asBody(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
-  return bytes.buffer instanceof ArrayBuffer
-    ? bytes as Uint8Array<ArrayBuffer>
-    : new Uint8Array(bytes);
-}
-
-/** RFC 8484 §5.1: `max-age` is the smallest TTL in the answer (0 when there is none). */
-export function cacheControl(answer: Uint8Array): string {
-  return `max-age=${minAnswerTtl(answer) ?? 0}`;
 }
 
 /**
@@ -98,43 +89,26 @@ export function cacheControl(answer: Uint8Array): string {
  */
 export function createDohApp(deps: DohAppDeps): Hono<DohEnv> {
   const path = deps.path ?? "/dns-query";
-  const maxQuerySize = Math.min(deps.maxQuerySize ?? MAX_MESSAGE_SIZE, MAX_MESSAGE_SIZE);
-  const maxEncoded = Math.ceil(maxQuerySize / 3) * 4;
   const jsonApi = deps.jsonApi ?? true;
+  const options = {
+    path,
+    maxQuerySize: Math.min(deps.maxQuerySize ?? MAX_MESSAGE_SIZE, MAX_MESSAGE_SIZE),
+    jsonApi,
+  };
   const clientAddress = deps.clientAddress ?? defaultClientAddress;
   const app = new Hono<DohEnv>();
 
-  function queryContext(c: Context<DohEnv>): QueryContext {
+  function queryContext(c: Context<DohEnv>, tenant: string | undefined): QueryContext {
     const address = clientAddress(c);
-    const tenant = c.req.param("tenant")?.toLowerCase();
     return {
       face: "doh",
       signal: c.req.raw.signal,
       client: address === undefined ? undefined : { address },
-      tenant: tenant || undefined,
+      tenant,
     };
   }
 
-  async function answerWire(c: Context<DohEnv>, query: Uint8Array): Promise<Response> {
-    if (query.length === 0) return c.text("empty DNS query", 400);
-    if (query.length > maxQuerySize) {
-      return c.text(`DNS query over ${maxQuerySize} bytes`, 413);
-    }
-    let answer: Uint8Array | null;
-    try {
-      answer = await deps.process(query, queryContext(c));
-    } catch (e) {
-      deps.logger?.error("doh: processing failed", { error: (e as Error)?.message });
-      return c.text("internal error", 500);
-    }
-    if (answer === null) return c.text("not a DNS message", 400);
-    return c.body(asBody(answer), 200, {
-      "content-type": DNS_MESSAGE,
-      "cache-control": cacheControl(answer),
-    });
-  }
-
-  async function answerJson(c: Context<DohEnv>): Promise<Response> {
+  async function answerJson(c: Context<DohEnv>, tenant: string | undefined): Promise<Response> {
     const built = buildJsonQuery({
       name: c.req.query("name"),
       type: c.req.query("type"),
@@ -146,7 +120,7 @@ export function createDohApp(deps: DohAppDeps): Hono<DohEnv> {
     let answer: Uint8Array | null;
     let body: string;
     try {
-      answer = await deps.process(built.wire, queryContext(c));
+      answer = await deps.process(built.wire, queryContext(c, tenant));
       if (answer === null) throw new Error("processor dropped a well-formed query");
       body = JSON.stringify(answerToJson(answer));
     } catch (e) {
@@ -156,45 +130,33 @@ export function createDohApp(deps: DohAppDeps): Hono<DohEnv> {
     return c.body(body, 200, { ...headers, "cache-control": cacheControl(answer) });
   }
 
-  // HEAD is served by the GET routes (hono runs GET and drops the body).
-  const getQuery = (c: Context<DohEnv>) => {
-    const dns = c.req.query("dns");
-    if (dns === undefined) {
-      const wantsJson = c.req.query("name") !== undefined ||
-        (c.req.header("accept") ?? "").toLowerCase().includes(DNS_JSON);
-      if (jsonApi && wantsJson) return answerJson(c);
-      return c.text("missing dns parameter", 400);
+  // HEAD is served as GET (hono runs the GET route and drops the body).
+  const doh = async (c: Context<DohEnv>): Promise<Response> => {
+    const raw = c.req.raw;
+    const request = await parseDohRequest({
+      method: raw.method,
+      target: targetOf(raw.url),
+      contentType: raw.headers.get("content-type"),
+      contentLength: raw.headers.get("content-length"),
+      accept: raw.headers.get("accept"),
+      body: (limit) => readStreamCapped(raw.body, limit),
+    }, options);
+    switch (request.kind) {
+      case "query":
+        return toResponse(
+          await answerDohQuery(deps.process, request, queryContext(c, request.tenant), deps.logger),
+        );
+      case "json":
+        return await answerJson(c, request.tenant);
+      case "error":
+        return toResponse(requestErrorReply(request));
+      case "elsewhere":
+        return toResponse(NOT_FOUND);
     }
-    if (dns.length > maxEncoded + 2) return c.text(`DNS query over ${maxQuerySize} bytes`, 413);
-    if (!BASE64URL.test(dns)) return c.text("dns parameter is not base64url", 400);
-    let query: Uint8Array;
-    try {
-      query = Uint8Array.fromBase64(dns, { alphabet: "base64url" });
-    } catch {
-      return c.text("dns parameter is not base64url", 400);
-    }
-    return answerWire(c, query);
-  };
-
-  const postQuery = async (c: Context<DohEnv>) => {
-    if (mediaType(c.req.header("content-type")) !== DNS_MESSAGE) {
-      return c.text(`content type must be ${DNS_MESSAGE}`, 415);
-    }
-    const declared = c.req.header("content-length");
-    if (declared !== undefined && Number(declared) > maxQuerySize) {
-      return c.text(`DNS query over ${maxQuerySize} bytes`, 413);
-    }
-    const body = await readStreamCapped(c.req.raw.body, maxQuerySize);
-    if (body === undefined) return c.text(`DNS query over ${maxQuerySize} bytes`, 413);
-    return answerWire(c, body);
   };
 
   // `<path>/<tenant>` selects a tenant policy (unknown tenants get REFUSED from the resolver).
-  for (const route of [path, `${path}/:tenant{[A-Za-z0-9-]{1,63}}`]) {
-    app.get(route, getQuery);
-    app.post(route, postQuery);
-    app.all(route, (c) => c.text("method not allowed", 405, { allow: "GET, POST" }));
-  }
+  for (const route of [path, `${path}/:tenant{[A-Za-z0-9-]{1,63}}`]) app.all(route, doh);
 
   app.get("/health", (c) => c.json({ status: "ok", ...deps.health?.() }));
 
@@ -214,10 +176,10 @@ export function createDohApp(deps: DohAppDeps): Hono<DohEnv> {
     return c.text(landingText({ jsonApi, ...info, dohUrl, dotHost }));
   });
 
-  app.notFound((c) => c.text("not found", 404));
-  app.onError((e, c) => {
+  app.notFound(() => toResponse(NOT_FOUND));
+  app.onError((e) => {
     deps.logger?.error("doh: request failed", { error: e.message });
-    return c.text("internal error", 500);
+    return toResponse(INTERNAL_ERROR);
   });
   return app;
 }

@@ -55,6 +55,8 @@ export interface H2ServerOptions {
   maxStreams?: number;
   /** Largest request body; larger gets 413. Default 65 535 (the largest DNS message). */
   maxBodyBytes?: number;
+  /** The reply to a body over `maxBodyBytes`. Default: 413 with an empty body. */
+  tooLargeReply?: H2ServerReply;
   /** Largest request header block. Default 16 KiB. */
   maxHeaderBytes?: number;
   /** Closed after this long with no stream open. Default 30 000 ms. */
@@ -207,6 +209,7 @@ export class H2ServerConnection {
   readonly #handler: H2Handler;
   readonly #maxStreams: number;
   readonly #maxBody: number;
+  readonly #tooLarge: H2ServerReply;
   readonly #maxHeader: number;
   readonly #idleMs: number;
   readonly #onClose?: (reason: string) => void;
@@ -233,6 +236,7 @@ export class H2ServerConnection {
     this.#handler = handler;
     this.#maxStreams = options.maxStreams ?? 128;
     this.#maxBody = options.maxBodyBytes ?? 65_535;
+    this.#tooLarge = options.tooLargeReply ?? { status: 413, headers: [], body: new Uint8Array(0) };
     this.#maxHeader = options.maxHeaderBytes ?? 16 * 1024;
     this.#idleMs = options.idleTimeoutMs ?? 30_000;
     this.#onClose = options.onClose;
@@ -466,7 +470,11 @@ export class H2ServerConnection {
       clearTimeout(this.#idleTimer);
       this.#idleTimer = undefined;
     }
-    if (endStream) this.#dispatch(stream);
+    if (endStream) return this.#dispatch(stream);
+    // A declared body over the cap is refused now: it could not arrive anyway, since no stream
+    // WINDOW_UPDATE is sent and the client would wait for window until the idle timeout.
+    const declared = headers.find(([n]) => n === "content-length")?.[1];
+    if (declared !== undefined && Number(declared) > this.#maxBody) this.#refuseBody(stream);
   }
 
   #onData(flags: number, id: number, payload: Uint8Array): void {
@@ -489,19 +497,21 @@ export class H2ServerConnection {
       data = payload.subarray(1, payload.length - pad);
     }
     stream.size += data.length;
-    if (stream.size > this.#maxBody) {
-      stream.ended = true;
-      stream.chunks = [];
-      this.#reply(stream, { status: 413, headers: [], body: new Uint8Array(0) });
-      this.#outbox.emit(RST_STREAM, 0, id, u32(NO_ERROR)); // stop sending the rest
-      return;
-    }
+    if (stream.size > this.#maxBody) return this.#refuseBody(stream);
     // No stream WINDOW_UPDATE: the default window (65 535) holds the largest body accepted.
     if (data.length > 0) stream.chunks.push(data.slice());
     if (flags & END_STREAM) {
       stream.ended = true;
       this.#dispatch(stream);
     }
+  }
+
+  /** Answers a body over the cap with the 413 reply and stops the client sending the rest. */
+  #refuseBody(stream: Stream): void {
+    stream.ended = true;
+    stream.chunks = [];
+    this.#reply(stream, this.#tooLarge);
+    this.#outbox.emit(RST_STREAM, 0, stream.id, u32(NO_ERROR));
   }
 
   #onSettings(flags: number, id: number, payload: Uint8Array): void {

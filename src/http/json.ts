@@ -5,14 +5,8 @@
  *
  * @module
  */
-import dnsPacket from "dns-packet";
-import {
-  DEFAULT_EDNS_UDP_SIZE,
-  EdnsOptionCode,
-  Flag,
-  HEADER_LENGTH,
-  RrType,
-} from "../dns/constants.ts";
+import { buildQuery } from "../dns/build_query.ts";
+import { EdnsOptionCode, Flag, HEADER_LENGTH, RrType } from "../dns/constants.ts";
 import { readName } from "../dns/message.ts";
 
 /** The media type of the JSON API. */
@@ -135,27 +129,13 @@ export function buildJsonQuery(params: JsonQueryParams): JsonQueryResult {
   if (type === undefined) {
     return { ok: false, error: `invalid type "${typeText.slice(0, 32)}"` };
   }
-  const flags = dnsPacket.RECURSION_DESIRED |
-    (flagParam(params.cd) ? dnsPacket.CHECKING_DISABLED : 0);
-  const opt = {
-    type: "OPT",
-    name: ".",
-    udpPayloadSize: DEFAULT_EDNS_UDP_SIZE,
-    flags: flagParam(params.do) ? dnsPacket.DNSSEC_OK : 0,
-  } as dnsPacket.Answer;
-  const encoded = dnsPacket.encode({
-    type: "query",
-    id: 0,
-    flags,
-    // dns-packet takes "UNKNOWN_<n>" for any type number.
-    questions: [{
-      name: name || ".",
-      type: `UNKNOWN_${type}` as dnsPacket.RecordType,
-      class: "IN",
-    }],
-    additionals: [opt],
+  const wire = buildQuery({
+    name,
+    type,
+    flags: Flag.RD | (flagParam(params.cd) ? Flag.CD : 0),
+    edns: { dnssecOk: flagParam(params.do) },
   });
-  return { ok: true, wire: new Uint8Array(encoded), name, type };
+  return { ok: true, wire, name, type };
 }
 
 /** One record in a JSON answer. */

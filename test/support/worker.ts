@@ -11,7 +11,8 @@
 import { answerFromZone } from "./zone.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const WRANGLER = "npm:wrangler@4.86.0";
+/** The wrangler that `deno task dev:worker` runs: deno.json's `imports` entry pins it. */
+const WRANGLER: string = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).imports.wrangler;
 
 /** What the plain upstream does with the next requests. */
 export type PlainUpstreamMode = "ok" | "http-500";

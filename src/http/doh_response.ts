@@ -1,0 +1,106 @@
+/**
+ * The DoH request path, second half: an answer (or an error) becomes the status, headers and
+ * body every DoH face sends. Faces turn a {@linkcode DohReply} into their own response type: a
+ * `Response` ({@linkcode toResponse}) or the HTTP/2 server's reply, which takes it as it is.
+ *
+ * @module
+ */
+import { DNS_MESSAGE } from "../dns/media_type.ts";
+import { minAnswerTtl } from "../dns/ttl.ts";
+import type { Logger } from "../log/mod.ts";
+import type { Processor } from "../resolver/processor.ts";
+import type { QueryContext } from "../resolver/types.ts";
+import type { DohError, DohQuery } from "./doh_request.ts";
+
+/** The content type of every error body: one line of text that says why. */
+export const TEXT_PLAIN = "text/plain; charset=UTF-8";
+
+/** What a DoH face sends: status, headers (lower-case names) and body. */
+export interface DohReply {
+  readonly status: number;
+  readonly headers: readonly (readonly [string, string])[];
+  readonly body: Uint8Array;
+}
+
+/** An answer in wire format, or one that carries its wire bytes (`Answer` from `src/dns`). */
+export type AnswerLike = Uint8Array | { readonly wire: Uint8Array };
+
+const encoder = new TextEncoder();
+
+/** RFC 8484 §5.1: `max-age` is the smallest TTL in the answer (0 when there is none). */
+export function cacheControl(answer: Uint8Array): string {
+  return `max-age=${minAnswerTtl(answer) ?? 0}`;
+}
+
+/**
+ * An HTTP error with a one-line text body; 405 also says `Allow: GET, POST`.
+ *
+ * @example
+ * ```ts
+ * errorReply(400, "missing dns parameter"); // { status: 400, headers: [...], body: ... }
+ * ```
+ */
+export function errorReply(status: number, message: string): DohReply {
+  const body = encoder.encode(message);
+  const headers: [string, string][] = [
+    ["content-type", TEXT_PLAIN],
+    ["content-length", String(body.length)],
+  ];
+  if (status === 405) headers.push(["allow", "GET, POST"]);
+  return { status, headers, body };
+}
+
+/** The reply for an error found in the request by `parseDohRequest`. */
+export function requestErrorReply(error: DohError): DohReply {
+  return errorReply(error.status, error.message);
+}
+
+/** 500, for a processor that threw: the body does not repeat the error. */
+export const INTERNAL_ERROR: DohReply = errorReply(500, "internal error");
+
+/**
+ * The reply for the processor's outcome: 200 `application/dns-message` with `Cache-Control:
+ * max-age=<smallest TTL>` (DNS errors such as SERVFAIL are answers too, RFC 8484 §4.2.1), or 400
+ * `not a DNS message` when the processor found no DNS message in the query (`null`).
+ */
+export function answerReply(answer: AnswerLike | null): DohReply {
+  if (answer === null) return errorReply(400, "not a DNS message");
+  const wire = answer instanceof Uint8Array ? answer : answer.wire;
+  return {
+    status: 200,
+    headers: [
+      ["content-type", DNS_MESSAGE],
+      ["cache-control", cacheControl(wire)],
+      ["content-length", String(wire.length)],
+    ],
+    body: wire,
+  };
+}
+
+/**
+ * Resolves a parsed query and builds its reply; a processor that throws is logged and gets
+ * {@linkcode INTERNAL_ERROR}.
+ */
+export async function answerDohQuery(
+  process: Processor,
+  query: DohQuery,
+  ctx: QueryContext,
+  logger?: Logger,
+): Promise<DohReply> {
+  try {
+    return answerReply(await process(query.wire, ctx));
+  } catch (e) {
+    logger?.error("doh: processing failed", { error: (e as Error)?.message });
+    return INTERNAL_ERROR;
+  }
+}
+
+/** `reply` as a `Response`; for a HEAD request, the same headers and no body. */
+export function toResponse(reply: DohReply, head = false): Response {
+  const body = head
+    ? null
+    : reply.body.buffer instanceof ArrayBuffer
+    ? reply.body as Uint8Array<ArrayBuffer>
+    : new Uint8Array(reply.body);
+  return new Response(body, { status: reply.status, headers: reply.headers as [string, string][] });
+}
