@@ -15,7 +15,7 @@ import type { Processor } from "../resolver/processor.ts";
 import type { QueryContext } from "../resolver/types.ts";
 import { answerToJson, buildJsonQuery, DNS_JSON } from "./json.ts";
 import { type LandingInfo, landingText } from "./landing.ts";
-import { readStreamCapped } from "../upstream/body.ts";
+import { readStreamCapped } from "../bytes/read_capped.ts";
 
 /** The media type of RFC 8484 bodies. */
 export const DNS_MESSAGE = "application/dns-message";

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { concatBytes } from "../upstream/body.ts";
+import { concatBytes } from "../bytes/concat.ts";
 import type { H2Socket } from "../upstream/h2/connection.ts";
 import {
   Code,

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { concatBytes } from "../body.ts";
+import { concatBytes } from "../../bytes/concat.ts";
 import { TransportError } from "../doh_transport.ts";
 import { Code, ConnectionError, Flag, FrameReader, FrameType, PREFACE, u32 } from "./frames.ts";
 import { HpackDecoder, HpackError } from "./hpack.ts";
