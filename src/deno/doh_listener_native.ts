@@ -1,5 +1,5 @@
 /**
- * The DoH face on the bridge's own HTTP/2 server (`src/http/h2_server.ts`) over
+ * The DoH face on the bridge's own HTTP/2 server (`src/h2/server.ts`) over
  * `Deno.listenTls`, chosen with `--doh-server native`. Against `Deno.serve` it trades breadth
  * for speed and control:
  *
@@ -17,7 +17,7 @@
  */
 import { cacheControl } from "../http/app.ts";
 import { wireRequest } from "../http/fast_path.ts";
-import { H2ServerConnection, type H2ServerReply, type H2ServerRequest } from "../http/h2_server.ts";
+import { H2ServerConnection, type H2ServerReply, type H2ServerRequest } from "../h2/server.ts";
 import { addressFromHeader, type DohListener, type DohListenerOptions } from "./doh_listener.ts";
 import { wrapTlsConn } from "./h2_connector.ts";
 import { acceptTls } from "./tls_acceptor.ts";
