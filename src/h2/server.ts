@@ -237,9 +237,7 @@ export class H2ServerConnection extends H2Core<Stream> {
   }
 
   protected onStreamReset(stream: Stream): void {
-    stream.done = true;
-    stream.controller.abort(new Error("the client reset the stream"));
-    this.forget(stream);
+    this.#abandon(stream, "the client reset the stream");
   }
 
   protected override onBodySent(stream: Stream): void {
@@ -298,14 +296,17 @@ export class H2ServerConnection extends H2Core<Stream> {
     this.sendBody(stream);
   }
 
-  /** Resets a stream and, if it is open, aborts its handler and forgets it. */
+  /** Resets a stream and, if it is open, abandons it. */
   #reset(id: number, code: number): void {
     this.reset(id, code);
     const stream = this.streams.get(id);
-    if (stream) {
-      stream.done = true;
-      stream.controller.abort(new Error("stream reset"));
-      this.forget(stream);
-    }
+    if (stream) this.#abandon(stream, "stream reset");
+  }
+
+  /** Gives up an open stream unanswered: aborts its handler and forgets it. */
+  #abandon(stream: Stream, why: string): void {
+    stream.done = true;
+    stream.controller.abort(new Error(why));
+    this.forget(stream);
   }
 }

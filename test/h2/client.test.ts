@@ -320,6 +320,19 @@ describe("H2ClientConnection against a scripted server", () => {
     });
   }
 
+  it("ends a connection whose server floods stream resets with GOAWAY(ENHANCE_YOUR_CALM)", async () => {
+    const { server, conn } = setUp();
+    server.settings();
+    const pending = post(conn);
+    await server.request();
+    for (let i = 0; i < 1_100; i++) {
+      server.send(RST_STREAM, 0, 1_001 + 2 * i, Uint8Array.of(0, 0, 0, 8));
+    }
+    expect(await outcome(pending)).toBe("fatal");
+    const goaway = await server.expect((f) => f.type === GOAWAY, "GOAWAY");
+    expect(new DataView(goaway.payload.buffer).getUint32(4)).toBe(11);
+  });
+
   it("fails open requests as retryable when the server closes the connection", async () => {
     const { server, conn } = setUp();
     server.settings();
