@@ -5,18 +5,15 @@
  *
  * @module
  */
-import { H2ClientPool, type H2PoolOptions } from "../h2/pool.ts";
 import { H2Error } from "../h2/connection.ts";
 import { encodeRequestHead, withContentLength } from "../h2/hpack.ts";
+import { H2ClientPool, type H2PoolOptions } from "../h2/pool.ts";
 import {
   type DohRequest,
   type DohResponse,
   type DohTransport,
   TransportError,
 } from "./doh_transport.ts";
-
-/** Options of {@linkcode createH2ClientTransport}: the pool's. */
-export type H2ClientOptions = H2PoolOptions;
 
 /** A transport with a `close` that ends every connection. */
 export interface H2ClientTransport {
@@ -29,7 +26,7 @@ const MEDIA_TYPE = "application/dns-message";
 const HEAD_CACHE_SIZE = 64;
 
 /**
- * Creates the transport.
+ * Creates the transport; `options` are the connection pool's.
  *
  * @example
  * ```ts
@@ -37,7 +34,7 @@ const HEAD_CACHE_SIZE = 64;
  * const upstream = new DohUpstream({ url: "https://dns.example/dns-query", transport });
  * ```
  */
-export function createH2ClientTransport(options: H2ClientOptions): H2ClientTransport {
+export function createH2ClientTransport(options: H2PoolOptions): H2ClientTransport {
   const pool = new H2ClientPool(options);
   const heads = new Map<string, { base: Uint8Array; byLength: Map<number, Uint8Array> }>();
   let closed = false;
