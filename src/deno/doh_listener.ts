@@ -24,7 +24,7 @@ import { type DohRequestOptions, parseDohRequest, targetOf } from "../http/doh_r
 import { answerDohQuery, requestErrorReply, toResponse } from "../http/doh_response.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Processor } from "../resolver/processor.ts";
-import { readStreamCapped } from "../upstream/body.ts";
+import { readStreamCapped } from "../bytes/read_capped.ts";
 
 /** The part of a hono app the listener needs. */
 export interface FetchApp {

@@ -1,5 +1,5 @@
 /**
- * The DoH face on the bridge's own HTTP/2 server (`src/http/h2_server.ts`) over
+ * The DoH face on the bridge's own HTTP/2 server (`src/h2/server.ts`) over
  * `Deno.listenTls`, chosen with `--doh-server native`. Against `Deno.serve` it trades breadth
  * for speed and control:
  *
@@ -20,7 +20,7 @@
 import { MAX_MESSAGE_SIZE } from "../dns/constants.ts";
 import { parseDohRequest, tooLarge } from "../http/doh_request.ts";
 import { answerDohQuery, type DohReply, requestErrorReply } from "../http/doh_response.ts";
-import { H2ServerConnection, type H2ServerReply, type H2ServerRequest } from "../http/h2_server.ts";
+import { H2ServerConnection, type H2ServerReply, type H2ServerRequest } from "../h2/server.ts";
 import {
   addressFromHeader,
   type DohListener,

@@ -18,7 +18,7 @@
  * @module
  */
 import type { StreamSession, StreamTransport } from "../framing/session.ts";
-import { concatBytes } from "../upstream/body.ts";
+import { concatBytes } from "../bytes/concat.ts";
 import { type DotListener, type DotListenerOptions, startDotSession } from "./dot_listener.ts";
 import { acceptTls } from "./tls_acceptor.ts";
 

@@ -8,8 +8,8 @@
  *
  * @module
  */
-import type { H2Socket } from "../upstream/h2/connection.ts";
-import type { H2Connector } from "../upstream/h2/transport.ts";
+import type { H2Socket } from "../h2/connection.ts";
+import type { H2Connector } from "../h2/pool.ts";
 
 /** Options of {@linkcode denoH2Connector}. */
 export interface DenoH2ConnectorOptions {

@@ -1,6 +1,6 @@
 /**
  * The DoH transport the Deno edge uses for `https://` upstreams: the bridge's own HTTP/2 client
- * (`src/upstream/h2/`) over Deno's TLS ({@linkcode denoH2Connector}).
+ * (`src/h2/`) over Deno's TLS ({@linkcode denoH2Connector}).
  *
  * It replaced a transport over `node:http2`, for two measured reasons: Deno 2.9's `node:http2`
  * can abort the whole process on a server's GOAWAY (its binding destroys the session inside
@@ -11,7 +11,7 @@
  */
 import type { Logger } from "../log/mod.ts";
 import type { DohTransport } from "../upstream/doh_transport.ts";
-import { createH2ClientTransport } from "../upstream/h2/transport.ts";
+import { createH2ClientTransport } from "../upstream/h2_transport.ts";
 import { denoH2Connector } from "./h2_connector.ts";
 
 /** Options of {@linkcode createH2Transport}. */

@@ -13,7 +13,7 @@ import { MAX_MESSAGE_SIZE } from "../dns/constants.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Processor } from "../resolver/processor.ts";
 import type { QueryContext } from "../resolver/types.ts";
-import { readStreamCapped } from "../upstream/body.ts";
+import { readStreamCapped } from "../bytes/read_capped.ts";
 import { parseDohRequest, targetOf } from "./doh_request.ts";
 import {
   answerDohQuery,

@@ -9,7 +9,7 @@ import { HOP_BY_HOP_OPTIONS } from "../dns/edns.ts";
 import { withQueryOptions } from "../dns/query.ts";
 import { type ExtendedError, makeErrorResponse } from "../dns/response.ts";
 import type { Logger } from "../log/mod.ts";
-import { DeadlineError, withDeadline } from "../upstream/deadline.ts";
+import { DeadlineError, withDeadline } from "../async/deadline.ts";
 import { type Upstream, UpstreamError } from "../upstream/types.ts";
 import type { Handler, Middleware } from "./types.ts";
 

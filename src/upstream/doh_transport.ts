@@ -1,7 +1,7 @@
 /**
  * How a DoH upstream moves one request: the HTTP client behind it. The core ships a transport
- * over `fetch` (Deno, Workers) and the bridge's own HTTP/2 client (`./h2/`), which the Deno edge
- * runs over Deno's TLS with bootstrap addresses.
+ * over `fetch` (Deno, Workers) and one over the bridge's own HTTP/2 client (`./h2_transport.ts`
+ * on `src/h2/`), which the Deno edge runs over Deno's TLS with bootstrap addresses.
  *
  * @module
  */

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Query } from "../dns/query.ts";
-import { withDeadline } from "./deadline.ts";
+import { withDeadline } from "../async/deadline.ts";
 import { markFailed, markHealthy, type MemberHealth } from "./health.ts";
 import { allMembersFailed, type Upstream, UpstreamError } from "./types.ts";
 

@@ -6,7 +6,7 @@
  */
 import { parseMessage } from "../dns/message.ts";
 import type { Query } from "../dns/query.ts";
-import { withDeadline } from "./deadline.ts";
+import { withDeadline } from "../async/deadline.ts";
 import { markFailed, markHealthy, type MemberHealth } from "./health.ts";
 import { allMembersFailed, type Upstream } from "./types.ts";
 

@@ -4,7 +4,6 @@
  * @module
  */
 export * from "./types.ts";
-export * from "./deadline.ts";
 export * from "./doh_transport.ts";
 export * from "./doh.ts";
 export * from "./health.ts";

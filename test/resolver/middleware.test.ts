@@ -16,7 +16,7 @@ import {
 } from "../../src/resolver/middleware.ts";
 import { createProcessor } from "../../src/resolver/processor.ts";
 import { compose, type Handler, passThrough, type QueryContext } from "../../src/resolver/types.ts";
-import { DeadlineError } from "../../src/upstream/deadline.ts";
+import { DeadlineError } from "../../src/async/deadline.ts";
 import { type Upstream, UpstreamError, type UpstreamFailure } from "../../src/upstream/types.ts";
 import {
   encodePacket,

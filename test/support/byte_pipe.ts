@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { H2Socket } from "../../src/h2/connection.ts";
 
 /** A byte queue one side writes and the other reads. */
 export class Channel {
@@ -29,6 +30,22 @@ export class Channel {
     else this.#chunks[0] = chunk.subarray(n);
     return n;
   }
+}
+
+/** One end of a pipe: reads `incoming`, writes `outgoing` (refused once closed); closing ends both. */
+export function channelSocket(incoming: Channel, outgoing: Channel): H2Socket {
+  return {
+    read: (buffer) => incoming.read(buffer),
+    write: (bytes) => {
+      if (outgoing.closed) return Promise.reject(new Error("closed"));
+      outgoing.push(bytes);
+      return Promise.resolve();
+    },
+    close: () => {
+      outgoing.close();
+      incoming.close();
+    },
+  };
 }
 
 /** One HTTP/2 frame as a test side sees it. */

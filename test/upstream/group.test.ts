@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseMessage } from "../../src/dns/message.ts";
 import { classifyQuery, type Query } from "../../src/dns/query.ts";
-import { DeadlineError } from "../../src/upstream/deadline.ts";
+import { DeadlineError } from "../../src/async/deadline.ts";
 import { UpstreamGroup, type UpstreamGroupOptions } from "../../src/upstream/group.ts";
 import { type Upstream, UpstreamError, type UpstreamFailure } from "../../src/upstream/types.ts";
 import { makeAnswer, makeQuery } from "../dns/fixtures.ts";

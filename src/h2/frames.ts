@@ -1,7 +1,6 @@
 /**
- * HTTP/2 framing (RFC 9113 §4, §6, §7) shared by the client (`connection.ts`) and the server
- * (`src/http/h2_server.ts`): frame types, flags, error codes, and the reader that cuts a byte
- * stream into frames.
+ * HTTP/2 framing (RFC 9113 §4, §6, §7) under the connection core (`connection.ts`): frame
+ * types, flags, error codes, settings, and the reader that cuts a byte stream into frames.
  *
  * @module
  */
@@ -32,6 +31,15 @@ export const Flag = {
   Priority: 0x20,
 } as const;
 
+/** Setting identifiers (RFC 9113 §6.5.2) used here. */
+export const Setting = {
+  EnablePush: 0x2,
+  MaxConcurrentStreams: 0x3,
+  InitialWindowSize: 0x4,
+  MaxFrameSize: 0x5,
+  MaxHeaderListSize: 0x6,
+} as const;
+
 /** Error codes (RFC 9113 §7) used here. */
 export const Code = {
   NoError: 0,
@@ -48,18 +56,18 @@ export const Code = {
 /** The largest frame payload either side accepts (the default SETTINGS_MAX_FRAME_SIZE). */
 export const MAX_FRAME = 16_384;
 
-/** A protocol violation by the peer: ends the connection with GOAWAY(code). */
+/** The largest stream ID and flow-control window (2^31 - 1). */
+export const MAX_WINDOW = 0x7fffffff;
+
+/**
+ * A protocol violation by the peer (RFC 9113 §5.4.1): thrown inside frame handling, it ends the
+ * connection with GOAWAY(`code`).
+ */
 export class ConnectionError extends Error {
   constructor(readonly code: number, message: string) {
     super(message);
+    this.name = "ConnectionError";
   }
-}
-
-/** A 4-byte big-endian payload (WINDOW_UPDATE, RST_STREAM). */
-export function u32(value: number): Uint8Array {
-  const out = new Uint8Array(4);
-  new DataView(out.buffer).setUint32(0, value);
-  return out;
 }
 
 /** Called per frame; the payload is a view valid only during the call. Return false to stop. */

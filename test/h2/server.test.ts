@@ -1,18 +1,25 @@
 /**
  * The HTTP/2 server connection against a scripted client on an in-memory pipe: requests with
- * HPACK state carried between them, the stream limit, body caps, a reset flood, a bad preface,
- * and random frames (nothing may throw; every handler call ends; the connection closes). The
- * same server under real clients (fetch, kdig, dig, h2load) is in test/deno/doh_face.test.ts.
+ * HPACK state carried between them, the stream limit, body caps, a reset flood, a CONTINUATION
+ * flood, a bad preface, and random frames (nothing may throw; every handler call ends; the
+ * connection closes). The same server under real clients (fetch, kdig, dig, h2load) is in
+ * test/deno/doh_face.test.ts.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { H2ServerConnection, type H2ServerRequest } from "../../src/http/h2_server.ts";
-import type { H2Socket } from "../../src/upstream/h2/connection.ts";
-import { HpackDecoder } from "../../src/upstream/h2/hpack.ts";
-import { Channel, encodeFrame as frame, type Frame, FrameTap } from "../support/byte_pipe.ts";
+import { H2ServerConnection, type H2ServerRequest } from "../../src/h2/server.ts";
+import type { H2Socket } from "../../src/h2/connection.ts";
+import { HpackDecoder } from "../../src/h2/hpack.ts";
+import {
+  Channel,
+  channelSocket,
+  encodeFrame as frame,
+  type Frame,
+  FrameTap,
+} from "../support/byte_pipe.ts";
 
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-const DATA = 0, HEADERS = 1, RST_STREAM = 3, SETTINGS = 4, GOAWAY = 7;
+const DATA = 0, HEADERS = 1, RST_STREAM = 3, SETTINGS = 4, GOAWAY = 7, CONTINUATION = 9;
 const END_STREAM = 1, END_HEADERS = 4;
 const text = new TextEncoder();
 
@@ -43,18 +50,7 @@ class Client {
   readonly decoder = new HpackDecoder();
 
   socket(): H2Socket {
-    return {
-      read: (b) => this.toServer.read(b),
-      write: (bytes) => {
-        if (this.toClient.closed) return Promise.reject(new Error("closed"));
-        this.toClient.push(bytes);
-        return Promise.resolve();
-      },
-      close: () => {
-        this.toClient.close();
-        this.toServer.close();
-      },
-    };
+    return channelSocket(this.toServer, this.toClient);
   }
 
   send(bytes: Uint8Array) {
@@ -149,6 +145,18 @@ describe("H2ServerConnection against a scripted client", () => {
     const goaway = await client.expect((f) => f.type === GOAWAY, "GOAWAY");
     expect(new DataView(goaway.payload.buffer).getUint32(4)).toBe(11);
   });
+
+  for (const [what, size] of [["1 KiB", 1_024], ["empty", 0]] as const) {
+    it(`ends a connection that sends endless ${what} CONTINUATION frames with GOAWAY(ENHANCE_YOUR_CALM)`, async () => {
+      const { client, seen, reasons } = setUp();
+      client.send(frame(HEADERS, 0, 1, getBlock("/cont")));
+      for (let i = 0; i < 100; i++) client.send(frame(CONTINUATION, 0, 1, new Uint8Array(size)));
+      const goaway = await client.expect((f) => f.type === GOAWAY, "GOAWAY");
+      expect(new DataView(goaway.payload.buffer).getUint32(4)).toBe(11);
+      expect(seen.length).toBe(0);
+      expect(reasons[0]).toMatch(/header block over 16384 bytes|too many CONTINUATION/);
+    });
+  }
 
   it("closes a connection that does not start with the client preface", async () => {
     const client = new Client();

@@ -1,25 +1,29 @@
 /**
- * HPACK pieces of the HTTP/2 client: the Huffman code against RFC 7541 Appendix B/C, the
- * response decoder against the RFC's response examples (C.5 raw, C.6 Huffman, both with a
- * 256-octet table that evicts), and the request encoder decoded back.
+ * HPACK pieces of the HTTP/2 core: the Huffman code against RFC 7541 Appendix B/C, the decoder
+ * against the RFC's response examples (C.5 raw, C.6 Huffman, both with a 256-octet table that
+ * evicts) and against a peer that indexes octets that are not UTF-8, and the request and
+ * response encoders decoded back.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   encodeRequestHead,
+  encodeResponseHead,
   HpackDecoder,
   HpackError,
   withContentLength,
-} from "../../../src/upstream/h2/hpack.ts";
-import {
-  huffmanCode,
-  huffmanDecode,
-  huffmanEncode,
-  HuffmanError,
-} from "../../../src/upstream/h2/huffman.ts";
+} from "../../src/h2/hpack.ts";
+import { huffmanCode, huffmanDecode, huffmanEncode, HuffmanError } from "../../src/h2/huffman.ts";
 
 const text = new TextEncoder();
 const hex = (s: string) => Uint8Array.fromHex(s.replace(/\s+/g, ""));
+
+/** Every field of one block, in order. */
+function fieldsOf(decoder: HpackDecoder, block: Uint8Array): [string, string][] {
+  const fields: [string, string][] = [];
+  decoder.decode(block, (n, v) => fields.push([n, v]));
+  return fields;
+}
 
 describe("Huffman code", () => {
   it("derives Appendix B's codes from the lengths (spot checks, both ends)", () => {
@@ -84,9 +88,7 @@ describe("HpackDecoder", () => {
     it(`decodes RFC 7541's ${kind} response examples through the evicting table`, () => {
       const decoder = new HpackDecoder(256);
       for (const [i, block] of blocks.entries()) {
-        const fields: [string, string][] = [];
-        const head = decoder.decode(hex(block), (n, v) => fields.push([n, v]));
-        expect(head.status).toBe(Number(expected[i][1]));
+        const fields = fieldsOf(decoder, hex(block));
         expect(fields[0]).toEqual([":status", expected[i][1]]);
         expect(fields).toContainEqual(["cache-control", "private"]);
         expect(fields).toContainEqual(["date", expected[i][2]]);
@@ -99,16 +101,83 @@ describe("HpackDecoder", () => {
     const decoder = new HpackDecoder();
     // :status 200 (indexed 8); content-type literal with incremental indexing (name index 31).
     const first = Uint8Array.of(0x88, 0x40 | 31, 23, ...text.encode("application/dns-message"));
-    expect(decoder.decode(first)).toEqual({ status: 200, contentType: "application/dns-message" });
+    const fields: [string, string][] = [
+      [":status", "200"],
+      ["content-type", "application/dns-message"],
+    ];
+    expect(fieldsOf(decoder, first)).toEqual(fields);
     // The same two fields as references: 8 (static) and 62 (the entry just added).
-    expect(decoder.decode(Uint8Array.of(0x88, 0x80 | 62))).toEqual({
-      status: 200,
-      contentType: "application/dns-message",
-    });
+    expect(fieldsOf(decoder, Uint8Array.of(0x88, 0x80 | 62))).toEqual(fields);
+  });
+
+  it("sizes entries in octets, so a table holding non-UTF-8 values stays in step with the peer's", () => {
+    /** The peer's encoder: literals with incremental indexing, its table sized per RFC 7541 §4.1. */
+    class IndexingEncoder {
+      table: Uint8Array[][] = [];
+      size = 0;
+      constructor(readonly limit: number) {}
+      /** A literal with a new name, added to the table, Huffman-coded when `huffman`. */
+      literal(name: string, value: Uint8Array, huffman = false): number[] {
+        const entry = [text.encode(name), value];
+        const entrySize = entry[0].length + value.length + 32;
+        while (this.table.length > 0 && this.size + entrySize > this.limit) {
+          const [n, v] = this.table.pop()!;
+          this.size -= n.length + v.length + 32;
+        }
+        if (entrySize <= this.limit) {
+          this.table.unshift(entry);
+          this.size += entrySize;
+        }
+        const coded = huffman ? huffmanEncode(value) : value;
+        return [
+          0x40,
+          entry[0].length,
+          ...entry[0],
+          (huffman ? 0x80 : 0) | coded.length,
+          ...coded,
+        ];
+      }
+      /** An indexed reference to the entry holding `value`. */
+      ref(value: Uint8Array): number[] {
+        const i = this.table.findIndex(([, v]) => v.toHex() === value.toHex());
+        expect(i).toBeGreaterThanOrEqual(0);
+        return [0x80 | (62 + i)];
+      }
+    }
+    // Octets that are not UTF-8: a UTF-8 round trip turns each into U+FFFD, three octets.
+    const odd = Uint8Array.of(0xff, 0xfe, 0x80, 0xc0, 0x41);
+    const plain = text.encode("a-plain-value-19oct"); // "x-plain" entry: 7 + 19 + 32 = 58
+    const peer = new IndexingEncoder(100);
+    const decoder = new HpackDecoder(100);
+    // A size update to 100 octets, then the odd entry: 5 + 5 + 32 = 42 octets (a UTF-8 round
+    // trip would count 5 + 13 + 32 = 50).
+    const first = [0x20 | 31, 100 - 31, ...peer.literal("x-odd", odd)];
+    const fields1 = fieldsOf(decoder, Uint8Array.from(first));
+    expect(fields1).toEqual([["x-odd", "\u00ff\u00fe\u0080\u00c0A"]]);
+    expect(decoder.tableSize).toBe(peer.size);
+    // 42 + 58 = 100 octets: both entries fit, and the reference to the odd one resolves (counted
+    // as 50 + 58, the odd entry would be evicted and index 63 would not exist).
+    const second = [...peer.literal("x-plain", plain, true), ...peer.ref(odd)];
+    expect(fieldsOf(decoder, Uint8Array.from(second))).toEqual([
+      ["x-plain", "a-plain-value-19oct"],
+      ["x-odd", "\u00ff\u00fe\u0080\u00c0A"],
+    ]);
+    expect([decoder.tableSize, decoder.tableLength]).toEqual([100, 2]);
+    expect(peer.size).toBe(100);
+    // A third entry evicts exactly the oldest one on both sides.
+    const third = [...peer.literal("x-more", Uint8Array.of(0xfa)), ...peer.ref(plain)];
+    expect(peer.table.length).toBe(2);
+    expect(fieldsOf(decoder, Uint8Array.from(third))).toEqual([
+      ["x-more", "\u00fa"],
+      ["x-plain", "a-plain-value-19oct"],
+    ]);
+    expect([decoder.tableSize, decoder.tableLength]).toEqual([peer.size, peer.table.length]);
+    // The evicted entry is gone on both sides: index 64 is out of the table.
+    expect(() => fieldsOf(decoder, Uint8Array.of(0x80 | 64))).toThrow(HpackError);
   });
 
   it("fails blocks that reference missing entries, are truncated or resize too late", () => {
-    const d = () => new HpackDecoder();
+    const d = () => ({ decode: (b: Uint8Array) => fieldsOf(new HpackDecoder(), b) });
     expect(() => d().decode(Uint8Array.of(0x80 | 62))).toThrow(HpackError);
     expect(() => d().decode(Uint8Array.of(0x80))).toThrow(HpackError); // index 0
     expect(() => d().decode(Uint8Array.of(0x0f))).toThrow(HpackError); // truncated integer
@@ -128,9 +197,7 @@ describe("encodeRequestHead", () => {
       accept: "application/dns-message",
       contentType: "application/dns-message",
     });
-    const fields: [string, string][] = [];
-    new HpackDecoder().decode(withContentLength(head, 33), (n, v) => fields.push([n, v]));
-    expect(fields).toEqual([
+    expect(fieldsOf(new HpackDecoder(), withContentLength(head, 33))).toEqual([
       [":method", "POST"],
       [":scheme", "https"],
       [":authority", "dns.example:8443"],
@@ -143,7 +210,6 @@ describe("encodeRequestHead", () => {
 
   it("encodes a long GET path with multi-byte length prefixes", () => {
     const path = "/dns-query?dns=" + "A".repeat(5_000);
-    const fields: [string, string][] = [];
     const head = encodeRequestHead({
       method: "GET",
       scheme: "https",
@@ -151,8 +217,23 @@ describe("encodeRequestHead", () => {
       path,
       accept: "application/dns-message",
     });
-    new HpackDecoder().decode(head, (n, v) => fields.push([n, v]));
+    const fields = fieldsOf(new HpackDecoder(), head);
     expect(fields[0]).toEqual([":method", "GET"]);
     expect(fields[3]).toEqual([":path", path]);
+  });
+});
+
+describe("encodeResponseHead", () => {
+  it("encodes status and fields that decode back, octets kept as octets", () => {
+    const head = encodeResponseHead(413, [
+      ["Content-Type", "text/plain"],
+      ["x-bytes", "caf\u00e9"],
+    ]);
+    expect(fieldsOf(new HpackDecoder(), head)).toEqual([
+      [":status", "413"],
+      ["content-type", "text/plain"],
+      ["x-bytes", "caf\u00e9"],
+    ]);
+    expect(head.includes(0xe9)).toBe(true); // one octet, not UTF-8's two
   });
 });

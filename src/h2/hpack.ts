@@ -1,15 +1,23 @@
 /**
- * The HPACK (RFC 7541) a DoH client needs: request header blocks made of static-table
- * references and literals (never indexed into the dynamic table, so the encoder keeps no
- * state), and a decoder for response header blocks.
+ * HPACK (RFC 7541) for both ends of the connection core: header blocks made of static-table
+ * references and literals (never indexed into the dynamic table, so the encoders keep no
+ * state): a DoH request's head and a response's head, and a decoder that keeps the full dynamic
+ * table.
  *
- * Servers do index response headers into the dynamic table (h2o, behind dnsdist, does so even
- * when asked for a table of size 0), so the decoder keeps the full table at the default 4096
- * octets, and fails the block (a COMPRESSION_ERROR for the connection) on anything it cannot
- * decode.
+ * Peers do index into the dynamic table (h2o, behind dnsdist, indexes response headers even
+ * when asked for a table of size 0; clients index request headers), so the decoder keeps the
+ * table at the default 4096 octets, and fails the block (a COMPRESSION_ERROR for the connection)
+ * on anything it cannot decode.
+ *
+ * Names and values are "binary" strings: one char per octet (WHATWG Infra's isomorphic decode,
+ * what the Fetch standard's `Headers` holds). A value's length in chars is its length in octets,
+ * so table entries are sized exactly as RFC 7541 §4.1 counts them, whatever the octets (a UTF-8
+ * round trip would turn one invalid octet into three and let the table drift from the peer's).
  *
  * @module
  */
+import { concatBytes } from "../bytes/concat.ts";
+import { isomorphicDecode } from "../bytes/isomorphic.ts";
 import { huffmanDecode } from "./huffman.ts";
 
 /** RFC 7541 Appendix A, entries 1–61 (index 0 unused). */
@@ -34,7 +42,7 @@ const STATIC_TABLE: readonly (readonly [string, string])[] = [
   ["via", ""], ["www-authenticate", ""],
 ];
 
-/** Static-table indexes the request encoder uses. */
+/** Static-table indexes the encoders use. */
 const INDEX = {
   authority: 1,
   get: 2,
@@ -42,12 +50,13 @@ const INDEX = {
   path: 4,
   https: 7,
   http: 6,
+  status: 8,
   accept: 19,
   contentLength: 28,
   contentType: 31,
 } as const;
 
-/** A header block that violates RFC 7541 (or uses what the client ruled out). */
+/** A header block that violates RFC 7541 (or uses what this side ruled out). */
 export class HpackError extends Error {
   constructor(message: string) {
     super(message);
@@ -55,8 +64,7 @@ export class HpackError extends Error {
   }
 }
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+const utf8 = new TextEncoder();
 
 /** Appends an HPACK integer (§5.1) with an `n`-bit prefix; `flags` fills the prefix's high bits. */
 export function pushInt(out: number[], value: number, n: number, flags: number): void {
@@ -74,12 +82,28 @@ export function pushInt(out: number[], value: number, n: number, flags: number):
   out.push(value);
 }
 
+/**
+ * Appends a raw (not Huffman-coded) string literal (§5.2): one octet per char. A string with a
+ * char above U+00FF is not a binary string (the Fetch `Headers` would refuse it); it is written
+ * as UTF-8 rather than cut.
+ */
+export function pushString(out: number[], value: string): void {
+  let octets = true;
+  for (let i = 0; i < value.length && octets; i++) octets = value.charCodeAt(i) <= 0xff;
+  if (octets) {
+    pushInt(out, value.length, 7, 0x00);
+    for (let i = 0; i < value.length; i++) out.push(value.charCodeAt(i));
+    return;
+  }
+  const bytes = utf8.encode(value);
+  pushInt(out, bytes.length, 7, 0x00);
+  for (const b of bytes) out.push(b);
+}
+
 /** Appends a literal header field without indexing (§6.2.2), its name from the static table. */
 function pushLiteral(out: number[], nameIndex: number, value: string): void {
   pushInt(out, nameIndex, 4, 0x00);
-  const bytes = encoder.encode(value);
-  pushInt(out, bytes.length, 7, 0x00); // H = 0: raw octets
-  for (const b of bytes) out.push(b);
+  pushString(out, value);
 }
 
 /** The parts of a DoH request's header block. */
@@ -97,6 +121,14 @@ export interface RequestHead {
 /**
  * Encodes a request's header block without the `content-length` field; {@linkcode withContentLength}
  * adds it per request, so a POST's block can be built once per upstream URL.
+ *
+ * @example
+ * ```ts
+ * const head = encodeRequestHead({
+ *   method: "POST", scheme: "https", authority: "dns.example", path: "/dns-query",
+ *   accept: "application/dns-message", contentType: "application/dns-message",
+ * });
+ * ```
  */
 export function encodeRequestHead(head: RequestHead): Uint8Array {
   const out: number[] = [];
@@ -122,23 +154,94 @@ export function withContentLength(head: Uint8Array, length: number): Uint8Array 
   return out;
 }
 
-/** An entry's size (RFC 7541 §4.1): its name's and value's octets plus 32. */
-function entrySize(name: string, value: string): number {
-  return encoder.encode(name).length + encoder.encode(value).length + 32;
-}
+/** Static-table indexes of `:status` values (RFC 7541 Appendix A). */
+const STATUS_INDEX: Record<number, number> = {
+  200: 8,
+  204: 9,
+  206: 10,
+  304: 11,
+  400: 12,
+  404: 13,
+  500: 14,
+};
 
-/** What a DoH client reads from a response header block. */
-export interface ResponseHead {
-  /** `:status`, or 0 if absent. */
-  status: number;
-  /** `content-type`, or "" if absent. */
-  contentType: string;
+/** Static-table name indexes for the fields a DoH answer carries (RFC 7541 Appendix A). */
+const NAME_INDEX: Record<string, number> = {
+  "cache-control": 24,
+  "content-length": 28,
+  "content-type": 31,
+  "date": 33,
+  "etag": 34,
+  "location": 46,
+  "vary": 59,
+};
+
+/** Encoded fields by `name\0value`: DoH answers repeat a handful of them. */
+const FIELD_CACHE = new Map<string, Uint8Array>();
+
+function encodeField(name: string, value: string): Uint8Array {
+  const key = name + "\0" + value;
+  let bytes = FIELD_CACHE.get(key);
+  if (!bytes) {
+    const out: number[] = [];
+    const index = NAME_INDEX[name];
+    if (index !== undefined) pushInt(out, index, 4, 0); // literal without indexing, known name
+    else {
+      out.push(0x00); // literal without indexing, new name
+      pushString(out, name);
+    }
+    pushString(out, value);
+    bytes = Uint8Array.from(out);
+    if (FIELD_CACHE.size >= 512) FIELD_CACHE.clear();
+    FIELD_CACHE.set(key, bytes);
+  }
+  return bytes;
 }
 
 /**
- * Decodes response header blocks on one connection. Keeps the dynamic table the RFC requires,
- * at most `maxTableSize` octets (what the client advertised); reads `:status` and
- * `content-type` and skips the rest.
+ * A response header block: `:status`, then `headers` (names lower-cased) as literals without
+ * indexing, so the peer's decoder needs no table state from us. Encoded fields are cached.
+ *
+ * @example
+ * ```ts
+ * encodeResponseHead(200, [["content-type", "application/dns-message"]]);
+ * ```
+ */
+export function encodeResponseHead(
+  status: number,
+  headers: readonly (readonly [string, string])[],
+): Uint8Array {
+  const parts: Uint8Array[] = [];
+  const index = STATUS_INDEX[status];
+  if (index !== undefined) parts.push(Uint8Array.of(0x80 | index));
+  else {
+    const out: number[] = [];
+    pushInt(out, INDEX.status, 4, 0); // literal without indexing, name :status
+    pushString(out, String(status));
+    parts.push(Uint8Array.from(out));
+  }
+  let size = parts[0].length;
+  for (const [name, value] of headers) {
+    const field = encodeField(name.toLowerCase(), value);
+    parts.push(field);
+    size += field.length;
+  }
+  return concatBytes(parts, size);
+}
+
+/** Sees one decoded field (binary strings: one char per octet). */
+export type FieldHandler = (name: string, value: string) => void;
+
+/**
+ * Decodes the header blocks one peer sends on one connection. Keeps the dynamic table the RFC
+ * requires, at most `maxTableSize` octets (what this side advertised), sized in octets
+ * (RFC 7541 §4.1: name octets + value octets + 32).
+ *
+ * @example
+ * ```ts
+ * const decoder = new HpackDecoder();
+ * decoder.decode(Uint8Array.of(0x88), (name, value) => console.log(name, value)); // :status 200
+ * ```
  */
 export class HpackDecoder {
   readonly #max: number;
@@ -151,12 +254,23 @@ export class HpackDecoder {
     this.#limit = maxTableSize;
   }
 
+  /** The dynamic table's size in octets, as RFC 7541 §4.1 counts it. */
+  get tableSize(): number {
+    return this.#size;
+  }
+
+  /** Entries in the dynamic table. */
+  get tableLength(): number {
+    return this.#table.length;
+  }
+
   /**
-   * Decodes one complete header block (HEADERS plus any CONTINUATION payloads, joined).
-   * `onField`, if given, sees every field in order (tests, diagnostics).
+   * Decodes one complete header block (HEADERS plus any CONTINUATION payloads, joined), handing
+   * every field to `onField` in order.
+   *
+   * @throws {HpackError} for a block it cannot decode (the connection cannot go on)
    */
-  decode(block: Uint8Array, onField?: (name: string, value: string) => void): ResponseHead {
-    const head: ResponseHead = { status: 0, contentType: "" };
+  decode(block: Uint8Array, onField: FieldHandler): void {
     let pos = 0;
     const readInt = (n: number): number => {
       if (pos >= block.length) throw new HpackError("truncated integer");
@@ -181,8 +295,9 @@ export class HpackDecoder {
       if (pos + length > block.length) throw new HpackError("truncated string");
       const raw = block.subarray(pos, pos + length);
       pos += length;
+      if (!huffman) return isomorphicDecode(raw);
       try {
-        return decoder.decode(huffman ? huffmanDecode(raw) : raw);
+        return isomorphicDecode(huffmanDecode(raw));
       } catch (error) {
         throw new HpackError((error as Error).message);
       }
@@ -194,17 +309,12 @@ export class HpackDecoder {
       if (!dynamic) throw new HpackError(`index ${index} is not in the table`);
       return dynamic;
     };
-    const field = (name: string, value: string) => {
-      onField?.(name, value);
-      if (name === ":status") head.status = /^\d{3}$/.test(value) ? Number(value) : -1;
-      else if (name === "content-type") head.contentType = value;
-    };
     let fieldsSeen = false;
     while (pos < block.length) {
       const b = block[pos];
       if (b & 0x80) { // indexed field
         const [name, value] = entry(readInt(7));
-        field(name, value);
+        onField(name, value);
         fieldsSeen = true;
       } else if ((b & 0xe0) === 0x20) { // dynamic table size update
         if (fieldsSeen) throw new HpackError("table size update after a field");
@@ -217,16 +327,15 @@ export class HpackDecoder {
         const nameIndex = readInt(indexing ? 6 : 4);
         const name = nameIndex === 0 ? readString() : entry(nameIndex)[0];
         const value = readString();
-        field(name, value);
+        onField(name, value);
         fieldsSeen = true;
         if (indexing) this.#insert(name, value);
       }
     }
-    return head;
   }
 
   #insert(name: string, value: string): void {
-    const size = entrySize(name, value);
+    const size = name.length + value.length + 32; // one char per octet
     this.#evict(size);
     if (size <= this.#limit) {
       this.#table.unshift([name, value]);
@@ -238,7 +347,7 @@ export class HpackDecoder {
   #evict(room: number): void {
     while (this.#table.length > 0 && this.#size + room > this.#limit) {
       const [n, v] = this.#table.pop()!;
-      this.#size -= entrySize(n, v);
+      this.#size -= n.length + v.length + 32;
     }
   }
 }

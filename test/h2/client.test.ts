@@ -3,14 +3,16 @@
  * sequences real servers send that a loopback node:http2 server does not (h2o's dynamic-table
  * references, CONTINUATION, padding, tiny windows, a stream limit, GOAWAY with a last stream ID,
  * protocol errors), byte by byte where framing matters. The same client against real servers
- * is in test/deno/h2_transport.test.ts (node:http2) and test/deno/h2_interop.test.ts (dnsdist).
+ * is in test/deno/h2_transport.test.ts (node:http2) and test/interop/dnsdist_upstream.test.ts
+ * (dnsdist).
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { TransportError } from "../../../src/upstream/doh_transport.ts";
-import { H2Connection, type H2Socket } from "../../../src/upstream/h2/connection.ts";
-import { encodeRequestHead, withContentLength } from "../../../src/upstream/h2/hpack.ts";
-import { Channel, encodeFrame, type Frame, FrameTap } from "../../support/byte_pipe.ts";
+import { H2Error } from "../../src/h2/connection.ts";
+import { H2ClientConnection } from "../../src/h2/client.ts";
+import type { H2Socket } from "../../src/h2/connection.ts";
+import { encodeRequestHead, withContentLength } from "../../src/h2/hpack.ts";
+import { Channel, channelSocket, encodeFrame, type Frame, FrameTap } from "../support/byte_pipe.ts";
 
 const DATA = 0,
   HEADERS = 1,
@@ -31,18 +33,7 @@ class ScriptedServer {
   bytewise = false;
 
   socket(): H2Socket {
-    return {
-      read: (buffer) => this.toClient.read(buffer),
-      write: (bytes) => {
-        if (this.toServer.closed) return Promise.reject(new Error("closed"));
-        this.toServer.push(bytes);
-        return Promise.resolve();
-      },
-      close: () => {
-        this.toServer.close();
-        this.toClient.close();
-      },
-    };
+    return channelSocket(this.toClient, this.toServer);
   }
 
   send(type: number, flags: number, id: number, payload: Uint8Array = new Uint8Array(0)) {
@@ -90,13 +81,13 @@ const RESPONSE_INDEXING = Uint8Array.of(0x88, 0x40 | 31, MEDIA.length, ...text.e
 /** The same response as two references: static 8 and dynamic 62. */
 const RESPONSE_REFERENCING = Uint8Array.of(0x88, 0x80 | 62);
 
-function setUp(): { server: ScriptedServer; conn: H2Connection } {
+function setUp(): { server: ScriptedServer; conn: H2ClientConnection } {
   const server = new ScriptedServer();
-  const conn = new H2Connection(Promise.resolve(server.socket()), { idleTimeoutMs: 60_000 });
+  const conn = new H2ClientConnection(Promise.resolve(server.socket()), { idleTimeoutMs: 60_000 });
   return { server, conn };
 }
 
-function post(conn: H2Connection, body = Uint8Array.of(1, 2, 3, 4), signal?: AbortSignal) {
+function post(conn: H2ClientConnection, body = Uint8Array.of(1, 2, 3, 4), signal?: AbortSignal) {
   return conn.request(HEAD, body, 65_535, signal ?? AbortSignal.timeout(5_000));
 }
 
@@ -105,13 +96,11 @@ async function outcome(p: Promise<unknown>): Promise<string> {
     await p;
     return "ok";
   } catch (error) {
-    return error instanceof TransportError
-      ? (error.retryable ? "retryable" : "fatal")
-      : String(error);
+    return error instanceof H2Error ? (error.retryable ? "retryable" : "fatal") : String(error);
   }
 }
 
-describe("H2Connection against a scripted server", () => {
+describe("H2ClientConnection against a scripted server", () => {
   it("opens with the preface and SETTINGS, acknowledges the server's, and decodes indexed headers", async () => {
     const { server, conn } = setUp();
     const first = post(conn);
@@ -316,6 +305,34 @@ describe("H2Connection against a scripted server", () => {
     expect(conn.usable).toBe(false);
   });
 
+  for (const [what, size] of [["1 KiB", 1_024], ["empty", 0]] as const) {
+    it(`ends the connection with GOAWAY(ENHANCE_YOUR_CALM) on endless ${what} CONTINUATION frames`, async () => {
+      const { server, conn } = setUp();
+      server.settings();
+      const pending = post(conn);
+      const h = await server.request();
+      server.send(HEADERS, 0, h.id, Uint8Array.of(0x88));
+      for (let i = 0; i < 100; i++) server.send(CONTINUATION, 0, h.id, new Uint8Array(size));
+      expect(await outcome(pending)).toBe("fatal");
+      const goaway = await server.expect((f) => f.type === GOAWAY, "GOAWAY");
+      expect(new DataView(goaway.payload.buffer).getUint32(4)).toBe(11);
+      expect(conn.usable).toBe(false);
+    });
+  }
+
+  it("ends a connection whose server floods stream resets with GOAWAY(ENHANCE_YOUR_CALM)", async () => {
+    const { server, conn } = setUp();
+    server.settings();
+    const pending = post(conn);
+    await server.request();
+    for (let i = 0; i < 1_100; i++) {
+      server.send(RST_STREAM, 0, 1_001 + 2 * i, Uint8Array.of(0, 0, 0, 8));
+    }
+    expect(await outcome(pending)).toBe("fatal");
+    const goaway = await server.expect((f) => f.type === GOAWAY, "GOAWAY");
+    expect(new DataView(goaway.payload.buffer).getUint32(4)).toBe(11);
+  });
+
   it("fails open requests as retryable when the server closes the connection", async () => {
     const { server, conn } = setUp();
     server.settings();
@@ -327,7 +344,7 @@ describe("H2Connection against a scripted server", () => {
   });
 });
 
-describe("H2Connection against random server bytes", () => {
+describe("H2ClientConnection against random server bytes", () => {
   /** A frame with a random type, flags, stream ID (mostly the open ones) and payload. */
   const arbFrame = fc.record({
     type: fc.oneof(fc.integer({ min: 0, max: 9 }), fc.integer({ min: 10, max: 255 })),

@@ -1,0 +1,72 @@
+/**
+ * Deadlines as AbortSignals, sharing one timer per deadline length, which is cleared whenever no
+ * deadline is pending (so an idle process holds no timer).
+ *
+ * @module
+ */
+import { TimerLane } from "./timer_lane.ts";
+
+/** The reason a deadline's signal aborts with. */
+export class DeadlineError extends Error {
+  constructor(readonly ms: number) {
+    super(`no answer within ${ms} ms`);
+    this.name = "TimeoutError";
+  }
+}
+
+const lanes = new Map<number, TimerLane>();
+
+/**
+ * Runs `fn` with a signal that aborts when `parent` aborts or after `ms`, and settles as soon as
+ * either happens, even if `fn` ignores the signal. The deadline is dropped when `fn` settles.
+ *
+ * @example
+ * ```ts
+ * const answer = await withDeadline(signal, 2000, (s) => upstream.exchange(query, s));
+ * ```
+ */
+export function withDeadline<T>(
+  parent: AbortSignal,
+  ms: number,
+  fn: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  if (parent.aborted) return Promise.reject(parent.reason);
+  const controller = new AbortController();
+  let lane = lanes.get(ms);
+  if (!lane) {
+    lane = new TimerLane(ms);
+    if (lanes.size < 64) lanes.set(ms, lane); // deadline lengths are few (config values)
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      controller.abort(parent.reason);
+      reject(parent.reason);
+    };
+    const entry = lane.add(() => {
+      const reason = new DeadlineError(ms);
+      controller.abort(reason);
+      reject(reason);
+    });
+    parent.addEventListener("abort", onAbort, { once: true });
+    const cleanup = () => {
+      lane.cancel(entry);
+      parent.removeEventListener("abort", onAbort);
+    };
+    let promise: Promise<T>;
+    try {
+      promise = fn(controller.signal);
+    } catch (error) {
+      promise = Promise.reject(error);
+    }
+    promise.then(
+      (value) => {
+        cleanup();
+        resolve(value);
+      },
+      (error) => {
+        cleanup();
+        reject(error);
+      },
+    );
+  });
+}

@@ -1,0 +1,7 @@
+/**
+ * Deadlines and timers shared by every part of the bridge, in the manner of Deno std `async/`.
+ *
+ * @module
+ */
+export { DeadlineError, withDeadline } from "./deadline.ts";
+export { type LaneEntry, TimerLane } from "./timer_lane.ts";

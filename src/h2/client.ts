@@ -1,0 +1,323 @@
+/**
+ * The client side of one HTTP/2 connection, on the connection core (`connection.ts`), cut to
+ * what a DoH client needs: many concurrent request/response exchanges with small bodies, and
+ * nothing else (no server push, no priorities, no trailers read, no dynamic-table HPACK on the
+ * way out).
+ *
+ * Every frame queued in one turn of the event loop leaves in one socket write, and every frame
+ * that arrives in one read is handled in one pass, so the per-request cost is a few small
+ * allocations, not the streams and events of a general HTTP/2 stack.
+ *
+ * @module
+ */
+import { concatBytes } from "../bytes/concat.ts";
+import { H2Core, H2Error, type H2Socket, type H2Stream } from "./connection.ts";
+import { Code, ConnectionError, MAX_WINDOW, Setting } from "./frames.ts";
+
+/** What an exchange resolves with. */
+export interface H2Response {
+  readonly status: number;
+  /** `content-type` (a binary string), or "" if absent. */
+  readonly contentType: string;
+  /** Empty unless the status is 200. */
+  readonly body: Uint8Array;
+}
+
+/** Options of {@linkcode H2ClientConnection}. */
+export interface H2ClientConnectionOptions {
+  /** The connection closes itself after this long with no exchange open. Default 25 000 ms. */
+  idleTimeoutMs?: number;
+  /** Largest response header block (HEADERS + CONTINUATION). Default 16 KiB. */
+  maxHeaderBytes?: number;
+  /**
+   * Called once when the connection is gone, with the error when it failed (not when it drained
+   * or was closed by {@linkcode H2ClientConnection.close}).
+   */
+  onClose?: (error?: H2Error) => void;
+}
+
+/** Stream receive window we advertise: room for any DNS answer plus padding, never refilled. */
+const STREAM_WINDOW = 256 * 1024;
+/** Concurrent streams assumed until the server's SETTINGS say otherwise, and our own cap. */
+const DEFAULT_STREAMS = 100;
+const STREAM_CAP = 1_000;
+
+/** One request/response on the connection. */
+interface Exchange extends H2Stream {
+  readonly head: Uint8Array;
+  readonly maxBody: number;
+  readonly signal: AbortSignal;
+  readonly resolve: (response: H2Response) => void;
+  readonly reject: (error: unknown) => void;
+  readonly onAbort: () => void;
+  status: number;
+  contentType: string;
+  chunks: Uint8Array[];
+  size: number;
+  /** The server ended its side (END_STREAM) or we reset the stream. */
+  done: boolean;
+}
+
+/**
+ * An HTTP/2 client connection. Requests may be made at once: they are queued until the socket
+ * is up and a stream slot is free.
+ *
+ * @example
+ * ```ts
+ * const conn = new H2ClientConnection(connect(), {});
+ * const res = await conn.request(head, query, 65_535, AbortSignal.timeout(2_000));
+ * ```
+ */
+export class H2ClientConnection extends H2Core<Exchange> {
+  readonly #onClose?: (error?: H2Error) => void;
+  /** Exchanges waiting for a stream slot (or for the socket). */
+  #waiting: Exchange[] = [];
+  #nextId = 1;
+  #peerMaxStreams = DEFAULT_STREAMS;
+  /** What the header block being decoded said. */
+  #status = 0;
+  #contentType = "";
+  /** Requests accepted so far (for rotation). */
+  requests = 0;
+
+  constructor(socket: Promise<H2Socket>, options: H2ClientConnectionOptions = {}) {
+    super({
+      side: "client",
+      settings: [[Setting.EnablePush, 0], [Setting.InitialWindowSize, STREAM_WINDOW]],
+      maxHeaderBytes: options.maxHeaderBytes ?? 16 * 1024,
+      idleTimeoutMs: options.idleTimeoutMs ?? 25_000,
+      readBuffer: [64 * 1024, 64 * 1024],
+    });
+    this.#onClose = options.onClose;
+    socket.then(
+      (s) => {
+        if (this.closed) {
+          s.close();
+          return;
+        }
+        this.start(s);
+        this.#pump();
+      },
+      (error) => {
+        const cause = error instanceof Error ? error : new Error(String(error));
+        this.terminate(new H2Error(cause.message, true, { cause }));
+      },
+    );
+  }
+
+  /** Takes new requests (not draining, not closed). */
+  get usable(): boolean {
+    return !this.draining && !this.closed;
+  }
+
+  /** Exchanges open or waiting on this connection. */
+  get load(): number {
+    return this.streams.size + this.#waiting.length;
+  }
+
+  /** Whether a new request would start at once rather than wait for a stream slot. */
+  get hasRoom(): boolean {
+    return this.streams.size + this.#waiting.length < this.#peerMaxStreams;
+  }
+
+  /**
+   * Sends one request: `head` is a complete HPACK header block, `body` the request body (none
+   * for GET). Resolves with the response (body read up to `maxBody` bytes, else a RangeError);
+   * rejects with an {@linkcode H2Error} when the connection fails or the server refuses or
+   * resets the stream, and with `signal.reason` on abort.
+   */
+  request(
+    head: Uint8Array,
+    body: Uint8Array | undefined,
+    maxBody: number,
+    signal: AbortSignal,
+  ): Promise<H2Response> {
+    if (!this.usable) return Promise.reject(new H2Error("connection is closing", true));
+    if (signal.aborted) return Promise.reject(signal.reason);
+    this.requests++;
+    return new Promise<H2Response>((resolve, reject) => {
+      const exchange: Exchange = {
+        id: 0,
+        head,
+        pending: body,
+        maxBody,
+        signal,
+        resolve,
+        reject,
+        onAbort: () => this.#abort(exchange),
+        sendWindow: 0,
+        status: 0,
+        contentType: "",
+        chunks: [],
+        size: 0,
+        done: false,
+      };
+      signal.addEventListener("abort", exchange.onAbort, { once: true });
+      this.#waiting.push(exchange);
+      this.#pump();
+    });
+  }
+
+  /** Stops taking requests; closes once the open exchanges finish. */
+  drain(): void {
+    this.beginDrain();
+  }
+
+  /** Closes now; open exchanges fail with a retryable {@linkcode H2Error}. */
+  close(): void {
+    this.terminate(new H2Error("connection closed", true), false);
+  }
+
+  // --- core hooks ------------------------------------------------------------------------
+
+  protected override isIdle(): boolean {
+    return this.streams.size === 0 && this.#waiting.length === 0;
+  }
+
+  protected override onStreamEnded(): void {
+    this.#pump();
+  }
+
+  protected override onPeerSettings(maxStreams: number | undefined, first: boolean): void {
+    if (maxStreams !== undefined) this.#peerMaxStreams = Math.min(maxStreams, STREAM_CAP);
+    // The first SETTINGS without a stream limit means "unlimited": use our own cap.
+    else if (first && this.#peerMaxStreams === DEFAULT_STREAMS) this.#peerMaxStreams = STREAM_CAP;
+    this.#pump();
+  }
+
+  protected override onPeerGoaway(last: number, code: number): void {
+    // Streams above `last` were never processed: safe to send again elsewhere.
+    for (const exchange of [...this.streams.values()]) {
+      if (exchange.id > last) {
+        this.#end(exchange, new H2Error(`server sent GOAWAY (code ${code})`, true));
+      }
+    }
+    for (const e of this.#waiting.splice(0)) {
+      this.#settle(e, new H2Error(`server sent GOAWAY (code ${code})`, true));
+    }
+  }
+
+  protected onHeaderField(name: string, value: string): void {
+    if (name === ":status") this.#status = /^\d{3}$/.test(value) ? Number(value) : -1;
+    else if (name === "content-type") this.#contentType = value;
+  }
+
+  protected onHeaderBlock(id: number, endStream: boolean): void {
+    const status = this.#status;
+    const contentType = this.#contentType;
+    this.#status = 0;
+    this.#contentType = "";
+    const exchange = this.streams.get(id);
+    if (!exchange || exchange.done) return;
+    if (exchange.status === 0) {
+      if (status >= 100 && status < 200) return; // informational: wait for the final one
+      if (status < 200) {
+        this.reset(id, Code.ProtocolError);
+        this.#end(exchange, new H2Error(`response without a valid :status`, false));
+        return;
+      }
+      exchange.status = status;
+      exchange.contentType = contentType;
+      if (status !== 200) {
+        if (!endStream) this.reset(id, Code.Cancel);
+        this.#answer(exchange, { status, contentType, body: new Uint8Array(0) });
+        this.forget(exchange);
+        return;
+      }
+    } // else: trailers, ignored
+    if (endStream) this.#complete(exchange);
+  }
+
+  protected onData(
+    id: number,
+    exchange: Exchange | undefined,
+    data: Uint8Array,
+    endStream: boolean,
+  ): void {
+    if (!exchange || exchange.done) return; // reset or abandoned by us: drop
+    if (exchange.status === 0) throw new ConnectionError(Code.ProtocolError, "DATA before HEADERS");
+    exchange.size += data.length;
+    if (exchange.size > exchange.maxBody) {
+      this.reset(id, Code.Cancel);
+      this.#end(exchange, new RangeError(`body exceeds ${exchange.maxBody} bytes`));
+      return;
+    }
+    if (data.length > 0) exchange.chunks.push(data.slice());
+    if (endStream) this.#complete(exchange);
+  }
+
+  protected onStreamReset(exchange: Exchange, code: number): void {
+    this.#end(exchange, new H2Error(`stream reset by the server (code ${code})`, true));
+  }
+
+  protected onTerminate(reason: H2Error, failed: boolean): void {
+    for (const e of this.#waiting.splice(0)) this.#settle(e, reason);
+    for (const e of this.streams.values()) this.#settle(e, reason);
+    this.#onClose?.(failed ? reason : undefined);
+  }
+
+  // --- exchanges -------------------------------------------------------------------------
+
+  /** Starts waiting exchanges while stream slots are free. */
+  #pump(): void {
+    if (!this.socket || this.closed) return;
+    while (this.#waiting.length > 0 && this.streams.size < this.#peerMaxStreams) {
+      if (this.#nextId > MAX_WINDOW) {
+        this.draining = true;
+        for (const e of this.#waiting.splice(0)) {
+          this.#settle(e, new H2Error("stream IDs exhausted", true));
+        }
+        break;
+      }
+      const exchange = this.#waiting.shift()!;
+      exchange.id = this.#nextId;
+      this.#nextId += 2;
+      this.open(exchange);
+      this.sendHeaders(exchange.id, exchange.head, exchange.pending === undefined);
+      if (exchange.pending !== undefined) this.sendBody(exchange);
+    }
+  }
+
+  #complete(exchange: Exchange): void {
+    const body = exchange.chunks.length === 1
+      ? exchange.chunks[0]
+      : concatBytes(exchange.chunks, exchange.size);
+    this.#answer(exchange, { status: exchange.status, contentType: exchange.contentType, body });
+    this.forget(exchange);
+  }
+
+  /** Fails an open exchange and forgets it. */
+  #end(exchange: Exchange, error: unknown): void {
+    this.#settle(exchange, error);
+    this.forget(exchange);
+  }
+
+  /** Resolves the exchange with a response. */
+  #answer(exchange: Exchange, response: H2Response): void {
+    if (exchange.done) return;
+    exchange.done = true;
+    exchange.signal.removeEventListener("abort", exchange.onAbort);
+    exchange.resolve(response);
+  }
+
+  /** Rejects the exchange. */
+  #settle(exchange: Exchange, error: unknown): void {
+    if (exchange.done) return;
+    exchange.done = true;
+    exchange.signal.removeEventListener("abort", exchange.onAbort);
+    exchange.reject(error);
+  }
+
+  #abort(exchange: Exchange): void {
+    if (exchange.done) return;
+    const reason = exchange.signal.reason;
+    if (exchange.id === 0) {
+      const i = this.#waiting.indexOf(exchange);
+      if (i >= 0) this.#waiting.splice(i, 1);
+      this.#settle(exchange, reason);
+      return;
+    }
+    this.reset(exchange.id, Code.Cancel);
+    this.#end(exchange, reason);
+  }
+}

@@ -1,0 +1,559 @@
+/**
+ * The HTTP/2 connection core (RFC 9113) that the client (`client.ts`) and the server
+ * (`server.ts`) specialise. It owns everything both ends do alike: the read loop and frame
+ * dispatch, the SETTINGS exchange and its ACK, PING, flow control both ways (the peer's windows
+ * for what we send, WINDOW_UPDATE for what we receive), CONTINUATION assembly under a size cap,
+ * HPACK decoding with the connection's one dynamic table, RST_STREAM with a reset-flood guard,
+ * GOAWAY, the idle timer, graceful drain, and the outbox that sends one write per event-loop turn.
+ *
+ * A side extends {@linkcode H2Core} and answers its hooks (`onHeaderField`, `onHeaderBlock`,
+ * `onData`, `onStreamReset`, `onTerminate`, and optionally the others); a hook may throw a
+ * {@linkcode ConnectionError} to end the connection with GOAWAY.
+ *
+ * Runtime-free: it runs over an {@linkcode H2Socket} the edge supplies (TLS with ALPN `h2`).
+ *
+ * @module
+ */
+import { concatBytes } from "../bytes/concat.ts";
+import { getUint16, getUint32, uint32Bytes } from "../bytes/uint.ts";
+import {
+  Code,
+  ConnectionError,
+  Flag,
+  FrameReader,
+  FrameType,
+  MAX_WINDOW,
+  PREFACE,
+  Setting,
+} from "./frames.ts";
+import { type FieldHandler, HpackDecoder, HpackError } from "./hpack.ts";
+import { FrameOutbox } from "./outbox.ts";
+
+/** The byte stream under a connection: an established TLS connection that negotiated `h2`. */
+export interface H2Socket {
+  /** Reads into `buffer`; resolves the byte count, or `null` at end of stream. */
+  read(buffer: Uint8Array): Promise<number | null>;
+  /** Writes all of `bytes`. */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Closes both directions now. Safe to call more than once. */
+  close(): void;
+}
+
+/**
+ * Why a connection ended, or why a request on it failed. `retryable` marks failures that a
+ * fresh connection may fix (the peer closed or went away, a stream was refused), as opposed to a
+ * peer that broke the protocol.
+ */
+export class H2Error extends Error {
+  constructor(message: string, readonly retryable: boolean, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "H2Error";
+  }
+}
+
+/** What the core keeps of each open stream; a side's stream type extends it. */
+export interface H2Stream {
+  /** Stream ID (0 while a client request waits for a slot). */
+  id: number;
+  /** Our send window on this stream. */
+  sendWindow: number;
+  /** Body bytes not yet sent (waiting for window); `undefined` when none are left. */
+  pending: Uint8Array | undefined;
+}
+
+/** What a side tells the core. */
+export interface H2CoreOptions {
+  /** This end; the peer is the other one (named in errors). */
+  readonly side: "client" | "server";
+  /** SETTINGS sent first: identifier and value pairs. */
+  readonly settings: readonly (readonly [number, number])[];
+  /**
+   * Largest header block accepted from the peer, HEADERS and its CONTINUATION frames together;
+   * more (or more than {@linkcode MAX_CONTINUATIONS} frames) is a connection error
+   * (ENHANCE_YOUR_CALM).
+   */
+  readonly maxHeaderBytes: number;
+  /** With no stream open for this long, the connection drains (GOAWAY, then closes). */
+  readonly idleTimeoutMs: number;
+  /** Read buffer bytes: the starting size, and the size it doubles up to when reads fill it. */
+  readonly readBuffer: readonly [initial: number, max: number];
+}
+
+/** Connection receive window we keep open (refilled at half). */
+export const CONNECTION_WINDOW = 16 * 1024 * 1024;
+/** RST_STREAM frames received before the flood guard looks at them (then: more than half). */
+export const RESET_FLOOD_MIN = 1_000;
+/** CONTINUATION frames one header block may take, whatever their sizes (empty ones too). */
+export const MAX_CONTINUATIONS = 64;
+
+/** A header block being continued. */
+interface Continuation {
+  readonly id: number;
+  readonly endStream: boolean;
+  readonly parts: Uint8Array[];
+  size: number;
+}
+
+/**
+ * One HTTP/2 connection, either end. A side calls {@linkcode start} once its socket is up, opens
+ * and forgets streams ({@linkcode open}, {@linkcode forget}), sends with
+ * {@linkcode sendHeaders}, {@linkcode sendBody} and {@linkcode reset}, and ends with
+ * {@linkcode beginDrain} or {@linkcode terminate}.
+ */
+export abstract class H2Core<S extends H2Stream> {
+  protected socket: H2Socket | undefined;
+  /** Open streams by ID. */
+  protected readonly streams: Map<number, S> = new Map();
+  protected readonly outbox: FrameOutbox;
+  /** No new streams: GOAWAY sent or received, or ending. */
+  protected draining = false;
+  protected closed = false;
+  /** The highest stream ID the peer opened (stays 0 on a client: it accepts none). */
+  protected lastPeerId = 0;
+  /** The peer's SETTINGS_MAX_FRAME_SIZE. */
+  protected peerMaxFrame = 16_384;
+  readonly #options: H2CoreOptions;
+  readonly #peer: string;
+  readonly #decoder = new HpackDecoder();
+  readonly #onField: FieldHandler = (name, value) => this.onHeaderField(name, value);
+  #peerInitialWindow = 65_535;
+  /** Our connection-level send window. */
+  #sendWindow = 65_535;
+  /** Connection-level bytes received since we last opened the window. */
+  #received = 0;
+  /** Streams whose body waits for send window. */
+  #blocked: S[] = [];
+  #continuation: Continuation | undefined;
+  #settingsSeen = false;
+  #resets = 0;
+  #opened = 0;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(options: H2CoreOptions) {
+    this.#options = options;
+    this.#peer = options.side === "client" ? "server" : "client";
+    this.outbox = new FrameOutbox(
+      (error) =>
+        this.terminate(new H2Error(`write failed: ${error.message}`, true, { cause: error })),
+      () => {
+        if (this.draining) this.closeIfDone();
+      },
+    );
+  }
+
+  // --- hooks -----------------------------------------------------------------------------
+
+  /** Sees each field of the header block being decoded (binary strings). */
+  protected abstract onHeaderField(name: string, value: string): void;
+
+  /** A complete header block arrived on stream `id`; its fields went to `onHeaderField`. */
+  protected abstract onHeaderBlock(id: number, endStream: boolean): void;
+
+  /**
+   * DATA arrived (padding removed, connection window accounted for); `stream` is the open stream
+   * with that ID, if any. `data` is valid only during the call.
+   */
+  protected abstract onData(
+    id: number,
+    stream: S | undefined,
+    data: Uint8Array,
+    endStream: boolean,
+  ): void;
+
+  /** The peer reset an open stream. */
+  protected abstract onStreamReset(stream: S, code: number): void;
+
+  /**
+   * The connection is ending (once): settle what is open. `streams` still holds the open
+   * streams and is cleared after. `failed` is false for an orderly end (drained, closed by us).
+   */
+  protected abstract onTerminate(reason: H2Error, failed: boolean): void;
+
+  /** The peer's SETTINGS were applied and acknowledged. */
+  protected onPeerSettings(_maxConcurrentStreams: number | undefined, _first: boolean): void {}
+
+  /** The peer sent GOAWAY; the core drains afterwards. */
+  protected onPeerGoaway(_lastId: number, _code: number): void {}
+
+  /** A stream was forgotten (a slot is free). */
+  protected onStreamEnded(): void {}
+
+  /** The last of a stream's body was queued. */
+  protected onBodySent(_stream: S): void {}
+
+  /** Whether nothing is open, so the idle timer may run and a drain may close. */
+  protected isIdle(): boolean {
+    return this.streams.size === 0;
+  }
+
+  // --- life ------------------------------------------------------------------------------
+
+  /**
+   * Starts on `socket`: the client preface (client side), our SETTINGS and the connection
+   * window, then the read loop.
+   */
+  protected start(socket: H2Socket): void {
+    this.socket = socket;
+    this.outbox.attach(socket);
+    if (this.#options.side === "client") this.outbox.raw(PREFACE);
+    const settings = this.#options.settings;
+    const payload = new Uint8Array(settings.length * 6);
+    const view = new DataView(payload.buffer);
+    settings.forEach(([key, value], i) => {
+      view.setUint16(i * 6, key);
+      view.setUint32(i * 6 + 2, value);
+    });
+    this.outbox.emit(FrameType.Settings, 0, 0, payload);
+    this.outbox.emit(FrameType.WindowUpdate, 0, 0, uint32Bytes(CONNECTION_WINDOW - 65_535));
+    if (this.isIdle()) this.#armIdle();
+    this.#read(socket);
+  }
+
+  /** Registers a stream that has just opened (either side), with the peer's initial window. */
+  protected open(stream: S): void {
+    stream.sendWindow = this.#peerInitialWindow;
+    this.streams.set(stream.id, stream);
+    this.#opened++;
+    if (this.#idleTimer !== undefined) {
+      clearTimeout(this.#idleTimer);
+      this.#idleTimer = undefined;
+    }
+  }
+
+  /** Drops a stream that is done; drains or arms the idle timer when it was the last. */
+  protected forget(stream: S): void {
+    if (this.streams.get(stream.id) !== stream) return;
+    this.streams.delete(stream.id);
+    this.onStreamEnded();
+    if (this.isIdle()) {
+      if (this.draining) this.closeIfDone();
+      else this.#armIdle();
+    }
+  }
+
+  /** Stops taking new streams: GOAWAY(NO_ERROR), then closes once the open ones finish. */
+  protected beginDrain(): void {
+    if (this.draining || this.closed) return;
+    this.draining = true;
+    if (this.socket) this.goaway(Code.NoError);
+    this.closeIfDone();
+  }
+
+  /** Closes when draining and nothing is open or left to write. */
+  protected closeIfDone(): void {
+    if (!this.draining || this.closed || !this.isIdle()) return;
+    if (this.outbox.busy) return; // the outbox calls back when written
+    this.terminate(new H2Error("connection drained", true), false);
+  }
+
+  /** Ends the connection now; a queued final GOAWAY is written first. */
+  protected terminate(reason: H2Error, failed = true): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.draining = true;
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#blocked = [];
+    this.onTerminate(reason, failed);
+    this.streams.clear();
+    const socket = this.socket;
+    if (socket) this.outbox.close(true, () => socket.close());
+  }
+
+  #armIdle(): void {
+    if (this.#idleTimer !== undefined || this.closed) return;
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.isIdle()) this.beginDrain();
+    }, this.#options.idleTimeoutMs);
+  }
+
+  // --- sending ---------------------------------------------------------------------------
+
+  /** Sends a header block, as HEADERS plus CONTINUATION when it exceeds the peer's frame size. */
+  protected sendHeaders(id: number, block: Uint8Array, endStream: boolean): void {
+    const end = endStream ? Flag.EndStream : 0;
+    const max = this.peerMaxFrame;
+    if (block.length <= max) {
+      this.outbox.emit(FrameType.Headers, Flag.EndHeaders | end, id, block);
+      return;
+    }
+    for (let at = 0; at < block.length; at += max) {
+      const part = block.subarray(at, at + max);
+      const last = at + max >= block.length ? Flag.EndHeaders : 0;
+      if (at === 0) this.outbox.emit(FrameType.Headers, end | last, id, part);
+      else this.outbox.emit(FrameType.Continuation, last, id, part);
+    }
+  }
+
+  /**
+   * Sends as much of `stream.pending` as the windows allow, the last DATA frame with
+   * END_STREAM (an empty body is one empty frame, which needs no window); parks the rest until
+   * WINDOW_UPDATE. Calls `onBodySent` once all is queued.
+   */
+  protected sendBody(stream: S): void {
+    let body = stream.pending!;
+    for (;;) {
+      const room = Math.min(this.peerMaxFrame, this.#sendWindow, stream.sendWindow);
+      if (body.length > 0 && room <= 0) {
+        stream.pending = body;
+        if (!this.#blocked.includes(stream)) this.#blocked.push(stream);
+        return;
+      }
+      const n = Math.min(body.length, Math.max(0, room));
+      const last = n === body.length;
+      this.outbox.emit(FrameType.Data, last ? Flag.EndStream : 0, stream.id, body.subarray(0, n));
+      this.#sendWindow -= n;
+      stream.sendWindow -= n;
+      body = body.subarray(n);
+      if (last) break;
+    }
+    stream.pending = undefined;
+    this.onBodySent(stream);
+  }
+
+  /** Resends what waits for window, for the streams still open. */
+  #unblock(): void {
+    if (this.#blocked.length === 0) return;
+    const blocked = this.#blocked;
+    this.#blocked = [];
+    for (const stream of blocked) {
+      if (stream.pending !== undefined && this.streams.get(stream.id) === stream) {
+        this.sendBody(stream);
+      }
+    }
+  }
+
+  /** Queues RST_STREAM (the side forgets the stream itself). */
+  protected reset(id: number, code: number): void {
+    this.outbox.emit(FrameType.RstStream, 0, id, uint32Bytes(code));
+  }
+
+  /** Queues GOAWAY with the last peer stream taken. */
+  protected goaway(code: number): void {
+    const payload = new Uint8Array(8);
+    payload.set(uint32Bytes(this.lastPeerId));
+    payload.set(uint32Bytes(code), 4);
+    this.outbox.emit(FrameType.Goaway, 0, 0, payload);
+  }
+
+  // --- receiving -------------------------------------------------------------------------
+
+  async #read(socket: H2Socket): Promise<void> {
+    const [initial, max] = this.#options.readBuffer;
+    // An idle connection pins its pending read's buffer: start small where connections are many.
+    let buffer = new Uint8Array(initial);
+    const reader = new FrameReader();
+    const onFrame = (type: number, flags: number, id: number, payload: Uint8Array) => {
+      this.#frame(type, flags, id, payload);
+      return !this.closed;
+    };
+    // A server first checks the client preface: what arrived of it so far.
+    let preface: Uint8Array | undefined = this.#options.side === "server"
+      ? new Uint8Array(0)
+      : undefined;
+    try {
+      for (;;) {
+        const n = await socket.read(buffer);
+        if (n === null) {
+          return this.terminate(new H2Error(`the ${this.#peer} closed the connection`, true));
+        }
+        if (this.closed) return;
+        let data = buffer.subarray(0, n);
+        if (preface) {
+          const seen = concatBytes([preface, data], preface.length + n);
+          const part = seen.subarray(0, Math.min(seen.length, PREFACE.length));
+          if (part.some((b, i) => b !== PREFACE[i])) {
+            return this.terminate(new H2Error("not an HTTP/2 client preface", false));
+          }
+          if (seen.length < PREFACE.length) {
+            preface = seen;
+            continue;
+          }
+          preface = undefined;
+          data = seen.subarray(PREFACE.length);
+        }
+        reader.feed(data, onFrame);
+        if (this.closed) return;
+        if (this.draining) this.closeIfDone();
+        if (n === buffer.length && buffer.length < max) buffer = new Uint8Array(buffer.length * 2);
+      }
+    } catch (error) {
+      if (error instanceof ConnectionError) {
+        this.goaway(error.code);
+        this.terminate(
+          new H2Error(`HTTP/2 protocol error from the ${this.#peer}: ${error.message}`, false, {
+            cause: error,
+          }),
+        );
+      } else {
+        const cause = error instanceof Error ? error : new Error(String(error));
+        this.terminate(new H2Error(`read failed: ${cause.message}`, true, { cause }));
+      }
+    }
+  }
+
+  #frame(type: number, flags: number, id: number, payload: Uint8Array): void {
+    if (this.#continuation && type !== FrameType.Continuation) {
+      throw new ConnectionError(Code.ProtocolError, "expected CONTINUATION");
+    }
+    switch (type) {
+      case FrameType.Data:
+        return this.#onData(flags, id, payload);
+      case FrameType.Headers:
+        return this.#onHeaders(flags, id, payload);
+      case FrameType.Continuation:
+        return this.#onContinuation(flags, id, payload);
+      case FrameType.RstStream:
+        return this.#onRstStream(id, payload);
+      case FrameType.Settings:
+        return this.#onSettings(flags, id, payload);
+      case FrameType.PushPromise:
+        throw new ConnectionError(Code.ProtocolError, `PUSH_PROMISE from the ${this.#peer}`);
+      case FrameType.Ping:
+        if (id !== 0 || payload.length !== 8) {
+          throw new ConnectionError(Code.ProtocolError, "bad PING");
+        }
+        if (!(flags & Flag.Ack)) this.outbox.emit(FrameType.Ping, Flag.Ack, 0, payload);
+        return;
+      case FrameType.Goaway:
+        return this.#onGoaway(id, payload);
+      case FrameType.WindowUpdate:
+        return this.#onWindowUpdate(id, payload);
+      default:
+        return; // PRIORITY and unknown frame types are ignored (RFC 9113 §4.1, §5.5)
+    }
+  }
+
+  #onData(flags: number, id: number, payload: Uint8Array): void {
+    if (id === 0) throw new ConnectionError(Code.ProtocolError, "DATA on stream 0");
+    this.#received += payload.length;
+    if (this.#received >= CONNECTION_WINDOW / 2) {
+      this.outbox.emit(FrameType.WindowUpdate, 0, 0, uint32Bytes(this.#received));
+      this.#received = 0;
+    }
+    let data = payload;
+    if (flags & Flag.Padded) {
+      const pad = payload[0] ?? 0;
+      if (payload.length < 1 + pad) throw new ConnectionError(Code.ProtocolError, "bad padding");
+      data = payload.subarray(1, payload.length - pad);
+    }
+    this.onData(id, this.streams.get(id), data, (flags & Flag.EndStream) !== 0);
+  }
+
+  #onHeaders(flags: number, id: number, payload: Uint8Array): void {
+    if (id === 0) throw new ConnectionError(Code.ProtocolError, "HEADERS on stream 0");
+    let start = 0;
+    let end = payload.length;
+    if (flags & Flag.Padded) {
+      start = 1;
+      end -= payload[0] ?? 0;
+    }
+    if (flags & Flag.Priority) start += 5;
+    if (start > end) throw new ConnectionError(Code.ProtocolError, "bad HEADERS padding");
+    const block = payload.subarray(start, end);
+    const endStream = (flags & Flag.EndStream) !== 0;
+    if (block.length > this.#options.maxHeaderBytes) this.#tooLarge();
+    if (flags & Flag.EndHeaders) this.#headerBlock(id, block, endStream);
+    else this.#continuation = { id, endStream, parts: [block.slice()], size: block.length };
+  }
+
+  #onContinuation(flags: number, id: number, payload: Uint8Array): void {
+    const c = this.#continuation;
+    if (!c || c.id !== id) throw new ConnectionError(Code.ProtocolError, "unexpected CONTINUATION");
+    c.size += payload.length;
+    if (c.size > this.#options.maxHeaderBytes) this.#tooLarge();
+    if (c.parts.length > MAX_CONTINUATIONS) {
+      throw new ConnectionError(Code.EnhanceYourCalm, "too many CONTINUATION frames");
+    }
+    c.parts.push(payload.slice());
+    if (flags & Flag.EndHeaders) {
+      this.#continuation = undefined;
+      this.#headerBlock(id, concatBytes(c.parts, c.size), c.endStream);
+    }
+  }
+
+  #tooLarge(): never {
+    throw new ConnectionError(
+      Code.EnhanceYourCalm,
+      `header block over ${this.#options.maxHeaderBytes} bytes`,
+    );
+  }
+
+  #headerBlock(id: number, block: Uint8Array, endStream: boolean): void {
+    try {
+      this.#decoder.decode(block, this.#onField); // always: the table's state spans streams
+    } catch (error) {
+      if (error instanceof HpackError) {
+        throw new ConnectionError(Code.CompressionError, error.message);
+      }
+      throw error;
+    }
+    this.onHeaderBlock(id, endStream);
+  }
+
+  #onRstStream(id: number, payload: Uint8Array): void {
+    if (id === 0 || payload.length !== 4) {
+      throw new ConnectionError(Code.ProtocolError, "bad RST_STREAM");
+    }
+    // Rapid reset (CVE-2023-44487): streams opened and reset at once cost us, not the peer.
+    if (++this.#resets > RESET_FLOOD_MIN && this.#resets > this.#opened / 2) {
+      throw new ConnectionError(Code.EnhanceYourCalm, "too many stream resets");
+    }
+    const stream = this.streams.get(id);
+    if (stream) this.onStreamReset(stream, getUint32(payload, 0));
+  }
+
+  #onSettings(flags: number, id: number, payload: Uint8Array): void {
+    if (id !== 0) throw new ConnectionError(Code.ProtocolError, "SETTINGS on a stream");
+    if (flags & Flag.Ack) return;
+    if (payload.length % 6 !== 0) throw new ConnectionError(Code.FrameSizeError, "bad SETTINGS");
+    let maxStreams: number | undefined;
+    for (let at = 0; at < payload.length; at += 6) {
+      const key = getUint16(payload, at);
+      const value = getUint32(payload, at + 2);
+      if (key === Setting.MaxConcurrentStreams) maxStreams = value;
+      else if (key === Setting.InitialWindowSize) {
+        if (value > MAX_WINDOW) {
+          throw new ConnectionError(Code.FlowControlError, "initial window too large");
+        }
+        const delta = value - this.#peerInitialWindow;
+        this.#peerInitialWindow = value;
+        for (const s of this.streams.values()) s.sendWindow += delta;
+      } else if (key === Setting.MaxFrameSize) {
+        if (value < 16_384 || value > 16_777_215) {
+          throw new ConnectionError(Code.ProtocolError, "bad MAX_FRAME_SIZE");
+        }
+        this.peerMaxFrame = value;
+      }
+    }
+    const first = !this.#settingsSeen;
+    this.#settingsSeen = true;
+    this.outbox.emit(FrameType.Settings, Flag.Ack, 0);
+    this.#unblock();
+    this.onPeerSettings(maxStreams, first);
+  }
+
+  #onGoaway(id: number, payload: Uint8Array): void {
+    if (id !== 0 || payload.length < 8) throw new ConnectionError(Code.ProtocolError, "bad GOAWAY");
+    this.draining = true;
+    this.onPeerGoaway(getUint32(payload, 0) & MAX_WINDOW, getUint32(payload, 4));
+    this.closeIfDone();
+  }
+
+  #onWindowUpdate(id: number, payload: Uint8Array): void {
+    if (payload.length !== 4) throw new ConnectionError(Code.FrameSizeError, "bad WINDOW_UPDATE");
+    const increment = getUint32(payload, 0) & MAX_WINDOW;
+    if (id === 0) {
+      if (increment === 0) throw new ConnectionError(Code.ProtocolError, "WINDOW_UPDATE of 0");
+      this.#sendWindow += increment;
+      if (this.#sendWindow > MAX_WINDOW) {
+        throw new ConnectionError(Code.FlowControlError, "window overflow");
+      }
+    } else {
+      const stream = this.streams.get(id);
+      if (!stream) return;
+      stream.sendWindow += increment;
+    }
+    this.#unblock();
+  }
+}

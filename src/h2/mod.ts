@@ -1,0 +1,25 @@
+/**
+ * One HTTP/2 library (RFC 9113, RFC 7541) for both ends of the bridge: the DoH upstream's client
+ * connections (and their pool) and the DoH face's server connections, on one connection core
+ * with resource bounds on both sides. Runtime-free: the edge supplies the TLS sockets.
+ *
+ * @module
+ */
+export { H2ClientConnection, type H2ClientConnectionOptions, type H2Response } from "./client.ts";
+export { H2Core, H2Error, type H2Socket, type H2Stream } from "./connection.ts";
+export {
+  encodeRequestHead,
+  encodeResponseHead,
+  HpackDecoder,
+  HpackError,
+  type RequestHead,
+  withContentLength,
+} from "./hpack.ts";
+export { H2ClientPool, type H2Connector, type H2PoolOptions, type H2Target } from "./pool.ts";
+export {
+  type H2Handler,
+  H2ServerConnection,
+  type H2ServerOptions,
+  type H2ServerReply,
+  type H2ServerRequest,
+} from "./server.ts";

@@ -1,0 +1,322 @@
+/**
+ * The server side of one HTTP/2 connection, on the connection core (`connection.ts`), cut to
+ * what a DoH face needs: requests with small bodies, answered by a handler, with the limits a
+ * public service needs (concurrent streams, header and body sizes, reset floods, idle
+ * connections).
+ *
+ * The Deno edge (`src/deno/doh_listener_native.ts`) accepts connections and supplies the
+ * handler. Responses are encoded with static-table references and literals only, so the
+ * client's decoder needs no table state from us.
+ *
+ * @module
+ */
+import { concatBytes } from "../bytes/concat.ts";
+import { H2Core, H2Error, type H2Socket, type H2Stream } from "./connection.ts";
+import { Code, ConnectionError, Setting } from "./frames.ts";
+import { encodeResponseHead } from "./hpack.ts";
+
+/** One request, complete (headers and body). */
+export interface H2ServerRequest {
+  readonly method: string;
+  /** `:path`: path and query. */
+  readonly path: string;
+  readonly authority: string;
+  /**
+   * Regular header fields, names in lower case, in order. Values are binary strings (one char
+   * per octet), as the Fetch standard's `Headers` holds them.
+   */
+  readonly headers: readonly (readonly [string, string])[];
+  readonly body: Uint8Array | undefined;
+  /** Aborts when the client resets the stream or the connection goes. */
+  readonly signal: AbortSignal;
+}
+
+/** A complete response. */
+export interface H2ServerReply {
+  readonly status: number;
+  /** Lower-case names; connection-specific fields are dropped. */
+  readonly headers: readonly (readonly [string, string])[];
+  readonly body: Uint8Array;
+}
+
+/** Answers one request; a rejection becomes a 500. */
+export type H2Handler = (request: H2ServerRequest) => Promise<H2ServerReply>;
+
+/** Options of {@linkcode H2ServerConnection}. */
+export interface H2ServerOptions {
+  /** Streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). Default 128. */
+  maxStreams?: number;
+  /** Largest request body; larger gets 413. Default 65 535 (the largest DNS message). */
+  maxBodyBytes?: number;
+  /** The reply to a body over `maxBodyBytes`. Default: 413 with an empty body. */
+  tooLargeReply?: H2ServerReply;
+  /** Largest request header block. Default 16 KiB. */
+  maxHeaderBytes?: number;
+  /** Closed after this long with no stream open. Default 30 000 ms. */
+  idleTimeoutMs?: number;
+  /** Called once when the connection is gone. */
+  onClose?: (reason: string) => void;
+}
+
+/** Fields that must not appear in HTTP/2 (RFC 9113 §8.2.2). */
+const CONNECTION_FIELDS = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+interface Stream extends H2Stream {
+  readonly id: number;
+  method: string;
+  path: string;
+  authority: string;
+  headers: [string, string][];
+  chunks: Uint8Array[];
+  size: number;
+  /** The client ended its side. */
+  ended: boolean;
+  /** We answered or reset it. */
+  done: boolean;
+  readonly controller: AbortController;
+}
+
+/**
+ * One server-side HTTP/2 connection. Create it once the TLS handshake agreed on `h2`; it reads
+ * until the client leaves, an error ends it, or {@linkcode shutdown} finishes.
+ *
+ * @example
+ * ```ts
+ * new H2ServerConnection(socket, async (request) => ({
+ *   status: 200,
+ *   headers: [["content-type", "text/plain"]],
+ *   body: new TextEncoder().encode(request.path),
+ * }));
+ * ```
+ */
+export class H2ServerConnection extends H2Core<Stream> {
+  readonly #handler: H2Handler;
+  readonly #maxStreams: number;
+  readonly #maxBody: number;
+  readonly #tooLarge: H2ServerReply;
+  readonly #onClose?: (reason: string) => void;
+  /** The fields of the header block being decoded. */
+  #fields: [string, string][] = [];
+  #resolveClosed!: () => void;
+  readonly #closedPromise = new Promise<void>((resolve) => (this.#resolveClosed = resolve));
+
+  constructor(socket: H2Socket, handler: H2Handler, options: H2ServerOptions = {}) {
+    const maxStreams = options.maxStreams ?? 128;
+    const maxHeaderBytes = options.maxHeaderBytes ?? 16 * 1024;
+    super({
+      side: "server",
+      settings: [
+        [Setting.MaxConcurrentStreams, maxStreams],
+        [Setting.MaxHeaderListSize, maxHeaderBytes],
+      ],
+      maxHeaderBytes,
+      idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
+      // Small while the client is quiet (an idle connection pins its pending read's buffer).
+      readBuffer: [4 * 1024, 32 * 1024],
+    });
+    this.#handler = handler;
+    this.#maxStreams = maxStreams;
+    this.#maxBody = options.maxBodyBytes ?? 65_535;
+    this.#tooLarge = options.tooLargeReply ?? { status: 413, headers: [], body: new Uint8Array(0) };
+    this.#onClose = options.onClose;
+    this.start(socket);
+  }
+
+  /** Streams being answered. */
+  get activeStreams(): number {
+    return this.streams.size;
+  }
+
+  /**
+   * Graceful close: GOAWAY with the last stream taken, no new streams, and the connection
+   * closes once the open ones are answered (or after `graceMs`).
+   */
+  shutdown(graceMs: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.beginDrain();
+    this.closeIfDone();
+    const timer = setTimeout(() => this.#close("shutdown"), graceMs);
+    return this.#closedPromise.finally(() => clearTimeout(timer));
+  }
+
+  /** Closes now. */
+  destroy(): void {
+    this.#close("destroyed");
+  }
+
+  #close(reason: string): void {
+    this.terminate(new H2Error(reason, false), false);
+  }
+
+  // --- core hooks ------------------------------------------------------------------------
+
+  protected onHeaderField(name: string, value: string): void {
+    this.#fields.push([name, value]);
+  }
+
+  protected onHeaderBlock(id: number, endStream: boolean): void {
+    const fields = this.#fields;
+    this.#fields = [];
+    if (id % 2 === 0) throw new ConnectionError(Code.ProtocolError, "bad stream ID");
+    const existing = this.streams.get(id);
+    if (existing) {
+      // Trailers: only valid to end the stream.
+      if (!endStream || existing.ended) {
+        throw new ConnectionError(Code.ProtocolError, "HEADERS mid-stream");
+      }
+      existing.ended = true;
+      this.#dispatch(existing);
+      return;
+    }
+    if (id <= this.lastPeerId) throw new ConnectionError(Code.ProtocolError, "stream ID reused");
+    this.lastPeerId = id;
+    if (this.draining) return this.#reset(id, Code.RefusedStream);
+    if (this.streams.size >= this.#maxStreams) return this.#reset(id, Code.RefusedStream);
+    let method = "";
+    let path = "";
+    let authority = "";
+    const headers: [string, string][] = [];
+    for (const [name, value] of fields) {
+      if (name === ":method") method = value;
+      else if (name === ":path") path = value;
+      else if (name === ":authority") authority = value;
+      else if (name === ":scheme" || name === ":protocol") continue;
+      else if (name.startsWith(":") || CONNECTION_FIELDS.has(name)) {
+        return this.#reset(id, Code.ProtocolError);
+      } else headers.push([name, value]);
+    }
+    if (!method || !path.startsWith("/")) return this.#reset(id, Code.ProtocolError);
+    if (!authority) authority = headers.find(([n]) => n === "host")?.[1] ?? "";
+    const stream: Stream = {
+      id,
+      method,
+      path,
+      authority,
+      headers,
+      chunks: [],
+      size: 0,
+      ended: endStream,
+      done: false,
+      controller: new AbortController(),
+      sendWindow: 0,
+      pending: undefined,
+    };
+    this.open(stream);
+    if (endStream) return this.#dispatch(stream);
+    // A declared body over the cap is refused now: it could not arrive anyway, since no stream
+    // WINDOW_UPDATE is sent and the client would wait for window until the idle timeout.
+    const declared = headers.find(([n]) => n === "content-length")?.[1];
+    if (declared !== undefined && Number(declared) > this.#maxBody) this.#refuseBody(stream);
+  }
+
+  protected onData(
+    id: number,
+    stream: Stream | undefined,
+    data: Uint8Array,
+    endStream: boolean,
+  ): void {
+    if (!stream || stream.ended) {
+      if (id > this.lastPeerId) {
+        throw new ConnectionError(Code.ProtocolError, "DATA on an idle stream");
+      }
+      if (stream?.ended) this.#reset(id, Code.StreamClosed);
+      return;
+    }
+    stream.size += data.length;
+    if (stream.size > this.#maxBody) return this.#refuseBody(stream);
+    // No stream WINDOW_UPDATE: the default window (65 535) holds the largest body accepted.
+    if (data.length > 0) stream.chunks.push(data.slice());
+    if (endStream) {
+      stream.ended = true;
+      this.#dispatch(stream);
+    }
+  }
+
+  /** Answers a body over the cap with the 413 reply and stops the client sending the rest. */
+  #refuseBody(stream: Stream): void {
+    stream.ended = true;
+    stream.chunks = [];
+    this.#reply(stream, this.#tooLarge);
+    this.reset(stream.id, Code.NoError);
+  }
+
+  protected onStreamReset(stream: Stream): void {
+    this.#abandon(stream, "the client reset the stream");
+  }
+
+  protected override onBodySent(stream: Stream): void {
+    this.forget(stream);
+  }
+
+  protected onTerminate(reason: H2Error): void {
+    for (const stream of this.streams.values()) {
+      stream.controller.abort(new Error(`connection closed: ${reason.message}`));
+    }
+    this.#resolveClosed();
+    this.#onClose?.(reason.message);
+  }
+
+  // --- answering -------------------------------------------------------------------------
+
+  #dispatch(stream: Stream): void {
+    const body = stream.method === "GET" || stream.method === "HEAD"
+      ? undefined
+      : stream.chunks.length === 1
+      ? stream.chunks[0]
+      : concatBytes(stream.chunks, stream.size);
+    stream.chunks = [];
+    let promise: Promise<H2ServerReply>;
+    try {
+      promise = this.#handler({
+        method: stream.method,
+        path: stream.path,
+        authority: stream.authority,
+        headers: stream.headers,
+        body,
+        signal: stream.controller.signal,
+      });
+    } catch (error) {
+      promise = Promise.reject(error);
+    }
+    promise.then(
+      (reply) => this.#reply(stream, reply),
+      () => this.#reply(stream, { status: 500, headers: [], body: new Uint8Array(0) }),
+    );
+  }
+
+  #reply(stream: Stream, reply: H2ServerReply): void {
+    if (stream.done || this.closed) return;
+    stream.done = true;
+    const headers: [string, string][] = [];
+    for (const [name, value] of reply.headers) {
+      const lower = name.toLowerCase();
+      if (lower !== "content-length" && !CONNECTION_FIELDS.has(lower)) headers.push([lower, value]);
+    }
+    headers.push(["content-length", String(reply.body.length)]);
+    const empty = reply.body.length === 0 || stream.method === "HEAD";
+    this.sendHeaders(stream.id, encodeResponseHead(reply.status, headers), empty);
+    if (empty) return this.forget(stream);
+    stream.pending = reply.body;
+    this.sendBody(stream);
+  }
+
+  /** Resets a stream and, if it is open, abandons it. */
+  #reset(id: number, code: number): void {
+    this.reset(id, code);
+    const stream = this.streams.get(id);
+    if (stream) this.#abandon(stream, "stream reset");
+  }
+
+  /** Gives up an open stream unanswered: aborts its handler and forgets it. */
+  #abandon(stream: Stream, why: string): void {
+    stream.done = true;
+    stream.controller.abort(new Error(why));
+    this.forget(stream);
+  }
+}
