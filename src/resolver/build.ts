@@ -18,7 +18,8 @@ import { buildUpstream, type UpstreamFactories, type UpstreamSpec } from "../ups
 import { UpstreamGroup } from "../upstream/group.ts";
 import type { Upstream } from "../upstream/types.ts";
 import { Acl, aclMiddleware } from "./acl.ts";
-import { cacheMiddleware, DnsCache } from "./cache.ts";
+import { cacheMiddleware } from "../cache/middleware.ts";
+import { MemoryStore } from "../cache/memory.ts";
 import { fromUpstream, servfailOnError, timeout, upstreamPrivacy } from "./middleware.ts";
 import { RateLimiter, rateLimitMiddleware } from "./ratelimit.ts";
 import { tenantRouter } from "./tenants.ts";
@@ -101,14 +102,13 @@ export function buildResolver(config: ResolverConfig, deps: ResolverDeps): Resol
     const layers: Middleware[] = [];
     if (localRecords && deps.localRecords) layers.push(deps.localRecords(localRecords));
     if (cacheOn) {
-      const cache = new DnsCache({
-        maxEntries: config.cacheSize,
+      layers.push(cacheMiddleware({
+        store: new MemoryStore({ maxEntries: config.cacheSize }),
         minTtl: Math.floor(config.cacheMinTtlMs / 1000),
         maxTtl: Math.floor(config.cacheMaxTtlMs / 1000),
         serveStaleSeconds: Math.floor(config.serveStaleMs / 1000),
         onEvent: metrics ? (event) => metrics.cache.inc({ event }) : undefined,
-      });
-      layers.push(cacheMiddleware(cache));
+      }));
     }
     layers.push(upstreamPrivacy({ keepClientSubnet: config.keepClientSubnet }));
     return compose(layers, fromUpstream(upstream));

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { answerOf } from "../dns/answer.ts";
 import ipaddr from "ipaddr.js";
 import {
   DEFAULT_EDNS_UDP_SIZE,
@@ -915,6 +916,6 @@ export function localRecordsMiddleware(
 ): Middleware {
   return (next) => (query, ctx) => {
     const answer = select(ctx)?.answer(query);
-    return answer ? Promise.resolve(answer) : next(query, ctx);
+    return answer ? Promise.resolve(answerOf(answer)) : next(query, ctx);
   };
 }

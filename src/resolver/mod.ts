@@ -10,7 +10,6 @@ export * from "./processor.ts";
 export * from "./engine.ts";
 export * from "./acl.ts";
 export * from "./ratelimit.ts";
-export * from "./cache.ts";
 export * from "./tenants.ts";
 export * from "./local_records.ts";
 export * from "./build.ts";

@@ -4,6 +4,7 @@
  * @module
  */
 import { MAX_MESSAGE_SIZE } from "../dns/constants.ts";
+import type { Answer } from "../dns/answer.ts";
 import { setId, withId } from "../dns/message.ts";
 import type { Query } from "../dns/query.ts";
 import { InvalidAnswerError, validateAnswer } from "../dns/response.ts";
@@ -65,7 +66,7 @@ export class DohUpstream implements Upstream {
     this.#maxAnswerSize = options.maxAnswerSize ?? MAX_MESSAGE_SIZE;
   }
 
-  async exchange(query: Query, signal: AbortSignal): Promise<Uint8Array> {
+  async exchange(query: Query, signal: AbortSignal): Promise<Answer> {
     if (this.#closed) throw new UpstreamError(this.name, "unavailable", "closed");
     const wire = withId(query.wire, 0);
     let response: DohResponse;
@@ -88,15 +89,17 @@ export class DohUpstream implements Upstream {
     if (type.split(";")[0].trim().toLowerCase() !== MEDIA_TYPE) {
       throw new UpstreamError(this.name, "bad-answer", `content type "${type.slice(0, 64)}"`);
     }
+    let info;
     try {
-      validateAnswer(query.info, response.body, 0);
+      info = validateAnswer(query.info, response.body, 0);
     } catch (error) {
       if (error instanceof InvalidAnswerError) {
         throw new UpstreamError(this.name, "bad-answer", error.message, { cause: error });
       }
       throw error;
     }
-    return setId(response.body, query.info.id); // the transport's buffer is ours to modify
+    // The transport's buffer is ours to modify; the validation's walk goes along with it.
+    return { wire: setId(response.body, query.info.id), info: { ...info, id: query.info.id } };
   }
 
   #wrap(error: unknown): UpstreamError {
