@@ -187,7 +187,13 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
   };
   let resolver: Resolver;
   try {
-    resolver = buildResolver(config, { factories: http, logger, metrics, tenants, localRecords });
+    resolver = buildResolver(config, {
+      upstreamFor: http.upstreamFor,
+      logger,
+      metrics,
+      tenants,
+      localRecords,
+    });
   } catch (e) {
     for (const w of recordWatches) w.close();
     http.close();

@@ -1,7 +1,8 @@
 /**
- * The resolver, composed in one place from the parsed configuration: the global policy, one
- * policy per tenant, and the shared guards around them. Both runtime edges (Deno, Workers) call
- * this with their own transports.
+ * The one resolver builder every edge calls (Deno, the Worker, tests): the global policy, one
+ * policy per tenant, and the shared guards around them, composed in one place from the parsed
+ * configuration and the pieces the edge injects (in the manner of hono's `getConnInfo`: the
+ * core takes one narrow function per runtime piece, each edge supplies its own).
  *
  * ```
  * servfailOnError ⟶ deadline ⟶ ACL ⟶ rate limit ⟶ tenant router ⟶ policy
@@ -10,29 +11,73 @@
  *
  * @module
  */
+import { cacheMiddleware } from "../cache/middleware.ts";
+import { MemoryStore } from "../cache/memory.ts";
+import type { CacheStore } from "../cache/store.ts";
 import type { Config } from "../config/parse.ts";
 import type { TenantsConfig } from "../config/tenants.ts";
 import type { Logger } from "../log/mod.ts";
 import type { BridgeMetrics } from "../metrics/bridge.ts";
 import { buildUpstream, type UpstreamFactories, type UpstreamSpec } from "../upstream/build.ts";
 import { UpstreamGroup } from "../upstream/group.ts";
+import type { ExchangeReport } from "../upstream/instrumented.ts";
 import type { Upstream } from "../upstream/types.ts";
 import { Acl, aclMiddleware } from "./acl.ts";
-import { cacheMiddleware } from "../cache/middleware.ts";
-import { MemoryStore } from "../cache/memory.ts";
 import { fromUpstream, servfailOnError, timeout, upstreamPrivacy } from "./middleware.ts";
 import { RateLimiter, rateLimitMiddleware } from "./ratelimit.ts";
 import { tenantRouter } from "./tenants.ts";
 import { compose, type Handler, type Middleware } from "./types.ts";
 
-/** What the edge supplies. */
+/** What the builder hands {@linkcode UpstreamFor} along with the spec. */
+export interface UpstreamHooks {
+  /** For the upstream's own log lines (members down and back). */
+  readonly logger?: Logger;
+  /** Call once per finished exchange with each member (upstream metrics); unset: no metrics. */
+  readonly report?: (r: ExchangeReport) => void;
+}
+
+/**
+ * Builds the upstream for a spec: the global one, then one per tenant. The edge chooses how
+ * (its transports, per-request sockets, ...); the resolver owns what it returns and closes it.
+ * Pass `hooks.report` on to every member so upstream metrics see each one.
+ */
+export type UpstreamFor = (spec: UpstreamSpec, hooks: UpstreamHooks) => Upstream;
+
+/**
+ * The usual {@linkcode UpstreamFor}: `buildUpstream` over the edge's transports.
+ *
+ * @example
+ * ```ts
+ * const resolver = buildResolver(config, { upstreamFor: upstreamsFrom(transports) });
+ * ```
+ */
+export function upstreamsFrom(factories: UpstreamFactories): UpstreamFor {
+  return (spec, hooks) => buildUpstream(spec, factories, hooks.logger, hooks.report);
+}
+
+/** What the edge supplies. Everything but `upstreamFor` has a default. */
 export interface ResolverDeps {
-  factories: UpstreamFactories;
+  /** How upstreams are built (see {@linkcode UpstreamFor}). */
+  upstreamFor: UpstreamFor;
+  /**
+   * The cache store of one policy: `tenant` is the tenant's name, `undefined` for the global
+   * policy. Called once per policy whose cache is on. A shared store may be returned for every
+   * policy: keys carry the tenant. Default: a {@linkcode MemoryStore} of `cacheSize` entries each.
+   */
+  cacheStore?: (tenant: string | undefined) => CacheStore;
+  /** Milliseconds clock for the cache and the rate limiter. Default: theirs (`Date.now`, ...). */
+  now?: () => number;
   logger?: Logger;
+  /** Cache events and upstream exchanges are counted here; unset: no metrics. */
   metrics?: BridgeMetrics;
+  /** The parsed tenants file; unset: no tenants. */
   tenants?: TenantsConfig;
-  /** A middleware answering from a local records file (the edge loads and watches it). */
-  localRecords?: (path: string) => Middleware;
+  /**
+   * A middleware answering from a local records source: the global `local-records` value, or
+   * a tenant's (`tenant` says whose). The edge loads (and watches) the source; unset: local
+   * records are off even where configured.
+   */
+  localRecords?: (source: string, tenant: string | undefined) => Middleware;
 }
 
 /** The built resolver. */
@@ -45,6 +90,7 @@ export interface Resolver {
   health(): { name: string; healthy: boolean }[];
   /** Known tenant names. */
   readonly tenantNames: ReadonlySet<string>;
+  /** Closes every upstream. */
   close(): Promise<void>;
 }
 
@@ -73,12 +119,20 @@ export type ResolverConfig = Pick<
   | "unknownTenant"
 >;
 
+/** Member health of an upstream that is a failover or round-robin group; none otherwise. */
+function healthOf(u: Upstream): { name: string; healthy: boolean }[] {
+  return u instanceof UpstreamGroup ? u.health() : [];
+}
+
 /**
  * Builds the resolver.
  *
+ * @throws whatever `upstreamFor` or `localRecords` throw (configuration errors); nothing built
+ *   so far is left open
+ *
  * @example
  * ```ts
- * const resolver = buildResolver(config, { factories, logger });
+ * const resolver = buildResolver(config, { upstreamFor: upstreamsFrom(transports), logger });
  * const answer = await resolver.handler(query, { face: "dot", signal });
  * ```
  */
@@ -86,45 +140,51 @@ export function buildResolver(config: ResolverConfig, deps: ResolverDeps): Resol
   const { logger, metrics } = deps;
   const upstreams: Upstream[] = [];
   const report = metrics
-    ? (r: { upstream: string; outcome: string; seconds: number }) => {
+    ? (r: ExchangeReport) => {
       metrics.upstreamQueries.inc({ upstream: r.upstream, outcome: r.outcome });
       if (r.outcome === "ok") metrics.upstreamLatency.observe({ upstream: r.upstream }, r.seconds);
     }
     : undefined;
+  const onEvent = metrics ? (event: string) => metrics.cache.inc({ event }) : undefined;
+  const storeFor = deps.cacheStore ??
+    (() => new MemoryStore({ maxEntries: config.cacheSize }));
 
   function policy(
     spec: UpstreamSpec,
+    tenant: string | undefined,
     cacheOn: boolean,
     localRecords: string | undefined,
   ): Handler {
-    const upstream = buildUpstream(spec, deps.factories, logger, report);
+    const upstream = deps.upstreamFor(spec, { logger, report });
     upstreams.push(upstream);
     const layers: Middleware[] = [];
-    if (localRecords && deps.localRecords) layers.push(deps.localRecords(localRecords));
+    if (localRecords && deps.localRecords) layers.push(deps.localRecords(localRecords, tenant));
     if (cacheOn) {
       layers.push(cacheMiddleware({
-        store: new MemoryStore({ maxEntries: config.cacheSize }),
+        store: storeFor(tenant),
         minTtl: Math.floor(config.cacheMinTtlMs / 1000),
         maxTtl: Math.floor(config.cacheMaxTtlMs / 1000),
         serveStaleSeconds: Math.floor(config.serveStaleMs / 1000),
-        onEvent: metrics ? (event) => metrics.cache.inc({ event }) : undefined,
+        now: deps.now,
+        onEvent,
+        tenantOf: () => tenant ?? "",
       }));
     }
     layers.push(upstreamPrivacy({ keepClientSubnet: config.keepClientSubnet }));
     return compose(layers, fromUpstream(upstream));
   }
 
-  const globalPolicy = policy(config, config.cache, config.localRecords);
   const tenantHandlers = new Map<string, Handler>();
-  for (const [name, t] of deps.tenants?.tenants ?? []) {
-    tenantHandlers.set(
-      name,
-      policy(
-        { ...config, upstreams: t.upstreams, upstreamStrategy: t.upstreamStrategy },
-        config.cache && t.cache,
-        t.localRecords,
-      ),
-    );
+  let globalPolicy: Handler;
+  try {
+    globalPolicy = policy(config, undefined, config.cache, config.localRecords);
+    for (const [name, t] of deps.tenants?.tenants ?? []) {
+      const spec = { ...config, upstreams: t.upstreams, upstreamStrategy: t.upstreamStrategy };
+      tenantHandlers.set(name, policy(spec, name, config.cache && t.cache, t.localRecords));
+    }
+  } catch (e) {
+    for (const u of upstreams) u.close().catch(() => {});
+    throw e;
   }
 
   const acl = new Acl({ allow: config.allow, deny: config.deny });
@@ -134,7 +194,11 @@ export function buildResolver(config: ResolverConfig, deps: ResolverDeps): Resol
     aclMiddleware(acl),
   ];
   if (config.rateLimit > 0) {
-    const limiter = new RateLimiter({ rate: config.rateLimit, burst: config.rateLimitBurst });
+    const limiter = new RateLimiter({
+      rate: config.rateLimit,
+      burst: config.rateLimitBurst,
+      now: deps.now,
+    });
     guards.push(rateLimitMiddleware(limiter));
   }
   if (tenantHandlers.size > 0) {
@@ -151,7 +215,7 @@ export function buildResolver(config: ResolverConfig, deps: ResolverDeps): Resol
     acl,
     upstreams,
     tenantNames: new Set(tenantHandlers.keys()),
-    health: () => upstreams.flatMap((u) => u instanceof UpstreamGroup ? u.health() : []),
+    health: () => upstreams.flatMap(healthOf),
     close: async () => {
       await Promise.all(upstreams.map((u) => u.close()));
     },

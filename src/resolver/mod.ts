@@ -7,7 +7,6 @@
 export * from "./types.ts";
 export * from "./middleware.ts";
 export * from "./processor.ts";
-export * from "./engine.ts";
 export * from "./acl.ts";
 export * from "./ratelimit.ts";
 export * from "./tenants.ts";

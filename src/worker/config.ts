@@ -3,22 +3,26 @@
  * read from the Worker's env (`[vars]` in `wrangler.toml`, `wrangler secret put`, `--var`).
  *
  * Only {@linkcode WORKER_KEYS} apply; a Worker has no listeners, certificates or files, so the
- * other keys are ignored (and reported). Keys whose loss would silently weaken a promise are
- * refused: `DOTBRIDGE_CONFIG` (no file system), `DOTBRIDGE_UPSTREAM_CA` (a Worker cannot trust a
- * private CA), `DOTBRIDGE_RATE_LIMIT` (isolates share no state). DoT upstreams must be ones
- * `cloudflare:sockets` can authenticate (see `socketsLimitation`).
+ * other keys are ignored (and reported). Files come as text instead: the tenants file's JSON in
+ * `DOTBRIDGE_TENANTS_JSON`, a local records file (hosts or zone format) in
+ * `DOTBRIDGE_LOCAL_RECORDS_TEXT`. Keys whose loss would silently weaken a promise are refused:
+ * `DOTBRIDGE_CONFIG`, `DOTBRIDGE_TENANTS` and `DOTBRIDGE_LOCAL_RECORDS` (no file system; the two
+ * text variables replace the last two), `DOTBRIDGE_UPSTREAM_CA` (a Worker cannot trust a
+ * private CA). DoT upstreams must be ones `cloudflare:sockets` can authenticate (see
+ * `socketsLimitation`). `DOTBRIDGE_RATE_LIMIT` applies per isolate: each isolate counts its own
+ * clients, so the effective limit is the configured one times the isolates serving a client.
  *
  * @module
  */
 import { envName, OPTIONS } from "../config/options.ts";
 import { type Config, ConfigError, parseConfig } from "../config/parse.ts";
+import { parseTenants, type TenantsConfig } from "../config/tenants.ts";
 import { parseDotUrl } from "../upstream/dot_url.ts";
 import { socketsLimitation } from "./sockets_connector.ts";
 
 /**
  * The keys a Worker applies. Every other key of the option table (listeners, certificates,
- * files, connection limits, and features the Worker does not wire up such as the cache or
- * metrics) is ignored when set, and reported.
+ * connection limits, the memory cache's size, health probes) is ignored when set, and reported.
  */
 export const WORKER_KEYS: readonly string[] = [
   "upstream",
@@ -31,19 +35,32 @@ export const WORKER_KEYS: readonly string[] = [
   "json-api",
   "allow",
   "deny",
+  "rate-limit",
+  "rate-limit-burst",
+  "cache",
+  "cache-min-ttl",
+  "cache-max-ttl",
+  "serve-stale",
+  "tenant-edns-option",
+  "unknown-tenant",
+  "doh-metrics",
   "log-level",
   "log-format",
   "log-queries",
 ];
 
+/** The Worker variable holding the tenants file's JSON text (a Worker has no files). */
+export const TENANTS_JSON_VAR = "DOTBRIDGE_TENANTS_JSON";
+/** The Worker variable holding a local records file's text, hosts or zone format. */
+export const LOCAL_RECORDS_TEXT_VAR = "DOTBRIDGE_LOCAL_RECORDS_TEXT";
+
 /** Keys a Worker refuses when set (to anything but `0`, for numbers), and why. */
 const REFUSED: Readonly<Record<string, string>> = {
   config: "a Worker has no file system; set each key as its own [vars] entry",
   "upstream-ca": "a Worker cannot trust a private CA; upstreams need publicly trusted certificates",
-  "rate-limit": "a Worker's isolates share no state, so a per-client limit would not hold; " +
-    "use a Cloudflare rate limiting rule instead",
-  "rate-limit-burst": "a Worker's isolates share no state, so a per-client limit would not " +
-    "hold; use a Cloudflare rate limiting rule instead",
+  tenants: `a Worker has no file system; put the tenants file's JSON in ${TENANTS_JSON_VAR}`,
+  "local-records":
+    `a Worker has no file system; put the records file's text in ${LOCAL_RECORDS_TEXT_VAR}`,
 };
 
 /** The part of {@linkcode Config} a Worker uses, plus what it left out. */
@@ -56,15 +73,32 @@ export interface WorkerConfig extends
     | "dohMethod"
     | "upstreamCooldownMs"
     | "attemptTimeoutMs"
+    | "healthCheckIntervalMs"
     | "queryTimeoutMs"
     | "keepClientSubnet"
     | "allow"
     | "deny"
+    | "rateLimit"
+    | "rateLimitBurst"
+    | "cache"
+    | "cacheSize"
+    | "cacheMinTtlMs"
+    | "cacheMaxTtlMs"
+    | "serveStaleMs"
+    | "tenantEdnsOption"
+    | "unknownTenant"
+    | "dohMetrics"
     | "logLevel"
     | "logFormat"
     | "logQueries"
     | "origin"
   > {
+  /** Set to {@linkcode LOCAL_RECORDS_TEXT_VAR} when that variable holds records (the source name). */
+  readonly localRecords?: string;
+  /** The text of {@linkcode LOCAL_RECORDS_TEXT_VAR}, if set. */
+  readonly localRecordsText?: string;
+  /** The tenants parsed from {@linkcode TENANTS_JSON_VAR}, if set. */
+  readonly tenants?: TenantsConfig;
   /** Env names of keys that were set but do not apply to a Worker (`DOTBRIDGE_LISTEN`, ...). */
   readonly ignored: readonly string[];
   /** `DOTBRIDGE_*` names that are no key at all (typos). */
@@ -101,8 +135,13 @@ export function parseWorkerConfig(env: Readonly<Record<string, unknown>>): Worke
   const strings: Record<string, string> = {};
   const ignored: string[] = [];
   const unknown: string[] = [];
+  const texts: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith(PREFIX) || value === undefined || value === null || value === "") {
+      continue;
+    }
+    if (name === TENANTS_JSON_VAR || name === LOCAL_RECORDS_TEXT_VAR) {
+      texts[name] = asText(name, value, false);
       continue;
     }
     const spec = KNOWN.get(name);
@@ -122,11 +161,22 @@ export function parseWorkerConfig(env: Readonly<Record<string, unknown>>): Worke
   const result = parseConfig({ args: [], env: strings });
   if (result.help) throw new Error("unreachable: no arguments, no help");
   const config = result.config;
-  for (const url of config.upstreams) {
-    if (!/^tls:/i.test(url)) continue;
-    const problem = socketsLimitation(parseDotUrl(url));
-    if (problem) throw new ConfigError(config.origin.upstream, problem);
+  checkSockets(config.upstreams, config.origin.upstream);
+  const tenants = texts[TENANTS_JSON_VAR] === undefined
+    ? undefined
+    : parseTenants(texts[TENANTS_JSON_VAR], TENANTS_JSON_VAR);
+  for (const [name, t] of tenants?.tenants ?? []) {
+    const where = `${TENANTS_JSON_VAR}: "${name}"`;
+    if (t.localRecords !== undefined) {
+      throw new ConfigError(
+        `${where}: "local-records"`,
+        `a Worker has no file system; only ${LOCAL_RECORDS_TEXT_VAR} (for every tenant without ` +
+          "its own) is supported",
+      );
+    }
+    checkSockets(t.upstreams, `${where}: "upstream"`);
   }
+  const localRecordsText = texts[LOCAL_RECORDS_TEXT_VAR];
   return {
     jsonApi: config.jsonApi,
     upstreams: config.upstreams,
@@ -134,10 +184,24 @@ export function parseWorkerConfig(env: Readonly<Record<string, unknown>>): Worke
     dohMethod: config.dohMethod,
     upstreamCooldownMs: config.upstreamCooldownMs,
     attemptTimeoutMs: config.attemptTimeoutMs,
+    healthCheckIntervalMs: 0, // no background probes: a Worker's timers do no I/O between requests
     queryTimeoutMs: config.queryTimeoutMs,
     keepClientSubnet: config.keepClientSubnet,
     allow: config.allow,
     deny: config.deny,
+    rateLimit: config.rateLimit,
+    rateLimitBurst: config.rateLimitBurst,
+    cache: config.cache,
+    cacheSize: config.cacheSize,
+    cacheMinTtlMs: config.cacheMinTtlMs,
+    cacheMaxTtlMs: config.cacheMaxTtlMs,
+    serveStaleMs: config.serveStaleMs,
+    tenantEdnsOption: config.tenantEdnsOption,
+    unknownTenant: config.unknownTenant,
+    dohMetrics: config.dohMetrics,
+    localRecords: localRecordsText === undefined ? undefined : LOCAL_RECORDS_TEXT_VAR,
+    localRecordsText,
+    tenants,
     logLevel: config.logLevel,
     logFormat: config.logFormat,
     logQueries: config.logQueries,
@@ -145,4 +209,13 @@ export function parseWorkerConfig(env: Readonly<Record<string, unknown>>): Worke
     ignored,
     unknown,
   };
+}
+
+/** Refuses DoT upstreams `cloudflare:sockets` cannot authenticate as the URL asks. */
+function checkSockets(upstreams: readonly string[], origin: string): void {
+  for (const url of upstreams) {
+    if (!/^tls:/i.test(url)) continue;
+    const problem = socketsLimitation(parseDotUrl(url));
+    if (problem) throw new ConfigError(origin, problem);
+  }
 }

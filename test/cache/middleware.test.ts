@@ -76,7 +76,7 @@ function ttls(wire: Uint8Array): number[] {
   ) => ("ttl" in r ? r.ttl ?? -1 : -1));
 }
 
-describe("DnsCache middleware", () => {
+describe("cache middleware over the memory store", () => {
   it("answers a repeated question from memory with the client's ID and TTLs counted down", async () => {
     const { clock, up, handler, ctx, events } = setup();
     const first = await handler(query("www.example.test", { id: 1 }), ctx());

@@ -7,7 +7,8 @@ import { EdeCode, Rcode } from "../../src/dns/constants.ts";
 import { headerRcode, type MessageInfo, parseMessage } from "../../src/dns/message.ts";
 import { classifyQuery, type Query } from "../../src/dns/query.ts";
 import { createLogger, type Logger } from "../../src/log/mod.ts";
-import { createHandler } from "../../src/resolver/engine.ts";
+import { parseConfig } from "../../src/config/parse.ts";
+import { buildResolver } from "../../src/resolver/build.ts";
 import {
   extendedErrorFor,
   fromUpstream,
@@ -89,6 +90,14 @@ function edeOf(info: MessageInfo): { code: number; text: string } | undefined {
   const o = info.opt?.options.find((x) => x.code === 15);
   if (!o) return undefined;
   return { code: (o.data[0] << 8) | o.data[1], text: new TextDecoder().decode(o.data.subarray(2)) };
+}
+
+/** The pipeline `buildResolver` composes (cache off) over one upstream. */
+function pipeline(upstream: Upstream, queryTimeoutMs: number): Handler {
+  const parsed = parseConfig({ args: [], env: {} });
+  if (parsed.help) throw new Error("unreachable");
+  const config = { ...parsed.config, queryTimeoutMs, cache: false };
+  return buildResolver(config, { upstreamFor: () => upstream }).handler;
 }
 
 const never = () => new Promise<never>(() => {});
@@ -200,7 +209,7 @@ describe("timeout", () => {
 
   it("with servfailOnError outside, answers SERVFAIL with EDE 22 when the upstream hangs", async () => {
     const upstream = new FakeUpstream("hang", never);
-    const handler = createHandler({ upstream, queryTimeoutMs: 50 });
+    const handler = pipeline(upstream, 50);
     const info = parseMessage((await handler(query({ id: 77, opt: {} }), ctx())).wire);
     expect(info.id).toBe(77);
     expect(headerRcode(info.flags)).toBe(Rcode.SERVFAIL);
@@ -326,7 +335,7 @@ describe("createProcessor", () => {
     options: { keepaliveMs?: number; logQueries?: boolean; logger?: Logger } = {},
   ) {
     const upstream = new FakeUpstream("fake", (q) => Promise.resolve(respond(q)));
-    const handler = createHandler({ upstream, queryTimeoutMs: 2_000 });
+    const handler = pipeline(upstream, 2_000);
     return { upstream, process: createProcessor({ handler, ...options }) };
   }
 
@@ -359,7 +368,7 @@ describe("createProcessor", () => {
   it("pads to the block it is configured with", async () => {
     const upstream = new FakeUpstream("fake", (q) => Promise.resolve(answerFor(q)));
     const process = createProcessor({
-      handler: createHandler({ upstream, queryTimeoutMs: 2_000 }),
+      handler: pipeline(upstream, 2_000),
       responsePadBlock: 128,
     });
     const out = await process(makeQuery({ opt: { options: [PADDING] } }), ctx());

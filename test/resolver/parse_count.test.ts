@@ -39,7 +39,7 @@ vi.mock("../../src/dns/ttl.ts", async (importOriginal) => {
   };
 });
 
-const { buildResolver } = await import("../../src/resolver/build.ts");
+const { buildResolver, upstreamsFrom } = await import("../../src/resolver/build.ts");
 const { createProcessor } = await import("../../src/resolver/processor.ts");
 const { parseConfig } = await import("../../src/config/parse.ts");
 
@@ -56,7 +56,10 @@ function bridge() {
     });
   };
   const resolver = buildResolver(result.config, {
-    factories: { doh: () => transport, dot: () => () => Promise.reject(new Error("no DoT")) },
+    upstreamFor: upstreamsFrom({
+      doh: () => transport,
+      dot: () => () => Promise.reject(new Error("no DoT")),
+    }),
   });
   const process = createProcessor({ handler: resolver.handler, keepaliveMs: 10_000 });
   return { process, calls: () => upstreamCalls, resolver };
