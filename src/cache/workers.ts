@@ -28,6 +28,13 @@ const STORED_AT = "x-dotbridge-stored-at";
 const EXPIRES_AT = "x-dotbridge-expires-at";
 const MEDIA_TYPE = "application/dns-message";
 
+/** A time (ms) from a header this store wrote, or undefined. */
+function timeHeader(response: Response, name: string): number | undefined {
+  const text = response.headers.get(name);
+  const value = text === null ? NaN : Number(text);
+  return Number.isFinite(value) ? value : undefined;
+}
+
 /** The Workers global `caches`, when there is one. */
 function defaultCache(): WorkersCacheLike {
   const caches = (globalThis as { caches?: { default?: WorkersCacheLike } }).caches;
@@ -65,13 +72,13 @@ export class WorkersCacheStore implements CacheStore {
     try {
       const response = await this.#cache().match(this.urlFor(key));
       if (!response) return undefined;
-      const storedAt = Number(response.headers.get(STORED_AT));
-      const expiresAt = Number(response.headers.get(EXPIRES_AT));
-      const wire = new Uint8Array(await response.arrayBuffer());
-      if (!Number.isFinite(storedAt) || !Number.isFinite(expiresAt) || wire.length === 0) {
-        return undefined;
+      const storedAt = timeHeader(response, STORED_AT);
+      const expiresAt = timeHeader(response, EXPIRES_AT);
+      if (storedAt === undefined || expiresAt === undefined) {
+        await response.body?.cancel();
+        return undefined; // not an entry of this store
       }
-      return { wire, storedAt, expiresAt };
+      return { wire: new Uint8Array(await response.arrayBuffer()), storedAt, expiresAt };
     } catch {
       return undefined;
     }

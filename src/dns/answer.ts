@@ -5,7 +5,7 @@
  * @module
  */
 import { type EdnsOption, type MessageInfo, parseMessage, withId } from "./message.ts";
-import { type OptFields, optRecordSize, paddingOption, setOpt } from "./edns.ts";
+import { type OptFields, optRecordSize, rewrittenOptions, setOpt } from "./edns.ts";
 import { type ExtendedError, makeErrorResponse } from "./response.ts";
 
 /** A response in wire format and its parse. `info` always describes `wire` exactly. */
@@ -85,13 +85,7 @@ export function rewriteAnswerOptions(
   extra: readonly EdnsOption[] = [],
   padBlock?: number,
 ): Answer {
-  const { wire, info } = answer;
-  const options = (info.opt?.options ?? []).filter(keep).concat(extra);
-  if (padBlock) {
-    const optOld = info.opt ? info.opt.end - info.opt.start : 0;
-    const length = wire.length - optOld + optRecordSize(options);
-    options.push(paddingOption(length, padBlock));
-  }
+  const options = rewrittenOptions(answer.wire, answer.info, keep, extra, padBlock);
   return answerWithOpt(answer, options);
 }
 

@@ -17,6 +17,7 @@
 import { envName, OPTIONS } from "../config/options.ts";
 import { type Config, ConfigError, parseConfig } from "../config/parse.ts";
 import { parseTenants, type TenantsConfig } from "../config/tenants.ts";
+import type { ResolverConfig } from "../resolver/build.ts";
 import { parseDotUrl } from "../upstream/dot_url.ts";
 import { socketsLimitation } from "./sockets_connector.ts";
 
@@ -64,35 +65,10 @@ const REFUSED: Readonly<Record<string, string>> = {
 };
 
 /** The part of {@linkcode Config} a Worker uses, plus what it left out. */
-export interface WorkerConfig extends
-  Pick<
-    Config,
-    | "jsonApi"
-    | "upstreams"
-    | "upstreamStrategy"
-    | "dohMethod"
-    | "upstreamCooldownMs"
-    | "attemptTimeoutMs"
-    | "healthCheckIntervalMs"
-    | "queryTimeoutMs"
-    | "keepClientSubnet"
-    | "allow"
-    | "deny"
-    | "rateLimit"
-    | "rateLimitBurst"
-    | "cache"
-    | "cacheSize"
-    | "cacheMinTtlMs"
-    | "cacheMaxTtlMs"
-    | "serveStaleMs"
-    | "tenantEdnsOption"
-    | "unknownTenant"
-    | "dohMetrics"
-    | "logLevel"
-    | "logFormat"
-    | "logQueries"
-    | "origin"
-  > {
+export interface WorkerConfig
+  extends
+    Omit<ResolverConfig, "localRecords">,
+    Pick<Config, "jsonApi" | "dohMetrics" | "logLevel" | "logFormat" | "logQueries" | "origin"> {
   /** Set to {@linkcode LOCAL_RECORDS_TEXT_VAR} when that variable holds records (the source name). */
   readonly localRecords?: string;
   /** The text of {@linkcode LOCAL_RECORDS_TEXT_VAR}, if set. */

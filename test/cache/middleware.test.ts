@@ -239,21 +239,16 @@ describe("cache middleware over the memory store", () => {
   });
 
   it("starts a new flight when the last waiter of an in-flight lookup has left", async () => {
-    const { up, handler } = setup();
+    const { up, handler, ctx } = setup();
     up.state.mode = "hang";
     const leaver = new AbortController();
-    const first = handler(query("abandoned.example.test", { id: 1 }), {
-      face: "dot",
-      signal: leaver.signal,
-    });
+    const name = "abandoned.example.test";
+    const first = handler(query(name, { id: 1 }), { ...ctx(), signal: leaver.signal });
     first.catch(() => {});
     await new Promise((r) => setTimeout(r, 5));
     leaver.abort(new Error("first client's deadline"));
     await expect(first).rejects.toThrow("first client's deadline");
-    const second = handler(query("abandoned.example.test", { id: 2 }), {
-      face: "dot",
-      signal: new AbortController().signal,
-    });
+    const second = handler(query(name, { id: 2 }), ctx());
     await new Promise((r) => setTimeout(r, 5));
     expect(up.state.calls).toBe(2);
     up.state.release.at(-1)!();
