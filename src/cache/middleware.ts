@@ -41,12 +41,8 @@ export interface CacheOptions {
 /** What happened to one query at the cache. */
 export type CacheEvent = "hit" | "miss" | "coalesced" | "stale";
 
-/** A usable entry: what the store gave, with its parse. */
-interface Found {
-  readonly answer: Answer;
-  readonly storedAt: number;
-  readonly expiresAt: number;
-}
+/** A usable entry: what the store gave, with its parse (so it is an {@linkcode Answer} too). */
+type Found = CacheEntry & Answer;
 
 interface Flight {
   promise: Promise<Answer>;
@@ -70,11 +66,11 @@ function forClient(stored: Answer, query: Query, agedSeconds: number, floor = 0)
   const id = query.info.id;
   out[0] = id >> 8;
   out[1] = id & 0xff;
-  let info: MessageInfo = { ...stored.info, id };
-  if (stored.info.questionEnd === query.info.questionEnd && stored.info.question) {
-    out.set(query.wire.subarray(12, query.info.questionEnd), 12);
-    info = { ...info, question: query.question };
-  }
+  const sameLength = stored.info.questionEnd === query.info.questionEnd && stored.info.question;
+  if (sameLength) out.set(query.wire.subarray(12, query.info.questionEnd), 12);
+  const info: MessageInfo = sameLength
+    ? { ...stored.info, id, question: query.question }
+    : { ...stored.info, id };
   try {
     ageTtls(out, agedSeconds, floor);
   } catch {
@@ -85,7 +81,7 @@ function forClient(stored: Answer, query: Query, agedSeconds: number, floor = 0)
 
 /** A stale answer: TTLs set to 30 s (RFC 8767 §4) and EDE 3 (Stale Answer) when EDNS is on. */
 function staleAnswer(found: Found, query: Query): Answer {
-  const out = forClient(found.answer, query, 0x7fffffff, 30);
+  const out = forClient(found, query, 0x7fffffff, 30);
   if (!out.info.opt) return out;
   return rewriteAnswerOptions(out, () => true, [
     extendedErrorOption({ code: EdeCode.STALE_ANSWER }),
@@ -125,7 +121,7 @@ export function cacheMiddleware(options: CacheOptions): Middleware {
       dropQuietly(key);
       return undefined;
     }
-    if (entry.info) return { answer: entry as Answer, ...entry };
+    if (entry.info) return entry as Found;
     let info: MessageInfo;
     try {
       info = answerOf(entry.wire).info;
@@ -140,7 +136,7 @@ export function cacheMiddleware(options: CacheOptions): Middleware {
       dropQuietly(key);
       return undefined;
     }
-    return { answer: { wire: entry.wire, info }, ...entry };
+    return { ...entry, info };
   }
 
   function dropQuietly(key: string): void {
@@ -188,7 +184,7 @@ export function cacheMiddleware(options: CacheOptions): Middleware {
     const found = usable(key, query, entry, at);
     if (found && at < found.expiresAt) {
       event("hit");
-      return forClient(found.answer, query, Math.floor((at - found.storedAt) / 1000));
+      return forClient(found, query, Math.floor((at - found.storedAt) / 1000));
     }
 
     let flight = flights.get(key);

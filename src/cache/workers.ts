@@ -5,6 +5,10 @@
  * headers holding the stored and expiry times; the key is a synthetic URL that never goes to
  * the network. The Cache API may drop anything at any time, which the store contract allows.
  *
+ * Cloudflare documents that Cache API operations have no effect on `*.workers.dev` deployments
+ * (and in dashboard previews): there, every lookup misses and the Worker answers uncached. Serve
+ * the Worker on a custom domain for the cache to work.
+ *
  * @module
  */
 import type { CacheEntry, CacheStore } from "./store.ts";

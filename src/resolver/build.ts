@@ -73,9 +73,10 @@ export interface ResolverDeps {
   /** The parsed tenants file; unset: no tenants. */
   tenants?: TenantsConfig;
   /**
-   * A middleware answering from a local records source: the global `local-records` value, or
-   * a tenant's (`tenant` says whose). The edge loads (and watches) the source; unset: local
-   * records are off even where configured.
+   * A middleware answering from a local records source: the global `localRecords` value, or a
+   * tenant's (`tenant` says whose). What a source names is the edge's business (a file path on
+   * Deno, which it loads and watches; the variable holding the text in the Worker). Unset:
+   * local records are off even where configured.
    */
   localRecords?: (source: string, tenant: string | undefined) => Middleware;
 }
