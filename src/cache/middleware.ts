@@ -193,9 +193,9 @@ export function cacheMiddleware(options: CacheOptions): Middleware {
     } else {
       event("miss");
       const controller = new AbortController();
-      const promise = next(query, { ...ctx, signal: controller.signal }).then(async (answer) => {
-        await keep(key, answer);
-        return answer;
+      const promise = next(query, { ...ctx, signal: controller.signal }).then((answer) => {
+        const kept = keep(key, answer); // a promise only for an asynchronous store
+        return kept ? kept.then(() => answer) : answer;
       });
       const started: Flight = { promise, controller, waiters: 0 };
       flights.set(key, started);
