@@ -11,6 +11,7 @@
 import type { Config } from "../config/config.ts";
 import { createLogger } from "../log/mod.ts";
 import { type BridgeMetrics, createBridgeMetrics } from "../metrics/bridge.ts";
+import { queryObserver } from "../metrics/observer.ts";
 import type { Resolver } from "../resolver/build.ts";
 import type { DohListener } from "./doh_listener.ts";
 import type { DotListener } from "./dot_listener.ts";
@@ -20,7 +21,6 @@ import type { BridgeDeps, FaceContext, ServedCertificate } from "./start/context
 import { startDohFace } from "./start/doh_face.ts";
 import { startDotFace } from "./start/dot_face.ts";
 import { startMetricsFace } from "./start/metrics_face.ts";
-import { queryObserver } from "./start/observer.ts";
 import { startResolver } from "./start/resolver.ts";
 import { Slot, StartUp } from "./start/steps.ts";
 import { startTransports } from "./start/transports.ts";
@@ -74,12 +74,15 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
   const metrics = bridgeMetrics(dotSlot, resolverSlot);
 
   const certificate = await steps.step("certificate", () => startCertificate(config));
-  const factories = await steps.step(
+  const transports = await steps.step(
     "upstream transports",
     () => startTransports(config, deps, logger),
   );
   const resolver = resolverSlot.fill(
-    await steps.step("resolver", () => startResolver(config, { factories, logger, metrics })),
+    await steps.step(
+      "resolver",
+      () => startResolver(config, { upstreamFor: transports.upstreamFor, logger, metrics }),
+    ),
   );
   const face: FaceContext = {
     config,
@@ -88,7 +91,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     certificate,
     metrics,
     resolver,
-    observer: queryObserver(metrics, resolver),
+    observer: queryObserver(metrics, resolver.tenantNames),
   };
   const dot = dotSlot.fill(await steps.step("dot face", () => startDotFace(face)));
   const doh = await steps.step("doh face", () => startDohFace(face, dot));

@@ -5,13 +5,16 @@
  * @module
  */
 import type { Logger } from "../log/mod.ts";
+import { type UpstreamFor, upstreamsFrom } from "../resolver/build.ts";
 import type { UpstreamFactories } from "../upstream/build.ts";
 import { type FetchLike, fetchTransport } from "../upstream/doh_transport.ts";
 import { createH2Transport } from "./h2_transport.ts";
 import { createTlsConnector } from "./tls_connector.ts";
 
-/** Upstream factories plus a `close` that releases their connections. */
+/** Upstream factories, the resolver's `upstreamFor` over them, and a `close` for their connections. */
 export interface Transports extends UpstreamFactories {
+  /** For `buildResolver`: `buildUpstream` over these transports. */
+  readonly upstreamFor: UpstreamFor;
   close(): void;
 }
 
@@ -43,26 +46,30 @@ export function createTransports(
     const address = bootstrap[target.hostname.toLowerCase()];
     return address ? (t) => connect({ ...t, hostname: address }) : connect;
   };
+  const withUpstreamFor = (f: UpstreamFactories & { close(): void }): Transports => ({
+    ...f,
+    upstreamFor: upstreamsFrom(f),
+  });
   if (options.fetchFn) {
     const t = fetchTransport(options.fetchFn);
-    return { doh: () => t, dot, close: () => {} };
+    return withUpstreamFor({ doh: () => t, dot, close: () => {} });
   }
   const plain = fetchTransport();
   if (options.transport !== "fetch") {
     const h2 = createH2Transport({ caCerts, bootstrap, logger: options.logger });
-    return {
+    return withUpstreamFor({
       doh: (url) => url.protocol === "http:" ? plain : h2.transport,
       dot,
       close: () => h2.close(),
-    };
+    });
   }
   // fetch: one hyper client for every https:// upstream; bootstrap addresses cannot be given to
   // fetch, so upstream names resolve through the system (config rejects bootstrap with it).
   const client = Deno.createHttpClient({ caCerts });
   const https = fetchTransport((input, init) => fetch(input, { ...init, client }));
-  return {
+  return withUpstreamFor({
     doh: (url) => url.protocol === "http:" ? plain : https,
     dot,
     close: () => client.close(),
-  };
+  });
 }

@@ -4,7 +4,9 @@
  *
  * @module
  */
-import { type MessageInfo, parseMessage } from "./message.ts";
+import { type EdnsOption, type MessageInfo, parseMessage, withId } from "./message.ts";
+import { type OptFields, optRecordSize, rewrittenOptions, setOpt } from "./edns.ts";
+import { type ExtendedError, makeErrorResponse } from "./response.ts";
 
 /** A response in wire format and its parse. `info` always describes `wire` exactly. */
 export interface Answer {
@@ -15,4 +17,92 @@ export interface Answer {
 /** Walks `wire` once and pairs it with what the walk found. @throws {RangeError} if malformed */
 export function answerOf(wire: Uint8Array): Answer {
   return { wire, info: parseMessage(wire) };
+}
+
+/**
+ * The same answer with message ID `id`: a copy of the bytes, the info carried over (no walk).
+ *
+ * @example
+ * ```ts
+ * const forClient = answerWithId(fromUpstream, query.info.id);
+ * ```
+ */
+export function answerWithId(answer: Answer, id: number): Answer {
+  return { wire: withId(answer.wire, id), info: { ...answer.info, id } };
+}
+
+/**
+ * The answer whose OPT record carries exactly `options` (`null` removes the record), as
+ * `setOpt` in `edns.ts` writes it; the new info is computed from the old one, not by a walk.
+ *
+ * @example
+ * ```ts
+ * const bare = answerWithOpt(answer, null); // for a client that sent no EDNS
+ * ```
+ */
+export function answerWithOpt(
+  answer: Answer,
+  options: readonly EdnsOption[] | null,
+  create?: OptFields,
+): Answer {
+  const { info } = answer;
+  const wire = setOpt(answer.wire, info, options, create);
+  const old = info.opt;
+  if (!options) {
+    if (!old) return { wire, info };
+    return { wire, info: { ...info, arcount: info.arcount - 1, opt: undefined } };
+  }
+  const start = old ? old.start : answer.wire.length;
+  const end = start + optRecordSize(options);
+  // The record's fixed part as written: CLASS holds the UDP size, then the 32-bit TTL field.
+  const udpSize = (wire[start + 3] << 8) | wire[start + 4];
+  const ttl = ((wire[start + 5] << 24) >>> 0) + (wire[start + 6] << 16) + (wire[start + 7] << 8) +
+    wire[start + 8];
+  const written: EdnsOption[] = [];
+  let pos = start + 11;
+  for (const o of options) {
+    written.push({ code: o.code, data: wire.subarray(pos + 4, pos + 4 + o.data.length) });
+    pos += 4 + o.data.length;
+  }
+  return {
+    wire,
+    info: {
+      ...info,
+      arcount: old ? info.arcount : info.arcount + 1,
+      opt: { start, end, udpSize, ttl, options: written },
+    },
+  };
+}
+
+/**
+ * The answer with its EDNS options rewritten, as `rewriteOptions` in `edns.ts` does it: keeps
+ * the options `keep` accepts, adds `extra`, then pads to a multiple of `padBlock` if given.
+ * Creates an OPT record if there is none. The info is computed, not walked.
+ */
+export function rewriteAnswerOptions(
+  answer: Answer,
+  keep: (option: EdnsOption) => boolean,
+  extra: readonly EdnsOption[] = [],
+  padBlock?: number,
+): Answer {
+  const options = rewrittenOptions(answer.wire, answer.info, keep, extra, padBlock);
+  return answerWithOpt(answer, options);
+}
+
+/**
+ * The bridge's own answer with `rcode` for `query` (see `makeErrorResponse` in `response.ts`),
+ * with its info. For REFUSED, SERVFAIL and the like: off the hot path, so it is walked once.
+ *
+ * @example
+ * ```ts
+ * return errorAnswer(query.wire, query.info, Rcode.REFUSED, { code: EdeCode.PROHIBITED });
+ * ```
+ */
+export function errorAnswer(
+  query: Uint8Array,
+  info: MessageInfo | undefined,
+  rcode: number,
+  ede?: ExtendedError,
+): Answer {
+  return answerOf(makeErrorResponse(query, info, rcode, ede));
 }

@@ -145,11 +145,22 @@ export function rewriteOptions(
   extra: readonly EdnsOption[] = [],
   padBlock?: number,
 ): Uint8Array {
+  return setOpt(wire, info, rewrittenOptions(wire, info, keep, extra, padBlock));
+}
+
+/** The options {@linkcode rewriteOptions} writes: kept, extra, then padding if asked. */
+export function rewrittenOptions(
+  wire: Uint8Array,
+  info: MessageInfo,
+  keep: (option: EdnsOption) => boolean,
+  extra: readonly EdnsOption[] = [],
+  padBlock?: number,
+): EdnsOption[] {
   const options = (info.opt?.options ?? []).filter(keep).concat(extra);
   if (padBlock) {
     const optOld = info.opt ? info.opt.end - info.opt.start : 0;
     const length = wire.length - optOld + optRecordSize(options);
     options.push(paddingOption(length, padBlock));
   }
-  return setOpt(wire, info, options);
+  return options;
 }

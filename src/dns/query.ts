@@ -4,7 +4,7 @@
  * @module
  */
 import { Flag, Opcode, Rcode } from "./constants.ts";
-import { rewriteOptions } from "./edns.ts";
+import { rewriteAnswerOptions } from "./answer.ts";
 import type { EdnsOption, MessageInfo, Question } from "./message.ts";
 import { headerOpcode, parseMessage } from "./message.ts";
 
@@ -79,6 +79,7 @@ export function withQueryOptions(
   extra: readonly EdnsOption[] = [],
   padBlock?: number,
 ): Query {
-  const wire = rewriteOptions(query.wire, query.info, keep, extra, padBlock);
-  return { wire, info: parseMessage(wire), question: query.question };
+  // The new info is computed from the old one (no second walk of the query).
+  const { wire, info } = rewriteAnswerOptions(query, keep, extra, padBlock);
+  return { wire, info, question: query.question };
 }

@@ -6,3 +6,4 @@
 export * from "./registry.ts";
 export * from "./bridge.ts";
 export * from "./merge.ts";
+export * from "./observer.ts";

@@ -4,18 +4,8 @@
  *
  * @module
  */
-import type { Answer } from "../dns/answer.ts";
 import type { Middleware, QueryContext } from "../resolver/types.ts";
 import type { LocalRecords } from "./table.ts";
-
-/**
- * What a handler resolves with, from a local answer. The one place where the table's `Answer`
- * meets today's bytes-returning `Handler`: once `Handler` resolves with an `Answer`, this
- * returns `answer` itself.
- */
-function handlerResult(answer: Answer): Uint8Array {
-  return answer.wire;
-}
 
 /**
  * Answers from the local set chosen for each query (e.g. per tenant), else passes the query on.
@@ -35,6 +25,6 @@ export function localRecordsMiddleware(
 ): Middleware {
   return (next) => (query, ctx) => {
     const answer = select(ctx)?.answer(query);
-    return answer ? Promise.resolve(handlerResult(answer)) : next(query, ctx);
+    return answer ? Promise.resolve(answer) : next(query, ctx);
   };
 }

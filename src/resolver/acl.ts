@@ -5,7 +5,7 @@
  */
 import ipaddr from "ipaddr.js";
 import { EdeCode, Rcode } from "../dns/constants.ts";
-import { makeErrorResponse } from "../dns/response.ts";
+import { errorAnswer } from "../dns/answer.ts";
 import type { Middleware } from "./types.ts";
 
 type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
@@ -80,7 +80,7 @@ export function aclMiddleware(acl: Acl): Middleware {
   return (next) => (query, ctx) => {
     if (ctx.client && !acl.allows(ctx.client.address)) {
       return Promise.resolve(
-        makeErrorResponse(query.wire, query.info, Rcode.REFUSED, { code: EdeCode.PROHIBITED }),
+        errorAnswer(query.wire, query.info, Rcode.REFUSED, { code: EdeCode.PROHIBITED }),
       );
     }
     return next(query, ctx);

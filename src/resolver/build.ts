@@ -1,7 +1,8 @@
 /**
- * The resolver, composed in one place from the parsed configuration: the global policy, one
- * policy per tenant, and the shared guards around them. Both runtime edges (Deno, Workers) call
- * this with their own transports.
+ * The one resolver builder every edge calls (Deno, the Worker, tests): the global policy, one
+ * policy per tenant, and the shared guards around them, composed in one place from the parsed
+ * configuration and the pieces the edge injects (in the manner of hono's `getConnInfo`: the
+ * core takes one narrow function per runtime piece, each edge supplies its own).
  *
  * ```
  * servfailOnError ⟶ deadline ⟶ ACL ⟶ rate limit ⟶ tenant router ⟶ policy
@@ -10,28 +11,74 @@
  *
  * @module
  */
+import { cacheMiddleware } from "../cache/middleware.ts";
+import { MemoryStore } from "../cache/memory.ts";
+import type { CacheStore } from "../cache/store.ts";
 import type { Config } from "../config/parse.ts";
 import type { TenantsConfig } from "../config/tenants.ts";
 import type { Logger } from "../log/mod.ts";
 import type { BridgeMetrics } from "../metrics/bridge.ts";
 import { buildUpstream, type UpstreamFactories, type UpstreamSpec } from "../upstream/build.ts";
 import { UpstreamGroup } from "../upstream/group.ts";
+import type { ExchangeReport } from "../upstream/instrumented.ts";
 import type { Upstream } from "../upstream/types.ts";
 import { Acl, aclMiddleware } from "./acl.ts";
-import { cacheMiddleware, DnsCache } from "./cache.ts";
 import { fromUpstream, servfailOnError, timeout, upstreamPrivacy } from "./middleware.ts";
 import { RateLimiter, rateLimitMiddleware } from "./ratelimit.ts";
 import { tenantRouter } from "./tenants.ts";
 import { compose, type Handler, type Middleware } from "./types.ts";
 
-/** What the edge supplies. */
+/** What the builder hands {@linkcode UpstreamFor} along with the spec. */
+export interface UpstreamHooks {
+  /** For the upstream's own log lines (members down and back). */
+  readonly logger?: Logger;
+  /** Call once per finished exchange with each member (upstream metrics); unset: no metrics. */
+  readonly report?: (r: ExchangeReport) => void;
+}
+
+/**
+ * Builds the upstream for a spec: the global one, then one per tenant. The edge chooses how
+ * (its transports, per-request sockets, ...); the resolver owns what it returns and closes it.
+ * Pass `hooks.report` on to every member so upstream metrics see each one.
+ */
+export type UpstreamFor = (spec: UpstreamSpec, hooks: UpstreamHooks) => Upstream;
+
+/**
+ * The usual {@linkcode UpstreamFor}: `buildUpstream` over the edge's transports.
+ *
+ * @example
+ * ```ts
+ * const resolver = buildResolver(config, { upstreamFor: upstreamsFrom(transports) });
+ * ```
+ */
+export function upstreamsFrom(factories: UpstreamFactories): UpstreamFor {
+  return (spec, hooks) => buildUpstream(spec, factories, hooks.logger, hooks.report);
+}
+
+/** What the edge supplies. Everything but `upstreamFor` has a default. */
 export interface ResolverDeps {
-  factories: UpstreamFactories;
+  /** How upstreams are built (see {@linkcode UpstreamFor}). */
+  upstreamFor: UpstreamFor;
+  /**
+   * The cache store of one policy: `tenant` is the tenant's name, `undefined` for the global
+   * policy. Called once per policy whose cache is on. A shared store may be returned for every
+   * policy: keys carry the tenant. Default: a {@linkcode MemoryStore} of `cacheSize` entries each.
+   */
+  cacheStore?: (tenant: string | undefined) => CacheStore;
+  /** Milliseconds clock for the cache and the rate limiter. Default: theirs (`Date.now`, ...). */
+  now?: () => number;
   logger?: Logger;
+  /** Cache events and upstream exchanges are counted here; unset: no metrics. */
   metrics?: BridgeMetrics;
+  /** The parsed tenants file; unset: no tenants. */
   tenants?: TenantsConfig;
-  /** A middleware answering from a local records file (the edge loads and watches it). */
-  localRecords?: (path: string) => Middleware;
+  /**
+   * A middleware answering from a local records source: the global `localRecords` value, or a
+   * tenant's (`tenant` says whose). What a source names is the edge's business (a file path on
+   * Deno, which it loads and watches; the variable holding the text in the Worker). Unset:
+   * local records are off even where configured.
+   */
+  localRecords?: (source: string, tenant: string | undefined) => Middleware;
 }
 
 /** The built resolver. */
@@ -44,18 +91,27 @@ export interface Resolver {
   health(): { name: string; healthy: boolean }[];
   /** Known tenant names. */
   readonly tenantNames: ReadonlySet<string>;
+  /** Closes every upstream. */
   close(): Promise<void>;
 }
 
 /** The resolver-related groups of {@linkcode Config}. */
 export type ResolverConfig = Pick<Config, "upstream" | "resolver">;
 
+/** Member health of an upstream that is a failover or round-robin group; none otherwise. */
+function healthOf(u: Upstream): { name: string; healthy: boolean }[] {
+  return u instanceof UpstreamGroup ? u.health() : [];
+}
+
 /**
  * Builds the resolver.
  *
+ * @throws whatever `upstreamFor` or `localRecords` throw (configuration errors); nothing built
+ *   so far is left open
+ *
  * @example
  * ```ts
- * const resolver = buildResolver(config, { factories, logger });
+ * const resolver = buildResolver(config, { upstreamFor: upstreamsFrom(transports), logger });
  * const answer = await resolver.handler(query, { face: "dot", signal });
  * ```
  */
@@ -63,46 +119,63 @@ export function buildResolver(config: ResolverConfig, deps: ResolverDeps): Resol
   const { logger, metrics } = deps;
   const upstreams: Upstream[] = [];
   const report = metrics
-    ? (r: { upstream: string; outcome: string; seconds: number }) => {
+    ? (r: ExchangeReport) => {
       metrics.upstreamQueries.inc({ upstream: r.upstream, outcome: r.outcome });
       if (r.outcome === "ok") metrics.upstreamLatency.observe({ upstream: r.upstream }, r.seconds);
     }
     : undefined;
+  const onEvent = metrics ? (event: string) => metrics.cache.inc({ event }) : undefined;
+  const storeFor = deps.cacheStore ??
+    (() => new MemoryStore({ maxEntries: config.resolver.cacheSize }));
 
   function policy(
     spec: UpstreamSpec,
+    tenant: string | undefined,
     cacheOn: boolean,
     localRecords: string | undefined,
   ): Handler {
-    const upstream = buildUpstream(spec, deps.factories, logger, report);
+    const upstream = deps.upstreamFor(spec, { logger, report });
     upstreams.push(upstream);
     const layers: Middleware[] = [];
-    if (localRecords && deps.localRecords) layers.push(deps.localRecords(localRecords));
+    if (localRecords && deps.localRecords) layers.push(deps.localRecords(localRecords, tenant));
     if (cacheOn) {
-      const cache = new DnsCache({
-        maxEntries: config.resolver.cacheSize,
+      layers.push(cacheMiddleware({
+        store: storeFor(tenant),
         minTtl: Math.floor(config.resolver.cacheMinTtlMs / 1000),
         maxTtl: Math.floor(config.resolver.cacheMaxTtlMs / 1000),
         serveStaleSeconds: Math.floor(config.resolver.serveStaleMs / 1000),
-        onEvent: metrics ? (event) => metrics.cache.inc({ event }) : undefined,
-      });
-      layers.push(cacheMiddleware(cache));
+        now: deps.now,
+        onEvent,
+        tenantOf: () => tenant ?? "",
+      }));
     }
     layers.push(upstreamPrivacy({ keepClientSubnet: config.resolver.keepClientSubnet }));
     return compose(layers, fromUpstream(upstream));
   }
 
-  const globalPolicy = policy(config.upstream, config.resolver.cache, config.resolver.localRecords);
   const tenantHandlers = new Map<string, Handler>();
-  for (const [name, t] of deps.tenants?.tenants ?? []) {
-    tenantHandlers.set(
-      name,
-      policy(
-        { ...config.upstream, upstreams: t.upstreams, upstreamStrategy: t.upstreamStrategy },
-        config.resolver.cache && t.cache,
-        t.localRecords,
-      ),
+  let globalPolicy: Handler;
+  try {
+    globalPolicy = policy(
+      config.upstream,
+      undefined,
+      config.resolver.cache,
+      config.resolver.localRecords,
     );
+    for (const [name, t] of deps.tenants?.tenants ?? []) {
+      const spec = {
+        ...config.upstream,
+        upstreams: t.upstreams,
+        upstreamStrategy: t.upstreamStrategy,
+      };
+      tenantHandlers.set(
+        name,
+        policy(spec, name, config.resolver.cache && t.cache, t.localRecords),
+      );
+    }
+  } catch (e) {
+    for (const u of upstreams) u.close().catch(() => {});
+    throw e;
   }
 
   const acl = new Acl({ allow: config.resolver.allow, deny: config.resolver.deny });
@@ -115,6 +188,7 @@ export function buildResolver(config: ResolverConfig, deps: ResolverDeps): Resol
     const limiter = new RateLimiter({
       rate: config.resolver.rateLimit,
       burst: config.resolver.rateLimitBurst,
+      now: deps.now,
     });
     guards.push(rateLimitMiddleware(limiter));
   }
@@ -132,7 +206,7 @@ export function buildResolver(config: ResolverConfig, deps: ResolverDeps): Resol
     acl,
     upstreams,
     tenantNames: new Set(tenantHandlers.keys()),
-    health: () => upstreams.flatMap((u) => u instanceof UpstreamGroup ? u.health() : []),
+    health: () => upstreams.flatMap(healthOf),
     close: async () => {
       await Promise.all(upstreams.map((u) => u.close()));
     },

@@ -7,7 +7,8 @@
 import { EdeCode, EdnsOptionCode, PADDING_BLOCK, Rcode } from "../dns/constants.ts";
 import { HOP_BY_HOP_OPTIONS } from "../dns/edns.ts";
 import { withQueryOptions } from "../dns/query.ts";
-import { type ExtendedError, makeErrorResponse } from "../dns/response.ts";
+import { errorAnswer } from "../dns/answer.ts";
+import type { ExtendedError } from "../dns/response.ts";
 import type { Logger } from "../log/mod.ts";
 import { DeadlineError, withDeadline } from "../async/deadline.ts";
 import { type Upstream, UpstreamError } from "../upstream/types.ts";
@@ -58,7 +59,7 @@ export function servfailOnError(logger?: Logger): Middleware {
         face: ctx.face,
         error: (error as Error)?.message ?? String(error),
       });
-      return makeErrorResponse(query.wire, query.info, Rcode.SERVFAIL, ede);
+      return errorAnswer(query.wire, query.info, Rcode.SERVFAIL, ede);
     }
   };
 }

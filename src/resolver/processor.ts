@@ -5,9 +5,10 @@
  *
  * @module
  */
-import { EdnsOptionCode, PADDING_BLOCK, Rcode } from "../dns/constants.ts";
-import { HOP_BY_HOP_OPTIONS, keepaliveOption, rewriteOptions, setOpt } from "../dns/edns.ts";
-import { headerRcode, type MessageInfo, parseMessage } from "../dns/message.ts";
+import { EdnsOptionCode, PADDING_BLOCK } from "../dns/constants.ts";
+import { type Answer, answerWithOpt, errorAnswer, rewriteAnswerOptions } from "../dns/answer.ts";
+import { HOP_BY_HOP_OPTIONS, keepaliveOption } from "../dns/edns.ts";
+import { headerRcode, type MessageInfo } from "../dns/message.ts";
 import { classifyQuery } from "../dns/query.ts";
 import { makeErrorResponse } from "../dns/response.ts";
 import type { Logger } from "../log/mod.ts";
@@ -53,29 +54,22 @@ export function createProcessor(options: ProcessorOptions): Processor {
   const { handler, logger } = options;
   const padBlock = options.responsePadBlock ?? PADDING_BLOCK.RESPONSE;
 
-  function shape(answer: Uint8Array, client: MessageInfo, query: Uint8Array): Uint8Array {
-    let info: MessageInfo;
-    try {
-      info = parseMessage(answer);
-    } catch {
-      // An answer that does not parse: SERVFAIL for the client's own query (its ID, question).
-      answer = makeErrorResponse(query, client, Rcode.SERVFAIL);
-      info = parseMessage(answer);
-    }
-    if (!client.opt) return info.opt ? setOpt(answer, info, null) : answer;
+  /** The answer as this client gets it: its EDNS choices applied, using what `answer` knows. */
+  function shape(answer: Answer, client: MessageInfo): Uint8Array {
+    const { info } = answer;
+    if (!client.opt) return info.opt ? answerWithOpt(answer, null).wire : answer.wire;
     const wantsPadding = client.opt.options.some((o) => o.code === EdnsOptionCode.PADDING);
     const wantsKeepalive = options.keepaliveMs !== undefined &&
       client.opt.options.some((o) => o.code === EdnsOptionCode.TCP_KEEPALIVE);
     const hasHopByHop = info.opt?.options.some((o) => HOP_BY_HOP_OPTIONS.has(o.code)) ?? false;
-    if (!wantsPadding && !wantsKeepalive && !hasHopByHop && info.opt) return answer;
+    if (!wantsPadding && !wantsKeepalive && !hasHopByHop && info.opt) return answer.wire;
     const extra = wantsKeepalive ? [keepaliveOption(options.keepaliveMs!)] : [];
-    return rewriteOptions(
+    return rewriteAnswerOptions(
       answer,
-      info,
       (o) => !HOP_BY_HOP_OPTIONS.has(o.code),
       extra,
       wantsPadding ? padBlock : undefined,
-    );
+    ).wire;
   }
 
   return async (wire, ctx) => {
@@ -86,8 +80,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
     }
     if (classified.kind === "reject") {
       logger?.debug("rejecting query", { face: ctx.face, reason: classified.reason });
-      const answer = makeErrorResponse(wire, classified.info, classified.rcode);
-      return classified.info ? shape(answer, classified.info, wire) : answer;
+      if (!classified.info) return makeErrorResponse(wire, undefined, classified.rcode);
+      return shape(errorAnswer(wire, classified.info, classified.rcode), classified.info);
     }
     const { query } = classified;
     const observer = options.observer;
@@ -95,7 +89,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
     observer?.start(ctx);
     let answer: Uint8Array;
     try {
-      answer = shape(await handler(query, ctx), query.info, wire);
+      answer = shape(await handler(query, ctx), query.info);
     } catch (error) {
       observer?.end(ctx, -1, performance.now() - started);
       throw error;

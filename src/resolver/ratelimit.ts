@@ -7,7 +7,7 @@
  */
 import ipaddr from "ipaddr.js";
 import { EdeCode, Rcode } from "../dns/constants.ts";
-import { makeErrorResponse } from "../dns/response.ts";
+import { errorAnswer } from "../dns/answer.ts";
 import type { Middleware } from "./types.ts";
 
 /** Options of {@linkcode RateLimiter}. */
@@ -97,7 +97,7 @@ export function rateLimitMiddleware(limiter: RateLimiter): Middleware {
   return (next) => (query, ctx) => {
     if (ctx.client && !limiter.take(ctx.client.address)) {
       return Promise.resolve(
-        makeErrorResponse(query.wire, query.info, Rcode.REFUSED, {
+        errorAnswer(query.wire, query.info, Rcode.REFUSED, {
           code: EdeCode.OTHER,
           text: "rate limited",
         }),

@@ -8,7 +8,7 @@
  */
 import { EdeCode, Rcode } from "../dns/constants.ts";
 import { type Query, withQueryOptions } from "../dns/query.ts";
-import { makeErrorResponse } from "../dns/response.ts";
+import { errorAnswer } from "../dns/answer.ts";
 import type { Handler, Middleware } from "./types.ts";
 
 /** Options of {@linkcode tenantRouter}. */
@@ -68,7 +68,7 @@ export function tenantRouter(options: TenantRouterOptions): Middleware {
         : options.tenants.get(fallback)!(q, { ...ctx, tenant: fallback });
     }
     return Promise.resolve(
-      makeErrorResponse(query.wire, query.info, Rcode.REFUSED, {
+      errorAnswer(query.wire, query.info, Rcode.REFUSED, {
         code: EdeCode.PROHIBITED,
         text: "unknown tenant",
       }),

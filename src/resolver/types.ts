@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { Answer } from "../dns/answer.ts";
 import type { Query } from "../dns/query.ts";
 
 /** Which front door a query came through. */
@@ -20,10 +21,12 @@ export interface QueryContext {
 }
 
 /**
- * Answers one query. Resolves with a response carrying the query's ID; rejects only on failure
- * (the `servfailOnError` middleware turns rejections into SERVFAIL).
+ * Answers one query. Resolves with a response carrying the query's ID, with its parse (an
+ * {@linkcode Answer}: `info` describes `wire` exactly, so nothing downstream walks it again);
+ * rejects only on failure (the `servfailOnError` middleware turns rejections into SERVFAIL).
+ * A handler never modifies an answer it was given: edits make a new one.
  */
-export type Handler = (query: Query, ctx: QueryContext) => Promise<Uint8Array>;
+export type Handler = (query: Query, ctx: QueryContext) => Promise<Answer>;
 
 /** Wraps a handler with one concern (timeout, cache, policy, ...). */
 export type Middleware = (next: Handler) => Handler;

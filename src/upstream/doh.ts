@@ -3,7 +3,9 @@
  *
  * @module
  */
+import { DNS_MESSAGE } from "../dns/media_type.ts";
 import { MAX_MESSAGE_SIZE } from "../dns/constants.ts";
+import type { Answer } from "../dns/answer.ts";
 import { setId, withId } from "../dns/message.ts";
 import type { Query } from "../dns/query.ts";
 import { InvalidAnswerError, validateAnswer } from "../dns/response.ts";
@@ -31,8 +33,6 @@ export interface DohUpstreamOptions {
   /** Largest answer accepted. Default 65535. */
   maxAnswerSize?: number;
 }
-
-const MEDIA_TYPE = "application/dns-message";
 
 /**
  * Sends queries to one DoH server. The query goes out with ID 0 (RFC 8484 §4.1); the answer must
@@ -65,7 +65,7 @@ export class DohUpstream implements Upstream {
     this.#maxAnswerSize = options.maxAnswerSize ?? MAX_MESSAGE_SIZE;
   }
 
-  async exchange(query: Query, signal: AbortSignal): Promise<Uint8Array> {
+  async exchange(query: Query, signal: AbortSignal): Promise<Answer> {
     if (this.#closed) throw new UpstreamError(this.name, "unavailable", "closed");
     const wire = withId(query.wire, 0);
     let response: DohResponse;
@@ -85,18 +85,20 @@ export class DohUpstream implements Upstream {
       throw new UpstreamError(this.name, "http-status", `HTTP ${response.status}`);
     }
     const type = response.contentType;
-    if (type.split(";")[0].trim().toLowerCase() !== MEDIA_TYPE) {
+    if (type.split(";")[0].trim().toLowerCase() !== DNS_MESSAGE) {
       throw new UpstreamError(this.name, "bad-answer", `content type "${type.slice(0, 64)}"`);
     }
+    let info;
     try {
-      validateAnswer(query.info, response.body, 0);
+      info = validateAnswer(query.info, response.body, 0);
     } catch (error) {
       if (error instanceof InvalidAnswerError) {
         throw new UpstreamError(this.name, "bad-answer", error.message, { cause: error });
       }
       throw error;
     }
-    return setId(response.body, query.info.id); // the transport's buffer is ours to modify
+    // The transport's buffer is ours to modify; the validation's walk goes along with it.
+    return { wire: setId(response.body, query.info.id), info: { ...info, id: query.info.id } };
   }
 
   #wrap(error: unknown): UpstreamError {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { DNS_MESSAGE } from "../dns/media_type.ts";
 import { readBodyCapped } from "./body.ts";
 
 /** One DoH request. */
@@ -46,8 +47,6 @@ export type DohTransport = (request: DohRequest) => Promise<DohResponse>;
 /** The `fetch` signature a transport needs (lets the edge bind a custom HTTP client). */
 export type FetchLike = (input: Request | URL | string, init?: RequestInit) => Promise<Response>;
 
-const MEDIA_TYPE = "application/dns-message";
-
 /**
  * A transport over `fetch`: HTTP/2 with connection reuse where the runtime offers it.
  *
@@ -58,8 +57,8 @@ const MEDIA_TYPE = "application/dns-message";
  */
 export function fetchTransport(fetchFn: FetchLike = (i, init) => fetch(i, init)): DohTransport {
   return async (request) => {
-    const headers: Record<string, string> = { accept: MEDIA_TYPE };
-    if (request.method === "POST") headers["content-type"] = MEDIA_TYPE;
+    const headers: Record<string, string> = { accept: DNS_MESSAGE };
+    if (request.method === "POST") headers["content-type"] = DNS_MESSAGE;
     let response: Response;
     try {
       response = await fetchFn(request.url, {

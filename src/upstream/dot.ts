@@ -5,7 +5,8 @@
  * @module
  */
 import { HEADER_LENGTH, MAX_MESSAGE_SIZE } from "../dns/constants.ts";
-import { getId, withId } from "../dns/message.ts";
+import { type Answer, answerWithId } from "../dns/answer.ts";
+import { getId } from "../dns/message.ts";
 import type { Query } from "../dns/query.ts";
 import { InvalidAnswerError, validateAnswer } from "../dns/response.ts";
 import { encodeFrames, FrameDecoder } from "../framing/codec.ts";
@@ -44,7 +45,7 @@ export interface DotUpstreamOptions {
 interface Pending {
   readonly query: Query;
   readonly signal: AbortSignal;
-  readonly resolve: (answer: Uint8Array) => void;
+  readonly resolve: (answer: Answer) => void;
   readonly reject: (error: unknown) => void;
   readonly onAbort: () => void;
   /** The connection it is assigned to, and its message ID there. */
@@ -170,7 +171,7 @@ export class DotUpstream implements Upstream {
     return this.#conns.size;
   }
 
-  exchange(query: Query, signal: AbortSignal): Promise<Uint8Array> {
+  exchange(query: Query, signal: AbortSignal): Promise<Answer> {
     if (this.#closed) {
       return Promise.reject(new UpstreamError(this.name, "unavailable", "closed"));
     }
@@ -181,7 +182,7 @@ export class DotUpstream implements Upstream {
         new RangeError(`upstream ${this.name}: cannot send a query of ${size} bytes`),
       );
     }
-    return new Promise<Uint8Array>((resolve, reject) => {
+    return new Promise<Answer>((resolve, reject) => {
       const pending: Pending = {
         query,
         signal,
@@ -213,7 +214,7 @@ export class DotUpstream implements Upstream {
   // -------------------------------------------------------------------------------------------
   // Queries
 
-  #settle(p: Pending, error: unknown, answer?: Uint8Array): void {
+  #settle(p: Pending, error: unknown, answer?: Answer): void {
     if (p.done) return;
     p.done = true;
     p.signal.removeEventListener("abort", p.onAbort);
@@ -331,8 +332,8 @@ export class DotUpstream implements Upstream {
     }
     conn.inFlight.delete(id);
     try {
-      validateAnswer(p.query.info, message, id);
-      this.#settle(p, undefined, withId(message, p.query.info.id));
+      const info = validateAnswer(p.query.info, message, id);
+      this.#settle(p, undefined, answerWithId({ wire: message, info }, p.query.info.id));
     } catch (error) {
       if (!(error instanceof InvalidAnswerError)) throw error;
       this.#logger?.debug("dot answer rejected", { upstream: this.name, error: error.message });

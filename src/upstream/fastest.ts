@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Answer } from "../dns/answer.ts";
 import type { Query } from "../dns/query.ts";
 import { withDeadline } from "../async/deadline.ts";
 import { markFailed, markHealthy, type MemberHealth } from "./health.ts";
@@ -169,7 +170,7 @@ export class FastestGroup implements Upstream {
     return best; // unreachable: the caller saw at least two healthy members
   }
 
-  async exchange(query: Query, signal: AbortSignal): Promise<Uint8Array> {
+  async exchange(query: Query, signal: AbortSignal): Promise<Answer> {
     if (this.#closed) throw new UpstreamError(this.name, "unavailable", "closed");
     let last: unknown;
     for (const member of this.#order()) {

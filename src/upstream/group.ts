@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Answer } from "../dns/answer.ts";
 import { parseMessage } from "../dns/message.ts";
 import type { Query } from "../dns/query.ts";
 import { withDeadline } from "../async/deadline.ts";
@@ -102,7 +103,7 @@ export class UpstreamGroup implements Upstream {
     return healthy.concat(down);
   }
 
-  async exchange(query: Query, signal: AbortSignal): Promise<Uint8Array> {
+  async exchange(query: Query, signal: AbortSignal): Promise<Answer> {
     let last: unknown;
     for (const member of this.#order()) {
       if (signal.aborted) throw signal.reason;

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { DNS_MESSAGE } from "../dns/media_type.ts";
 import { H2Error } from "../h2/connection.ts";
 import { encodeRequestHead, withContentLength } from "../h2/hpack.ts";
 import { H2ClientPool, type H2PoolOptions } from "../h2/pool.ts";
@@ -21,7 +22,6 @@ export interface H2ClientTransport {
   close(): void;
 }
 
-const MEDIA_TYPE = "application/dns-message";
 /** POST header blocks kept, by URL (upstream URLs are few) and by body length. */
 const HEAD_CACHE_SIZE = 64;
 
@@ -49,7 +49,7 @@ export function createH2ClientTransport(options: H2PoolOptions): H2ClientTranspo
         scheme,
         authority: url.host,
         path,
-        accept: MEDIA_TYPE,
+        accept: DNS_MESSAGE,
       });
     }
     let cached = heads.get(url.href);
@@ -61,8 +61,8 @@ export function createH2ClientTransport(options: H2PoolOptions): H2ClientTranspo
           scheme,
           authority: url.host,
           path,
-          accept: MEDIA_TYPE,
-          contentType: MEDIA_TYPE,
+          accept: DNS_MESSAGE,
+          contentType: DNS_MESSAGE,
         }),
         byLength: new Map(),
       };

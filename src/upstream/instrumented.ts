@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { Answer } from "../dns/answer.ts";
 import type { Query } from "../dns/query.ts";
 import { type Upstream, UpstreamError } from "./types.ts";
 
@@ -29,7 +30,7 @@ export function instrumentUpstream(
 ): Upstream {
   return {
     name: upstream.name,
-    async exchange(query: Query, signal: AbortSignal): Promise<Uint8Array> {
+    async exchange(query: Query, signal: AbortSignal): Promise<Answer> {
       const started = now();
       try {
         const answer = await upstream.exchange(query, signal);

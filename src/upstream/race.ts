@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { Answer } from "../dns/answer.ts";
 import type { Query } from "../dns/query.ts";
 import { markFailed, markHealthy, type MemberHealth } from "./health.ts";
 import { allMembersFailed, type Upstream, UpstreamError } from "./types.ts";
@@ -99,13 +100,13 @@ export class RaceGroup implements Upstream {
     return { order: healthy.concat(down), healthy: healthy.length };
   }
 
-  exchange(query: Query, signal: AbortSignal): Promise<Uint8Array> {
+  exchange(query: Query, signal: AbortSignal): Promise<Answer> {
     if (this.#closed) {
       return Promise.reject(new UpstreamError(this.name, "unavailable", "closed"));
     }
     if (signal.aborted) return Promise.reject(signal.reason);
     const { order, healthy } = this.#order();
-    return new Promise<Uint8Array>((resolve, reject) => {
+    return new Promise<Answer>((resolve, reject) => {
       const running = new Map<Member, AbortController>();
       let next = 0;
       let settled = false;
@@ -129,7 +130,7 @@ export class RaceGroup implements Upstream {
       const start = (member: Member) => {
         const controller = new AbortController();
         running.set(member, controller);
-        let attempt: Promise<Uint8Array>;
+        let attempt: Promise<Answer>;
         try {
           attempt = member.upstream.exchange(query, controller.signal);
         } catch (error) {

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { Answer } from "../dns/answer.ts";
 import type { Query } from "../dns/query.ts";
 
 /**
@@ -11,7 +12,10 @@ import type { Query } from "../dns/query.ts";
  * - **Concurrency**: `exchange` is safe to call many times at once; implementations multiplex.
  * - **The query is not modified**: implementations copy before changing the ID or anything else.
  * - **The answer** is a validated response to the query (a response, same question) carrying the
- *   query's own message ID, whatever ID went on the wire.
+ *   query's own message ID, whatever ID went on the wire. It comes with its parse (an
+ *   {@linkcode Answer}): the upstream walks the bytes once, to validate them, and hands that walk
+ *   on, so `info` describes `wire` exactly (ID included) and nobody downstream parses it again.
+ *   The caller owns the answer's bytes.
  * - **Errors**: `exchange` rejects with {@linkcode UpstreamError} when no valid answer was had,
  *   and with the signal's reason when `signal` aborts. It never resolves with a made-up answer:
  *   turning failure into SERVFAIL is the resolver's job.
@@ -21,7 +25,7 @@ import type { Query } from "../dns/query.ts";
 export interface Upstream {
   /** A label for logs and metrics: scheme, host and path, never credentials. */
   readonly name: string;
-  exchange(query: Query, signal: AbortSignal): Promise<Uint8Array>;
+  exchange(query: Query, signal: AbortSignal): Promise<Answer>;
   close(): Promise<void>;
 }
 

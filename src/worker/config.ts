@@ -3,22 +3,26 @@
  * read from the Worker's env (`[vars]` in `wrangler.toml`, `wrangler secret put`, `--var`).
  *
  * Only {@linkcode WORKER_KEYS} apply; a Worker has no listeners, certificates or files, so the
- * other keys are ignored (and reported). Keys whose loss would silently weaken a promise are
- * refused: `DOTBRIDGE_CONFIG` (no file system), `DOTBRIDGE_UPSTREAM_CA` (a Worker cannot trust a
- * private CA), `DOTBRIDGE_RATE_LIMIT` (isolates share no state). DoT upstreams must be ones
- * `cloudflare:sockets` can authenticate (see `socketsLimitation`).
+ * other keys are ignored (and reported). Files come as text instead: the tenants file's JSON in
+ * `DOTBRIDGE_TENANTS_JSON`, a local records file (hosts or zone format) in
+ * `DOTBRIDGE_LOCAL_RECORDS_TEXT`. Keys whose loss would silently weaken a promise are refused:
+ * `DOTBRIDGE_CONFIG`, `DOTBRIDGE_TENANTS` and `DOTBRIDGE_LOCAL_RECORDS` (no file system; the two
+ * text variables replace the last two), `DOTBRIDGE_UPSTREAM_CA` (a Worker cannot trust a
+ * private CA). DoT upstreams must be ones `cloudflare:sockets` can authenticate (see
+ * `socketsLimitation`). `DOTBRIDGE_RATE_LIMIT` applies per isolate: each isolate counts its own
+ * clients, so the effective limit is the configured one times the isolates serving a client.
  *
  * @module
  */
 import { envName, OPTIONS } from "../config/options.ts";
 import { type Config, ConfigError, parseConfig } from "../config/parse.ts";
+import { parseTenants, type TenantsConfig } from "../config/tenants.ts";
 import { parseDotUrl } from "../upstream/dot_url.ts";
 import { socketsLimitation } from "./sockets_connector.ts";
 
 /**
  * The keys a Worker applies. Every other key of the option table (listeners, certificates,
- * files, connection limits, and features the Worker does not wire up such as the cache or
- * metrics) is ignored when set, and reported.
+ * connection limits, the memory cache's size, health probes) is ignored when set, and reported.
  */
 export const WORKER_KEYS: readonly string[] = [
   "upstream",
@@ -31,27 +35,45 @@ export const WORKER_KEYS: readonly string[] = [
   "json-api",
   "allow",
   "deny",
+  "rate-limit",
+  "rate-limit-burst",
+  "cache",
+  "cache-min-ttl",
+  "cache-max-ttl",
+  "serve-stale",
+  "tenant-edns-option",
+  "unknown-tenant",
+  "doh-metrics",
   "log-level",
   "log-format",
   "log-queries",
 ];
 
+/** The Worker variable holding the tenants file's JSON text (a Worker has no files). */
+export const TENANTS_JSON_VAR = "DOTBRIDGE_TENANTS_JSON";
+/** The Worker variable holding a local records file's text, hosts or zone format. */
+export const LOCAL_RECORDS_TEXT_VAR = "DOTBRIDGE_LOCAL_RECORDS_TEXT";
+
 /** Keys a Worker refuses when set (to anything but `0`, for numbers), and why. */
 const REFUSED: Readonly<Record<string, string>> = {
   config: "a Worker has no file system; set each key as its own [vars] entry",
   "upstream-ca": "a Worker cannot trust a private CA; upstreams need publicly trusted certificates",
-  "rate-limit": "a Worker's isolates share no state, so a per-client limit would not hold; " +
-    "use a Cloudflare rate limiting rule instead",
-  "rate-limit-burst": "a Worker's isolates share no state, so a per-client limit would not " +
-    "hold; use a Cloudflare rate limiting rule instead",
+  tenants: `a Worker has no file system; put the tenants file's JSON in ${TENANTS_JSON_VAR}`,
+  "local-records":
+    `a Worker has no file system; put the records file's text in ${LOCAL_RECORDS_TEXT_VAR}`,
 };
 
 /**
  * The groups of {@linkcode Config} a Worker reads, plus what it left out. Keys outside
- * {@linkcode WORKER_KEYS} hold their defaults.
+ * {@linkcode WORKER_KEYS} hold their defaults; `resolver.localRecords` is
+ * {@linkcode LOCAL_RECORDS_TEXT_VAR} (the source's name) when that variable holds records.
  */
 export interface WorkerConfig
-  extends Pick<Config, "upstream" | "resolver" | "doh" | "log" | "origin"> {
+  extends Pick<Config, "upstream" | "resolver" | "doh" | "log" | "metrics" | "origin"> {
+  /** The text of {@linkcode LOCAL_RECORDS_TEXT_VAR}, if set. */
+  readonly localRecordsText?: string;
+  /** The tenants parsed from {@linkcode TENANTS_JSON_VAR}, if set. */
+  readonly tenants?: TenantsConfig;
   /** Env names of keys that were set but do not apply to a Worker (`DOTBRIDGE_LISTEN`, ...). */
   readonly ignored: readonly string[];
   /** `DOTBRIDGE_*` names that are no key at all (typos). */
@@ -81,15 +103,20 @@ function asText(name: string, value: unknown, list: boolean): string {
  * @example
  * ```ts
  * const config = parseWorkerConfig({ DOTBRIDGE_UPSTREAM: "https://dns.example/dns-query" });
- * config.upstreams; // ["https://dns.example/dns-query"]
+ * config.upstream.upstreams; // ["https://dns.example/dns-query"]
  * ```
  */
 export function parseWorkerConfig(env: Readonly<Record<string, unknown>>): WorkerConfig {
   const strings: Record<string, string> = {};
   const ignored: string[] = [];
   const unknown: string[] = [];
+  const texts: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith(PREFIX) || value === undefined || value === null || value === "") {
+      continue;
+    }
+    if (name === TENANTS_JSON_VAR || name === LOCAL_RECORDS_TEXT_VAR) {
+      texts[name] = asText(name, value, false);
       continue;
     }
     const spec = KNOWN.get(name);
@@ -109,19 +136,45 @@ export function parseWorkerConfig(env: Readonly<Record<string, unknown>>): Worke
   const result = parseConfig({ args: [], env: strings });
   if (result.help) throw new Error("unreachable: no arguments, no help");
   const config = result.config;
-  for (const url of config.upstream.upstreams) {
-    if (!/^tls:/i.test(url)) continue;
-    const problem = socketsLimitation(parseDotUrl(url));
-    if (problem) throw new ConfigError(config.origin.upstream, problem);
+  checkSockets(config.upstream.upstreams, config.origin.upstream);
+  const tenants = texts[TENANTS_JSON_VAR] === undefined
+    ? undefined
+    : parseTenants(texts[TENANTS_JSON_VAR], TENANTS_JSON_VAR);
+  for (const [name, t] of tenants?.tenants ?? []) {
+    const where = `${TENANTS_JSON_VAR}: "${name}"`;
+    if (t.localRecords !== undefined) {
+      throw new ConfigError(
+        `${where}: "local-records"`,
+        `a Worker has no file system; only ${LOCAL_RECORDS_TEXT_VAR} (for every tenant without ` +
+          "its own) is supported",
+      );
+    }
+    checkSockets(t.upstreams, `${where}: "upstream"`);
   }
+  const localRecordsText = texts[LOCAL_RECORDS_TEXT_VAR];
   return {
-    // No background probes: a Worker has no timers outside a request.
+    // No background probes: a Worker's timers do no I/O between requests.
     upstream: { ...config.upstream, healthCheckIntervalMs: 0 },
-    resolver: config.resolver,
+    resolver: {
+      ...config.resolver,
+      localRecords: localRecordsText === undefined ? undefined : LOCAL_RECORDS_TEXT_VAR,
+    },
     doh: config.doh,
     log: config.log,
+    metrics: config.metrics,
     origin: config.origin,
+    localRecordsText,
+    tenants,
     ignored,
     unknown,
   };
+}
+
+/** Refuses DoT upstreams `cloudflare:sockets` cannot authenticate as the URL asks. */
+function checkSockets(upstreams: readonly string[], origin: string): void {
+  for (const url of upstreams) {
+    if (!/^tls:/i.test(url)) continue;
+    const problem = socketsLimitation(parseDotUrl(url));
+    if (problem) throw new ConfigError(origin, problem);
+  }
 }

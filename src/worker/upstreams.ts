@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { Logger } from "../log/mod.ts";
+import type { UpstreamHooks } from "../resolver/build.ts";
 import { buildUpstream, type UpstreamFactories, type UpstreamSpec } from "../upstream/build.ts";
 import { type FetchLike, fetchTransport } from "../upstream/doh_transport.ts";
 import { type Upstream, UpstreamError } from "../upstream/types.ts";
@@ -63,22 +63,26 @@ export function requestScopedUpstream(name: string, build: () => Upstream): Upst
 /**
  * Builds the configured upstream for a Worker with `buildUpstream`: DoH over `fetch`, DoT over
  * `cloudflare:sockets`, and with any DoT upstream, built per exchange (see the module notes).
+ * It is the Worker's `upstreamFor` for `buildResolver` (`hooks` carry the logger and the
+ * upstream metrics' report).
  *
  * @example
  * ```ts
- * const upstream = buildWorkerUpstream(config, {}, logger);
+ * const resolver = buildResolver(config, {
+ *   upstreamFor: (spec, hooks) => buildWorkerUpstream(spec, {}, hooks),
+ * });
  * ```
  */
 export function buildWorkerUpstream(
   spec: UpstreamSpec,
   deps: WorkerUpstreamDeps = {},
-  logger?: Logger,
+  hooks: UpstreamHooks = {},
 ): Upstream {
   const fetchFn = deps.fetch ?? ((input, init) => fetch(input, init));
   const transport = fetchTransport(fetchFn);
   const connector = createSocketsConnector({ connect: deps.connect });
   const factories: UpstreamFactories = { doh: () => transport, dot: () => connector };
-  const build = () => buildUpstream(spec, factories, logger);
+  const build = () => buildUpstream(spec, factories, hooks.logger, hooks.report);
   if (!spec.upstreams.some((url) => /^tls:/i.test(url))) return build();
   const first = build(); // builds connect lazily: this only learns the name
   first.close().catch(() => {});

@@ -1,19 +1,26 @@
 /**
  * The Worker's fetch handler: the Deno edge's DoH app (`createDohApp`) over the same resolver
- * pipeline, configured from the Worker's env, built once per isolate and rebuilt only when the
- * env object changes. A bad configuration never throws: every request gets a 500 whose one-line
- * body names the key, and the problem is logged once.
+ * (`buildResolver`: ACL, rate limit, tenants by DoH path, local records, cache, privacy rewrite,
+ * upstream metrics), configured from the Worker's env, built once per isolate and rebuilt only
+ * when the env object changes. The cache store is the Workers Cache API (`caches.default`, per
+ * data centre); the rate limit counts per isolate. A bad configuration never throws: every
+ * request gets a 500 whose one-line body names the key, and the problem is logged once.
  *
  * @module
  */
 import type { Hono } from "hono";
+import { MemoryStore } from "../cache/memory.ts";
+import type { CacheStore } from "../cache/store.ts";
+import { WorkersCacheStore } from "../cache/workers.ts";
 import { createDohApp, type DohEnv } from "../http/app.ts";
 import { createLogger, type Logger, type LogLevel } from "../log/mod.ts";
-import { Acl, aclMiddleware } from "../resolver/acl.ts";
-import { createHandler } from "../resolver/engine.ts";
+import { createBridgeMetrics } from "../metrics/bridge.ts";
+import { queryObserver } from "../metrics/observer.ts";
+import { buildResolver } from "../resolver/build.ts";
 import { createProcessor } from "../resolver/processor.ts";
-import { parseWorkerConfig } from "./config.ts";
+import { parseWorkerConfig, type WorkerConfig } from "./config.ts";
 import { workerLandingText } from "./landing.ts";
+import { localRecordsFromText } from "./local_records.ts";
 import { buildWorkerUpstream, type WorkerUpstreamDeps } from "./upstreams.ts";
 
 /** The Worker's env: `[vars]`, secrets and other bindings. Only `DOTBRIDGE_*` entries are read. */
@@ -34,6 +41,13 @@ export interface WorkerDeps extends WorkerUpstreamDeps {
    * `warn`, `error`), so Workers Logs and `wrangler tail` show the right level.
    */
   log?: WorkerLogSink;
+  /**
+   * Where the cache keeps answers. Default: the Workers Cache API (`caches.default`), or, where
+   * there is none (tests under Deno), an in-memory LRU of `DOTBRIDGE_CACHE_SIZE` entries.
+   */
+  cacheStore?: CacheStore;
+  /** Milliseconds clock for the cache and the rate limit. Default `Date.now`. */
+  now?: () => number;
 }
 
 /** A Worker module's default export. */
@@ -74,7 +88,23 @@ function oneLine(text: string): string {
   return text.replace(/\s*[\r\n]+\s*/g, " ").trim();
 }
 
+/** The Workers Cache API where there is one, else a memory LRU (per isolate). */
+function defaultStore(config: WorkerConfig): CacheStore {
+  const caches = (globalThis as { caches?: { default?: unknown } }).caches;
+  return caches?.default
+    ? new WorkersCacheStore()
+    : new MemoryStore({ maxEntries: config.resolver.cacheSize });
+}
+
 function build(env: WorkerEnv, deps: WorkerDeps, log: WorkerLogSink): State {
+  let health: () => { name: string; healthy: boolean }[] = () => [];
+  const metrics = createBridgeMetrics({
+    upstreamUp: () =>
+      health().map((h): [{ upstream: string }, number] => [
+        { upstream: h.name },
+        h.healthy ? 1 : 0,
+      ]),
+  });
   try {
     const config = parseWorkerConfig(env);
     const logger = levelLogger({ level: config.log.logLevel, format: config.log.logFormat }, log);
@@ -86,29 +116,41 @@ function build(env: WorkerEnv, deps: WorkerDeps, log: WorkerLogSink): State {
     if (config.unknown.length > 0) {
       logger.warn("worker: ignoring unknown keys", { keys: config.unknown.join(",") });
     }
-    const upstream = buildWorkerUpstream(config.upstream, deps, logger);
-    const acl = new Acl({ allow: config.resolver.allow, deny: config.resolver.deny });
-    const handler = createHandler({
-      upstream,
-      queryTimeoutMs: config.resolver.queryTimeoutMs,
+    const store = deps.cacheStore ?? defaultStore(config);
+    const resolver = buildResolver(config, {
+      upstreamFor: (spec, hooks) => buildWorkerUpstream(spec, deps, hooks),
+      cacheStore: () => store, // one store for every policy: keys carry the tenant
+      now: deps.now,
       logger,
-      privacy: { keepClientSubnet: config.resolver.keepClientSubnet },
-      middlewares: [aclMiddleware(acl)],
+      metrics,
+      tenants: config.tenants,
+      localRecords: config.localRecordsText === undefined
+        ? undefined
+        : (source) => localRecordsFromText(config.localRecordsText!, source),
     });
-    const process = createProcessor({ handler, logger, logQueries: config.log.logQueries });
+    health = () => resolver.health();
+    const process = createProcessor({
+      handler: resolver.handler,
+      logger,
+      logQueries: config.log.logQueries,
+      observer: queryObserver(metrics, resolver.tenantNames),
+    });
     const app = createDohApp({
       process,
       path: DOH_PATH,
       jsonApi: config.doh.jsonApi,
       logger,
       health: () => ({ edge: "cloudflare-workers" }),
+      metrics: config.metrics.dohMetrics ? () => metrics.registry.render() : undefined,
     });
     logger.info("worker configured", {
       upstreams: config.upstream.upstreams.length,
       strategy: config.upstream.upstreamStrategy,
       jsonApi: config.doh.jsonApi,
+      cache: config.resolver.cache ? store.name : "off",
+      tenants: resolver.tenantNames.size,
     });
-    return { ok: true, app, jsonApi: config.doh.jsonApi, acl: !acl.open };
+    return { ok: true, app, jsonApi: config.doh.jsonApi, acl: !resolver.acl.open };
   } catch (e) {
     const message = `configuration error: ${oneLine((e as Error)?.message ?? String(e))}`;
     log("error", `dotbridge: ${message}`);
@@ -120,9 +162,10 @@ function build(env: WorkerEnv, deps: WorkerDeps, log: WorkerLogSink): State {
  * Creates the Worker. `src/worker/index.ts` exports `createWorker()` as the module's default;
  * tests call it with their own `fetch`, `connect` and log sink.
  *
- * Routes are the DoH app's (`/dns-query` GET and POST, the JSON API when on, `/health`), plus a
- * Worker landing page at `/`. The client address for the pipeline (ACL, query log) is
- * `CF-Connecting-IP`; with `DOTBRIDGE_ALLOW`/`DOTBRIDGE_DENY` set, a DoH request without it is 403.
+ * Routes are the DoH app's (`/dns-query` and `/dns-query/<tenant>` GET and POST, the JSON API
+ * when on, `/health`, `/metrics` with `DOTBRIDGE_DOH_METRICS`), plus a Worker landing page at
+ * `/`. The client address for the pipeline (ACL, rate limit, query log) is `CF-Connecting-IP`;
+ * with `DOTBRIDGE_ALLOW`/`DOTBRIDGE_DENY` set, a DoH request without it is 403.
  *
  * @example
  * ```ts
@@ -163,7 +206,8 @@ export function createWorker(deps: WorkerDeps = {}): DotbridgeWorker {
         );
       }
       const remoteAddr = request.headers.get("cf-connecting-ip") ?? undefined;
-      if (state.acl && !remoteAddr && url.pathname === DOH_PATH) {
+      const dohPath = url.pathname === DOH_PATH || url.pathname.startsWith(DOH_PATH + "/");
+      if (state.acl && !remoteAddr && dohPath) {
         // Cloudflare always sets it; without it the ACL could not tell who is asking.
         return Promise.resolve(
           new Response("no client address (CF-Connecting-IP)\n", {

@@ -14,6 +14,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DohListener, listenDoh } from "../../src/deno/doh_listener.ts";
 import { listenDohNative } from "../../src/deno/doh_listener_native.ts";
+import { answerOf } from "../../src/dns/answer.ts";
 import { DNS_MESSAGE } from "../../src/dns/media_type.ts";
 import { createDohApp } from "../../src/http/app.ts";
 import { silentLogger } from "../../src/log/mod.ts";
@@ -254,7 +255,7 @@ beforeAll(async () => {
   });
 
   const process = createProcessor({
-    handler: (q) => Promise.resolve(answerFromZone(q.wire)),
+    handler: (q) => Promise.resolve(answerOf(answerFromZone(q.wire))),
     logger: silentLogger,
   });
   const app = createDohApp({ process, path: "/dns-query", jsonApi: true, logger: silentLogger });

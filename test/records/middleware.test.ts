@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
+import { answerOf } from "../../src/dns/answer.ts";
 import { Rcode } from "../../src/dns/constants.ts";
 import { localRecordsMiddleware, parseLocalRecords } from "../../src/records/mod.ts";
 import { createProcessor } from "../../src/resolver/processor.ts";
@@ -9,13 +10,14 @@ import { answers, decode, query } from "./fixtures.ts";
 
 describe("localRecordsMiddleware", () => {
   const local = parseLocalRecords("192.168.1.10 nas.lan\n");
+  const NEXT_ANSWER = answerOf(new Uint8Array([0, 0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
   const ctx: QueryContext = { face: "dot", signal: new AbortController().signal };
 
   function upstream() {
     const seen: string[] = [];
     const handler: Handler = (q) => {
       seen.push(q.question.name);
-      return Promise.resolve(new Uint8Array([9]));
+      return Promise.resolve(NEXT_ANSWER);
     };
     return { seen, handler };
   }
@@ -23,7 +25,7 @@ describe("localRecordsMiddleware", () => {
   it("answers local names without calling the next handler", async () => {
     const up = upstream();
     const answer = await localRecordsMiddleware(() => local)(up.handler)(query("nas.lan"), ctx);
-    expect(answers(answer)).toEqual(["nas.lan A 192.168.1.10"]);
+    expect(answers(answer.wire)).toEqual(["nas.lan A 192.168.1.10"]);
     expect(up.seen).toEqual([]);
   });
 
@@ -32,7 +34,7 @@ describe("localRecordsMiddleware", () => {
     await localRecordsMiddleware(() => local)(up.handler)(query("example.com"), ctx);
     expect(up.seen).toEqual(["example.com"]);
     const none = await localRecordsMiddleware(() => undefined)(up.handler)(query("nas.lan"), ctx);
-    expect(none).toEqual(new Uint8Array([9]));
+    expect(none).toBe(NEXT_ANSWER);
     expect(up.seen).toEqual(["example.com", "nas.lan"]);
   });
 
@@ -46,7 +48,7 @@ describe("localRecordsMiddleware", () => {
     const doh = await mw(up.handler)(query("nas.lan"), { ...ctx, face: "doh" });
     await mw(up.handler)(query("nas.lan"), ctx);
     expect(faces).toEqual(["doh", "dot"]);
-    expect(decode(doh).rcode).toBe(Rcode.NOERROR);
+    expect(decode(doh.wire).rcode).toBe(Rcode.NOERROR);
     expect(up.seen).toEqual(["nas.lan"]);
   });
 

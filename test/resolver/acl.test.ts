@@ -1,3 +1,4 @@
+import { answerOf } from "../../src/dns/answer.ts";
 import { describe, expect, it } from "vitest";
 import { EdeCode, Rcode } from "../../src/dns/constants.ts";
 import { headerRcode, parseMessage } from "../../src/dns/message.ts";
@@ -128,7 +129,7 @@ describe("aclMiddleware", () => {
       calls,
       handler: (q) => {
         calls.push(q.info.id);
-        return Promise.resolve(makeAnswer({ id: q.info.id, name: "acl.example" }));
+        return Promise.resolve(answerOf(makeAnswer({ id: q.info.id, name: "acl.example" })));
       },
     };
   }
@@ -137,12 +138,12 @@ describe("aclMiddleware", () => {
     const t = terminal();
     const h = aclMiddleware(new Acl({ deny: ["192.0.2.0/24"] }))(t.handler);
     const answer = await h(query(0x1111), ctx("192.0.2.9"));
-    const info = parseMessage(answer);
+    const info = parseMessage(answer.wire);
     expect(info.id).toBe(0x1111);
     expect(headerRcode(info.flags)).toBe(Rcode.REFUSED);
     expect(info.flags & 0x8000).toBe(0x8000);
     expect(info.question?.name).toBe("acl.example");
-    expect(edeOf(answer)).toBe(EdeCode.PROHIBITED);
+    expect(edeOf(answer.wire)).toBe(EdeCode.PROHIBITED);
     expect(t.calls).toEqual([]);
   });
 
@@ -150,7 +151,7 @@ describe("aclMiddleware", () => {
     const t = terminal();
     const h = aclMiddleware(new Acl({ allow: ["10.0.0.0/8"] }))(t.handler);
     const answer = await h(query(0x2222, false), ctx("::1"));
-    const info = parseMessage(answer);
+    const info = parseMessage(answer.wire);
     expect(headerRcode(info.flags)).toBe(Rcode.REFUSED);
     expect(info.opt).toBeUndefined();
     expect(t.calls).toEqual([]);
@@ -160,7 +161,7 @@ describe("aclMiddleware", () => {
     const t = terminal();
     const h = aclMiddleware(new Acl({ allow: ["10.0.0.0/8"], deny: ["10.0.0.66"] }))(t.handler);
     const answer = await h(query(0x3333), ctx("::ffff:10.0.0.1"));
-    expect(headerRcode(parseMessage(answer).flags)).toBe(Rcode.NOERROR);
+    expect(headerRcode(parseMessage(answer.wire).flags)).toBe(Rcode.NOERROR);
     expect(t.calls).toEqual([0x3333]);
   });
 

@@ -1,3 +1,4 @@
+import { answerOf } from "../../src/dns/answer.ts";
 import { describe, expect, it } from "vitest";
 import { EdeCode, Rcode } from "../../src/dns/constants.ts";
 import { headerRcode, parseMessage } from "../../src/dns/message.ts";
@@ -154,7 +155,7 @@ describe("rateLimitMiddleware", () => {
       calls,
       handler: (q) => {
         calls.push(q.info.id);
-        return Promise.resolve(makeAnswer({ id: q.info.id, name: "rate.example" }));
+        return Promise.resolve(answerOf(makeAnswer({ id: q.info.id, name: "rate.example" })));
       },
     };
   }
@@ -165,10 +166,10 @@ describe("rateLimitMiddleware", () => {
     const h = rateLimitMiddleware(l)(t.handler);
     const answers = [];
     for (let id = 1; id <= 4; id++) answers.push(await h(query(id), ctx("198.51.100.7")));
-    const rcodes = answers.map((a) => headerRcode(parseMessage(a).flags));
+    const rcodes = answers.map((a) => headerRcode(parseMessage(a.wire).flags));
     expect(rcodes).toEqual([Rcode.NOERROR, Rcode.NOERROR, Rcode.REFUSED, Rcode.REFUSED]);
     expect(t.calls).toEqual([1, 2]);
-    const refused = parseMessage(answers[3]);
+    const refused = parseMessage(answers[3].wire);
     expect(refused.id).toBe(4);
     expect(refused.question?.name).toBe("rate.example");
     const ede = refused.opt?.options.find((o) => o.code === 15);
@@ -184,9 +185,9 @@ describe("rateLimitMiddleware", () => {
     await h(query(1), ctx("198.51.100.7"));
     const other = await h(query(2), ctx("198.51.100.8"));
     const again = await h(query(3, false), ctx("198.51.100.7"));
-    expect(headerRcode(parseMessage(other).flags)).toBe(Rcode.NOERROR);
-    expect(headerRcode(parseMessage(again).flags)).toBe(Rcode.REFUSED);
-    expect(parseMessage(again).opt).toBeUndefined();
+    expect(headerRcode(parseMessage(other.wire).flags)).toBe(Rcode.NOERROR);
+    expect(headerRcode(parseMessage(again.wire).flags)).toBe(Rcode.REFUSED);
+    expect(parseMessage(again.wire).opt).toBeUndefined();
     expect(t.calls).toEqual([1, 2]);
   });
 

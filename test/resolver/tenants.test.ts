@@ -1,3 +1,4 @@
+import { answerOf } from "../../src/dns/answer.ts";
 import { describe, expect, it } from "vitest";
 import dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
@@ -28,7 +29,7 @@ function query(tenantOption?: string): Query {
 function recorder(label: string, seen: { who: string; ctx: QueryContext; q: Query }[]): Handler {
   return (q, ctx) => {
     seen.push({ who: label, ctx, q });
-    return Promise.resolve(answerFromZone(q.wire));
+    return Promise.resolve(answerOf(answerFromZone(q.wire)));
   };
 }
 
@@ -79,7 +80,7 @@ describe("tenantRouter", () => {
   it("refuses unknown tenants, or falls back when told to", async () => {
     const a = setup();
     const refused = await a.handler(query(), ctx("nobody"));
-    expect(refused[3] & 0x0f).toBe(5);
+    expect(refused.wire[3] & 0x0f).toBe(5);
     expect(a.seen).toHaveLength(0);
     const b = setup({ unknown: "default", defaultTenant: "home" });
     await b.handler(query("nobody"), ctx());

@@ -106,7 +106,7 @@ describe("DotUpstream over real TLS", () => {
     const answers = await Promise.all(
       queries.map((q) => up.exchange(q, AbortSignal.timeout(10_000))),
     );
-    answers.forEach((answer, i) => expectZoneAnswer(answer, `q${i}.example.test`, i + 1));
+    answers.forEach((answer, i) => expectZoneAnswer(answer.wire, `q${i}.example.test`, i + 1));
     expect(queries.map((q) => q.wire)).toEqual(before); // the client's wire is never modified
     expect(server.queries).toBe(200);
     expect(server.connections).toBeGreaterThanOrEqual(1);
@@ -127,7 +127,7 @@ describe("DotUpstream over real TLS", () => {
         })
       ),
     );
-    names.forEach((name, i) => expectZoneAnswer(answers[i], name, 100 + i));
+    names.forEach((name, i) => expectZoneAnswer(answers[i].wire, name, 100 + i));
     expect(order).toEqual([names[1], names[2], names[0]]);
 
     server.reverseBatches = true;
@@ -135,7 +135,7 @@ describe("DotUpstream over real TLS", () => {
     const reversed = await Promise.all(
       batch.map((name, i) => up.exchange(makeQuery(name, i), AbortSignal.timeout(10_000))),
     );
-    batch.forEach((name, i) => expectZoneAnswer(reversed[i], name, i));
+    batch.forEach((name, i) => expectZoneAnswer(reversed[i].wire, name, i));
     expect(server.connections).toBe(1);
   });
 
@@ -143,7 +143,7 @@ describe("DotUpstream over real TLS", () => {
     server = await startDotUpstream({ cert: pki.server });
     const up = upstream({ maxConnections: 1 });
     expectZoneAnswer(
-      await up.exchange(makeQuery("warm.example.test", 7), AbortSignal.timeout(5000)),
+      (await up.exchange(makeQuery("warm.example.test", 7), AbortSignal.timeout(5000))).wire,
       "warm.example.test",
       7,
     );
@@ -152,7 +152,7 @@ describe("DotUpstream over real TLS", () => {
     const answers = await Promise.all(
       names.map((name, i) => up.exchange(makeQuery(name, i), AbortSignal.timeout(10_000))),
     );
-    names.forEach((name, i) => expectZoneAnswer(answers[i], name, i));
+    names.forEach((name, i) => expectZoneAnswer(answers[i].wire, name, i));
     expect(server.dropped).toBe(1);
     expect(server.connections).toBe(2);
   });
@@ -172,7 +172,7 @@ describe("DotUpstream over real TLS", () => {
     expect(server.dropped).toBe(2);
     // The upstream recovers on the next connection.
     expectZoneAnswer(
-      await up.exchange(makeQuery("after.example.test", 2), AbortSignal.timeout(5000)),
+      (await up.exchange(makeQuery("after.example.test", 2), AbortSignal.timeout(5000))).wire,
       "after.example.test",
       2,
     );
@@ -206,7 +206,7 @@ describe("DotUpstream over real TLS", () => {
       connect: createTlsConnector({ caCerts: [pki.ca.certPem], pins: url.pins }),
     });
     expectZoneAnswer(
-      await pinned.exchange(makeQuery("p.example.test", 3), AbortSignal.timeout(5000)),
+      (await pinned.exchange(makeQuery("p.example.test", 3), AbortSignal.timeout(5000))).wire,
       "p.example.test",
       3,
     );
@@ -218,7 +218,7 @@ describe("DotUpstream over real TLS", () => {
       }),
     });
     expectZoneAnswer(
-      await caPinned.exchange(makeQuery("c.example.test", 4), AbortSignal.timeout(5000)),
+      (await caPinned.exchange(makeQuery("c.example.test", 4), AbortSignal.timeout(5000))).wire,
       "c.example.test",
       4,
     );
@@ -251,7 +251,7 @@ describe("DotUpstream over real TLS", () => {
 
     server.mode = "ok";
     expectZoneAnswer(
-      await up.exchange(makeQuery("s2.example.test", 10), AbortSignal.timeout(5000)),
+      (await up.exchange(makeQuery("s2.example.test", 10), AbortSignal.timeout(5000))).wire,
       "s2.example.test",
       10,
     );
@@ -288,7 +288,7 @@ describe("DotUpstream over real TLS", () => {
     const up = upstream({ logger, maxConnections: 1, random: () => 0.25 }); // upstream ID 0x4000
     server.mode = "unknown-id-first";
     expectZoneAnswer(
-      await up.exchange(makeQuery("u.example.test", 77), AbortSignal.timeout(5000)),
+      (await up.exchange(makeQuery("u.example.test", 77), AbortSignal.timeout(5000))).wire,
       "u.example.test",
       77,
     );
@@ -305,7 +305,7 @@ describe("DotUpstream over real TLS", () => {
     expect((error as Error).name).toBe("TimeoutError");
     server.mode = "ok";
     expectZoneAnswer(
-      await up.exchange(makeQuery("u3.example.test", 79), AbortSignal.timeout(5000)),
+      (await up.exchange(makeQuery("u3.example.test", 79), AbortSignal.timeout(5000))).wire,
       "u3.example.test",
       79,
     );
@@ -328,14 +328,14 @@ describe("DotUpstream over real TLS", () => {
     server = await startDotUpstream({ cert: pki.server });
     const up = upstream({ idleTimeoutMs: 100 });
     expectZoneAnswer(
-      await up.exchange(makeQuery("i.example.test", 1), AbortSignal.timeout(5000)),
+      (await up.exchange(makeQuery("i.example.test", 1), AbortSignal.timeout(5000))).wire,
       "i.example.test",
       1,
     );
     expect(server.open).toBe(1);
     await until("the idle connection to close", () => server.open === 0 && up.connections === 0);
     expectZoneAnswer(
-      await up.exchange(makeQuery("i2.example.test", 2), AbortSignal.timeout(5000)),
+      (await up.exchange(makeQuery("i2.example.test", 2), AbortSignal.timeout(5000))).wire,
       "i2.example.test",
       2,
     );
@@ -354,13 +354,13 @@ describe("DotUpstream over real TLS", () => {
       connect: createTlsConnector({ opportunistic: url.opportunistic, logger }), // no CA either
     });
     expectZoneAnswer(
-      await up.exchange(makeQuery("o.example.test", 1), AbortSignal.timeout(5000)),
+      (await up.exchange(makeQuery("o.example.test", 1), AbortSignal.timeout(5000))).wire,
       "o.example.test",
       1,
     );
     await until("the idle connection to close", () => up.connections === 0);
     expectZoneAnswer(
-      await up.exchange(makeQuery("o2.example.test", 2), AbortSignal.timeout(5000)),
+      (await up.exchange(makeQuery("o2.example.test", 2), AbortSignal.timeout(5000))).wire,
       "o2.example.test",
       2,
     );

@@ -1,3 +1,4 @@
+import { type Answer, answerOf } from "../../src/dns/answer.ts";
 import { describe, expect, it } from "vitest";
 import { parseMessage } from "../../src/dns/message.ts";
 import { classifyQuery, type Query } from "../../src/dns/query.ts";
@@ -35,15 +36,15 @@ class Member implements Upstream {
     readonly clock: Clock,
   ) {}
 
-  exchange(q: Query, signal: AbortSignal): Promise<Uint8Array> {
+  exchange(q: Query, signal: AbortSignal): Promise<Answer> {
     this.calls++;
     this.signals.push(signal);
     this.clock.now += this.latency;
     switch (this.behaviour) {
       case "ok":
-        return Promise.resolve(
+        return Promise.resolve(answerOf(
           makeAnswer({ id: q.info.id, name: q.question.name, address: `192.0.2.${this.octet}` }),
-        );
+        ));
       case "hang":
         return new Promise((_resolve, reject) => {
           signal.addEventListener("abort", () => reject(signal.reason), { once: true });
@@ -108,7 +109,7 @@ const signal = () => new AbortController().signal;
 /** Sends `n` queries one after another and returns which member answered each. */
 async function run(g: FastestGroup, n: number): Promise<number[]> {
   const seen: number[] = [];
-  for (let i = 0; i < n; i++) seen.push(answeredBy(await g.exchange(query(), signal())));
+  for (let i = 0; i < n; i++) seen.push(answeredBy((await g.exchange(query(), signal())).wire));
   return seen;
 }
 
@@ -142,7 +143,7 @@ describe("FastestGroup warm-up and preference", () => {
 
   it("restores the query's id on the answer", async () => {
     const { g } = setup([5]);
-    expect(parseMessage(await g.exchange(query(0x4242), signal())).id).toBe(0x4242);
+    expect(parseMessage((await g.exchange(query(0x4242), signal())).wire).id).toBe(0x4242);
   });
 
   it("smooths latency with alpha", async () => {
@@ -229,7 +230,7 @@ describe("FastestGroup failures", () => {
     await run(g, 3);
     members[0].behaviour = "network";
     const before = members.map((m) => m.calls);
-    expect(answeredBy(await g.exchange(query(), signal()))).toBe(2);
+    expect(answeredBy((await g.exchange(query(), signal())).wire)).toBe(2);
     expect(members.map((m, i) => m.calls - before[i])).toEqual([1, 1, 0]);
     expect(events.map(([n, h]) => [n, h])).toEqual([["a", false]]);
     expect((events[0][2] as UpstreamError).kind).toBe("network");
@@ -282,7 +283,7 @@ describe("FastestGroup failures", () => {
     clock.now += 10;
     members[1].behaviour = "ok";
     const before = members.map((m) => m.calls);
-    expect(answeredBy(await g.exchange(query(), signal()))).toBe(2);
+    expect(answeredBy((await g.exchange(query(), signal())).wire)).toBe(2);
     // a failed first, so it recovers first and is asked first.
     expect(members.map((m, i) => m.calls - before[i])).toEqual([1, 1]);
   });
@@ -292,7 +293,7 @@ describe("FastestGroup failures", () => {
     await run(g, 2);
     members[0].behaviour = "hang";
     const started = performance.now();
-    expect(answeredBy(await g.exchange(query(), signal()))).toBe(2);
+    expect(answeredBy((await g.exchange(query(), signal())).wire)).toBe(2);
     expect(performance.now() - started).toBeLessThan(5_000); // moved on, not hung
     const hung = members[0].signals.at(-1)!;
     expect(hung.aborted).toBe(true);

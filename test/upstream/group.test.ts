@@ -1,3 +1,4 @@
+import { type Answer, answerOf } from "../../src/dns/answer.ts";
 import { describe, expect, it } from "vitest";
 import { parseMessage } from "../../src/dns/message.ts";
 import { classifyQuery, type Query } from "../../src/dns/query.ts";
@@ -21,14 +22,14 @@ class Member implements Upstream {
   signals: AbortSignal[] = [];
   constructor(readonly name: string, public behaviour: Behaviour = "ok", readonly octet = 1) {}
 
-  exchange(q: Query, signal: AbortSignal): Promise<Uint8Array> {
+  exchange(q: Query, signal: AbortSignal): Promise<Answer> {
     this.calls++;
     this.signals.push(signal);
     switch (this.behaviour) {
       case "ok":
-        return Promise.resolve(
+        return Promise.resolve(answerOf(
           makeAnswer({ id: q.info.id, name: q.question.name, address: `192.0.2.${this.octet}` }),
-        );
+        ));
       case "hang":
         return new Promise((_resolve, reject) => {
           signal.addEventListener("abort", () => reject(signal.reason), { once: true });
@@ -75,8 +76,8 @@ describe("UpstreamGroup failover", () => {
     const b = new Member("b", "ok", 2);
     const { g } = group([a, b]);
     const answer = await g.exchange(query(), signal());
-    expect(answeredBy(answer)).toBe(1);
-    expect(parseMessage(answer).id).toBe(0x2222);
+    expect(answeredBy(answer.wire)).toBe(1);
+    expect(parseMessage(answer.wire).id).toBe(0x2222);
     expect([a.calls, b.calls]).toEqual([1, 0]);
   });
 
@@ -85,7 +86,7 @@ describe("UpstreamGroup failover", () => {
     const b = new Member("b", "http-status", 2);
     const c = new Member("c", "ok", 3);
     const { g } = group([a, b, c]);
-    expect(answeredBy(await g.exchange(query(), signal()))).toBe(3);
+    expect(answeredBy((await g.exchange(query(), signal())).wire)).toBe(3);
     expect([a.calls, b.calls, c.calls]).toEqual([1, 1, 1]);
   });
 
@@ -98,13 +99,13 @@ describe("UpstreamGroup failover", () => {
     a.behaviour = "ok";
 
     clock.now += 29_999;
-    expect(answeredBy(await g.exchange(query(), signal()))).toBe(2);
+    expect(answeredBy((await g.exchange(query(), signal())).wire)).toBe(2);
     expect(a.calls).toBe(1);
     expect(g.health()).toEqual([{ name: "a", healthy: false }, { name: "b", healthy: true }]);
 
     clock.now += 1;
     expect(g.health()[0].healthy).toBe(true);
-    expect(answeredBy(await g.exchange(query(), signal()))).toBe(1);
+    expect(answeredBy((await g.exchange(query(), signal())).wire)).toBe(1);
     expect(a.calls).toBe(2);
   });
 
@@ -115,7 +116,7 @@ describe("UpstreamGroup failover", () => {
     await g.exchange(query(), signal()); // a is now down
     a.behaviour = "ok";
     b.behaviour = "timeout";
-    expect(answeredBy(await g.exchange(query(), signal()))).toBe(1);
+    expect(answeredBy((await g.exchange(query(), signal())).wire)).toBe(1);
     expect([a.calls, b.calls]).toEqual([2, 2]);
   });
 
@@ -133,14 +134,14 @@ describe("UpstreamGroup failover", () => {
     const origB = b.exchange.bind(b);
     a.exchange = (q, s) => (order.push("a"), origA(q, s));
     b.exchange = (q, s) => (order.push("b"), origB(q, s));
-    expect(answeredBy(await g.exchange(query(), signal()))).toBe(1);
+    expect(answeredBy((await g.exchange(query(), signal())).wire)).toBe(1);
     expect(order).toEqual(["a"]);
 
     // Now only b is down; b failed at t+10 so it is tried after a healthy a.
     a.behaviour = "network";
     b.behaviour = "ok";
     order.length = 0;
-    expect(answeredBy(await g.exchange(query(), signal()))).toBe(2);
+    expect(answeredBy((await g.exchange(query(), signal())).wire)).toBe(2);
     expect(order).toEqual(["a", "b"]);
   });
 
@@ -171,7 +172,7 @@ describe("UpstreamGroup round-robin", () => {
     const members = [new Member("a", "ok", 1), new Member("b", "ok", 2), new Member("c", "ok", 3)];
     const { g } = group(members, { strategy: "round-robin" });
     const firsts: number[] = [];
-    for (let i = 0; i < 6; i++) firsts.push(answeredBy(await g.exchange(query(), signal())));
+    for (let i = 0; i < 6; i++) firsts.push(answeredBy((await g.exchange(query(), signal())).wire));
     expect(firsts).toEqual([1, 2, 3, 1, 2, 3]);
     expect(members.map((m) => m.calls)).toEqual([2, 2, 2]);
     expect(g.name).toBe("round-robin(a, b, c)");
@@ -185,7 +186,7 @@ describe("UpstreamGroup round-robin", () => {
     ];
     const { g } = group(members, { strategy: "round-robin" });
     const firsts: number[] = [];
-    for (let i = 0; i < 6; i++) firsts.push(answeredBy(await g.exchange(query(), signal())));
+    for (let i = 0; i < 6; i++) firsts.push(answeredBy((await g.exchange(query(), signal())).wire));
     // 1st: a. 2nd: b fails -> c. From then on b is passed over; a and c both keep answering.
     expect(firsts.slice(0, 2)).toEqual([1, 3]);
     expect(members[1].calls).toBe(1);
@@ -201,7 +202,7 @@ describe("UpstreamGroup deadlines and cancellation", () => {
     const b = new Member("b", "ok", 2);
     const { g, events } = group([a, b], { attemptTimeoutMs: 30 });
     const started = performance.now();
-    expect(answeredBy(await g.exchange(query(), signal()))).toBe(2);
+    expect(answeredBy((await g.exchange(query(), signal())).wire)).toBe(2);
     expect(performance.now() - started).toBeLessThan(5_000); // moved on, not hung
     expect(a.signals[0].aborted).toBe(true);
     expect(a.signals[0].reason).toBeInstanceOf(DeadlineError);
@@ -310,7 +311,7 @@ describe("UpstreamGroup fairness and health state", () => {
     const c = new Member("c", "ok", 3);
     const { g } = group([a, b, c], { strategy: "round-robin" });
     const seen: number[] = [];
-    for (let i = 0; i < 60; i++) seen.push(answeredBy(await g.exchange(query(), signal())));
+    for (let i = 0; i < 60; i++) seen.push(answeredBy((await g.exchange(query(), signal())).wire));
     const count = (n: number) => seen.filter((x) => x === n).length;
     expect(count(2)).toBe(0);
     expect(Math.abs(count(1) - count(3))).toBeLessThanOrEqual(2);

@@ -1,3 +1,4 @@
+import { type Answer, answerOf } from "../../src/dns/answer.ts";
 import { describe, expect, it } from "vitest";
 import { parseMessage } from "../../src/dns/message.ts";
 import { classifyQuery, type Query } from "../../src/dns/query.ts";
@@ -27,7 +28,7 @@ class Member implements Upstream {
   signals: AbortSignal[] = [];
   /** Outcomes of exchanges, in call order: "answered", "failed" or "aborted". */
   outcomes: string[] = [];
-  #pending: { resolve: (a: Uint8Array) => void; reject: (e: unknown) => void; q: Query }[] = [];
+  #pending: { resolve: (a: Answer) => void; reject: (e: unknown) => void; q: Query }[] = [];
 
   constructor(
     readonly name: string,
@@ -36,7 +37,7 @@ class Member implements Upstream {
     readonly tally: Tally,
   ) {}
 
-  exchange(q: Query, signal: AbortSignal): Promise<Uint8Array> {
+  exchange(q: Query, signal: AbortSignal): Promise<Answer> {
     this.calls++;
     this.signals.push(signal);
     this.tally.inFlight++;
@@ -45,7 +46,7 @@ class Member implements Upstream {
       this.tally.inFlight--;
       this.outcomes.push(outcome);
     };
-    let p: Promise<Uint8Array>;
+    let p: Promise<Answer>;
     switch (this.behaviour) {
       case "ok":
         p = Promise.resolve(this.#answer(q));
@@ -86,8 +87,10 @@ class Member implements Upstream {
     this.#pending.shift()!.reject(new UpstreamError(this.name, kind, "failed"));
   }
 
-  #answer(q: Query): Uint8Array {
-    return makeAnswer({ id: q.info.id, name: q.question.name, address: `192.0.2.${this.octet}` });
+  #answer(q: Query): Answer {
+    return answerOf(
+      makeAnswer({ id: q.info.id, name: q.question.name, address: `192.0.2.${this.octet}` }),
+    );
   }
 
   close(): Promise<void> {
@@ -140,8 +143,8 @@ describe("RaceGroup racing", () => {
     expect(members.map((m) => m.calls)).toEqual([1, 1]); // both got the query at once
     members[1].answer();
     const answer = await pending;
-    expect(answeredBy(answer)).toBe(2);
-    expect(parseMessage(answer).id).toBe(0x4444);
+    expect(answeredBy(answer.wire)).toBe(2);
+    expect(parseMessage(answer.wire).id).toBe(0x4444);
     expect(members[0].signals[0].aborted).toBe(true);
     expect(members[0].signals[0].reason).toBeInstanceOf(RaceLostError);
     expect(members[1].signals[0].aborted).toBe(false);
@@ -156,7 +159,7 @@ describe("RaceGroup racing", () => {
     await settle();
     members[0].answer();
     members[1].answer(); // too late: its signal aborted, but this fake answers anyway
-    expect(answeredBy(await pending)).toBe(1);
+    expect(answeredBy((await pending).wire)).toBe(1);
     await settle();
     expect(members[1].signals[0].aborted).toBe(true);
   });
@@ -166,7 +169,7 @@ describe("RaceGroup racing", () => {
     const pending = g.exchange(query(), signal());
     await settle();
     members[1].answer();
-    expect(answeredBy(await pending)).toBe(2);
+    expect(answeredBy((await pending).wire)).toBe(2);
     expect(events.map(([n, h]) => [n, h])).toEqual([["a", false]]);
     expect((events[0][2] as UpstreamError).kind).toBe("network");
     expect(g.health()).toEqual([{ name: "a", healthy: false }, { name: "b", healthy: true }]);
@@ -182,14 +185,14 @@ describe("RaceGroup racing", () => {
     await settle();
     expect(members.map((m) => m.calls)).toEqual([1, 1, 1, 1]);
     members[3].answer();
-    expect(answeredBy(await pending)).toBe(4);
+    expect(answeredBy((await pending).wire)).toBe(4);
     expect(members[2].signals[0].aborted).toBe(true);
     expect(tally.max).toBe(2);
   });
 
   it("tries the next members when the first ones all fail", async () => {
     const { g, members } = setup(["timeout", "bad-answer", "ok"], { fanout: 2 });
-    expect(answeredBy(await g.exchange(query(), signal()))).toBe(3);
+    expect(answeredBy((await g.exchange(query(), signal())).wire)).toBe(3);
     expect(members.map((m) => m.calls)).toEqual([1, 1, 1]);
   });
 
@@ -259,7 +262,7 @@ describe("RaceGroup fanout and rotation", () => {
   it("rotates which members get the query", async () => {
     const { g, members } = setup(["ok", "ok", "ok"], { fanout: 1 });
     const seen: number[] = [];
-    for (let i = 0; i < 6; i++) seen.push(answeredBy(await g.exchange(query(), signal())));
+    for (let i = 0; i < 6; i++) seen.push(answeredBy((await g.exchange(query(), signal())).wire));
     expect(seen).toEqual([1, 2, 3, 1, 2, 3]);
     expect(members.map((m) => m.calls)).toEqual([2, 2, 2]);
   });
@@ -304,7 +307,7 @@ describe("RaceGroup health", () => {
     members[1].fail();
     await settle();
     expect(members[0].calls).toBe(2); // now a takes b's place
-    expect(answeredBy(await pending)).toBe(1);
+    expect(answeredBy((await pending).wire)).toBe(1);
     expect(members[2].signals.at(-1)!.aborted).toBe(true);
   });
 
@@ -313,7 +316,7 @@ describe("RaceGroup health", () => {
     await expect(g.exchange(query(), signal())).rejects.toThrow(UpstreamError);
     expect(g.health().every((m) => !m.healthy)).toBe(true);
     members[1].behaviour = "ok";
-    expect(answeredBy(await g.exchange(query(), signal()))).toBe(2);
+    expect(answeredBy((await g.exchange(query(), signal())).wire)).toBe(2);
     expect(members.map((m) => m.calls)).toEqual([2, 2]);
   });
 });

@@ -99,7 +99,7 @@ function query(i: number): { query: Query; name: string } {
 /** Asks `upstream` query `i` and checks the answer is the zone's, with the query's ID. */
 async function ask(upstream: Upstream, i: number): Promise<void> {
   const q = query(i);
-  const answer = decodePacket(await upstream.exchange(q.query, AbortSignal.timeout(10_000)));
+  const answer = decodePacket((await upstream.exchange(q.query, AbortSignal.timeout(10_000))).wire);
   expect(answer.id).toBe(0x1000 + i);
   const a = answer.answers?.[0];
   expect(a?.type === "A" ? a.data : undefined).toBe(`192.0.2.${octetFor(q.name)}`);

@@ -66,7 +66,25 @@ describe("parseWorkerConfig: env vars to config", () => {
       env: { DOTBRIDGE_ALLOW: "192.0.2.0/24, 2001:db8::/32", DOTBRIDGE_DENY: "192.0.2.66" },
       want: { resolver: { allow: ["192.0.2.0/24", "2001:db8::/32"], deny: ["192.0.2.66"] } },
     },
-    { env: { DOTBRIDGE_RATE_LIMIT: "0" }, want: { ignored: ["DOTBRIDGE_RATE_LIMIT"] } },
+    { env: { DOTBRIDGE_RATE_LIMIT: "0" }, want: { resolver: { rateLimit: 0 }, ignored: [] } },
+    {
+      env: { DOTBRIDGE_RATE_LIMIT: "20" },
+      want: { resolver: { rateLimit: 20, rateLimitBurst: 40 } },
+    },
+    { env: { DOTBRIDGE_CACHE: "false" }, want: { resolver: { cache: false } } },
+    { env: { DOTBRIDGE_SERVE_STALE: "1h" }, want: { resolver: { serveStaleMs: 3_600_000 } } },
+    {
+      env: { DOTBRIDGE_UNKNOWN_TENANT: "default" },
+      want: { resolver: { unknownTenant: "default" } },
+    },
+    {
+      env: { DOTBRIDGE_LOCAL_RECORDS_TEXT: "10.0.0.2 nas.home.arpa\n" },
+      want: {
+        resolver: { localRecords: "DOTBRIDGE_LOCAL_RECORDS_TEXT" },
+        localRecordsText: "10.0.0.2 nas.home.arpa\n",
+        unknown: [],
+      },
+    },
     // [vars] may hold TOML numbers, booleans and arrays: they read as the text they stand for.
     { env: { DOTBRIDGE_QUERY_TIMEOUT: 2500 }, want: { resolver: { queryTimeoutMs: 2_500 } } },
     { env: { DOTBRIDGE_JSON_API: false }, want: { doh: { jsonApi: false } } },
@@ -105,7 +123,15 @@ describe("parseWorkerConfig: env vars to config", () => {
     expect(c.unknown).toEqual([]);
   });
 
-  it("ignores, and lists, keys a Worker does not use (listeners, certificates, files, cache)", () => {
+  it("reads the tenants file's JSON from DOTBRIDGE_TENANTS_JSON", () => {
+    const c = parseWorkerConfig({
+      DOTBRIDGE_TENANTS_JSON: '{"tenants":{"kids":{"upstream":["https://k.example/dns-query"]}}}',
+    });
+    expect(c.tenants?.tenants.get("kids")?.upstreams).toEqual(["https://k.example/dns-query"]);
+    expect(c.unknown).toEqual([]);
+  });
+
+  it("ignores, and lists, keys a Worker does not use (listeners, certificates, cache size)", () => {
     const c = parseWorkerConfig({
       DOTBRIDGE_LISTEN: "not an address",
       DOTBRIDGE_CERT: "/etc/ssl/cert.pem",
@@ -113,12 +139,12 @@ describe("parseWorkerConfig: env vars to config", () => {
       DOTBRIDGE_HTTP_LISTEN: "0.0.0.0:443",
       DOTBRIDGE_STATE_DIR: "/var/lib/dotbridge",
       DOTBRIDGE_MAX_CONNECTIONS: "many",
-      DOTBRIDGE_CACHE: "true",
+      DOTBRIDGE_CACHE_SIZE: "5000",
       DOTBRIDGE_QUERY_TIMEOUT: "2s",
     });
     expect(c.resolver.queryTimeoutMs).toBe(2_000);
     expect([...c.ignored].sort()).toEqual([
-      "DOTBRIDGE_CACHE",
+      "DOTBRIDGE_CACHE_SIZE",
       "DOTBRIDGE_CERT",
       "DOTBRIDGE_HTTP_LISTEN",
       "DOTBRIDGE_KEY",
@@ -153,7 +179,21 @@ describe("parseWorkerConfig: refusals, naming the key", () => {
     { env: { DOTBRIDGE_QUERY_TIMEOUT: { s: 5 } }, key: "DOTBRIDGE_QUERY_TIMEOUT", says: /string/ },
     { env: { DOTBRIDGE_CONFIG: "/dotbridge.json" }, key: "DOTBRIDGE_CONFIG", says: /file system/ },
     { env: { DOTBRIDGE_UPSTREAM_CA: "/ca.pem" }, key: "DOTBRIDGE_UPSTREAM_CA", says: /private CA/ },
-    { env: { DOTBRIDGE_RATE_LIMIT: "20" }, key: "DOTBRIDGE_RATE_LIMIT", says: /share no state/ },
+    { env: { DOTBRIDGE_TENANTS: "/t.json" }, key: "DOTBRIDGE_TENANTS", says: /TENANTS_JSON/ },
+    {
+      env: { DOTBRIDGE_LOCAL_RECORDS: "/home.zone" },
+      key: "DOTBRIDGE_LOCAL_RECORDS",
+      says: /LOCAL_RECORDS_TEXT/,
+    },
+    { env: { DOTBRIDGE_TENANTS_JSON: "{" }, key: "DOTBRIDGE_TENANTS_JSON", says: /JSON/ },
+    {
+      env: {
+        DOTBRIDGE_TENANTS_JSON:
+          '{"tenants":{"kids":{"upstream":["https://k.example/q"],"local-records":"/k.hosts"}}}',
+      },
+      key: 'DOTBRIDGE_TENANTS_JSON: "kids": "local-records"',
+      says: /no file system/,
+    },
     { env: { DOTBRIDGE_ALLOW: "192.0.2.0/33" }, key: "DOTBRIDGE_ALLOW", says: /192\.0\.2\.0\/33/ },
     // What cloudflare:sockets cannot do: another name than the one dialled, pins, no checks.
     {

@@ -1,3 +1,4 @@
+import { answerOf } from "../../src/dns/answer.ts";
 import { describe, expect, it } from "vitest";
 import { classifyQuery, type Query } from "../../src/dns/query.ts";
 import { encodeFrames, FrameDecoder } from "../../src/framing/codec.ts";
@@ -76,8 +77,8 @@ describe("buildWorkerUpstream", () => {
     expect(dot.dialled).toEqual([]); // learning the name opened nothing
     for (const [i, name] of ["one.example.test", "two.example.test"].entries()) {
       const answer = await upstream.exchange(parsed(name, 100 + i), AbortSignal.timeout(2_000));
-      expect(idOf(answer)).toBe(100 + i);
-      expect(aRecords(answer)).toEqual([`192.0.2.${octetFor(name)}`]);
+      expect(idOf(answer.wire)).toBe(100 + i);
+      expect(aRecords(answer.wire)).toEqual([`192.0.2.${octetFor(name)}`]);
     }
     expect(dot.dialled).toEqual(["dns.example:8853", "dns.example:8853"]);
     await new Promise((r) => setTimeout(r, 10));
@@ -101,7 +102,7 @@ describe("buildWorkerUpstream", () => {
       parsed("grouped.example.test", 9),
       AbortSignal.timeout(2_000),
     );
-    expect(aRecords(answer)).toEqual([`192.0.2.${octetFor("grouped.example.test")}`]);
+    expect(aRecords(answer.wire)).toEqual([`192.0.2.${octetFor("grouped.example.test")}`]);
     expect(dot.dialled).toEqual(["dns.example:853"]);
     expect(upstream.name).toContain("tls://dns.example:853");
     await upstream.close();
@@ -132,7 +133,7 @@ describe("buildWorkerUpstream with DoH upstreams only", () => {
         parsed(`r${i}.example.test`, i),
         AbortSignal.timeout(2_000),
       );
-      expect(aRecords(answer)).toEqual([`192.0.2.${octetFor(`r${i}.example.test`)}`]);
+      expect(aRecords(answer.wire)).toEqual([`192.0.2.${octetFor(`r${i}.example.test`)}`]);
     }
     expect(calls.filter((u) => u.startsWith("https://down.example/"))).toHaveLength(1);
     expect(calls.filter((u) => u.startsWith("https://up.example/"))).toHaveLength(3);
@@ -151,7 +152,7 @@ describe("requestScopedUpstream", () => {
         exchange: (q) =>
           q.question.name.startsWith("fail.")
             ? Promise.reject(new UpstreamError("fake", "network", "down"))
-            : Promise.resolve(answerFromZone(q.wire)),
+            : Promise.resolve(answerOf(answerFromZone(q.wire))),
         close: () => {
           state.closed = true;
           return Promise.resolve();

@@ -9,9 +9,8 @@ import { ConfigError } from "../../config/parse.ts";
 import { parseTenants } from "../../config/tenants.ts";
 import type { Logger } from "../../log/mod.ts";
 import type { BridgeMetrics } from "../../metrics/bridge.ts";
-import { buildResolver, type Resolver } from "../../resolver/build.ts";
+import { buildResolver, type Resolver, type UpstreamFor } from "../../resolver/build.ts";
 import { localRecordsMiddleware } from "../../records/mod.ts";
-import type { UpstreamFactories } from "../../upstream/build.ts";
 import { type LocalRecordsWatch, watchLocalRecords } from "../local_records_loader.ts";
 import { readKeyFile } from "./context.ts";
 import type { Started } from "./steps.ts";
@@ -23,7 +22,7 @@ import type { Started } from "./steps.ts";
  */
 export function startResolver(
   config: Config,
-  pieces: { factories: UpstreamFactories; logger: Logger; metrics: BridgeMetrics },
+  pieces: { upstreamFor: UpstreamFor; logger: Logger; metrics: BridgeMetrics },
 ): Started<Resolver> {
   const { tenantsFile, localRecords: globalRecords } = config.resolver;
   const tenants = tenantsFile

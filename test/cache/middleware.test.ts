@@ -4,7 +4,10 @@ import { Buffer } from "node:buffer";
 import { EdnsOptionCode, Rcode } from "../../src/dns/constants.ts";
 import { parseMessage } from "../../src/dns/message.ts";
 import { classifyQuery, type Query } from "../../src/dns/query.ts";
-import { type CacheEvent, cacheKey, cacheMiddleware, DnsCache } from "../../src/resolver/cache.ts";
+import { answerOf } from "../../src/dns/answer.ts";
+import { type CacheEvent, cacheMiddleware, type CacheOptions } from "../../src/cache/middleware.ts";
+import { MemoryStore } from "../../src/cache/memory.ts";
+import { cacheKey } from "../../src/cache/store.ts";
 import type { Handler, QueryContext } from "../../src/resolver/types.ts";
 import { answerFromZone } from "../support/zone.ts";
 
@@ -37,21 +40,31 @@ function zoneUpstream() {
     if (state.mode === "fail") return Promise.reject(new Error("upstream down"));
     if (state.mode === "hang") {
       return new Promise((resolve, reject) => {
-        state.release.push(() => resolve(answerFromZone(q.wire)));
+        state.release.push(() => resolve(answerOf(answerFromZone(q.wire))));
         ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason), { once: true });
       });
     }
-    return Promise.resolve(answerFromZone(q.wire));
+    return Promise.resolve(answerOf(answerFromZone(q.wire)));
   };
   return { state, handler };
 }
 
-function setup(options: ConstructorParameters<typeof DnsCache>[0] = {}) {
+function setup(options: Partial<CacheOptions> & { maxEntries?: number } = {}) {
   const clock = { now: 1_000_000 };
   const events: CacheEvent[] = [];
-  const cache = new DnsCache({ now: () => clock.now, onEvent: (e) => events.push(e), ...options });
+  const cache = new MemoryStore({ maxEntries: options.maxEntries });
   const up = zoneUpstream();
-  const handler = cacheMiddleware(cache)(up.handler);
+  const handle = cacheMiddleware({
+    store: cache,
+    now: () => clock.now,
+    onEvent: (e) => events.push(e),
+    ...options,
+  })(up.handler);
+  const handler = async (q: Query, ctx: QueryContext) => {
+    const answer = await handle(q, ctx);
+    expect(answer.info).toEqual(parseMessage(answer.wire)); // the info always matches the bytes
+    return answer.wire;
+  };
   const ctx = (): QueryContext => ({ face: "dot", signal: new AbortController().signal });
   return { clock, events, cache, up, handler, ctx };
 }
@@ -63,7 +76,7 @@ function ttls(wire: Uint8Array): number[] {
   ) => ("ttl" in r ? r.ttl ?? -1 : -1));
 }
 
-describe("DnsCache middleware", () => {
+describe("cache middleware over the memory store", () => {
   it("answers a repeated question from memory with the client's ID and TTLs counted down", async () => {
     const { clock, up, handler, ctx, events } = setup();
     const first = await handler(query("www.example.test", { id: 1 }), ctx());
@@ -223,5 +236,90 @@ describe("DnsCache middleware", () => {
     on.clock.now += 300_000 + 61_000;
     on.up.state.mode = "fail";
     await expect(on.handler(query("x.example.test"), on.ctx())).rejects.toThrow();
+  });
+
+  it("starts a new flight when the last waiter of an in-flight lookup has left", async () => {
+    const { up, handler, ctx } = setup();
+    up.state.mode = "hang";
+    const leaver = new AbortController();
+    const name = "abandoned.example.test";
+    const first = handler(query(name, { id: 1 }), { ...ctx(), signal: leaver.signal });
+    first.catch(() => {});
+    await new Promise((r) => setTimeout(r, 5));
+    leaver.abort(new Error("first client's deadline"));
+    await expect(first).rejects.toThrow("first client's deadline");
+    const second = handler(query(name, { id: 2 }), ctx());
+    await new Promise((r) => setTimeout(r, 5));
+    expect(up.state.calls).toBe(2);
+    up.state.release.at(-1)!();
+    expect(parseMessage(await second).id).toBe(2);
+  });
+});
+
+/** A store that keeps bytes only and answers through promises, as a shared store does. */
+class BytesStore {
+  readonly name = "bytes";
+  readonly entries = new Map<string, { wire: Uint8Array; storedAt: number; expiresAt: number }>();
+  readonly kept: number[] = [];
+  get(key: string) {
+    const e = this.entries.get(key);
+    return Promise.resolve(e && { ...e, wire: e.wire.slice() });
+  }
+  set(key: string, entry: { wire: Uint8Array; storedAt: number; expiresAt: number }, keep: number) {
+    this.kept.push(keep);
+    this.entries.set(key, {
+      wire: entry.wire.slice(),
+      storedAt: entry.storedAt,
+      expiresAt: entry.expiresAt,
+    });
+    return Promise.resolve();
+  }
+  delete(key: string) {
+    this.entries.delete(key);
+    return Promise.resolve();
+  }
+}
+
+describe("cache stores", () => {
+  function over(store: BytesStore, serveStaleSeconds = 0) {
+    const clock = { now: 5_000_000 };
+    const up = zoneUpstream();
+    const handle = cacheMiddleware({ store, now: () => clock.now, serveStaleSeconds })(up.handler);
+    const ctx = (): QueryContext => ({ face: "dot", signal: new AbortController().signal });
+    return { clock, up, handle, ctx };
+  }
+
+  it("answers from an asynchronous bytes-only store with TTLs counted down", async () => {
+    const store = new BytesStore();
+    const { clock, up, handle, ctx } = over(store, 60);
+    await handle(query("async.example.test", { id: 1 }), ctx());
+    expect(store.kept).toEqual([360]); // TTL 300 plus the stale window
+    clock.now += 10_000;
+    const hit = await handle(query("async.example.test", { id: 3 }), ctx());
+    expect(up.state.calls).toBe(1);
+    expect(hit.info).toEqual(parseMessage(hit.wire));
+    expect(hit.info.id).toBe(3);
+    expect(ttls(hit.wire)).toEqual([290]);
+  });
+
+  it("drops an entry that does not parse or answers another question", async () => {
+    const store = new BytesStore();
+    const { up, handle, ctx } = over(store);
+    const q = query("bad.example.test");
+    const key = cacheKey(q);
+    store.entries.set(key, { wire: new Uint8Array([1, 2, 3]), storedAt: 0, expiresAt: 1e13 });
+    await handle(q, ctx());
+    expect(up.state.calls).toBe(1);
+    const other = answerFromZone(query("other.example.test").wire);
+    store.entries.set(key, { wire: other, storedAt: 0, expiresAt: 1e13 });
+    const answer = await handle(q, ctx());
+    expect(up.state.calls).toBe(2);
+    expect(answer.info.question?.name).toBe("bad.example.test");
+  });
+
+  it("keys by tenant, versioned for a shared store", () => {
+    expect(cacheKey(query("Www.Example.Test"), "kids")).toBe(
+      "dotbridge:v1:kids:1:1:0:www.example.test",
+    );
   });
 });

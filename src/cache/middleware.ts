@@ -1,0 +1,248 @@
+/**
+ * The answer cache as one middleware over a pluggable store (`store.ts` has the contract): TTLs
+ * counted down on every hit from the time the answer was stored, negative answers cached by the
+ * SOA minimum (RFC 2308), lifetimes clamped, concurrent identical misses coalesced into one
+ * upstream query, and optionally stale answers when the upstream fails or is slow (RFC 8767).
+ *
+ * @module
+ */
+import { EdeCode, Flag, Rcode } from "../dns/constants.ts";
+import { type Answer, answerOf, rewriteAnswerOptions } from "../dns/answer.ts";
+import { headerRcode, type MessageInfo, sameQuestion } from "../dns/message.ts";
+import type { Query } from "../dns/query.ts";
+import { extendedErrorOption } from "../dns/response.ts";
+import { ageTtls, minAnswerTtl } from "../dns/ttl.ts";
+import type { Middleware, QueryContext } from "../resolver/types.ts";
+import { type CacheEntry, cacheKey, type CacheStore } from "./store.ts";
+
+/** Options of {@linkcode cacheMiddleware}. */
+export interface CacheOptions {
+  /** Where answers are kept. */
+  store: CacheStore;
+  /** Cache answers at least this long (seconds). Default 0. */
+  minTtl?: number;
+  /** Cache answers at most this long (seconds). Default 86 400. */
+  maxTtl?: number;
+  /**
+   * Serve an expired answer for up to this many seconds past its expiry when the upstream fails
+   * or is slower than `staleAnswerTimeoutMs` (RFC 8767). 0 (default): never.
+   */
+  serveStaleSeconds?: number;
+  /** How long to wait for the upstream before a stale answer is served. Default 1 800 ms. */
+  staleAnswerTimeoutMs?: number;
+  /** Milliseconds clock. Default `Date.now`. */
+  now?: () => number;
+  /** Counts cache events (metrics). Must not throw. */
+  onEvent?: (event: CacheEvent) => void;
+  /** The tenant part of the key (cache partition). Default: `ctx.tenant`, else none. */
+  tenantOf?: (ctx: QueryContext) => string;
+}
+
+/** What happened to one query at the cache. */
+export type CacheEvent = "hit" | "miss" | "coalesced" | "stale";
+
+/** A usable entry: what the store gave, with its parse (so it is an {@linkcode Answer} too). */
+type Found = CacheEntry & Answer;
+
+interface Flight {
+  promise: Promise<Answer>;
+  controller: AbortController;
+  waiters: number;
+}
+
+const noEvent = () => {};
+
+/** True for a promise (or any thenable) a store handed back. */
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as Promise<T> | undefined)?.then === "function";
+}
+
+/**
+ * `stored` for `query`: its ID, its spelling of the name (0x20), TTLs lowered by `agedSeconds`
+ * (not below `floor`). One walk (the ageing), none when nothing ages.
+ */
+function forClient(stored: Answer, query: Query, agedSeconds: number, floor = 0): Answer {
+  const out = new Uint8Array(stored.wire);
+  const id = query.info.id;
+  out[0] = id >> 8;
+  out[1] = id & 0xff;
+  const sameLength = stored.info.questionEnd === query.info.questionEnd && stored.info.question;
+  if (sameLength) out.set(query.wire.subarray(12, query.info.questionEnd), 12);
+  const info: MessageInfo = sameLength
+    ? { ...stored.info, id, question: query.question }
+    : { ...stored.info, id };
+  try {
+    ageTtls(out, agedSeconds, floor);
+  } catch {
+    // Entries were walked on the way in; a failure here leaves TTLs as they were.
+  }
+  return { wire: out, info };
+}
+
+/** A stale answer: TTLs set to 30 s (RFC 8767 §4) and EDE 3 (Stale Answer) when EDNS is on. */
+function staleAnswer(found: Found, query: Query): Answer {
+  const out = forClient(found, query, 0x7fffffff, 30);
+  if (!out.info.opt) return out;
+  return rewriteAnswerOptions(out, () => true, [
+    extendedErrorOption({ code: EdeCode.STALE_ANSWER }),
+  ]);
+}
+
+/**
+ * The cache as a middleware. Put it after policy (ACL, rate limit, tenant routing, local records)
+ * and before the upstream privacy rewrite, so the key is the client's question.
+ *
+ * @example
+ * ```ts
+ * const cache = cacheMiddleware({ store: new MemoryStore({ maxEntries: 50_000 }) });
+ * const handler = compose([cache, upstreamPrivacy()], fromUpstream(upstream));
+ * ```
+ */
+export function cacheMiddleware(options: CacheOptions): Middleware {
+  const { store } = options;
+  const minTtl = options.minTtl ?? 0;
+  const maxTtl = options.maxTtl ?? 86_400;
+  const staleMs = (options.serveStaleSeconds ?? 0) * 1000;
+  const staleTimeoutMs = options.staleAnswerTimeoutMs ?? 1_800;
+  const now = options.now ?? Date.now;
+  const event = options.onEvent ?? noEvent;
+  const tenantOf = options.tenantOf ?? ((ctx: QueryContext) => ctx.tenant ?? "");
+  const flights = new Map<string, Flight>();
+
+  /** The store's entry as a usable answer, or undefined (dropping it) if unusable or too old. */
+  function usable(
+    key: string,
+    query: Query,
+    entry: CacheEntry | undefined,
+    at: number,
+  ): Found | undefined {
+    if (!entry) return undefined;
+    if (at >= entry.expiresAt + staleMs) {
+      dropQuietly(key);
+      return undefined;
+    }
+    if (entry.info) return entry as Found;
+    let info: MessageInfo;
+    try {
+      info = answerOf(entry.wire).info;
+    } catch {
+      dropQuietly(key);
+      return undefined;
+    }
+    if (
+      (info.flags & Flag.QR) === 0 || !info.question ||
+      !sameQuestion(info.question, query.question)
+    ) {
+      dropQuietly(key);
+      return undefined;
+    }
+    return { ...entry, info };
+  }
+
+  function dropQuietly(key: string): void {
+    try {
+      const done = store.delete(key);
+      if (isPromise(done)) done.catch(noEvent);
+    } catch {
+      // A store that cannot delete keeps a bad entry a while longer: it is checked every time.
+    }
+  }
+
+  /** Keeps an upstream answer if it is cacheable (NOERROR/NXDOMAIN, not truncated, a TTL). */
+  function keep(key: string, answer: Answer): void | Promise<void> {
+    const { info } = answer;
+    if (info.flags & Flag.TC) return;
+    const rcode = headerRcode(info.flags);
+    if (rcode !== Rcode.NOERROR && rcode !== Rcode.NXDOMAIN) return;
+    const ttl = minAnswerTtl(answer.wire);
+    if (ttl === undefined) return;
+    const seconds = Math.min(maxTtl, Math.max(minTtl, ttl));
+    if (seconds <= 0 && staleMs === 0) return;
+    const wire = new Uint8Array(answer.wire);
+    wire[0] = 0;
+    wire[1] = 0;
+    const storedAt = now();
+    const entry: CacheEntry = {
+      wire,
+      info: { ...info, id: 0 },
+      storedAt,
+      expiresAt: storedAt + seconds * 1000,
+    };
+    try {
+      const done = store.set(key, entry, seconds + staleMs / 1000);
+      if (isPromise(done)) return done.catch(noEvent);
+    } catch {
+      // Losing an entry is allowed; the answer still goes to the client.
+    }
+  }
+
+  return (next) => async (query, ctx) => {
+    const key = cacheKey(query, tenantOf(ctx));
+    const got = store.get(key);
+    const entry = isPromise(got) ? await got.catch(() => undefined) : got;
+    const at = now();
+    const found = usable(key, query, entry, at);
+    if (found && at < found.expiresAt) {
+      event("hit");
+      return forClient(found, query, Math.floor((at - found.storedAt) / 1000));
+    }
+
+    let flight = flights.get(key);
+    if (flight) {
+      event("coalesced");
+    } else {
+      event("miss");
+      const controller = new AbortController();
+      const promise = next(query, { ...ctx, signal: controller.signal }).then((answer) => {
+        const kept = keep(key, answer); // a promise only for an asynchronous store
+        return kept ? kept.then(() => answer) : answer;
+      });
+      const started: Flight = { promise, controller, waiters: 0 };
+      flights.set(key, started);
+      const done = () => {
+        if (flights.get(key) === started) flights.delete(key);
+      };
+      promise.then(done, done);
+      flight = started;
+    }
+    const f = flight;
+    f.waiters++;
+    const leave = () => {
+      if (--f.waiters > 0) return;
+      // Nobody wants this flight any more: a new identical query must start its own, not join
+      // one that is about to fail with another client's reason.
+      if (flights.get(key) === f) flights.delete(key);
+      f.controller.abort(ctx.signal.reason);
+    };
+    ctx.signal.addEventListener("abort", leave, { once: true });
+    try {
+      let answer: Answer;
+      if (found) {
+        // Expired but within the stale window.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const late = new Promise<undefined>((resolve) => {
+          timer = setTimeout(() => resolve(undefined), staleTimeoutMs);
+        });
+        try {
+          const first = await Promise.race([f.promise, late]);
+          if (first === undefined) {
+            event("stale");
+            return staleAnswer(found, query);
+          }
+          answer = first;
+        } catch {
+          event("stale");
+          return staleAnswer(found, query);
+        } finally {
+          clearTimeout(timer);
+        }
+      } else {
+        answer = await f.promise;
+      }
+      return forClient(answer, query, 0);
+    } finally {
+      ctx.signal.removeEventListener("abort", leave);
+      if (!ctx.signal.aborted) f.waiters--;
+    }
+  };
+}
