@@ -43,6 +43,8 @@ export function withDeadline<T>(
       reject(parent.reason);
     };
     const entry = lane.add(() => {
+      // Past the deadline the parent's abort no longer matters, even if `fn` never settles.
+      parent.removeEventListener("abort", onAbort);
       const reason = new DeadlineError(ms);
       controller.abort(reason);
       reject(reason);

@@ -187,6 +187,9 @@ export function cacheMiddleware(options: CacheOptions): Middleware {
       return forClient(found, query, Math.floor((at - found.storedAt) / 1000));
     }
 
+    // A client that left while an asynchronous store looked up must not join (or start) a flight:
+    // its abort listener would never fire, and the flight would keep a waiter for ever.
+    if (ctx.signal.aborted) throw ctx.signal.reason;
     let flight = flights.get(key);
     if (flight) {
       event("coalesced");

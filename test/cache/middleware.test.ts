@@ -254,6 +254,38 @@ describe("cache middleware over the memory store", () => {
     up.state.release.at(-1)!();
     expect(parseMessage(await second).id).toBe(2);
   });
+
+  it("does not join a flight for a client that left during an asynchronous store lookup", async () => {
+    const store = new BytesStore();
+    let lookups = 0;
+    const leaver = new AbortController();
+    const slow = {
+      name: "slow",
+      get: (key: string) => {
+        lookups++;
+        // The first lookup outlives its client's deadline.
+        if (lookups === 1) leaver.abort(new Error("first client's deadline"));
+        return store.get(key);
+      },
+      set: store.set.bind(store),
+      delete: store.delete.bind(store),
+    };
+    const up = zoneUpstream();
+    up.state.mode = "hang";
+    const handle = cacheMiddleware({ store: slow })(up.handler);
+    const name = "left-early.example.test";
+    const first = handle(query(name, { id: 1 }), { face: "dot", signal: leaver.signal });
+    await expect(first).rejects.toThrow("first client's deadline");
+    expect(up.state.calls).toBe(0); // no upstream query for nobody
+    const second = handle(query(name, { id: 2 }), {
+      face: "dot",
+      signal: new AbortController().signal,
+    });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(up.state.calls).toBe(1);
+    up.state.release.at(-1)!();
+    expect((await second).info.id).toBe(2);
+  });
 });
 
 /** A store that keeps bytes only and answers through promises, as a shared store does. */
