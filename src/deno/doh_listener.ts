@@ -21,7 +21,13 @@
 import { MAX_MESSAGE_SIZE } from "../dns/constants.ts";
 import type { DohBindings } from "../http/app.ts";
 import { type DohRequestOptions, parseDohRequest, targetOf } from "../http/doh_request.ts";
-import { answerDohQuery, requestErrorReply, toResponse } from "../http/doh_response.ts";
+import {
+  answerDohQuery,
+  errorReply,
+  INTERNAL_ERROR,
+  requestErrorReply,
+  toResponse,
+} from "../http/doh_response.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Processor } from "../resolver/processor.ts";
 import { readStreamCapped } from "../bytes/read_capped.ts";
@@ -174,7 +180,7 @@ export function listenDoh(options: DohListenerOptions): DohListener {
       const address = clientAddressOf(request, peer, trustedProxyHeader);
       if (options.accept && !options.accept(peer)) {
         options.onEvent?.("refused");
-        return new Response("forbidden", { status: 403 });
+        return toResponse(errorReply(403, "forbidden"));
       }
       if (fast) {
         const answered = await fastAnswer(request, address);
@@ -187,7 +193,7 @@ export function listenDoh(options: DohListenerOptions): DohListener {
   };
   const onError = (error: unknown) => {
     logger?.error("doh: request failed", { error: (error as Error)?.message });
-    return new Response("internal error", { status: 500 });
+    return toResponse(INTERNAL_ERROR);
   };
 
   let reusePort = options.reusePort ?? false;

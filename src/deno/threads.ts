@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Config } from "../config/parse.ts";
+import type { Config } from "../config/config.ts";
 import { ConfigError } from "../config/parse.ts";
 import { mergeExpositions } from "../metrics/merge.ts";
 import { loadCertificate } from "./start/certificate.ts";

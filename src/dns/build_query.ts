@@ -5,6 +5,7 @@
  * @module
  */
 import { DEFAULT_EDNS_UDP_SIZE, EDNS_DO, Flag, HEADER_LENGTH, RrType } from "./constants.ts";
+import { encodeName } from "./name.ts";
 
 /** What {@linkcode buildQuery} writes. */
 export interface QuerySpec {
@@ -30,7 +31,8 @@ const OPT_LENGTH = 11;
 /**
  * Encodes a query: header, one question and, with `edns`, an OPT record without options.
  *
- * @throws {RangeError} for an empty label, a label over 63 bytes, or a name over 255 bytes
+ * @throws {RangeError} as `encodeName`: an empty label, a label over 63 bytes, a name over 255
+ *   bytes, or a character outside Latin-1
  *
  * @example
  * ```ts
@@ -39,27 +41,16 @@ const OPT_LENGTH = 11;
  */
 export function buildQuery(spec: QuerySpec): Uint8Array<ArrayBuffer> {
   const bare = spec.name.endsWith(".") ? spec.name.slice(0, -1) : spec.name;
-  const labels = bare === "" ? [] : bare.split(".");
-  let nameLength = 1;
-  for (const label of labels) {
-    if (label.length === 0) throw new RangeError(`dns: empty label in "${spec.name}"`);
-    if (label.length > 63) throw new RangeError(`dns: label over 63 bytes in "${spec.name}"`);
-    nameLength += 1 + label.length;
-  }
-  if (nameLength > 255) throw new RangeError(`dns: name over 255 bytes`);
+  const name = encodeName(bare);
   const edns = spec.edns;
-  const out = new Uint8Array(HEADER_LENGTH + nameLength + 4 + (edns ? OPT_LENGTH : 0));
+  const out = new Uint8Array(HEADER_LENGTH + name.length + 4 + (edns ? OPT_LENGTH : 0));
   const view = new DataView(out.buffer);
   view.setUint16(0, spec.id ?? 0);
   view.setUint16(2, spec.flags ?? Flag.RD);
   view.setUint16(4, 1); // QDCOUNT
   view.setUint16(10, edns ? 1 : 0); // ARCOUNT
-  let pos = HEADER_LENGTH;
-  for (const label of labels) {
-    out[pos++] = label.length;
-    for (let i = 0; i < label.length; i++) out[pos++] = label.charCodeAt(i);
-  }
-  out[pos++] = 0;
+  out.set(name, HEADER_LENGTH);
+  let pos = HEADER_LENGTH + name.length;
   view.setUint16(pos, spec.type);
   view.setUint16(pos + 2, spec.class ?? 1);
   pos += 4;

@@ -14,3 +14,4 @@ export * from "./ttl.ts";
 export * from "./name.ts";
 export * from "./writer.ts";
 export * from "./answer.ts";
+export * from "./media_type.ts";

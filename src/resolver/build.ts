@@ -14,7 +14,7 @@
 import { cacheMiddleware } from "../cache/middleware.ts";
 import { MemoryStore } from "../cache/memory.ts";
 import type { CacheStore } from "../cache/store.ts";
-import type { Config } from "../config/parse.ts";
+import type { Config } from "../config/config.ts";
 import type { TenantsConfig } from "../config/tenants.ts";
 import type { Logger } from "../log/mod.ts";
 import type { BridgeMetrics } from "../metrics/bridge.ts";

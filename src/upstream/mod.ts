@@ -6,6 +6,7 @@
 export * from "./types.ts";
 export * from "./doh_transport.ts";
 export * from "./doh.ts";
+export * from "./h2_transport.ts";
 export * from "./health.ts";
 export * from "./group.ts";
 export * from "./fastest.ts";

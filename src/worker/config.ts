@@ -145,8 +145,8 @@ export function parseWorkerConfig(env: Readonly<Record<string, unknown>>): Worke
     if (t.localRecords !== undefined) {
       throw new ConfigError(
         `${where}: "local-records"`,
-        `a Worker has no file system; only ${LOCAL_RECORDS_TEXT_VAR} (for every tenant without ` +
-          "its own) is supported",
+        `a Worker has no file system, so a tenant cannot have local records of its own ` +
+          `(${LOCAL_RECORDS_TEXT_VAR} serves the default policy only)`,
       );
     }
     checkSockets(t.upstreams, `${where}: "upstream"`);

@@ -6,6 +6,7 @@
  */
 export * from "./config.ts";
 export * from "./landing.ts";
+export * from "./local_records.ts";
 export * from "./sockets_connector.ts";
 export * from "./upstreams.ts";
 export * from "./worker.ts";

@@ -13,6 +13,7 @@ import { MemoryStore } from "../cache/memory.ts";
 import type { CacheStore } from "../cache/store.ts";
 import { WorkersCacheStore } from "../cache/workers.ts";
 import { createDohApp, type DohEnv } from "../http/app.ts";
+import { errorReply, TEXT_PLAIN, toResponse } from "../http/doh_response.ts";
 import { createLogger, type Logger, type LogLevel } from "../log/mod.ts";
 import { createBridgeMetrics } from "../metrics/bridge.ts";
 import { queryObserver } from "../metrics/observer.ts";
@@ -193,7 +194,7 @@ export function createWorker(deps: WorkerDeps = {}): DotbridgeWorker {
         return Promise.resolve(
           new Response(state.message + "\n", {
             status: 500,
-            headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
+            headers: { "content-type": TEXT_PLAIN, "cache-control": "no-store" },
           }),
         );
       }
@@ -202,7 +203,7 @@ export function createWorker(deps: WorkerDeps = {}): DotbridgeWorker {
         const text = workerLandingText(new URL(DOH_PATH, url).href, state.jsonApi);
         const body = request.method === "HEAD" ? null : text;
         return Promise.resolve(
-          new Response(body, { headers: { "content-type": "text/plain; charset=UTF-8" } }),
+          new Response(body, { headers: { "content-type": TEXT_PLAIN } }),
         );
       }
       const remoteAddr = request.headers.get("cf-connecting-ip") ?? undefined;
@@ -210,10 +211,7 @@ export function createWorker(deps: WorkerDeps = {}): DotbridgeWorker {
       if (state.acl && !remoteAddr && dohPath) {
         // Cloudflare always sets it; without it the ACL could not tell who is asking.
         return Promise.resolve(
-          new Response("no client address (CF-Connecting-IP)\n", {
-            status: 403,
-            headers: { "content-type": "text/plain; charset=utf-8" },
-          }),
+          toResponse(errorReply(403, "no client address (CF-Connecting-IP)")),
         );
       }
       return Promise.resolve(state.app.fetch(request, { remoteAddr }));
