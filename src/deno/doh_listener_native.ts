@@ -19,7 +19,7 @@
  */
 import { MAX_MESSAGE_SIZE } from "../dns/constants.ts";
 import { parseDohRequest, tooLarge } from "../http/doh_request.ts";
-import { answerDohQuery, type DohReply, requestErrorReply } from "../http/doh_response.ts";
+import { answerDohQuery, requestErrorReply } from "../http/doh_response.ts";
 import { H2ServerConnection, type H2ServerReply, type H2ServerRequest } from "../h2/server.ts";
 import {
   addressFromHeader,
@@ -46,11 +46,6 @@ function header(request: H2ServerRequest, name: string): string | undefined {
   return request.headers.find(([n]) => n === name)?.[1];
 }
 
-/** A reply for the HTTP/2 server (which sends no body to HEAD itself). */
-function h2Reply(reply: DohReply): H2ServerReply {
-  return { status: reply.status, headers: reply.headers as [string, string][], body: reply.body };
-}
-
 /** The client address: the trusted proxy header's value when configured and present. */
 function addressOf(request: H2ServerRequest, peer: string, header?: string): string {
   if (!header) return peer;
@@ -70,7 +65,7 @@ export function listenDohNative(options: NativeDohListenerOptions): DohListener 
   const fastOptions = options.fast && fastPathOptions(options.fast);
   // A body over the cap never reaches the handler: the server answers it with the same 413.
   const maxBodyBytes = fastOptions?.maxQuerySize ?? MAX_MESSAGE_SIZE;
-  const tooLargeReply = h2Reply(requestErrorReply(tooLarge(maxBodyBytes)));
+  const tooLargeReply = requestErrorReply(tooLarge(maxBodyBytes));
 
   async function handle(request: H2ServerRequest, peer: string): Promise<H2ServerReply> {
     const address = addressOf(request, peer, options.trustedProxyHeader);
@@ -88,15 +83,15 @@ export function listenDohNative(options: NativeDohListenerOptions): DohListener 
         },
         body: request.body,
       }, fastOptions!);
-      if (parsed.kind === "error") return h2Reply(requestErrorReply(parsed));
+      if (parsed.kind === "error") return requestErrorReply(parsed);
       if (parsed.kind === "query") {
-        const reply = await answerDohQuery(fast.process, parsed, {
+        // A DohReply is an H2ServerReply as it is.
+        return answerDohQuery(fast.process, parsed, {
           face: "doh",
           signal: request.signal,
           client: { address },
           tenant: parsed.tenant,
         }, logger);
-        return h2Reply(reply);
       }
     }
     const response = await app.fetch(

@@ -68,11 +68,8 @@ export function answerReply(answer: AnswerLike | null): DohReply {
   const wire = answer instanceof Uint8Array ? answer : answer.wire;
   return {
     status: 200,
-    headers: [
-      ["content-type", DNS_MESSAGE],
-      ["cache-control", cacheControl(wire)],
-      ["content-length", String(wire.length)],
-    ],
+    // No content-length: every server sets it from the body (HTTP/1.1) or needs none (HTTP/2).
+    headers: [["content-type", DNS_MESSAGE], ["cache-control", cacheControl(wire)]],
     body: wire,
   };
 }
