@@ -518,7 +518,13 @@ export abstract class H2Core<S extends H2Stream> {
         }
         const delta = value - this.#peerInitialWindow;
         this.#peerInitialWindow = value;
-        for (const s of this.streams.values()) s.sendWindow += delta;
+        for (const s of this.streams.values()) {
+          s.sendWindow += delta;
+          // RFC 9113 §6.9.2: a change that takes a window past 2^31-1 is a connection error.
+          if (s.sendWindow > MAX_WINDOW) {
+            throw new ConnectionError(Code.FlowControlError, "stream window overflow");
+          }
+        }
       } else if (key === Setting.MaxFrameSize) {
         if (value < 16_384 || value > 16_777_215) {
           throw new ConnectionError(Code.ProtocolError, "bad MAX_FRAME_SIZE");
@@ -552,6 +558,13 @@ export abstract class H2Core<S extends H2Stream> {
     } else {
       const stream = this.streams.get(id);
       if (!stream) return;
+      if (increment === 0 || stream.sendWindow + increment > MAX_WINDOW) {
+        // RFC 9113 §6.9, §6.9.1: a stream error; the connection's other streams carry on.
+        const code = increment === 0 ? Code.ProtocolError : Code.FlowControlError;
+        this.reset(id, code);
+        this.onStreamReset(stream, code);
+        return;
+      }
       stream.sendWindow += increment;
     }
     this.#unblock();

@@ -19,7 +19,8 @@ import {
 } from "../support/byte_pipe.ts";
 
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-const DATA = 0, HEADERS = 1, RST_STREAM = 3, SETTINGS = 4, GOAWAY = 7, CONTINUATION = 9;
+const DATA = 0, HEADERS = 1, RST_STREAM = 3, SETTINGS = 4, GOAWAY = 7, WINDOW_UPDATE = 8;
+const CONTINUATION = 9;
 const END_STREAM = 1, END_HEADERS = 4;
 const text = new TextEncoder();
 
@@ -155,6 +156,26 @@ describe("H2ServerConnection against a scripted client", () => {
       expect(new DataView(goaway.payload.buffer).getUint32(4)).toBe(11);
       expect(seen.length).toBe(0);
       expect(reasons[0]).toMatch(/header block over 16384 bytes|too many CONTINUATION/);
+    });
+  }
+
+  for (
+    const [what, increment, code] of [
+      ["an increment of 0", 0, 1], // PROTOCOL_ERROR
+      ["a window past 2^31-1", 0x7fff_ffff, 3], // FLOW_CONTROL_ERROR
+    ] as const
+  ) {
+    it(`resets a stream whose WINDOW_UPDATE has ${what}, and answers the next one`, async () => {
+      const { client, server } = setUp({}, 50);
+      client.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, getBlock("/w1")));
+      const update = new Uint8Array(4);
+      new DataView(update.buffer).setUint32(0, increment);
+      client.send(frame(WINDOW_UPDATE, 0, 1, update));
+      const rst = await client.expect((f) => f.type === RST_STREAM && f.id === 1, "RST_STREAM 1");
+      expect(new DataView(rst.payload.buffer).getUint32(0)).toBe(code);
+      client.send(frame(HEADERS, END_HEADERS | END_STREAM, 3, getBlock("/w3")));
+      expect((await responseOf(client, 3)).body).toBe("GET /w3 0");
+      server.destroy();
     });
   }
 
