@@ -10,8 +10,7 @@
  * @module
  */
 import type { Logger } from "../log/mod.ts";
-import type { DohTransport } from "../upstream/doh_transport.ts";
-import { createH2ClientTransport } from "../upstream/h2_transport.ts";
+import { createH2ClientTransport, type H2ClientTransport } from "../upstream/h2_transport.ts";
 import { denoH2Connector } from "./h2_connector.ts";
 
 /** Options of {@linkcode createH2Transport}. */
@@ -21,7 +20,7 @@ export interface H2TransportOptions {
   /** Host name → address to dial instead of resolving it (bootstrap). */
   bootstrap?: Readonly<Record<string, string>>;
   /** HTTP/2 connections per upstream origin at most. Default 2. */
-  sessionsPerOrigin?: number;
+  connectionsPerOrigin?: number;
   /** TLS connect deadline. Default 5000 ms. */
   connectTimeoutMs?: number;
   /**
@@ -35,20 +34,14 @@ export interface H2TransportOptions {
    * once its streams finish). Keeps clear of HTTP/2 stream-ID exhaustion (2^30 requests) and of
    * servers' per-connection request limits. Default 100 000.
    */
-  maxRequestsPerSession?: number;
+  maxRequestsPerConnection?: number;
   logger?: Logger;
-}
-
-/** A transport with a `close` that ends every HTTP/2 connection. */
-export interface ClosableTransport {
-  readonly transport: DohTransport;
-  close(): void;
 }
 
 /**
  * Creates the transport. Connections open lazily, are shared by every concurrent request, take
  * no new request after GOAWAY, an error or close, are closed after `idleTimeoutMs` without
- * traffic and rotated after `maxRequestsPerSession` requests.
+ * traffic and rotated after `maxRequestsPerConnection` requests.
  *
  * @example
  * ```ts
@@ -56,13 +49,13 @@ export interface ClosableTransport {
  * const upstream = new DohUpstream({ url: "https://dns.example/dns-query", transport });
  * ```
  */
-export function createH2Transport(options: H2TransportOptions = {}): ClosableTransport {
+export function createH2Transport(options: H2TransportOptions = {}): H2ClientTransport {
   return createH2ClientTransport({
     connect: denoH2Connector({ caCerts: options.caCerts, bootstrap: options.bootstrap }),
-    connectionsPerOrigin: options.sessionsPerOrigin,
+    connectionsPerOrigin: options.connectionsPerOrigin,
     connectTimeoutMs: options.connectTimeoutMs,
     idleTimeoutMs: options.idleTimeoutMs,
-    maxRequestsPerConnection: options.maxRequestsPerSession,
+    maxRequestsPerConnection: options.maxRequestsPerConnection,
     onConnectionError: (origin, error) =>
       options.logger?.debug("http2 connection error", { origin, error: error.message }),
   });

@@ -20,7 +20,7 @@ export interface Transports extends UpstreamFactories {
 
 /**
  * The default transports. The HTTP/2 client serves `https://` (about 8× `fetch`'s rate in the bench,
- * and it can dial bootstrap addresses); `caPem` replaces the system roots for upstreams. With
+ * and it can dial bootstrap addresses); `caPem` is trusted in addition to the system roots. With
  * `fetchFn`, every DoH upstream goes through that `fetch` instead (tests, special clients).
  */
 export function createTransports(

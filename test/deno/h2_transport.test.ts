@@ -5,11 +5,8 @@
  */
 import http2 from "node:http2";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import {
-  type ClosableTransport,
-  createH2Transport,
-  type H2TransportOptions,
-} from "../../src/deno/h2_transport.ts";
+import { createH2Transport, type H2TransportOptions } from "../../src/deno/h2_transport.ts";
+import type { H2ClientTransport } from "../../src/upstream/h2_transport.ts";
 import { issueCertificate } from "../../src/deno/pki.ts";
 import { type DohResponse, TransportError } from "../../src/upstream/doh_transport.ts";
 import { type TestPki, testPki } from "../support/pki.ts";
@@ -110,7 +107,7 @@ function deferDestroy(session: http2.Http2Session): void {
 
 let pki: TestPki;
 let server: TestServer;
-let h2: ClosableTransport;
+let h2: H2ClientTransport;
 
 beforeAll(async () => {
   pki = await testPki();
@@ -279,8 +276,8 @@ describe("createH2Transport", () => {
     expect(server.counts.sessions).toBe(2);
   });
 
-  it("moves to a fresh session after maxRequestsPerSession requests", async () => {
-    await setUp({ maxRequestsPerSession: 3 });
+  it("moves to a fresh connection after maxRequestsPerConnection requests", async () => {
+    await setUp({ maxRequestsPerConnection: 3 });
     for (let i = 0; i < 7; i++) {
       expect([...(await post(Uint8Array.of(i))).body]).toEqual([i]);
     }

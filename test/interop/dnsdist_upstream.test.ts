@@ -8,7 +8,8 @@
 import dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ClosableTransport, createH2Transport } from "../../src/deno/h2_transport.ts";
+import { createH2Transport } from "../../src/deno/h2_transport.ts";
+import type { H2ClientTransport } from "../../src/upstream/h2_transport.ts";
 import { type TestPki, testPki } from "../support/pki.ts";
 
 const CI = Deno.env.get("CI") === "true";
@@ -39,7 +40,7 @@ describe.skipIf(!HAVE_DNSDIST && !CI)("HTTP/2 client against dnsdist's DoH (h2o)
   let dir: string;
   let child: Deno.ChildProcess | undefined;
   let port: number;
-  let h2: ClosableTransport;
+  let h2: H2ClientTransport;
 
   beforeAll(async () => {
     if (!HAVE_DNSDIST) {
