@@ -6,8 +6,8 @@
  * @module
  */
 import { EdnsOptionCode, PADDING_BLOCK } from "../dns/constants.ts";
-import { type Answer, answerWithOpt, errorAnswer, rewriteAnswerOptions } from "../dns/answer.ts";
-import { HOP_BY_HOP_OPTIONS, keepaliveOption } from "../dns/edns.ts";
+import { type Answer, errorAnswer } from "../dns/answer.ts";
+import { HOP_BY_HOP_OPTIONS, keepaliveOption, rewriteOptions, setOpt } from "../dns/edns.ts";
 import { headerRcode, type MessageInfo } from "../dns/message.ts";
 import { classifyQuery } from "../dns/query.ts";
 import { makeErrorResponse } from "../dns/response.ts";
@@ -54,22 +54,26 @@ export function createProcessor(options: ProcessorOptions): Processor {
   const { handler, logger } = options;
   const padBlock = options.responsePadBlock ?? PADDING_BLOCK.RESPONSE;
 
-  /** The answer as this client gets it: its EDNS choices applied, using what `answer` knows. */
+  /**
+   * The answer as this client gets it: its EDNS choices applied, using what `answer` knows. The
+   * result is bytes for the face, so the edits are byte-level: no new info is worked out.
+   */
   function shape(answer: Answer, client: MessageInfo): Uint8Array {
-    const { info } = answer;
-    if (!client.opt) return info.opt ? answerWithOpt(answer, null).wire : answer.wire;
+    const { wire, info } = answer;
+    if (!client.opt) return info.opt ? setOpt(wire, info, null) : wire;
     const wantsPadding = client.opt.options.some((o) => o.code === EdnsOptionCode.PADDING);
     const wantsKeepalive = options.keepaliveMs !== undefined &&
       client.opt.options.some((o) => o.code === EdnsOptionCode.TCP_KEEPALIVE);
     const hasHopByHop = info.opt?.options.some((o) => HOP_BY_HOP_OPTIONS.has(o.code)) ?? false;
-    if (!wantsPadding && !wantsKeepalive && !hasHopByHop && info.opt) return answer.wire;
+    if (!wantsPadding && !wantsKeepalive && !hasHopByHop && info.opt) return wire;
     const extra = wantsKeepalive ? [keepaliveOption(options.keepaliveMs!)] : [];
-    return rewriteAnswerOptions(
-      answer,
+    return rewriteOptions(
+      wire,
+      info,
       (o) => !HOP_BY_HOP_OPTIONS.has(o.code),
       extra,
       wantsPadding ? padBlock : undefined,
-    ).wire;
+    );
   }
 
   return async (wire, ctx) => {
