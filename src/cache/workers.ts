@@ -23,8 +23,8 @@ export interface WorkersCacheLike {
 
 /** Options of {@linkcode WorkersCacheStore}. */
 export interface WorkersCacheStoreOptions {
-  /** The cache. Default `caches.default`. */
-  cache?: WorkersCacheLike;
+  /** The cache: the Worker edge passes `caches.default`. */
+  cache: WorkersCacheLike;
   /** The origin of the synthetic key URLs. Default `https://dotbridge.cache.invalid`. */
   origin?: string;
 }
@@ -38,13 +38,6 @@ function timeHeader(response: Response, name: string): number | undefined {
   return Number.isFinite(value) ? value : undefined;
 }
 
-/** The Workers global `caches`, when there is one. */
-function defaultCache(): WorkersCacheLike {
-  const caches = (globalThis as { caches?: { default?: WorkersCacheLike } }).caches;
-  if (!caches?.default) throw new TypeError("workers cache store: no caches.default here");
-  return caches.default;
-}
-
 /**
  * The Workers Cache API as a {@linkcode CacheStore}. Lookups and writes are asynchronous; a
  * failing lookup is a miss. Entries come back as bytes only, so the middleware walks and checks
@@ -52,17 +45,16 @@ function defaultCache(): WorkersCacheLike {
  *
  * @example
  * ```ts
- * const cache = cacheMiddleware({ store: new WorkersCacheStore() });
+ * const cache = cacheMiddleware({ store: new WorkersCacheStore({ cache: caches.default }) });
  * ```
  */
 export class WorkersCacheStore implements CacheStore {
   readonly name = "workers-cache";
-  readonly #cache: () => WorkersCacheLike;
+  readonly #cache: WorkersCacheLike;
   readonly #origin: string;
 
-  constructor(options: WorkersCacheStoreOptions = {}) {
-    const given = options.cache;
-    this.#cache = given ? () => given : defaultCache;
+  constructor(options: WorkersCacheStoreOptions) {
+    this.#cache = options.cache;
     this.#origin = options.origin ?? "https://dotbridge.cache.invalid";
   }
 
@@ -73,7 +65,7 @@ export class WorkersCacheStore implements CacheStore {
 
   async get(key: string): Promise<CacheEntry | undefined> {
     try {
-      const response = await this.#cache().match(this.urlFor(key));
+      const response = await this.#cache.match(this.urlFor(key));
       if (!response) return undefined;
       const storedAt = timeHeader(response, STORED_AT);
       const expiresAt = timeHeader(response, EXPIRES_AT);
@@ -89,7 +81,7 @@ export class WorkersCacheStore implements CacheStore {
 
   async set(key: string, entry: CacheEntry, keepSeconds: number): Promise<void> {
     const maxAge = Math.max(1, Math.ceil(keepSeconds));
-    await this.#cache().put(
+    await this.#cache.put(
       this.urlFor(key),
       new Response(entry.wire.slice(), {
         headers: {
@@ -103,6 +95,6 @@ export class WorkersCacheStore implements CacheStore {
   }
 
   async delete(key: string): Promise<void> {
-    await this.#cache().delete(this.urlFor(key));
+    await this.#cache.delete(this.urlFor(key));
   }
 }

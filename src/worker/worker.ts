@@ -11,7 +11,7 @@
 import type { Hono } from "hono";
 import { MemoryStore } from "../cache/memory.ts";
 import type { CacheStore } from "../cache/store.ts";
-import { WorkersCacheStore } from "../cache/workers.ts";
+import { type WorkersCacheLike, WorkersCacheStore } from "../cache/workers.ts";
 import { createDohApp, type DohEnv } from "../http/app.ts";
 import { errorReply, TEXT_PLAIN, toResponse } from "../http/doh_response.ts";
 import { createLogger, type Logger, type LogLevel } from "../log/mod.ts";
@@ -91,9 +91,9 @@ function oneLine(text: string): string {
 
 /** The Workers Cache API where there is one, else a memory LRU (per isolate). */
 function defaultStore(config: WorkerConfig): CacheStore {
-  const caches = (globalThis as { caches?: { default?: unknown } }).caches;
+  const caches = (globalThis as { caches?: { default?: WorkersCacheLike } }).caches;
   return caches?.default
-    ? new WorkersCacheStore()
+    ? new WorkersCacheStore({ cache: caches.default })
     : new MemoryStore({ maxEntries: config.resolver.cacheSize });
 }
 
