@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { getUint16, getUint32 } from "../bytes/uint.ts";
 import { type EdnsOption, type MessageInfo, parseMessage, withId } from "./message.ts";
 import { type OptFields, optRecordSize, rewrittenOptions, setOpt } from "./edns.ts";
 import { type ExtendedError, makeErrorResponse } from "./response.ts";
@@ -55,9 +56,8 @@ export function answerWithOpt(
   const start = old ? old.start : answer.wire.length;
   const end = start + optRecordSize(options);
   // The record's fixed part as written: CLASS holds the UDP size, then the 32-bit TTL field.
-  const udpSize = (wire[start + 3] << 8) | wire[start + 4];
-  const ttl = ((wire[start + 5] << 24) >>> 0) + (wire[start + 6] << 16) + (wire[start + 7] << 8) +
-    wire[start + 8];
+  const udpSize = getUint16(wire, start + 3);
+  const ttl = getUint32(wire, start + 5);
   const written: EdnsOption[] = [];
   let pos = start + 11;
   for (const o of options) {

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { getUint16 as u16, getUint32 as u32 } from "../bytes/uint.ts";
 import { HEADER_LENGTH, RrType } from "./constants.ts";
 
 /** One question (RFC 1035 §4.1.2). `name` is in presentation form without the final dot. */
@@ -126,14 +127,6 @@ function skipName(wire: Uint8Array, offset: number): number {
     if (kind !== 0) throw new RangeError(`dns: reserved label type at offset ${pos}`);
     pos += 1 + len;
   }
-}
-
-function u16(wire: Uint8Array, at: number): number {
-  return (wire[at] << 8) | wire[at + 1];
-}
-
-function u32(wire: Uint8Array, at: number): number {
-  return ((wire[at] << 24) >>> 0) + (wire[at + 1] << 16) + (wire[at + 2] << 8) + wire[at + 3];
 }
 
 /**

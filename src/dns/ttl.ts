@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { getUint16 as u16, getUint32 } from "../bytes/uint.ts";
 import { HEADER_LENGTH, Rcode, RrType } from "./constants.ts";
 
 /** RFC 2181 §8: a TTL with the most significant bit set is treated as zero. */
@@ -21,12 +22,9 @@ function skipName(wire: Uint8Array, offset: number): number {
   }
 }
 
-function u16(wire: Uint8Array, at: number): number {
-  return (wire[at] << 8) | wire[at + 1];
-}
-
+/** A TTL field: RFC 2181 §8 reads one with the top bit set as 0. */
 function u32(wire: Uint8Array, at: number): number {
-  const v = ((wire[at] << 24) >>> 0) + (wire[at + 1] << 16) + (wire[at + 2] << 8) + wire[at + 3];
+  const v = getUint32(wire, at);
   return v > MAX_TTL ? 0 : v;
 }
 

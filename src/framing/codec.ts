@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { concatBytes } from "../bytes/concat.ts";
 import { MAX_MESSAGE_SIZE } from "../dns/constants.ts";
 
 /** Raised for a frame the decoder refuses; the stream cannot be resynchronised after it. */
@@ -52,10 +53,7 @@ export class FrameDecoder {
     }
     let data = chunk;
     if (this.#pending) {
-      const joined = new Uint8Array(this.#pending.length + chunk.length);
-      joined.set(this.#pending);
-      joined.set(chunk, this.#pending.length);
-      data = joined;
+      data = concatBytes([this.#pending, chunk]);
       this.#pending = undefined;
     }
     const out: Uint8Array[] = [];

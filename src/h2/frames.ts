@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { concatBytes } from "../bytes/concat.ts";
 
 /** The connection preface a client sends first (RFC 9113 §3.4). */
 export const PREFACE: Uint8Array = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -88,10 +89,7 @@ export class FrameReader {
   /** Feeds `data` (may be reused by the caller after this returns) to `onFrame`. */
   feed(data: Uint8Array, onFrame: FrameHandler): void {
     if (this.#pending) {
-      const joined = new Uint8Array(this.#pending.length + data.length);
-      joined.set(this.#pending);
-      joined.set(data, this.#pending.length);
-      data = joined;
+      data = concatBytes([this.#pending, data]);
       this.#pending = undefined;
     }
     let pos = 0;

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { getUint16 as u16, getUint32 as u32 } from "../bytes/uint.ts";
 import { buildQuery } from "../dns/build_query.ts";
 import { EdnsOptionCode, Flag, HEADER_LENGTH, RrType } from "../dns/constants.ts";
 import { readName } from "../dns/message.ts";
@@ -164,14 +165,6 @@ export interface DnsJsonResponse {
   Authority?: DnsJsonRecord[];
   /** Extended DNS Errors (RFC 8914), as `EDE(22): text`. */
   Comment?: string;
-}
-
-function u16(wire: Uint8Array, at: number): number {
-  return (wire[at] << 8) | wire[at + 1];
-}
-
-function u32(wire: Uint8Array, at: number): number {
-  return ((wire[at] << 24) >>> 0) + (wire[at + 1] << 16) + (wire[at + 2] << 8) + wire[at + 3];
 }
 
 function fqdn(name: string): string {
