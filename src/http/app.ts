@@ -14,7 +14,7 @@ import type { Logger } from "../log/mod.ts";
 import type { Processor } from "../resolver/processor.ts";
 import type { QueryContext } from "../resolver/types.ts";
 import { readStreamCapped } from "../bytes/read_capped.ts";
-import { parseDohRequest, targetOf } from "./doh_request.ts";
+import { DOH_PATH, parseDohRequest, targetOf } from "./doh_request.ts";
 import {
   answerDohQuery,
   cacheControl,
@@ -88,7 +88,7 @@ function defaultClientAddress(c: Context<DohEnv>): string | undefined {
  * ```
  */
 export function createDohApp(deps: DohAppDeps): Hono<DohEnv> {
-  const path = deps.path ?? "/dns-query";
+  const path = deps.path ?? DOH_PATH;
   const jsonApi = deps.jsonApi ?? true;
   const options = {
     path,

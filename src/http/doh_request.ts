@@ -77,6 +77,9 @@ export type DohRequest =
 
 const TENANT = /^[A-Za-z0-9-]{1,63}$/;
 const BASE64URL = /^[A-Za-z0-9_-]*={0,2}$/;
+/** The DoH path every face serves by default (RFC 8484 §4.1's example). */
+export const DOH_PATH = "/dns-query";
+
 /** A query string that is exactly one `dns` parameter with a base64url value. */
 const SIMPLE_DNS = /^dns=[A-Za-z0-9_-]*={0,2}$/;
 const ELSEWHERE: DohRequest = { kind: "elsewhere" };

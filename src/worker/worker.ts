@@ -13,6 +13,7 @@ import { MemoryStore } from "../cache/memory.ts";
 import type { CacheStore } from "../cache/store.ts";
 import { type WorkersCacheLike, WorkersCacheStore } from "../cache/workers.ts";
 import { createDohApp, type DohEnv } from "../http/app.ts";
+import { DOH_PATH } from "../http/doh_request.ts";
 import { errorReply, TEXT_PLAIN, toResponse } from "../http/doh_response.ts";
 import { createLogger, type Logger, type LogLevel } from "../log/mod.ts";
 import { createBridgeMetrics } from "../metrics/bridge.ts";
@@ -65,8 +66,6 @@ type State =
     readonly acl: boolean;
   }
   | { readonly ok: false; readonly message: string };
-
-const DOH_PATH = "/dns-query";
 
 const consoleSink: WorkerLogSink = (level, line) => {
   if (level === "debug") console.debug(line);

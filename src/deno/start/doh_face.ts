@@ -5,6 +5,7 @@
  * @module
  */
 import { createDohApp } from "../../http/app.ts";
+import { DOH_PATH } from "../../http/doh_request.ts";
 import { createProcessor } from "../../resolver/processor.ts";
 import { type DohListener, type DohListenerOptions, listenDoh } from "../doh_listener.ts";
 import { listenDohNative, type NativeDohListenerOptions } from "../doh_listener_native.ts";
@@ -68,7 +69,7 @@ export function startDohFace(
       // before the old one drains.
       reusePort: deps.reusePort || options.httpTls,
       onEvent: (event) => metrics.connectionEvents.inc({ face: "doh", event }),
-      fast: { process, path: "/dns-query" },
+      fast: { process, path: DOH_PATH },
       logger,
       maxConnections: config.dot.maxConnections,
       maxConnectionsPerIp: config.dot.maxConnectionsPerIp,
