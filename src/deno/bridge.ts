@@ -51,11 +51,7 @@ export interface Bridge {
 function bridgeMetrics(dot: Slot<DotListener>, resolver: Slot<Resolver>): BridgeMetrics {
   return createBridgeMetrics({
     connections: () => [[{ face: "dot" }, dot.value?.connections ?? 0]],
-    upstreamUp: () =>
-      (resolver.value?.health() ?? []).map((h): [{ upstream: string }, number] => [
-        { upstream: h.name },
-        h.healthy ? 1 : 0,
-      ]),
+    upstreamHealth: () => resolver.value?.health() ?? [],
   });
 }
 

@@ -12,12 +12,19 @@ export function rcodeName(rcode: number): string {
   return RCODE_NAMES[rcode] ?? String(rcode);
 }
 
+/** The `dotbridge_upstream_up` samples of a health source. */
+function upstreamUp(
+  health: MetricSources["upstreamHealth"],
+): (() => Iterable<[{ upstream: string }, number]>) | undefined {
+  return health && (() => health().map((h) => [{ upstream: h.name }, h.healthy ? 1 : 0]));
+}
+
 /** Callbacks read at scrape time. */
 export interface MetricSources {
   /** Open connections by face. */
   connections?: () => Iterable<[{ face: string }, number]>;
-  /** Upstream health: 1 up, 0 down. */
-  upstreamUp?: () => Iterable<[{ upstream: string }, number]>;
+  /** Health of every group member (shown as 1 up, 0 down); `Resolver.health` fits. */
+  upstreamHealth?: () => readonly { readonly name: string; readonly healthy: boolean }[];
 }
 
 /**
@@ -69,7 +76,7 @@ export function createBridgeMetrics(sources: MetricSources = {}) {
         "dotbridge_upstream_up",
         "1 when the upstream is considered healthy, 0 when it is cooling down.",
         ["upstream"],
-        sources.upstreamUp,
+        upstreamUp(sources.upstreamHealth),
       ),
     ),
     cache: registry.add(

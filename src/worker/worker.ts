@@ -99,11 +99,7 @@ function defaultStore(config: WorkerConfig): CacheStore {
 function build(env: WorkerEnv, deps: WorkerDeps, log: WorkerLogSink): State {
   let health: () => { name: string; healthy: boolean }[] = () => [];
   const metrics = createBridgeMetrics({
-    upstreamUp: () =>
-      health().map((h): [{ upstream: string }, number] => [
-        { upstream: h.name },
-        h.healthy ? 1 : 0,
-      ]),
+    upstreamHealth: () => health(),
   });
   try {
     const config = parseWorkerConfig(env);
