@@ -31,8 +31,12 @@ import { FrameOutbox } from "./outbox.ts";
 
 /** The byte stream under a connection: an established TLS connection that negotiated `h2`. */
 export interface H2Socket {
-  /** Reads into `buffer`; resolves the byte count, or `null` at end of stream. */
-  read(buffer: Uint8Array): Promise<number | null>;
+  /**
+   * Reads into `buffer`; resolves the byte count, or `null` at end of stream. A socket without
+   * `read` pushes instead: its edge calls {@linkcode H2Core.receive} and
+   * {@linkcode H2Core.receiveEnd} (node sockets' `data` and `end` events).
+   */
+  read?(buffer: Uint8Array): Promise<number | null>;
   /** Writes all of `bytes`. */
   write(bytes: Uint8Array): Promise<void>;
   /** Closes both directions now. Safe to call more than once. */
@@ -128,10 +132,18 @@ export abstract class H2Core<S extends H2Stream> {
   #resets = 0;
   #opened = 0;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #reader = new FrameReader();
+  readonly #onFrame = (type: number, flags: number, id: number, payload: Uint8Array) => {
+    this.#frame(type, flags, id, payload);
+    return !this.closed;
+  };
+  /** Server side: what arrived of the client preface so far (`undefined` once it is checked). */
+  #preface: Uint8Array | undefined;
 
   constructor(options: H2CoreOptions) {
     this.#options = options;
     this.#peer = options.side === "client" ? "server" : "client";
+    if (options.side === "server") this.#preface = new Uint8Array(0);
     this.outbox = new FrameOutbox(
       (error) =>
         this.terminate(new H2Error(`write failed: ${error.message}`, true, { cause: error })),
@@ -206,7 +218,24 @@ export abstract class H2Core<S extends H2Stream> {
     this.outbox.emit(FrameType.Settings, 0, 0, payload);
     this.outbox.emit(FrameType.WindowUpdate, 0, 0, uint32Bytes(CONNECTION_WINDOW - 65_535));
     if (this.isIdle()) this.#armIdle();
-    this.#read(socket);
+    if (socket.read) this.#read(socket.read.bind(socket));
+  }
+
+  /** Bytes a pushing socket received (valid only during the call). */
+  receive(data: Uint8Array): void {
+    if (this.closed) return;
+    try {
+      this.#input(data);
+    } catch (error) {
+      this.#failed(error);
+    }
+  }
+
+  /** A pushing socket's peer closed its side, or its read failed with `error`. */
+  receiveEnd(error?: Error): void {
+    if (this.closed) return;
+    if (error) return this.#failed(error);
+    this.terminate(new H2Error(`the ${this.#peer} closed the connection`, true));
   }
 
   /** Registers a stream that has just opened (either side), with the peer's initial window. */
@@ -338,57 +367,59 @@ export abstract class H2Core<S extends H2Stream> {
 
   // --- receiving -------------------------------------------------------------------------
 
-  async #read(socket: H2Socket): Promise<void> {
+  /** Checks the client preface (server side), then cuts `data` into frames. */
+  #input(data: Uint8Array): void {
+    let preface = this.#preface;
+    if (preface) {
+      const seen = concatBytes([preface, data], preface.length + data.length);
+      const part = seen.subarray(0, Math.min(seen.length, PREFACE.length));
+      if (part.some((b, i) => b !== PREFACE[i])) {
+        return this.terminate(new H2Error("not an HTTP/2 client preface", false));
+      }
+      if (seen.length < PREFACE.length) {
+        this.#preface = seen;
+        return;
+      }
+      preface = this.#preface = undefined;
+      data = seen.subarray(PREFACE.length);
+    }
+    this.#reader.feed(data, this.#onFrame);
+    if (this.draining && !this.closed) this.closeIfDone();
+  }
+
+  /** Ends the connection for a failed read or a protocol error (GOAWAY with its code). */
+  #failed(error: unknown): void {
+    if (error instanceof ConnectionError) {
+      this.goaway(error.code);
+      this.terminate(
+        new H2Error(`HTTP/2 protocol error from the ${this.#peer}: ${error.message}`, false, {
+          cause: error,
+        }),
+      );
+    } else {
+      const cause = error instanceof Error ? error : new Error(String(error));
+      this.terminate(new H2Error(`read failed: ${cause.message}`, true, { cause }));
+    }
+  }
+
+  /** The read loop of a socket that is read from (`H2Socket.read`). */
+  async #read(read: (buffer: Uint8Array) => Promise<number | null>): Promise<void> {
     const [initial, max] = this.#options.readBuffer;
     // An idle connection pins its pending read's buffer: start small where connections are many.
     let buffer = new Uint8Array(initial);
-    const reader = new FrameReader();
-    const onFrame = (type: number, flags: number, id: number, payload: Uint8Array) => {
-      this.#frame(type, flags, id, payload);
-      return !this.closed;
-    };
-    // A server first checks the client preface: what arrived of it so far.
-    let preface: Uint8Array | undefined = this.#options.side === "server"
-      ? new Uint8Array(0)
-      : undefined;
     try {
       for (;;) {
-        const n = await socket.read(buffer);
+        const n = await read(buffer);
         if (n === null) {
           return this.terminate(new H2Error(`the ${this.#peer} closed the connection`, true));
         }
         if (this.closed) return;
-        let data = buffer.subarray(0, n);
-        if (preface) {
-          const seen = concatBytes([preface, data], preface.length + n);
-          const part = seen.subarray(0, Math.min(seen.length, PREFACE.length));
-          if (part.some((b, i) => b !== PREFACE[i])) {
-            return this.terminate(new H2Error("not an HTTP/2 client preface", false));
-          }
-          if (seen.length < PREFACE.length) {
-            preface = seen;
-            continue;
-          }
-          preface = undefined;
-          data = seen.subarray(PREFACE.length);
-        }
-        reader.feed(data, onFrame);
+        this.#input(buffer.subarray(0, n));
         if (this.closed) return;
-        if (this.draining) this.closeIfDone();
         if (n === buffer.length && buffer.length < max) buffer = new Uint8Array(buffer.length * 2);
       }
     } catch (error) {
-      if (error instanceof ConnectionError) {
-        this.goaway(error.code);
-        this.terminate(
-          new H2Error(`HTTP/2 protocol error from the ${this.#peer}: ${error.message}`, false, {
-            cause: error,
-          }),
-        );
-      } else {
-        const cause = error instanceof Error ? error : new Error(String(error));
-        this.terminate(new H2Error(`read failed: ${cause.message}`, true, { cause }));
-      }
+      this.#failed(error);
     }
   }
 

@@ -14,33 +14,14 @@ import { concatBytes } from "../bytes/concat.ts";
 import { H2Core, H2Error, type H2Socket, type H2Stream } from "./connection.ts";
 import { Code, ConnectionError, Setting } from "./frames.ts";
 import { encodeResponseHead } from "./hpack.ts";
+import type { ServerHandler, ServerReply, ServerRequest } from "../http/exchange.ts";
 
 /** One request, complete (headers and body). */
-export interface H2ServerRequest {
-  readonly method: string;
-  /** `:path`: path and query. */
-  readonly path: string;
-  readonly authority: string;
-  /**
-   * Regular header fields, names in lower case, in order. Values are binary strings (one char
-   * per octet), as the Fetch standard's `Headers` holds them.
-   */
-  readonly headers: readonly (readonly [string, string])[];
-  readonly body: Uint8Array | undefined;
-  /** Aborts when the client resets the stream or the connection goes. */
-  readonly signal: AbortSignal;
-}
-
+export type H2ServerRequest = ServerRequest;
 /** A complete response. */
-export interface H2ServerReply {
-  readonly status: number;
-  /** Lower-case names; connection-specific fields are dropped. */
-  readonly headers: readonly (readonly [string, string])[];
-  readonly body: Uint8Array;
-}
-
+export type H2ServerReply = ServerReply;
 /** Answers one request; a rejection becomes a 500. */
-export type H2Handler = (request: H2ServerRequest) => Promise<H2ServerReply>;
+export type H2Handler = ServerHandler;
 
 /** Options of {@linkcode H2ServerConnection}. */
 export interface H2ServerOptions {
