@@ -14,8 +14,9 @@
  * reading stops while the outbox is over its high-water mark.
  *
  * A side extends {@linkcode H2Core} and answers its hooks (`onHeaderField`, `onHeaderBlock`,
- * `onData`, `onStreamReset`, `onTerminate`, and optionally the others); a hook may throw a
- * {@linkcode ConnectionError} to end the connection with GOAWAY.
+ * `onHeaderListTooLarge`, `onData`, `onStreamReset`, `onStreamError`, `onTerminate`, and
+ * optionally the others); a hook may throw a {@linkcode ConnectionError} to end the connection
+ * with GOAWAY.
  *
  * Runtime-free: it runs over an {@linkcode H2Socket} the edge supplies (TLS with ALPN `h2`).
  *

@@ -239,7 +239,6 @@ export class H2ServerConnection extends H2Core<Stream> {
   protected onHeaderListTooLarge(id: number, endStream: boolean): void {
     this.#fields = [];
     const existing = this.#trailersOrNew(id, endStream);
-    const what = "request header list over SETTINGS_MAX_HEADER_LIST_SIZE";
     if (existing) { // trailers: the request cannot be whole, but it can still be answered
       existing.ended = true;
       existing.chunks = [];
@@ -252,7 +251,7 @@ export class H2ServerConnection extends H2Core<Stream> {
       this.sendHeaders(id, HEADERS_TOO_LARGE, true);
       if (!endStream) this.reset(id, Code.NoError);
     }
-    this.offend(what);
+    this.offend("request header list over SETTINGS_MAX_HEADER_LIST_SIZE");
   }
 
   /**
