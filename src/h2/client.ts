@@ -8,6 +8,11 @@
  * that arrives in one read is handled in one pass, so the per-request cost is a few small
  * allocations, not the streams and events of a general HTTP/2 stack.
  *
+ * Bounded against a hostile or broken server: a response header list over
+ * `maxHeaderListSize` (decoded) fails that request alone (its stream is reset), DATA beyond the
+ * stream window fails it too, the server's SETTINGS and an unfinished header block have a read
+ * deadline, and the outbox has a high-water mark and a write deadline.
+ *
  * @module
  */
 import { concatBytes } from "../bytes/concat.ts";
@@ -27,8 +32,23 @@ export interface H2Response {
 export interface H2ClientConnectionOptions {
   /** The connection closes itself after this long with no exchange open. Default 25 000 ms. */
   idleTimeoutMs?: number;
-  /** Largest response header block (HEADERS + CONTINUATION). Default 16 KiB. */
+  /** Largest compressed response header block (HEADERS + CONTINUATION). Default 16 KiB. */
   maxHeaderBytes?: number;
+  /**
+   * Largest decoded response header list (RFC 9113 §6.5.2: name and value octets plus 32 per
+   * field), advertised as SETTINGS_MAX_HEADER_LIST_SIZE and counted while decoding; a response
+   * over it fails its request with an {@linkcode H2Error} and resets the stream. Default 64 KiB.
+   */
+  maxHeaderListSize?: number;
+  /**
+   * The server's SETTINGS, and each response header block once begun, must arrive within this,
+   * else the connection ends. (Each request has its own deadline: its signal.) Default 10 000 ms.
+   */
+  readTimeoutMs?: number;
+  /** A socket write unfinished after this long ends the connection. Default 30 000 ms. */
+  writeTimeoutMs?: number;
+  /** Bytes queued for the socket above which the connection stops reading. Default 256 KiB. */
+  writeHighWaterMark?: number;
   /**
    * Called once when the connection is gone, with the error when it failed (not when it drained
    * or was closed by {@linkcode H2ClientConnection.close}).
@@ -70,6 +90,7 @@ interface Exchange extends H2Stream {
  */
 export class H2ClientConnection extends H2Core<Exchange> {
   readonly #onClose?: (error?: H2Error) => void;
+  readonly #maxHeaderListSize: number;
   /** Exchanges waiting for a stream slot (or for the socket). */
   #waiting: Exchange[] = [];
   #nextId = 1;
@@ -81,14 +102,24 @@ export class H2ClientConnection extends H2Core<Exchange> {
   requests = 0;
 
   constructor(socket: Promise<H2Socket>, options: H2ClientConnectionOptions = {}) {
+    const maxHeaderListSize = options.maxHeaderListSize ?? 64 * 1024;
     super({
       side: "client",
-      settings: [[Setting.EnablePush, 0], [Setting.InitialWindowSize, STREAM_WINDOW]],
+      settings: [
+        [Setting.EnablePush, 0],
+        [Setting.InitialWindowSize, STREAM_WINDOW],
+        [Setting.MaxHeaderListSize, maxHeaderListSize],
+      ],
       maxHeaderBytes: options.maxHeaderBytes ?? 16 * 1024,
+      maxHeaderListSize,
       idleTimeoutMs: options.idleTimeoutMs ?? 25_000,
+      readTimeoutMs: options.readTimeoutMs ?? 10_000,
+      writeTimeoutMs: options.writeTimeoutMs ?? 30_000,
+      writeHighWaterMark: options.writeHighWaterMark ?? 256 * 1024,
       readBuffer: [64 * 1024, 64 * 1024],
     });
     this.#onClose = options.onClose;
+    this.#maxHeaderListSize = maxHeaderListSize;
     socket.then(
       (s) => {
         if (this.closed) {
@@ -151,6 +182,8 @@ export class H2ClientConnection extends H2Core<Exchange> {
         chunks: [],
         size: 0,
         done: false,
+        received: 0,
+        readBy: 0,
       };
       signal.addEventListener("abort", exchange.onAbort, { once: true });
       this.#waiting.push(exchange);
@@ -250,6 +283,26 @@ export class H2ClientConnection extends H2Core<Exchange> {
     this.#end(exchange, new H2Error(`stream reset by the server (code ${code})`, true));
   }
 
+  protected onStreamError(exchange: Exchange, error: H2Error): void {
+    this.#end(exchange, error);
+  }
+
+  protected onHeaderListTooLarge(id: number, endStream: boolean): void {
+    this.#status = 0;
+    this.#contentType = "";
+    const exchange = this.streams.get(id);
+    if (!exchange || exchange.done) return;
+    // Reset unless both sides have ended (the server's END_STREAM, our body all sent).
+    if (!endStream || exchange.pending !== undefined) this.reset(id, Code.Cancel);
+    this.#end(
+      exchange,
+      new H2Error(
+        `response header list on stream ${id} over ${this.#maxHeaderListSize} bytes (decoded)`,
+        false,
+      ),
+    );
+  }
+
   protected onTerminate(reason: H2Error, failed: boolean): void {
     for (const e of this.#waiting.splice(0)) this.#settle(e, reason);
     for (const e of this.streams.values()) this.#settle(e, reason);
@@ -263,10 +316,12 @@ export class H2ClientConnection extends H2Core<Exchange> {
     if (!this.socket || this.closed) return;
     while (this.#waiting.length > 0 && this.streams.size < this.#peerMaxStreams) {
       if (this.#nextId > MAX_WINDOW) {
-        this.draining = true;
+        // No stream can open here again: fail the waiting (retryable elsewhere), then drain:
+        // GOAWAY, and close once the open streams finish.
         for (const e of this.#waiting.splice(0)) {
           this.#settle(e, new H2Error("stream IDs exhausted", true));
         }
+        this.beginDrain();
         break;
       }
       const exchange = this.#waiting.shift()!;

@@ -6,9 +6,17 @@
  * HPACK decoding with the connection's one dynamic table, RST_STREAM with a reset-flood guard,
  * GOAWAY, the idle timer, graceful drain, and the outbox that sends one write per event-loop turn.
  *
+ * Resource bounds, both ends: the decoded header list is capped while it is decoded
+ * (`maxHeaderListSize`, RFC 9113 §6.5.2), the compressed block and its CONTINUATION frames are
+ * capped, DATA beyond the windows we advertised is a flow-control error, a peer's offences are
+ * counted ({@linkcode MAX_OFFENCES} end the connection), one read-deadline timer covers the
+ * peer's SETTINGS, an unfinished header block and the streams a side hands to `awaitRest`, and
+ * reading stops while the outbox is over its high-water mark.
+ *
  * A side extends {@linkcode H2Core} and answers its hooks (`onHeaderField`, `onHeaderBlock`,
- * `onData`, `onStreamReset`, `onTerminate`, and optionally the others); a hook may throw a
- * {@linkcode ConnectionError} to end the connection with GOAWAY.
+ * `onHeaderListTooLarge`, `onData`, `onStreamReset`, `onStreamError`, `onTerminate`, and
+ * optionally the others); a hook may throw a {@linkcode ConnectionError} to end the connection
+ * with GOAWAY.
  *
  * Runtime-free: it runs over an {@linkcode H2Socket} the edge supplies (TLS with ALPN `h2`).
  *
@@ -41,6 +49,14 @@ export interface H2Socket {
   write(bytes: Uint8Array): Promise<void>;
   /** Closes both directions now. Safe to call more than once. */
   close(): void;
+  /**
+   * A pushing socket: stop delivering data until {@linkcode resume} (called while the outbox is
+   * over its high-water mark). A socket that is read from needs neither: the core holds its
+   * next read instead.
+   */
+  pause?(): void;
+  /** A pushing socket: deliver data again. */
+  resume?(): void;
 }
 
 /**
@@ -63,13 +79,23 @@ export interface H2Stream {
   sendWindow: number;
   /** Body bytes not yet sent (waiting for window); `undefined` when none are left. */
   pending: Uint8Array | undefined;
+  /** Flow-controlled bytes received on this stream (DATA payloads with their padding); start 0. */
+  received: number;
+  /**
+   * When the peer must have finished sending on this stream (ms since the epoch), set by
+   * {@linkcode H2Core.awaitRest}; 0 once it has, or when there is no deadline. Start 0.
+   */
+  readBy: number;
 }
 
 /** What a side tells the core. */
 export interface H2CoreOptions {
   /** This end; the peer is the other one (named in errors). */
   readonly side: "client" | "server";
-  /** SETTINGS sent first: identifier and value pairs. */
+  /**
+   * SETTINGS sent first: identifier and value pairs. Its INITIAL_WINDOW_SIZE (else 65 535) is
+   * each stream's receive window, never refilled: DATA beyond it resets the stream.
+   */
   readonly settings: readonly (readonly [number, number])[];
   /**
    * Largest header block accepted from the peer, HEADERS and its CONTINUATION frames together;
@@ -77,8 +103,25 @@ export interface H2CoreOptions {
    * (ENHANCE_YOUR_CALM).
    */
   readonly maxHeaderBytes: number;
+  /**
+   * Largest decoded header list accepted (name octets + value octets + 32 per field), counted
+   * while decoding; over it the block goes to `onHeaderListTooLarge` instead of `onHeaderBlock`.
+   */
+  readonly maxHeaderListSize: number;
   /** With no stream open for this long, the connection drains (GOAWAY, then closes). */
   readonly idleTimeoutMs: number;
+  /**
+   * The read deadline (0: none): the peer's SETTINGS must arrive this long after start (else
+   * GOAWAY and close), a header block must end this long after its HEADERS (else the same,
+   * since HPACK cannot skip it), and a stream handed to {@linkcode H2Core.awaitRest} must be
+   * finished by the peer this long after (else it is reset, and when no stream is left being
+   * answered, the connection drains).
+   */
+  readonly readTimeoutMs: number;
+  /** A socket write unfinished after this long ends the connection. */
+  readonly writeTimeoutMs: number;
+  /** Bytes queued for the socket above which reading stops until they are written. */
+  readonly writeHighWaterMark: number;
   /** Read buffer bytes: the starting size, and the size it doubles up to when reads fill it. */
   readonly readBuffer: readonly [initial: number, max: number];
 }
@@ -89,6 +132,8 @@ export const CONNECTION_WINDOW = 16 * 1024 * 1024;
 export const RESET_FLOOD_MIN = 1_000;
 /** CONTINUATION frames one header block may take, whatever their sizes (empty ones too). */
 export const MAX_CONTINUATIONS = 64;
+/** Offences a peer may commit before GOAWAY(ENHANCE_YOUR_CALM): this many end the connection. */
+export const MAX_OFFENCES = 3;
 
 /** A header block being continued. */
 interface Continuation {
@@ -96,6 +141,8 @@ interface Continuation {
   readonly endStream: boolean;
   readonly parts: Uint8Array[];
   size: number;
+  /** Its read deadline (0: none). */
+  readonly readBy: number;
 }
 
 /**
@@ -116,7 +163,11 @@ export abstract class H2Core<S extends H2Stream> {
   protected lastPeerId = 0;
   /** The peer's SETTINGS_MAX_FRAME_SIZE. */
   protected peerMaxFrame = 16_384;
+  /** The peer acknowledged our SETTINGS: it knows our limits. */
+  protected settingsAcked = false;
   readonly #options: H2CoreOptions;
+  /** Our stream receive window (what we advertised; never refilled). */
+  readonly #streamWindow: number;
   readonly #peer: string;
   readonly #decoder = new HpackDecoder();
   readonly #onField: FieldHandler = (name, value) => this.onHeaderField(name, value);
@@ -131,7 +182,28 @@ export abstract class H2Core<S extends H2Stream> {
   #settingsSeen = false;
   #resets = 0;
   #opened = 0;
+  #offences = 0;
+  /**
+   * The idle timer: armed when the connection goes idle and none is armed, never cleared while
+   * it runs (a request that comes and goes costs no timer); when it fires it checks `#idleSince`.
+   */
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #onIdleTimer = () => this.#idleCheck();
+  /** When the connection last went idle (ms), or 0 while something is open. */
+  #idleSince = 0;
+  /** The one read-deadline timer, armed only while a deadline is pending. */
+  #readTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #onReadTimer = () => this.#readDeadline();
+  /** When the peer's SETTINGS are due (0: arrived, or no deadline). */
+  #settingsBy = 0;
+  /** Streams handed to `awaitRest`, oldest deadline first; entries finished since are skipped. */
+  #unfinished: S[] = [];
+  /** How many of `#unfinished` still have a deadline. */
+  #unfinishedCount = 0;
+  /** Reading is held: the outbox is over its high-water mark. */
+  #paused = false;
+  /** Resumes a read loop held by `#paused`. */
+  #resumeRead: (() => void) | undefined;
   readonly #reader = new FrameReader();
   readonly #onFrame = (type: number, flags: number, id: number, payload: Uint8Array) => {
     this.#frame(type, flags, id, payload);
@@ -144,13 +216,19 @@ export abstract class H2Core<S extends H2Stream> {
     this.#options = options;
     this.#peer = options.side === "client" ? "server" : "client";
     if (options.side === "server") this.#preface = new Uint8Array(0);
-    this.outbox = new FrameOutbox(
-      (error) =>
+    const initial = options.settings.find(([key]) => key === Setting.InitialWindowSize);
+    this.#streamWindow = initial?.[1] ?? 65_535;
+    this.outbox = new FrameOutbox({
+      onError: (error) =>
         this.terminate(new H2Error(`write failed: ${error.message}`, true, { cause: error })),
-      () => {
+      onDrained: () => {
+        if (this.#paused) this.#resume();
         if (this.draining) this.closeIfDone();
       },
-    );
+      onFull: () => this.#pause(),
+      highWaterMark: options.writeHighWaterMark,
+      writeTimeoutMs: options.writeTimeoutMs,
+    });
   }
 
   // --- hooks -----------------------------------------------------------------------------
@@ -174,6 +252,20 @@ export abstract class H2Core<S extends H2Stream> {
 
   /** The peer reset an open stream. */
   protected abstract onStreamReset(stream: S, code: number): void;
+
+  /**
+   * The core reset an open stream for a fault of its own finding (a flow-control or
+   * WINDOW_UPDATE error, a missed read deadline); RST_STREAM is queued. The side settles the
+   * stream and forgets it.
+   */
+  protected abstract onStreamError(stream: S, error: H2Error): void;
+
+  /**
+   * A complete header block arrived on stream `id` whose decoded list is over
+   * `maxHeaderListSize`: the fields handed to `onHeaderField` for it are an incomplete list
+   * (drop them). The side answers or resets the stream; it may call {@linkcode offend}.
+   */
+  protected abstract onHeaderListTooLarge(id: number, endStream: boolean): void;
 
   /**
    * The connection is ending (once): settle what is open. `streams` still holds the open
@@ -218,6 +310,10 @@ export abstract class H2Core<S extends H2Stream> {
     this.outbox.emit(FrameType.Settings, 0, 0, payload);
     this.outbox.emit(FrameType.WindowUpdate, 0, 0, uint32Bytes(CONNECTION_WINDOW - 65_535));
     if (this.isIdle()) this.#armIdle();
+    if (this.#options.readTimeoutMs > 0 && !this.#settingsSeen) {
+      this.#settingsBy = Date.now() + this.#options.readTimeoutMs;
+      this.#armReadTimer();
+    }
     if (socket.read) this.#read(socket.read.bind(socket));
   }
 
@@ -243,16 +339,19 @@ export abstract class H2Core<S extends H2Stream> {
     stream.sendWindow = this.#peerInitialWindow;
     this.streams.set(stream.id, stream);
     this.#opened++;
-    if (this.#idleTimer !== undefined) {
-      clearTimeout(this.#idleTimer);
-      this.#idleTimer = undefined;
-    }
+    this.#idleSince = 0;
   }
 
   /** Drops a stream that is done; drains or arms the idle timer when it was the last. */
   protected forget(stream: S): void {
     if (this.streams.get(stream.id) !== stream) return;
     this.streams.delete(stream.id);
+    if (stream.readBy !== 0) this.restArrived(stream);
+    if (stream.pending !== undefined) { // a body waiting for window that will never be sent
+      stream.pending = undefined;
+      const i = this.#blocked.indexOf(stream);
+      if (i >= 0) this.#blocked.splice(i, 1);
+    }
     this.onStreamEnded();
     if (this.isIdle()) {
       if (this.draining) this.closeIfDone();
@@ -275,25 +374,154 @@ export abstract class H2Core<S extends H2Stream> {
     this.terminate(new H2Error("connection drained", true), false);
   }
 
+  /**
+   * Counts one offence by the peer (an oversized header list, a stream over the limit it
+   * acknowledged); the {@linkcode MAX_OFFENCES}th throws a {@linkcode ConnectionError}
+   * (ENHANCE_YOUR_CALM), so call it from frame handling (a hook), after queuing the stream's
+   * own answer or reset.
+   */
+  protected offend(what: string): void {
+    if (++this.#offences >= MAX_OFFENCES) {
+      throw new ConnectionError(Code.EnhanceYourCalm, `${what} (offence ${this.#offences})`);
+    }
+  }
+
+  /**
+   * Gives the peer until the read deadline to finish sending on `stream` (an open stream whose
+   * request or response has not ended); {@linkcode restArrived} (or forgetting it) lifts it.
+   * No-op without a read deadline. Costs no timer of its own: one timer serves the connection.
+   */
+  protected awaitRest(stream: S): void {
+    const timeout = this.#options.readTimeoutMs;
+    if (timeout <= 0 || stream.readBy !== 0) return;
+    stream.readBy = Date.now() + timeout;
+    this.#unfinishedCount++;
+    // Finished entries are skipped lazily; drop them before they outnumber the live ones.
+    if (this.#unfinished.length >= 2 * this.#unfinishedCount + 16) {
+      this.#unfinished = this.#unfinished.filter((s) => s.readBy !== 0);
+    }
+    this.#unfinished.push(stream);
+    this.#armReadTimer();
+  }
+
+  /** The peer finished sending on `stream`: its read deadline is lifted. */
+  protected restArrived(stream: S): void {
+    if (stream.readBy === 0) return;
+    stream.readBy = 0;
+    this.#unfinishedCount--;
+  }
+
   /** Ends the connection now; a queued final GOAWAY is written first. */
   protected terminate(reason: H2Error, failed = true): void {
     if (this.closed) return;
     this.closed = true;
     this.draining = true;
     if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    if (this.#readTimer !== undefined) clearTimeout(this.#readTimer);
+    this.#readTimer = undefined;
+    this.#unfinished = [];
     this.#blocked = [];
+    this.#resume();
     this.onTerminate(reason, failed);
     this.streams.clear();
     const socket = this.socket;
     if (socket) this.outbox.close(true, () => socket.close());
   }
 
+  /** The connection went idle: it drains once it has stayed so for the idle timeout. */
   #armIdle(): void {
-    if (this.#idleTimer !== undefined || this.closed) return;
-    this.#idleTimer = setTimeout(() => {
-      this.#idleTimer = undefined;
-      if (this.isIdle()) this.beginDrain();
-    }, this.#options.idleTimeoutMs);
+    if (this.closed) return;
+    this.#idleSince = Date.now();
+    this.#idleTimer ??= setTimeout(this.#onIdleTimer, this.#options.idleTimeoutMs);
+  }
+
+  #idleCheck(): void {
+    this.#idleTimer = undefined;
+    if (this.closed || this.#idleSince === 0 || !this.isIdle()) return; // re-armed when idle
+    const idle = Date.now() - this.#idleSince;
+    const timeout = this.#options.idleTimeoutMs;
+    if (idle >= timeout) this.beginDrain();
+    else this.#idleTimer = setTimeout(this.#onIdleTimer, timeout - idle);
+  }
+
+  // --- read deadlines and backpressure ---------------------------------------------------
+
+  /**
+   * Arms the read-deadline timer for the earliest pending deadline, if none is armed. Every
+   * deadline is "now + readTimeoutMs" when set, so a later one never precedes an armed timer;
+   * the timer re-arms itself for the next when it fires.
+   */
+  #armReadTimer(): void {
+    if (this.#readTimer !== undefined || this.closed) return;
+    let next = Infinity;
+    if (this.#settingsBy !== 0) next = this.#settingsBy;
+    const c = this.#continuation;
+    if (c && c.readBy !== 0 && c.readBy < next) next = c.readBy;
+    const queue = this.#unfinished;
+    while (queue.length > 0 && queue[0].readBy === 0) queue.shift();
+    if (queue.length > 0 && queue[0].readBy < next) next = queue[0].readBy;
+    if (next === Infinity) return;
+    this.#readTimer = setTimeout(this.#onReadTimer, Math.max(0, next - Date.now()));
+  }
+
+  /** The read-deadline timer fired: end what is overdue, then re-arm for the next. */
+  #readDeadline(): void {
+    this.#readTimer = undefined;
+    if (this.closed) return;
+    const now = Date.now();
+    const timeout = this.#options.readTimeoutMs;
+    if (this.#settingsBy !== 0 && now >= this.#settingsBy) {
+      this.goaway(Code.NoError);
+      return this.terminate(
+        new H2Error(`no SETTINGS from the ${this.#peer} in ${timeout} ms`, true),
+      );
+    }
+    const c = this.#continuation;
+    if (c && c.readBy !== 0 && now >= c.readBy) {
+      this.goaway(Code.EnhanceYourCalm);
+      return this.terminate(
+        new H2Error(`header block on stream ${c.id} unfinished after ${timeout} ms`, false),
+      );
+    }
+    let expired = false;
+    const queue = this.#unfinished;
+    while (queue.length > 0 && (queue[0].readBy === 0 || now >= queue[0].readBy)) {
+      const stream = queue.shift()!;
+      if (stream.readBy === 0 || this.streams.get(stream.id) !== stream) continue;
+      this.restArrived(stream);
+      expired = true;
+      this.reset(stream.id, Code.Cancel);
+      this.onStreamError(
+        stream,
+        new H2Error(
+          `stream ${stream.id} unfinished by the ${this.#peer} after ${timeout} ms`,
+          false,
+        ),
+      );
+      if (this.closed) return;
+    }
+    // A connection holding only unfinished streams is serving nobody: let it go.
+    if (expired && !this.draining && this.#unfinishedCount === this.streams.size) {
+      this.beginDrain();
+    }
+    this.#armReadTimer();
+  }
+
+  /** The outbox is over its high-water mark: read no more until it drains. */
+  #pause(): void {
+    if (this.#paused || this.closed) return;
+    this.#paused = true;
+    this.socket?.pause?.();
+  }
+
+  /** The outbox drained (or the connection ended): read again. */
+  #resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    if (!this.closed) this.socket?.resume?.();
+    const resume = this.#resumeRead;
+    this.#resumeRead = undefined;
+    resume?.();
   }
 
   // --- sending ---------------------------------------------------------------------------
@@ -409,6 +637,10 @@ export abstract class H2Core<S extends H2Stream> {
     let buffer = new Uint8Array(initial);
     try {
       for (;;) {
+        if (this.#paused) {
+          await new Promise<void>((resolve) => (this.#resumeRead = resolve));
+          if (this.closed) return;
+        }
         const n = await read(buffer);
         if (n === null) {
           return this.terminate(new H2Error(`the ${this.#peer} closed the connection`, true));
@@ -457,6 +689,10 @@ export abstract class H2Core<S extends H2Stream> {
 
   #onData(flags: number, id: number, payload: Uint8Array): void {
     if (id === 0) throw new ConnectionError(Code.ProtocolError, "DATA on stream 0");
+    // RFC 9113 §6.9.1: the connection window is what we granted since the last refill.
+    if (this.#received + payload.length > CONNECTION_WINDOW) {
+      throw new ConnectionError(Code.FlowControlError, "DATA beyond the connection window");
+    }
     this.#received += payload.length;
     if (this.#received >= CONNECTION_WINDOW / 2) {
       this.outbox.emit(FrameType.WindowUpdate, 0, 0, uint32Bytes(this.#received));
@@ -468,7 +704,22 @@ export abstract class H2Core<S extends H2Stream> {
       if (payload.length < 1 + pad) throw new ConnectionError(Code.ProtocolError, "bad padding");
       data = payload.subarray(1, payload.length - pad);
     }
-    this.onData(id, this.streams.get(id), data, (flags & Flag.EndStream) !== 0);
+    const stream = this.streams.get(id);
+    if (stream) {
+      stream.received += payload.length;
+      if (stream.received > this.#streamWindow) {
+        // A stream error: the bytes counted against the connection window; the rest carry on.
+        this.reset(id, Code.FlowControlError);
+        return this.onStreamError(
+          stream,
+          new H2Error(
+            `HTTP/2 protocol error from the ${this.#peer}: DATA beyond the stream window on stream ${id}`,
+            false,
+          ),
+        );
+      }
+    }
+    this.onData(id, stream, data, (flags & Flag.EndStream) !== 0);
   }
 
   #onHeaders(flags: number, id: number, payload: Uint8Array): void {
@@ -484,8 +735,11 @@ export abstract class H2Core<S extends H2Stream> {
     const block = payload.subarray(start, end);
     const endStream = (flags & Flag.EndStream) !== 0;
     if (block.length > this.#options.maxHeaderBytes) this.#tooLarge();
-    if (flags & Flag.EndHeaders) this.#headerBlock(id, block, endStream);
-    else this.#continuation = { id, endStream, parts: [block.slice()], size: block.length };
+    if (flags & Flag.EndHeaders) return this.#headerBlock(id, block, endStream);
+    const timeout = this.#options.readTimeoutMs;
+    const readBy = timeout > 0 ? Date.now() + timeout : 0;
+    this.#continuation = { id, endStream, parts: [block.slice()], size: block.length, readBy };
+    if (readBy !== 0) this.#armReadTimer();
   }
 
   #onContinuation(flags: number, id: number, payload: Uint8Array): void {
@@ -511,15 +765,18 @@ export abstract class H2Core<S extends H2Stream> {
   }
 
   #headerBlock(id: number, block: Uint8Array, endStream: boolean): void {
+    let complete: boolean;
     try {
-      this.#decoder.decode(block, this.#onField); // always: the table's state spans streams
+      // Always decoded to the end: the table's state spans streams.
+      complete = this.#decoder.decode(block, this.#onField, this.#options.maxHeaderListSize);
     } catch (error) {
       if (error instanceof HpackError) {
         throw new ConnectionError(Code.CompressionError, error.message);
       }
       throw error;
     }
-    this.onHeaderBlock(id, endStream);
+    if (complete) this.onHeaderBlock(id, endStream);
+    else this.onHeaderListTooLarge(id, endStream);
   }
 
   #onRstStream(id: number, payload: Uint8Array): void {
@@ -536,7 +793,10 @@ export abstract class H2Core<S extends H2Stream> {
 
   #onSettings(flags: number, id: number, payload: Uint8Array): void {
     if (id !== 0) throw new ConnectionError(Code.ProtocolError, "SETTINGS on a stream");
-    if (flags & Flag.Ack) return;
+    if (flags & Flag.Ack) {
+      this.settingsAcked = true;
+      return;
+    }
     if (payload.length % 6 !== 0) throw new ConnectionError(Code.FrameSizeError, "bad SETTINGS");
     let maxStreams: number | undefined;
     for (let at = 0; at < payload.length; at += 6) {
@@ -565,6 +825,7 @@ export abstract class H2Core<S extends H2Stream> {
     }
     const first = !this.#settingsSeen;
     this.#settingsSeen = true;
+    this.#settingsBy = 0;
     this.outbox.emit(FrameType.Settings, Flag.Ack, 0);
     this.#unblock();
     this.onPeerSettings(maxStreams, first);
@@ -593,7 +854,14 @@ export abstract class H2Core<S extends H2Stream> {
         // RFC 9113 §6.9, §6.9.1: a stream error; the connection's other streams carry on.
         const code = increment === 0 ? Code.ProtocolError : Code.FlowControlError;
         this.reset(id, code);
-        this.onStreamReset(stream, code);
+        const what = increment === 0 ? "WINDOW_UPDATE of 0" : "window overflow";
+        this.onStreamError(
+          stream,
+          new H2Error(
+            `HTTP/2 protocol error from the ${this.#peer}: ${what} on stream ${id}`,
+            false,
+          ),
+        );
         return;
       }
       stream.sendWindow += increment;

@@ -232,6 +232,11 @@ export function encodeResponseHead(
 /** Sees one decoded field (binary strings: one char per octet). */
 export type FieldHandler = (name: string, value: string) => void;
 
+/** RFC 9113 §6.5.2's size of a header list entry beyond its name and value octets. */
+export const FIELD_OVERHEAD = 32;
+
+const NO_BLOCK = new Uint8Array(0);
+
 /**
  * Decodes the header blocks one peer sends on one connection. Keeps the dynamic table the RFC
  * requires, at most `maxTableSize` octets (what this side advertised), sized in octets
@@ -248,6 +253,9 @@ export class HpackDecoder {
   #limit: number;
   #table: [string, string][] = [];
   #size = 0;
+  /** The block being decoded and the read position in it (instance state: no closures per call). */
+  #block: Uint8Array = NO_BLOCK;
+  #pos = 0;
 
   constructor(maxTableSize = 4_096) {
     this.#max = maxTableSize;
@@ -266,72 +274,113 @@ export class HpackDecoder {
 
   /**
    * Decodes one complete header block (HEADERS plus any CONTINUATION payloads, joined), handing
-   * every field to `onField` in order.
+   * every field to `onField` in order, while the decoded header list stays within
+   * `maxListSize` octets (RFC 9113 §6.5.2: name octets + value octets + 32 per field).
    *
+   * Past the cap no field reaches `onField` and no string is built for one, but the block is
+   * decoded to its end, so the dynamic table stays in step with the peer's: a reference to a
+   * table entry costs the same whatever the entry's size (the "HPACK bomb": one large literal
+   * indexed, then thousands of one-octet references to it).
+   *
+   * @returns true when every field was handed over; false when the list went over the cap
+   *   (the fields handed over before it are an incomplete list: drop them)
    * @throws {HpackError} for a block it cannot decode (the connection cannot go on)
    */
-  decode(block: Uint8Array, onField: FieldHandler): void {
-    let pos = 0;
-    const readInt = (n: number): number => {
-      if (pos >= block.length) throw new HpackError("truncated integer");
-      const max = (1 << n) - 1;
-      let value = block[pos++] & max;
-      if (value < max) return value;
-      let shift = 1;
-      for (;;) {
-        if (pos >= block.length) throw new HpackError("truncated integer");
-        const b = block[pos++];
-        value += (b & 0x7f) * shift;
-        if ((b & 0x80) === 0) break;
-        shift *= 128;
-        if (shift > 2 ** 28) throw new HpackError("integer too large");
-      }
-      return value;
-    };
-    const readString = (): string => {
-      if (pos >= block.length) throw new HpackError("truncated string");
-      const huffman = (block[pos] & 0x80) !== 0;
-      const length = readInt(7);
-      if (pos + length > block.length) throw new HpackError("truncated string");
-      const raw = block.subarray(pos, pos + length);
-      pos += length;
-      if (!huffman) return isomorphicDecode(raw);
-      try {
-        return isomorphicDecode(huffmanDecode(raw));
-      } catch (error) {
-        throw new HpackError((error as Error).message);
-      }
-    };
-    const entry = (index: number): readonly [string, string] => {
-      if (index === 0) throw new HpackError("index 0");
-      if (index < STATIC_TABLE.length) return STATIC_TABLE[index];
-      const dynamic = this.#table[index - STATIC_TABLE.length];
-      if (!dynamic) throw new HpackError(`index ${index} is not in the table`);
-      return dynamic;
-    };
+  decode(block: Uint8Array, onField: FieldHandler, maxListSize = Infinity): boolean {
+    this.#block = block;
+    this.#pos = 0;
+    let listSize = 0;
+    let over = false;
     let fieldsSeen = false;
-    while (pos < block.length) {
-      const b = block[pos];
+    while (this.#pos < block.length) {
+      const b = block[this.#pos];
       if (b & 0x80) { // indexed field
-        const [name, value] = entry(readInt(7));
-        onField(name, value);
+        const [name, value] = this.#entry(this.#readInt(7));
         fieldsSeen = true;
+        if (over) continue;
+        listSize += name.length + value.length + FIELD_OVERHEAD;
+        if (listSize > maxListSize) over = true;
+        else onField(name, value);
       } else if ((b & 0xe0) === 0x20) { // dynamic table size update
         if (fieldsSeen) throw new HpackError("table size update after a field");
-        const size = readInt(5);
+        const size = this.#readInt(5);
         if (size > this.#max) throw new HpackError(`table size ${size} above ${this.#max}`);
         this.#limit = size;
         this.#evict(0);
       } else { // literal: with incremental indexing (01), without (0000) or never indexed (0001)
         const indexing = (b & 0xc0) === 0x40;
-        const nameIndex = readInt(indexing ? 6 : 4);
-        const name = nameIndex === 0 ? readString() : entry(nameIndex)[0];
-        const value = readString();
-        onField(name, value);
+        const nameIndex = this.#readInt(indexing ? 6 : 4);
         fieldsSeen = true;
+        if (over && !indexing) { // nobody will see it and the table does not change
+          if (nameIndex === 0) this.#skipString();
+          else this.#entry(nameIndex);
+          this.#skipString();
+          continue;
+        }
+        const name = nameIndex === 0 ? this.#readString() : this.#entry(nameIndex)[0];
+        const value = this.#readString();
         if (indexing) this.#insert(name, value);
+        if (over) continue;
+        listSize += name.length + value.length + FIELD_OVERHEAD;
+        if (listSize > maxListSize) over = true;
+        else onField(name, value);
       }
     }
+    this.#block = NO_BLOCK;
+    return !over;
+  }
+
+  #readInt(n: number): number {
+    const block = this.#block;
+    if (this.#pos >= block.length) throw new HpackError("truncated integer");
+    const max = (1 << n) - 1;
+    let value = block[this.#pos++] & max;
+    if (value < max) return value;
+    let shift = 1;
+    for (;;) {
+      if (this.#pos >= block.length) throw new HpackError("truncated integer");
+      const b = block[this.#pos++];
+      value += (b & 0x7f) * shift;
+      if ((b & 0x80) === 0) break;
+      shift *= 128;
+      if (shift > 2 ** 28) throw new HpackError("integer too large");
+    }
+    return value;
+  }
+
+  /** The octets of the string literal (§5.2) at the read position, stepping past it. */
+  #stringOctets(): Uint8Array {
+    const block = this.#block;
+    if (this.#pos >= block.length) throw new HpackError("truncated string");
+    const length = this.#readInt(7);
+    if (this.#pos + length > block.length) throw new HpackError("truncated string");
+    const raw = block.subarray(this.#pos, this.#pos + length);
+    this.#pos += length;
+    return raw;
+  }
+
+  #readString(): string {
+    const huffman = (this.#block[this.#pos] & 0x80) !== 0; // undefined & 0x80: the read throws
+    const raw = this.#stringOctets();
+    if (!huffman) return isomorphicDecode(raw);
+    try {
+      return isomorphicDecode(huffmanDecode(raw));
+    } catch (error) {
+      throw new HpackError((error as Error).message);
+    }
+  }
+
+  /** Steps over a string literal nobody will see (its Huffman code is not checked). */
+  #skipString(): void {
+    this.#stringOctets();
+  }
+
+  #entry(index: number): readonly [string, string] {
+    if (index === 0) throw new HpackError("index 0");
+    if (index < STATIC_TABLE.length) return STATIC_TABLE[index];
+    const dynamic = this.#table[index - STATIC_TABLE.length];
+    if (!dynamic) throw new HpackError(`index ${index} is not in the table`);
+    return dynamic;
   }
 
   #insert(name: string, value: string): void {

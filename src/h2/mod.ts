@@ -6,7 +6,7 @@
  * @module
  */
 export { H2ClientConnection, type H2ClientConnectionOptions, type H2Response } from "./client.ts";
-export { H2Core, H2Error, type H2Socket, type H2Stream } from "./connection.ts";
+export { H2Core, H2Error, type H2Socket, type H2Stream, MAX_OFFENCES } from "./connection.ts";
 export {
   encodeRequestHead,
   encodeResponseHead,
@@ -22,4 +22,5 @@ export {
   type H2ServerOptions,
   type H2ServerReply,
   type H2ServerRequest,
+  MAX_REQUEST_TIMEOUT_MS,
 } from "./server.ts";

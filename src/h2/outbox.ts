@@ -4,6 +4,11 @@
  * write. While a write is in flight, frames go to a second buffer (double buffering), so the
  * steady state allocates nothing per frame.
  *
+ * Bounded: above a high-water mark of bytes queued or in flight it says so (`onFull`, and the
+ * connection stops reading until `onDrained`); a write that does not finish within the write
+ * deadline fails the connection; and closing after a final frame (GOAWAY) writes it even when a
+ * write is in flight at that moment.
+ *
  * @module
  */
 import type { H2Socket } from "./connection.ts";
@@ -28,6 +33,20 @@ export function frameHeader(
   out[at + 8] = id & 0xff;
 }
 
+/** What a {@linkcode FrameOutbox} tells its connection, and its bounds. */
+export interface FrameOutboxOptions {
+  /** A write failed or timed out (the connection is gone); not called once closed. */
+  readonly onError: (error: Error) => void;
+  /** A flush finished with nothing left to write. */
+  readonly onDrained?: () => void;
+  /** Bytes queued or in flight went over `highWaterMark` (once, until the next drain). */
+  readonly onFull?: () => void;
+  /** See `onFull`. Default 256 KiB. */
+  readonly highWaterMark?: number;
+  /** A socket write still unfinished after this long fails (0: never). Default 30 000 ms. */
+  readonly writeTimeoutMs?: number;
+}
+
 /** Frames waiting for the socket. */
 export class FrameOutbox {
   #socket: H2Socket | undefined;
@@ -36,17 +55,30 @@ export class FrameOutbox {
   #spare: Uint8Array<ArrayBuffer> | undefined;
   #scheduled = false;
   #writing = false;
+  /** Bytes of the write in flight. */
+  #inFlight = 0;
+  /** When the write in flight started (ms), for the write deadline. */
+  #writeStarted = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #full = false;
   #closed = false;
+  /** A write failed or timed out: nothing more is written. */
+  #dead = false;
+  /** What to call once the final flush is over. */
+  #done: (() => void) | undefined;
   readonly #onError: (error: Error) => void;
   readonly #onDrained: () => void;
+  readonly #onFull: () => void;
+  readonly #highWater: number;
+  readonly #timeoutMs: number;
+  readonly #onTimer = () => this.#checkDeadline();
 
-  /**
-   * @param onError a write failed (the connection is gone)
-   * @param onDrained a flush finished with nothing left to write
-   */
-  constructor(onError: (error: Error) => void, onDrained: () => void = () => {}) {
-    this.#onError = onError;
-    this.#onDrained = onDrained;
+  constructor(options: FrameOutboxOptions) {
+    this.#onError = options.onError;
+    this.#onDrained = options.onDrained ?? (() => {});
+    this.#onFull = options.onFull ?? (() => {});
+    this.#highWater = options.highWaterMark ?? 256 * 1024;
+    this.#timeoutMs = options.writeTimeoutMs ?? 30_000;
   }
 
   /** Starts writing to `socket` (frames queued before are sent first). */
@@ -58,6 +90,11 @@ export class FrameOutbox {
   /** Bytes queued or being written. */
   get busy(): boolean {
     return this.#length > 0 || this.#writing;
+  }
+
+  /** Bytes queued plus the bytes of the write in flight. */
+  get queued(): number {
+    return this.#length + this.#inFlight;
   }
 
   /** Queues raw bytes (the client preface). */
@@ -75,15 +112,23 @@ export class FrameOutbox {
   }
 
   /**
-   * Stops: with `flushFirst`, what is queued (a final GOAWAY) is written, then `done` runs;
-   * otherwise `done` runs at once.
+   * Stops, once. With `flushFirst`, what is queued (a final GOAWAY) is written first, after the
+   * write in flight if there is one (within the write deadline), then `done` runs; otherwise,
+   * or when writing has failed, `done` runs at once.
    */
   close(flushFirst: boolean, done: () => void): void {
+    if (this.#closed) return;
     this.#closed = true;
-    const socket = this.#socket;
-    if (flushFirst && socket && this.#length > 0 && !this.#writing) {
-      socket.write(this.#take()).catch(() => {}).finally(done);
-    } else done();
+    if (!flushFirst || !this.#socket || this.#dead) {
+      this.#length = 0; // a flush in flight stops after its write
+      this.#clearTimer();
+      done();
+      return;
+    }
+    this.#done = done;
+    if (this.#writing) return; // the flush loop writes the rest, then finishes
+    if (this.#length === 0) return this.#finish();
+    void this.#flush();
   }
 
   #reserve(n: number): Uint8Array {
@@ -94,12 +139,16 @@ export class FrameOutbox {
       this.#out = grown;
     }
     this.#length = at + n;
+    if (!this.#full && this.#length + this.#inFlight > this.#highWater) {
+      this.#full = true;
+      this.#onFull();
+    }
     this.#schedule();
     return this.#out.subarray(at, at + n);
   }
 
   #schedule(): void {
-    if (this.#scheduled || this.#writing || !this.#socket) return;
+    if (this.#scheduled || this.#writing || !this.#socket || this.#closed) return;
     this.#scheduled = true;
     queueMicrotask(() => this.#flush());
   }
@@ -116,21 +165,62 @@ export class FrameOutbox {
   async #flush(): Promise<void> {
     this.#scheduled = false;
     const socket = this.#socket;
-    if (!socket || this.#writing) return;
+    if (!socket || this.#writing || this.#dead) return;
     this.#writing = true;
     try {
-      while (this.#length > 0 && !this.#closed) {
+      while (this.#length > 0 && !this.#dead) {
         const bytes = this.#take();
+        this.#inFlight = bytes.length;
+        if (this.#timeoutMs > 0) {
+          this.#writeStarted = Date.now();
+          // One timer per connection, re-armed from the last write when it fires.
+          this.#timer ??= setTimeout(this.#onTimer, this.#timeoutMs);
+        }
         await socket.write(bytes);
+        this.#inFlight = 0;
         // Written: its buffer can take the frames after next.
         if (bytes.buffer.byteLength <= 64 * 1024) this.#spare = new Uint8Array(bytes.buffer);
       }
     } catch (error) {
       this.#writing = false;
+      this.#inFlight = 0;
+      if (this.#closed) return this.#finish();
+      if (this.#dead) return; // timed out: already reported
+      this.#dead = true;
+      this.#clearTimer();
       this.#onError(error instanceof Error ? error : new Error(String(error)));
       return;
     }
     this.#writing = false;
-    if (!this.#closed) this.#onDrained();
+    if (this.#closed) return this.#finish();
+    if (this.#dead) return;
+    this.#full = false;
+    this.#onDrained();
+  }
+
+  /** The write deadline timer fired: fail a write that is late, or wait for the one in flight. */
+  #checkDeadline(): void {
+    this.#timer = undefined;
+    if (!this.#writing || this.#dead) return;
+    const late = Date.now() - this.#writeStarted;
+    if (late < this.#timeoutMs) {
+      this.#timer = setTimeout(this.#onTimer, this.#timeoutMs - late);
+      return;
+    }
+    this.#dead = true;
+    if (this.#closed) return this.#finish(); // the final flush gives up: close now
+    this.#onError(new Error(`write not finished after ${this.#timeoutMs} ms`));
+  }
+
+  #finish(): void {
+    this.#clearTimer();
+    const done = this.#done;
+    this.#done = undefined;
+    done?.();
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 }

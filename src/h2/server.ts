@@ -1,8 +1,15 @@
 /**
  * The server side of one HTTP/2 connection, on the connection core (`connection.ts`), cut to
  * what a DoH face needs: requests with small bodies, answered by a handler, with the limits a
- * public service needs (concurrent streams, header and body sizes, reset floods, idle
- * connections).
+ * public service needs: concurrent streams (REFUSED_STREAM, and an offence once the client has
+ * acknowledged the limit), the compressed header block and the decoded header list (431 for
+ * that stream; offences), body sizes (413), a request read deadline (a stream or header block
+ * the client leaves unfinished is reset, a connection left with nothing else is closed), reset
+ * floods, a bounded outbox with a write deadline, idle connections. A client's third offence
+ * ends its connection with GOAWAY(ENHANCE_YOUR_CALM).
+ *
+ * The hot path (a GET whose HEADERS carry END_STREAM, answered at once) arms no timer and
+ * allocates nothing for these bounds.
  *
  * The Deno edge (`src/deno/doh_listener_native.ts`) accepts connections and supplies the
  * handler. Responses are encoded with static-table references and literals only, so the
@@ -31,13 +38,36 @@ export interface H2ServerOptions {
   maxBodyBytes?: number;
   /** The reply to a body over `maxBodyBytes`. Default: 413 with an empty body. */
   tooLargeReply?: H2ServerReply;
-  /** Largest request header block. Default 16 KiB. */
+  /** Largest compressed request header block (HEADERS plus CONTINUATION). Default 16 KiB. */
   maxHeaderBytes?: number;
+  /**
+   * Largest decoded request header list (RFC 9113 §6.5.2: name and value octets plus 32 per
+   * field), advertised as SETTINGS_MAX_HEADER_LIST_SIZE and counted while decoding; a request
+   * over it gets 431 and never reaches the handler, and counts as an offence. Default 16 KiB.
+   */
+  maxHeaderListSize?: number;
+  /**
+   * The request read deadline: the client's preface and SETTINGS, each header block, and each
+   * request body must be complete this long after they begin; an unfinished stream is reset
+   * (RST_STREAM CANCEL), an unfinished preface or header block ends the connection. At most
+   * {@linkcode MAX_REQUEST_TIMEOUT_MS} (larger values are cut to it). Default 10 000 ms.
+   */
+  requestTimeoutMs?: number;
+  /** A socket write unfinished after this long ends the connection. Default 30 000 ms. */
+  writeTimeoutMs?: number;
+  /** Bytes queued for the socket above which the connection stops reading. Default 256 KiB. */
+  writeHighWaterMark?: number;
   /** Closed after this long with no stream open. Default 30 000 ms. */
   idleTimeoutMs?: number;
   /** Called once when the connection is gone. */
   onClose?: (reason: string) => void;
 }
+
+/** The largest request read deadline a server connection takes. */
+export const MAX_REQUEST_TIMEOUT_MS = 15_000;
+
+/** The answer to a request whose header list is over the cap: 431, no body. */
+const HEADERS_TOO_LARGE = encodeResponseHead(431, [["content-length", "0"]]);
 
 /** Fields that must not appear in HTTP/2 (RFC 9113 §8.2.2). */
 const CONNECTION_FIELDS = new Set([
@@ -89,15 +119,23 @@ export class H2ServerConnection extends H2Core<Stream> {
 
   constructor(socket: H2Socket, handler: H2Handler, options: H2ServerOptions = {}) {
     const maxStreams = options.maxStreams ?? 128;
-    const maxHeaderBytes = options.maxHeaderBytes ?? 16 * 1024;
+    const maxHeaderListSize = options.maxHeaderListSize ?? 16 * 1024;
+    const requestTimeoutMs = Math.min(
+      Math.max(options.requestTimeoutMs ?? 10_000, 1),
+      MAX_REQUEST_TIMEOUT_MS,
+    );
     super({
       side: "server",
       settings: [
         [Setting.MaxConcurrentStreams, maxStreams],
-        [Setting.MaxHeaderListSize, maxHeaderBytes],
+        [Setting.MaxHeaderListSize, maxHeaderListSize],
       ],
-      maxHeaderBytes,
+      maxHeaderBytes: options.maxHeaderBytes ?? 16 * 1024,
+      maxHeaderListSize,
       idleTimeoutMs: options.idleTimeoutMs ?? 30_000,
+      readTimeoutMs: requestTimeoutMs,
+      writeTimeoutMs: options.writeTimeoutMs ?? 30_000,
+      writeHighWaterMark: options.writeHighWaterMark ?? 256 * 1024,
       // Small while the client is quiet (an idle connection pins its pending read's buffer).
       readBuffer: [4 * 1024, 32 * 1024],
     });
@@ -144,21 +182,20 @@ export class H2ServerConnection extends H2Core<Stream> {
   protected onHeaderBlock(id: number, endStream: boolean): void {
     const fields = this.#fields;
     this.#fields = [];
-    if (id % 2 === 0) throw new ConnectionError(Code.ProtocolError, "bad stream ID");
-    const existing = this.streams.get(id);
+    const existing = this.#trailersOrNew(id, endStream);
     if (existing) {
-      // Trailers: only valid to end the stream.
-      if (!endStream || existing.ended) {
-        throw new ConnectionError(Code.ProtocolError, "HEADERS mid-stream");
-      }
       existing.ended = true;
+      this.restArrived(existing);
       this.#dispatch(existing);
       return;
     }
-    if (id <= this.lastPeerId) throw new ConnectionError(Code.ProtocolError, "stream ID reused");
-    this.lastPeerId = id;
     if (this.draining) return this.#reset(id, Code.RefusedStream);
-    if (this.streams.size >= this.#maxStreams) return this.#reset(id, Code.RefusedStream);
+    if (this.streams.size >= this.#maxStreams) {
+      this.#reset(id, Code.RefusedStream);
+      // Before the client has our SETTINGS it may not know the limit; after, it is abuse.
+      if (this.settingsAcked) this.offend("streams over SETTINGS_MAX_CONCURRENT_STREAMS");
+      return;
+    }
     let method = "";
     let path = "";
     let authority = "";
@@ -187,13 +224,53 @@ export class H2ServerConnection extends H2Core<Stream> {
       controller: new AbortController(),
       sendWindow: 0,
       pending: undefined,
+      received: 0,
+      readBy: 0,
     };
     this.open(stream);
     if (endStream) return this.#dispatch(stream);
     // A declared body over the cap is refused now: it could not arrive anyway, since no stream
     // WINDOW_UPDATE is sent and the client would wait for window until the idle timeout.
     const declared = headers.find(([n]) => n === "content-length")?.[1];
-    if (declared !== undefined && Number(declared) > this.#maxBody) this.#refuseBody(stream);
+    if (declared !== undefined && Number(declared) > this.#maxBody) return this.#refuseBody(stream);
+    this.awaitRest(stream); // the body must follow within the read deadline
+  }
+
+  protected onHeaderListTooLarge(id: number, endStream: boolean): void {
+    this.#fields = [];
+    const existing = this.#trailersOrNew(id, endStream);
+    if (existing) { // trailers: the request cannot be whole, but it can still be answered
+      existing.ended = true;
+      existing.chunks = [];
+      this.restArrived(existing);
+      this.#reply(existing, { status: 431, headers: [], body: new Uint8Array(0) });
+    } else if (this.draining) this.#reset(id, Code.RefusedStream);
+    else {
+      // Answered at once, without a stream slot: 431 ends our side; RST_STREAM(NO_ERROR) asks
+      // the client to stop sending a body (RFC 9113 §8.1).
+      this.sendHeaders(id, HEADERS_TOO_LARGE, true);
+      if (!endStream) this.reset(id, Code.NoError);
+    }
+    this.offend("request header list over SETTINGS_MAX_HEADER_LIST_SIZE");
+  }
+
+  /**
+   * The open stream a header block's trailers end, or undefined for a block that opens stream
+   * `id` (recorded as the last one taken). Throws for a block that may do neither.
+   */
+  #trailersOrNew(id: number, endStream: boolean): Stream | undefined {
+    if (id % 2 === 0) throw new ConnectionError(Code.ProtocolError, "bad stream ID");
+    const existing = this.streams.get(id);
+    if (existing) {
+      // Trailers: only valid to end the stream.
+      if (!endStream || existing.ended) {
+        throw new ConnectionError(Code.ProtocolError, "HEADERS mid-stream");
+      }
+      return existing;
+    }
+    if (id <= this.lastPeerId) throw new ConnectionError(Code.ProtocolError, "stream ID reused");
+    this.lastPeerId = id;
+    return undefined;
   }
 
   protected onData(
@@ -215,6 +292,7 @@ export class H2ServerConnection extends H2Core<Stream> {
     if (data.length > 0) stream.chunks.push(data.slice());
     if (endStream) {
       stream.ended = true;
+      this.restArrived(stream);
       this.#dispatch(stream);
     }
   }
@@ -223,12 +301,17 @@ export class H2ServerConnection extends H2Core<Stream> {
   #refuseBody(stream: Stream): void {
     stream.ended = true;
     stream.chunks = [];
+    this.restArrived(stream);
     this.#reply(stream, this.#tooLarge);
     this.reset(stream.id, Code.NoError);
   }
 
   protected onStreamReset(stream: Stream): void {
     this.#abandon(stream, "the client reset the stream");
+  }
+
+  protected onStreamError(stream: Stream, error: H2Error): void {
+    this.#abandon(stream, error.message);
   }
 
   protected override onBodySent(stream: Stream): void {

@@ -9,10 +9,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { H2Error } from "../../src/h2/connection.ts";
-import { H2ClientConnection } from "../../src/h2/client.ts";
+import { H2ClientConnection, type H2ClientConnectionOptions } from "../../src/h2/client.ts";
 import type { H2Socket } from "../../src/h2/connection.ts";
-import { encodeRequestHead, withContentLength } from "../../src/h2/hpack.ts";
-import { Channel, channelSocket, encodeFrame, type Frame, FrameTap } from "../support/byte_pipe.ts";
+import { encodeRequestHead, pushString, withContentLength } from "../../src/h2/hpack.ts";
+import { Channel, channelSocket, encodeFrame, type Frame, FrameTap } from "../support/h2_pipe.ts";
 
 const DATA = 0,
   HEADERS = 1,
@@ -81,9 +81,14 @@ const RESPONSE_INDEXING = Uint8Array.of(0x88, 0x40 | 31, MEDIA.length, ...text.e
 /** The same response as two references: static 8 and dynamic 62. */
 const RESPONSE_REFERENCING = Uint8Array.of(0x88, 0x80 | 62);
 
-function setUp(): { server: ScriptedServer; conn: H2ClientConnection } {
+function setUp(
+  options: H2ClientConnectionOptions = {},
+): { server: ScriptedServer; conn: H2ClientConnection } {
   const server = new ScriptedServer();
-  const conn = new H2ClientConnection(Promise.resolve(server.socket()), { idleTimeoutMs: 60_000 });
+  const conn = new H2ClientConnection(Promise.resolve(server.socket()), {
+    idleTimeoutMs: 60_000,
+    ...options,
+  });
   return { server, conn };
 }
 
@@ -340,6 +345,95 @@ describe("H2ClientConnection against a scripted server", () => {
     await server.request();
     server.toClient.close();
     expect(await outcome(pending)).toBe("retryable");
+    expect(conn.usable).toBe(false);
+  });
+});
+
+describe("H2ClientConnection bounds against a hostile server", () => {
+  const BIG = "r".repeat(4_000);
+  /** :status 200, a 4 KB literal added to the table (index 62), then `refs` references to it. */
+  function bombResponse(refs: number): Uint8Array {
+    const out = [0x88, 0x40];
+    pushString(out, "x-bomb");
+    pushString(out, BIG);
+    for (let i = 0; i < refs; i++) out.push(0x80 | 62);
+    return Uint8Array.from(out);
+  }
+
+  it("fails the one request whose response header list is over the decoded cap, resets its stream, and carries on", async () => {
+    const { server, conn } = setUp();
+    server.settings();
+    const settings = await server.expect(
+      (f) => f.type === SETTINGS && !(f.flags & ACK),
+      "SETTINGS",
+    );
+    expect(settings.payload.toHex()).toContain("000600010000"); // MAX_HEADER_LIST_SIZE 65 536
+    const bombed = post(conn);
+    const other = post(conn);
+    const h1 = await server.request("request 1");
+    const h2 = await server.request("request 2");
+    // 21 fields of 4 038 octets: ~85 KB decoded from ~4 KB, over the 64 KiB default.
+    server.send(HEADERS, END_HEADERS, h1.id, bombResponse(20));
+    const error = await bombed.then(() => undefined, (e) => e);
+    expect(error).toBeInstanceOf(H2Error);
+    expect(error.retryable).toBe(false);
+    expect(error.message).toMatch(/response header list on stream 1 over 65536 bytes/);
+    const rst = await server.expect((f) => f.type === RST_STREAM, "RST_STREAM");
+    expect([rst.id, new DataView(rst.payload.buffer).getUint32(0)]).toEqual([h1.id, 8]); // CANCEL
+    // The other stream's answer refers to the bomb's table entry: the table stayed in step.
+    server.send(HEADERS, END_HEADERS | END_STREAM, h2.id, Uint8Array.of(0x88, 0x80 | 62));
+    expect((await other).status).toBe(200);
+    expect(conn.usable).toBe(true);
+    conn.close();
+  });
+
+  it("fails a request whose DATA (padding included) passes the stream window, and carries on", async () => {
+    const { server, conn } = setUp();
+    server.settings();
+    const flooded = conn.request(
+      HEAD,
+      Uint8Array.of(1, 2, 3, 4),
+      1 << 20,
+      AbortSignal.timeout(5_000),
+    );
+    const h = await server.request();
+    server.send(HEADERS, END_HEADERS, h.id, RESPONSE_INDEXING);
+    const padded = new Uint8Array(16_384);
+    padded[0] = 255; // pad length: 16 128 body bytes, 255 of padding
+    // 17 frames: 278 528 bytes of window, over the 256 KiB the client advertised; the body
+    // (274 176 bytes) is within this request's cap, so only the window can stop it.
+    for (let i = 0; i < 17; i++) server.send(DATA, PADDED, h.id, padded);
+    const error = await flooded.then(() => undefined, (e) => e);
+    expect(error).toBeInstanceOf(H2Error);
+    expect(error.message).toMatch(/DATA beyond the stream window on stream 1/);
+    const rst = await server.expect((f) => f.type === RST_STREAM, "RST_STREAM");
+    expect([rst.id, new DataView(rst.payload.buffer).getUint32(0)]).toEqual([h.id, 3]);
+    const next = post(conn);
+    const h2 = await server.request("the next request");
+    server.send(HEADERS, END_HEADERS | END_STREAM, h2.id, RESPONSE_REFERENCING);
+    expect((await next).contentType).toBe(MEDIA);
+    conn.close();
+  });
+
+  it("ends the connection when the server sends no SETTINGS within readTimeoutMs", async () => {
+    const { server, conn } = setUp({ readTimeoutMs: 80 });
+    const pending = post(conn);
+    await server.request();
+    expect(await outcome(pending)).toBe("retryable");
+    const goaway = await server.expect((f) => f.type === GOAWAY, "GOAWAY");
+    expect(new DataView(goaway.payload.buffer).getUint32(4)).toBe(0);
+    expect(conn.usable).toBe(false);
+  });
+
+  it("ends the connection when a response header block never ends", async () => {
+    const { server, conn } = setUp({ readTimeoutMs: 80 });
+    server.settings();
+    const pending = post(conn);
+    const h = await server.request();
+    server.send(HEADERS, 0, h.id, Uint8Array.of(0x88));
+    expect(await outcome(pending)).toBe("fatal");
+    const goaway = await server.expect((f) => f.type === GOAWAY, "GOAWAY");
+    expect(new DataView(goaway.payload.buffer).getUint32(4)).toBe(11);
     expect(conn.usable).toBe(false);
   });
 });

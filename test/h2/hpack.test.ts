@@ -1,16 +1,19 @@
 /**
  * HPACK pieces of the HTTP/2 core: the Huffman code against RFC 7541 Appendix B/C, the decoder
  * against the RFC's response examples (C.5 raw, C.6 Huffman, both with a 256-octet table that
- * evicts) and against a peer that indexes octets that are not UTF-8, and the request and
- * response encoders decoded back.
+ * evicts), against a peer that indexes octets that are not UTF-8, against the "HPACK bomb"
+ * under a decoded-list cap, and the request and response encoders decoded back.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   encodeRequestHead,
   encodeResponseHead,
+  FIELD_OVERHEAD,
   HpackDecoder,
   HpackError,
+  pushInt,
+  pushString,
   withContentLength,
 } from "../../src/h2/hpack.ts";
 import { huffmanCode, huffmanDecode, huffmanEncode, HuffmanError } from "../../src/h2/huffman.ts";
@@ -174,6 +177,77 @@ describe("HpackDecoder", () => {
     expect([decoder.tableSize, decoder.tableLength]).toEqual([peer.size, peer.table.length]);
     // The evicted entry is gone on both sides: index 64 is out of the table.
     expect(() => fieldsOf(decoder, Uint8Array.of(0x80 | 64))).toThrow(HpackError);
+  });
+
+  describe("under a decoded header-list cap", () => {
+    const CAP = 16 * 1024;
+    const BIG = "a".repeat(4_000);
+    /** One 4 KB literal added to the table (index 62), then `refs` one-octet references to it. */
+    function bomb(refs: number): Uint8Array {
+      const out: number[] = [0x82, 0x40]; // :method GET; literal with indexing, new name
+      pushString(out, "x-bomb");
+      pushString(out, BIG);
+      for (let i = 0; i < refs; i++) out.push(0x80 | 62);
+      return Uint8Array.from(out);
+    }
+    const entrySize = "x-bomb".length + BIG.length + FIELD_OVERHEAD;
+
+    it("hands over fields only up to the cap for a block that decodes to ~48 MB (the HPACK bomb)", () => {
+      const decoder = new HpackDecoder();
+      const block = bomb(12_000);
+      expect(block.length).toBeLessThan(16_384); // one HEADERS frame
+      let fields = 0;
+      let size = 0;
+      const complete = decoder.decode(block, (name, value) => {
+        fields++;
+        size += name.length + value.length + FIELD_OVERHEAD;
+      }, CAP);
+      expect(complete).toBe(false);
+      // :method, then as many 4 KB fields as fit: 12 001 of them were in the block.
+      expect(fields).toBe(1 + Math.floor((CAP - (7 + 3 + 32)) / entrySize));
+      expect(size).toBeLessThanOrEqual(CAP);
+      expect(12_001 * entrySize).toBeGreaterThan(48_000_000);
+    });
+
+    it("keeps decoding past the cap, so the table stays in step with the peer's", () => {
+      const decoder = new HpackDecoder();
+      // Over the cap: the bomb, then a raw and a Huffman literal without indexing (skipped),
+      // then a literal with indexing that must still enter the table.
+      const out = [...bomb(10)];
+      out.push(0x00);
+      pushString(out, "x-skipped");
+      pushString(out, "raw");
+      out.push(0x00, 0x82, ...huffmanEncode(text.encode("no")), 0x83);
+      out.push(...huffmanEncode(text.encode("yes")));
+      out.push(0x40);
+      pushString(out, "x-late");
+      pushString(out, "after the cap");
+      const seen: string[] = [];
+      expect(decoder.decode(Uint8Array.from(out), (n) => seen.push(n), CAP)).toBe(false);
+      expect(seen).not.toContain("x-skipped");
+      expect(seen).not.toContain("x-late");
+      expect(decoder.tableLength).toBe(2);
+      // The next block refers to both entries: 62 is x-late, 63 the bomb's.
+      expect(fieldsOf(decoder, Uint8Array.of(0x80 | 62, 0x80 | 63))).toEqual([
+        ["x-late", "after the cap"],
+        ["x-bomb", BIG],
+      ]);
+    });
+
+    it("hands over every field of a block within the cap and says so", () => {
+      const decoder = new HpackDecoder();
+      const out: number[] = [];
+      pushInt(out, 4, 4, 0); // :path (5 octets) literal without indexing
+      pushString(out, "/dns-query");
+      let fields = 0;
+      expect(
+        decoder.decode(Uint8Array.from([0x82, ...out]), () => fields++, 5 + 10 + 32 + 7 + 3 + 32),
+      )
+        .toBe(true);
+      expect(fields).toBe(2);
+      expect(decoder.decode(Uint8Array.from([0x82, ...out]), () => {}, 5 + 10 + 32 + 7 + 3 + 31))
+        .toBe(false);
+    });
   });
 
   it("fails blocks that reference missing entries, are truncated or resize too late", () => {

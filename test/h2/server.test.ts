@@ -16,7 +16,7 @@ import {
   encodeFrame as frame,
   type Frame,
   FrameTap,
-} from "../support/byte_pipe.ts";
+} from "../support/h2_pipe.ts";
 
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const DATA = 0, HEADERS = 1, RST_STREAM = 3, SETTINGS = 4, GOAWAY = 7, WINDOW_UPDATE = 8;
