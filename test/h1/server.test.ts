@@ -53,6 +53,19 @@ describe("H1ServerConnection: requests and replies", () => {
     connection.destroy();
   });
 
+  it("reads node Buffers from a shared pool (views with an offset)", async () => {
+    const { Buffer } = await import("node:buffer");
+    const pool = Buffer.from("xxxx" + post("\xe9!") + "yyyy", "latin1");
+    const { peer, connection, seen } = setUp();
+    const request = pool.subarray(4, pool.length - 4);
+    connection.receive(request.subarray(0, 20));
+    connection.receive(request.subarray(20));
+    await wait();
+    expect([...seen[0].body!]).toEqual([0xe9, 0x21]);
+    expect(peer.responses()[0].status).toBe(200);
+    connection.destroy();
+  });
+
   it("turns an absolute-form target into path and authority", async () => {
     const { connection, seen } = setUp();
     connection.receive(
@@ -347,6 +360,20 @@ describe("H1ServerConnection: keep-alive and close", () => {
     expect(field(responses[1], "connection")).toBe("close");
     expect(peer.closed).toBe(true);
     expect(reasons).toEqual(["peer closed"]);
+  });
+
+  it("answers requests still waiting behind maxPipelined when the peer ends", async () => {
+    const { peer, connection } = setUp({ maxPipelined: 2 }, async (r) => {
+      await wait(5);
+      return { status: 200, headers: [], body: bytes(r.path) };
+    });
+    connection.receive(bytes(get("/1") + get("/2") + get("/3") + get("/4") + get("/5")));
+    connection.receiveEnd();
+    for (let i = 0; i < 50 && !peer.closed; i++) await wait(5);
+    const responses = peer.responses();
+    expect(responses.map((r) => r.body)).toEqual(["/1", "/2", "/3", "/4", "/5"]);
+    expect(field(responses[4], "connection")).toBe("close");
+    expect(peer.closed).toBe(true);
   });
 
   it("aborts the requests' signal when the connection goes", () => {
