@@ -1,0 +1,9 @@
+/**
+ * The bridge's own HTTP/1.1 server connection, beside the HTTP/2 one (`src/h2/`): both parse into
+ * the shared {@linkcode ServerRequest} and write a {@linkcode ServerReply}.
+ *
+ * @module
+ */
+export { H1ServerConnection, type H1ServerOptions, type H1Socket } from "./server.ts";
+export { CHUNKED, type HeadError, parseHead, type RequestHead } from "./head.ts";
+export type { ServerReply, ServerRequest } from "../http/exchange.ts";
