@@ -127,16 +127,6 @@ export const OPTION_TABLE = [
     help: "serve HTTPS with the DoT certificate; false: plain HTTP (behind a TLS reverse proxy)",
   },
   {
-    name: "doh-server",
-    group: "doh",
-    field: "dohServer",
-    kind: "enum",
-    choices: ["deno", "native"],
-    default: "deno",
-    help: "DoH listener: Deno.serve (HTTP/1.1 and HTTP/2), or the bridge's own HTTP/2 server " +
-      "(faster, connection limits apply; HTTP/2 over TLS only, no SNI)",
-  },
-  {
     name: "trusted-proxy-header",
     group: "doh",
     field: "trustedProxyHeader",
@@ -152,6 +142,26 @@ export const OPTION_TABLE = [
     kind: "bool",
     default: "true",
     help: "answer the JSON API (application/dns-json, ?name=&type=) on the DoH path",
+  },
+  {
+    name: "doh-idle-timeout",
+    group: "doh",
+    field: "idleTimeoutMs",
+    kind: "duration",
+    default: "30s",
+    min: 1,
+    help: "close a DoH connection with no request open this long",
+  },
+  {
+    name: "doh-request-timeout",
+    group: "doh",
+    field: "requestTimeoutMs",
+    kind: "duration",
+    default: "10s",
+    min: 1,
+    max: 15_000,
+    help: "a DoH request's headers and body must arrive within this long (HTTP/2: the stream " +
+      "is reset; HTTP/1.1: 408 and close); a connection left with only such requests is closed",
   },
   {
     name: "upstream",
@@ -357,7 +367,8 @@ export const OPTION_TABLE = [
     kind: "enum",
     choices: ["node", "native"],
     default: "node",
-    help: "DoT listener: node:tls, or Deno.listenTls (less memory per connection; no SNI)",
+    help: "DoT listener: node:tls, or Deno.listenTls (less memory per connection; no SNI; no " +
+      "TCP_NODELAY: one query per connection can wait ~40 ms)",
   },
   {
     name: "handshake-timeout",

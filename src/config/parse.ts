@@ -338,7 +338,7 @@ const COMPUTED: Partial<Record<OptionName, (values: ReadonlyMap<string, unknown>
 
 /** Checks that span several keys; each error names the key to change. */
 function checkTogether(config: Config): void {
-  const { certificate, upstream, doh, dot, resolver, origin } = config;
+  const { certificate, upstream, dot, resolver, origin } = config;
   if ((certificate.certFile === undefined) !== (certificate.keyFile === undefined)) {
     throw new ConfigError(
       certificate.certFile === undefined ? "--cert" : "--key",
@@ -357,13 +357,6 @@ function checkTogether(config: Config): void {
         );
       }
     }
-  }
-  if (doh.dohServer === "native" && !doh.httpTls) {
-    throw new ConfigError(
-      origin["doh-server"],
-      `native serves HTTP/2 over TLS only, but ${origin["http-tls"]} is false; ` +
-        "use --doh-server deno",
-    );
   }
   if (dot.dotServer === "native" && resolver.tenantDomain !== undefined) {
     throw new ConfigError(

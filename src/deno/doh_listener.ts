@@ -1,41 +1,39 @@
 /**
- * The DoH face on Deno: `Deno.serve` in front of the hono app. With a certificate it serves
- * HTTPS, HTTP/2 and HTTP/1.1 by ALPN; without, plain HTTP (and h2c with prior knowledge) for use
- * behind a reverse proxy that terminates TLS.
+ * The DoH face on Deno: the bridge's own HTTP/2 server (`src/h2/server.ts`) and HTTP/1.1 server
+ * (`src/h1/server.ts`) on `node:tls` (HTTPS) or `node:net` (plain HTTP behind a reverse proxy
+ * that terminates TLS), one port for both:
  *
- * Why `Deno.serve` and not `node:http2` (which the DoT face's `node:tls` would suggest): under
- * Deno 2.9.6 a `node:http2` server aborted the whole process inside nghttp2
- * (`find_stream_on_goaway_func: Assertion 'stream->closed_next == NULL' failed`, Deno issue
- * #36788) in about one in five h2load runs here; `Deno.serve` (hyper) never did, and answered
- * about 1.25× the request rate. What `node:http2` did better: `kdig +https` sees 40–90 ms per
- * query on `Deno.serve` at low load (its small writes meet the client's delayed ACK) against
- * ~6 ms; curl and browsers are not affected the same way. A process that stays up wins.
+ * - **HTTPS**: ALPN picks the protocol, `h2` first; a client that offers only `http/1.1` (or no
+ *   ALPN at all) gets HTTP/1.1.
+ * - **Plain HTTP**: a connection that opens with the HTTP/2 preface speaks h2c (prior
+ *   knowledge); anything else is HTTP/1.1.
  *
- * Certificate reload starts a second server on the same port (SO_REUSEPORT) with the new pair
- * and then drains the old one, so new connections get the new certificate and requests in
- * flight finish. Connection-level limits (`--max-connections`, per-IP caps, handshake timeout)
- * are not available through `Deno.serve`; the ACL answers 403 per request instead.
+ * Why `node:tls` and not `Deno.listenTls` or `Deno.serve`: Deno's TLS server sockets have no
+ * `setNoDelay`, and with Nagle's algorithm on, a small write left behind an unacknowledged one
+ * waits for the client's delayed ACK: one-shot `kdig +https` took ~44 ms on both. `node:tls`
+ * sets TCP_NODELAY on every accepted socket (`noDelay`), so the same query takes a few ms. It also
+ * swaps the certificate in place (`setSecureContext`), as the DoT face does.
+ *
+ * Connection limits apply as on the DoT face, at accept, before TLS: `--max-connections`, the
+ * per-address cap, the handshake deadline, and the ACL (unless a trusted proxy header names the
+ * client, when the resolver's ACL judges the forwarded address instead).
  *
  * @module
  */
-import { MAX_MESSAGE_SIZE } from "../dns/constants.ts";
+import type { AddressInfo, Server, Socket } from "node:net";
+import net from "node:net";
+import tls from "node:tls";
+import { H1ServerConnection } from "../h1/server.ts";
+import { PREFACE } from "../h2/frames.ts";
+import { H2ServerConnection } from "../h2/server.ts";
 import type { DohBindings } from "../http/app.ts";
-import { type DohRequestOptions, parseDohRequest, targetOf } from "../http/doh_request.ts";
-import {
-  answerDohQuery,
-  errorReply,
-  INTERNAL_ERROR,
-  requestErrorReply,
-  toResponse,
-} from "../http/doh_response.ts";
+import type { ServerReply, ServerRequest } from "../http/exchange.ts";
+import { dohFaceHandler, type DohFastPath, type FetchApp, tooLargeReply } from "../http/face.ts";
 import type { Logger } from "../log/mod.ts";
-import type { Processor } from "../resolver/processor.ts";
-import { readStreamCapped } from "../bytes/read_capped.ts";
+import { checkCertificatePair } from "./cert_check.ts";
+import { refusalOf } from "./dot_listener.ts";
 
-/** The part of a hono app the listener needs. */
-export interface FetchApp {
-  fetch(request: Request, env: DohBindings): Response | Promise<Response>;
-}
+export type { DohBindings, DohFastPath, FetchApp };
 
 /** Options of {@linkcode listenDoh}. */
 export interface DohListenerOptions {
@@ -45,43 +43,32 @@ export interface DohListenerOptions {
   cert?: string;
   key?: string;
   app: FetchApp;
+  /** Wire-format DoH on its path, answered without the app (see `src/http/face.ts`). */
+  fast: DohFastPath;
   /**
-   * A request header set by a trusted reverse proxy that carries the client's address, e.g.
-   * `x-forwarded-for` or `x-real-ip`. For `x-forwarded-for` the last (right-most) entry is
-   * used: the one the proxy next to us appended, which a client cannot forge; for any other
-   * header, the whole trimmed value. Requests without the header fall back to the socket peer.
-   * Only set this when nothing but the proxy can reach the listener.
+   * A request header set by a trusted reverse proxy that carries the client's address
+   * (`x-forwarded-for`: its last entry). Only set this when nothing but the proxy can reach the
+   * listener.
    */
   trustedProxyHeader?: string;
-  /** Requests from peers this rejects get 403 (ACL on the socket's address). */
+  /** Closes connections from addresses this rejects, at accept (ACL). */
   accept?: (address: string) => boolean;
-  /** Share the port (SO_REUSEPORT): several threads, and certificate reload. */
+  /** Share the port (SO_REUSEPORT): one listener per thread. */
   reusePort?: boolean;
+  maxConnections?: number;
+  /** 0 or unset: no per-address cap. */
+  maxConnectionsPerIp?: number;
+  handshakeTimeoutMs?: number;
+  /** A connection with nothing open is closed after this long. Default 30 000 ms. */
+  idleTimeoutMs?: number;
   /**
-   * Answers wire-format requests on `path` (queries and their errors) with `process` directly,
-   * through the same request path as the app but without its router (the same answers, less
-   * work per query). The JSON API and other routes go to the app. `maxQuerySize` must be the
-   * app's (default 65535).
+   * A request (headers and body) must arrive within this long of its start, or its stream is
+   * reset (HTTP/2) or answered 408 and closed (HTTP/1.1). Default 10 000 ms.
    */
-  fast?: DohFastPath;
-  /** Told about refused requests, for metrics. */
+  requestTimeoutMs?: number;
+  /** Told about refused connections (`refused-<reason>`) and failed handshakes, for metrics. */
   onEvent?: (event: string) => void;
   logger?: Logger;
-}
-
-/** What a listener needs to answer wire-format DoH requests without the app. */
-export interface DohFastPath {
-  process: Processor;
-  path: string;
-  maxQuerySize?: number;
-}
-
-/**
- * The request options of a fast path. A JSON API request is always recognised, and handed to the
- * app, which answers it or (with the JSON API off) says the `dns` parameter is missing.
- */
-export function fastPathOptions(fast: DohFastPath): DohRequestOptions {
-  return { path: fast.path, maxQuerySize: fast.maxQuerySize ?? MAX_MESSAGE_SIZE, jsonApi: true };
 }
 
 /** A running DoH listener. */
@@ -90,161 +77,233 @@ export interface DohListener {
   readonly addr: { hostname: string; port: number };
   /** True when serving HTTPS. */
   readonly tls: boolean;
-  /** Requests being answered now. */
+  /** Connections open now (including those mid-handshake). */
   readonly connections: number;
-  /** New connections use this certificate; requests in flight finish on the old server. */
-  setCertificate(cert: string, key: string): Promise<void>;
-  /** Stops accepting and waits for requests in flight (at most `graceMs`, default 5 000 ms). */
+  /**
+   * New connections use this certificate; established ones keep theirs.
+   *
+   * @throws if the pair does not load (the old one stays in use)
+   */
+  setCertificate(cert: string, key: string): void;
+  /** Stops accepting, lets requests in flight finish (at most `graceMs`), then closes all. */
   shutdown(graceMs?: number): Promise<void>;
 }
 
+/** One protocol connection on a socket: HTTP/2 or HTTP/1.1. */
+interface Served {
+  receive(data: Uint8Array): void;
+  receiveEnd(error?: Error): void;
+  shutdown(graceMs: number): Promise<void>;
+  destroy(): void;
+}
+
+/** How long a socket we closed keeps reading (and dropping) what the peer still sends. */
+const LINGER_MS = 2_000;
+
 /**
- * The client address for a request: the trusted proxy header's value if configured and present
- * (last entry of `x-forwarded-for`), else the socket peer's address.
+ * A node socket as the servers' socket: writes resolve once node has taken the bytes. Closing
+ * ends our side (FIN after what is queued, such as a final GOAWAY) and keeps reading for a
+ * moment: destroying a socket with unread input sends a TCP reset, and the peer may then never
+ * read the last frames we wrote.
  */
-export function clientAddressOf(
-  request: Request,
-  peer: string,
-  trustedProxyHeader?: string,
-): string {
-  if (!trustedProxyHeader) return peer;
-  return addressFromHeader(request.headers.get(trustedProxyHeader), peer, trustedProxyHeader);
+function socketOf(socket: Socket) {
+  return {
+    write(bytes: Uint8Array): Promise<void> {
+      if (socket.destroyed) return Promise.reject(new Error("socket closed"));
+      return new Promise<void>((resolve, reject) => {
+        socket.write(bytes, (error?: Error | null) => (error ? reject(error) : resolve()));
+      });
+    },
+    close(): void {
+      if (socket.destroyed) return;
+      socket.end();
+      socket.resume();
+      const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+      socket.once("close", () => clearTimeout(linger));
+    },
+    pause(): void {
+      socket.pause();
+    },
+    resume(): void {
+      socket.resume();
+    },
+  };
+}
+
+/** Whether `data` could still be the start of the HTTP/2 preface. */
+function prefaceSoFar(data: Uint8Array): boolean {
+  const n = Math.min(data.length, PREFACE.length);
+  for (let i = 0; i < n; i++) if (data[i] !== PREFACE[i]) return false;
+  return true;
 }
 
 /**
- * The client address a trusted proxy header's `value` names (the last entry of
- * `x-forwarded-for`), or `peer` when the header is absent or empty. Both DoH listeners use it.
- */
-export function addressFromHeader(
-  value: string | null | undefined,
-  peer: string,
-  header: string,
-): string {
-  if (value === null || value === undefined) return peer;
-  const entry = header.toLowerCase() === "x-forwarded-for" ? value.split(",").at(-1)! : value;
-  return entry.trim() || peer;
-}
-
-/**
- * Starts the DoH listener.
+ * Starts the listener.
  *
  * @throws if the address cannot be bound, or the certificate and key do not load
  *
  * @example
  * ```ts
- * const doh = listenDoh({ hostname: "127.0.0.1", port: 8443, cert, key, app });
+ * const doh = await listenDoh({ hostname: "127.0.0.1", port: 8443, cert, key, app, fast });
  * ```
  */
-export function listenDoh(options: DohListenerOptions): DohListener {
-  const { app, logger, trustedProxyHeader } = options;
-  const tls = options.cert !== undefined && options.key !== undefined;
-  let inFlight = 0;
+export async function listenDoh(options: DohListenerOptions): Promise<DohListener> {
+  const { logger } = options;
+  const secure = options.cert !== undefined && options.key !== undefined;
+  const maxConnections = options.maxConnections ?? 10_000;
+  const maxPerIp = options.maxConnectionsPerIp ?? 0;
+  const perIp = new Map<string, number>();
+  const served = new Set<Served>();
+  let open = 0;
+  let closing = false;
 
-  const fast = options.fast;
-  const fastOptions = fast && fastPathOptions(fast);
-
-  async function fastAnswer(request: Request, address: string): Promise<Response | undefined> {
-    // Getters: a GET with ?dns= never reads a header, and Deno builds `request.headers` only
-    // when it is first touched.
-    const parsed = await parseDohRequest({
-      method: request.method,
-      target: targetOf(request.url),
-      get contentType() {
-        return request.headers.get("content-type");
-      },
-      get contentLength() {
-        return request.headers.get("content-length");
-      },
-      get accept() {
-        return request.headers.get("accept");
-      },
-      body: (limit) => readStreamCapped(request.body, limit),
-    }, fastOptions!);
-    if (parsed.kind === "error") {
-      return toResponse(requestErrorReply(parsed), request.method === "HEAD");
-    }
-    if (parsed.kind !== "query") return undefined; // the JSON API and other routes: the app's
-    const reply = await answerDohQuery(fast!.process, parsed, {
-      face: "doh",
-      signal: request.signal,
-      client: { address },
-      tenant: parsed.tenant,
-    }, logger);
-    return toResponse(reply, request.method === "HEAD");
-  }
-
-  const handler = async (request: Request, info: Deno.ServeHandlerInfo<Deno.Addr>) => {
-    inFlight++;
-    try {
-      const peer = info.remoteAddr.transport === "tcp" ? info.remoteAddr.hostname : "";
-      const address = clientAddressOf(request, peer, trustedProxyHeader);
-      if (options.accept && !options.accept(peer)) {
-        options.onEvent?.("refused");
-        return toResponse(errorReply(403, "forbidden"));
-      }
-      if (fast) {
-        const answered = await fastAnswer(request, address);
-        if (answered) return answered;
-      }
-      return await app.fetch(request, { remoteAddr: address });
-    } finally {
-      inFlight--;
-    }
-  };
-  const onError = (error: unknown) => {
-    logger?.error("doh: request failed", { error: (error as Error)?.message });
-    return toResponse(INTERNAL_ERROR);
+  const handle = dohFaceHandler({
+    app: options.app,
+    fast: options.fast,
+    trustedProxyHeader: options.trustedProxyHeader,
+    logger,
+  });
+  const tooLarge = tooLargeReply(options.fast);
+  const maxBodyBytes = options.fast.maxQuerySize ?? 65_535;
+  const limits = {
+    maxBodyBytes,
+    tooLargeReply: tooLarge,
+    idleTimeoutMs: options.idleTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs,
   };
 
-  let reusePort = options.reusePort ?? false;
-  const start = (port: number, cert?: string, key?: string): Deno.HttpServer<Deno.NetAddr> => {
-    const serve = () => {
-      const common = { hostname: options.hostname, port, onListen: () => {}, onError, reusePort };
-      return tls
-        ? Deno.serve({ ...common, cert: cert!, key: key! }, handler)
-        : Deno.serve(common, handler);
+  /** Runs `protocol` on `socket` (already past TLS), feeding it what arrived so far. */
+  function serve(socket: Socket, protocol: "h2" | "http/1.1", first?: Uint8Array): void {
+    const peer = socket.remoteAddress ?? "";
+    const handler = (request: ServerRequest): Promise<ServerReply> => handle(request, peer);
+    const onClose = (reason: string) => {
+      served.delete(connection);
+      logger?.debug("doh: connection closed", { reason });
     };
-    try {
-      return serve();
-    } catch (error) {
-      // SO_REUSEPORT needs Deno's --unstable-net (deno.json turns it on); without it, serve
-      // anyway and say what is lost.
-      if (!reusePort || !/unstable-net/.test((error as Error).message)) throw error;
-      logger?.warn("doh: no SO_REUSEPORT without --unstable-net; certificate reload disabled");
-      reusePort = false;
-      return serve();
-    }
-  };
-
-  let server = start(options.port, options.cert, options.key);
-  const bound = server.addr;
-
-  async function drain(s: Deno.HttpServer<Deno.NetAddr>, graceMs: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      await Promise.race([s.shutdown(), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
-    } finally {
-      clearTimeout(timer);
-    }
+    const connection: Served = protocol === "h2"
+      ? new H2ServerConnection(socketOf(socket), handler, { ...limits, onClose })
+      : new H1ServerConnection(socketOf(socket), handler, { ...limits, onClose });
+    served.add(connection);
+    socket.on("data", (chunk: Uint8Array) => connection.receive(chunk));
+    socket.on("end", () => connection.receiveEnd());
+    socket.on("close", () => connection.receiveEnd(new Error("socket closed")));
+    if (first) connection.receive(first);
   }
+
+  /** Plain HTTP: h2c when the client opens with the HTTP/2 preface, HTTP/1.1 otherwise. */
+  function sniff(socket: Socket): void {
+    let seen = new Uint8Array(0);
+    const onData = (chunk: Uint8Array) => {
+      const joined = new Uint8Array(seen.length + chunk.length);
+      joined.set(seen);
+      joined.set(chunk, seen.length);
+      seen = joined;
+      if (prefaceSoFar(seen) && seen.length < PREFACE.length) return; // not decided yet
+      socket.off("data", onData);
+      socket.off("close", onGone);
+      clearTimeout(timer);
+      serve(socket, prefaceSoFar(seen) ? "h2" : "http/1.1", seen);
+    };
+    const onGone = () => clearTimeout(timer);
+    // A client that connects and says nothing holds a slot until the request deadline.
+    const timer = setTimeout(() => socket.destroy(), options.requestTimeoutMs ?? 10_000);
+    socket.on("data", onData);
+    socket.once("close", onGone);
+  }
+
+  /** Accept-time checks on the TCP connection, before TLS. */
+  function admit(raw: Socket): boolean {
+    raw.setNoDelay(true);
+    const address = raw.remoteAddress ?? "";
+    const held = perIp.get(address) ?? 0;
+    const refusal = refusalOf({
+      closing,
+      open,
+      maxConnections,
+      held,
+      maxPerIp,
+      address,
+      accept: options.accept,
+    });
+    if (refusal) {
+      logger?.debug("doh: connection refused", { reason: refusal });
+      options.onEvent?.(`refused-${refusal}`);
+      raw.destroy();
+      return false;
+    }
+    open++;
+    perIp.set(address, held + 1);
+    raw.once("close", () => {
+      open--;
+      const n = (perIp.get(address) ?? 1) - 1;
+      if (n > 0) perIp.set(address, n);
+      else perIp.delete(address);
+    });
+    raw.on("error", (error: Error) => logger?.debug("doh: socket error", { error: error.message }));
+    return true;
+  }
+
+  let server: Server;
+  if (secure) {
+    const tlsServer = tls.createServer({
+      cert: options.cert,
+      key: options.key,
+      ALPNProtocols: ["h2", "http/1.1"],
+      handshakeTimeout: options.handshakeTimeoutMs ?? 5_000,
+      minVersion: "TLSv1.2",
+      noDelay: true,
+    });
+    tlsServer.on("connection", admit);
+    tlsServer.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
+      logger?.debug("doh: tls handshake failed", { error: error.message });
+      options.onEvent?.("tls-handshake-failed");
+      socket.destroy();
+    });
+    tlsServer.on("secureConnection", (socket: tls.TLSSocket) => {
+      if (closing) return void socket.destroy();
+      socket.setNoDelay(true);
+      socket.on("error", (e: Error) => logger?.debug("doh: socket error", { error: e.message }));
+      serve(socket, socket.alpnProtocol === "h2" ? "h2" : "http/1.1");
+    });
+    server = tlsServer;
+  } else {
+    server = net.createServer({ noDelay: true }, (socket: Socket) => {
+      if (admit(socket)) sniff(socket);
+    });
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    const listen = { port: options.port, host: options.hostname, reusePort: options.reusePort };
+    server.listen(listen, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  server.on(
+    "error",
+    (error: Error) => logger?.error("doh: listener error", { error: error.message }),
+  );
+  const bound = server.address() as AddressInfo;
 
   return {
-    addr: { hostname: bound.hostname, port: bound.port },
-    tls,
+    addr: { hostname: bound.address, port: bound.port },
+    tls: secure,
     get connections() {
-      return inFlight;
+      return open;
     },
-    async setCertificate(cert: string, key: string) {
-      if (!tls) return;
-      if (!reusePort) {
-        throw new Error("doh: certificate reload needs the port shared (--unstable-net)");
-      }
-      const old = server;
-      server = start(bound.port, cert, key);
-      await drain(old, 5_000);
+    setCertificate(cert: string, key: string) {
+      if (!secure || closing) return;
+      // node:tls under Deno takes a bad pair here without a word: check it first.
+      checkCertificatePair(cert, key);
+      (server as tls.Server).setSecureContext({ cert, key });
     },
     async shutdown(graceMs = 5_000) {
-      await drain(server, graceMs);
+      closing = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all([...served].map((c) => c.shutdown(graceMs)));
+      for (const c of served) c.destroy();
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 50))]);
     },
   };
 }

@@ -1,8 +1,8 @@
 /**
- * One table of good and bad DoH requests, sent to every DoH server the project has: the hono app
- * through `app.request()`, the `Deno.serve` listener (`listenDoh`, HTTPS), the own HTTP/2 server
- * (`listenDohNative`, HTTP/2 over TLS) and the Worker in workerd (`wrangler dev`). Each request
- * must get the same status, content type and body from all four.
+ * One table of good and bad DoH requests, sent to every DoH face the project has: the hono app
+ * through `app.request()`, the Deno listener (`listenDoh`) over HTTPS as HTTP/2 and as HTTP/1.1,
+ * and over plain HTTP as h2c (prior knowledge) and as HTTP/1.1, and the Worker in workerd
+ * (`wrangler dev`). Each request must get the same status, content type and body from all six.
  *
  * The Deno faces answer from the test zone through the real face-side processor; the Worker
  * answers through its own pipeline from a plain-HTTP upstream serving the same zone. Answers are
@@ -13,7 +13,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DohListener, listenDoh } from "../../src/deno/doh_listener.ts";
-import { listenDohNative } from "../../src/deno/doh_listener_native.ts";
 import { answerOf } from "../../src/dns/answer.ts";
 import { DNS_MESSAGE } from "../../src/dns/media_type.ts";
 import { createDohApp } from "../../src/http/app.ts";
@@ -231,7 +230,7 @@ interface Face {
 let upstream: PlainDohUpstream | undefined;
 let worker: WorkerDev | undefined;
 const listeners: DohListener[] = [];
-let client: Deno.HttpClient | undefined;
+const clients: Deno.HttpClient[] = [];
 const faces: Face[] = [];
 
 async function replyOf(response: Response): Promise<Reply> {
@@ -268,16 +267,28 @@ beforeAll(async () => {
     fast: { process, path: "/dns-query" },
     logger: silentLogger,
   };
-  listeners.push(listenDoh(common), listenDohNative(common));
-  client = Deno.createHttpClient({ caCerts: [pki.ca.certPem] });
-  const tlsFetch = (listener: DohListener) => async (c: Case) =>
-    await replyOf(
-      await fetch(`https://127.0.0.1:${listener.addr.port}${c.target}`, { ...init(c), client }),
-    );
+  const [secure, plain] = await Promise.all([
+    listenDoh(common),
+    listenDoh({ ...common, cert: undefined, key: undefined }),
+  ]);
+  listeners.push(secure, plain);
+  const h2 = Deno.createHttpClient({ caCerts: [pki.ca.certPem], http1: false, http2: true });
+  const h1 = Deno.createHttpClient({ caCerts: [pki.ca.certPem], http1: true, http2: false });
+  clients.push(h2, h1);
+  const over =
+    (scheme: string, listener: DohListener, client: Deno.HttpClient) => async (c: Case) =>
+      await replyOf(
+        await fetch(`${scheme}://127.0.0.1:${listener.addr.port}${c.target}`, {
+          ...init(c),
+          client,
+        }),
+      );
   faces.push(
     { name: "hono app", send: async (c) => await replyOf(await app.request(c.target, init(c))) },
-    { name: "Deno.serve", send: tlsFetch(listeners[0]) },
-    { name: "HTTP/2 server", send: tlsFetch(listeners[1]) },
+    { name: "HTTP/2 over TLS", send: over("https", secure, h2) },
+    { name: "HTTP/1.1 over TLS", send: over("https", secure, h1) },
+    { name: "h2c", send: over("http", plain, h2) },
+    { name: "HTTP/1.1", send: over("http", plain, h1) },
   );
   worker = await workerStarting;
   const url = worker.url;
@@ -289,14 +300,21 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(listeners.map((l) => l.shutdown(1_000)));
-  client?.close();
+  for (const client of clients) client.close();
   await worker?.stop();
   await upstream?.close();
 }, 30_000);
 
 describe("every DoH face answers the same request the same way", () => {
-  it("runs on four faces", () => {
-    expect(faces.map((f) => f.name)).toEqual(["hono app", "Deno.serve", "HTTP/2 server", "Worker"]);
+  it("runs on six faces", () => {
+    expect(faces.map((f) => f.name)).toEqual([
+      "hono app",
+      "HTTP/2 over TLS",
+      "HTTP/1.1 over TLS",
+      "h2c",
+      "HTTP/1.1",
+      "Worker",
+    ]);
   });
 
   it.each(CASES)("$what: $status $type", async (c) => {

@@ -24,9 +24,9 @@ export function startCertificateWatch(
     keyPath: keyFile,
     logger: face.logger,
     sighup: face.deps.sighup ?? true,
-    apply: async (cert, key, spkiPin) => {
+    apply: (cert, key, spkiPin) => {
       dot.setCertificate(cert, key);
-      if (doh?.tls) await doh.setCertificate(cert, key);
+      if (doh?.tls) doh.setCertificate(cert, key);
       certificate.cert = cert;
       certificate.key = key;
       certificate.spkiPin = spkiPin;

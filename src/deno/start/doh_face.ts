@@ -1,28 +1,17 @@
 /**
- * Step: the DoH face (RFC 8484) on `--http-listen`, with `Deno.serve` or, for
- * `--doh-server native`, the bridge's own HTTP/2 server. Absent when `--http-listen off`.
+ * Step: the DoH face (RFC 8484) on `--http-listen`: the bridge's own HTTP/2 and HTTP/1.1
+ * servers, over TLS or (`--http-tls=false`) plain HTTP. Absent when `--http-listen off`.
  *
  * @module
  */
 import { createDohApp } from "../../http/app.ts";
 import { DOH_PATH } from "../../http/doh_request.ts";
 import { createProcessor } from "../../resolver/processor.ts";
-import { type DohListener, type DohListenerOptions, listenDoh } from "../doh_listener.ts";
-import { listenDohNative, type NativeDohListenerOptions } from "../doh_listener_native.ts";
+import { type DohListener, listenDoh } from "../doh_listener.ts";
 import type { DotListener } from "../dot_listener.ts";
 import { acceptOf, type FaceContext } from "./context.ts";
 import { listenError } from "./listen_error.ts";
 import type { Started } from "./steps.ts";
-
-/** The native DoH listener takes the DoT certificate (config refuses it without TLS). */
-function listenNative(
-  options: DohListenerOptions & Partial<NativeDohListenerOptions>,
-): DohListener {
-  if (options.cert === undefined || options.key === undefined) {
-    throw new Error("--doh-server native needs TLS (--http-tls)");
-  }
-  return listenDohNative({ ...options, cert: options.cert, key: options.key });
-}
 
 /**
  * Starts the DoH face, if configured; stopping drains it. Its landing page and `/health` tell
@@ -30,10 +19,10 @@ function listenNative(
  *
  * @throws {ConfigError} naming `--http-listen` when the address cannot be bound
  */
-export function startDohFace(
+export async function startDohFace(
   face: FaceContext,
   dot: DotListener,
-): Started<DohListener | undefined> {
+): Promise<Started<DohListener | undefined>> {
   const { config, deps, logger, certificate, metrics, resolver } = face;
   const { doh: options, origin } = config;
   const address = options.httpListen;
@@ -52,10 +41,9 @@ export function startDohFace(
     health: () => ({ dotConnections: dot.connections }),
     metrics: config.metrics.dohMetrics ? () => metrics.registry.render() : undefined,
   });
-  const listen = options.dohServer === "native" ? listenNative : listenDoh;
   let doh: DohListener;
   try {
-    doh = listen({
+    doh = await listenDoh({
       hostname: address.hostname,
       port: address.port,
       cert: options.httpTls ? certificate.cert : undefined,
@@ -65,15 +53,15 @@ export function startDohFace(
       // Behind a proxy every peer is the proxy: the resolver's ACL (REFUSED) judges the
       // forwarded address instead.
       accept: options.trustedProxyHeader ? undefined : acceptOf(resolver),
-      // Shared ports: for threads, and so a certificate reload can start the new server
-      // before the old one drains.
-      reusePort: deps.reusePort || options.httpTls,
+      reusePort: deps.reusePort, // threads share the port
       onEvent: (event) => metrics.connectionEvents.inc({ face: "doh", event }),
       fast: { process, path: DOH_PATH },
       logger,
       maxConnections: config.dot.maxConnections,
       maxConnectionsPerIp: config.dot.maxConnectionsPerIp,
       handshakeTimeoutMs: config.dot.handshakeTimeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs,
+      requestTimeoutMs: options.requestTimeoutMs,
     });
   } catch (e) {
     throw listenError(e, origin["http-listen"], address);

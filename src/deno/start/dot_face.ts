@@ -30,6 +30,13 @@ export async function startDotFace(face: FaceContext): Promise<Started<DotListen
   });
   // The config refuses --tenant-domain with the native listener (it has no SNI).
   const listen = options.dotServer === "native" ? listenDotNative : listenDot;
+  if (options.dotServer === "native") {
+    logger.warn(
+      "dot: --dot-server native: Deno's TLS server sockets have no TCP_NODELAY, so a client " +
+        "that sends one query per connection may wait ~40 ms for its own delayed ACK " +
+        "(the default listener does not)",
+    );
+  }
   let dot: DotListener;
   try {
     dot = await listen({

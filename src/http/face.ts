@@ -1,0 +1,142 @@
+/**
+ * The DoH face's request handler, shared by the bridge's own HTTP/2 and HTTP/1.1 servers
+ * (`src/h2/server.ts`, `src/h1/server.ts`): wire-format requests on the DoH path (queries and
+ * their errors) go through the DoH request path (`doh_request.ts`, `doh_response.ts`) straight
+ * to the processor, with no `Request` object built; everything else (the JSON API, the landing
+ * page, `/health`, `/metrics`) goes to the hono app as a `Request`.
+ *
+ * Runtime-free: the edge passes each request with its socket peer's address.
+ *
+ * @module
+ */
+import { MAX_MESSAGE_SIZE } from "../dns/constants.ts";
+import type { Logger } from "../log/mod.ts";
+import type { Processor } from "../resolver/processor.ts";
+import type { DohBindings } from "./app.ts";
+import { type DohRequestOptions, parseDohRequest, tooLarge } from "./doh_request.ts";
+import {
+  answerDohQuery,
+  type DohReply,
+  INTERNAL_ERROR,
+  requestErrorReply,
+} from "./doh_response.ts";
+import { headerOf, type ServerReply, type ServerRequest } from "./exchange.ts";
+
+/** The part of a hono app the face needs. */
+export interface FetchApp {
+  fetch(request: Request, env: DohBindings): Response | Promise<Response>;
+}
+
+/** What the face needs to answer wire-format DoH requests without the app. */
+export interface DohFastPath {
+  process: Processor;
+  path: string;
+  /** Must be the app's (default 65 535). */
+  maxQuerySize?: number;
+}
+
+/** Options of {@linkcode dohFaceHandler}. */
+export interface DohFaceOptions {
+  app: FetchApp;
+  fast: DohFastPath;
+  /**
+   * A request header set by a trusted reverse proxy that carries the client's address, e.g.
+   * `x-forwarded-for` or `x-real-ip`; see {@linkcode addressFromHeader}. Only set this when
+   * nothing but the proxy can reach the listener.
+   */
+  trustedProxyHeader?: string;
+  logger?: Logger;
+}
+
+/** Answers one request from a client at `peer` (the socket's address). */
+export type DohFaceHandler = (request: ServerRequest, peer: string) => Promise<ServerReply>;
+
+/**
+ * The request options of a fast path. A JSON API request is always recognised, and handed to the
+ * app, which answers it or (with the JSON API off) says the `dns` parameter is missing.
+ */
+export function fastPathOptions(fast: DohFastPath): DohRequestOptions {
+  return { path: fast.path, maxQuerySize: fast.maxQuerySize ?? MAX_MESSAGE_SIZE, jsonApi: true };
+}
+
+/** The reply the servers send for a body over the fast path's cap (before reading it). */
+export function tooLargeReply(fast: DohFastPath): DohReply {
+  return requestErrorReply(tooLarge(fast.maxQuerySize ?? MAX_MESSAGE_SIZE));
+}
+
+/**
+ * The client address a trusted proxy header's `value` names (the last, right-most entry of
+ * `x-forwarded-for`: the one the proxy next to us appended, which a client cannot forge; for any
+ * other header the whole trimmed value), or `peer` when the header is absent or empty.
+ */
+export function addressFromHeader(
+  value: string | null | undefined,
+  peer: string,
+  header: string,
+): string {
+  if (value === null || value === undefined) return peer;
+  const entry = header.toLowerCase() === "x-forwarded-for" ? value.split(",").at(-1)! : value;
+  return entry.trim() || peer;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Creates the handler.
+ *
+ * @example
+ * ```ts
+ * const handle = dohFaceHandler({ app, fast: { process, path: "/dns-query" } });
+ * const reply = await handle(request, "192.0.2.1");
+ * ```
+ */
+export function dohFaceHandler(options: DohFaceOptions): DohFaceHandler {
+  const { app, fast, logger } = options;
+  const proxyHeader = options.trustedProxyHeader?.toLowerCase();
+  const requestOptions = fastPathOptions(fast);
+
+  return async (request, peer) => {
+    const address = proxyHeader
+      ? addressFromHeader(headerOf(request, proxyHeader), peer, proxyHeader)
+      : peer;
+    // The server read the body under its cap already, so this never waits.
+    const parsed = parseDohRequest({
+      method: request.method,
+      target: request.path,
+      get contentType() {
+        return headerOf(request, "content-type");
+      },
+      get accept() {
+        return headerOf(request, "accept");
+      },
+      body: request.body,
+    }, requestOptions);
+    if (parsed.kind === "error") return requestErrorReply(parsed);
+    if (parsed.kind === "query") {
+      return answerDohQuery(fast.process, parsed, {
+        face: "doh",
+        signal: request.signal,
+        client: { address },
+        tenant: parsed.tenant,
+      }, logger);
+    }
+    // The JSON API and the other routes: the app's.
+    try {
+      const response = await app.fetch(
+        new Request(`https://${request.authority || "localhost"}${request.path}`, {
+          method: request.method,
+          headers: request.headers as [string, string][],
+          body: request.body?.length ? request.body.slice() : undefined,
+          signal: request.signal,
+        }),
+        { remoteAddr: address },
+      );
+      const body = request.method === "HEAD" ? EMPTY : new Uint8Array(await response.arrayBuffer());
+      return { status: response.status, headers: [...response.headers], body };
+    } catch (error) {
+      if (request.signal.aborted) throw error;
+      logger?.error("doh: request failed", { error: (error as Error)?.message });
+      return INTERNAL_ERROR;
+    }
+  };
+}
