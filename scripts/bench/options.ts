@@ -18,7 +18,7 @@ Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --pro
                         at --rate; oneshot: one query per new connection (kdig), DoH and DoT;
                         scale: --idle-conns idle DoT connections. The upstream's ceiling
                         and dnsperf baseline run with bridging or cached, its h2load
-                        baseline with doh. E.g. --modes doh,oneshot takes ~2 minutes
+                        baseline with doh. E.g. --modes doh,oneshot takes ~1.5 minutes
   --duration S          seconds per measured load run (default 15)
   --warmup S            unmeasured load before each target's runs (default 2)
   --quick               smoke run: --duration 3 --warmup 1 --idle-conns 1000
@@ -35,7 +35,8 @@ Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --pro
   --bridge-threads LIST run every bridge row once per thread count, e.g. 1,2 (default 1);
                         passes --threads N, rows read "dotbridge ×N threads" when N > 1
   --doh-names N         names the cached DoH face runs rotate through (default 300)
-  --doh-duration S      seconds per cached DoH face run (default min(duration, 10))
+  --doh-duration S      seconds per cached DoH face run and for the upstream's h2load
+                        baseline (default min(duration, 10))
   --doh-connections N   h2load -c for the DoH face at saturation (default 16)
   --doh-streams LIST    h2load -m (streams per connection), one saturation run each
                         (default 10,64)
@@ -112,8 +113,8 @@ export interface Options {
 export const JOB_OVERHEAD_S = 4;
 export const THREADS_OVERHEAD_S = 2;
 export const DOH_FILL_S = 3;
-/** One kdig one-shot: a process, a TLS handshake, maybe a ~40 ms stall. */
-export const ONESHOT_QUERY_S = 0.15;
+/** One kdig one-shot: a process, a TLS handshake, maybe a ~40 ms stall (~0.05 s seen). */
+export const ONESHOT_QUERY_S = 0.1;
 /** Rendering the report and stopping the upstream. */
 export const FINISH_S = 8;
 
