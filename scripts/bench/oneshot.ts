@@ -117,12 +117,17 @@ export interface OneShotSeries extends OneShotStats {
 }
 
 /**
- * One query to fill the target's cache (not counted), then `runs` one-shot queries, one after
- * another, each on a new kdig process and connection.
+ * `warm` queries to fill the target's cache (not counted; more than one when its threads each
+ * have a cache of their own), then `runs` one-shot queries, one after another, each on a new
+ * kdig process and connection.
  */
-export async function oneShotSeries(t: OneShotTarget, runs: number): Promise<OneShotSeries> {
+export async function oneShotSeries(
+  t: OneShotTarget,
+  runs: number,
+  warm = 1,
+): Promise<OneShotSeries> {
   const args = kdigArgs(t);
-  await runKdig(args);
+  for (let i = 0; i < warm; i++) await runKdig(args);
   const samples: number[] = [];
   const errors = new Set<string>();
   let failed = 0;

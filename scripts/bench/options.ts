@@ -40,8 +40,8 @@ Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --pro
   --doh-connections N   h2load -c for the DoH face at saturation (default 16)
   --doh-streams LIST    h2load -m (streams per connection), one saturation run each
                         (default 10,64)
-  --oneshot-runs N      one-shot queries per face and target, after one that fills the
-                        cache (default 20)
+  --oneshot-runs N      one-shot queries per face and target, after uncounted ones that
+                        fill the cache (default 20)
   --bridge-arg ARG      extra option for the bridge (repeat for several words)
   --bridge-cache-args "ARGS"  options that turn on the bridge's cache (default: found in
                         the bridge's --help; while there is none, its cached rows are n/a)
