@@ -3,17 +3,36 @@
  *
  * knotd (authoritative for bench.test.) behind dnsdist serving DoH with a packet cache is the
  * shared upstream; dnsperf drives DoT load at the bridge and at dnsdist configured as the same
- * bridge. Every program is started here and stopped at the end (also on error, SIGINT and the
- * overall deadline). `--help` lists the knobs; `--quick` is a smoke run of under a minute.
+ * bridge, h2load drives both cached DoH faces, and kdig times one-shot queries on new
+ * connections. Every program is started here and stopped at the end (also on error, SIGINT and
+ * the overall deadline). `--help` lists the knobs (scripts/bench/options.ts); `--quick` is a
+ * smoke run of under a minute, `--modes` picks parts of the run.
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { h2loadUris } from "./bench/configs.ts";
-import { type DnsperfOptions, runDnsperf } from "./bench/dnsperf.ts";
-import { runH2load } from "./bench/h2load.ts";
+import { type DnsperfOptions, type DnsperfResult, runDnsperf } from "./bench/dnsperf.ts";
+import { type H2loadResult, runH2load } from "./bench/h2load.ts";
 import { Lab, type Target } from "./bench/lab.ts";
-import { dnsperfRow, h2loadRow, machineFacts, measure } from "./bench/measure.ts";
+import { dnsperfRow, h2loadRow, machineFacts, measure, type Measured } from "./bench/measure.ts";
+import { type OneShotKind, oneShotSeries } from "./bench/oneshot.ts";
+import {
+  FINISH_S,
+  HELP,
+  isDot,
+  JOB_OVERHEAD_S,
+  jobLoadS,
+  type Options,
+  parseOptions,
+  profileEstimateS,
+  requiredTools,
+  runsScale,
+  scaleEstimateS,
+  TABLE_MODES,
+  type TableMode,
+  tailEstimateS,
+  THREADS_OVERHEAD_S,
+} from "./bench/options.ts";
 import { capture, exitsWithin, type Proc, Supervisor } from "./bench/procs.ts";
 import { profileBridge } from "./bench/profile_run.ts";
 import { connectionScale } from "./bench/scale.ts";
@@ -22,74 +41,35 @@ import {
   type BenchReport,
   type BudgetRow,
   type FigureRow,
-  ratioRow,
+  fmtMs,
+  modeRows,
+  type OneShotRow,
+  oneShotRows,
   renderReport,
   replaceReadmeBlock,
   type ScaleResult,
 } from "./bench/table.ts";
 
-const HELP = `Usage: deno task bench [options]
-
-Benchmarks dotbridge against dnsdist (both as DoT->DoH bridges) on 127.0.0.1.
-Needs knotd, dnsdist, dnsperf and h2load on PATH (perf optional, for --profile).
-
-  --duration S          seconds per measured load run (default 15)
-  --warmup S            unmeasured load before each target's runs (default 2)
-  --quick               smoke run: --duration 3 --warmup 1 --idle-conns 1000
-  --connections N       dnsperf -c for saturation runs (default 16)
-  --outstanding N       dnsperf -q for saturation runs, in total (default 1000)
-  --rate QPS            fixed-rate runs (default 1000)
-  --rate-connections N  dnsperf -c for fixed-rate DoT runs (default 1)
-  --names N             A records in the zone and queries in the list (default 3000)
-  --ceiling-duration S  h2load run against the upstream alone (default min(duration, 10))
-  --idle-conns N        idle DoT connections for the scale run (default 10000; 0 skips it)
-  --idle-procs N        processes holding them (default 2)
-  --scale-duration S    dnsperf run while they are open (default min(duration, 8))
-  --targets LIST        bridge,peer (default both)
-  --bridge-threads LIST run every bridge row once per thread count, e.g. 1,2 (default 1);
-                        passes --threads N, rows read "dotbridge ×N threads" when N > 1
-  --doh-names N         names the cached DoH face runs rotate through (default 300)
-  --doh-duration S      seconds per cached DoH face run (default min(duration, 10))
-  --doh-connections N   h2load -c for the DoH face at saturation (default 16)
-  --doh-streams N       h2load -m (streams per connection) for it (default 10)
-  --bridge-arg ARG      extra option for the bridge (repeat for several words)
-  --bridge-cache-args "ARGS"  options that turn on the bridge's cache (default: found in
-                        the bridge's --help; while there is none, its cached rows are n/a)
-  --profile             then profile a fresh bridge (--cpu-prof, and perf when installed)
-  --profile-load KIND   saturation (default) or rate
-  --profile-duration S  (default 10)
-  --out FILE            results markdown (default <work dir>/bench-results.md)
-  --write-readme        replace the <!-- bench:start --> ... <!-- bench:end --> block of
-                        README.md with the results
-  --keep                keep the work directory (configs, logs, dnsperf outputs)
-  --deadline S          hard limit for the whole run; then everything is stopped (default 295,
-                        plus an estimate of the extra runs for each --bridge-threads count
-                        past the first: ~2 min each at the default --duration). Runs that
-                        would end too near it are skipped, and the report says which
-  --help
-`;
-
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
-/** `--deadline` for the default run (one bridge thread count). */
-const DEFAULT_DEADLINE_S = 295;
-
-/** The table's modes, in order: DoT without and with caches, then the cached DoH faces. */
-const MODES = ["bridging", "cached", "doh", "doh-native"] as const;
-type Mode = typeof MODES[number];
-const MODE_TITLE: Record<Mode, string> = {
+const MODE_TITLE: Record<TableMode, string> = {
   bridging: "bridging",
   cached: "cached",
   doh: "cached DoH face",
-  "doh-native": "cached DoH face, --doh-server native",
+  oneshot: "one-shot",
 };
-/** Both DoH-face modes: the bridge's default server and its own HTTP/2 server (bridge only). */
-const isDoh = (mode: Mode) => mode === "doh" || mode === "doh-native";
 
-/** One started target and its two measured loads. */
+/** The one-shot faces: the label in the table and the protocol kdig speaks. */
+const ONESHOT_FACE = {
+  doh: { face: "DoH (kdig +https)", kind: "doh" },
+  dot: { face: "DoT (kdig +tls)", kind: "dot" },
+  dotNative: { face: "DoT, --dot-server native (kdig +tls)", kind: "dot" },
+} as const satisfies Record<string, { face: string; kind: OneShotKind }>;
+
+/** One started target and what is measured on it in one mode. */
 interface Job {
   label: "bridge" | "peer";
-  mode: Mode;
+  mode: TableMode;
   /** The bridge's --threads (1 for the peer). */
   threads: number;
 }
@@ -110,165 +90,6 @@ function dohFillConnections(threads: number): number {
   return Math.max(16, 8 * threads);
 }
 
-// Time estimates (seconds) for skipping runs near the deadline. A job's overhead (start,
-// readiness probe, stop, cache fill beyond DOH_FILL_S) is re-estimated from the jobs run.
-const JOB_OVERHEAD_S = 4;
-const THREADS_OVERHEAD_S = 2;
-const DOH_FILL_S = 3;
-/** Rendering the report and stopping the upstream. */
-const FINISH_S = 8;
-
-/** The load seconds of one job: warm-up (or cache fill) and the two measured runs. */
-function jobLoadS(o: Pick<Options, "duration" | "warmup" | "dohDuration">, mode: Mode): number {
-  return isDoh(mode) ? DOH_FILL_S + 2 * o.dohDuration : o.warmup + 2 * o.duration;
-}
-
-/** What one more --bridge-threads count adds to a run. */
-function extraThreadCountS(o: Pick<Options, "duration" | "warmup" | "dohDuration">): number {
-  return MODES.reduce((a, m) => a + jobLoadS(o, m) + JOB_OVERHEAD_S + THREADS_OVERHEAD_S, 0);
-}
-
-/** The connection-scale run: a bridge, opening the idle connections, the load. */
-function scaleEstimateS(o: Options): number {
-  return 10 + o.scaleDuration + (o.idleConns / 1000) * 1.5;
-}
-
-/** The profiled run: a bridge, a warm-up, the profile, perf report. */
-function profileEstimateS(o: Options): number {
-  return o.profileDuration + 25;
-}
-
-/** Time kept back for the runs after the bridge and peer rows. */
-function tailEstimateS(o: Options): number {
-  const bridge = o.targets.has("bridge");
-  return (bridge && o.idleConns > 0 ? scaleEstimateS(o) : 0) +
-    (bridge && o.profile ? profileEstimateS(o) : 0);
-}
-
-interface Options {
-  duration: number;
-  warmup: number;
-  connections: number;
-  outstanding: number;
-  rate: number;
-  rateConnections: number;
-  names: number;
-  ceilingDuration: number;
-  idleConns: number;
-  idleProcs: number;
-  scaleDuration: number;
-  targets: Set<string>;
-  bridgeThreads: number[];
-  dohNames: number;
-  dohDuration: number;
-  dohConnections: number;
-  dohStreams: number;
-  bridgeArgs: string[];
-  bridgeCacheArgs?: string[];
-  profile: boolean;
-  profileLoad: "saturation" | "rate";
-  profileDuration: number;
-  out?: string;
-  writeReadme: boolean;
-  keep: boolean;
-  deadline: number;
-}
-
-function parseOptions(args: string[]): Options | undefined {
-  const { values } = parseArgs({
-    args,
-    options: {
-      duration: { type: "string" },
-      warmup: { type: "string" },
-      quick: { type: "boolean", default: false },
-      connections: { type: "string", default: "16" },
-      outstanding: { type: "string", default: "1000" },
-      rate: { type: "string", default: "1000" },
-      "rate-connections": { type: "string", default: "1" },
-      names: { type: "string", default: "3000" },
-      "ceiling-duration": { type: "string" },
-      "idle-conns": { type: "string" },
-      "idle-procs": { type: "string", default: "2" },
-      "scale-duration": { type: "string" },
-      targets: { type: "string", default: "bridge,peer" },
-      "bridge-threads": { type: "string", default: "1" },
-      "doh-names": { type: "string", default: "300" },
-      "doh-duration": { type: "string" },
-      "doh-connections": { type: "string", default: "16" },
-      "doh-streams": { type: "string", default: "10" },
-      "bridge-arg": { type: "string", multiple: true, default: [] },
-      "bridge-cache-args": { type: "string" },
-      profile: { type: "boolean", default: false },
-      "profile-load": { type: "string", default: "saturation" },
-      "profile-duration": { type: "string", default: "10" },
-      out: { type: "string" },
-      "write-readme": { type: "boolean", default: false },
-      keep: { type: "boolean", default: false },
-      deadline: { type: "string" },
-      help: { type: "boolean", default: false },
-    },
-  });
-  if (values.help) return undefined;
-  const num = (v: string | undefined, fallback: number, what: string, min = 0) => {
-    const x = v === undefined ? fallback : Number(v);
-    if (!Number.isFinite(x) || x < min) throw new RangeError(`--${what}: expected >= ${min}: ${v}`);
-    return x;
-  };
-  const quick = values.quick;
-  const duration = num(values.duration, quick ? 3 : 15, "duration", 1);
-  const targets = new Set(values.targets.split(",").map((s) => s.trim()).filter(Boolean));
-  for (const t of targets) {
-    if (t !== "bridge" && t !== "peer") throw new RangeError(`--targets: unknown "${t}"`);
-  }
-  const bridgeThreads = [
-    ...new Set(values["bridge-threads"].split(",").map((s) => s.trim()).filter(Boolean)),
-  ].map((t) => {
-    const n = Number(t);
-    if (!Number.isInteger(n) || n < 1) {
-      throw new RangeError(`--bridge-threads: expected whole numbers >= 1: ${t}`);
-    }
-    return n;
-  });
-  if (bridgeThreads.length === 0) throw new RangeError("--bridge-threads: empty list");
-  const profileLoad = values["profile-load"];
-  if (profileLoad !== "saturation" && profileLoad !== "rate") {
-    throw new RangeError(`--profile-load: saturation or rate, not "${profileLoad}"`);
-  }
-  const warmup = num(values.warmup, quick ? 1 : 2, "warmup");
-  const dohDuration = num(values["doh-duration"], Math.min(duration, 10), "doh-duration", 1);
-  const extraRunsS = targets.has("bridge")
-    ? (bridgeThreads.length - 1) * extraThreadCountS({ duration, warmup, dohDuration })
-    : 0;
-  return {
-    duration,
-    warmup,
-    connections: num(values.connections, 16, "connections", 1),
-    outstanding: num(values.outstanding, 1000, "outstanding", 1),
-    rate: num(values.rate, 1000, "rate", 1),
-    rateConnections: num(values["rate-connections"], 1, "rate-connections", 1),
-    names: num(values.names, 3000, "names", 2),
-    ceilingDuration: num(values["ceiling-duration"], Math.min(duration, 10), "ceiling-duration", 1),
-    idleConns: num(values["idle-conns"], quick ? 1000 : 10_000, "idle-conns"),
-    idleProcs: num(values["idle-procs"], 2, "idle-procs", 1),
-    scaleDuration: num(values["scale-duration"], Math.min(duration, 8), "scale-duration", 1),
-    targets,
-    bridgeThreads,
-    dohNames: num(values["doh-names"], 300, "doh-names", 1),
-    dohDuration,
-    dohConnections: num(values["doh-connections"], 16, "doh-connections", 1),
-    dohStreams: num(values["doh-streams"], 10, "doh-streams", 1),
-    bridgeArgs: values["bridge-arg"],
-    bridgeCacheArgs: values["bridge-cache-args"]?.split(/\s+/).filter(Boolean),
-    profile: values.profile,
-    profileLoad,
-    profileDuration: num(values["profile-duration"], 10, "profile-duration", 1),
-    out: values.out,
-    writeReadme: values["write-readme"],
-    keep: values.keep,
-    deadline: num(values.deadline, Math.ceil(DEFAULT_DEADLINE_S + extraRunsS), "deadline", 10),
-  };
-}
-
 async function main(): Promise<number> {
   let o: Options | undefined;
   try {
@@ -281,7 +102,7 @@ async function main(): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  for (const tool of ["knotd", "dnsdist", "dnsperf", "h2load"]) {
+  for (const tool of requiredTools(o)) {
     if (!(await capture("bash", ["-c", `command -v ${tool}`])).trim().startsWith("/")) {
       console.error(`bench: ${tool} is not on PATH`);
       return 2;
@@ -361,12 +182,15 @@ async function run(
   const commands: string[] = [];
   const rows: FigureRow[] = [];
   const budget: BudgetRow[] = [];
+  const dot = [...o.modes].some(isDot);
+  const tableModes = TABLE_MODES.filter((m) => o.modes.has(m));
 
   // 1. PKI, zone, and what the bridge supports.
   const lab = await Lab.create(sup, { repo: REPO, work, names: o.names, bridgeArgs: o.bridgeArgs });
   const cacheArgs = o.bridgeCacheArgs ?? lab.features.cacheOn;
 
-  // 2. The upstream, its ceiling, and the direct-DoH baseline.
+  // 2. The upstream; its ceiling and dnsperf baseline for the DoT modes, its h2load baseline
+  // for the DoH face.
   const { knotPort, dohPort } = await lab.startUpstream();
   log(`upstream up: knotd :${knotPort}, dnsdist DoH :${dohPort}`);
   const upstreamName = "upstream: dnsdist DoH + knotd";
@@ -374,51 +198,58 @@ async function run(
   const urisPath = `${work}/uris.txt`;
   Deno.writeTextFileSync(urisPath, h2loadUris(lab.names, dohPort));
 
-  log(`ceiling: h2load 16 connections × 100 streams, ${o.ceilingDuration} s`);
-  const ceiling = await measure(onUpstream, () =>
-    runH2load(sup, "h2load-ceiling", {
-      urisPath,
-      clients: 16,
-      streams: 100,
-      seconds: o.ceilingDuration,
-      logPath: `${work}/h2load-ceiling.log`,
-    }));
-  commands.push(ceiling.result.command);
-  rows.push(h2loadRow(upstreamName, "ceiling, h2load GET 16×100", ceiling));
-  budget.push({ run: "upstream ceiling (h2load)", ...ceiling.budget });
+  let baseline: Measured<DnsperfResult> | undefined;
+  if (dot) {
+    log(`ceiling: h2load 16 connections × 100 streams, ${o.ceilingDuration} s`);
+    const ceiling = await measure(onUpstream, () =>
+      runH2load(sup, "h2load-ceiling", {
+        urisPath,
+        clients: 16,
+        streams: 100,
+        seconds: o.ceilingDuration,
+        logPath: `${work}/h2load-ceiling.log`,
+      }));
+    commands.push(ceiling.result.command);
+    rows.push(h2loadRow(upstreamName, "ceiling, h2load GET 16×100", ceiling));
+    budget.push({ run: "upstream ceiling (h2load)", ...ceiling.budget });
 
-  log(`baseline: dnsperf -m doh at ${o.rate} QPS, ${o.duration} s`);
-  const baseline = await measure(onUpstream, () =>
-    runDnsperf(sup, "dnsperf-doh-baseline", {
-      mode: "doh",
-      port: dohPort,
-      queriesPath: lab.queriesPath,
-      clients: 1,
-      outstanding: 1,
-      seconds: o.duration,
-      qps: o.rate,
-      dohMethod: "GET",
-    }));
-  commands.push(baseline.result.command);
-  rows.push(dnsperfRow(upstreamName, `direct DoH, ${o.rate} QPS (dnsperf)`, baseline));
-  budget.push({ run: `upstream direct DoH ${o.rate} QPS (dnsperf)`, ...baseline.budget });
+    log(`baseline: dnsperf -m doh at ${o.rate} QPS, ${o.duration} s`);
+    baseline = await measure(onUpstream, () =>
+      runDnsperf(sup, "dnsperf-doh-baseline", {
+        mode: "doh",
+        port: dohPort,
+        queriesPath: lab.queriesPath,
+        clients: 1,
+        outstanding: 1,
+        seconds: o.duration,
+        qps: o.rate,
+        dohMethod: "GET",
+      }));
+    commands.push(baseline.result.command);
+    rows.push(dnsperfRow(upstreamName, `direct DoH, ${o.rate} QPS (dnsperf)`, baseline));
+    budget.push({ run: `upstream direct DoH ${o.rate} QPS (dnsperf)`, ...baseline.budget });
+  }
 
-  log(`baseline: h2load --rps ${o.rate} on one connection, ${o.duration} s`);
-  const baselineH2 = await measure(onUpstream, () =>
-    runH2load(sup, "h2load-baseline", {
-      urisPath,
-      clients: 1,
-      streams: 10,
-      seconds: o.duration,
-      logPath: `${work}/h2load-rate.log`,
-      rps: o.rate,
-    }));
-  commands.push(baselineH2.result.command);
-  rows.push(h2loadRow(upstreamName, `direct DoH, ${o.rate} req/s (h2load)`, baselineH2));
-  budget.push({ run: `upstream direct DoH ${o.rate} req/s (h2load)`, ...baselineH2.budget });
+  let baselineH2: Measured<H2loadResult> | undefined;
+  if (o.modes.has("doh")) {
+    // As long as the DoH face's fixed-rate runs it is compared with.
+    log(`baseline: h2load --rps ${o.rate} on one connection, ${o.dohDuration} s`);
+    baselineH2 = await measure(onUpstream, () =>
+      runH2load(sup, "h2load-baseline", {
+        urisPath,
+        clients: 1,
+        streams: 10,
+        seconds: o.dohDuration,
+        logPath: `${work}/h2load-rate.log`,
+        rps: o.rate,
+      }));
+    commands.push(baselineH2.result.command);
+    rows.push(h2loadRow(upstreamName, `direct DoH, ${o.rate} req/s (h2load)`, baselineH2));
+    budget.push({ run: `upstream direct DoH ${o.rate} req/s (h2load)`, ...baselineH2.budget });
+  }
 
   // 3-5. The bridge (once per thread count) and the peer: bridging and cached over DoT, at
-  // saturation and at a fixed rate; then their cached DoH faces under h2load.
+  // saturation and at a fixed rate; their cached DoH faces under h2load; one-shots by kdig.
   const satLoad: Omit<DnsperfOptions, "port"> = {
     mode: "dot",
     queriesPath: lab.queriesPath,
@@ -434,7 +265,7 @@ async function run(
   };
   const satMode = `saturation ${o.connections}c×${o.outstanding}q`;
   const rateMode = `${o.rate} QPS`;
-  const dohSatMode = `h2load GET ${o.dohConnections}×${o.dohStreams}`;
+  const dohSatModes = o.dohStreams.map((m) => `h2load GET ${o.dohConnections}×${m}`);
   const dohRateMode = `${o.rate} req/s (h2load)`;
   const peerName = /dnsdist [\d.]+/.exec(facts.tools)?.[0] ?? "dnsdist";
   const dohNames = lab.names.slice(0, o.dohNames);
@@ -444,10 +275,20 @@ async function run(
   const who = (job: Job) =>
     job.label === "peer" ? "peer" : job.threads > 1 ? `bridge ×${job.threads} threads` : "bridge";
   const targetName = (job: Job) => job.label === "peer" ? peerName : bridgeName(job.threads);
-  const modeNames = (mode: Mode) =>
-    isDoh(mode)
-      ? [`${MODE_TITLE[mode]}, ${dohSatMode}`, `${MODE_TITLE[mode]}, ${dohRateMode}`]
+  const modeNames = (mode: TableMode) =>
+    mode === "doh"
+      ? [...dohSatModes, dohRateMode].map((load) => `${MODE_TITLE.doh}, ${load}`)
       : [`${mode}, ${satMode}`, `${mode}, ${rateMode}`];
+  const oneShotFaces = (job: Job) =>
+    job.label === "bridge"
+      ? [ONESHOT_FACE.doh, ONESHOT_FACE.dot, ONESHOT_FACE.dotNative]
+      : [ONESHOT_FACE.doh, ONESHOT_FACE.dot];
+  /** The bridge's options for a job: its cache (or none), threads, then `extra`. */
+  const bridgeArgs = (job: Job, extra: string[] = []) => [
+    ...(job.mode === "bridging" ? lab.features.cacheOff : cacheArgs!),
+    ...(lab.features.threads ? ["--threads", String(job.threads)] : []),
+    ...extra,
+  ];
 
   /** DoT: a warm-up, then dnsperf at saturation and at the fixed rate. */
   const dotRuns = async (job: Job, target: Target): Promise<FigureRow[]> => {
@@ -498,7 +339,8 @@ async function run(
   /**
    * The cached DoH face: fill the cache (every name on each of `dohFillConnections`
    * connections, so every thread of a threaded bridge sees every name), then h2load GET
-   * `?dns=` over the names at saturation and at the fixed rate.
+   * `?dns=` over the names at the fixed rate, then at saturation once per --doh-streams shape
+   * (rows in table order: the shapes, then the fixed rate).
    */
   const dohRuns = async (job: Job, target: Target): Promise<FigureRow[]> => {
     const label = `${who(job)} ${MODE_TITLE.doh}`;
@@ -512,31 +354,21 @@ async function run(
     const fill = await runH2load(sup, `fill-${slug}`, {
       urisPath,
       clients: fillConnections,
-      streams: o.dohStreams,
+      streams: o.dohStreams[0],
       seconds: 30,
       requests: fillRequests,
       logPath: `${work}/h2load-fill-${slug}.log`,
     });
     assertAlive(target.proc);
+    commands.push(fill.command);
     if (fill.succeeded < fill.total) {
       notes.push(
         `${label}: ${fill.total - fill.succeeded} of the cache-fill GETs got no 2xx answer.`,
       );
     }
-    log(`${label}: ${dohSatMode}, ${o.dohDuration} s`);
-    const sat = await measure(watched, () =>
-      runH2load(sup, `doh-sat-${slug}`, {
-        urisPath,
-        clients: o.dohConnections,
-        streams: o.dohStreams,
-        seconds: o.dohDuration,
-        warmUpSeconds: 0,
-        logPath: `${work}/h2load-sat-${slug}.log`,
-      }));
-    assertAlive(target.proc);
-    log(
-      `${label}: ${sat.result.reqPerSec.toFixed(0)} req/s; now ${dohRateMode}, ${o.dohDuration} s`,
-    );
+    // The fixed rate first: right after a saturation run a server may still be working off
+    // its backlog (or collecting garbage), which would show in the quiet run.
+    log(`${label}: ${dohRateMode}, ${o.dohDuration} s`);
     const fixed = await measure(watched, () =>
       runH2load(sup, `doh-rate-${slug}`, {
         urisPath,
@@ -548,131 +380,215 @@ async function run(
         logPath: `${work}/h2load-rate-${slug}.log`,
       }));
     assertAlive(target.proc);
-    commands.push(fill.command, sat.result.command, fixed.result.command);
     avgMs.set(slug, fixed.result.avgMs);
-    budget.push({ run: `${label}, ${dohSatMode}`, ...sat.budget });
-    budget.push({ run: `${label}, ${dohRateMode}`, ...fixed.budget });
-    for (const m of [sat, fixed]) {
+    const runs: { load: string; m: Measured<H2loadResult> }[] = [];
+    for (const [i, streams] of o.dohStreams.entries()) {
+      const load = dohSatModes[i];
+      log(`${label}: ${load}, ${o.dohDuration} s`);
+      const sat = await measure(watched, () =>
+        runH2load(sup, `doh-sat-${slug}-m${streams}`, {
+          urisPath,
+          clients: o.dohConnections,
+          streams,
+          seconds: o.dohDuration,
+          warmUpSeconds: 0,
+          logPath: `${work}/h2load-sat-${slug}-m${streams}.log`,
+        }));
+      assertAlive(target.proc);
+      log(`${label}: ${load}: ${sat.result.reqPerSec.toFixed(0)} req/s`);
+      runs.push({ load, m: sat });
+    }
+    runs.push({ load: dohRateMode, m: fixed });
+    const names = modeNames("doh");
+    for (const { load, m } of runs) {
       const r = m.result;
+      commands.push(r.command);
+      budget.push({ run: `${label}, ${load}`, ...m.budget });
       if (r.succeeded < r.total) {
-        notes.push(`${label}: ${r.total - r.succeeded} of ${r.total} GETs got no 2xx answer.`);
+        notes.push(
+          `${label}, ${load}: ${r.total - r.succeeded} of ${r.total} GETs got no 2xx answer.`,
+        );
       }
     }
-    const [satRow, rateRow] = modeNames(job.mode);
-    return [
-      h2loadRow(targetName(job), satRow, sat),
-      h2loadRow(targetName(job), rateRow, fixed),
+    return runs.map(({ m }, i) => h2loadRow(targetName(job), names[i], m));
+  };
+
+  /**
+   * One-shots: kdig series at the target's DoH and DoT faces (cached answers); for the bridge
+   * also at the DoT face of a second bridge with --dot-server native.
+   */
+  const oneShotRuns = async (job: Job, target: Target): Promise<OneShotRow[]> => {
+    const series = async (
+      f: { face: string; kind: OneShotKind },
+      port: number | undefined,
+      proc: Proc,
+    ): Promise<OneShotRow> => {
+      const row = { target: targetName(job), face: f.face, kind: f.kind };
+      if (port === undefined) return { ...row, unavailable: "n/a (no DoH face)" };
+      const what = `${who(job)} one-shot ${f.face}`;
+      log(`${what}: ${o.oneshotRuns} queries`);
+      const s = await oneShotSeries(
+        { kind: f.kind, port, caPath: lab.pki.caPath, name: lab.names[1] },
+        o.oneshotRuns,
+        // Each thread of a bridge has its own cache, and the kernel picks the thread: with
+        // 8 per thread, every one all but surely gets the name.
+        job.threads > 1 ? 8 * job.threads : 1,
+      );
+      assertAlive(proc);
+      commands.push(s.command.replace(`-p ${port}`, "-p PORT"));
+      if (s.failed > 0) {
+        notes.push(
+          `${what}: ${s.failed} of ${o.oneshotRuns} queries got no good answer ` +
+            `(${s.errors.join("; ")}).`,
+        );
+      }
+      log(
+        `${what}: median ${fmtMs(s.medianMs)} ms, p90 ${fmtMs(s.p90Ms)} ms, ` +
+          `max ${fmtMs(s.maxMs)} ms${s.failed > 0 ? `, ${s.failed} failed` : ""}`,
+      );
+      return {
+        ...row,
+        runs: s.runs,
+        failed: s.failed,
+        medianMs: s.medianMs,
+        p90Ms: s.p90Ms,
+        maxMs: s.maxMs,
+      };
+    };
+    const out = [
+      await series(ONESHOT_FACE.doh, target.dohPort, target.proc),
+      await series(ONESHOT_FACE.dot, target.port, target.proc),
     ];
+    if (job.label === "bridge") {
+      const native = lab.features.dotServerNative;
+      out.push(
+        native
+          ? await withRestarts(
+            sup,
+            `${who(job)} one-shot native DoT`,
+            () => lab.startBridge(bridgeArgs(job, native)),
+            (t) => series(ONESHOT_FACE.dotNative, t.port, t.proc),
+            notes,
+            log,
+          )
+          : {
+            target: targetName(job),
+            ...ONESHOT_FACE.dotNative,
+            unavailable: "n/a (no --dot-server native)",
+          },
+      );
+    }
+    return out;
   };
 
   // What runs, most important first: the first thread count and the peer in every mode, then
   // the other thread counts. A run that would end too near the deadline is skipped.
   const jobs: Job[] = [];
-  for (const mode of MODES) {
+  for (const mode of tableModes) {
     if (o.targets.has("bridge")) jobs.push({ label: "bridge", mode, threads: o.bridgeThreads[0] });
-    if (o.targets.has("peer") && mode !== "doh-native") {
-      jobs.push({ label: "peer", mode, threads: 1 });
-    }
+    if (o.targets.has("peer")) jobs.push({ label: "peer", mode, threads: 1 });
   }
   if (o.targets.has("bridge")) {
     for (const threads of o.bridgeThreads.slice(1)) {
-      for (const mode of MODES) jobs.push({ label: "bridge", mode, threads });
+      for (const mode of tableModes) jobs.push({ label: "bridge", mode, threads });
     }
   }
   const tailS = tailEstimateS(o);
   let overheadS = JOB_OVERHEAD_S;
   const results = new Map<string, FigureRow[]>();
+  const oneShots = new Map<string, OneShotRow[]>();
   for (const job of jobs) {
     const key = jobKey(job);
-    const rowsOf = (text: string) =>
-      modeNames(job.mode).map((mode) => ({ target: targetName(job), mode, unavailable: text }));
+    const unavailable = (text: string) => {
+      if (job.mode === "oneshot") {
+        oneShots.set(
+          key,
+          oneShotFaces(job).map((f) => ({ target: targetName(job), ...f, unavailable: text })),
+        );
+      } else {
+        results.set(
+          key,
+          modeNames(job.mode).map((mode) => ({ target: targetName(job), mode, unavailable: text })),
+        );
+      }
+    };
     const cached = job.mode !== "bridging";
+    const hasDohFace = job.label === "peer" || lab.features.httpOff.length > 0;
     if (job.label === "bridge") {
       if (cached && !cacheArgs) {
-        results.set(key, rowsOf("n/a (no cache yet)"));
+        unavailable("n/a (no cache yet)");
         continue;
       }
-      if (isDoh(job.mode) && lab.features.httpOff.length === 0) {
-        results.set(key, rowsOf("n/a (no DoH face)"));
+      if (job.mode === "doh" && !hasDohFace) {
+        unavailable("n/a (no DoH face)");
         continue;
       }
       if (job.threads > 1 && !lab.features.threads) {
-        results.set(key, rowsOf("n/a (no --threads)"));
+        unavailable("n/a (no --threads)");
         continue;
       }
     }
-    const plannedS = jobLoadS(o, job.mode);
+    const plannedS = jobLoadS(o, job.mode, job.label);
     const estimateS = plannedS + overheadS + (job.threads > 1 ? THREADS_OVERHEAD_S : 0);
     const leftS = o.deadline - elapsedS();
+    const what = `${who(job)} ${MODE_TITLE[job.mode]}`;
     if (estimateS + tailS + FINISH_S > leftS) {
-      const what = `${who(job)} ${MODE_TITLE[job.mode]}`;
       log(
         `skipping ${what}: ~${estimateS.toFixed(0)} s (+${tailS.toFixed(0)} s reserved for ` +
           `later runs) does not fit in the ${leftS.toFixed(0)} s left before --deadline`,
       );
       skipped.push(what);
-      results.set(key, rowsOf("skipped (deadline)"));
+      unavailable("skipped (deadline)");
       continue;
     }
     const t0 = elapsedS();
-    const bridgeArgs = () => [
-      ...(cached ? cacheArgs! : lab.features.cacheOff),
-      ...(lab.features.threads ? ["--threads", String(job.threads)] : []),
-      ...(job.mode === "doh-native" ? ["--doh-server", "native"] : []),
-    ];
-    const faces = { doh: isDoh(job.mode) };
-    results.set(
-      key,
-      await withRestarts(
-        sup,
-        `${who(job)} ${MODE_TITLE[job.mode]}`,
-        () =>
-          job.label === "bridge"
-            ? lab.startBridge(bridgeArgs(), [], faces)
-            : lab.startPeer(cached, faces),
-        (target) => isDoh(job.mode) ? dohRuns(job, target) : dotRuns(job, target),
-        notes,
-        log,
-      ),
-    );
+    const faces = { doh: (job.mode === "doh" || job.mode === "oneshot") && hasDohFace };
+    const start = () =>
+      job.label === "bridge"
+        ? lab.startBridge(bridgeArgs(job), [], faces)
+        : lab.startPeer(cached, faces);
+    if (job.mode === "oneshot") {
+      oneShots.set(
+        key,
+        await withRestarts(sup, what, start, (t) => oneShotRuns(job, t), notes, log),
+      );
+    } else {
+      const body = job.mode === "doh" ? dohRuns : dotRuns;
+      results.set(key, await withRestarts(sup, what, start, (t) => body(job, t), notes, log));
+    }
     overheadS = Math.max(
       overheadS,
       elapsedS() - t0 - plannedS - (job.threads > 1 ? THREADS_OVERHEAD_S : 0),
     );
   }
 
-  // The table: per mode and load, every bridge row, the peer row, and a ratio row per bridge.
+  // The tables: per mode and load, every bridge row, the peer row, and a ratio row per bridge.
   const threadCounts = o.targets.has("bridge") ? o.bridgeThreads : [];
-  for (const mode of MODES) {
-    // The native DoH face is compared with the peer's DoH face.
-    const peerMode = mode === "doh-native" ? "doh" : mode;
-    const peer = results.get(jobKey({ label: "peer", mode: peerMode, threads: 1 }));
-    const bridges = threadCounts.map((threads) => ({
+  const bridgesIn = <R>(mode: TableMode, from: Map<string, R[]>) =>
+    threadCounts.map((threads) => ({
       threads,
-      rows: results.get(jobKey({ label: "bridge", mode, threads })),
+      rows: from.get(jobKey({ label: "bridge", mode, threads })),
     }));
-    for (let i = 0; i < 2; i++) {
-      for (const b of bridges) if (b.rows) rows.push(b.rows[i]);
-      if (peer && mode !== "doh-native") rows.push(peer[i]);
-      for (const b of bridges) {
-        const label = b.threads > 1
-          ? `ratio dotbridge ×${b.threads} threads / dnsdist`
-          : "ratio dotbridge / dnsdist";
-        const r = b.rows && peer ? ratioRow(b.rows[i], peer[i], label) : undefined;
-        if (r) rows.push(r);
-      }
-    }
+  const peerIn = <R>(mode: TableMode, from: Map<string, R[]>) =>
+    from.get(jobKey({ label: "peer", mode, threads: 1 }));
+  for (const mode of tableModes) {
+    if (mode !== "oneshot") rows.push(...modeRows(bridgesIn(mode, results), peerIn(mode, results)));
   }
+  const oneShot = o.modes.has("oneshot")
+    ? oneShotRows(bridgesIn("oneshot", oneShots), peerIn("oneshot", oneShots))
+    : [];
 
+  // Latency added at the fixed rate (each mode's last row) over the upstream's baseline.
   const added: AddedLatency[] = [];
-  for (const mode of MODES) {
-    const base = isDoh(mode) ? baselineH2.result : baseline.result;
+  for (const mode of tableModes) {
+    const base = mode === "doh" ? baselineH2?.result : isDot(mode) ? baseline?.result : undefined;
+    if (!base) continue;
     const keyed = [
       ...threadCounts.map((threads) => jobKey({ label: "bridge", mode, threads })),
-      ...(mode === "doh-native" ? [] : [jobKey({ label: "peer", mode, threads: 1 })]),
+      jobKey({ label: "peer", mode, threads: 1 }),
     ];
     for (const key of keyed) {
-      const row = results.get(key)?.[1];
+      const row = results.get(key)?.at(-1);
       if (!row || row.unavailable) continue;
       added.push({
         target: `${row.target}, ${row.mode}`,
@@ -685,7 +601,7 @@ async function run(
 
   // 6. Connection scale.
   let scale: ScaleResult | undefined;
-  if (o.idleConns > 0 && o.targets.has("bridge")) {
+  if (runsScale(o)) {
     const needS = scaleEstimateS(o) + (o.profile ? profileEstimateS(o) : 0) + FINISH_S;
     if (needS > o.deadline - elapsedS()) {
       log(`skipping the connection-scale run: ~${needS.toFixed(0)} s does not fit`);
@@ -735,36 +651,58 @@ async function run(
   }
 
   notes.push(...explain(o, {
-    baselineQps: baseline.result.qps,
+    baselineQps: baseline?.result.qps,
     peerRateP50: results.get(jobKey({ label: "peer", mode: "bridging", threads: 1 }))?.[1]?.p50Ms,
     peerName,
     budget,
     cacheArgs,
   }));
 
+  const allModes = o.modes.size === TABLE_MODES.length + 1;
   return {
     date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
     machine: facts.machine,
     tools: facts.tools,
     settings: [
-      `${o.duration} s per run after ${o.warmup} s warm-up`,
-      `saturation: dnsperf -m dot -c ${o.connections} -q ${o.outstanding}`,
-      `fixed rate: -c ${o.rateConnections} -q 100 -Q ${o.rate}`,
-      `${o.names} names in bench.test.`,
-      `cached DoH face: ${o.dohDuration} s per run, h2load GET ?dns= over ` +
-      `${dohNames.length} names (-i), ` +
-      `-c ${o.dohConnections} -m ${o.dohStreams} after a cache fill (each name once on each ` +
-      `of max(16, 8 × threads) connections); fixed rate -c 1 -m 10 --rps ${o.rate}`,
+      ...(allModes ? [] : [`modes: ${[...o.modes].join(", ")} (--modes)`]),
+      ...(dot
+        ? [
+          `${o.duration} s per run after ${o.warmup} s warm-up`,
+          `saturation: dnsperf -m dot -c ${o.connections} -q ${o.outstanding}`,
+          `fixed rate: -c ${o.rateConnections} -q 100 -Q ${o.rate}`,
+          `${o.names} names in bench.test.`,
+        ]
+        : []),
+      ...(o.modes.has("doh")
+        ? [
+          `cached DoH face: ${o.dohDuration} s per run, h2load GET ?dns= over ` +
+          `${dohNames.length} names (-i), -c ${o.dohConnections} -m ` +
+          `${o.dohStreams.join(" and -m ")} after a cache fill (each name once on each of ` +
+          `max(16, 8 × threads) connections); fixed rate -c 1 -m 10 --rps ${o.rate}, ` +
+          "like the upstream's h2load baseline",
+        ]
+        : []),
+      ...(o.modes.has("oneshot")
+        ? [
+          `one-shot: ${o.oneshotRuns} kdig queries per face after a cache fill (one query, ` +
+          "8 × threads for a threaded bridge), each a new process and connection " +
+          "(+https=/dns-query, HTTP/2 POST; +tls)",
+        ]
+        : []),
       "peer: addTLSLocal maxInFlight=100 (and addDOHLocal for the DoH face), " +
       "DoH backend with validateCertificates=true",
       `bridge options: ${
         [...lab.features.httpOff, ...lab.features.always].join(" ") || "(none extra)"
       }; bridging: ${lab.features.cacheOff.join(" ") || "(none)"}; cached: ${
         cacheArgs?.join(" ") ?? "n/a"
-      }; DoH face: --http-listen 127.0.0.1:PORT instead of off, cached`,
+      }; DoH face: --http-listen 127.0.0.1:PORT instead of off, cached` +
+      (o.modes.has("oneshot")
+        ? `; one-shot native DoT: ${lab.features.dotServerNative?.join(" ") ?? "n/a"}, cached`
+        : ""),
       `bridge threads: ${threadCounts.join(", ") || "–"} (--threads N; one process)`,
     ],
     rows,
+    oneShot,
     added,
     budget,
     scale,
@@ -824,7 +762,8 @@ async function withRestarts<T>(
 function explain(
   o: Options,
   m: {
-    baselineQps: number;
+    /** The dnsperf baseline's QPS; undefined when it did not run (no DoT mode). */
+    baselineQps?: number;
     peerRateP50?: number;
     peerName: string;
     budget: BudgetRow[];
@@ -832,15 +771,18 @@ function explain(
   },
 ): string[] {
   const notes: string[] = [];
-  notes.push(
-    "The direct-DoH baseline (dnsperf row) uses one connection and one outstanding GET: " +
-      "this dnsperf 2.10 loses most responses from dnsdist's DoH when more than one stream is " +
-      "outstanding (HTTP/2 200s counted, queries reported lost), and its POST pays ~40 ms " +
-      'per query (request in two writes: Nagle + delayed ACK). "Latency added" is relative ' +
-      "to that row (same client as the DoT runs); the h2load row cross-checks it. The " +
-      "ceiling's lost column counts non-2xx answers (dnsdist 5xx when overloaded).",
-  );
-  if (m.baselineQps < o.rate * 0.95) {
+  const dot = [...o.modes].some(isDot);
+  if (dot) {
+    notes.push(
+      "The direct-DoH baseline (dnsperf row) uses one connection and one outstanding GET: " +
+        "this dnsperf 2.10 loses most responses from dnsdist's DoH when more than one stream is " +
+        "outstanding (HTTP/2 200s counted, queries reported lost), and its POST pays ~40 ms " +
+        'per query (request in two writes: Nagle + delayed ACK). "Latency added" is relative ' +
+        "to that row (same client as the DoT runs); the h2load row cross-checks it. The " +
+        "ceiling's lost column counts non-2xx answers (dnsdist 5xx when overloaded).",
+    );
+  }
+  if (m.baselineQps !== undefined && m.baselineQps < o.rate * 0.95) {
     notes.push(
       `dnsperf -m doh reached ${m.baselineQps.toFixed(0)} of ${o.rate} QPS in the baseline ` +
         '(with one outstanding query its DoH sender stalls on "socket not ready"); its ' +
@@ -874,13 +816,26 @@ function explain(
       "/ answered queries. QPS in dnsperf rows counts NOERROR answers only (a target that " +
       "fails fast must not look fast); other rcodes are listed in these notes.",
   );
-  notes.push(
-    'The "cached DoH face" rows put h2load GETs (?dns=, ID 0) over the first ' +
-      `${o.dohNames} names straight at each target's own DoH listener (the bridge's ` +
-      "--http-listen, dnsdist's addDOHLocal), both with a cache filled first; the fixed-rate " +
-      "row is one connection (h2load's --rps is per connection), like the upstream's h2load " +
-      "row it is compared with.",
-  );
+  if (o.modes.has("doh")) {
+    notes.push(
+      'The "cached DoH face" rows put h2load GETs (?dns=, ID 0) over the first ' +
+        `${o.dohNames} names straight at each target's own DoH listener (the bridge's ` +
+        "--http-listen, dnsdist's addDOHLocal), both with a cache filled first; the " +
+        "fixed-rate row is one connection (h2load's --rps is per connection), like the " +
+        "upstream's h2load row it is compared with.",
+    );
+  }
+  if (o.modes.has("oneshot")) {
+    notes.push(
+      'One-shot rows: kdig\'s own figure (";; From 127.0.0.1@PORT(TCP) in X ms": TCP ' +
+        "connect, TLS handshake, the query and its answer; not the process start), one " +
+        `query per kdig process, ${o.oneshotRuns} in a row per face after a cache fill ` +
+        "(uncounted). DoH is kdig's HTTP/2 POST. A server that leaves a small write behind " +
+        "another without TCP_NODELAY shows ~40 ms here (Nagle + the client's delayed ACK); " +
+        "without the stall a one-shot takes a few ms. The bridge's native DoT row is a " +
+        "second bridge with --dot-server native.",
+    );
+  }
   if (o.targets.has("bridge") && o.bridgeThreads.some((n) => n > 1)) {
     notes.push(
       '"×N threads" rows: the bridge with --threads N, one Deno process with N serving ' +

@@ -37,15 +37,20 @@ export interface BridgeFeatures {
   always: string[];
   /** The bridge has `--threads N`. */
   threads: boolean;
+  /** Turns on the `Deno.listenTls` DoT server; undefined when there is no such choice. */
+  dotServerNative?: string[];
 }
 
 /**
  * Reads the bridge's `--help` for the options the benchmark needs to set: `--http-listen`,
  * `--cache` / `--no-cache` / `--cache-size`, `--max-connections-per-ip`, `--rate-limit`,
- * `--threads`.
+ * `--threads`, `--dot-server native`.
  */
 export function detectBridgeFeatures(help: string): BridgeFeatures {
   const has = (option: string) => new RegExp(`^\\s+${option}(\\s|$)`, "m").test(help);
+  /** The option's line and its description, up to the next option. */
+  const text = (option: string) =>
+    new RegExp(`^\\s+${option}(\\s[^\\n]*)?\\n((?!\\s+--)[^\\n]*\\n?)*`, "m").exec(help)?.[0] ?? "";
   const size = has("--cache-size") ? ["--cache-size", "100000"] : [];
   let cacheOn: string[] | undefined;
   if (has("--cache")) cacheOn = ["--cache", ...size];
@@ -57,6 +62,9 @@ export function detectBridgeFeatures(help: string): BridgeFeatures {
     unlimitedConnections: has("--max-connections-per-ip") ? ["--max-connections-per-ip", "0"] : [],
     always: has("--rate-limit") ? ["--rate-limit", "0"] : [],
     threads: has("--threads"),
+    dotServerNative: /\bnative\b/.test(text("--dot-server"))
+      ? ["--dot-server", "native"]
+      : undefined,
   };
 }
 

@@ -120,11 +120,12 @@ export async function machineFacts(): Promise<{ machine: string; tools: string }
   await sleep(1000);
   const m1 = machineCpu();
   const busy = (m1.busy - m0.busy) / Math.max(1e-9, m1.total - m0.total);
-  const [dnsdistV, knotV, dnsperfV, h2loadV] = await Promise.all([
+  const [dnsdistV, knotV, dnsperfV, h2loadV, kdigV] = await Promise.all([
     capture("dnsdist", ["--version"]),
     capture("knotd", ["--version"]),
     capture("dnsperf", ["-h"]),
     capture("h2load", ["--version"]),
+    capture("kdig", ["--version"]),
   ]);
   const first = (s: string, re: RegExp) => re.exec(s)?.[0] ?? "?";
   const load = Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
@@ -138,6 +139,7 @@ export async function machineFacts(): Promise<{ machine: string; tools: string }
       first(knotV, /version \S+/).replace("version", "knotd"),
       first(dnsperfV, /Version \S+/).replace("Version", "dnsperf"),
       first(h2loadV, /nghttp2\/\S+/).replace("nghttp2/", "h2load "),
+      first(kdigV, /version \S+/).replace("version", "kdig"),
     ].join(", "),
   };
 }

@@ -1,7 +1,8 @@
 /**
  * The benchmark report as data, and its markdown form: the main figures table with bridge/peer
- * ratio rows, the latency the bridge adds over the upstream, the per-run CPU budget, the
- * connection-scale result, machine facts and notes. Also the README block replacement.
+ * ratio rows, the one-shot latency table, the latency the bridge adds over the upstream, the
+ * per-run CPU budget, the connection-scale result, machine facts and notes. Also the README
+ * block replacement.
  *
  * @module
  */
@@ -19,6 +20,26 @@ export interface FigureRow {
   /** CPU microseconds per answered query. */
   cpuUsPerQuery?: number;
   /** E.g. "n/a (no cache yet)". */
+  unavailable?: string;
+  /** Ratio rows are printed in italics with × values. */
+  ratio?: boolean;
+}
+
+/** One line of the one-shot latency table: a series of queries, each on a new connection. */
+export interface OneShotRow {
+  target: string;
+  /** E.g. "DoH (kdig +https)". */
+  face: string;
+  /** The protocol: rows of one kind are compared with the peer's row of that kind. */
+  kind: "doh" | "dot";
+  /** Queries measured. */
+  runs?: number;
+  /** Queries without a good answer (not in the figures). */
+  failed?: number;
+  medianMs?: number;
+  p90Ms?: number;
+  maxMs?: number;
+  /** E.g. "n/a (no DoH face)". */
   unavailable?: string;
   /** Ratio rows are printed in italics with × values. */
   ratio?: boolean;
@@ -79,6 +100,7 @@ export interface BenchReport {
   tools: string;
   settings: string[];
   rows: FigureRow[];
+  oneShot: OneShotRow[];
   added: AddedLatency[];
   budget: BudgetRow[];
   scale?: ScaleResult;
@@ -147,6 +169,145 @@ export function ratioRow(
   };
 }
 
+/** The target column of a ratio row for a bridge with `threads` threads. */
+export function ratioLabel(threads: number): string {
+  return threads > 1
+    ? `ratio dotbridge ×${threads} threads / dnsdist`
+    : "ratio dotbridge / dnsdist";
+}
+
+/** The ratio row bridge/peer of two one-shot series (undefined when either is n/a). */
+export function oneShotRatioRow(
+  bridge: OneShotRow,
+  peer: OneShotRow,
+  label = ratioLabel(1),
+): OneShotRow | undefined {
+  if (bridge.unavailable || peer.unavailable) return undefined;
+  return {
+    target: label,
+    face: bridge.face,
+    kind: bridge.kind,
+    medianMs: ratio(bridge.medianMs, peer.medianMs),
+    p90Ms: ratio(bridge.p90Ms, peer.p90Ms),
+    maxMs: ratio(bridge.maxMs, peer.maxMs),
+    ratio: true,
+  };
+}
+
+/** Rows compared with one peer row: the bridge's (per thread count or variant) and the peer's. */
+export interface SideBySide<R> {
+  bridges: { row: R; ratioLabel: string }[];
+  peer?: R;
+}
+
+/**
+ * Each group in order: its bridge rows, its peer row, then one ratio row per bridge row
+ * (where `ratioOf` gives one: both measured).
+ *
+ * @example
+ * ```ts
+ * sideBySide([{ bridges: [{ row: b, ratioLabel: ratioLabel(1) }], peer: p }], ratioRow);
+ * // [b, p, ratio b/p]
+ * ```
+ */
+export function sideBySide<R>(
+  groups: SideBySide<R>[],
+  ratioOf: (bridge: R, peer: R, label: string) => R | undefined,
+): R[] {
+  const out: R[] = [];
+  for (const g of groups) {
+    for (const b of g.bridges) out.push(b.row);
+    if (g.peer === undefined) continue;
+    out.push(g.peer);
+    for (const b of g.bridges) {
+      const r = ratioOf(b.row, g.peer, b.ratioLabel);
+      if (r) out.push(r);
+    }
+  }
+  return out;
+}
+
+/** The measured rows of one target: the bridge's at a thread count, or the peer's. */
+export interface TargetRows<R> {
+  /** The bridge's --threads (ratio rows name it when > 1). */
+  threads: number;
+  /** Undefined when this target was not run. */
+  rows?: R[];
+}
+
+/**
+ * One mode of the main table: for each load (row index), every bridge's row, the peer's row,
+ * and a ratio row per bridge.
+ */
+export function modeRows(bridges: TargetRows<FigureRow>[], peer?: FigureRow[]): FigureRow[] {
+  const count = Math.max(peer?.length ?? 0, ...bridges.map((b) => b.rows?.length ?? 0));
+  const groups: SideBySide<FigureRow>[] = [];
+  for (let i = 0; i < count; i++) {
+    groups.push({
+      bridges: bridges.flatMap((b) =>
+        b.rows?.[i] ? [{ row: b.rows[i], ratioLabel: ratioLabel(b.threads) }] : []
+      ),
+      peer: peer?.[i],
+    });
+  }
+  return sideBySide(groups, ratioRow);
+}
+
+/**
+ * The one-shot table: per protocol (in order of first appearance), every bridge row of it (the
+ * bridge may have several, e.g. DoT on two servers), the peer's row, and a ratio row per
+ * bridge row.
+ */
+export function oneShotRows(bridges: TargetRows<OneShotRow>[], peer?: OneShotRow[]): OneShotRow[] {
+  const all = [...bridges.flatMap((b) => b.rows ?? []), ...(peer ?? [])];
+  const kinds = [...new Set(all.map((r) => r.kind))];
+  return sideBySide(
+    kinds.map((kind) => ({
+      bridges: bridges.flatMap((b) =>
+        (b.rows ?? []).filter((r) => r.kind === kind).map((row) => ({
+          row,
+          ratioLabel: ratioLabel(b.threads),
+        }))
+      ),
+      peer: peer?.find((r) => r.kind === kind),
+    })),
+    oneShotRatioRow,
+  );
+}
+
+function oneShotCells(r: OneShotRow): string[] {
+  if (r.unavailable) return [r.target, r.face, r.unavailable, "", "", "", ""];
+  if (r.ratio) {
+    return [
+      `*${r.target}*`,
+      `*${r.face}*`,
+      "",
+      fmtRatio(r.medianMs),
+      fmtRatio(r.p90Ms),
+      fmtRatio(r.maxMs),
+      "",
+    ];
+  }
+  return [
+    r.target,
+    r.face,
+    fmtNum(r.runs),
+    fmtMs(r.medianMs),
+    fmtMs(r.p90Ms),
+    fmtMs(r.maxMs),
+    fmtNum(r.failed),
+  ];
+}
+
+/** The one-shot latency table. */
+export function oneShotTable(rows: OneShotRow[]): string {
+  return markdownTable(
+    ["target", "face", "runs", "median ms", "p90 ms", "max ms", "failed"],
+    rows.map(oneShotCells),
+    2,
+  );
+}
+
 function figureCells(r: FigureRow): string[] {
   if (r.unavailable) {
     return [r.target, r.mode, r.unavailable, "", "", "", "", "", ""];
@@ -191,7 +352,17 @@ export function renderReport(r: BenchReport, brief = false): string {
   const out: string[] = [];
   out.push(`### dotbridge vs dnsdist as a DoT→DoH bridge (${r.date})`, "");
   out.push(`Machine: ${r.machine}  `, `Tools: ${r.tools}  `, `Settings: ${r.settings.join("; ")}`);
-  out.push("", figuresTable(r.rows), "");
+  out.push("");
+  if (r.rows.length > 0) out.push(figuresTable(r.rows), "");
+  if (r.oneShot.length > 0) {
+    out.push(
+      "One-shot latency: each query on a new connection from a new kdig process, timed by " +
+        "kdig (connect, TLS handshake, query, answer), cached answers:",
+      "",
+      oneShotTable(r.oneShot),
+      "",
+    );
+  }
   if (r.added.length > 0) {
     out.push(
       "Latency added over querying the DoH upstream directly (same rate; DoT rows against " +

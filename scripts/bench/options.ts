@@ -1,0 +1,319 @@
+/**
+ * `deno task bench`'s command line: the help text, the options it parses into, which parts of
+ * the run (modes) they select, and the time estimates that decide what still fits before the
+ * deadline. Pure: nothing here starts a program or reads the machine.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+
+export const HELP = `Usage: deno task bench [options]
+
+Benchmarks dotbridge against dnsdist (both as DoT->DoH bridges) on 127.0.0.1.
+Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --profile).
+
+  --modes LIST          what to run, of bridging,cached,doh,oneshot,scale (default all):
+                        bridging, cached: DoT at saturation and at --rate (dnsperf);
+                        doh: the cached DoH face (h2load) at each --doh-streams shape and
+                        at --rate; oneshot: one query per new connection (kdig), DoH and DoT;
+                        scale: --idle-conns idle DoT connections. The upstream's ceiling
+                        and dnsperf baseline run with bridging or cached, its h2load
+                        baseline with doh. E.g. --modes doh,oneshot takes ~1.5 minutes
+  --duration S          seconds per measured load run (default 15)
+  --warmup S            unmeasured load before each target's runs (default 2)
+  --quick               smoke run: --duration 3 --warmup 1 --idle-conns 1000
+  --connections N       dnsperf -c for saturation runs (default 16)
+  --outstanding N       dnsperf -q for saturation runs, in total (default 1000)
+  --rate QPS            fixed-rate runs (default 1000)
+  --rate-connections N  dnsperf -c for fixed-rate DoT runs (default 1)
+  --names N             A records in the zone and queries in the list (default 3000)
+  --ceiling-duration S  h2load run against the upstream alone (default min(duration, 10))
+  --idle-conns N        idle DoT connections for the scale run (default 10000; 0 skips it)
+  --idle-procs N        processes holding them (default 2)
+  --scale-duration S    dnsperf run while they are open (default min(duration, 8))
+  --targets LIST        bridge,peer (default both)
+  --bridge-threads LIST run every bridge row once per thread count, e.g. 1,2 (default 1);
+                        passes --threads N, rows read "dotbridge ×N threads" when N > 1
+  --doh-names N         names the cached DoH face runs rotate through (default 300)
+  --doh-duration S      seconds per cached DoH face run and for the upstream's h2load
+                        baseline (default min(duration, 10))
+  --doh-connections N   h2load -c for the DoH face at saturation (default 16)
+  --doh-streams LIST    h2load -m (streams per connection), one saturation run each
+                        (default 10,64)
+  --oneshot-runs N      one-shot queries per face and target, after uncounted ones that
+                        fill the cache (default 20)
+  --bridge-arg ARG      extra option for the bridge (repeat for several words)
+  --bridge-cache-args "ARGS"  options that turn on the bridge's cache (default: found in
+                        the bridge's --help; while there is none, its cached rows are n/a)
+  --profile             then profile a fresh bridge (--cpu-prof, and perf when installed)
+  --profile-load KIND   saturation (default) or rate
+  --profile-duration S  (default 10)
+  --out FILE            results markdown (default <work dir>/bench-results.md)
+  --write-readme        replace the <!-- bench:start --> ... <!-- bench:end --> block of
+                        README.md with the results
+  --keep                keep the work directory (configs, logs, dnsperf outputs)
+  --deadline S          hard limit for the whole run; then everything is stopped (default 295,
+                        plus an estimate of the extra runs for each --bridge-threads count
+                        past the first: ~2 min each at the default --duration). Runs that
+                        would end too near it are skipped, and the report says which
+  --help
+`;
+
+/** `--deadline` for the default run (one bridge thread count). */
+export const DEFAULT_DEADLINE_S = 295;
+
+/** The table's modes, in order: DoT without and with caches, the cached DoH face, one-shots. */
+export const TABLE_MODES = ["bridging", "cached", "doh", "oneshot"] as const;
+/** One mode of the tables. */
+export type TableMode = typeof TABLE_MODES[number];
+/** Everything `--modes` can name: the table's modes and the connection-scale run. */
+export const MODES = [...TABLE_MODES, "scale"] as const;
+/** One part of the run `--modes` selects. */
+export type Mode = typeof MODES[number];
+
+/** True for the modes measured with dnsperf over DoT. */
+export const isDot = (mode: Mode): boolean => mode === "bridging" || mode === "cached";
+
+/** The parsed command line. */
+export interface Options {
+  /** The parts that run, in {@linkcode MODES} order. */
+  modes: Set<Mode>;
+  duration: number;
+  warmup: number;
+  connections: number;
+  outstanding: number;
+  rate: number;
+  rateConnections: number;
+  names: number;
+  ceilingDuration: number;
+  idleConns: number;
+  idleProcs: number;
+  scaleDuration: number;
+  targets: Set<string>;
+  bridgeThreads: number[];
+  dohNames: number;
+  dohDuration: number;
+  dohConnections: number;
+  /** One saturation run per entry (h2load -m). */
+  dohStreams: number[];
+  oneshotRuns: number;
+  bridgeArgs: string[];
+  bridgeCacheArgs?: string[];
+  profile: boolean;
+  profileLoad: "saturation" | "rate";
+  profileDuration: number;
+  out?: string;
+  writeReadme: boolean;
+  keep: boolean;
+  deadline: number;
+}
+
+// Time estimates (seconds) for skipping runs near the deadline. A job's overhead (start,
+// readiness probe, stop, cache fill beyond DOH_FILL_S) is re-estimated from the jobs run.
+export const JOB_OVERHEAD_S = 4;
+export const THREADS_OVERHEAD_S = 2;
+export const DOH_FILL_S = 3;
+/** One kdig one-shot: a process, a TLS handshake, maybe a ~40 ms stall (~0.05 s seen). */
+export const ONESHOT_QUERY_S = 0.1;
+/** Rendering the report and stopping the upstream. */
+export const FINISH_S = 8;
+
+/** The faces a target's one-shot job measures: DoH, DoT, and (bridge) native DoT. */
+export function oneShotFaces(label: "bridge" | "peer"): number {
+  return label === "bridge" ? 3 : 2;
+}
+
+type LoadKnobs = Pick<
+  Options,
+  "duration" | "warmup" | "dohDuration" | "dohStreams" | "oneshotRuns"
+>;
+
+/**
+ * The seconds of one job past its start: warm-up (or cache fill) and the measured runs; for
+ * the bridge's one-shots also the second bridge (native DoT) it starts.
+ */
+export function jobLoadS(o: LoadKnobs, mode: TableMode, label: "bridge" | "peer"): number {
+  switch (mode) {
+    case "doh":
+      return DOH_FILL_S + (o.dohStreams.length + 1) * o.dohDuration;
+    case "oneshot":
+      return oneShotFaces(label) * (o.oneshotRuns + 1) * ONESHOT_QUERY_S +
+        (label === "bridge" ? JOB_OVERHEAD_S : 0);
+    default:
+      return o.warmup + 2 * o.duration;
+  }
+}
+
+/** What one more --bridge-threads count adds to a run of these modes. */
+export function extraThreadCountS(o: LoadKnobs, modes: Iterable<Mode>): number {
+  let s = 0;
+  for (const m of modes) {
+    if (m !== "scale") s += jobLoadS(o, m, "bridge") + JOB_OVERHEAD_S + THREADS_OVERHEAD_S;
+  }
+  return s;
+}
+
+/** The connection-scale run: a bridge, opening the idle connections, the load. */
+export function scaleEstimateS(o: Pick<Options, "scaleDuration" | "idleConns">): number {
+  return 10 + o.scaleDuration + (o.idleConns / 1000) * 1.5;
+}
+
+/** The profiled run: a bridge, a warm-up, the profile, perf report. */
+export function profileEstimateS(o: Pick<Options, "profileDuration">): number {
+  return o.profileDuration + 25;
+}
+
+/** True when the connection-scale run is asked for (a bridge, the mode, some connections). */
+export function runsScale(o: Pick<Options, "modes" | "targets" | "idleConns">): boolean {
+  return o.modes.has("scale") && o.targets.has("bridge") && o.idleConns > 0;
+}
+
+/** Time kept back for the runs after the bridge and peer rows. */
+export function tailEstimateS(o: Options): number {
+  return (runsScale(o) ? scaleEstimateS(o) : 0) +
+    (o.targets.has("bridge") && o.profile ? profileEstimateS(o) : 0);
+}
+
+/** A comma-separated list: trimmed, empty entries dropped, duplicates removed, order kept. */
+function list(value: string): string[] {
+  return [...new Set(value.split(",").map((s) => s.trim()).filter(Boolean))];
+}
+
+/** Whole numbers >= `min` from a comma-separated list. */
+function wholeNumbers(value: string, what: string, min: number): number[] {
+  const out = list(value).map((t) => {
+    const n = Number(t);
+    if (!Number.isInteger(n) || n < min) {
+      throw new RangeError(`--${what}: expected whole numbers >= ${min}: ${t}`);
+    }
+    return n;
+  });
+  if (out.length === 0) throw new RangeError(`--${what}: empty list`);
+  return out;
+}
+
+/**
+ * Parses the command line.
+ *
+ * @returns undefined for `--help`
+ * @throws {RangeError} on a value out of range or an unknown list entry
+ * @example
+ * ```ts
+ * parseOptions(["--modes", "doh,oneshot"])!.modes; // Set { "doh", "oneshot" }
+ * ```
+ */
+export function parseOptions(args: string[]): Options | undefined {
+  const { values } = parseArgs({
+    args,
+    options: {
+      modes: { type: "string", default: MODES.join(",") },
+      duration: { type: "string" },
+      warmup: { type: "string" },
+      quick: { type: "boolean", default: false },
+      connections: { type: "string", default: "16" },
+      outstanding: { type: "string", default: "1000" },
+      rate: { type: "string", default: "1000" },
+      "rate-connections": { type: "string", default: "1" },
+      names: { type: "string", default: "3000" },
+      "ceiling-duration": { type: "string" },
+      "idle-conns": { type: "string" },
+      "idle-procs": { type: "string", default: "2" },
+      "scale-duration": { type: "string" },
+      targets: { type: "string", default: "bridge,peer" },
+      "bridge-threads": { type: "string", default: "1" },
+      "doh-names": { type: "string", default: "300" },
+      "doh-duration": { type: "string" },
+      "doh-connections": { type: "string", default: "16" },
+      "doh-streams": { type: "string", default: "10,64" },
+      "oneshot-runs": { type: "string", default: "20" },
+      "bridge-arg": { type: "string", multiple: true, default: [] },
+      "bridge-cache-args": { type: "string" },
+      profile: { type: "boolean", default: false },
+      "profile-load": { type: "string", default: "saturation" },
+      "profile-duration": { type: "string", default: "10" },
+      out: { type: "string" },
+      "write-readme": { type: "boolean", default: false },
+      keep: { type: "boolean", default: false },
+      deadline: { type: "string" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) return undefined;
+  const num = (v: string | undefined, fallback: number, what: string, min = 0) => {
+    const x = v === undefined ? fallback : Number(v);
+    if (!Number.isFinite(x) || x < min) throw new RangeError(`--${what}: expected >= ${min}: ${v}`);
+    return x;
+  };
+  const asked = list(values.modes);
+  for (const m of asked) {
+    if (!(MODES as readonly string[]).includes(m)) {
+      throw new RangeError(`--modes: unknown "${m}" (one of ${MODES.join(", ")})`);
+    }
+  }
+  if (asked.length === 0) throw new RangeError("--modes: empty list");
+  const modes = new Set(MODES.filter((m) => asked.includes(m)));
+  const quick = values.quick;
+  const duration = num(values.duration, quick ? 3 : 15, "duration", 1);
+  const targets = new Set(list(values.targets));
+  for (const t of targets) {
+    if (t !== "bridge" && t !== "peer") throw new RangeError(`--targets: unknown "${t}"`);
+  }
+  const bridgeThreads = wholeNumbers(values["bridge-threads"], "bridge-threads", 1);
+  const profileLoad = values["profile-load"];
+  if (profileLoad !== "saturation" && profileLoad !== "rate") {
+    throw new RangeError(`--profile-load: saturation or rate, not "${profileLoad}"`);
+  }
+  const warmup = num(values.warmup, quick ? 1 : 2, "warmup");
+  const dohDuration = num(values["doh-duration"], Math.min(duration, 10), "doh-duration", 1);
+  const dohStreams = wholeNumbers(values["doh-streams"], "doh-streams", 1);
+  const oneshotRuns = num(values["oneshot-runs"], 20, "oneshot-runs", 1);
+  if (!Number.isInteger(oneshotRuns)) {
+    throw new RangeError(`--oneshot-runs: expected a whole number: ${oneshotRuns}`);
+  }
+  const knobs = { duration, warmup, dohDuration, dohStreams, oneshotRuns };
+  const extraRunsS = targets.has("bridge")
+    ? (bridgeThreads.length - 1) * extraThreadCountS(knobs, modes)
+    : 0;
+  return {
+    modes,
+    duration,
+    warmup,
+    connections: num(values.connections, 16, "connections", 1),
+    outstanding: num(values.outstanding, 1000, "outstanding", 1),
+    rate: num(values.rate, 1000, "rate", 1),
+    rateConnections: num(values["rate-connections"], 1, "rate-connections", 1),
+    names: num(values.names, 3000, "names", 2),
+    ceilingDuration: num(values["ceiling-duration"], Math.min(duration, 10), "ceiling-duration", 1),
+    idleConns: num(values["idle-conns"], quick ? 1000 : 10_000, "idle-conns"),
+    idleProcs: num(values["idle-procs"], 2, "idle-procs", 1),
+    scaleDuration: num(values["scale-duration"], Math.min(duration, 8), "scale-duration", 1),
+    targets,
+    bridgeThreads,
+    dohNames: num(values["doh-names"], 300, "doh-names", 1),
+    dohDuration,
+    dohConnections: num(values["doh-connections"], 16, "doh-connections", 1),
+    dohStreams,
+    oneshotRuns,
+    bridgeArgs: values["bridge-arg"],
+    bridgeCacheArgs: values["bridge-cache-args"]?.split(/\s+/).filter(Boolean),
+    profile: values.profile,
+    profileLoad,
+    profileDuration: num(values["profile-duration"], 10, "profile-duration", 1),
+    out: values.out,
+    writeReadme: values["write-readme"],
+    keep: values.keep,
+    deadline: num(values.deadline, Math.ceil(DEFAULT_DEADLINE_S + extraRunsS), "deadline", 10),
+  };
+}
+
+/** The programs a run of these options starts (kdig only for the one-shots, and so on). */
+export function requiredTools(o: Pick<Options, "modes" | "profile">): string[] {
+  const dot = [...o.modes].some(isDot);
+  return [
+    "knotd",
+    "dnsdist",
+    ...(dot || o.modes.has("scale") || o.profile ? ["dnsperf"] : []),
+    ...(dot || o.modes.has("doh") ? ["h2load"] : []),
+    ...(o.modes.has("oneshot") ? ["kdig"] : []),
+  ];
+}
