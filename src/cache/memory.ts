@@ -12,10 +12,19 @@ export interface MemoryStoreOptions {
   maxEntries?: number;
 }
 
+/** An entry and whether it was read since eviction last passed it. */
+interface Slot {
+  entry: CacheEntry;
+  used: boolean;
+}
+
 /**
- * Keeps entries in a `Map` whose order is the LRU order. It keeps the entry objects it is given
- * (parse included), so a hit is not walked again. `keepSeconds` is not timed here: the
- * middleware deletes an entry it finds too old, and the size bound does the rest.
+ * Keeps entries in a `Map` in insertion order, evicting by "second chance" (CLOCK), an LRU
+ * approximation: a hit only marks its slot used, so it costs one `Map` lookup and no reordering;
+ * when the store is full, eviction walks from the oldest slot, moving used ones to the end (and
+ * clearing their mark) until it finds one unused since the last pass. It keeps the entry objects
+ * it is given (parse included), so a hit is not walked again. `keepSeconds` is not timed here:
+ * the middleware deletes an entry it finds too old, and the size bound does the rest.
  *
  * @example
  * ```ts
@@ -25,7 +34,7 @@ export interface MemoryStoreOptions {
  */
 export class MemoryStore implements CacheStore {
   readonly name = "memory";
-  readonly #entries = new Map<string, CacheEntry>();
+  readonly #slots = new Map<string, Slot>();
   readonly #max: number;
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -34,30 +43,43 @@ export class MemoryStore implements CacheStore {
 
   /** Answers held. */
   get size(): number {
-    return this.#entries.size;
+    return this.#slots.size;
   }
 
   get(key: string): CacheEntry | undefined {
-    const entry = this.#entries.get(key);
-    if (entry) {
-      this.#entries.delete(key); // re-insert: Map order is the LRU order
-      this.#entries.set(key, entry);
-    }
-    return entry;
+    const slot = this.#slots.get(key);
+    if (!slot) return undefined;
+    slot.used = true;
+    return slot.entry;
   }
 
   set(key: string, entry: CacheEntry): void {
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
-    if (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value!);
+    const slot = this.#slots.get(key);
+    if (slot) {
+      slot.entry = entry;
+      slot.used = true;
+      return;
+    }
+    if (this.#slots.size >= this.#max) this.#evict();
+    this.#slots.set(key, { entry, used: false });
   }
 
   delete(key: string): void {
-    this.#entries.delete(key);
+    this.#slots.delete(key);
   }
 
   /** Drops everything. */
   clear(): void {
-    this.#entries.clear();
+    this.#slots.clear();
+  }
+
+  /** Drops the oldest slot not used since the last pass; used ones get a second chance. */
+  #evict(): void {
+    for (const [key, slot] of this.#slots) {
+      this.#slots.delete(key);
+      if (!slot.used) return;
+      slot.used = false;
+      this.#slots.set(key, slot); // to the end: the walk meets it again only after the others
+    }
   }
 }
