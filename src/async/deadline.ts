@@ -72,3 +72,77 @@ export function withDeadline<T>(
     );
   });
 }
+
+/**
+ * {@linkcode withDeadline} for work that rarely needs its signal: `fn` gets a getter, and the
+ * signal (with its listener on `parent`) is made only when the getter is first called. Until
+ * then the deadline still settles the call after `ms`, but `parent` aborting does not settle it
+ * early: work that never looked at its signal is not told either. A cache hit answers without
+ * ever asking, so it pays for no `AbortController` and no listener.
+ *
+ * @example
+ * ```ts
+ * const answer = await withLazyDeadline(ctx.signal, 5000, (signal) =>
+ *   next(query, { ...ctx, get signal() { return signal(); } }));
+ * ```
+ */
+export function withLazyDeadline<T>(
+  parent: AbortSignal,
+  ms: number,
+  fn: (signal: () => AbortSignal) => Promise<T>,
+): Promise<T> {
+  if (parent.aborted) return Promise.reject(parent.reason);
+  let lane = lanes.get(ms);
+  if (!lane) {
+    lane = new TimerLane(ms);
+    if (lanes.size < 64) lanes.set(ms, lane);
+  }
+  const deadlineLane = lane;
+  let controller: AbortController | undefined;
+  let onAbort: (() => void) | undefined;
+  let settled = false;
+  return new Promise<T>((resolve, reject) => {
+    const signal = () => {
+      if (controller) return controller.signal;
+      controller = new AbortController();
+      if (settled) return controller.signal;
+      if (parent.aborted) controller.abort(parent.reason);
+      else {
+        onAbort = () => {
+          controller!.abort(parent.reason);
+          reject(parent.reason);
+        };
+        parent.addEventListener("abort", onAbort, { once: true });
+      }
+      return controller.signal;
+    };
+    const entry = deadlineLane.add(() => {
+      settled = true;
+      if (onAbort) parent.removeEventListener("abort", onAbort);
+      const reason = new DeadlineError(ms);
+      controller?.abort(reason);
+      reject(reason);
+    });
+    const done = () => {
+      settled = true;
+      deadlineLane.cancel(entry);
+      if (onAbort) parent.removeEventListener("abort", onAbort);
+    };
+    let promise: Promise<T>;
+    try {
+      promise = fn(signal);
+    } catch (error) {
+      promise = Promise.reject(error);
+    }
+    promise.then(
+      (value) => {
+        done();
+        resolve(value);
+      },
+      (error) => {
+        done();
+        reject(error);
+      },
+    );
+  });
+}

@@ -10,17 +10,24 @@ import { withQueryOptions } from "../dns/query.ts";
 import { errorAnswer } from "../dns/answer.ts";
 import type { ExtendedError } from "../dns/response.ts";
 import type { Logger } from "../log/mod.ts";
-import { DeadlineError, withDeadline } from "../async/deadline.ts";
+import { DeadlineError, withLazyDeadline } from "../async/deadline.ts";
 import { type Upstream, UpstreamError } from "../upstream/types.ts";
 import type { Handler, Middleware } from "./types.ts";
 
 /**
  * Gives the rest of the pipeline `ms` milliseconds; past that the query rejects with a
- * `TimeoutError` even if the inner handler ignores its signal.
+ * `TimeoutError` even if the inner handler ignores its signal. The inner signal is made only when
+ * something reads `ctx.signal` (a cache hit does not).
  */
 export function timeout(ms: number): Middleware {
   return (next) => (query, ctx) =>
-    withDeadline(ctx.signal, ms, (signal) => next(query, { ...ctx, signal }));
+    withLazyDeadline(ctx.signal, ms, (signal) =>
+      next(query, {
+        ...ctx,
+        get signal() {
+          return signal();
+        },
+      }));
 }
 
 /** Maps a failure to the Extended DNS Error its SERVFAIL should carry. */
