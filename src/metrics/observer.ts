@@ -22,16 +22,45 @@ export function queryObserver(
 ): QueryObserver {
   const tenantLabel = (tenant: string | undefined) =>
     tenant === undefined ? "" : tenantNames.has(tenant) ? tenant : "unknown";
+  /** Bound series per face, and per tenant label and rcode (-1: error): labels are few. */
+  const faces = new Map<string, FaceSeries>();
+  const seriesOf = (face: string): FaceSeries => {
+    let series = faces.get(face);
+    if (!series) {
+      series = {
+        inFlight: metrics.inFlight.labels({ face }),
+        latency: metrics.queryLatency.labels({ face }),
+        queries: new Map(),
+      };
+      faces.set(face, series);
+    }
+    return series;
+  };
   return {
-    start: (ctx) => metrics.inFlight.add({ face: ctx.face }, 1),
+    start: (ctx) => seriesOf(ctx.face).inFlight.add(1),
     end: (ctx, rcode, ms) => {
-      metrics.inFlight.add({ face: ctx.face }, -1);
-      metrics.queries.inc({
-        face: ctx.face,
-        tenant: tenantLabel(ctx.tenant),
-        rcode: rcode < 0 ? "error" : rcodeName(rcode),
-      });
-      metrics.queryLatency.observe({ face: ctx.face }, ms / 1000);
+      const series = seriesOf(ctx.face);
+      series.inFlight.add(-1);
+      const tenant = tenantLabel(ctx.tenant);
+      let byRcode = series.queries.get(tenant);
+      if (!byRcode) series.queries.set(tenant, byRcode = new Map());
+      let counter = byRcode.get(rcode);
+      if (!counter) {
+        counter = metrics.queries.labels({
+          face: ctx.face,
+          tenant,
+          rcode: rcode < 0 ? "error" : rcodeName(rcode),
+        });
+        byRcode.set(rcode, counter);
+      }
+      counter.inc();
+      series.latency.observe(ms / 1000);
     },
   };
+}
+
+interface FaceSeries {
+  inFlight: { add(n: number): void };
+  latency: { observe(value: number): void };
+  queries: Map<string, Map<number, { inc(): void }>>;
 }

@@ -65,6 +65,12 @@ export class Counter extends Labelled<{ v: number }> implements Metric {
     this.get(labels, () => ({ v: 0 })).v += n;
   }
 
+  /** The series with these labels, bound: for callers that count into it often. */
+  labels(labels: Labels = {}): { inc(n?: number): void } {
+    const data = this.get(labels, () => ({ v: 0 }));
+    return { inc: (n = 1) => void (data.v += n) };
+  }
+
   /** The current value of one series (tests, health pages). */
   value(labels: Labels = {}): number {
     return this.get(labels, () => ({ v: 0 })).v;
@@ -95,6 +101,12 @@ export class Gauge extends Labelled<{ v: number }> implements Metric {
 
   add(labels: Labels, n: number): void {
     this.get(labels, () => ({ v: 0 })).v += n;
+  }
+
+  /** The series with these labels, bound: for callers that change it often. */
+  labels(labels: Labels): { add(n: number): void } {
+    const data = this.get(labels, () => ({ v: 0 }));
+    return { add: (n) => void (data.v += n) };
   }
 
   render(lines: string[]): void {
@@ -138,11 +150,24 @@ export class Histogram extends Labelled<{ counts: number[]; sum: number; count: 
   }
 
   observe(labels: Labels, value: number): void {
-    const s = this.get(labels, () => ({
+    this.#observe(this.#series(labels), value);
+  }
+
+  /** The series with these labels, bound: for callers that observe into it often. */
+  labels(labels: Labels): { observe(value: number): void } {
+    const s = this.#series(labels);
+    return { observe: (value) => this.#observe(s, value) };
+  }
+
+  #series(labels: Labels) {
+    return this.get(labels, () => ({
       counts: new Array(this.buckets.length).fill(0),
       sum: 0,
       count: 0,
     }));
+  }
+
+  #observe(s: { counts: number[]; sum: number; count: number }, value: number): void {
     for (let i = 0; i < this.buckets.length; i++) {
       if (value <= this.buckets[i]) {
         s.counts[i]++;
