@@ -16,7 +16,6 @@
  *
  * @module
  */
-import { concatBytes } from "../bytes/concat.ts";
 import { isomorphicDecode } from "../bytes/isomorphic.ts";
 import { huffmanDecode } from "./huffman.ts";
 
@@ -176,26 +175,98 @@ const NAME_INDEX: Record<string, number> = {
   "vary": 59,
 };
 
-/** Encoded fields by `name\0value`: DoH answers repeat a handful of them. */
-const FIELD_CACHE = new Map<string, Uint8Array>();
+/** Encoded fields by name, then value: DoH answers repeat a handful of them. */
+const FIELD_CACHE = new Map<string, Map<string, Uint8Array>>();
+let cachedFields = 0;
 
+/** `name: value` as a literal without indexing (name from the static table when it is there). */
 function encodeField(name: string, value: string): Uint8Array {
-  const key = name + "\0" + value;
-  let bytes = FIELD_CACHE.get(key);
-  if (!bytes) {
-    const out: number[] = [];
-    const index = NAME_INDEX[name];
-    if (index !== undefined) pushInt(out, index, 4, 0); // literal without indexing, known name
-    else {
-      out.push(0x00); // literal without indexing, new name
-      pushString(out, name);
-    }
-    pushString(out, value);
-    bytes = Uint8Array.from(out);
-    if (FIELD_CACHE.size >= 512) FIELD_CACHE.clear();
-    FIELD_CACHE.set(key, bytes);
+  let byValue = FIELD_CACHE.get(name);
+  let bytes = byValue?.get(value);
+  if (bytes) return bytes;
+  const out: number[] = [];
+  const index = NAME_INDEX[name];
+  if (index !== undefined) pushInt(out, index, 4, 0); // literal without indexing, known name
+  else {
+    out.push(0x00); // literal without indexing, new name
+    pushString(out, name);
   }
+  pushString(out, value);
+  bytes = Uint8Array.from(out);
+  if (cachedFields >= 512) {
+    FIELD_CACHE.clear();
+    cachedFields = 0;
+    byValue = undefined;
+  }
+  if (!byValue) FIELD_CACHE.set(name, byValue = new Map());
+  byValue.set(value, bytes);
+  cachedFields++;
   return bytes;
+}
+
+/**
+ * Builds response header blocks in one reused buffer: `:status`, then fields as literals without
+ * indexing (so the peer's decoder needs no table state from us), then `content-length`. Encoded
+ * fields are cached; a block is a view of the buffer, valid until the next {@linkcode begin}.
+ *
+ * @example
+ * ```ts
+ * const head = new ResponseHeadWriter();
+ * head.begin(200);
+ * head.field("content-type", "application/dns-message");
+ * head.contentLength(33);
+ * const block = head.finish();
+ * ```
+ */
+export class ResponseHeadWriter {
+  #buffer = new Uint8Array(512);
+  #length = 0;
+
+  /** Starts a block with `:status` (indexed when the static table has it). */
+  begin(status: number): void {
+    this.#length = 0;
+    const index = STATUS_INDEX[status];
+    if (index !== undefined) {
+      this.#room(1)[0] = 0x80 | index;
+      return;
+    }
+    const out: number[] = [];
+    pushInt(out, INDEX.status, 4, 0); // literal without indexing, name :status
+    pushString(out, String(status));
+    this.#room(out.length).set(out);
+  }
+
+  /** Adds a field; `name` must be lower case. */
+  field(name: string, value: string): void {
+    const bytes = encodeField(name, value);
+    this.#room(bytes.length).set(bytes);
+  }
+
+  /** Adds `content-length: n`. */
+  contentLength(n: number): void {
+    const digits = String(n);
+    const out = this.#room(3 + digits.length);
+    out[0] = 0x0f; // literal without indexing, name index 28 = 15 + 13
+    out[1] = INDEX.contentLength - 15;
+    out[2] = digits.length; // raw string, length < 127
+    for (let i = 0; i < digits.length; i++) out[3 + i] = digits.charCodeAt(i);
+  }
+
+  /** The block built since {@linkcode begin}. */
+  finish(): Uint8Array {
+    return this.#buffer.subarray(0, this.#length);
+  }
+
+  #room(n: number): Uint8Array {
+    const at = this.#length;
+    if (at + n > this.#buffer.length) {
+      const grown = new Uint8Array(Math.max(this.#buffer.length * 2, at + n));
+      grown.set(this.#buffer.subarray(0, at));
+      this.#buffer = grown;
+    }
+    this.#length = at + n;
+    return this.#buffer.subarray(at, at + n);
+  }
 }
 
 /**
@@ -211,22 +282,10 @@ export function encodeResponseHead(
   status: number,
   headers: readonly (readonly [string, string])[],
 ): Uint8Array {
-  const parts: Uint8Array[] = [];
-  const index = STATUS_INDEX[status];
-  if (index !== undefined) parts.push(Uint8Array.of(0x80 | index));
-  else {
-    const out: number[] = [];
-    pushInt(out, INDEX.status, 4, 0); // literal without indexing, name :status
-    pushString(out, String(status));
-    parts.push(Uint8Array.from(out));
-  }
-  let size = parts[0].length;
-  for (const [name, value] of headers) {
-    const field = encodeField(name.toLowerCase(), value);
-    parts.push(field);
-    size += field.length;
-  }
-  return concatBytes(parts, size);
+  const writer = new ResponseHeadWriter();
+  writer.begin(status);
+  for (const [name, value] of headers) writer.field(name.toLowerCase(), value);
+  return writer.finish().slice();
 }
 
 /** Sees one decoded field (binary strings: one char per octet). */

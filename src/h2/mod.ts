@@ -13,6 +13,7 @@ export {
   HpackDecoder,
   HpackError,
   type RequestHead,
+  ResponseHeadWriter,
   withContentLength,
 } from "./hpack.ts";
 export { H2ClientPool, type H2Connector, type H2PoolOptions, type H2Target } from "./pool.ts";

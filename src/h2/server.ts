@@ -20,7 +20,7 @@
 import { concatBytes } from "../bytes/concat.ts";
 import { H2Core, H2Error, type H2Socket, type H2Stream } from "./connection.ts";
 import { Code, ConnectionError, Setting } from "./frames.ts";
-import { encodeResponseHead } from "./hpack.ts";
+import { encodeResponseHead, ResponseHeadWriter } from "./hpack.ts";
 import type { ServerHandler, ServerReply, ServerRequest } from "../http/exchange.ts";
 
 /** One request, complete (headers and body). */
@@ -68,6 +68,8 @@ export const MAX_REQUEST_TIMEOUT_MS = 15_000;
 
 /** The answer to a request whose header list is over the cap: 431, no body. */
 const HEADERS_TOO_LARGE = encodeResponseHead(431, [["content-length", "0"]]);
+/** The one buffer response heads are built in: each is copied into its outbox at once. */
+const HEAD = new ResponseHeadWriter();
 
 /** Fields that must not appear in HTTP/2 (RFC 9113 §8.2.2). */
 const CONNECTION_FIELDS = new Set([
@@ -357,14 +359,15 @@ export class H2ServerConnection extends H2Core<Stream> {
   #reply(stream: Stream, reply: H2ServerReply): void {
     if (stream.done || this.closed) return;
     stream.done = true;
-    const headers: [string, string][] = [];
+    const head = HEAD;
+    head.begin(reply.status);
     for (const [name, value] of reply.headers) {
       const lower = name.toLowerCase();
-      if (lower !== "content-length" && !CONNECTION_FIELDS.has(lower)) headers.push([lower, value]);
+      if (lower !== "content-length" && !CONNECTION_FIELDS.has(lower)) head.field(lower, value);
     }
-    headers.push(["content-length", String(reply.body.length)]);
+    head.contentLength(reply.body.length);
     const empty = reply.body.length === 0 || stream.method === "HEAD";
-    this.sendHeaders(stream.id, encodeResponseHead(reply.status, headers), empty);
+    this.sendHeaders(stream.id, head.finish(), empty); // copied into the outbox at once
     if (empty) return this.forget(stream);
     stream.pending = reply.body;
     this.sendBody(stream);
