@@ -137,7 +137,16 @@ const contentTypeArb = fc.oneof(
   { weight: 1, arbitrary: fc.constant(undefined) },
 );
 
-describe("DoH face fuzz", () => {
+describe.each(["HTTP/2", "HTTP/1.1"] as const)("DoH face fuzz over %s", (version) => {
+  beforeAll(() => {
+    http?.close();
+    http = Deno.createHttpClient({
+      caCerts: [pki.ca.certPem],
+      http1: version === "HTTP/1.1",
+      http2: version === "HTTP/2",
+    });
+  });
+
   it("POST: random bodies and content types get 200 with a valid answer, or 400/413/415", async () => {
     const seen = new Set<number>();
     await fc.assert(
