@@ -83,7 +83,8 @@ export function withDeadline<T>(
  * @example
  * ```ts
  * const answer = await withLazyDeadline(ctx.signal, 5000, (signal) =>
- *   next(query, { ...ctx, get signal() { return signal(); } }));
+ *   upstream.exchange(query, signal())
+ * );
  * ```
  */
 export function withLazyDeadline<T>(

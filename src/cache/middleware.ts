@@ -59,18 +59,31 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
 
 /**
  * `stored` for `query`: its ID, its spelling of the name (0x20), TTLs lowered by `agedSeconds`
- * (not below `floor`). One walk (the ageing), none when nothing ages.
+ * (not below `floor`). One walk (the ageing), none when nothing ages. For a client that sent no
+ * OPT, an OPT record at the end of the answer is left out of the copy (the face would strip it
+ * anyway, RFC 6891 §7: one copy instead of two).
  */
 function forClient(stored: Answer, query: Query, agedSeconds: number, floor = 0): Answer {
-  const out = new Uint8Array(stored.wire);
+  const opt = stored.info.opt;
+  const dropOpt = !query.info.opt && opt !== undefined && opt.end === stored.wire.length;
+  const out = dropOpt ? stored.wire.slice(0, opt.start) : new Uint8Array(stored.wire);
   const id = query.info.id;
   out[0] = id >> 8;
   out[1] = id & 0xff;
+  const arcount = dropOpt ? stored.info.arcount - 1 : stored.info.arcount;
+  if (dropOpt) {
+    out[10] = arcount >> 8;
+    out[11] = arcount & 0xff;
+  }
   const sameLength = stored.info.questionEnd === query.info.questionEnd && stored.info.question;
   if (sameLength) out.set(query.wire.subarray(12, query.info.questionEnd), 12);
-  const info: MessageInfo = sameLength
-    ? { ...stored.info, id, question: query.question }
-    : { ...stored.info, id };
+  const info: MessageInfo = {
+    ...stored.info,
+    id,
+    arcount,
+    opt: dropOpt ? undefined : opt,
+    question: sameLength ? query.question : stored.info.question,
+  };
   try {
     ageTtls(out, agedSeconds, floor);
   } catch {

@@ -12,7 +12,7 @@ import type { ExtendedError } from "../dns/response.ts";
 import type { Logger } from "../log/mod.ts";
 import { DeadlineError, withLazyDeadline } from "../async/deadline.ts";
 import { type Upstream, UpstreamError } from "../upstream/types.ts";
-import type { Handler, Middleware } from "./types.ts";
+import type { Handler, Middleware, QueryContext } from "./types.ts";
 
 /**
  * Gives the rest of the pipeline `ms` milliseconds; past that the query rejects with a
@@ -21,13 +21,51 @@ import type { Handler, Middleware } from "./types.ts";
  */
 export function timeout(ms: number): Middleware {
   return (next) => (query, ctx) =>
-    withLazyDeadline(ctx.signal, ms, (signal) =>
-      next(query, {
-        ...ctx,
-        get signal() {
-          return signal();
-        },
-      }));
+    withLazyDeadline(ctx.signal, ms, (signal) => next(query, new DeadlineContext(ctx, signal)));
+}
+
+/** Every key of {@linkcode QueryContext}: adding one there fails here until it is copied below. */
+const CONTEXT_KEYS: Record<keyof QueryContext, true> = {
+  face: true,
+  signal: true,
+  client: true,
+  tenant: true,
+};
+void CONTEXT_KEYS;
+
+/**
+ * A query's context inside a deadline: the outer one's fields, and a signal made when first
+ * read. A class (not an object literal with a getter), so making one per query stays cheap.
+ */
+class DeadlineContext implements QueryContext {
+  readonly face: QueryContext["face"];
+  readonly client: QueryContext["client"];
+  readonly tenant: QueryContext["tenant"];
+  readonly #signal: () => AbortSignal;
+
+  constructor(ctx: QueryContext, signal: () => AbortSignal, tenant = ctx.tenant) {
+    this.face = ctx.face;
+    this.client = ctx.client;
+    this.tenant = tenant;
+    this.#signal = signal;
+  }
+
+  get signal(): AbortSignal {
+    return this.#signal();
+  }
+
+  /** The same context for another tenant (the signal still made on first read). */
+  withTenant(tenant: string | undefined): DeadlineContext {
+    return new DeadlineContext(this, this.#signal, tenant);
+  }
+}
+
+/**
+ * `ctx` for `tenant`. Use it rather than `{ ...ctx, tenant }`: a spread would drop a deadline
+ * context's signal, which is a getter.
+ */
+export function withTenant(ctx: QueryContext, tenant: string | undefined): QueryContext {
+  return ctx instanceof DeadlineContext ? ctx.withTenant(tenant) : { ...ctx, tenant };
 }
 
 /** Maps a failure to the Extended DNS Error its SERVFAIL should carry. */

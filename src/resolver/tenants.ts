@@ -9,6 +9,7 @@
 import { EdeCode, Rcode } from "../dns/constants.ts";
 import { type Query, withQueryOptions } from "../dns/query.ts";
 import { errorAnswer } from "../dns/answer.ts";
+import { withTenant } from "./middleware.ts";
 import type { Handler, Middleware } from "./types.ts";
 
 /** Options of {@linkcode tenantRouter}. */
@@ -57,15 +58,15 @@ export function tenantRouter(options: TenantRouterOptions): Middleware {
     if (name === undefined || name === "") {
       const fallback = options.defaultTenant;
       if (fallback === undefined) return next(q, ctx);
-      return options.tenants.get(fallback)!(q, { ...ctx, tenant: fallback });
+      return options.tenants.get(fallback)!(q, withTenant(ctx, fallback));
     }
     const handler = options.tenants.get(name);
-    if (handler) return handler(q, ctx.tenant === name ? ctx : { ...ctx, tenant: name });
+    if (handler) return handler(q, ctx.tenant === name ? ctx : withTenant(ctx, name));
     if (unknown === "default") {
       const fallback = options.defaultTenant;
       return fallback === undefined
-        ? next(q, { ...ctx, tenant: undefined })
-        : options.tenants.get(fallback)!(q, { ...ctx, tenant: fallback });
+        ? next(q, withTenant(ctx, undefined))
+        : options.tenants.get(fallback)!(q, withTenant(ctx, fallback));
     }
     return Promise.resolve(
       errorAnswer(query.wire, query.info, Rcode.REFUSED, {

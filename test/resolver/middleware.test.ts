@@ -15,6 +15,7 @@ import {
   servfailOnError,
   timeout,
   upstreamPrivacy,
+  withTenant,
 } from "../../src/resolver/middleware.ts";
 import { createProcessor } from "../../src/resolver/processor.ts";
 import { compose, type Handler, passThrough, type QueryContext } from "../../src/resolver/types.ts";
@@ -173,6 +174,26 @@ describe("servfailOnError", () => {
 });
 
 describe("timeout", () => {
+  it("keeps the context's fields and its signal through withTenant (no spread drops the getter)", async () => {
+    const controller = new AbortController();
+    let seen: QueryContext | undefined;
+    const tenantStep: Handler = (q, c) => inner(q, withTenant(c, "kids"));
+    const inner: Handler = (_q, c) => {
+      seen = c;
+      return never();
+    };
+    const handler = timeout(5_000)(tenantStep);
+    const client = { address: "192.0.2.1" };
+    const pending = handler(query(), { face: "doh", signal: controller.signal, client });
+    expect(seen?.tenant).toBe("kids");
+    expect(seen?.face).toBe("doh");
+    expect(seen?.client).toBe(client);
+    expect(seen?.signal).toBeInstanceOf(AbortSignal);
+    controller.abort(new Error("bye"));
+    await expect(pending).rejects.toThrow("bye");
+    expect(seen?.signal.aborted).toBe(true);
+  });
+
   it("rejects with a TimeoutError within the deadline even if the inner handler never settles", async () => {
     let innerSignal: AbortSignal | undefined;
     const handler = compose([timeout(50)], (_q, c) => {
