@@ -10,6 +10,12 @@ import { type BenchPki, writeBenchPki } from "./pki.ts";
 import { dohQuery, dotQuery, waitUntilAnswering } from "./probe.ts";
 import { capture, freePort, type Proc, type Supervisor, waitForTcp } from "./procs.ts";
 
+/**
+ * The `deno run` flags the bridge ships with (`deno task serve`, the systemd unit, the Docker
+ * image): the bench measures the bridge as users run it.
+ */
+export const SHIPPED_RUNTIME_FLAGS = ["--v8-flags=--no-concurrent-array-buffer-sweeping"];
+
 /** A started DoT server: its process and port, and its DoH port when its DoH face is on. */
 export interface Target {
   proc: Proc;
@@ -182,6 +188,7 @@ export class Lab {
     }
     const args = [
       "run",
+      ...SHIPPED_RUNTIME_FLAGS,
       ...runtimeFlags,
       "-A",
       "src/deno/main.ts",

@@ -24,7 +24,10 @@ describe("install-service", () => {
     );
     expect(unit).not.toContain("--allow-write");
     expect(unit).not.toContain("--allow-all");
-    expect(unit).toContain("/usr/local/bin/deno run --cached-only --allow-net --allow-env");
+    expect(unit).toContain(
+      "/usr/local/bin/deno run --cached-only --v8-flags=--no-concurrent-array-buffer-sweeping",
+    );
+    expect(unit).toContain("--allow-net --allow-env");
   });
 
   it("refuses paths that would break the unit's command line", () => {
