@@ -1,6 +1,6 @@
 /**
- * Deadlines as AbortSignals, sharing one timer per deadline length, which is cleared whenever no
- * deadline is pending (so an idle process holds no timer).
+ * Deadlines as AbortSignals, sharing one timer per deadline length, which stops once no deadline
+ * is pending (so an idle process holds no timer).
  *
  * @module
  */

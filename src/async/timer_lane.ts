@@ -14,14 +14,15 @@ export interface LaneEntry {
 /**
  * All timers of one length. They expire in the order they were set, so a FIFO queue and a
  * single timer (for its head) serve them all: adding and cancelling one costs no timer of its
- * own, which matters at tens of thousands of queries per second. With nothing pending, the lane
- * holds no timer (an idle process keeps nothing scheduled).
+ * own, which matters at tens of thousands of queries per second. Once nothing is pending, the
+ * lane's timer fires at most once more and is not set again (an idle process keeps nothing
+ * scheduled).
  *
  * @example
  * ```ts
  * const lane = new TimerLane(2_000);
  * const entry = lane.add(() => console.log("2 s passed"));
- * lane.cancel(entry); // nothing fires, and the lane's timer is gone
+ * lane.cancel(entry); // nothing fires; the lane's timer runs out without being set again
  * ```
  */
 export class TimerLane {
@@ -43,13 +44,15 @@ export class TimerLane {
     return entry;
   }
 
-  /** Drops a pending entry; with none left, the timer goes too. Safe to call twice. */
+  /**
+   * Drops a pending entry. With none left the queue is emptied, but the timer is left to run out
+   * (it then finds nothing and is not set again): a lane that goes empty and busy again between
+   * every batch of queries would otherwise clear and set a timer each time. Safe to call twice.
+   */
   cancel(entry: LaneEntry): void {
     if (entry.fire === undefined) return;
     entry.fire = undefined;
     if (--this.#live > 0) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
     this.#queue = [];
     this.#head = 0;
   }
