@@ -31,7 +31,7 @@ import type { ServerReply, ServerRequest } from "../http/exchange.ts";
 import { dohFaceHandler, type DohFastPath, type FetchApp, tooLargeReply } from "../http/face.ts";
 import type { Logger } from "../log/mod.ts";
 import { checkCertificatePair } from "./cert_check.ts";
-import { refusalOf } from "./dot_listener.ts";
+import { ConnectionSlots } from "./connection_slots.ts";
 
 export type { DohBindings, DohFastPath, FetchApp };
 
@@ -150,11 +150,8 @@ function prefaceSoFar(data: Uint8Array): boolean {
 export async function listenDoh(options: DohListenerOptions): Promise<DohListener> {
   const { logger } = options;
   const secure = options.cert !== undefined && options.key !== undefined;
-  const maxConnections = options.maxConnections ?? 10_000;
-  const maxPerIp = options.maxConnectionsPerIp ?? 0;
-  const perIp = new Map<string, number>();
+  const slots = new ConnectionSlots(options);
   const served = new Set<Served>();
-  let open = 0;
   let closing = false;
 
   const handle = dohFaceHandler({
@@ -214,31 +211,14 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
   /** Accept-time checks on the TCP connection, before TLS. */
   function admit(raw: Socket): boolean {
     raw.setNoDelay(true);
-    const address = raw.remoteAddress ?? "";
-    const held = perIp.get(address) ?? 0;
-    const refusal = refusalOf({
-      closing,
-      open,
-      maxConnections,
-      held,
-      maxPerIp,
-      address,
-      accept: options.accept,
-    });
-    if (refusal) {
-      logger?.debug("doh: connection refused", { reason: refusal });
-      options.onEvent?.(`refused-${refusal}`);
+    const slot = slots.take(raw.remoteAddress ?? "", closing);
+    if ("refused" in slot) {
+      logger?.debug("doh: connection refused", { reason: slot.refused });
+      options.onEvent?.(`refused-${slot.refused}`);
       raw.destroy();
       return false;
     }
-    open++;
-    perIp.set(address, held + 1);
-    raw.once("close", () => {
-      open--;
-      const n = (perIp.get(address) ?? 1) - 1;
-      if (n > 0) perIp.set(address, n);
-      else perIp.delete(address);
-    });
+    raw.once("close", slot.release);
     raw.on("error", (error: Error) => logger?.debug("doh: socket error", { error: error.message }));
     return true;
   }
@@ -290,7 +270,7 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
     addr: { hostname: bound.address, port: bound.port },
     tls: secure,
     get connections() {
-      return open;
+      return slots.open;
     },
     setCertificate(cert: string, key: string) {
       if (!secure || closing) return;

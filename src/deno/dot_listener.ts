@@ -14,6 +14,7 @@ import tls from "node:tls";
 import { type CloseReason, StreamSession, type StreamTransport } from "../framing/session.ts";
 import type { Logger } from "../log/mod.ts";
 import { checkCertificatePair } from "./cert_check.ts";
+import { ConnectionSlots } from "./connection_slots.ts";
 import type { Processor } from "../resolver/processor.ts";
 
 /** Options of {@linkcode listenDot}. */
@@ -44,24 +45,6 @@ export interface DotListenerOptions {
   reusePort?: boolean;
   /** The tenant a connection belongs to, from the server name the client sent (SNI). */
   tenantOf?: (servername: string) => string | undefined;
-}
-
-/** Why a new connection is refused at accept, if it is: the same rules on every listener. */
-export function refusalOf(state: {
-  closing: boolean;
-  open: number;
-  maxConnections: number;
-  /** Connections this address holds now, and the cap (0: none). */
-  held: number;
-  maxPerIp: number;
-  address: string;
-  accept?: (address: string) => boolean;
-}): "shutdown" | "max-connections" | "max-connections-per-ip" | "acl" | undefined {
-  if (state.closing) return "shutdown";
-  if (state.open >= state.maxConnections) return "max-connections";
-  if (state.maxPerIp > 0 && state.held >= state.maxPerIp) return "max-connections-per-ip";
-  if (state.accept && !state.accept(state.address)) return "acl";
-  return undefined;
 }
 
 /**
@@ -130,11 +113,12 @@ export interface DotListener {
  */
 export async function listenDot(options: DotListenerOptions): Promise<DotListener> {
   const logger = options.logger;
-  const maxConnections = options.maxConnections ?? 10_000;
   const sessions = new Set<StreamSession>();
-  const perIp = new Map<string, number>();
-  const maxPerIp = options.maxConnectionsPerIp ?? 0;
-  let open = 0;
+  const slots = new ConnectionSlots({
+    maxConnections: options.maxConnections,
+    maxConnectionsPerIp: options.maxConnectionsPerIp,
+    accept: options.accept,
+  });
   let closing = false;
 
   const server = tls.createServer({
@@ -147,31 +131,14 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
   });
 
   server.on("connection", (raw: Socket) => {
-    const address = raw.remoteAddress ?? "";
-    const held = perIp.get(address) ?? 0;
-    const refusal = refusalOf({
-      closing,
-      open,
-      maxConnections,
-      held,
-      maxPerIp,
-      address,
-      accept: options.accept,
-    });
-    if (refusal) {
-      logger?.debug("connection refused", { reason: refusal });
-      options.onEvent?.(`refused-${refusal}`);
+    const slot = slots.take(raw.remoteAddress ?? "", closing);
+    if ("refused" in slot) {
+      logger?.debug("connection refused", { reason: slot.refused });
+      options.onEvent?.(`refused-${slot.refused}`);
       raw.destroy();
       return;
     }
-    open++;
-    perIp.set(address, held + 1);
-    raw.once("close", () => {
-      open--;
-      const n = (perIp.get(address) ?? 1) - 1;
-      if (n > 0) perIp.set(address, n);
-      else perIp.delete(address);
-    });
+    raw.once("close", slot.release);
   });
 
   server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
@@ -233,7 +200,7 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
   return {
     addr: { hostname: bound.address, port: bound.port },
     get connections() {
-      return open;
+      return slots.open;
     },
     setCertificate(cert: string, key: string) {
       // node:tls under Deno takes a bad pair here without a word: check it first.

@@ -17,7 +17,7 @@
  * @module
  */
 import type { Logger } from "../log/mod.ts";
-import { refusalOf } from "./dot_listener.ts";
+import { ConnectionSlots } from "./connection_slots.ts";
 
 /** Options of {@linkcode acceptTls}. */
 export interface TlsAcceptorOptions {
@@ -66,13 +66,10 @@ export interface TlsAcceptor {
  */
 export function acceptTls(options: TlsAcceptorOptions): TlsAcceptor {
   const { logger } = options;
-  const maxConnections = options.maxConnections ?? 10_000;
-  const maxPerIp = options.maxConnectionsPerIp ?? 0;
   const handshakeMs = options.handshakeTimeoutMs ?? 5_000;
-  const perIp = new Map<string, number>();
+  const slots = new ConnectionSlots(options);
   const handshaking = new Set<Deno.TlsConn>();
   const live = new Set<Deno.TlsListener>();
-  let open = 0;
   let stopped = false;
 
   const close = (conn: Deno.TlsConn) => {
@@ -83,33 +80,13 @@ export function acceptTls(options: TlsAcceptorOptions): TlsAcceptor {
 
   async function admit(conn: Deno.TlsConn): Promise<void> {
     const peer = conn.remoteAddr as Deno.NetAddr;
-    const address = peer.hostname;
-    const held = perIp.get(address) ?? 0;
-    const refusal = refusalOf({
-      closing: stopped,
-      open,
-      maxConnections,
-      held,
-      maxPerIp,
-      address,
-      accept: options.accept,
-    });
-    if (refusal) {
-      logger?.debug("connection refused", { reason: refusal });
-      options.onRefused?.(refusal);
+    const slot = slots.take(peer.hostname, stopped);
+    if ("refused" in slot) {
+      logger?.debug("connection refused", { reason: slot.refused });
+      options.onRefused?.(slot.refused);
       return close(conn);
     }
-    open++;
-    perIp.set(address, held + 1);
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      open--;
-      const n = (perIp.get(address) ?? 1) - 1;
-      if (n > 0) perIp.set(address, n);
-      else perIp.delete(address);
-    };
+    const release = slot.release;
     handshaking.add(conn);
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
@@ -192,7 +169,7 @@ export function acceptTls(options: TlsAcceptorOptions): TlsAcceptor {
   return {
     addr,
     get connections() {
-      return open;
+      return slots.open;
     },
     setCertificate(cert: string, key: string) {
       if (stopped) return;
