@@ -267,41 +267,26 @@ describe("DoH face over HTTPS", () => {
     expect(r.stdout).toContain("HTTP session (HTTP/2-GET)");
   });
 
-  it("answers dig +https", async (ctx) => {
-    requireClient(await available("dig", "-v"), "dig", () => ctx.skip());
-    const name = "dig-doh.example.test";
-    const r = await runClient("dig", [
-      "+https=/dns-query",
-      `+tls-ca=${caPath}`,
-      "+tls-hostname=localhost",
-      "+time=3",
-      "+tries=1",
-      "@127.0.0.1",
-      "-p",
-      String(bridge.doh!.addr.port),
-      name,
-    ]);
-    expect(r.stdout, r.stderr).toMatch(/status: NOERROR/);
-    expect(r.stdout).toContain(`192.0.2.${octetFor(name)}`);
-  });
-
-  it("answers dig +https-get", async (ctx) => {
-    requireClient(await available("dig", "-v"), "dig", () => ctx.skip());
-    const name = "dig-get.example.test";
-    const r = await runClient("dig", [
-      "+https-get=/dns-query",
-      `+tls-ca=${caPath}`,
-      "+tls-hostname=localhost",
-      "+time=3",
-      "+tries=1",
-      "@127.0.0.1",
-      "-p",
-      String(bridge.doh!.addr.port),
-      name,
-    ]);
-    expect(r.stdout, r.stderr).toMatch(/status: NOERROR/);
-    expect(r.stdout).toContain(`192.0.2.${octetFor(name)}`);
-  });
+  it.for([["+https", "dig-doh"], ["+https-get", "dig-get"]] as const)(
+    "answers dig %s",
+    async ([mode, label], ctx) => {
+      requireClient(await available("dig", "-v"), "dig", () => ctx.skip());
+      const name = `${label}.example.test`;
+      const r = await runClient("dig", [
+        `${mode}=/dns-query`,
+        `+tls-ca=${caPath}`,
+        "+tls-hostname=localhost",
+        "+time=3",
+        "+tries=1",
+        "@127.0.0.1",
+        "-p",
+        String(bridge.doh!.addr.port),
+        name,
+      ]);
+      expect(r.stdout, r.stderr).toMatch(/status: NOERROR/);
+      expect(r.stdout).toContain(`192.0.2.${octetFor(name)}`);
+    },
+  );
 
   it("gives curl --http1.1 and curl --http2 the same answers (GET, POST, JSON API, errors)", async (ctx) => {
     requireClient(await available("curl", "--version"), "curl", () => ctx.skip());
