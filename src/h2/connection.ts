@@ -558,11 +558,13 @@ export abstract class H2Core<S extends H2Stream> {
       }
       const n = Math.min(body.length, Math.max(0, room));
       const last = n === body.length;
-      this.outbox.emit(FrameType.Data, last ? Flag.EndStream : 0, stream.id, body.subarray(0, n));
+      // The usual body (a DNS answer) fits one frame: no views made for it.
+      const part = last ? body : body.subarray(0, n);
+      this.outbox.emit(FrameType.Data, last ? Flag.EndStream : 0, stream.id, part);
       this.#sendWindow -= n;
       stream.sendWindow -= n;
-      body = body.subarray(n);
       if (last) break;
+      body = body.subarray(n);
     }
     stream.pending = undefined;
     this.onBodySent(stream);

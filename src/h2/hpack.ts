@@ -227,29 +227,31 @@ export class ResponseHeadWriter {
     this.#length = 0;
     const index = STATUS_INDEX[status];
     if (index !== undefined) {
-      this.#room(1)[0] = 0x80 | index;
+      this.#buffer[this.#room(1)] = 0x80 | index;
       return;
     }
     const out: number[] = [];
     pushInt(out, INDEX.status, 4, 0); // literal without indexing, name :status
     pushString(out, String(status));
-    this.#room(out.length).set(out);
+    this.#buffer.set(out, this.#room(out.length));
   }
 
   /** Adds a field; `name` must be lower case. */
   field(name: string, value: string): void {
     const bytes = encodeField(name, value);
-    this.#room(bytes.length).set(bytes);
+    const at = this.#room(bytes.length);
+    this.#buffer.set(bytes, at);
   }
 
   /** Adds `content-length: n`. */
   contentLength(n: number): void {
     const digits = String(n);
-    const out = this.#room(3 + digits.length);
-    out[0] = 0x0f; // literal without indexing, name index 28 = 15 + 13
-    out[1] = INDEX.contentLength - 15;
-    out[2] = digits.length; // raw string, length < 127
-    for (let i = 0; i < digits.length; i++) out[3 + i] = digits.charCodeAt(i);
+    let at = this.#room(3 + digits.length);
+    const out = this.#buffer;
+    out[at++] = 0x0f; // literal without indexing, name index 28 = 15 + 13
+    out[at++] = INDEX.contentLength - 15;
+    out[at++] = digits.length; // raw string, length < 127
+    for (let i = 0; i < digits.length; i++) out[at++] = digits.charCodeAt(i);
   }
 
   /** The block built since {@linkcode begin}. */
@@ -257,7 +259,8 @@ export class ResponseHeadWriter {
     return this.#buffer.subarray(0, this.#length);
   }
 
-  #room(n: number): Uint8Array {
+  /** Makes room for `n` more octets; returns where they go. */
+  #room(n: number): number {
     const at = this.#length;
     if (at + n > this.#buffer.length) {
       const grown = new Uint8Array(Math.max(this.#buffer.length * 2, at + n));
@@ -265,7 +268,7 @@ export class ResponseHeadWriter {
       this.#buffer = grown;
     }
     this.#length = at + n;
-    return this.#buffer.subarray(at, at + n);
+    return at;
   }
 }
 
@@ -423,7 +426,7 @@ export class HpackDecoder {
     const raw = this.#stringOctets();
     if (!huffman) return isomorphicDecode(raw);
     try {
-      return isomorphicDecode(huffmanDecode(raw));
+      return isomorphicDecode(huffmanDecode(raw, true)); // the string copies the octets
     } catch (error) {
       throw new HpackError((error as Error).message);
     }

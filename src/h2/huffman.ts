@@ -124,14 +124,22 @@ function buildTables(): { next: Uint16Array; symbol: Int16Array; fail: Uint8Arra
   return { next, symbol, fail };
 }
 
+/** Where {@linkcode huffmanDecode} writes when asked to reuse a buffer. */
+let scratch = new Uint8Array(256);
+
 /**
  * Decodes a Huffman-coded string literal to its octets, four bits per step. Rejects EOS inside
  * the string, padding longer than 7 bits, and padding that is not all ones (RFC 7541 §5.2).
+ *
+ * With `reuse`, the octets are a view of one module-wide buffer, valid only until the next
+ * call: for a caller that turns them into a string at once (no allocation per literal).
  */
-export function huffmanDecode(input: Uint8Array): Uint8Array {
+export function huffmanDecode(input: Uint8Array, reuse = false): Uint8Array {
   nibbleTables ??= buildTables();
   const { next, symbol, fail } = nibbleTables;
-  const out = new Uint8Array(input.length * 2); // every code is 5 bits or more
+  const size = input.length * 2; // every code is 5 bits or more
+  if (reuse && scratch.length < size) scratch = new Uint8Array(Math.max(size, scratch.length * 2));
+  const out = reuse ? scratch : new Uint8Array(size);
   let n = 0;
   let state = 0;
   for (let i = 0; i < input.length; i++) {

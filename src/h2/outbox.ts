@@ -99,16 +99,15 @@ export class FrameOutbox {
 
   /** Queues raw bytes (the client preface). */
   raw(bytes: Uint8Array): void {
-    this.#reserve(bytes.length).set(bytes);
+    this.#out.set(bytes, this.#reserve(bytes.length));
   }
 
   /** Queues one frame. */
   emit(type: number, flags: number, id: number, payload?: Uint8Array): void {
     const length = payload?.length ?? 0;
-    const at = this.#length;
-    const out = this.#reserve(9 + length);
+    const at = this.#reserve(9 + length);
     frameHeader(this.#out, at, length, type, flags, id);
-    if (payload) out.set(payload, 9);
+    if (payload) this.#out.set(payload, at + 9);
   }
 
   /**
@@ -131,7 +130,8 @@ export class FrameOutbox {
     void this.#flush();
   }
 
-  #reserve(n: number): Uint8Array {
+  /** Makes room for `n` more octets and returns where they go (no view made per frame). */
+  #reserve(n: number): number {
     const at = this.#length;
     if (at + n > this.#out.length) {
       const grown = new Uint8Array(Math.max(this.#out.length * 2, at + n));
@@ -144,7 +144,7 @@ export class FrameOutbox {
       this.#onFull();
     }
     this.#schedule();
-    return this.#out.subarray(at, at + n);
+    return at;
   }
 
   #schedule(): void {
