@@ -1,7 +1,7 @@
 /**
- * What the two `Deno.listenTls` listeners (`--dot-server native`, `--doh-server native`) share:
- * binding, the accept loop, the accept-time refusals (shutdown, connection caps, ACL), the
- * handshake deadline, per-address accounting, and the certificate swap by rebinding.
+ * The `Deno.listenTls` acceptor under `--dot-server native`: binding, the accept loop, the
+ * accept-time refusals (`connection_slots.ts`), the handshake deadline, and the certificate swap
+ * by rebinding.
  *
  * - The listener always binds with `reusePort: true` (Linux SO_REUSEPORT), so
  *   {@linkcode TlsAcceptor.setCertificate} can bind a second listener with the new pair on the

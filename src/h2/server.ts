@@ -11,7 +11,7 @@
  * The hot path (a GET whose HEADERS carry END_STREAM, answered at once) arms no timer and
  * allocates nothing for these bounds.
  *
- * The Deno edge (`src/deno/doh_listener_native.ts`) accepts connections and supplies the
+ * The Deno edge (`src/deno/doh_listener.ts`) accepts connections and supplies the
  * handler. Responses are encoded with static-table references and literals only, so the
  * client's decoder needs no table state from us.
  *

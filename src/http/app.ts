@@ -1,6 +1,7 @@
 /**
  * The DoH face (RFC 8484) as a hono app: a pure function of its dependencies, so the same app
- * runs under `Deno.serve`, in a Worker, and in tests through `app.request()`.
+ * runs in a Worker, behind the Deno DoH face's own servers (`face.ts`: every route but
+ * wire-format DoH), and in tests through `app.request()`.
  *
  * Routes: `GET|POST <path>[/<tenant>]` (wire format through the shared DoH request path,
  * `doh_request.ts` and `doh_response.ts`, and the JSON API when enabled), `GET /health`,

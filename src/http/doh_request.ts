@@ -1,11 +1,11 @@
 /**
  * The DoH request path, first half: an HTTP request, given as plain parts, becomes a wire-format
  * query (and the tenant its path names) or an HTTP error that says why. Every DoH face calls
- * {@linkcode parseDohRequest}: the hono app (so also the Worker), the `Deno.serve` listener and
- * the own HTTP/2 server, so the same request gets the same status and body on all of them.
+ * {@linkcode parseDohRequest}: the hono app (so also the Worker) and the own HTTP/2 and HTTP/1.1
+ * servers (through `face.ts`), so the same request gets the same status and body on all of them.
  *
  * No `Request` and no `URLSearchParams` on the common request (`?dns=<base64url>` alone, or a
- * POST whose body is already read), so the native server's hot path allocates little.
+ * POST whose body is already read), so the own servers' hot path allocates little.
  *
  * @module
  */

@@ -206,8 +206,8 @@ describe("certificate reload", () => {
     // Connection A (DoT) was opened under the first leaf and keeps going.
     await expectAnswers(a, 0x0102, "after-reload.example.test");
     expect(a.isClosed).toBe(false);
-    // The DoH face swapped servers (Deno.serve cannot swap a certificate in place; the old one
-    // drains): a new HTTP/2 connection answers under the new leaf.
+    // The DoH face swapped its certificate in place: a new HTTP/2 connection answers under the
+    // new leaf.
     const h = h2Client(r);
     expect(aRecords(await h.query("h2-after.example.test")))
       .toEqual([`192.0.2.${octetFor("h2-after.example.test")}`]);
