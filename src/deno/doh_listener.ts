@@ -32,6 +32,7 @@ import { dohFaceHandler, type DohFastPath, type FetchApp, tooLargeReply } from "
 import type { Logger } from "../log/mod.ts";
 import { checkCertificatePair } from "./cert_check.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
+import { listenNode } from "./node_listen.ts";
 
 export type { DohBindings, DohFastPath, FetchApp };
 
@@ -252,14 +253,7 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
     });
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    const listen = { port: options.port, host: options.hostname, reusePort: options.reusePort };
-    server.listen(listen, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  await listenNode(server, options);
   server.on(
     "error",
     (error: Error) => logger?.error("doh: listener error", { error: error.message }),

@@ -15,6 +15,7 @@ import { type CloseReason, StreamSession, type StreamTransport } from "../framin
 import type { Logger } from "../log/mod.ts";
 import { checkCertificatePair } from "./cert_check.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
+import { listenNode } from "./node_listen.ts";
 import type { Processor } from "../resolver/processor.ts";
 
 /** Options of {@linkcode listenDot}. */
@@ -186,14 +187,7 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
     socket.on("error", (error: Error) => logger?.debug("socket error", { error: error.message }));
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    const listen = { port: options.port, host: options.hostname, reusePort: options.reusePort };
-    server.listen(listen, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  await listenNode(server, options);
   server.on("error", (error: Error) => logger?.error("listener error", { error: error.message }));
   const bound = server.address() as AddressInfo;
 
