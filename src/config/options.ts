@@ -368,7 +368,8 @@ export const OPTION_TABLE = [
     choices: ["node", "native"],
     default: "node",
     help: "DoT listener: node:tls, or Deno.listenTls (less memory per connection; no SNI; no " +
-      "TCP_NODELAY: one query per connection can wait ~40 ms)",
+      "PROXY protocol or connection rate limits, as TLS starts at accept; no TCP_NODELAY: one " +
+      "query per connection can wait ~40 ms)",
   },
   {
     name: "handshake-timeout",
@@ -396,6 +397,57 @@ export const OPTION_TABLE = [
     default: "100",
     min: 0,
     help: "connections one client address may hold (0: no limit; off behind a proxy header)",
+  },
+  {
+    name: "proxy-protocol-from",
+    group: "dot",
+    field: "proxyProtocolFrom",
+    kind: "list",
+    format: "cidr",
+    meta: "CIDR",
+    help: "peers (load balancers) that must open DoT and DoH connections with a PROXY protocol " +
+      "v1/v2 header, whose address then counts as the client's; from others a header is " +
+      "refused (repeatable; not with --dot-server native)",
+  },
+  {
+    name: "connection-rate-limit",
+    group: "dot",
+    field: "connectionRateLimit",
+    kind: "int",
+    default: "0",
+    min: 0,
+    help: "new connections per second per client address (IPv6: per /64), per face; past " +
+      "it closed at once (0: off)",
+  },
+  {
+    name: "connection-rate-burst",
+    group: "dot",
+    field: "connectionRateBurst",
+    kind: "int",
+    computed: true,
+    min: 1,
+    meta: "N",
+    help: "new connections a client may open at once before the rate applies (default: 2 x rate)",
+  },
+  {
+    name: "handshake-rate-limit",
+    group: "dot",
+    field: "handshakeRateLimit",
+    kind: "int",
+    default: "0",
+    min: 0,
+    help: "TLS handshakes per second per client address (IPv6: per /64), per face; past it " +
+      "closed before the handshake (0: off)",
+  },
+  {
+    name: "handshake-rate-burst",
+    group: "dot",
+    field: "handshakeRateBurst",
+    kind: "int",
+    computed: true,
+    min: 1,
+    meta: "N",
+    help: "TLS handshakes a client may start at once before the rate applies (default: 2 x rate)",
   },
   {
     name: "allow",

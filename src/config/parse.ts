@@ -334,6 +334,8 @@ export function parseConfig(sources: ConfigSources): ParseResult {
 /** Keys computed from others when unset. */
 const COMPUTED: Partial<Record<OptionName, (values: ReadonlyMap<string, unknown>) => unknown>> = {
   "rate-limit-burst": (values) => 2 * Number(values.get("rate-limit")),
+  "connection-rate-burst": (values) => 2 * Number(values.get("connection-rate-limit")),
+  "handshake-rate-burst": (values) => 2 * Number(values.get("handshake-rate-limit")),
 };
 
 /** Checks that span several keys; each error names the key to change. */
@@ -364,6 +366,22 @@ function checkTogether(config: Config): void {
       `native has no SNI, so it cannot pick tenants by server name (${origin["tenant-domain"]}); ` +
         "use --dot-server node",
     );
+  }
+  if (dot.dotServer === "native" && dot.proxyProtocolFrom.length > 0) {
+    throw new ConfigError(
+      origin["dot-server"],
+      "native starts TLS at accept, so it cannot read a PROXY protocol header first " +
+        `(${origin["proxy-protocol-from"]}); use --dot-server node`,
+    );
+  }
+  for (const key of ["connection-rate-limit", "handshake-rate-limit"] as const) {
+    const rate = key === "connection-rate-limit" ? dot.connectionRateLimit : dot.handshakeRateLimit;
+    if (dot.dotServer === "native" && rate > 0) {
+      throw new ConfigError(
+        origin["dot-server"],
+        `native does not apply --${key} (${origin[key]}); use --dot-server node`,
+      );
+    }
   }
 }
 

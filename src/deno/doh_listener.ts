@@ -14,9 +14,11 @@
  * sets TCP_NODELAY on every accepted socket (`noDelay`), so the same query takes a few ms. It also
  * swaps the certificate in place (`setSecureContext`), as the DoT face does.
  *
- * Connection limits apply as on the DoT face, at accept, before TLS: `--max-connections`, the
- * per-address cap, the handshake deadline, and the ACL (unless a trusted proxy header names the
- * client, when the resolver's ACL judges the forwarded address instead).
+ * Connection limits apply as on the DoT face, at accept, before TLS (`connection_front.ts`): a
+ * PROXY protocol header from a trusted balancer names the client first; then the connection
+ * rate limit, `--max-connections`, the per-address cap, the ACL (unless a trusted HTTP proxy
+ * header names the client, when the resolver's ACL judges the forwarded address instead), the
+ * handshake rate limit and the handshake deadline.
  *
  * @module
  */
@@ -32,6 +34,9 @@ import { dohFaceHandler, type DohFastPath, type FetchApp, tooLargeReply } from "
 import type { Logger } from "../log/mod.ts";
 import { checkCertificatePair } from "./cert_check.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
+import { type Client, ConnectionFront } from "./connection_front.ts";
+import { proxySignature } from "../net/proxy_protocol.ts";
+import type { RateLimiter } from "../resolver/ratelimit.ts";
 import { listenNode } from "./node_listen.ts";
 
 export type { DohBindings, DohFastPath, FetchApp };
@@ -54,6 +59,15 @@ export interface DohListenerOptions {
   trustedProxyHeader?: string;
   /** Closes connections from addresses this rejects, at accept (ACL). */
   accept?: (address: string) => boolean;
+  /**
+   * Peers (load balancers) that must open with a PROXY protocol header (v1 or v2) within the
+   * handshake timeout; its address is then the client's for every rule. Unset: nobody.
+   */
+  proxyFrom?: (address: string) => boolean;
+  /** New connections per client (IPv4 address, IPv6 /64); past it closed at once. */
+  connectionRate?: RateLimiter;
+  /** TLS handshakes per client; past it closed before the handshake. */
+  handshakeRate?: RateLimiter;
   /** Share the port (SO_REUSEPORT): one listener per thread. */
   reusePort?: boolean;
   maxConnections?: number;
@@ -152,8 +166,19 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
   const { logger } = options;
   const secure = options.cert !== undefined && options.key !== undefined;
   const slots = new ConnectionSlots(options);
+  const front = new ConnectionFront({
+    slots,
+    proxyFrom: options.proxyFrom,
+    headerTimeoutMs: options.handshakeTimeoutMs ?? 5_000,
+    connectionRate: options.connectionRate,
+    handshakeRate: options.handshakeRate,
+    onEvent: options.onEvent,
+    logger,
+    prefix: "doh: ",
+  });
   const served = new Set<Served>();
   let closing = false;
+  let tlsContext: tls.Server | undefined;
 
   const handle = dohFaceHandler({
     app: options.app,
@@ -172,7 +197,7 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
 
   /** Runs `protocol` on `socket` (already past TLS), feeding it what arrived so far. */
   function serve(socket: Socket, protocol: "h2" | "http/1.1", first?: Uint8Array): void {
-    const peer = socket.remoteAddress ?? "";
+    const peer = front.clientOf(socket).address;
     const handler = (request: ServerRequest): Promise<ServerReply> => handle(request, peer);
     const onClose = (reason: string) => {
       served.delete(connection);
@@ -188,7 +213,10 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
     if (first) connection.receive(first);
   }
 
-  /** Plain HTTP: h2c when the client opens with the HTTP/2 preface, HTTP/1.1 otherwise. */
+  /**
+   * Plain HTTP: h2c when the client opens with the HTTP/2 preface, HTTP/1.1 otherwise. A PROXY
+   * header here (the peer is not a trusted balancer, or sent a second one) closes the connection.
+   */
   function sniff(socket: Socket): void {
     let seen = new Uint8Array(0);
     const onData = (chunk: Uint8Array) => {
@@ -196,6 +224,13 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
       joined.set(seen);
       joined.set(chunk, seen.length);
       seen = joined;
+      const proxy = proxySignature(seen);
+      if (proxy === "header") {
+        logger?.debug("doh: connection refused", { reason: "proxy-header-untrusted" });
+        options.onEvent?.("refused-proxy-header-untrusted");
+        return void socket.destroy();
+      }
+      if (proxy === "maybe") return; // not decided yet
       if (prefaceSoFar(seen) && seen.length < PREFACE.length) return; // not decided yet
       socket.off("data", onData);
       socket.off("close", onGone);
@@ -207,25 +242,13 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
     const timer = setTimeout(() => socket.destroy(), options.requestTimeoutMs ?? 10_000);
     socket.on("data", onData);
     socket.once("close", onGone);
-  }
-
-  /** Accept-time checks on the TCP connection, before TLS. */
-  function admit(raw: Socket): boolean {
-    raw.setNoDelay(true);
-    const slot = slots.take(raw.remoteAddress ?? "", closing);
-    if ("refused" in slot) {
-      logger?.debug("doh: connection refused", { reason: slot.refused });
-      options.onEvent?.(`refused-${slot.refused}`);
-      raw.destroy();
-      return false;
-    }
-    raw.once("close", slot.release);
-    raw.on("error", (error: Error) => logger?.debug("doh: socket error", { error: error.message }));
-    return true;
+    socket.resume(); // paused when the front read a PROXY header
   }
 
   let server: Server;
   if (secure) {
+    // The TLS server never listens itself: the TCP front admits each connection (reading a
+    // PROXY header first when the peer is a trusted balancer) and hands it over.
     const tlsServer = tls.createServer({
       cert: options.cert,
       key: options.key,
@@ -234,7 +257,6 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
       minVersion: "TLSv1.2",
       noDelay: true,
     });
-    tlsServer.on("connection", admit);
     tlsServer.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
       logger?.debug("doh: tls handshake failed", { error: error.message });
       options.onEvent?.("tls-handshake-failed");
@@ -246,10 +268,15 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
       socket.on("error", (e: Error) => logger?.debug("doh: socket error", { error: e.message }));
       serve(socket, socket.alpnProtocol === "h2" ? "h2" : "http/1.1");
     });
-    server = tlsServer;
+    tlsContext = tlsServer;
+    server = net.createServer({ noDelay: true }, (raw: Socket) => {
+      front.admit(raw, (client: Client) => {
+        if (front.handshake(raw, client)) tlsServer.emit("connection", raw);
+      });
+    });
   } else {
     server = net.createServer({ noDelay: true }, (socket: Socket) => {
-      if (admit(socket)) sniff(socket);
+      front.admit(socket, () => sniff(socket));
     });
   }
 
@@ -270,10 +297,11 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
       if (!secure || closing) return;
       // node:tls under Deno takes a bad pair here without a word: check it first.
       checkCertificatePair(cert, key);
-      (server as tls.Server).setSecureContext({ cert, key });
+      tlsContext?.setSecureContext({ cert, key });
     },
     async shutdown(graceMs = 5_000) {
       closing = true;
+      front.closing = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([...served].map((c) => c.shutdown(graceMs)));
       for (const c of served) c.destroy();

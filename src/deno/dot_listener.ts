@@ -5,16 +5,20 @@
  * `node:tls` honours `SNICallback`, exposes `socket.servername`, and `setSecureContext()` swaps
  * the certificate for new connections while established ones keep working — needed for per-SNI
  * tenants and certificate reload — at throughput comparable to `Deno.listenTls`. Everything
- * `node:tls`-specific stays in this file.
+ * `node:tls`-specific stays in this file. Connections are accepted on TCP first
+ * (`connection_front.ts`: PROXY protocol header, rate limits, caps, ACL) and then handed to TLS.
  *
  * @module
  */
 import type { AddressInfo, Socket } from "node:net";
+import net from "node:net";
 import tls from "node:tls";
 import { type CloseReason, StreamSession, type StreamTransport } from "../framing/session.ts";
 import type { Logger } from "../log/mod.ts";
 import { checkCertificatePair } from "./cert_check.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
+import { ConnectionFront } from "./connection_front.ts";
+import type { RateLimiter } from "../resolver/ratelimit.ts";
 import { listenNode } from "./node_listen.ts";
 import type { Processor } from "../resolver/processor.ts";
 
@@ -37,6 +41,15 @@ export interface DotListenerOptions {
   maxConnectionsPerIp?: number;
   /** Refuses (closes at once, before TLS) connections from addresses this rejects (ACL). */
   accept?: (address: string) => boolean;
+  /**
+   * Peers (load balancers) that must open with a PROXY protocol header (v1 or v2) within the
+   * handshake timeout; its address is then the client's for every rule. Unset: nobody.
+   */
+  proxyFrom?: (address: string) => boolean;
+  /** New connections per client (IPv4 address, IPv6 /64); past it closed at once. */
+  connectionRate?: RateLimiter;
+  /** TLS handshakes per client; past it closed before the handshake. */
+  handshakeRate?: RateLimiter;
   /**
    * Told about refused connections (`refused-<reason>`), failed handshakes and abnormal closes
    * (`closed-<reason>`), for metrics.
@@ -120,26 +133,32 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
     maxConnectionsPerIp: options.maxConnectionsPerIp,
     accept: options.accept,
   });
+  const handshakeTimeoutMs = options.handshakeTimeoutMs ?? 5_000;
+  const front = new ConnectionFront({
+    slots,
+    proxyFrom: options.proxyFrom,
+    headerTimeoutMs: handshakeTimeoutMs,
+    connectionRate: options.connectionRate,
+    handshakeRate: options.handshakeRate,
+    onEvent: options.onEvent,
+    logger,
+  });
   let closing = false;
 
+  // The TLS server never listens itself: the TCP front admits each connection (reading a PROXY
+  // header first when the peer is a trusted balancer) and hands it over.
   const server = tls.createServer({
     cert: options.cert,
     key: options.key,
     ALPNProtocols: ["dot"],
     allowHalfOpen: true,
-    handshakeTimeout: options.handshakeTimeoutMs ?? 5_000,
+    handshakeTimeout: handshakeTimeoutMs,
     minVersion: "TLSv1.2",
   });
-
-  server.on("connection", (raw: Socket) => {
-    const slot = slots.take(raw.remoteAddress ?? "", closing);
-    if ("refused" in slot) {
-      logger?.debug("connection refused", { reason: slot.refused });
-      options.onEvent?.(`refused-${slot.refused}`);
-      raw.destroy();
-      return;
-    }
-    raw.once("close", slot.release);
+  const tcp = net.createServer({ allowHalfOpen: true }, (raw: Socket) => {
+    front.admit(raw, (client) => {
+      if (front.handshake(raw, client)) server.emit("connection", raw);
+    });
   });
 
   server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
@@ -177,7 +196,7 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
       destroy: () => socket.destroy(),
     };
     const session = startDotSession(transport, options, sessions, {
-      client: { address: socket.remoteAddress ?? "", port: socket.remotePort },
+      client: front.clientOf(socket),
       tenant: servername && options.tenantOf ? options.tenantOf(servername) : undefined,
     });
     socket.on("data", (chunk: Uint8Array) => session.receive(chunk));
@@ -187,9 +206,9 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
     socket.on("error", (error: Error) => logger?.debug("socket error", { error: error.message }));
   });
 
-  await listenNode(server, options);
-  server.on("error", (error: Error) => logger?.error("listener error", { error: error.message }));
-  const bound = server.address() as AddressInfo;
+  await listenNode(tcp, options);
+  tcp.on("error", (error: Error) => logger?.error("listener error", { error: error.message }));
+  const bound = tcp.address() as AddressInfo;
 
   return {
     addr: { hostname: bound.address, port: bound.port },
@@ -203,7 +222,8 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
     },
     async shutdown(graceMs: number) {
       closing = true;
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      front.closing = true;
+      const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
       await Promise.all([...sessions].map((s) => s.shutdown(graceMs)));
       await Promise.race([closed, new Promise((r) => setTimeout(r, 50))]);
     },

@@ -7,6 +7,10 @@
  *   (grown only while reads fill it), so an idle connection pins little beyond rustls' state.
  * - **No SNI.** Deno does not tell which server name a client asked for, nor serve a certificate
  *   per name: `tenantOf` cannot work, and is refused.
+ * - **No PROXY protocol, no connection or handshake rate limits.** TLS starts at accept, on the
+ *   raw connection, so no header can be read before it; the config refuses
+ *   `--proxy-protocol-from`, `--connection-rate-limit` and `--handshake-rate-limit` with this
+ *   listener, and `proxyFrom`, `connectionRate` and `handshakeRate` are ignored here.
  * - **Certificate swap by rebinding, and handshakes that cannot be stopped**: accepting, refusals,
  *   the handshake deadline and the swap are `tls_acceptor.ts`, shared with the native DoH
  *   listener; its module doc says what Deno allows there (a refused or silent client keeps its

@@ -717,3 +717,46 @@ describe("parseConfig --dot-server", () => {
     expect(config({ args: ["--tenant-domain", "dot.example"] }).dot.dotServer).toBe("node");
   });
 });
+
+describe("parseConfig PROXY protocol and connection rate limits", () => {
+  it("reads --proxy-protocol-from as a CIDR list from flags, env and file", () => {
+    expect(config({}).dot.proxyProtocolFrom).toEqual([]);
+    expect(
+      config({
+        args: ["--proxy-protocol-from", "10.0.0.0/8,::1", "--proxy-protocol-from", "192.0.2.7"],
+      })
+        .dot.proxyProtocolFrom,
+    ).toEqual(["10.0.0.0/8", "::1", "192.0.2.7"]);
+    expect(config({ env: { DOTBRIDGE_PROXY_PROTOCOL_FROM: "10.1.0.0/16" } }).dot.proxyProtocolFrom)
+      .toEqual(["10.1.0.0/16"]);
+    const readTextFile = files({ "c.json": '{"proxy-protocol-from":["127.0.0.1"]}' });
+    expect(config({ args: ["--config", "c.json"], readTextFile }).dot.proxyProtocolFrom)
+      .toEqual(["127.0.0.1"]);
+    expect(configError({ args: ["--proxy-protocol-from", "10.0.0.0/33"] }).message).toBe(
+      '--proxy-protocol-from: "10.0.0.0/33" is not an address or CIDR range',
+    );
+  });
+
+  it("defaults the rate limits off and their bursts to twice the rate", () => {
+    const off = config({}).dot;
+    expect([off.connectionRateLimit, off.handshakeRateLimit]).toEqual([0, 0]);
+    const on =
+      config({ args: ["--connection-rate-limit", "5", "--handshake-rate-limit", "3"] }).dot;
+    expect([on.connectionRateBurst, on.handshakeRateBurst]).toEqual([10, 6]);
+    expect(
+      config({ args: ["--connection-rate-limit", "5", "--connection-rate-burst", "7"] }).dot
+        .connectionRateBurst,
+    ).toBe(7);
+  });
+
+  it("refuses them with --dot-server native, in one line naming the key", () => {
+    const e = configError({
+      args: ["--dot-server", "native", "--proxy-protocol-from", "10.0.0.1"],
+    });
+    expect(e.key).toBe("--dot-server");
+    expect(e.message).toMatch(/^--dot-server: native starts TLS at accept.*--proxy-protocol-from/);
+    expect(e.message).not.toContain("\n");
+    const r = configError({ args: ["--dot-server", "native", "--handshake-rate-limit", "5"] });
+    expect(r.message).toMatch(/--handshake-rate-limit/);
+  });
+});

@@ -8,7 +8,9 @@ import type { Config } from "../../config/config.ts";
 import { ConfigError } from "../../config/parse.ts";
 import type { Logger } from "../../log/mod.ts";
 import type { BridgeMetrics } from "../../metrics/bridge.ts";
+import { Acl } from "../../resolver/acl.ts";
 import type { Resolver } from "../../resolver/build.ts";
+import { RateLimiter } from "../../resolver/ratelimit.ts";
 import type { QueryObserver } from "../../resolver/processor.ts";
 import type { FetchLike } from "../../upstream/doh.ts";
 
@@ -69,4 +71,29 @@ export function readKeyFile(origin: string, path: string): string {
 export function acceptOf(resolver: Resolver): ((address: string) => boolean) | undefined {
   const { acl } = resolver;
   return acl.open ? undefined : (address) => acl.allows(address);
+}
+
+/**
+ * A face's connection rules beyond the ACL and the caps: the trusted PROXY protocol peers and
+ * its own new-connection and handshake rate limiters (`--proxy-protocol-from`,
+ * `--connection-rate-limit`, `--handshake-rate-limit`).
+ */
+export function connectionRulesOf(config: Config): {
+  proxyFrom?: (address: string) => boolean;
+  connectionRate?: RateLimiter;
+  handshakeRate?: RateLimiter;
+} {
+  const { dot } = config;
+  const trusted = dot.proxyProtocolFrom.length > 0
+    ? new Acl({ allow: dot.proxyProtocolFrom })
+    : undefined;
+  return {
+    proxyFrom: trusted ? (address) => trusted.allows(address) : undefined,
+    connectionRate: dot.connectionRateLimit > 0
+      ? new RateLimiter({ rate: dot.connectionRateLimit, burst: dot.connectionRateBurst })
+      : undefined,
+    handshakeRate: dot.handshakeRateLimit > 0
+      ? new RateLimiter({ rate: dot.handshakeRateLimit, burst: dot.handshakeRateBurst })
+      : undefined,
+  };
 }

@@ -9,7 +9,7 @@ import { DOH_PATH } from "../../http/doh_request.ts";
 import { createProcessor } from "../../resolver/processor.ts";
 import { type DohListener, listenDoh } from "../doh_listener.ts";
 import type { DotListener } from "../dot_listener.ts";
-import { acceptOf, type FaceContext } from "./context.ts";
+import { acceptOf, connectionRulesOf, type FaceContext } from "./context.ts";
 import { listenError } from "./listen_error.ts";
 import type { Started } from "./steps.ts";
 
@@ -53,6 +53,8 @@ export async function startDohFace(
       // Behind a proxy every peer is the proxy: the resolver's ACL (REFUSED) judges the
       // forwarded address instead.
       accept: options.trustedProxyHeader ? undefined : acceptOf(resolver),
+      // A PROXY protocol header, by contrast, is read before the ACL: it judges the real client.
+      ...connectionRulesOf(config),
       reusePort: deps.reusePort, // threads share the port
       onEvent: (event) => metrics.connectionEvents.inc({ face: "doh", event }),
       fast: { process, path: DOH_PATH },

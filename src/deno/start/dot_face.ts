@@ -8,7 +8,7 @@ import { tenantFromServerName } from "../../config/tenants.ts";
 import { createProcessor } from "../../resolver/processor.ts";
 import { type DotListener, listenDot } from "../dot_listener.ts";
 import { listenDotNative } from "../dot_listener_native.ts";
-import { acceptOf, type FaceContext } from "./context.ts";
+import { acceptOf, connectionRulesOf, type FaceContext } from "./context.ts";
 import { listenError } from "./listen_error.ts";
 import type { Started } from "./steps.ts";
 
@@ -54,6 +54,7 @@ export async function startDotFace(face: FaceContext): Promise<Started<DotListen
       maxFrameSize: options.maxFrameSize,
       maxConnectionsPerIp: options.maxConnectionsPerIp,
       accept: acceptOf(resolver),
+      ...connectionRulesOf(config),
       reusePort: deps.reusePort,
       onEvent: (event) => metrics.connectionEvents.inc({ face: "dot", event }),
       tenantOf: tenantDomain
