@@ -69,10 +69,12 @@ export function encodeEntry(entry: CacheEntry): Uint8Array {
 
 /**
  * The entry in `value`, or `undefined` if it is not one of ours (version, length, times). The
- * answer bytes are not checked here: the middleware walks them (no `info` is returned).
+ * answer bytes are not checked here (only their size: a DNS message is at most 65 535 bytes): the
+ * middleware walks them (no `info` is returned).
  */
 export function decodeEntry(value: Uint8Array): CacheEntry | undefined {
-  if (value.length < HEADER + 12 || value[0] !== REDIS_VALUE_VERSION) return undefined;
+  if (value.length < HEADER + 12 || value.length > HEADER + 65_535) return undefined;
+  if (value[0] !== REDIS_VALUE_VERSION) return undefined;
   const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
   const storedAt = view.getFloat64(1);
   const expiresAt = view.getFloat64(9);
@@ -147,7 +149,9 @@ export class RedisStore implements CacheStore {
       reply.then((value) => {
         if (settled) return;
         clearTimeout(timer);
-        resolve(value ? decodeEntry(value) : undefined);
+        const entry = value ? decodeEntry(value) : undefined;
+        if (value && !entry) this.delete(key); // not one of ours: dropped
+        resolve(entry);
       }, () => {
         if (settled) return;
         clearTimeout(timer);

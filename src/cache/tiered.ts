@@ -3,8 +3,8 @@
  * LRU) and a shared one behind (Redis). A front hit is answered as the front gave it, with no
  * promise and no look at the back. A front miss asks the back (which bounds its own wait); an
  * entry it finds is checked here (it parses as a response answering its key's question) and
- * then kept in front with its parse, so the next hit is a plain front hit. Writes go to both;
- * the back's write is not waited for.
+ * then kept in front with its parse, so the next hit is a plain front hit; a bad one is deleted
+ * from the back. Writes go to both; the back's write is not waited for.
  *
  * @module
  */
@@ -100,8 +100,13 @@ export class TieredStore implements CacheStore {
     return this.#front.set(key, entry, keepSeconds);
   }
 
+  /**
+   * Forgets `key` in front only. The middleware deletes what it finds too old (a bad entry never
+   * reaches it: back entries are checked here, front ones carry their parse), and an entry too
+   * old in this memory may have been refreshed in Redis by another bridge since; Redis expires
+   * entries itself.
+   */
   delete(key: string): MaybePromise<void> {
-    this.#quietly(() => this.#back.delete(key));
     return this.#front.delete(key);
   }
 

@@ -108,6 +108,14 @@ describe("value layout", () => {
       })(),
     ],
     ["text", new TextEncoder().encode("hello, this is not a cache entry at all")],
+    [
+      "larger than any DNS message",
+      (() => {
+        const v = new Uint8Array(17 + 65_536);
+        v.set(encodeEntry(entryFor("big.example.test")));
+        return v;
+      })(),
+    ],
   ])("refuses %s", (_, value) => {
     expect(decodeEntry(value)).toBeUndefined();
   });
@@ -194,6 +202,17 @@ describe("TieredStore", () => {
     expect(store.get(key)).toBe(got);
   });
 
+  it("forgets a too-old key in front only: another bridge may have refreshed it in Redis", () => {
+    const f = fakeConnection();
+    const front = new MemoryStore();
+    const store = new TieredStore(front, new RedisStore({ connection: f.conn }));
+    const key = cacheKey(query("old.example.test"));
+    store.set(key, entryFor("old.example.test"), 60);
+    store.delete(key);
+    expect(front.size).toBe(0);
+    expect(f.calls).toEqual([`set ${key}`]);
+  });
+
   it.each([
     ["does not parse", () => {
       const e = entryFor("bad.example.test");
@@ -213,6 +232,7 @@ describe("TieredStore", () => {
     f.data.set(key, value());
     expect(await store.get(key)).toBeUndefined();
     expect(front.size).toBe(0);
+    expect(f.calls).toContain(`del ${key}`);
   });
 });
 
