@@ -24,10 +24,19 @@ export function requireRedis(): void {
   }
 }
 
+/** TLS files for a second, TLS port (`rediss://`). */
+export interface TestRedisTls {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
 /** A running redis-server. */
 export interface TestRedis {
   readonly port: number;
   readonly url: string;
+  /** `rediss://localhost:PORT/0`, when started with TLS files. */
+  readonly tlsUrl?: string;
   /** Its current PID. */
   readonly pid: number;
   /** SIGKILL; resolves when it has exited. */
@@ -90,9 +99,24 @@ async function resp(port: number, args: (string | Uint8Array)[]): Promise<Uint8A
   }
 }
 
-/** Starts redis-server on a free loopback port. */
-export async function startRedis(): Promise<TestRedis> {
+/** Starts redis-server on a free loopback port (and a TLS one too, given `tls`). */
+export async function startRedis(tls?: TestRedisTls): Promise<TestRedis> {
   const port = freePort();
+  const tlsPort = tls ? freePort() : undefined;
+  const tlsArgs = tls
+    ? [
+      "--tls-port",
+      String(tlsPort),
+      "--tls-cert-file",
+      tls.certFile,
+      "--tls-key-file",
+      tls.keyFile,
+      "--tls-ca-cert-file",
+      tls.caFile,
+      "--tls-auth-clients",
+      "no",
+    ]
+    : [];
   let child: Deno.ChildProcess;
   let status: Promise<Deno.CommandStatus>;
   const spawn = async () => {
@@ -106,6 +130,7 @@ export async function startRedis(): Promise<TestRedis> {
         "",
         "--appendonly",
         "no",
+        ...tlsArgs,
       ],
       stdin: "null",
       stdout: "null",
@@ -118,6 +143,7 @@ export async function startRedis(): Promise<TestRedis> {
   return {
     port,
     url: `redis://127.0.0.1:${port}/0`,
+    tlsUrl: tls ? `rediss://localhost:${tlsPort}/0` : undefined,
     get pid() {
       return child.pid;
     },
