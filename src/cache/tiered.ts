@@ -47,7 +47,8 @@ export function checkedEntry(key: string, entry: CacheEntry): CacheEntry | undef
 }
 
 /**
- * A front store over a back store.
+ * A front store over a back store. A fresh front entry is answered as is (one clock read, no
+ * promise); an expired one is checked against the back, which another bridge may have refreshed.
  *
  * @example
  * ```ts
@@ -59,17 +60,31 @@ export class TieredStore implements CacheStore {
   readonly name: string;
   readonly #front: CacheStore;
   readonly #back: CacheStore;
+  readonly #now: () => number;
 
-  constructor(front: CacheStore, back: CacheStore) {
+  /** `now` must be the cache middleware's clock (ms). Default `Date.now`. */
+  constructor(front: CacheStore, back: CacheStore, now: () => number = Date.now) {
     this.#front = front;
     this.#back = back;
+    this.#now = now;
     this.name = `${front.name}+${back.name}`;
   }
 
   get(key: string): MaybePromise<CacheEntry | undefined> {
     const near = this.#front.get(key);
-    if (!isPromise(near)) return near ?? this.#fromBack(key);
-    return near.then((e) => e ?? this.#fromBack(key));
+    if (!isPromise(near)) return this.#after(key, near);
+    return near.then((e) => this.#after(key, e));
+  }
+
+  /** The front's answer, or the back's when the front has none or only an expired one. */
+  #after(key: string, near: CacheEntry | undefined): MaybePromise<CacheEntry | undefined> {
+    if (!near) return this.#fromBack(key);
+    if (near.expiresAt > this.#now()) return near;
+    // Expired here; another bridge may have refreshed it since. The older one stays usable for
+    // serve-stale (the middleware decides).
+    const far = this.#fromBack(key);
+    const pick = (e: CacheEntry | undefined) => e && e.expiresAt > near.expiresAt ? e : near;
+    return isPromise(far) ? far.then(pick) : pick(far);
   }
 
   #fromBack(key: string): MaybePromise<CacheEntry | undefined> {

@@ -202,6 +202,25 @@ describe("TieredStore", () => {
     expect(store.get(key)).toBe(got);
   });
 
+  it("asks the back when the front entry has expired, and takes a fresher one", async () => {
+    const f = fakeConnection();
+    const front = new MemoryStore();
+    const clock = { now: 1_000_000 };
+    const store = new TieredStore(front, new RedisStore({ connection: f.conn }), () => clock.now);
+    const name = "refreshed.example.test";
+    const key = cacheKey(query(name));
+    const old = { ...entryFor(name, clock.now - 400_000), info: undefined };
+    front.set(key, old);
+    // Nothing fresher in Redis: the expired entry comes back (for serve-stale to judge).
+    expect(await store.get(key)).toBe(old);
+    const fresh = entryFor(name, clock.now - 1_000);
+    f.data.set(key, encodeEntry(fresh));
+    const got = await store.get(key);
+    expect(got?.expiresAt).toBe(fresh.expiresAt);
+    expect(got?.info).toBeDefined();
+    expect(store.get(key)).toBe(got); // promoted: a plain front hit again
+  });
+
   it("forgets a too-old key in front only: another bridge may have refreshed it in Redis", () => {
     const f = fakeConnection();
     const front = new MemoryStore();
