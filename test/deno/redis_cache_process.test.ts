@@ -45,7 +45,13 @@ describe.skipIf(!HAVE_REDIS && Deno.env.get("CI") !== "true")(
       await Deno.writeTextFile(files.caFile, pki.ca.certPem);
       upstream = await startDohUpstream(pki);
       redis = await startRedis(files);
-      local = await startTestBridge(pki, upstream, ["--cache-redis", redis.url]);
+      // A generous budget: this test is about sharing over TLS, not timing, and runs beside others.
+      local = await startTestBridge(pki, upstream, [
+        "--cache-redis",
+        redis.url,
+        "--cache-redis-budget",
+        "1s",
+      ]);
     });
 
     afterAll(async () => {
