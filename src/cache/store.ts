@@ -29,7 +29,8 @@
  *   objects in this process (the memory LRU) may return one, and only the one it was given. An
  *   entry of bytes only is walked once on the way out; one that does not parse as a response, or
  *   does not answer the question of its key, is deleted and counts as a miss. So a shared store
- *   never has to check what it holds.
+ *   never has to check what it holds. The two-level store (`tiered.ts`) makes the same check
+ *   itself on what its back store (Redis) returns, before keeping it in front with its parse.
  * - **Concurrency.** Calls for the same key may overlap; the last `set` wins.
  *
  * @module

@@ -41,7 +41,9 @@ export type OptionFormat =
   /** `HOST=IP`; the list becomes a map from lower-cased host to address. */
   | "host-ip"
   /** An HTTP header name; lower-cased. */
-  | "header";
+  | "header"
+  /** A Redis URL: `redis://` or `rediss://`, a host, an optional port and database number. */
+  | "redis-url";
 
 /** One configuration key. */
 export interface OptionSpec {
@@ -298,6 +300,26 @@ export const OPTION_TABLE = [
     default: "0s",
     min: 0,
     help: "serve answers expired up to this long when upstreams fail (RFC 8767; 0: never)",
+  },
+  {
+    name: "cache-redis",
+    group: "resolver",
+    field: "cacheRedis",
+    kind: "string",
+    format: "redis-url",
+    meta: "URL",
+    help:
+      "share the cache through Redis behind the memory one: redis[s]://[user:pass@]host:port/db",
+  },
+  {
+    name: "cache-redis-budget",
+    group: "resolver",
+    field: "cacheRedisBudgetMs",
+    kind: "duration",
+    default: "5ms",
+    min: 1,
+    max: 1000,
+    help: "longest a query waits on Redis; past it, a miss (the upstream is asked)",
   },
   {
     name: "local-records",

@@ -139,6 +139,7 @@ function convert(spec: OptionSpec, value: string | string[], from: string): unkn
     case "string":
       if (text === "") throw new ConfigError(from, "must not be empty");
       if (spec.format === "header") return checkHeader(text, from);
+      if (spec.format === "redis-url") return checkRedisUrl(text, from);
       return text;
     case "bool":
       if (BOOL_TRUE.has(text.toLowerCase())) return true;
@@ -235,6 +236,29 @@ function checkHeader(text: string, from: string): string {
     throw new ConfigError(from, `"${text}" is not a header name`);
   }
   return text.toLowerCase();
+}
+
+/**
+ * Checks a Redis URL: `redis://` or `rediss://`, a host, a port if any, a database number if any,
+ * nothing else. The message never repeats the URL (it may hold a password).
+ *
+ * @throws {ConfigError} naming `from`
+ */
+export function checkRedisUrl(url: string, from: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ConfigError(from, "is not a URL (redis://host:port/db or rediss://...)");
+  }
+  if (u.protocol !== "redis:" && u.protocol !== "rediss:") {
+    throw new ConfigError(from, `must be redis:// or rediss://, not ${u.protocol}//`);
+  }
+  if (!u.hostname) throw new ConfigError(from, "needs a host (redis://host:port/db)");
+  if (!/^\/?(\d{1,5})?$/.test(u.pathname) || u.search || u.hash) {
+    throw new ConfigError(from, "the path must be a database number (redis://host:port/0)");
+  }
+  return url;
 }
 
 /**

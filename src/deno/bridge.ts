@@ -1,6 +1,6 @@
 /**
  * Wires the runtime-free engine to Deno as a few named start-up steps (`start/`): the
- * certificate, the upstream transports, the resolver, then each face (DoT, DoH, metrics) and
+ * certificate, the upstream transports, the cache store (Redis), the resolver, then each face (DoT, DoH, metrics) and
  * the certificate watch. Each step returns what it built and how to stop it; if one fails, the
  * ones before it are stopped in reverse order. `main.ts` calls this; so do the end-to-end tests.
  *
@@ -15,6 +15,7 @@ import { queryObserver } from "../metrics/observer.ts";
 import type { Resolver } from "../resolver/build.ts";
 import type { DohListener } from "./doh_listener.ts";
 import type { DotListener } from "./dot_listener.ts";
+import { startCacheStore } from "./start/cache_store.ts";
 import { startCertificate } from "./start/certificate.ts";
 import { startCertificateWatch } from "./start/certificate_watch.ts";
 import type { BridgeDeps, FaceContext, ServedCertificate } from "./start/context.ts";
@@ -74,10 +75,15 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     "upstream transports",
     () => startTransports(config, deps, logger),
   );
+  const cacheStore = await steps.step(
+    "cache store",
+    () => startCacheStore(config, logger, metrics),
+  );
   const resolver = resolverSlot.fill(
     await steps.step(
       "resolver",
-      () => startResolver(config, { upstreamFor: transports.upstreamFor, logger, metrics }),
+      () =>
+        startResolver(config, { upstreamFor: transports.upstreamFor, logger, metrics, cacheStore }),
     ),
   );
   const face: FaceContext = {

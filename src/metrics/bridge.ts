@@ -82,6 +82,20 @@ export function createBridgeMetrics(sources: MetricSources = {}) {
     cache: registry.add(
       new Counter("dotbridge_cache_events_total", "Cache lookups by result.", ["event"]),
     ),
+    cacheRedisUp: registry.add(
+      new Gauge(
+        "dotbridge_cache_redis_up",
+        "1 while the shared cache's Redis is connected, 0 while lost (the local cache alone).",
+        [],
+      ),
+    ),
+    cacheRedisTrouble: registry.add(
+      new Counter(
+        "dotbridge_cache_redis_trouble_total",
+        "Redis operations that did not help: timeout (past the budget), error, busy (skipped).",
+        ["kind"],
+      ),
+    ),
     connections: registry.add(
       new Gauge(
         "dotbridge_connections",

@@ -760,3 +760,60 @@ describe("parseConfig PROXY protocol and connection rate limits", () => {
     expect(r.message).toMatch(/--handshake-rate-limit/);
   });
 });
+
+describe("parseConfig --cache-redis", () => {
+  it("is unset by default, with a 5 ms budget", () => {
+    const c = config({});
+    expect(c.resolver.cacheRedis).toBeUndefined();
+    expect(c.resolver.cacheRedisBudgetMs).toBe(5);
+  });
+
+  it.each([
+    "redis://127.0.0.1:6379/0",
+    "rediss://user:secret@cache.example:6380/3",
+    "redis://cache.example",
+    "redis://[::1]:6379/1",
+  ])("accepts %s", (url) => {
+    expect(config({ args: ["--cache-redis", url] }).resolver.cacheRedis).toBe(url);
+  });
+
+  it("is read from the environment and the config file too", () => {
+    expect(config({ env: { DOTBRIDGE_CACHE_REDIS: "redis://h:1/2" } }).resolver.cacheRedis)
+      .toBe("redis://h:1/2");
+    const c = config({
+      args: ["--config", "c.json"],
+      readTextFile: files({
+        "c.json": '{"cache-redis": "rediss://h/0", "cache-redis-budget": "20ms"}',
+      }),
+    });
+    expect(c.resolver.cacheRedis).toBe("rediss://h/0");
+    expect(c.resolver.cacheRedisBudgetMs).toBe(20);
+  });
+
+  it.each([
+    ["https://h/0", "--cache-redis: must be redis:// or rediss://, not https://"],
+    ["nonsense", "--cache-redis: is not a URL (redis://host:port/db or rediss://...)"],
+    ["redis://h/zero", "--cache-redis: the path must be a database number (redis://host:port/0)"],
+    [
+      "redis://h/0?tls=1",
+      "--cache-redis: the path must be a database number (redis://host:port/0)",
+    ],
+  ])("refuses %s in one line naming the key", (url, message) => {
+    expect(configError({ args: ["--cache-redis", url] }).message).toBe(message);
+  });
+
+  it("never repeats a URL that may hold a password", () => {
+    const e = configError({ env: { DOTBRIDGE_CACHE_REDIS: "http://user:hunter2@h/0" } });
+    expect(e.message).toMatch(/^DOTBRIDGE_CACHE_REDIS: /);
+    expect(e.message).not.toContain("hunter2");
+  });
+
+  it("bounds the budget", () => {
+    expect(configError({ args: ["--cache-redis-budget", "0"] }).message).toBe(
+      "--cache-redis-budget: must be at least 1 ms",
+    );
+    expect(configError({ args: ["--cache-redis-budget", "2s"] }).message).toBe(
+      "--cache-redis-budget: must be at most 1000 ms",
+    );
+  });
+});

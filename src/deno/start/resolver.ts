@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { CacheStore } from "../../cache/store.ts";
 import type { Config } from "../../config/config.ts";
 import { ConfigError } from "../../config/parse.ts";
 import { parseTenants } from "../../config/tenants.ts";
@@ -22,7 +23,13 @@ import type { Started } from "./steps.ts";
  */
 export function startResolver(
   config: Config,
-  pieces: { upstreamFor: UpstreamFor; logger: Logger; metrics: BridgeMetrics },
+  pieces: {
+    upstreamFor: UpstreamFor;
+    logger: Logger;
+    metrics: BridgeMetrics;
+    /** Each policy's cache store (see `ResolverDeps.cacheStore`); unset: memory alone. */
+    cacheStore?: (tenant: string | undefined) => CacheStore;
+  },
 ): Started<Resolver> {
   const { tenantsFile, localRecords: globalRecords } = config.resolver;
   const tenants = tenantsFile
