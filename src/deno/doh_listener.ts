@@ -177,6 +177,8 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
     prefix: "doh: ",
   });
   const served = new Set<Served>();
+  /** Sockets a protocol connection runs on, until they close. */
+  const sockets = new Set<Socket>();
   let closing = false;
   let tlsContext: tls.Server | undefined;
 
@@ -207,6 +209,8 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
       ? new H2ServerConnection(socketOf(socket), handler, { ...limits, onClose })
       : new H1ServerConnection(socketOf(socket), handler, { ...limits, onClose });
     served.add(connection);
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
     socket.on("data", (chunk: Uint8Array) => connection.receive(chunk));
     socket.on("end", () => connection.receiveEnd());
     socket.on("close", () => connection.receiveEnd(new Error("socket closed")));
@@ -305,6 +309,11 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([...served].map((c) => c.shutdown(graceMs)));
       for (const c of served) c.destroy();
+      // Closed sockets linger for the peer's FIN (so a final GOAWAY is read); give peers a
+      // moment, then drop the rest, so a stopped listener holds no connection.
+      const gone = [...sockets].map((s) => new Promise<void>((r) => s.once("close", () => r())));
+      await Promise.race([Promise.all(gone), new Promise((r) => setTimeout(r, 250))]);
+      for (const s of sockets) s.destroy();
       await Promise.race([closed, new Promise((r) => setTimeout(r, 50))]);
     },
   };
