@@ -20,6 +20,7 @@ import { type DnsperfResult, runDnsperf } from "./bench/dnsperf.ts";
 import { writeBenchPki } from "./bench/pki.ts";
 import { freePort, sleep, Supervisor, waitForTcp } from "./bench/procs.ts";
 import { SHIPPED_RUNTIME_FLAGS } from "./bench/lab.ts";
+import { redisServerArgs } from "../test/support/redis_server.ts";
 import { startDohUpstream } from "../test/support/doh_upstream.ts";
 import { testPki } from "../test/support/pki.ts";
 
@@ -49,17 +50,7 @@ try {
   );
 
   const redisPort = await freePort();
-  const startRedisOn = (port: number) =>
-    sup.spawn("redis", "redis-server", [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-    ]);
+  const startRedisOn = (port: number) => sup.spawn("redis", "redis-server", redisServerArgs(port));
   let redis = startRedisOn(redisPort);
   await waitForTcp(redisPort, 10_000, redis);
   const redisUrl = `redis://127.0.0.1:${redisPort}/0`;

@@ -8,6 +8,11 @@
 import { freePort } from "./ports.ts";
 
 /** Whether `redis-server` runs here. */
+/** redis-server's arguments for a throwaway instance: loopback only, nothing written to disk. */
+export function redisServerArgs(port: number): string[] {
+  return ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+}
+
 export const HAVE_REDIS = (() => {
   try {
     return new Deno.Command("redis-server", { args: ["--version"], stdout: "null", stderr: "null" })
@@ -121,17 +126,7 @@ export async function startRedis(tls?: TestRedisTls): Promise<TestRedis> {
   let status: Promise<Deno.CommandStatus>;
   const spawn = async () => {
     child = new Deno.Command("redis-server", {
-      args: [
-        "--port",
-        String(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        ...tlsArgs,
-      ],
+      args: [...redisServerArgs(port), ...tlsArgs],
       stdin: "null",
       stdout: "null",
       stderr: "null",
