@@ -121,6 +121,16 @@ export const OPTION_TABLE = [
     help: "DoH (RFC 8484) listen address; off disables the HTTP face",
   },
   {
+    name: "doq-listen",
+    group: "dot",
+    field: "doqListen",
+    kind: "address",
+    default: "off",
+    allowOff: true,
+    meta: "HOST:PORT|off",
+    help: "DNS-over-QUIC (RFC 9250) listen address, UDP (use 0.0.0.0:853 in production); off: none",
+  },
+  {
     name: "http-tls",
     group: "doh",
     field: "httpTls",
