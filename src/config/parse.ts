@@ -411,8 +411,22 @@ function checkTogether(config: Config): void {
   }
 }
 
+/** Most DDR names and hints of each family: with three faces the answer stays under 40 KB. */
+export const MAX_DDR_NAMES = 16;
+export const MAX_DDR_HINTS = 8;
+
 /** DDR's names must be DNS names, its hints addresses of their family, and hints need a name. */
 function checkDdr(resolver: Config["resolver"], origin: Config["origin"]): void {
+  const caps = [
+    ["ddr-name", resolver.ddrNames, MAX_DDR_NAMES],
+    ["ddr-ipv4-hint", resolver.ddrIpv4Hints, MAX_DDR_HINTS],
+    ["ddr-ipv6-hint", resolver.ddrIpv6Hints, MAX_DDR_HINTS],
+  ] as const;
+  for (const [key, list, max] of caps) {
+    if (list.length > max) {
+      throw new ConfigError(origin[key], `at most ${max} (the answer must fit)`);
+    }
+  }
   for (const name of resolver.ddrNames) {
     if (!canonicalName(name) || !canonicalName(`_dns.${name}`)) {
       throw new ConfigError(origin["ddr-name"], `"${name}" is not a DNS name`);

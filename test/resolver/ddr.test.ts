@@ -280,6 +280,22 @@ describe("svcbRdata", () => {
 });
 
 describe("DDR middleware", () => {
+  it("fits the largest configuration the parser allows in one message", async () => {
+    const long = (i: number) =>
+      `${"a".repeat(60)}.${"b".repeat(60)}.${"c".repeat(60)}.n${i}.example`;
+    const names = Array.from({ length: 16 }, (_, i) => long(i)).join(",");
+    const v4 = Array.from({ length: 8 }, (_, i) => `192.0.2.${i}`).join(",");
+    const v6 = Array.from({ length: 8 }, (_, i) => `2001:db8::${i}`).join(",");
+    const r = resolver(
+      ["--ddr-name", names, "--ddr-ipv4-hint", v4, "--ddr-ipv6-hint", v6],
+      () => ALL,
+    );
+    const rs = records(await r.ask(q("_dns.resolver.arpa")));
+    expect(rs.length).toBe(48);
+    expect(rs[47].priority).toBe(48);
+    expect(rs[47].p.ipv6hint.split(",").length).toBe(8);
+  });
+
   it("answers _dns.resolver.arpa SVCB with one record per face, without the upstream", async () => {
     const r = resolver(["--ddr-name", "dns.example"], () => ALL);
     const d = await r.ask(q("_dns.resolver.arpa", SVCB, { id: 0xbeef }));
@@ -446,6 +462,14 @@ describe("DDR configuration", () => {
       [["--ddr-name", "a.example", "--ddr-ipv6-hint", "192.0.2.1"], "--ddr-ipv6-hint"],
       [["--ddr-name", "a.example", "--ddr-ipv6-hint", "fe80::1%eth0"], "--ddr-ipv6-hint"],
       [["--ddr-ipv4-hint", "192.0.2.1"], "--ddr-ipv4-hint"],
+      [
+        ["--ddr-name", Array.from({ length: 17 }, (_, i) => `n${i}.example`).join(",")],
+        "--ddr-name",
+      ],
+      [
+        ["--ddr-name", "a.example", "--ddr-ipv6-hint", Array(9).fill("::1").join(",")],
+        "--ddr-ipv6-hint",
+      ],
     ];
     for (const [args, key] of bad) {
       let error: unknown;
