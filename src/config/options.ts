@@ -340,6 +340,32 @@ export const OPTION_TABLE = [
     help: "hosts or zone file answered without an upstream (reloaded on change)",
   },
   {
+    name: "ddr-name",
+    group: "resolver",
+    field: "ddrNames",
+    kind: "list",
+    meta: "NAME",
+    help:
+      "answer DDR (RFC 9462) _dns.resolver.arpa SVCB with this designated name (a name on the " +
+      "certificate; repeatable); unset: DDR off",
+  },
+  {
+    name: "ddr-ipv4-hint",
+    group: "resolver",
+    field: "ddrIpv4Hints",
+    kind: "list",
+    meta: "IP",
+    help: "ipv4hint in the DDR records (repeatable)",
+  },
+  {
+    name: "ddr-ipv6-hint",
+    group: "resolver",
+    field: "ddrIpv6Hints",
+    kind: "list",
+    meta: "IP",
+    help: "ipv6hint in the DDR records (repeatable)",
+  },
+  {
     name: "tenants",
     group: "resolver",
     field: "tenantsFile",

@@ -5,6 +5,7 @@
  * @module
  */
 import ipaddr from "ipaddr.js";
+import { canonicalName, ipv4Bytes, ipv6Bytes } from "../records/record.ts";
 import { parseDotUrl } from "../upstream/dot_url.ts";
 import { type Config, isConfig, type ListenAddress, type OptionName } from "./config.ts";
 import { envName, flagSyntax, OPTIONS, type OptionSpec } from "./options.ts";
@@ -398,6 +399,7 @@ function checkTogether(config: Config): void {
         `(${origin["proxy-protocol-from"]}); use --dot-server node`,
     );
   }
+  checkDdr(resolver, origin);
   for (const key of ["connection-rate-limit", "handshake-rate-limit"] as const) {
     const rate = key === "connection-rate-limit" ? dot.connectionRateLimit : dot.handshakeRateLimit;
     if (dot.dotServer === "native" && rate > 0) {
@@ -406,6 +408,47 @@ function checkTogether(config: Config): void {
         `native does not apply --${key} (${origin[key]}); use --dot-server node`,
       );
     }
+  }
+}
+
+/** Most DDR names and hints of each family: with three faces the answer stays under 40 KB. */
+export const MAX_DDR_NAMES = 16;
+export const MAX_DDR_HINTS = 8;
+
+/** DDR's names must be DNS names, its hints addresses of their family, and hints need a name. */
+function checkDdr(resolver: Config["resolver"], origin: Config["origin"]): void {
+  const caps = [
+    ["ddr-name", resolver.ddrNames, MAX_DDR_NAMES],
+    ["ddr-ipv4-hint", resolver.ddrIpv4Hints, MAX_DDR_HINTS],
+    ["ddr-ipv6-hint", resolver.ddrIpv6Hints, MAX_DDR_HINTS],
+  ] as const;
+  for (const [key, list, max] of caps) {
+    if (list.length > max) {
+      throw new ConfigError(origin[key], `at most ${max} (the answer must fit)`);
+    }
+  }
+  for (const name of resolver.ddrNames) {
+    if (!canonicalName(name) || !canonicalName(`_dns.${name}`)) {
+      throw new ConfigError(origin["ddr-name"], `"${name}" is not a DNS name`);
+    }
+  }
+  for (const ip of resolver.ddrIpv4Hints) {
+    if (!ipv4Bytes(ip)) {
+      throw new ConfigError(origin["ddr-ipv4-hint"], `"${ip}" is not an IPv4 address`);
+    }
+  }
+  for (const ip of resolver.ddrIpv6Hints) {
+    if (!ipv6Bytes(ip)) {
+      throw new ConfigError(origin["ddr-ipv6-hint"], `"${ip}" is not an IPv6 address`);
+    }
+  }
+  if (resolver.ddrNames.length === 0) {
+    const hint = resolver.ddrIpv4Hints.length > 0
+      ? "ddr-ipv4-hint"
+      : resolver.ddrIpv6Hints.length > 0
+      ? "ddr-ipv6-hint"
+      : undefined;
+    if (hint) throw new ConfigError(origin[hint], "needs --ddr-name (DDR is off without a name)");
   }
 }
 

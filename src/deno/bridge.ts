@@ -13,6 +13,7 @@ import { createLogger } from "../log/mod.ts";
 import { type BridgeMetrics, createBridgeMetrics } from "../metrics/bridge.ts";
 import { queryObserver } from "../metrics/observer.ts";
 import type { Resolver } from "../resolver/build.ts";
+import { type DdrPorts, ddrPortsFromConfig } from "../resolver/ddr.ts";
 import type { DohListener } from "./doh_listener.ts";
 import type { DotListener } from "./dot_listener.ts";
 import { startCacheStore } from "./start/cache_store.ts";
@@ -68,6 +69,14 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
   const steps = new StartUp(logger);
   const dotSlot = new Slot<DotListener>();
   const resolverSlot = new Slot<Resolver>();
+  const dohSlot = new Slot<DohListener>();
+  // DDR advertises the ports the faces bound (port 0 becomes a real one once they listen).
+  const configured = ddrPortsFromConfig(config);
+  const ddrPorts = (): DdrPorts => ({
+    ...configured,
+    dot: dotSlot.value?.addr.port ?? configured.dot,
+    doh: configured.doh === undefined ? undefined : dohSlot.value?.addr.port ?? configured.doh,
+  });
   const metrics = bridgeMetrics(dotSlot, resolverSlot);
 
   const certificate = await steps.step("certificate", () => startCertificate(config));
@@ -83,7 +92,13 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     await steps.step(
       "resolver",
       () =>
-        startResolver(config, { upstreamFor: transports.upstreamFor, logger, metrics, cacheStore }),
+        startResolver(config, {
+          upstreamFor: transports.upstreamFor,
+          logger,
+          metrics,
+          cacheStore,
+          ddrPorts,
+        }),
     ),
   );
   const face: FaceContext = {
@@ -97,6 +112,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
   };
   const dot = dotSlot.fill(await steps.step("dot face", () => startDotFace(face)));
   const doh = await steps.step("doh face", () => startDohFace(face, dot));
+  if (doh) dohSlot.fill(doh);
   const metricsListener = await steps.step("metrics listener", () => startMetricsFace(face));
   const watch = await steps.step("certificate watch", () => startCertificateWatch(face, dot, doh));
 

@@ -29,6 +29,8 @@ export const RrType = {
   TXT: 16,
   AAAA: 28,
   OPT: 41,
+  /** Service binding (RFC 9460). */
+  SVCB: 64,
   /** A question type only: every record at the name (RFC 8482 lets servers answer less). */
   ANY: 255,
 } as const;

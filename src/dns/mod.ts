@@ -13,5 +13,6 @@ export * from "./build_query.ts";
 export * from "./ttl.ts";
 export * from "./name.ts";
 export * from "./writer.ts";
+export * from "./svcb.ts";
 export * from "./answer.ts";
 export * from "./media_type.ts";

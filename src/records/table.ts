@@ -122,19 +122,22 @@ export class LocalRecords {
       // The bodies point into the question: only answer a plain (uncompressed) question name.
       if (query.info.questionEnd - HEADER_LENGTH !== entry.qlen) return undefined;
       const i = entry.types.indexOf(q.type);
-      return assemble(query, i >= 0 ? entry.answers[i] : entry.other);
+      return assembleAnswer(query, i >= 0 ? entry.answers[i] : entry.other);
     }
     if (this.#zones.size === 0) return undefined;
     for (let k = 0; k >= 0; k = nextLabel(name, k)) {
       const nx = this.#zones.get(name.slice(k));
-      if (nx) return assemble(query, nx);
+      if (nx) return assembleAnswer(query, nx);
     }
     return undefined;
   }
 }
 
-/** The client's header and question, then `p`'s body, then an OPT record if the query had one. */
-function assemble(query: Query, p: Prepared): Answer {
+/**
+ * The client's header and question, then `p`'s body, then an OPT record if the query had one.
+ * Authoritative (AA, RA set; RD and CD copied). Other local answerers (DDR) use it too.
+ */
+export function assembleAnswer(query: Query, p: Prepared): Answer {
   const { info: qinfo, wire: qwire } = query;
   const qend = qinfo.questionEnd;
   const optAt = qend + p.body.length;

@@ -5,7 +5,7 @@
  * core takes one narrow function per runtime piece, each edge supplies its own).
  *
  * ```
- * servfailOnError ⟶ deadline ⟶ ACL ⟶ rate limit ⟶ tenant router ⟶ policy
+ * servfailOnError ⟶ deadline ⟶ ACL ⟶ rate limit ⟶ DDR ⟶ tenant router ⟶ policy
  * policy = local records ⟶ cache ⟶ upstream privacy rewrite ⟶ upstream (one or a group)
  * ```
  *
@@ -23,6 +23,7 @@ import { UpstreamGroup } from "../upstream/group.ts";
 import type { ExchangeReport } from "../upstream/instrumented.ts";
 import type { Upstream } from "../upstream/types.ts";
 import { Acl, aclMiddleware } from "./acl.ts";
+import { ddrMiddleware, type DdrPorts } from "./ddr.ts";
 import { fromUpstream, servfailOnError, timeout, upstreamPrivacy } from "./middleware.ts";
 import { RateLimiter, rateLimitMiddleware } from "./ratelimit.ts";
 import { tenantRouter } from "./tenants.ts";
@@ -79,6 +80,12 @@ export interface ResolverDeps {
    * local records are off even where configured.
    */
   localRecords?: (source: string, tenant: string | undefined) => Middleware;
+  /**
+   * The ports of the faces that are on, for DDR (`--ddr-name`), read when answers are first made
+   * and whenever asked again (faces bound to port 0 know theirs only once listening). Unset: DDR
+   * is off even where names are configured (an edge with no faces of its own to advertise).
+   */
+  ddrPorts?: () => DdrPorts;
 }
 
 /** The built resolver. */
@@ -191,6 +198,14 @@ export function buildResolver(config: ResolverConfig, deps: ResolverDeps): Resol
       now: deps.now,
     });
     guards.push(rateLimitMiddleware(limiter));
+  }
+  if (config.resolver.ddrNames.length > 0 && deps.ddrPorts) {
+    guards.push(ddrMiddleware({
+      names: config.resolver.ddrNames,
+      ipv4Hints: config.resolver.ddrIpv4Hints,
+      ipv6Hints: config.resolver.ddrIpv6Hints,
+      ports: deps.ddrPorts,
+    }));
   }
   if (tenantHandlers.size > 0) {
     guards.push(tenantRouter({

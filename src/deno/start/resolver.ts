@@ -11,6 +11,7 @@ import { parseTenants } from "../../config/tenants.ts";
 import type { Logger } from "../../log/mod.ts";
 import type { BridgeMetrics } from "../../metrics/bridge.ts";
 import { buildResolver, type Resolver, type UpstreamFor } from "../../resolver/build.ts";
+import type { DdrPorts } from "../../resolver/ddr.ts";
 import { localRecordsMiddleware } from "../../records/mod.ts";
 import { type LocalRecordsWatch, watchLocalRecords } from "../local_records_loader.ts";
 import { readKeyFile } from "./context.ts";
@@ -29,6 +30,8 @@ export function startResolver(
     metrics: BridgeMetrics;
     /** Each policy's cache store (see `ResolverDeps.cacheStore`); unset: memory alone. */
     cacheStore?: (tenant: string | undefined) => CacheStore;
+    /** The faces' ports for DDR (see `ResolverDeps.ddrPorts`). */
+    ddrPorts?: () => DdrPorts;
   },
 ): Started<Resolver> {
   const { tenantsFile, localRecords: globalRecords } = config.resolver;
