@@ -52,11 +52,10 @@ export function createTransports(
     const address = bootstrap[target.hostname.toLowerCase()];
     return address ? (t) => connect({ ...t, hostname: address }) : connect;
   };
-  const withUpstreamFor = (f: UpstreamFactories & { close(): void }): Transports => ({
-    doq,
-    ...f,
-    upstreamFor: upstreamsFrom(f),
-  });
+  const withUpstreamFor = (f: UpstreamFactories & { close(): void }): Transports => {
+    const all = { doq, ...f };
+    return { ...all, upstreamFor: upstreamsFrom(all) };
+  };
   if (options.fetchFn) {
     const t = fetchTransport(options.fetchFn);
     return withUpstreamFor({ doh: () => t, dot, close: () => {} });
