@@ -106,6 +106,7 @@ async function readAnswer(readable: ReadableStream<Uint8Array>): Promise<Uint8Ar
   const chunks: Uint8Array[] = [];
   let have = 0;
   let need = -1;
+  let complete = false;
   try {
     for (;;) {
       const { value, done } = await reader.read();
@@ -118,15 +119,32 @@ async function readAnswer(readable: ReadableStream<Uint8Array>): Promise<Uint8Ar
         need = 2 + ((head[0] << 8) | head[1]);
       }
       if (need >= 0 && have > need) throw new RangeError("data after the answer on the stream");
-      if (need >= 0 && have === need) break; // the FIN may follow; we need nothing more
+      if (need >= 0 && have === need) {
+        complete = true;
+        break;
+      }
     }
   } finally {
-    reader.releaseLock();
+    if (complete) drain(reader);
+    else reader.releaseLock();
   }
   if (need < 0 || have < need) {
     throw new RangeError(`the stream ended after ${have} bytes, inside the answer`);
   }
   return concat(chunks, have).subarray(2);
+}
+
+/**
+ * After the whole answer: waits in the background for the server's FIN, so the stream is done
+ * on both sides and its resources go, and stops the stream if more data comes instead.
+ */
+function drain(reader: ReadableStreamDefaultReader<Uint8Array>): void {
+  reader.read().then(
+    ({ done }) => {
+      if (!done) reader.cancel().catch(() => {});
+    },
+    () => {},
+  ).finally(() => reader.releaseLock());
 }
 
 function concat(chunks: Uint8Array[], length: number): Uint8Array<ArrayBuffer> {

@@ -3,7 +3,7 @@ import { parseConfig } from "../../src/config/parse.ts";
 import { type Bridge, startBridge } from "../../src/deno/bridge.ts";
 import { silentLogger } from "../../src/log/mod.ts";
 import { type LocalDoqUpstream, startDoqUpstream } from "../support/doq_upstream.ts";
-import { aRecords, buildQuery, connectDot, idOf } from "../support/dot_client.ts";
+import { aRecords, buildQuery, connectDot, edeCode, idOf, rcodeOf } from "../support/dot_client.ts";
 import { testPki } from "../support/pki.ts";
 import { octetFor } from "../support/zone.ts";
 
@@ -31,6 +31,7 @@ describe("DoT and DoH faces to a DoQ upstream", () => {
         `--key=${dir}/key.pem`,
         `--upstream-ca=${dir}/ca.pem`,
         "--no-cache",
+        "--query-timeout=600ms",
         `--upstream=quic://localhost:${doqUp.port}`,
       ],
     });
@@ -81,6 +82,29 @@ describe("DoT and DoH faces to a DoQ upstream", () => {
     }));
     answers.forEach((a, i) => expect(a).toEqual([`192.0.2.${octetFor(names[i])}`]));
     expect(doqUp.queries - before).toBe(20);
+  });
+
+  it("answers SERVFAIL (EDE 22) when the DoQ upstream hangs, then answers again", async () => {
+    const client = await connectDot({ port: bridge.dot.addr.port, caCerts: [caPem] });
+    try {
+      doqUp.mode = "stall";
+      const hung = buildQuery("hung.example.test", { id: 77, edns: true });
+      const started = Date.now();
+      await client.send(hung);
+      const servfail = await client.waitFor(77);
+      expect(rcodeOf(servfail)).toBe(2);
+      expect(edeCode(servfail)).toBe(22);
+      expect(Date.now() - started).toBeLessThan(3000);
+      doqUp.mode = "ok";
+      const fine = buildQuery("fine.example.test", { id: 78 });
+      await client.send(fine);
+      expect(aRecords(await client.waitFor(78))).toEqual([
+        `192.0.2.${octetFor("fine.example.test")}`,
+      ]);
+    } finally {
+      doqUp.mode = "ok";
+      client.close();
+    }
   });
 
   it("refuses ?pin= on quic:// at configuration time, saying why", () => {
