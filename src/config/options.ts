@@ -34,7 +34,7 @@ export type ConfigGroup =
 
 /** Checks (and for `host-ip`, a shape) beyond the kind: each item, for lists. */
 export type OptionFormat =
-  /** An upstream URL (`https://`, `tls://`, or `http://` on loopback). */
+  /** An upstream URL (`https://`, `tls://`, `quic://`, or `http://` on loopback). */
   | "url"
   /** An address or CIDR range. */
   | "cidr"
@@ -183,7 +183,8 @@ export const OPTION_TABLE = [
     format: "url",
     default: DEFAULT_UPSTREAMS.join(","),
     meta: "URL",
-    help: "upstream: DoH https://host/path or DoT tls://host[:port][?pin=...][#name] (repeatable)",
+    help:
+      "upstream: DoH https://host/path, DoT tls://host[:port][?pin=...][#name] or DoQ quic://host[:port][#name] (repeatable)",
   },
   {
     name: "upstream-strategy",

@@ -6,7 +6,7 @@
  */
 import ipaddr from "ipaddr.js";
 import { canonicalName, ipv4Bytes, ipv6Bytes } from "../records/record.ts";
-import { parseDotUrl } from "../upstream/dot_url.ts";
+import { parseDoqUrl, parseDotUrl } from "../upstream/dot_url.ts";
 import { type Config, isConfig, type ListenAddress, type OptionName } from "./config.ts";
 import { envName, flagSyntax, OPTIONS, type OptionSpec } from "./options.ts";
 
@@ -263,7 +263,8 @@ export function checkRedisUrl(url: string, from: string): string {
 }
 
 /**
- * Checks one upstream URL: `https://`, `tls://` (RFC 8310 form) or `http://` on loopback.
+ * Checks one upstream URL: `https://`, `tls://` (RFC 8310 form), `quic://` (RFC 9250) or
+ * `http://` on loopback.
  *
  * @throws {ConfigError} naming `from`
  */
@@ -271,6 +272,14 @@ export function checkUpstream(url: string, from: string): string {
   if (/^tls:/i.test(url)) {
     try {
       parseDotUrl(url);
+    } catch (e) {
+      throw new ConfigError(from, (e as Error).message);
+    }
+    return url;
+  }
+  if (/^quic:/i.test(url)) {
+    try {
+      parseDoqUrl(url);
     } catch (e) {
       throw new ConfigError(from, (e as Error).message);
     }
@@ -287,7 +296,7 @@ export function checkUpstream(url: string, from: string): string {
   if (u.protocol !== "https:" && !(u.protocol === "http:" && loopback)) {
     throw new ConfigError(
       from,
-      `"${u.protocol}//${u.host}" must be https:// or tls:// (http:// only on loopback)`,
+      `"${u.protocol}//${u.host}" must be https://, tls:// or quic:// (http:// only on loopback)`,
     );
   }
   if (u.hash) throw new ConfigError(from, `a DoH URL has no #fragment`);
@@ -374,7 +383,7 @@ function checkTogether(config: Config): void {
   }
   if (upstream.upstreamTransport === "fetch") {
     for (const url of upstream.upstreams) {
-      if (/^tls:/i.test(url)) continue;
+      if (/^(tls|quic):/i.test(url)) continue;
       const host = new URL(url).hostname.toLowerCase();
       if (upstream.bootstrap[host]) {
         throw new ConfigError(

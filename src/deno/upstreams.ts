@@ -1,6 +1,6 @@
 /**
  * The Deno edge's transports for upstreams: the bridge's own HTTP/2 client for DoH over HTTPS,
- * `fetch` for plain `http://` on loopback, `node:tls` for DoT.
+ * `fetch` for plain `http://` on loopback, `node:tls` for DoT, `Deno.connectQuic` for DoQ.
  *
  * @module
  */
@@ -9,6 +9,7 @@ import { type UpstreamFor, upstreamsFrom } from "../resolver/build.ts";
 import type { UpstreamFactories } from "../upstream/build.ts";
 import { type FetchLike, fetchTransport } from "../upstream/doh_transport.ts";
 import { createH2Transport } from "./h2_transport.ts";
+import { createQuicConnector } from "./quic_connector.ts";
 import { createTlsConnector } from "./tls_connector.ts";
 
 /** Upstream factories, the resolver's `upstreamFor` over them, and a `close` for their connections. */
@@ -46,10 +47,15 @@ export function createTransports(
     const address = bootstrap[target.hostname.toLowerCase()];
     return address ? (t) => connect({ ...t, hostname: address }) : connect;
   };
-  const withUpstreamFor = (f: UpstreamFactories & { close(): void }): Transports => ({
-    ...f,
-    upstreamFor: upstreamsFrom(f),
-  });
+  const doq: UpstreamFactories["doq"] = (target) => {
+    const connect = createQuicConnector({ caCerts });
+    const address = bootstrap[target.hostname.toLowerCase()];
+    return address ? (t) => connect({ ...t, hostname: address }) : connect;
+  };
+  const withUpstreamFor = (f: UpstreamFactories & { close(): void }): Transports => {
+    const all = { doq, ...f };
+    return { ...all, upstreamFor: upstreamsFrom(all) };
+  };
   if (options.fetchFn) {
     const t = fetchTransport(options.fetchFn);
     return withUpstreamFor({ doh: () => t, dot, close: () => {} });

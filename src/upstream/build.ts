@@ -1,15 +1,16 @@
 /**
  * Builds the configured upstream — one server or a group — from URLs, with the runtime's
  * transports supplied by the edge. `https://` and `http://` become DoH upstreams, `tls://`
- * DoT upstreams.
+ * DoT upstreams, `quic://` DoQ upstreams (where the runtime has a QUIC client).
  *
  * @module
  */
 import type { Logger } from "../log/mod.ts";
 import { DohUpstream } from "./doh.ts";
 import type { DohTransport } from "./doh_transport.ts";
+import { DoqUpstream, type QuicConnector } from "./doq.ts";
 import { DotUpstream } from "./dot.ts";
-import { type DotUrl, parseDotUrl } from "./dot_url.ts";
+import { type DotUrl, parseDoqUrl, parseDotUrl } from "./dot_url.ts";
 import { FastestGroup } from "./fastest.ts";
 import { type GroupStrategy, UpstreamGroup } from "./group.ts";
 import { RaceGroup } from "./race.ts";
@@ -37,6 +38,8 @@ export interface UpstreamFactories {
   doh: (url: URL) => DohTransport;
   /** The TLS connector for a DoT upstream (authenticates its name and pins). */
   dot: (target: DotUrl) => StreamConnector;
+  /** The QUIC connector for a DoQ upstream; unset where the runtime has no QUIC client. */
+  doq?: (target: DotUrl) => QuicConnector;
 }
 
 /**
@@ -66,6 +69,20 @@ export function buildUpstream(
         servername: target.servername,
         name: target.display,
         connect: factories.dot(target),
+        logger,
+      });
+    }
+    if (/^quic:/i.test(url)) {
+      const target = parseDoqUrl(url);
+      if (!factories.doq) {
+        throw new TypeError(`upstream ${target.display}: quic:// needs a QUIC client (Deno)`);
+      }
+      return new DoqUpstream({
+        hostname: target.hostname,
+        port: target.port,
+        servername: target.servername,
+        name: target.display,
+        connect: factories.doq(target),
         logger,
       });
     }

@@ -1,5 +1,6 @@
 /**
- * Parsing of DoT upstream URLs: `tls://host[:port][?pin=BASE64[&pin=...]][#authname]`.
+ * Parsing of DoT upstream URLs, `tls://host[:port][?pin=BASE64[&pin=...]][#authname]`, and of
+ * DoQ upstream URLs, `quic://host[:port][#authname]` (the same authority and name rules).
  *
  * @module
  */
@@ -86,16 +87,16 @@ function decode(part: string, fail: (msg: string) => never): string {
 }
 
 /** Parses one pin to canonical base64, or explains what is wrong with it. */
-function parsePin(value: string, url: string): string {
+function parsePin(value: string, url: string, label: string): string {
   let bytes: Uint8Array;
   try {
     bytes = Uint8Array.fromBase64(value);
   } catch {
-    throw new TypeError(`DoT upstream "${url}": pin "${value}" is not valid base64`);
+    throw new TypeError(`${label} upstream "${url}": pin "${value}" is not valid base64`);
   }
   if (bytes.length !== 32) {
     throw new RangeError(
-      `DoT upstream "${url}": pin "${value}" is ${bytes.length} bytes; a SHA-256 SPKI pin is 32`,
+      `${label} upstream "${url}": pin "${value}" is ${bytes.length} bytes; a SHA-256 SPKI pin is 32`,
     );
   }
   return bytes.toBase64();
@@ -129,13 +130,39 @@ export function urlHost(hostname: string): string {
  * ```
  */
 export function parseDotUrl(url: string): DotUrl {
-  if (typeof url !== "string") throw new TypeError("DoT upstream URL must be a string");
+  return parseSecureUrl(url, "tls", "DoT");
+}
+
+/**
+ * Parses a DoQ upstream URL (RFC 9250): `quic://host[:port][#authname]`, port 853 by default,
+ * the same host and authentication-name rules as {@linkcode parseDotUrl}.
+ *
+ * SPKI pins (`?pin=`) and `?opportunistic=` are refused: Deno's QUIC client neither exposes the
+ * server's certificate (so a pin cannot be checked) nor skips verification. The certificate must
+ * chain to the system roots or `--upstream-ca`, for the authentication name.
+ *
+ * @throws {TypeError} for a malformed URL, as {@linkcode parseDotUrl}, and for any parameter
+ * @throws {RangeError} for a port outside 1-65535
+ *
+ * @example
+ * ```ts
+ * parseDoqUrl("quic://dns.adguard-dns.com").display; // "quic://dns.adguard-dns.com:853"
+ * ```
+ */
+export function parseDoqUrl(url: string): DotUrl {
+  return parseSecureUrl(url, "quic", "DoQ");
+}
+
+function parseSecureUrl(url: string, scheme: "tls" | "quic", label: string): DotUrl {
+  if (typeof url !== "string") throw new TypeError(`${label} upstream URL must be a string`);
   const shown = redact(url);
   const fail: (msg: string) => never = (msg) => {
-    throw new TypeError(`DoT upstream "${shown}": ${msg}`);
+    throw new TypeError(`${label} upstream "${shown}": ${msg}`);
   };
-  if (!/^tls:\/\//i.test(url)) fail("scheme must be tls://");
-  let rest = url.slice("tls://".length);
+  if (url.slice(0, scheme.length + 3).toLowerCase() !== `${scheme}://`) {
+    fail(`scheme must be ${scheme}://`);
+  }
+  let rest = url.slice(scheme.length + 3);
 
   let fragment: string | undefined;
   const hashAt = rest.indexOf("#");
@@ -151,8 +178,8 @@ export function parseDotUrl(url: string): DotUrl {
   }
   const slashAt = rest.indexOf("/");
   const authority = slashAt >= 0 ? rest.slice(0, slashAt) : rest;
-  if (slashAt >= 0 && rest.slice(slashAt) !== "/") fail("a DoT URL has no path");
-  if (authority.includes("@")) fail("user info is not allowed in a DoT URL");
+  if (slashAt >= 0 && rest.slice(slashAt) !== "/") fail(`a ${label} URL has no path`);
+  if (authority.includes("@")) fail(`user info is not allowed in a ${label} URL`);
   if (authority === "") fail("no host");
 
   let hostPart: string;
@@ -169,7 +196,7 @@ export function parseDotUrl(url: string): DotUrl {
   } else {
     const colon = authority.indexOf(":");
     if (colon >= 0 && authority.indexOf(":", colon + 1) >= 0) {
-      fail("an IPv6 address must be in brackets, e.g. tls://[2001:db8::1]:853");
+      fail(`an IPv6 address must be in brackets, e.g. ${scheme}://[2001:db8::1]:853`);
     }
     hostPart = colon >= 0 ? authority.slice(0, colon) : authority;
     portPart = colon >= 0 ? authority.slice(colon + 1) : undefined;
@@ -182,7 +209,7 @@ export function parseDotUrl(url: string): DotUrl {
     const n = /^\d{1,5}$/.test(portPart) ? Number(portPart) : NaN;
     if (!(n >= 1 && n <= 65535)) {
       throw new RangeError(
-        `DoT upstream "${shown}": port "${portPart}" is not a number from 1 to 65535`,
+        `${label} upstream "${shown}": port "${portPart}" is not a number from 1 to 65535`,
       );
     }
     port = n;
@@ -195,8 +222,18 @@ export function parseDotUrl(url: string): DotUrl {
     const eq = pair.indexOf("=");
     const key = decode(eq >= 0 ? pair.slice(0, eq) : pair, fail);
     const value = eq >= 0 ? decode(pair.slice(eq + 1), fail) : "";
+    if (scheme === "quic") {
+      if (key === "pin") {
+        fail(
+          "SPKI pins are not supported on quic:// upstreams (Deno's QUIC client does not expose " +
+            "the server's certificate); trust the server's CA with --upstream-ca, or use tls:// " +
+            "with ?pin=",
+        );
+      }
+      fail(`unknown parameter "${key}" (a quic:// URL takes none)`);
+    }
     if (key === "pin") {
-      const pin = parsePin(value, shown);
+      const pin = parsePin(value, shown, label);
       if (!pins.includes(pin)) pins.push(pin);
     } else if (key === "opportunistic") {
       const v = value.toLowerCase();
@@ -218,7 +255,7 @@ export function parseDotUrl(url: string): DotUrl {
     servername = parseHost(name, "authentication name", fail);
   }
 
-  const base = `tls://${urlHost(hostname)}:${port}`;
+  const base = `${scheme}://${urlHost(hostname)}:${port}`;
   const display = servername === hostname ? base : `${base}#${servername}`;
   return { hostname, port, servername, pins, opportunistic, display };
 }

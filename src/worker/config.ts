@@ -170,9 +170,15 @@ export function parseWorkerConfig(env: Readonly<Record<string, unknown>>): Worke
   };
 }
 
-/** Refuses DoT upstreams `cloudflare:sockets` cannot authenticate as the URL asks. */
+/**
+ * Refuses DoT upstreams `cloudflare:sockets` cannot authenticate as the URL asks, and DoQ
+ * upstreams (Workers have no QUIC client).
+ */
 function checkSockets(upstreams: readonly string[], origin: string): void {
   for (const url of upstreams) {
+    if (/^quic:/i.test(url)) {
+      throw new ConfigError(origin, `${url.split(/[?#]/)[0]}: Workers have no QUIC client (DoQ)`);
+    }
     if (!/^tls:/i.test(url)) continue;
     const problem = socketsLimitation(parseDotUrl(url));
     if (problem) throw new ConfigError(origin, problem);

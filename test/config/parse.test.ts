@@ -545,7 +545,7 @@ describe("parseConfig errors name the key as the user spelled it", () => {
         name: "an http:// upstream off loopback",
         sources: { args: ["--upstream", "http://dns.example/dns-query"] },
         prefix: "--upstream: ",
-        more: /must be https:\/\/ or tls:\/\/ \(http:\/\/ only on loopback\)/,
+        more: /must be https:\/\/, tls:\/\/ or quic:\/\/ \(http:\/\/ only on loopback\)/,
       },
       {
         name: "an http:// upstream on a LAN address, from the environment",
@@ -562,8 +562,19 @@ describe("parseConfig errors name the key as the user spelled it", () => {
       },
       {
         name: "a non-http upstream scheme",
-        sources: { args: ["--upstream", "quic://1.1.1.1"] },
+        sources: { args: ["--upstream", "ftp://1.1.1.1"] },
         prefix: "--upstream: ",
+      },
+      {
+        name: "a quic:// upstream with an SPKI pin (Deno's QUIC client cannot check one)",
+        sources: {
+          args: [
+            "--upstream",
+            "quic://dns.example?pin=n76lpRo2fEf6w3mX2J1zYKKI6jBKPlgqVbxMU6SvZL4=",
+          ],
+        },
+        prefix: "--upstream: ",
+        more: /DoQ upstream .*SPKI pins are not supported on quic:\/\//,
       },
       {
         name: "an upstream with a fragment",

@@ -213,6 +213,11 @@ describe("parseWorkerConfig: refusals, naming the key", () => {
       says: /opportunistic=1 is not supported/,
     },
     {
+      env: { DOTBRIDGE_UPSTREAM: "quic://dns.example#dns.example" },
+      key: "DOTBRIDGE_UPSTREAM",
+      says: /quic:\/\/dns\.example: Workers have no QUIC client/,
+    },
+    {
       env: { DOTBRIDGE_UPSTREAM: "tls://dns.example/path" },
       key: "DOTBRIDGE_UPSTREAM",
       says: /path/,
