@@ -243,3 +243,16 @@ describe("DoQ face limits and shutdown", () => {
     limited = undefined as unknown as TestBridge;
   });
 });
+
+describe("DoQ face start-up", () => {
+  it("names --doq-listen when its UDP port is taken", async () => {
+    const taken = new Deno.QuicEndpoint({ hostname: "127.0.0.1", port: 0 });
+    try {
+      await expect(
+        startTestBridge(pki, upstream, ["--doq-listen", `127.0.0.1:${taken.addr.port}`]),
+      ).rejects.toThrow(/--doq-listen.*address already in use/);
+    } finally {
+      taken.close();
+    }
+  });
+});
