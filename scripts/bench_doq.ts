@@ -69,7 +69,7 @@ try {
   const wires = Array.from({ length: NAMES }, (_, i) => buildQuery(`bench-${i}.example.test`));
   type Send = (wire: Uint8Array) => Promise<unknown>;
 
-  async function doqSenders(): Promise<{ sends: Send[]; close: () => void }> {
+  const doqSenders = async (): Promise<{ sends: Send[]; close: () => void }> => {
     const clients = await Promise.all(
       Array.from(
         { length: CONNECTIONS },
@@ -80,9 +80,9 @@ try {
       sends: clients.map((c) => (w) => c.query(w)),
       close: () => clients.forEach((c) => c.close()),
     };
-  }
+  };
 
-  async function dotSenders(): Promise<{ sends: Send[]; close: () => void }> {
+  const dotSenders = async (): Promise<{ sends: Send[]; close: () => void }> => {
     const clients = await Promise.all(
       Array.from(
         { length: CONNECTIONS },
@@ -115,9 +115,9 @@ try {
       }),
       close: () => clients.forEach((c) => c.close()),
     };
-  }
+  };
 
-  async function drive(sends: Send[], seconds: number): Promise<number> {
+  const drive = async (sends: Send[], seconds: number): Promise<number> => {
     let done = 0;
     const end = performance.now() + seconds * 1000;
     await Promise.all(sends.flatMap((send) =>
@@ -130,7 +130,7 @@ try {
       })
     ));
     return done;
-  }
+  };
 
   const rows: string[] = [];
   for (const [face, make] of [["DoT", dotSenders], ["DoQ", doqSenders]] as const) {
