@@ -11,6 +11,8 @@ import type { ServedCertificate } from "./start/context.ts";
 export interface BannerSource {
   readonly dot: { readonly addr: { hostname: string; port: number } };
   readonly doh?: { readonly addr: { hostname: string; port: number }; readonly tls: boolean };
+  /** The DoQ face (single-thread bridges; with threads it runs on the first one). */
+  readonly doq?: { readonly addr: { hostname: string; port: number } };
   readonly certificate: ServedCertificate;
   readonly metricsAddr?: { hostname: string; port: number };
   /** Serving threads, when more than one. */
@@ -73,6 +75,10 @@ export function banner(bridge: BannerSource, config: Config): string {
           `'${scheme}://${curlHost}:${doh.port}/dns-query?name=example.com'`,
       );
     }
+  }
+  if (bridge.doq) {
+    const doq = bridge.doq.addr;
+    lines.push(`dotbridge: DNS-over-QUIC on ${bracket(doq.hostname)}:${doq.port} (UDP, ALPN doq)`);
   }
   if (bridge.metricsAddr) {
     const m = bridge.metricsAddr;

@@ -1,6 +1,6 @@
 /**
  * Wires the runtime-free engine to Deno as a few named start-up steps (`start/`): the
- * certificate, the upstream transports, the cache store (Redis), the resolver, then each face (DoT, DoH, metrics) and
+ * certificate, the upstream transports, the cache store (Redis), the resolver, then each face (DoT, DoH, DoQ, metrics) and
  * the certificate watch. Each step returns what it built and how to stop it; if one fails, the
  * ones before it are stopped in reverse order. `main.ts` calls this; so do the end-to-end tests.
  *
@@ -15,12 +15,14 @@ import { queryObserver } from "../metrics/observer.ts";
 import type { Resolver } from "../resolver/build.ts";
 import { type DdrPorts, ddrPortsFromConfig } from "../resolver/ddr.ts";
 import type { DohListener } from "./doh_listener.ts";
+import type { DoqListener } from "./doq_listener.ts";
 import type { DotListener } from "./dot_listener.ts";
 import { startCacheStore } from "./start/cache_store.ts";
 import { startCertificate } from "./start/certificate.ts";
 import { startCertificateWatch } from "./start/certificate_watch.ts";
 import type { BridgeDeps, FaceContext, ServedCertificate } from "./start/context.ts";
 import { startDohFace } from "./start/doh_face.ts";
+import { startDoqFace } from "./start/doq_face.ts";
 import { startDotFace } from "./start/dot_face.ts";
 import { startMetricsFace } from "./start/metrics_face.ts";
 import { startResolver } from "./start/resolver.ts";
@@ -40,6 +42,8 @@ export interface Bridge {
   reloadCertificate(reason?: string): Promise<boolean>;
   /** The DoH face; absent when `http-listen` is `off`. */
   readonly doh?: DohListener;
+  /** The DoQ face; absent when `doq-listen` is `off`. */
+  readonly doq?: DoqListener;
   readonly certificate: ServedCertificate;
   /** Every metric; `metrics.registry.render()` is the /metrics body. */
   readonly metrics: BridgeMetrics;
@@ -50,9 +54,18 @@ export interface Bridge {
 }
 
 /** Gauges read the steps' results once they exist. */
-function bridgeMetrics(dot: Slot<DotListener>, resolver: Slot<Resolver>): BridgeMetrics {
+function bridgeMetrics(
+  dot: Slot<DotListener>,
+  doq: Slot<DoqListener>,
+  resolver: Slot<Resolver>,
+): BridgeMetrics {
   return createBridgeMetrics({
-    connections: () => [[{ face: "dot" }, dot.value?.connections ?? 0]],
+    connections: () => [
+      [{ face: "dot" }, dot.value?.connections ?? 0],
+      ...(doq.value
+        ? [[{ face: "doq" }, doq.value.connections] as [{ face: string }, number]]
+        : []),
+    ],
     upstreamHealth: () => resolver.value?.health() ?? [],
   });
 }
@@ -68,6 +81,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     createLogger({ level: config.log.logLevel, format: config.log.logFormat });
   const steps = new StartUp(logger);
   const dotSlot = new Slot<DotListener>();
+  const doqSlot = new Slot<DoqListener>();
   const resolverSlot = new Slot<Resolver>();
   const dohSlot = new Slot<DohListener>();
   // DDR advertises the ports the faces bound (port 0 becomes a real one once they listen).
@@ -76,8 +90,9 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     ...configured,
     dot: dotSlot.value?.addr.port ?? configured.dot,
     doh: configured.doh === undefined ? undefined : dohSlot.value?.addr.port ?? configured.doh,
+    doq: configured.doq === undefined ? undefined : doqSlot.value?.addr.port ?? configured.doq,
   });
-  const metrics = bridgeMetrics(dotSlot, resolverSlot);
+  const metrics = bridgeMetrics(dotSlot, doqSlot, resolverSlot);
 
   const certificate = await steps.step("certificate", () => startCertificate(config));
   const transports = await steps.step(
@@ -113,12 +128,18 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
   const dot = dotSlot.fill(await steps.step("dot face", () => startDotFace(face)));
   const doh = await steps.step("doh face", () => startDohFace(face, dot));
   if (doh) dohSlot.fill(doh);
+  const doq = await steps.step("doq face", () => startDoqFace(face));
+  if (doq) doqSlot.fill(doq);
   const metricsListener = await steps.step("metrics listener", () => startMetricsFace(face));
-  const watch = await steps.step("certificate watch", () => startCertificateWatch(face, dot, doh));
+  const watch = await steps.step(
+    "certificate watch",
+    () => startCertificateWatch(face, dot, doh, doq),
+  );
 
   return {
     dot,
     doh,
+    doq,
     metrics,
     metricsAddr: metricsListener?.addr,
     certificate,

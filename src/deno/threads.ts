@@ -80,9 +80,15 @@ export async function startThreads(config: Config, count: number): Promise<Threa
   const threads: Thread[] = [spawn()];
   const first = await start(threads[0], config, 0);
   // Port 0 asks for any free port: the others join the one the first thread got.
+  // The DoQ face runs on the first thread only: Deno's QUIC endpoint cannot share its UDP port
+  // (no SO_REUSEPORT).
   const joined: Config = {
     ...config,
-    dot: { ...config.dot, listen: { ...config.dot.listen, port: first.dot.port } },
+    dot: {
+      ...config.dot,
+      listen: { ...config.dot.listen, port: first.dot.port },
+      doqListen: undefined,
+    },
     doh: {
       ...config.doh,
       httpListen: first.doh

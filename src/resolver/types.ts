@@ -7,7 +7,7 @@ import type { Answer } from "../dns/answer.ts";
 import type { Query } from "../dns/query.ts";
 
 /** Which front door a query came through. */
-export type Face = "dot" | "doh";
+export type Face = "dot" | "doh" | "doq";
 
 /** Per-query facts a handler may use. */
 export interface QueryContext {

@@ -5,6 +5,7 @@ import { issueCertificate } from "../../src/deno/pki.ts";
 import { silentLogger } from "../../src/log/mod.ts";
 import { type LocalDohUpstream, startDohUpstream } from "../support/doh_upstream.ts";
 import { aRecords, buildQuery, connectDot, edeCode, idOf, rcodeOf } from "../support/dot_client.ts";
+import { connectDoq } from "../support/doq_client.ts";
 import { testPki } from "../support/pki.ts";
 import { octetFor } from "../support/zone.ts";
 
@@ -44,6 +45,7 @@ describe("tenants over real TLS and HTTPS", () => {
       args: [
         "--listen=127.0.0.1:0",
         "--http-listen=127.0.0.1:0",
+        "--doq-listen=127.0.0.1:0",
         `--cert=${dir}/cert.pem`,
         `--key=${dir}/key.pem`,
         `--upstream-ca=${dir}/ca.pem`,
@@ -83,6 +85,25 @@ describe("tenants over real TLS and HTTPS", () => {
     expect(aRecords(answer)).toEqual([`192.0.2.${octetFor("sni.example.test")}`]);
     expect(reached(kids, "sni.example.test")).toBe(1);
     expect(reached(home, "sni.example.test")).toBe(0);
+  });
+
+  it("routes a DoQ client to the tenant named by its SNI's first label", async () => {
+    const client = await connectDoq({
+      port: bridge.doq!.addr.port,
+      caCerts: [caPem],
+      serverName: "kids.dot.example.test",
+    });
+    try {
+      const answer = await client.query(buildQuery("doq-sni.example.test"));
+      expect(aRecords(answer)).toEqual([`192.0.2.${octetFor("doq-sni.example.test")}`]);
+    } finally {
+      client.close();
+    }
+    expect(reached(kids, "doq-sni.example.test")).toBe(1);
+    expect(reached(home, "doq-sni.example.test")).toBe(0);
+    expect(bridge.metrics.registry.render()).toMatch(
+      /dotbridge_queries_total\{face="doq",tenant="kids",rcode="NOERROR"\} 1/,
+    );
   });
 
   it("sends the generic name and other names to the global policy", async () => {

@@ -1,0 +1,415 @@
+/**
+ * The DoQ face (RFC 9250) on Deno's QUIC API (`Deno.QuicEndpoint`, behind the `net` unstable
+ * flag; quinn and rustls underneath).
+ *
+ * One query per client-initiated bidirectional stream: a 2-byte length prefix, the message, the
+ * client's FIN; the answer goes back on the same stream, length-prefixed, then our FIN. The
+ * query's message ID must be 0 (§4.2.1). A malformed stream (nothing or a zero length, a
+ * truncated message, a second message or any byte after the first, more than 65 537 bytes, a
+ * non-zero ID, bytes that are not a DNS query) is the fatal error of §4.3.3: that connection is
+ * closed with DOQ_PROTOCOL_ERROR, other connections carry on. (Resetting only the stream with
+ * the code is not possible: Deno 2.9 has no RESET_STREAM with an application error code.) A
+ * stream that does not deliver its query and FIN in time is ended without an answer.
+ *
+ * Limits: the QUIC transport caps the concurrent bidirectional streams a client may open
+ * (`maxStreams`) and allows it no unidirectional stream at all (DoQ uses none); the idle timeout
+ * is QUIC's own; connections take a slot from {@linkcode ConnectionSlots} (max connections, per
+ * address, ACL) after the handshake (see `admit`: Deno hides the address until then). 0-RTT is
+ * never accepted (replayable queries).
+ *
+ * What Deno 2.9 cannot do: the certificate is given to `listen()` once per endpoint and the UDP
+ * socket has no SO_REUSEPORT, so a new certificate would need a new endpoint on the same port,
+ * closing every connection. The face therefore keeps the certificate it started with; the
+ * certificate watch logs that a restart is needed for DoQ.
+ *
+ * @module
+ */
+import type { Logger } from "../log/mod.ts";
+import type { Processor } from "../resolver/processor.ts";
+import { ConnectionSlots } from "./connection_slots.ts";
+
+/** RFC 9250 §8.4 error codes. */
+export const DoqError = {
+  NO_ERROR: 0x0,
+  INTERNAL_ERROR: 0x1,
+  PROTOCOL_ERROR: 0x2,
+  REQUEST_CANCELLED: 0x3,
+  EXCESSIVE_LOAD: 0x4,
+  UNSPECIFIED_ERROR: 0x5,
+} as const;
+
+/** The largest stream a query may take: the 2-byte prefix and a 65 535-byte message. */
+const MAX_STREAM_BYTES = 2 + 65_535;
+
+/** How long answers written before shutdown get to reach their clients (within the grace). */
+const SHUTDOWN_LINGER_MS = 200;
+
+/** Options of {@linkcode listenDoq}. */
+export interface DoqListenerOptions {
+  hostname: string;
+  port: number;
+  /** PEM certificate chain and key. */
+  cert: string;
+  key: string;
+  process: Processor;
+  logger?: Logger;
+  /** Default 10 000. */
+  maxConnections?: number;
+  /** Connections one client address may hold; 0 or unset: no limit. */
+  maxConnectionsPerIp?: number;
+  /** Refuses connections from addresses this rejects (ACL). */
+  accept?: (address: string) => boolean;
+  /** Handshake deadline. Default 5 s. */
+  handshakeTimeoutMs?: number;
+  /** QUIC idle timeout: a connection with no packet for this long is closed. Default 10 s. */
+  idleTimeoutMs?: number;
+  /** Time a stream may take to deliver its query and FIN. Default 5 s. */
+  streamTimeoutMs?: number;
+  /** Concurrent bidirectional streams (queries) one connection may have open. Default 100. */
+  maxStreams?: number;
+  /** Largest query accepted, in bytes. Default 65 535. */
+  maxMessageSize?: number;
+  /** Told about refusals (`refused-<reason>`), failed handshakes and stream errors, for metrics. */
+  onEvent?: (event: string) => void;
+  /** The tenant a connection belongs to, from the server name the client sent (SNI). */
+  tenantOf?: (servername: string) => string | undefined;
+}
+
+/** A running DoQ listener. */
+export interface DoqListener {
+  /** The bound UDP address (the real port when 0 was asked for). */
+  readonly addr: { hostname: string; port: number };
+  /** Connections accepted and not yet closed (including those mid-handshake). */
+  readonly connections: number;
+  /**
+   * Stops accepting, lets queries already received be answered (at most `graceMs`), then closes
+   * every connection with DOQ_NO_ERROR and the endpoint.
+   */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+/** Why a stream was rejected, for the event counter. */
+type StreamFault = "empty" | "oversize" | "truncated" | "trailing-data" | "nonzero-id" | "timeout";
+
+class StreamError extends Error {
+  constructor(readonly fault: StreamFault) {
+    super(fault);
+  }
+}
+
+/** Reads a stream to its FIN, refusing more than `max` bytes or a stream slower than `ms`. */
+async function readToFin(
+  readable: ReadableStream<Uint8Array>,
+  max: number,
+  ms: number,
+): Promise<Uint8Array> {
+  const reader = readable.getReader();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StreamError("timeout")), ms);
+  });
+  try {
+    while (true) {
+      const { value, done } = await Promise.race([reader.read(), timeout]);
+      if (done) break;
+      length += value.byteLength;
+      if (length > max) throw new StreamError("oversize");
+      chunks.push(value);
+    }
+  } finally {
+    clearTimeout(timer);
+    reader.releaseLock();
+  }
+  if (chunks.length === 1) return chunks[0];
+  const all = new Uint8Array(length);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  return all;
+}
+
+/** The query a whole stream carries, or the RFC 9250 fault in it. */
+function queryOf(bytes: Uint8Array, maxMessageSize: number): Uint8Array {
+  if (bytes.byteLength < 2) throw new StreamError(bytes.byteLength === 0 ? "empty" : "truncated");
+  const length = (bytes[0] << 8) | bytes[1];
+  if (length === 0) throw new StreamError("empty");
+  if (length > maxMessageSize) throw new StreamError("oversize");
+  if (bytes.byteLength < 2 + length) throw new StreamError("truncated");
+  if (bytes.byteLength > 2 + length) throw new StreamError("trailing-data");
+  const query = bytes.subarray(2);
+  if (query.byteLength >= 2 && (query[0] !== 0 || query[1] !== 0)) {
+    throw new StreamError("nonzero-id");
+  }
+  return query;
+}
+
+/**
+ * Ends a stream we will not answer. Deno 2.9 has no RESET_STREAM or STOP_SENDING with an
+ * application code (a stream's `abort()`/`cancel()` only drop it, and quinn then finishes the
+ * send half), so the client sees the stream end with no message.
+ */
+function dropStream(stream: Deno.QuicBidirectionalStream): void {
+  stream.writable.close().catch(() => {});
+  stream.readable.cancel().catch(() => {});
+}
+
+/**
+ * Starts the DoQ listener.
+ *
+ * @throws if the address cannot be bound or the certificate and key do not load
+ *
+ * @example
+ * ```ts
+ * const doq = listenDoq({ hostname: "127.0.0.1", port: 8853, cert, key, process });
+ * ```
+ */
+export function listenDoq(options: DoqListenerOptions): DoqListener {
+  const { logger, onEvent } = options;
+  const slots = new ConnectionSlots({
+    maxConnections: options.maxConnections,
+    maxConnectionsPerIp: options.maxConnectionsPerIp,
+    accept: options.accept,
+  });
+  const handshakeTimeoutMs = options.handshakeTimeoutMs ?? 5_000;
+  const streamTimeoutMs = options.streamTimeoutMs ?? 5_000;
+  const maxMessageSize = Math.min(options.maxMessageSize ?? 65_535, 65_535);
+  const conns = new Set<Deno.QuicConn>();
+  const inFlight = new Set<Promise<void>>();
+  const stopping = new AbortController();
+  let closing = false;
+  let handshaking = 0;
+
+  const endpoint = new Deno.QuicEndpoint({ hostname: options.hostname, port: options.port });
+  let listener: Deno.QuicListener;
+  try {
+    listener = endpoint.listen({
+      cert: options.cert,
+      key: options.key,
+      alpnProtocols: ["doq"],
+      maxIdleTimeout: options.idleTimeoutMs ?? 10_000,
+      maxConcurrentBidirectionalStreams: options.maxStreams ?? 100,
+      // DoQ has no use for them; AdGuard fixed a memory exhaustion from idle ones.
+      maxConcurrentUnidirectionalStreams: 0,
+    });
+  } catch (error) {
+    endpoint.close();
+    throw error;
+  }
+
+  /**
+   * RFC 9250 §4.3.3: a malformed stream is a fatal error; the connection is closed with
+   * DOQ_PROTOCOL_ERROR (Deno cannot reset just the stream with a code anyway). Other
+   * connections are not affected.
+   */
+  function protocolError(conn: Deno.QuicConn, fault: string): void {
+    onEvent?.(`closed-protocol-error-${fault}`);
+    try {
+      conn.close({ closeCode: DoqError.PROTOCOL_ERROR, reason: fault });
+    } catch {
+      // already closed
+    }
+  }
+
+  async function serveStream(
+    conn: Deno.QuicConn,
+    stream: Deno.QuicBidirectionalStream,
+    ctx: Parameters<Processor>[1],
+  ): Promise<void> {
+    let query: Uint8Array;
+    try {
+      query = queryOf(
+        await readToFin(stream.readable, MAX_STREAM_BYTES, streamTimeoutMs),
+        maxMessageSize,
+      );
+    } catch (error) {
+      const fault = error instanceof StreamError ? error.fault : "read-failed";
+      if (fault === "read-failed") return; // the client reset it, or the connection is gone
+      logger?.debug("doq stream rejected", { fault });
+      if (fault === "timeout") {
+        onEvent?.("stream-timeout");
+        dropStream(stream);
+      } else {
+        protocolError(conn, fault);
+      }
+      return;
+    }
+    let answer: Uint8Array | null;
+    try {
+      answer = await options.process(query, ctx);
+    } catch (error) {
+      logger?.debug("doq query failed", { error: (error as Error)?.message });
+      dropStream(stream);
+      return;
+    }
+    if (answer === null) {
+      // The processor drops what is not a DNS query at all.
+      protocolError(conn, "not-a-query");
+      return;
+    }
+    if (answer.byteLength > 65_535) {
+      dropStream(stream);
+      return;
+    }
+    const framed = new Uint8Array(2 + answer.byteLength);
+    framed[0] = answer.byteLength >> 8;
+    framed[1] = answer.byteLength & 0xff;
+    framed.set(answer, 2);
+    const writer = stream.writable.getWriter();
+    try {
+      await writer.write(framed);
+      await writer.close();
+    } catch {
+      // The client reset the stream or the connection went away: nothing to answer to.
+    }
+  }
+
+  async function serveConnection(
+    conn: Deno.QuicConn,
+    client: { address: string; port: number },
+  ): Promise<void> {
+    const servername = conn.serverName ?? "";
+    const tenant = servername && options.tenantOf ? options.tenantOf(servername) : undefined;
+    const abort = new AbortController();
+    const ctx = { face: "doq" as const, signal: abort.signal, client, tenant };
+    conn.closed.then(
+      () => abort.abort(new Error("connection closed")),
+      () => abort.abort(new Error("connection closed")),
+    );
+    // No unidirectional stream is allowed (limit 0); one arriving anyway is a protocol error.
+    const uni = conn.incomingUnidirectionalStreams.getReader();
+    uni.read().then(({ done }) => {
+      if (done) return;
+      protocolError(conn, "unidirectional-stream");
+    }, () => {});
+    const streams = conn.incomingBidirectionalStreams.getReader();
+    try {
+      while (true) {
+        const { value: stream, done } = await streams.read();
+        if (done) break;
+        if (closing) {
+          dropStream(stream);
+          continue;
+        }
+        const served = serveStream(conn, stream, ctx).catch((error) => {
+          logger?.debug("doq stream failed", { error: (error as Error)?.message });
+        });
+        inFlight.add(served);
+        served.finally(() => inFlight.delete(served));
+      }
+    } catch {
+      // The connection closed (idle timeout, peer close, shutdown).
+    }
+  }
+
+  /**
+   * Accepts a connection, then applies the slots. Deno 2.9 cannot do it the cheaper way round:
+   * reading `QuicIncoming.remoteAddr` invalidates the incoming connection (its `accept()` then
+   * fails with "Invalid QuicIncoming resource" and the client sees CONNECTION_REFUSED), so the
+   * client's address is known only once the handshake is done. A refused connection is closed at
+   * once with DOQ_EXCESSIVE_LOAD (caps) or DOQ_UNSPECIFIED_ERROR (ACL) before any stream is read.
+   */
+  function admit(incoming: Deno.QuicIncoming): void {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("handshake timeout")), handshakeTimeoutMs);
+    });
+    let accepted: Promise<Deno.QuicConn>;
+    try {
+      accepted = incoming.accept({ zeroRtt: false });
+    } catch (error) {
+      clearTimeout(timer);
+      onEvent?.("tls-handshake-failed");
+      logger?.debug("doq accept failed", { error: (error as Error)?.message });
+      return;
+    }
+    handshaking++;
+    Promise.race([accepted.then(async (conn) => (await conn.handshake, conn)), deadline]).then(
+      async (conn) => {
+        clearTimeout(timer);
+        handshaking--;
+        const client = { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port };
+        const slot = slots.take(client.address, closing);
+        if ("refused" in slot) {
+          onEvent?.(`refused-${slot.refused}`);
+          conn.close({
+            closeCode: slot.refused === "shutdown"
+              ? DoqError.NO_ERROR
+              : slot.refused === "acl"
+              ? DoqError.UNSPECIFIED_ERROR
+              : DoqError.EXCESSIVE_LOAD,
+            reason: "",
+          });
+          return;
+        }
+        conns.add(conn);
+        const done = () => {
+          conns.delete(conn);
+          slot.release();
+        };
+        conn.closed.then(done, done);
+        await serveConnection(conn, client);
+      },
+      (error) => {
+        clearTimeout(timer);
+        handshaking--;
+        onEvent?.("tls-handshake-failed");
+        logger?.debug("doq handshake failed", { error: (error as Error)?.message });
+        // A connection still handshaking past the deadline is dropped with it.
+        accepted.then(
+          (conn) => conn.close({ closeCode: DoqError.NO_ERROR, reason: "handshake timeout" }),
+          () => {},
+        );
+      },
+    );
+  }
+
+  const accepting = (async () => {
+    try {
+      for await (const incoming of listener) {
+        if (stopping.signal.aborted) {
+          incoming.refuse();
+          continue;
+        }
+        admit(incoming);
+      }
+    } catch (error) {
+      if (!closing) logger?.error("doq listener error", { error: (error as Error)?.message });
+    }
+  })();
+
+  const addr = endpoint.addr;
+  return {
+    addr: { hostname: addr.hostname, port: addr.port },
+    get connections() {
+      return slots.open + handshaking;
+    },
+    async shutdown(graceMs: number) {
+      if (closing) return;
+      closing = true;
+      stopping.abort();
+      listener.stop();
+      const deadline = Date.now() + graceMs;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.all([...inFlight]),
+        new Promise((r) => timer = setTimeout(r, graceMs)),
+      ]);
+      clearTimeout(timer);
+      // A written answer may still be in quinn's send buffer (a stream's close() does not wait
+      // for the peer's ACK), and CONNECTION_CLOSE discards it: give it a moment to leave.
+      const linger = Math.max(0, Math.min(SHUTDOWN_LINGER_MS, deadline - Date.now()));
+      if (conns.size > 0 && linger > 0) await new Promise((r) => setTimeout(r, linger));
+      for (const conn of conns) {
+        conn.close({ closeCode: DoqError.NO_ERROR, reason: "shutdown" });
+      }
+      // Let the CONNECTION_CLOSE frames leave before the socket goes.
+      await new Promise((r) => setTimeout(r, 20));
+      endpoint.close({ closeCode: DoqError.NO_ERROR, reason: "shutdown" });
+      await Promise.race([accepting, new Promise((r) => setTimeout(r, 50))]);
+    },
+  };
+}

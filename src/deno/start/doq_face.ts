@@ -1,0 +1,61 @@
+/**
+ * Step: the DoQ face (RFC 9250) on `--doq-listen` (UDP), serving the DoT certificate with ALPN
+ * `doq`. Absent when `--doq-listen off`. It shares the DoT face's limits: `--max-connections`,
+ * `--max-connections-per-ip`, the ACL, `--idle-timeout` (as QUIC's idle timeout),
+ * `--handshake-timeout`, `--frame-timeout` (per stream), `--max-inflight` (concurrent streams
+ * per connection) and `--max-frame-size`; tenants come from the SNI as on DoT.
+ *
+ * @module
+ */
+import { tenantFromServerName } from "../../config/tenants.ts";
+import { createProcessor } from "../../resolver/processor.ts";
+import { type DoqListener, listenDoq } from "../doq_listener.ts";
+import { acceptOf, type FaceContext } from "./context.ts";
+import { listenError } from "./listen_error.ts";
+import type { Started } from "./steps.ts";
+
+/**
+ * Starts the DoQ face, if configured; stopping drains it.
+ *
+ * @throws {ConfigError} naming `--doq-listen` when the address cannot be bound
+ */
+export function startDoqFace(face: FaceContext): Started<DoqListener | undefined> {
+  const { config, logger, certificate, metrics, resolver } = face;
+  const { dot: options, origin } = config;
+  const address = options.doqListen;
+  if (!address) return { value: undefined };
+  const { tenantDomain } = config.resolver;
+  // Padding as on DoT (RFC 9250 §5.4 points to RFC 8467); no edns-tcp-keepalive (§5.5.2).
+  const process = createProcessor({
+    handler: resolver.handler,
+    logger,
+    logQueries: config.log.logQueries,
+    observer: face.observer,
+  });
+  let doq: DoqListener;
+  try {
+    doq = listenDoq({
+      hostname: address.hostname,
+      port: address.port,
+      cert: certificate.cert,
+      key: certificate.key,
+      process,
+      logger,
+      maxConnections: options.maxConnections,
+      maxConnectionsPerIp: options.maxConnectionsPerIp,
+      accept: acceptOf(resolver),
+      handshakeTimeoutMs: options.handshakeTimeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs,
+      streamTimeoutMs: options.frameTimeoutMs,
+      maxStreams: options.maxInFlight,
+      maxMessageSize: options.maxFrameSize,
+      onEvent: (event) => metrics.connectionEvents.inc({ face: "doq", event }),
+      tenantOf: tenantDomain
+        ? (servername) => tenantFromServerName(servername, tenantDomain)
+        : undefined,
+    });
+  } catch (e) {
+    throw listenError(e, origin["doq-listen"], address);
+  }
+  return { value: doq, face: true, stop: (graceMs) => doq.shutdown(graceMs) };
+}
