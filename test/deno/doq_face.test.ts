@@ -244,6 +244,28 @@ describe("DoQ face limits and shutdown", () => {
   });
 });
 
+describe("DoQ face ACL", () => {
+  it("closes a refused client with DOQ_REQUEST_CANCELLED and answers it nothing", async () => {
+    const denied = await startTestBridge(pki, upstream, [
+      "--doq-listen",
+      "127.0.0.1:0",
+      "--deny",
+      "127.0.0.1",
+    ]);
+    try {
+      const c = await connectDoq({ port: denied.bridge.doq!.addr.port, caCerts: [pki.ca.certPem] });
+      clients.push(c);
+      const outcome = await c.raw([lengthPrefixed(withIdZero(buildQuery("acl.example.test")))]);
+      expect(outcome.kind).not.toBe("answer");
+      if (outcome.kind === "closed") expect(outcome.code).toBe(0x5);
+      expect(upstream.requests.some((q) => q.name === "acl.example.test")).toBe(false);
+      expect(denied.bridge.metrics.registry.render()).toMatch(/face="doq",event="refused-acl"\} 1/);
+    } finally {
+      await denied.close();
+    }
+  });
+});
+
 describe("DoQ face start-up", () => {
   it("names --doq-listen when its UDP port is taken", async () => {
     const taken = new Deno.QuicEndpoint({ hostname: "127.0.0.1", port: 0 });
