@@ -1,6 +1,7 @@
 /**
- * `deno run -A scripts/bench_doq.ts [--seconds 5] [--connections 4] [--concurrency 50]`:
- * the DoQ face beside the DoT face of one bridge (its own process), cached answers, at saturation.
+ * `deno run -A scripts/bench_doq.ts [--seconds 5] [--connections 4] [--concurrency 50] [--rate 1000]`:
+ * the DoQ face beside the DoT face of one bridge (its own process), cached answers, at saturation
+ * and at a fixed rate on one connection (latency percentiles).
  *
  * There is no DoQ load generator here (dnsperf speaks no DoQ; dnsdist 1.7 has no DoQ), so both
  * faces are driven by the same kind of client in this process: `--connections` connections, each
@@ -25,6 +26,7 @@ function arg(name: string, fallback: number): number {
   return i >= 0 ? Number(Deno.args[i + 1]) : fallback;
 }
 const SECONDS = arg("seconds", 5);
+const RATE = arg("rate", 1000);
 const CONNECTIONS = arg("connections", 4);
 const CONCURRENCY = arg("concurrency", 50);
 const NAMES = 200;
@@ -132,6 +134,29 @@ try {
     return done;
   };
 
+  /** `rate` queries per second on the first connection for `seconds`; latencies in ms. */
+  const paced = async (send: Send, rate: number, seconds: number): Promise<number[]> => {
+    const times: number[] = [];
+    const inFlight: Promise<void>[] = [];
+    const start = performance.now();
+    const total = Math.round(rate * seconds);
+    for (let i = 0; i < total; i++) {
+      const due = start + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 1) await sleep(wait);
+      const sent = performance.now();
+      inFlight.push(
+        send(wires[i % wires.length]).then(() => {
+          times.push(performance.now() - sent);
+        }),
+      );
+    }
+    await Promise.all(inFlight);
+    return times.sort((a, b) => a - b);
+  };
+  const pct = (sorted: number[], p: number) =>
+    sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+
   const rows: string[] = [];
   for (const [face, make] of [["DoT", dotSenders], ["DoQ", doqSenders]] as const) {
     const { sends, close } = await make();
@@ -141,15 +166,28 @@ try {
     const n = await drive(sends, SECONDS);
     const secs = (performance.now() - t0) / 1000;
     const cpu = cpuSeconds(proc.pid) - cpu0;
-    close();
     rows.push(
       `| ${face} face, cached | ${CONNECTIONS} x ${CONCURRENCY} | ${Math.round(n / secs)} | ` +
-        `${Math.round((cpu / n) * 1e6)} µs | ${Math.round((cpu / secs) * 100)}% |`,
+        `— | — | ${Math.round((cpu / n) * 1e6)} µs | ${Math.round((cpu / secs) * 100)}% |`,
+    );
+    await sleep(300);
+    const cpu1 = cpuSeconds(proc.pid);
+    const r0 = performance.now();
+    const lat = await paced(sends[0], RATE, SECONDS);
+    const rsecs = (performance.now() - r0) / 1000;
+    const rcpu = cpuSeconds(proc.pid) - cpu1;
+    close();
+    rows.push(
+      `| ${face} face, cached | 1 connection, ${RATE} QPS | ${Math.round(lat.length / rsecs)} | ` +
+        `${pct(lat, 0.5).toFixed(2)} | ${pct(lat, 0.99).toFixed(2)} | ` +
+        `${Math.round((rcpu / lat.length) * 1e6)} µs | ${Math.round((rcpu / rsecs) * 100)}% |`,
     );
     await sleep(500);
   }
-  console.log(`| face | connections x outstanding | queries/s | bridge CPU/query | bridge CPU |`);
-  console.log(`|---|---|---|---|---|`);
+  console.log(
+    `| face | load | queries/s | p50 ms | p99 ms | bridge CPU/query | bridge CPU |`,
+  );
+  console.log(`|---|---|---|---:|---:|---:|---:|`);
   for (const r of rows) console.log(r);
 } finally {
   await sup.stopAll();
