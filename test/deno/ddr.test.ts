@@ -3,22 +3,12 @@
  * DoT and over DoH, advertises the faces that are on and nothing for those that are off.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { installed, runClient } from "../support/clients.ts";
 import { type LocalDohUpstream, startDohUpstream } from "../support/doh_upstream.ts";
 import { startTestBridge, type TestBridge } from "../support/dot_client.ts";
 import { type TestPki, testPki } from "../support/pki.ts";
 
 const CI = Deno.env.get("CI") === "true";
-const decoder = new TextDecoder();
-
-async function installed(bin: string, versionFlag: string): Promise<boolean> {
-  try {
-    await new Deno.Command(bin, { args: [versionFlag], stdout: "null", stderr: "null" }).output();
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
 
 const HAVE_DIG = await installed("dig", "-v");
 
@@ -73,27 +63,20 @@ describe.skipIf(!HAVE_DIG && !CI)("DDR through the running bridge, asked with di
 
   async function dig(transport: "+tls" | "+https", port: number, name: string, type = "SVCB") {
     requireDig();
-    const out = await new Deno.Command("dig", {
-      args: [
-        transport,
-        `+tls-ca=${caFile}`,
-        "+tls-hostname=localhost",
-        "+timeout=3",
-        "+tries=1",
-        "@127.0.0.1",
-        "-p",
-        String(port),
-        name,
-        type,
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(15_000),
-    }).output();
-    const stdout = decoder.decode(out.stdout);
-    expect(out.code, `${stdout}\n${decoder.decode(out.stderr)}`).toBe(0);
-    return stdout;
+    const out = await runClient("dig", [
+      transport,
+      `+tls-ca=${caFile}`,
+      "+tls-hostname=localhost",
+      "+timeout=3",
+      "+tries=1",
+      "@127.0.0.1",
+      "-p",
+      String(port),
+      name,
+      type,
+    ]);
+    expect(out.code, `${out.stdout}\n${out.stderr}`).toBe(0);
+    return out.stdout;
   }
 
   async function withBridge(args: string[], body: (b: TestBridge) => Promise<void>) {

@@ -1,22 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { addressesIn, installed, runClient } from "../support/clients.ts";
 import { startTestBridge, type TestBridge } from "../support/dot_client.ts";
 import { type LocalDohUpstream, startDohUpstream } from "../support/doh_upstream.ts";
 import { type TestPki, testPki } from "../support/pki.ts";
 import { octetFor } from "../support/zone.ts";
 
 const CI = Deno.env.get("CI") === "true";
-const decoder = new TextDecoder();
-
-/** True if `bin` can be started (it printed its version). */
-async function installed(bin: string, versionFlag: string): Promise<boolean> {
-  try {
-    await new Deno.Command(bin, { args: [versionFlag], stdout: "null", stderr: "null" }).output();
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
 
 const HAVE_KDIG = await installed("kdig", "-V");
 const HAVE_DIG = await installed("dig", "-v");
@@ -26,27 +15,6 @@ function requireClient(bin: string, package_: string, present: boolean): void {
   if (!present) {
     throw new Error(`${bin} is not installed (package ${package_}); CI=true requires it`);
   }
-}
-
-/** Runs a DNS client, bounded both by its own timeout options and by a hard kill. */
-async function runClient(bin: string, args: string[]) {
-  const out = await new Deno.Command(bin, {
-    args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(15_000),
-  }).output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
-
-/** The A addresses the output lists for `name`, from answer-section lines. */
-function addressesIn(output: string, name: string): string[] {
-  const re = new RegExp(
-    `^${name.replaceAll(".", "\\.")}\\.\\s+\\d+\\s+IN\\s+A\\s+(\\S+)\\s*$`,
-    "gm",
-  );
-  return [...output.matchAll(re)].map((m) => m[1]);
 }
 
 const expectedA = (name: string) => `192.0.2.${octetFor(name)}`;

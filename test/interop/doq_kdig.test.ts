@@ -1,42 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { addressesIn, installed, runClient } from "../support/clients.ts";
 import { startTestBridge, type TestBridge } from "../support/dot_client.ts";
 import { type LocalDohUpstream, startDohUpstream } from "../support/doh_upstream.ts";
 import { type TestPki, testPki } from "../support/pki.ts";
 import { octetFor } from "../support/zone.ts";
 
 const CI = Deno.env.get("CI") === "true";
-const decoder = new TextDecoder();
-
-async function installed(bin: string, versionFlag: string): Promise<boolean> {
-  try {
-    await new Deno.Command(bin, { args: [versionFlag], stdout: "null", stderr: "null" }).output();
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
 
 const HAVE_KDIG = await installed("kdig", "-V");
 
-async function kdig(args: string[]) {
-  const out = await new Deno.Command("kdig", {
-    args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(15_000),
-  }).output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
-
-function addressesIn(output: string, name: string): string[] {
-  const re = new RegExp(
-    `^${name.replaceAll(".", "\\.")}\\.\\s+\\d+\\s+IN\\s+A\\s+(\\S+)\\s*$`,
-    "gm",
-  );
-  return [...output.matchAll(re)].map((m) => m[1]);
-}
+const kdig = (args: string[]) => runClient("kdig", args);
 
 /** kdig (Knot, `+quic`; Debian's 3.2 has it) against the DoQ face. */
 describe("kdig +quic against the DoQ face", () => {
