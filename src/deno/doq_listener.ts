@@ -24,6 +24,9 @@
  *
  * @module
  */
+import { TimerLane } from "../async/timer_lane.ts";
+import { concatBytes } from "../bytes/concat.ts";
+import { encodeFrames } from "../framing/codec.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Processor } from "../resolver/processor.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
@@ -97,19 +100,21 @@ class StreamError extends Error {
   }
 }
 
-/** Reads a stream to its FIN, refusing more than `max` bytes or a stream slower than `ms`. */
+/**
+ * Reads a stream to its FIN, refusing more than `max` bytes or a stream slower than its lane's
+ * length (one timer per lane, not one per stream).
+ */
 async function readToFin(
   readable: ReadableStream<Uint8Array>,
   max: number,
-  ms: number,
+  lane: TimerLane,
 ): Promise<Uint8Array> {
   const reader = readable.getReader();
   const chunks: Uint8Array[] = [];
   let length = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StreamError("timeout")), ms);
-  });
+  let expire!: (error: StreamError) => void;
+  const timeout = new Promise<never>((_, reject) => (expire = reject));
+  const entry = lane.add(() => expire(new StreamError("timeout")));
   try {
     while (true) {
       const { value, done } = await Promise.race([reader.read(), timeout]);
@@ -119,17 +124,10 @@ async function readToFin(
       chunks.push(value);
     }
   } finally {
-    clearTimeout(timer);
+    lane.cancel(entry);
     reader.releaseLock();
   }
-  if (chunks.length === 1) return chunks[0];
-  const all = new Uint8Array(length);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.byteLength;
-  }
-  return all;
+  return chunks.length === 1 ? chunks[0] : concatBytes(chunks, length);
 }
 
 /** The query a whole stream carries, or the RFC 9250 fault in it. */
@@ -175,7 +173,7 @@ export function listenDoq(options: DoqListenerOptions): DoqListener {
     accept: options.accept,
   });
   const handshakeTimeoutMs = options.handshakeTimeoutMs ?? 5_000;
-  const streamTimeoutMs = options.streamTimeoutMs ?? 5_000;
+  const streamLane = new TimerLane(options.streamTimeoutMs ?? 5_000);
   const maxMessageSize = Math.min(options.maxMessageSize ?? 65_535, 65_535);
   const conns = new Set<Deno.QuicConn>();
   const inFlight = new Set<Promise<void>>();
@@ -222,7 +220,7 @@ export function listenDoq(options: DoqListenerOptions): DoqListener {
     let query: Uint8Array;
     try {
       query = queryOf(
-        await readToFin(stream.readable, MAX_STREAM_BYTES, streamTimeoutMs),
+        await readToFin(stream.readable, MAX_STREAM_BYTES, streamLane),
         maxMessageSize,
       );
     } catch (error) {
@@ -254,10 +252,7 @@ export function listenDoq(options: DoqListenerOptions): DoqListener {
       dropStream(stream);
       return;
     }
-    const framed = new Uint8Array(2 + answer.byteLength);
-    framed[0] = answer.byteLength >> 8;
-    framed[1] = answer.byteLength & 0xff;
-    framed.set(answer, 2);
+    const framed = encodeFrames([answer]);
     const writer = stream.writable.getWriter();
     try {
       await writer.write(framed);

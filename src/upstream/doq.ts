@@ -5,14 +5,15 @@
  * @module
  */
 import { HEADER_LENGTH, MAX_MESSAGE_SIZE } from "../dns/constants.ts";
-import type { Answer } from "../dns/answer.ts";
-import { setId, withId } from "../dns/message.ts";
+import { type Answer, answerWithId } from "../dns/answer.ts";
 import type { Query } from "../dns/query.ts";
 import { InvalidAnswerError, validateAnswer } from "../dns/response.ts";
+import { encodeFrames } from "../framing/codec.ts";
+import { concatBytes } from "../bytes/concat.ts";
 import type { Logger } from "../log/mod.ts";
 import { DOT_DEFAULT_PORT, urlHost } from "./dot_url.ts";
 import type { StreamTarget } from "./stream.ts";
-import { type Upstream, UpstreamError } from "./types.ts";
+import { messageOf, type Upstream, UpstreamError } from "./types.ts";
 
 /** The DoQ port (RFC 9250 §4.1.1): UDP 853. */
 export const DOQ_DEFAULT_PORT = DOT_DEFAULT_PORT;
@@ -86,10 +87,6 @@ class ConnectionLost extends Error {
   }
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /** Rejects with `signal.reason` when it aborts; `cleanup` removes the listener. */
 function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(signal.reason);
@@ -115,7 +112,7 @@ async function readAnswer(readable: ReadableStream<Uint8Array>): Promise<Uint8Ar
       chunks.push(value);
       have += value.length;
       if (need < 0 && have >= 2) {
-        const head = chunks[0].length >= 2 ? chunks[0] : concat(chunks, 2);
+        const head = chunks[0].length >= 2 ? chunks[0] : concatBytes(chunks, have);
         need = 2 + ((head[0] << 8) | head[1]);
       }
       if (need >= 0 && have > need) throw new RangeError("data after the answer on the stream");
@@ -131,7 +128,7 @@ async function readAnswer(readable: ReadableStream<Uint8Array>): Promise<Uint8Ar
   if (need < 0 || have < need) {
     throw new RangeError(`the stream ended after ${have} bytes, inside the answer`);
   }
-  return concat(chunks, have).subarray(2);
+  return concatBytes(chunks, have).subarray(2);
 }
 
 /**
@@ -145,18 +142,6 @@ function drain(reader: ReadableStreamDefaultReader<Uint8Array>): void {
     },
     () => {},
   ).finally(() => reader.releaseLock());
-}
-
-function concat(chunks: Uint8Array[], length: number): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const chunk of chunks) {
-    if (at >= length) break;
-    const part = chunk.subarray(0, length - at);
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 /**
@@ -225,10 +210,9 @@ export class DoqUpstream implements Upstream {
     if (size < HEADER_LENGTH || size > MAX_MESSAGE_SIZE) {
       throw new RangeError(`upstream ${this.name}: cannot send a query of ${size} bytes`);
     }
-    const framed = new Uint8Array(2 + size);
-    framed[0] = size >> 8;
-    framed[1] = size & 0xff;
-    framed.set(withId(query.wire, 0), 2);
+    const framed = encodeFrames([query.wire]);
+    framed[2] = 0; // the message ID on the wire is 0 (RFC 9250 §4.2.1)
+    framed[3] = 0;
 
     let body: Uint8Array;
     for (let attempt = 0;; attempt++) {
@@ -251,10 +235,7 @@ export class DoqUpstream implements Upstream {
       }
       throw error;
     }
-    const wire = body.byteOffset === 0 && body.length === body.buffer.byteLength
-      ? body as Uint8Array<ArrayBuffer>
-      : body.slice();
-    return { wire: setId(wire, query.info.id), info: { ...info, id: query.info.id } };
+    return answerWithId({ wire: body, info }, query.info.id);
   }
 
   #wrap(error: unknown): UpstreamError {

@@ -13,7 +13,7 @@ import { encodeFrames, FrameDecoder } from "../framing/codec.ts";
 import type { Logger } from "../log/mod.ts";
 import { DOT_DEFAULT_PORT, urlHost } from "./dot_url.ts";
 import type { ByteStream, StreamConnector } from "./stream.ts";
-import { type Upstream, UpstreamError } from "./types.ts";
+import { messageOf, type Upstream, UpstreamError } from "./types.ts";
 
 /** Options of {@linkcode DotUpstream}. */
 export interface DotUpstreamOptions {
@@ -93,10 +93,6 @@ function positiveInteger(
     throw new RangeError(`DoT upstream: ${what} must be an integer from 1 to ${max}, not ${n}`);
   }
   return n;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**

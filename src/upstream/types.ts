@@ -84,3 +84,8 @@ export function allMembersFailed(group: string, members: number, last: unknown):
     { cause: last },
   );
 }
+
+/** An error's message, or the thrown value as text: for error messages that wrap a cause. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

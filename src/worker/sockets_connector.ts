@@ -14,6 +14,7 @@
 import type { DotUrl } from "../upstream/dot_url.ts";
 import { urlHost } from "../upstream/dot_url.ts";
 import type { ByteStream, StreamConnector, StreamTarget } from "../upstream/stream.ts";
+import { messageOf } from "../upstream/types.ts";
 
 /** A socket as `cloudflare:sockets` returns it: a {@linkcode ByteStream} plus `opened`. */
 export interface SocketsSocket extends ByteStream {
@@ -80,10 +81,6 @@ function importConnect(): Promise<SocketsConnect> {
 
 function describe(target: StreamTarget): string {
   return `TLS to ${urlHost(target.hostname)}:${target.port}`;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**
