@@ -13,7 +13,7 @@ import type { Query } from "../dns/query.ts";
 import { extendedErrorOption } from "../dns/response.ts";
 import { ageTtls, minAnswerTtl } from "../dns/ttl.ts";
 import type { Middleware, QueryContext } from "../resolver/types.ts";
-import { type CacheEntry, cacheKey, type CacheStore } from "./store.ts";
+import { type CacheEntry, cacheKey, type CacheStore, isPromise } from "./store.ts";
 
 /** Options of {@linkcode cacheMiddleware}. */
 export interface CacheOptions {
@@ -51,11 +51,6 @@ interface Flight {
 }
 
 const noEvent = () => {};
-
-/** True for a promise (or any thenable) a store handed back. */
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as Promise<T> | undefined)?.then === "function";
-}
 
 /**
  * `stored` for `query`: its ID, its spelling of the name (0x20), TTLs lowered by `agedSeconds`

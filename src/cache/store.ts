@@ -54,6 +54,11 @@ export interface CacheEntry {
 /** A value, or a promise of one: what a store's methods return. */
 export type MaybePromise<T> = T | Promise<T>;
 
+/** True for a promise (or any thenable) a store handed back. */
+export function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
+  return typeof (value as Promise<T> | undefined)?.then === "function";
+}
+
 /** Where the cache middleware keeps answers. See the module notes for the whole contract. */
 export interface CacheStore {
   /** For logs: `memory`, `workers-cache`, ... */
@@ -84,4 +89,18 @@ export function cacheKey(query: Query, tenant = ""): string {
   return `${CACHE_KEY_PREFIX}${tenant}:${q.type}:${q.class}:${
     doBit | cdBit
   }:${q.name.toLowerCase()}`;
+}
+
+/**
+ * Whether `info` is a response answering the question `key` names: the inverse of
+ * {@linkcode cacheKey}, whose key ends in `:TYPE:CLASS:BITS:name` (BITS one digit). For entries
+ * that come back without their parse (a shared store), checked before they are trusted.
+ */
+export function answersKey(info: MessageInfo, key: string): boolean {
+  const q = info.question;
+  if ((info.flags & Flag.QR) === 0 || !q) return false;
+  const nameTail = `:${q.name.toLowerCase()}`;
+  if (!key.endsWith(nameTail)) return false;
+  const head = key.slice(0, key.length - nameTail.length - 1); // without the bits digit
+  return head.endsWith(`:${q.type}:${q.class}:`);
 }

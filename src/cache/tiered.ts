@@ -8,28 +8,15 @@
  *
  * @module
  */
-import { Flag } from "../dns/constants.ts";
 import { answerOf } from "../dns/answer.ts";
 import type { MessageInfo } from "../dns/message.ts";
-import type { CacheEntry, CacheStore, MaybePromise } from "./store.ts";
-
-/** True for a promise a store handed back. */
-function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
-  return typeof (value as Promise<T> | undefined)?.then === "function";
-}
-
-/**
- * Whether `info` is a response answering the question `key` names: `key` ends in
- * `:TYPE:CLASS:BITS:name` (see `cacheKey`), BITS one digit.
- */
-function answersKey(info: MessageInfo, key: string): boolean {
-  const q = info.question;
-  if ((info.flags & Flag.QR) === 0 || !q) return false;
-  const nameTail = `:${q.name.toLowerCase()}`;
-  if (!key.endsWith(nameTail)) return false;
-  const head = key.slice(0, key.length - nameTail.length - 1); // without the bits digit
-  return head.endsWith(`:${q.type}:${q.class}:`);
-}
+import {
+  answersKey,
+  type CacheEntry,
+  type CacheStore,
+  isPromise,
+  type MaybePromise,
+} from "./store.ts";
 
 /**
  * The entry in `entry`'s bytes with its parse, or `undefined` if it does not parse or does not

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { encodeName } from "./name.ts";
+import { pushName } from "./name.ts";
 
 /** SvcParamKeys used here (RFC 9460 §14.3.2, RFC 9461 §5). */
 export const SvcParamKey = {
@@ -48,7 +48,8 @@ export function svcbRdata(d: SvcbData): Uint8Array {
   if (!Number.isInteger(d.priority) || d.priority < 1 || d.priority > 0xffff) {
     throw new RangeError(`svcb: priority ${d.priority} (ServiceMode is 1..65535)`);
   }
-  const out: number[] = [d.priority >> 8, d.priority & 0xff, ...encodeName(d.target)];
+  const out: number[] = [d.priority >> 8, d.priority & 0xff];
+  pushName(out, d.target);
   const param = (key: number, value: ArrayLike<number>) => {
     if (value.length > 0xffff) {
       throw new RangeError(`svcb: SvcParam ${key} of ${value.length} bytes`);
