@@ -11,7 +11,8 @@ import type { BridgeMetrics } from "../../metrics/bridge.ts";
 import { Acl } from "../../resolver/acl.ts";
 import type { Resolver } from "../../resolver/build.ts";
 import { RateLimiter } from "../../resolver/ratelimit.ts";
-import type { QueryObserver } from "../../resolver/processor.ts";
+import { createProcessor, type Processor, type QueryObserver } from "../../resolver/processor.ts";
+import { tenantFromServerName } from "../../config/tenants.ts";
 import type { FetchLike } from "../../upstream/doh.ts";
 
 /** Extra wiring for `startBridge`; tests use it to point at local upstreams. */
@@ -65,6 +66,28 @@ export function readKeyFile(origin: string, path: string): string {
   } catch (e) {
     throw new ConfigError(origin, `cannot read "${path}": ${(e as Error).message}`);
   }
+}
+
+/**
+ * A face's processor on the shared resolver, with the query log setting and the metrics
+ * observer; `keepaliveMs` for stream faces that announce edns-tcp-keepalive (DoT).
+ */
+export function faceProcessor(face: FaceContext, keepaliveMs?: number): Processor {
+  return createProcessor({
+    handler: face.resolver.handler,
+    logger: face.logger,
+    logQueries: face.config.log.logQueries,
+    keepaliveMs,
+    observer: face.observer,
+  });
+}
+
+/** The tenant by SNI (`--tenant-domain`), for the faces whose connections carry a server name. */
+export function tenantOfServerName(
+  config: Config,
+): ((servername: string) => string | undefined) | undefined {
+  const { tenantDomain } = config.resolver;
+  return tenantDomain ? (servername) => tenantFromServerName(servername, tenantDomain) : undefined;
 }
 
 /** The connection filter the resolver's ACL gives a face; undefined when everyone may connect. */

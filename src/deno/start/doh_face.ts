@@ -6,10 +6,9 @@
  */
 import { createDohApp } from "../../http/app.ts";
 import { DOH_PATH } from "../../http/doh_request.ts";
-import { createProcessor } from "../../resolver/processor.ts";
 import { type DohListener, listenDoh } from "../doh_listener.ts";
 import type { DotListener } from "../dot_listener.ts";
-import { acceptOf, connectionRulesOf, type FaceContext } from "./context.ts";
+import { acceptOf, connectionRulesOf, type FaceContext, faceProcessor } from "./context.ts";
 import { listenError } from "./listen_error.ts";
 import type { Started } from "./steps.ts";
 
@@ -27,12 +26,7 @@ export async function startDohFace(
   const { doh: options, origin } = config;
   const address = options.httpListen;
   if (!address) return { value: undefined };
-  const process = createProcessor({
-    handler: resolver.handler,
-    logger,
-    logQueries: config.log.logQueries,
-    observer: face.observer,
-  });
+  const process = faceProcessor(face);
   const app = createDohApp({
     process,
     jsonApi: options.jsonApi,

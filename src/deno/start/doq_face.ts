@@ -7,10 +7,8 @@
  *
  * @module
  */
-import { tenantFromServerName } from "../../config/tenants.ts";
-import { createProcessor } from "../../resolver/processor.ts";
 import { type DoqListener, listenDoq } from "../doq_listener.ts";
-import { acceptOf, type FaceContext } from "./context.ts";
+import { acceptOf, type FaceContext, faceProcessor, tenantOfServerName } from "./context.ts";
 import { listenError } from "./listen_error.ts";
 import type { Started } from "./steps.ts";
 
@@ -24,14 +22,8 @@ export function startDoqFace(face: FaceContext): Started<DoqListener | undefined
   const { dot: options, origin } = config;
   const address = options.doqListen;
   if (!address) return { value: undefined };
-  const { tenantDomain } = config.resolver;
   // Padding as on DoT (RFC 9250 §5.4 points to RFC 8467); no edns-tcp-keepalive (§5.5.2).
-  const process = createProcessor({
-    handler: resolver.handler,
-    logger,
-    logQueries: config.log.logQueries,
-    observer: face.observer,
-  });
+  const process = faceProcessor(face);
   let doq: DoqListener;
   try {
     doq = listenDoq({
@@ -50,9 +42,7 @@ export function startDoqFace(face: FaceContext): Started<DoqListener | undefined
       maxStreams: options.maxInFlight,
       maxMessageSize: options.maxFrameSize,
       onEvent: (event) => metrics.connectionEvents.inc({ face: "doq", event }),
-      tenantOf: tenantDomain
-        ? (servername) => tenantFromServerName(servername, tenantDomain)
-        : undefined,
+      tenantOf: tenantOfServerName(config),
     });
   } catch (e) {
     throw listenError(e, origin["doq-listen"], address);

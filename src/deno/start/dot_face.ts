@@ -4,11 +4,15 @@
  *
  * @module
  */
-import { tenantFromServerName } from "../../config/tenants.ts";
-import { createProcessor } from "../../resolver/processor.ts";
 import { type DotListener, listenDot } from "../dot_listener.ts";
 import { listenDotNative } from "../dot_listener_native.ts";
-import { acceptOf, connectionRulesOf, type FaceContext } from "./context.ts";
+import {
+  acceptOf,
+  connectionRulesOf,
+  type FaceContext,
+  faceProcessor,
+  tenantOfServerName,
+} from "./context.ts";
 import { listenError } from "./listen_error.ts";
 import type { Started } from "./steps.ts";
 
@@ -20,14 +24,7 @@ import type { Started } from "./steps.ts";
 export async function startDotFace(face: FaceContext): Promise<Started<DotListener>> {
   const { config, deps, logger, certificate, metrics, resolver } = face;
   const { dot: options, origin } = config;
-  const { tenantDomain } = config.resolver;
-  const process = createProcessor({
-    handler: resolver.handler,
-    logger,
-    logQueries: config.log.logQueries,
-    keepaliveMs: options.idleTimeoutMs,
-    observer: face.observer,
-  });
+  const process = faceProcessor(face, options.idleTimeoutMs);
   // The config refuses --tenant-domain with the native listener (it has no SNI).
   const listen = options.dotServer === "native" ? listenDotNative : listenDot;
   if (options.dotServer === "native") {
@@ -57,9 +54,7 @@ export async function startDotFace(face: FaceContext): Promise<Started<DotListen
       ...connectionRulesOf(config),
       reusePort: deps.reusePort,
       onEvent: (event) => metrics.connectionEvents.inc({ face: "dot", event }),
-      tenantOf: tenantDomain
-        ? (servername) => tenantFromServerName(servername, tenantDomain)
-        : undefined,
+      tenantOf: tenantOfServerName(config),
     });
   } catch (e) {
     throw listenError(e, origin.listen, options.listen);
