@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { concatBytes } from "../bytes/concat.ts";
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { Logger } from "../log/mod.ts";
@@ -87,10 +88,7 @@ export class ConnectionFront {
     const onEnd = () => fail("ended before the header did");
     const onData = (chunk: Uint8Array) => {
       if (seen.length + chunk.length > HEADER_BUFFER_MAX) return fail("too long");
-      const joined = new Uint8Array(seen.length + chunk.length);
-      joined.set(seen);
-      joined.set(chunk, seen.length);
-      seen = joined;
+      seen = concatBytes([seen, chunk], seen.length + chunk.length);
       let header;
       try {
         header = parseProxyHeader(seen);

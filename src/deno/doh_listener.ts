@@ -22,6 +22,7 @@
  *
  * @module
  */
+import { concatBytes } from "../bytes/concat.ts";
 import type { AddressInfo, Server, Socket } from "node:net";
 import net from "node:net";
 import tls from "node:tls";
@@ -224,10 +225,7 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
   function sniff(socket: Socket): void {
     let seen = new Uint8Array(0);
     const onData = (chunk: Uint8Array) => {
-      const joined = new Uint8Array(seen.length + chunk.length);
-      joined.set(seen);
-      joined.set(chunk, seen.length);
-      seen = joined;
+      seen = concatBytes([seen, chunk], seen.length + chunk.length);
       const proxy = proxySignature(seen);
       if (proxy === "header") {
         logger?.debug("doh: connection refused", { reason: "proxy-header-untrusted" });
