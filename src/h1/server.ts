@@ -77,7 +77,6 @@ const MAX_CHUNK_LINE = 1024;
 const EMPTY = new Uint8Array(0);
 const INTERNAL_ERROR: ServerReply = { status: 500, headers: [], body: EMPTY };
 const text = new TextEncoder();
-const ascii = new TextDecoder();
 
 const TIMEOUT: HeadError = { status: 408, why: "request not received in time" };
 const TOO_LARGE_HEAD: HeadError = { status: 431, why: "request head too large" };
@@ -460,7 +459,7 @@ export class H1ServerConnection {
     }
     this.#scanned = 0;
     if (headEnd - at > this.#maxHead) return this.#fail(TOO_LARGE_HEAD, -1);
-    const head = parseHead(binaryString(bytes.subarray(at, headEnd - 2)));
+    const head = parseHead(isomorphicDecode(bytes.subarray(at, headEnd - 2)));
     if (isHeadError(head)) return this.#fail(head, -1);
     const close = head.close || this.#closing !== undefined;
     const exchange = new Exchange(
@@ -718,12 +717,6 @@ export class H1ServerConnection {
     this.#resolveClosed();
     this.#onClose?.(reason);
   }
-}
-
-/** `bytes` as a binary string: ASCII through the native decoder (the common case), else one char per octet. */
-function binaryString(bytes: Uint8Array): string {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i] > 0x7f) return isomorphicDecode(bytes);
-  return ascii.decode(bytes);
 }
 
 /**
