@@ -33,7 +33,7 @@ import {
   tailEstimateS,
   THREADS_OVERHEAD_S,
 } from "./bench/options.ts";
-import { capture, exitsWithin, type Proc, Supervisor } from "./bench/procs.ts";
+import { capture, exitsWithin, type Proc, REPO_DIR, Supervisor } from "./bench/procs.ts";
 import { profileBridge } from "./bench/profile_run.ts";
 import { connectionScale } from "./bench/scale.ts";
 import {
@@ -49,8 +49,6 @@ import {
   replaceReadmeBlock,
   type ScaleResult,
 } from "./bench/table.ts";
-
-const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
 const MODE_TITLE: Record<TableMode, string> = {
   bridging: "bridging",
@@ -142,7 +140,7 @@ async function main(): Promise<number> {
     Deno.writeTextFileSync(outPath, markdown);
     log(`results written to ${outPath}`);
     if (o.writeReadme) {
-      const readmePath = `${REPO}/README.md`;
+      const readmePath = `${REPO_DIR}/README.md`;
       const readme = Deno.readTextFileSync(readmePath);
       Deno.writeTextFileSync(readmePath, replaceReadmeBlock(readme, renderReport(report, true)));
       log(`README.md: bench block replaced`);
@@ -186,7 +184,12 @@ async function run(
   const tableModes = TABLE_MODES.filter((m) => o.modes.has(m));
 
   // 1. PKI, zone, and what the bridge supports.
-  const lab = await Lab.create(sup, { repo: REPO, work, names: o.names, bridgeArgs: o.bridgeArgs });
+  const lab = await Lab.create(sup, {
+    repo: REPO_DIR,
+    work,
+    names: o.names,
+    bridgeArgs: o.bridgeArgs,
+  });
   const cacheArgs = o.bridgeCacheArgs ?? lab.features.cacheOn;
 
   // 2. The upstream; its ceiling and dnsperf baseline for the DoT modes, its h2load baseline

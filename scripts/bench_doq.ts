@@ -12,23 +12,25 @@
  * @module
  */
 import { writeBenchPki } from "./bench/pki.ts";
-import { cpuSeconds, freePort, sleep, Supervisor, waitForTcp } from "./bench/procs.ts";
+import {
+  cpuSeconds,
+  freePort,
+  numberArg,
+  REPO_DIR,
+  sleep,
+  Supervisor,
+  waitForTcp,
+} from "./bench/procs.ts";
 import { SHIPPED_RUNTIME_FLAGS } from "./bench/lab.ts";
 import { startDohUpstream } from "../test/support/doh_upstream.ts";
 import { testPki } from "../test/support/pki.ts";
 import { buildQuery, connectDot } from "../test/support/dot_client.ts";
 import { connectDoq } from "../test/support/doq_client.ts";
 
-const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-
-function arg(name: string, fallback: number): number {
-  const i = Deno.args.indexOf(`--${name}`);
-  return i >= 0 ? Number(Deno.args[i + 1]) : fallback;
-}
-const SECONDS = arg("seconds", 5);
-const RATE = arg("rate", 1000);
-const CONNECTIONS = arg("connections", 4);
-const CONCURRENCY = arg("concurrency", 50);
+const SECONDS = numberArg("seconds", 5);
+const RATE = numberArg("rate", 1000);
+const CONNECTIONS = numberArg("connections", 4);
+const CONCURRENCY = numberArg("concurrency", 50);
 const NAMES = 200;
 
 const dir = await Deno.makeTempDir({ prefix: "dotbridge-bench-doq-" });
@@ -64,7 +66,7 @@ try {
     String(Math.max(100, CONCURRENCY)),
     "--log-level",
     "warn",
-  ], { cwd: REPO });
+  ], { cwd: REPO_DIR });
   await waitForTcp(dotPort, 30_000, proc);
   await sleep(300);
 

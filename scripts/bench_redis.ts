@@ -18,22 +18,16 @@
  */
 import { type DnsperfResult, runDnsperf } from "./bench/dnsperf.ts";
 import { writeBenchPki } from "./bench/pki.ts";
-import { freePort, sleep, Supervisor, waitForTcp } from "./bench/procs.ts";
+import { freePort, numberArg, REPO_DIR, sleep, Supervisor, waitForTcp } from "./bench/procs.ts";
 import { SHIPPED_RUNTIME_FLAGS } from "./bench/lab.ts";
 import { redisServerArgs } from "../test/support/redis_server.ts";
 import { startDohUpstream } from "../test/support/doh_upstream.ts";
 import { testPki } from "../test/support/pki.ts";
 
-const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-
-function arg(name: string, fallback: number): number {
-  const i = Deno.args.indexOf(`--${name}`);
-  return i >= 0 ? Number(Deno.args[i + 1]) : fallback;
-}
-const SECONDS = arg("seconds", 10);
-const NAMES = arg("names", 1000);
-const ROUNDS = arg("rounds", 3);
-const OUTAGE_QPS = arg("outage-qps", 2000);
+const SECONDS = numberArg("seconds", 10);
+const NAMES = numberArg("names", 1000);
+const ROUNDS = numberArg("rounds", 3);
+const OUTAGE_QPS = numberArg("outage-qps", 2000);
 
 const dir = await Deno.makeTempDir({ prefix: "dotbridge-bench-redis-" });
 const sup = new Supervisor(dir);
@@ -77,7 +71,7 @@ try {
       "--log-level",
       "warn",
       ...extra,
-    ], { cwd: REPO });
+    ], { cwd: REPO_DIR });
     await waitForTcp(port, 30_000, proc);
     return port;
   };

@@ -281,3 +281,12 @@ export async function capture(cmd: string, args: string[], cwd?: string): Promis
     return `(${cmd}: ${(e as Error).message})`;
   }
 }
+
+/** The repository root, where `deno.json` and `src/deno/main.ts` are. */
+export const REPO_DIR = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+
+/** The number after `--name` in the script's arguments, or `fallback`. */
+export function numberArg(name: string, fallback: number): number {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i >= 0 ? Number(Deno.args[i + 1]) : fallback;
+}
