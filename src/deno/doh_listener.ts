@@ -38,7 +38,7 @@ import { ConnectionSlots } from "./connection_slots.ts";
 import { type Client, ConnectionFront } from "./connection_front.ts";
 import { proxySignature } from "../net/proxy_protocol.ts";
 import type { RateLimiter } from "../resolver/ratelimit.ts";
-import { listenNode } from "./node_listen.ts";
+import { endAndLinger, listenNode } from "./node_listen.ts";
 
 export type { DohBindings, DohFastPath, FetchApp };
 
@@ -113,14 +113,9 @@ interface Served {
   destroy(): void;
 }
 
-/** How long a socket we closed keeps reading (and dropping) what the peer still sends. */
-const LINGER_MS = 2_000;
-
 /**
- * A node socket as the servers' socket: writes resolve once node has taken the bytes. Closing
- * ends our side (FIN after what is queued, such as a final GOAWAY) and keeps reading for a
- * moment: destroying a socket with unread input sends a TCP reset, and the peer may then never
- * read the last frames we wrote.
+ * A node socket as the servers' socket: writes resolve once node has taken the bytes; closing
+ * ends our side and lingers ({@linkcode endAndLinger}), so a final GOAWAY is not lost.
  */
 function socketOf(socket: Socket) {
   return {
@@ -131,11 +126,7 @@ function socketOf(socket: Socket) {
       });
     },
     close(): void {
-      if (socket.destroyed) return;
-      socket.end();
-      socket.resume();
-      const linger = setTimeout(() => socket.destroy(), LINGER_MS);
-      socket.once("close", () => clearTimeout(linger));
+      endAndLinger(socket);
     },
     pause(): void {
       socket.pause();

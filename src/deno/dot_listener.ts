@@ -19,7 +19,7 @@ import { checkCertificatePair } from "./cert_check.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
 import { ConnectionFront } from "./connection_front.ts";
 import type { RateLimiter } from "../resolver/ratelimit.ts";
-import { listenNode } from "./node_listen.ts";
+import { endAndLinger, listenNode } from "./node_listen.ts";
 import type { Processor } from "../resolver/processor.ts";
 
 /** Options of {@linkcode listenDot}. */
@@ -185,14 +185,8 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
       },
       pause: () => socket.pause(),
       resume: () => socket.resume(),
-      end: () => {
-        // Half-open sockets (allowHalfOpen) stay open until the peer's FIN is read: keep
-        // reading, and drop peers that ignore our FIN after a short linger.
-        socket.end();
-        socket.resume();
-        const linger = setTimeout(() => socket.destroy(), 2_000);
-        socket.once("close", () => clearTimeout(linger));
-      },
+      // Half-open sockets (allowHalfOpen) stay open until the peer's FIN is read.
+      end: () => endAndLinger(socket),
       destroy: () => socket.destroy(),
     };
     const session = startDotSession(transport, options, sessions, {
