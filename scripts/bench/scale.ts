@@ -45,7 +45,7 @@ async function readLines(
 }
 
 /** Resolves with the holder's "ready" report; rejects if it ends without one. */
-function holderReady(proc: Proc): Promise<HolderReport> {
+export function holderReady(proc: Proc): Promise<HolderReport> {
   return new Promise((resolve, reject) => {
     let done = false;
     readLines(proc.stdout!, (line) => {
