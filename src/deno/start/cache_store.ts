@@ -13,21 +13,24 @@ import { TieredStore } from "../../cache/tiered.ts";
 import type { Config } from "../../config/config.ts";
 import type { Logger } from "../../log/mod.ts";
 import type { BridgeMetrics } from "../../metrics/bridge.ts";
-import { connectRedis } from "../redis_client.ts";
 import type { Started } from "./steps.ts";
 
 /** Each policy's cache store, or `undefined` (memory alone) when Redis is not configured. */
 export type CacheStoreFor = ((tenant: string | undefined) => CacheStore) | undefined;
 
-/** Connects to `--cache-redis` if set; stopping closes the connection. */
-export function startCacheStore(
+/**
+ * Connects to `--cache-redis` if set; stopping closes the connection. The Redis client is
+ * imported only then: loading it costs ~20 MB of RSS that a bridge without Redis never uses.
+ */
+export async function startCacheStore(
   config: Config,
   logger: Logger,
   metrics: BridgeMetrics,
-): Started<CacheStoreFor> {
+): Promise<Started<CacheStoreFor>> {
   const { cacheRedis, cacheRedisBudgetMs, cacheSize, cache } = config.resolver;
   if (!cacheRedis || !cache) return { value: undefined };
   metrics.cacheRedisUp.set({}, 0);
+  const { connectRedis } = await import("../redis_client.ts");
   const client = connectRedis({
     url: cacheRedis,
     logger,

@@ -8,7 +8,6 @@
 import type { Config } from "../../config/config.ts";
 import { ConfigError } from "../../config/parse.ts";
 import { checkCertificatePair } from "../cert_check.ts";
-import { ensureDevCertificate } from "../devcert.ts";
 import { readKeyFile, type ServedCertificate } from "./context.ts";
 import type { Started } from "./steps.ts";
 
@@ -40,6 +39,9 @@ export async function loadCertificate(config: Config): Promise<ServedCertificate
   const where = `cannot keep the development certificate in "${stateDir}"`;
   let cert: string, key: string, dev;
   try {
+    // Imported only here: the X.509 library it needs is several MB a bridge with its own
+    // certificate never uses.
+    const { ensureDevCertificate } = await import("../devcert.ts");
     dev = await ensureDevCertificate(stateDir);
     cert = Deno.readTextFileSync(dev.certPath);
     key = Deno.readTextFileSync(dev.keyPath);
