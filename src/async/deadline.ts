@@ -75,24 +75,26 @@ export function withDeadline<T>(
 
 /**
  * {@linkcode withDeadline} for work that rarely needs its signal: `fn` gets a getter, and the
- * signal (with its listener on `parent`) is made only when the getter is first called. Until
- * then the deadline still settles the call after `ms`, but `parent` aborting does not settle it
+ * signal (with its listener on the parent's) is made only when the getter is first called; the
+ * parent's signal (`parent.signal`) is not read before either, so a context that makes its own
+ * signal on first read (a DoT connection's) makes none for a query that never needs it. Until
+ * then the deadline still settles the call after `ms`, but the parent aborting does not settle it
  * early: work that never looked at its signal is not told either. A cache hit answers without
  * ever asking, so it pays for no `AbortController` and no listener.
  *
  * @example
  * ```ts
- * const answer = await withLazyDeadline(ctx.signal, 5000, (signal) =>
+ * const answer = await withLazyDeadline(ctx, 5000, (signal) =>
  *   upstream.exchange(query, signal())
  * );
  * ```
  */
 export function withLazyDeadline<T>(
-  parent: AbortSignal,
+  context: { readonly signal: AbortSignal },
   ms: number,
   fn: (signal: () => AbortSignal) => Promise<T>,
 ): Promise<T> {
-  if (parent.aborted) return Promise.reject(parent.reason);
+  let parent: AbortSignal | undefined;
   let lane = lanes.get(ms);
   if (!lane) {
     lane = new TimerLane(ms);
@@ -107,19 +109,22 @@ export function withLazyDeadline<T>(
       if (controller) return controller.signal;
       controller = new AbortController();
       if (settled) return controller.signal;
-      if (parent.aborted) controller.abort(parent.reason);
-      else {
+      const outer = parent = context.signal;
+      if (outer.aborted) {
+        controller.abort(outer.reason);
+        reject(outer.reason);
+      } else {
         onAbort = () => {
-          controller!.abort(parent.reason);
-          reject(parent.reason);
+          controller!.abort(outer.reason);
+          reject(outer.reason);
         };
-        parent.addEventListener("abort", onAbort, { once: true });
+        outer.addEventListener("abort", onAbort, { once: true });
       }
       return controller.signal;
     };
     const entry = deadlineLane.add(() => {
       settled = true;
-      if (onAbort) parent.removeEventListener("abort", onAbort);
+      if (onAbort) parent!.removeEventListener("abort", onAbort);
       const reason = new DeadlineError(ms);
       controller?.abort(reason);
       reject(reason);
@@ -127,7 +132,7 @@ export function withLazyDeadline<T>(
     const done = () => {
       settled = true;
       deadlineLane.cancel(entry);
-      if (onAbort) parent.removeEventListener("abort", onAbort);
+      if (onAbort) parent!.removeEventListener("abort", onAbort);
     };
     let promise: Promise<T>;
     try {

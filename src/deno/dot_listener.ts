@@ -14,6 +14,7 @@ import type { AddressInfo, Socket } from "node:net";
 import net from "node:net";
 import tls from "node:tls";
 import { type CloseReason, StreamSession, type StreamTransport } from "../framing/session.ts";
+import { Sweeper, tickFor } from "../framing/sweeper.ts";
 import type { Logger } from "../log/mod.ts";
 import { checkCertificatePair } from "./cert_check.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
@@ -61,6 +62,48 @@ export interface DotListenerOptions {
   tenantOf?: (servername: string) => string | undefined;
 }
 
+/** The sessions of one DoT listener, and the one timer that checks their deadlines. */
+export class DotSessions {
+  readonly all = new Set<StreamSession>();
+  readonly sweeper: Sweeper;
+
+  constructor(options: DotListenerOptions) {
+    this.sweeper = new Sweeper(
+      tickFor(options.idleTimeoutMs ?? 10_000, options.frameTimeoutMs ?? 5_000),
+    );
+  }
+}
+
+/**
+ * A DoT connection's query context. Its signal (aborted when the connection closes) is made on
+ * first read: most idle connections never need one.
+ */
+class DotContext {
+  readonly face = "dot" as const;
+  readonly client: { address: string; port?: number };
+  readonly tenant: string | undefined;
+  #abort: AbortController | undefined;
+  #closed: Error | undefined;
+
+  constructor(client: { address: string; port?: number }, tenant: string | undefined) {
+    this.client = client;
+    this.tenant = tenant;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#abort === undefined) {
+      this.#abort = new AbortController();
+      if (this.#closed) this.#abort.abort(this.#closed);
+    }
+    return this.#abort.signal;
+  }
+
+  close(reason: CloseReason): void {
+    this.#closed = new Error(`connection closed: ${reason}`);
+    this.#abort?.abort(this.#closed);
+  }
+}
+
 /**
  * Starts the query loop of one accepted DoT connection, the same for both listeners: the
  * processor's context (aborted when the connection closes), the limits, the close events and
@@ -69,20 +112,20 @@ export interface DotListenerOptions {
 export function startDotSession(
   transport: StreamTransport,
   options: DotListenerOptions,
-  sessions: Set<StreamSession>,
+  sessions: DotSessions,
   who: { client: { address: string; port?: number }; tenant: string | undefined },
 ): StreamSession {
-  const abort = new AbortController();
-  const ctx = { face: "dot" as const, signal: abort.signal, ...who };
+  const ctx = new DotContext(who.client, who.tenant);
   const session: StreamSession = new StreamSession(transport, {
     process: (message) => options.process(message, ctx),
     maxInFlight: options.maxInFlight,
     maxFrameSize: options.maxFrameSize,
     idleTimeoutMs: options.idleTimeoutMs,
     frameTimeoutMs: options.frameTimeoutMs,
+    sweeper: sessions.sweeper,
     onClose: (reason: CloseReason, error?: unknown) => {
-      sessions.delete(session);
-      abort.abort(new Error(`connection closed: ${reason}`));
+      sessions.all.delete(session);
+      ctx.close(reason);
       if (reason !== "idle" && reason !== "peer-closed" && reason !== "shutdown") {
         options.onEvent?.(`closed-${reason}`);
         options.logger?.debug("connection closed", {
@@ -92,7 +135,7 @@ export function startDotSession(
       }
     },
   });
-  sessions.add(session);
+  sessions.all.add(session);
   return session;
 }
 
@@ -127,7 +170,7 @@ export interface DotListener {
  */
 export async function listenDot(options: DotListenerOptions): Promise<DotListener> {
   const logger = options.logger;
-  const sessions = new Set<StreamSession>();
+  const sessions = new DotSessions(options);
   const slots = new ConnectionSlots({
     maxConnections: options.maxConnections,
     maxConnectionsPerIp: options.maxConnectionsPerIp,
@@ -218,7 +261,7 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
       closing = true;
       front.closing = true;
       const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
-      await Promise.all([...sessions].map((s) => s.shutdown(graceMs)));
+      await Promise.all([...sessions.all].map((s) => s.shutdown(graceMs)));
       await Promise.race([closed, new Promise((r) => setTimeout(r, 50))]);
     },
   };

@@ -23,7 +23,12 @@
  */
 import type { StreamSession, StreamTransport } from "../framing/session.ts";
 import { concatBytes } from "../bytes/concat.ts";
-import { type DotListener, type DotListenerOptions, startDotSession } from "./dot_listener.ts";
+import {
+  type DotListener,
+  type DotListenerOptions,
+  DotSessions,
+  startDotSession,
+} from "./dot_listener.ts";
 import { acceptTls } from "./tls_acceptor.ts";
 
 /** First read buffer of a connection: what an idle connection pins while its read is pending. */
@@ -236,7 +241,7 @@ function serve(options: DotListenerOptions): DotListener {
     throw new Error("the Deno.listenTls DoT listener has no SNI: tenantOf needs the node:tls one");
   }
   const logger = options.logger;
-  const sessions = new Set<StreamSession>();
+  const sessions = new DotSessions(options);
   const established = new Set<NativeConnection>();
   let closing = false;
 
@@ -283,7 +288,7 @@ function serve(options: DotListenerOptions): DotListener {
       closing = true;
       const deadline = performance.now() + graceMs;
       acceptor.stop();
-      await Promise.all([...sessions].map((s) => s.shutdown(graceMs)));
+      await Promise.all([...sessions.all].map((s) => s.shutdown(graceMs)));
       // The last answers are queued on their connections: let them reach the kernel (the
       // process may exit right after this resolves), within what is left of the grace.
       let timer: ReturnType<typeof setTimeout> | undefined;

@@ -10,6 +10,7 @@
  * @module
  */
 import { encodeFrames, FrameDecoder, FrameError } from "./codec.ts";
+import { Sweeper, tickFor } from "./sweeper.ts";
 
 /** What a session needs from the connection under it. */
 export interface StreamTransport {
@@ -58,6 +59,11 @@ export interface StreamSessionOptions {
   now?: () => number;
   /** Called once when the session ends. */
   onClose?: (reason: CloseReason, error?: unknown) => void;
+  /**
+   * Checks this session's deadlines together with other sessions' on one timer (a listener's),
+   * its tick at most a tenth of the timeouts. Default: a sweeper of its own.
+   */
+  sweeper?: Sweeper;
 }
 
 /**
@@ -92,9 +98,8 @@ export class StreamSession {
   #drainReason: CloseReason = "peer-closed";
   #closed = false;
   #lastActivity: number;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerDue = 0;
-  #drainWaiters: (() => void)[] = [];
+  readonly #sweeper: Sweeper;
+  #drainWaiters: (() => void)[] | undefined;
 
   constructor(transport: StreamTransport, options: StreamSessionOptions) {
     this.#transport = transport;
@@ -107,7 +112,8 @@ export class StreamSession {
     this.#now = options.now ?? (() => performance.now());
     this.#onClose = options.onClose;
     this.#lastActivity = this.#now();
-    this.#armTimer(Math.min(this.#idleMs, this.#frameMs));
+    this.#sweeper = options.sweeper ?? new Sweeper(tickFor(this.#idleMs, this.#frameMs));
+    this.#sweeper.add(this);
   }
 
   /** Queries received and not yet answered, including those waiting for a slot. */
@@ -131,14 +137,6 @@ export class StreamSession {
     } catch (error) {
       if (error instanceof FrameError) return this.#close("frame-error", error, true);
       throw error;
-    }
-    if (this.#decoder.bufferedBytes > 0 && this.#timer !== undefined) {
-      // A frame just started: make sure the timer fires by its deadline, not only at idle time.
-      const frameDue = this.#decoder.partialSince + this.#frameMs;
-      if (this.#timerDue > frameDue) {
-        clearTimeout(this.#timer);
-        this.#armTimer(frameDue - now);
-      }
     }
     for (const m of messages) {
       if (this.#inFlight < this.#maxInFlight) this.#dispatch(m);
@@ -175,7 +173,7 @@ export class StreamSession {
     this.#drainReason = "shutdown";
     this.#transport.pause();
     this.#paused = true;
-    const done = new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    const done = new Promise<void>((resolve) => (this.#drainWaiters ??= []).push(resolve));
     const force = setTimeout(() => this.#close("shutdown", undefined, true), graceMs);
     this.#maybeFinish();
     return done.finally(() => clearTimeout(force));
@@ -254,41 +252,39 @@ export class StreamSession {
     }
   }
 
-  #armTimer(ms: number): void {
-    const delay = Math.max(1, ms);
-    this.#timerDue = this.#now() + delay;
-    this.#timer = setTimeout(() => this.#onTimer(), delay);
-  }
-
-  #onTimer(): void {
-    this.#timer = undefined;
-    if (this.#closed) return;
+  /**
+   * Called by the sweeper every tick: closes a session whose half-received frame is past the
+   * frame timeout, or that has been idle (nothing in flight, nothing received or answered) for
+   * the idle timeout. False once closed.
+   */
+  sweep(): boolean {
+    if (this.#closed) return false;
     const now = this.#now();
-    const partial = this.#decoder.bufferedBytes > 0; // partialSince may legitimately be 0
-    const partialSince = this.#decoder.partialSince;
-    if (partial && now - partialSince >= this.#frameMs) {
-      return this.#close("frame-timeout", undefined, true);
+    // partialSince may legitimately be 0, so ask whether bytes are buffered.
+    if (this.#decoder.bufferedBytes > 0 && now - this.#decoder.partialSince >= this.#frameMs) {
+      this.#close("frame-timeout", undefined, true);
+      return false;
     }
-    const idleFor = now - this.#lastActivity;
-    if (this.inFlight === 0 && this.#outbox.length === 0 && idleFor >= this.#idleMs) {
-      return this.#close("idle", undefined, false);
+    if (
+      this.#inFlight === 0 && this.#backlog.length === 0 && this.#outbox.length === 0 &&
+      now - this.#lastActivity >= this.#idleMs
+    ) {
+      this.#close("idle", undefined, false);
+      return false;
     }
-    let next = this.#idleMs - idleFor;
-    if (next <= 0) next = this.#idleMs;
-    if (partial) next = Math.min(next, this.#frameMs - (now - partialSince));
-    this.#armTimer(next);
+    return true;
   }
 
   #close(reason: CloseReason, error: unknown, abrupt: boolean): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#sweeper.delete(this);
     this.#backlog = [];
     this.#outbox = [];
     if (abrupt) this.#transport.destroy();
     else this.#transport.end();
-    for (const resolve of this.#drainWaiters) resolve();
-    this.#drainWaiters = [];
+    for (const resolve of this.#drainWaiters ?? []) resolve();
+    this.#drainWaiters = undefined;
     this.#onClose?.(reason, error);
   }
 }

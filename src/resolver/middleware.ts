@@ -21,7 +21,7 @@ import type { Handler, Middleware, QueryContext } from "./types.ts";
  */
 export function timeout(ms: number): Middleware {
   return (next) => (query, ctx) =>
-    withLazyDeadline(ctx.signal, ms, (signal) => next(query, new DeadlineContext(ctx, signal)));
+    withLazyDeadline(ctx, ms, (signal) => next(query, new DeadlineContext(ctx, signal)));
 }
 
 /** Every key of {@linkcode QueryContext}: adding one there fails here until it is copied below. */
