@@ -19,6 +19,7 @@ import { type OneShotKind, oneShotSeries } from "./bench/oneshot.ts";
 import {
   FINISH_S,
   HELP,
+  idleEstimateS,
   isDot,
   JOB_OVERHEAD_S,
   jobLoadS,
@@ -26,6 +27,7 @@ import {
   parseOptions,
   profileEstimateS,
   requiredTools,
+  runsIdle,
   runsScale,
   scaleEstimateS,
   TABLE_MODES,
@@ -36,6 +38,7 @@ import {
 import { capture, exitsWithin, type Proc, REPO_DIR, Supervisor } from "./bench/procs.ts";
 import { profileBridge } from "./bench/profile_run.ts";
 import { connectionScale } from "./bench/scale.ts";
+import { idleBridgeArgs, idleMemory, type IdleResult } from "./bench/idle_memory.ts";
 import {
   type AddedLatency,
   type BenchReport,
@@ -625,6 +628,41 @@ async function run(
     }
   }
 
+  // 7. Idle memory per listener.
+  let idle: IdleResult[] | undefined;
+  if (runsIdle(o)) {
+    const needS = idleEstimateS(o) + (o.profile ? profileEstimateS(o) : 0) + FINISH_S;
+    if (needS > o.deadline - elapsedS()) {
+      log(`skipping the idle-memory run: ~${needS.toFixed(0)} s does not fit`);
+      skipped.push(`idle memory (${o.idleConns} idle connections)`);
+    } else {
+      const counts = [0, Math.round(o.idleConns / 10), o.idleConns];
+      const listener = (label: string, args: string[]) => ({
+        label,
+        heap: true,
+        start: (most: number, inspectPort?: number) =>
+          lab.startBridge(
+            [...idleBridgeArgs(lab, most), ...args],
+            inspectPort === undefined ? [] : [`--inspect=127.0.0.1:${inspectPort}`],
+          ),
+      });
+      try {
+        idle = await idleMemory(
+          lab,
+          [
+            listener(`${bridgeName(1)}, default DoT listener (node:tls)`, []),
+            listener(`${bridgeName(1)}, --dot-server native`, ["--dot-server", "native"]),
+          ],
+          counts,
+          { processes: o.idleProcs, heapConnections: Math.min(2000, o.idleConns), log },
+        );
+      } catch (e) {
+        log(`idle-memory run failed: ${(e as Error).message}`);
+        notes.push(`The idle-memory run failed: ${(e as Error).message}`);
+      }
+    }
+  }
+
   let profile: string | undefined;
   if (o.profile && o.targets.has("bridge")) {
     const load = o.profileLoad === "rate" ? rateLoad : satLoad;
@@ -709,6 +747,7 @@ async function run(
     added,
     budget,
     scale,
+    idle,
     notes,
     commands: [...new Set(commands)],
     profile,

@@ -7,16 +7,33 @@
  * @module
  */
 import { readHeap } from "./heap.ts";
-import type { Lab } from "./lab.ts";
+import type { Lab, Target } from "./lab.ts";
 import { freePort, memoryKiB, type Proc, sleep } from "./procs.ts";
 import { holderReady } from "./scale.ts";
 
-/** One listener's setting for {@linkcode idleMemory}. */
+/** One target of {@linkcode idleMemory}: a bridge listener, or the peer. */
 export interface IdleListener {
-  /** Row label, e.g. `default (node:tls)`. */
+  /** Row label, e.g. `dotbridge, default listener (node:tls)`. */
   label: string;
-  /** Bridge options selecting it. */
-  args: string[];
+  /**
+   * Starts the target ready to hold `most` idle connections (idle timeout and caps above it),
+   * with its inspector on `inspectPort` when given.
+   */
+  start: (most: number, inspectPort?: number) => Promise<Target>;
+  /** Read the JS heap at each step (Deno targets only). */
+  heap: boolean;
+}
+
+/** Bridge options for holding `most` idle connections: cache off, 10 min idle, no caps. */
+export function idleBridgeArgs(lab: Lab, most: number): string[] {
+  return [
+    ...lab.features.cacheOff,
+    ...lab.features.unlimitedConnections,
+    "--idle-timeout",
+    "10m",
+    "--max-connections",
+    String(most + 1000),
+  ];
 }
 
 /** Where a process's resident memory lives, MiB, from `/proc/PID/smaps`. */
@@ -36,18 +53,25 @@ export interface IdleStep {
   open: number;
   rssMb: number;
   smaps: SmapsSummary;
-  /** JS heap in use and ArrayBuffer (external) memory, MiB, after a full GC. */
-  heapUsedMb?: number;
-  externalMb?: number;
-  /** The heap snapshot's largest classes: [name, count, KiB]. */
-  top?: [string, number, number][];
 }
 
-/** One listener's whole run. */
+/** Where one idle connection's JS memory goes, from a separate run with the inspector on. */
+export interface IdleHeap {
+  /** Connections held for it (against none). */
+  connections: number;
+  /** JS heap in use per connection, after a full GC, bytes. */
+  heapBytes: number;
+  /** ArrayBuffer (external) memory per connection, bytes. */
+  externalBytes: number;
+  /** The heap snapshot's classes that grew, per connection: [name, objects, bytes]. */
+  top: [string, number, number][];
+}
+
+/** One target's whole run. */
 export interface IdleResult {
   label: string;
-  args: string[];
   steps: IdleStep[];
+  heap?: IdleHeap;
 }
 
 /** Sums `/proc/PID/smaps` Rss by kind of mapping. */
@@ -66,87 +90,108 @@ export function smapsSummary(pid: number): SmapsSummary {
   return out;
 }
 
+/** Opens `count` idle connections to `port` from `processes` holders; resolves with how many. */
+async function openIdle(
+  lab: Lab,
+  port: number,
+  count: number,
+  processes: number,
+  holders: Proc[],
+): Promise<number> {
+  const per = Math.ceil(count / processes);
+  const reports = [];
+  for (let i = 0; i * per < count; i++) {
+    const proc = lab.sup.spawn(`idle-${holders.length}`, Deno.execPath(), [
+      "run",
+      "-A",
+      "scripts/bench/idle_clients.ts",
+      "--port",
+      String(port),
+      "--ca",
+      lab.pki.caPath,
+      "--count",
+      String(Math.min(per, count - i * per)),
+      "--hold",
+      "600",
+    ], { cwd: lab.options.repo, stdout: "piped" });
+    holders.push(proc);
+    reports.push(holderReady(proc));
+  }
+  return (await Promise.all(reports)).reduce((n, r) => n + r.open, 0);
+}
+
 /**
- * Starts a bridge with each listener, opens idle connections up to each count in turn and
- * measures; with `heap`, also reads the JS heap at each step (the inspector is on).
+ * Starts each target, opens idle connections up to each count in turn and reads the RSS; then,
+ * for targets with `heap`, a second fresh target with its inspector on, heap snapshots with none
+ * and with `heapConnections` (kept apart because a snapshot leaves the process's RSS inflated).
  */
 export async function idleMemory(
   lab: Lab,
   listeners: IdleListener[],
   counts: number[],
-  o: { heap: boolean; processes: number; log?: (m: string) => void },
+  o: { processes: number; heapConnections: number; log?: (m: string) => void },
 ): Promise<IdleResult[]> {
   const results: IdleResult[] = [];
-  const most = Math.max(...counts);
+  const most = Math.max(...counts, o.heapConnections);
   for (const listener of listeners) {
-    const inspectPort = o.heap ? await freePort() : 0;
-    const bridge = await lab.startBridge(
-      [
-        ...lab.features.cacheOff,
-        ...lab.features.unlimitedConnections,
-        "--idle-timeout",
-        "10m",
-        "--max-connections",
-        String(most + 1000),
-        ...listener.args,
-      ],
-      o.heap ? [`--inspect=127.0.0.1:${inspectPort}`] : [],
-    );
-    const holders: Proc[] = [];
     const steps: IdleStep[] = [];
-    try {
+    await withTarget(listener.start(most), async (target, holders) => {
       let open = 0;
       let asked = 0;
       for (const count of [...counts].sort((a, b) => a - b)) {
-        const more = count - asked;
-        if (more > 0) {
-          o.log?.(`idle memory (${listener.label}): opening ${more} more connections`);
-          const per = Math.ceil(more / o.processes);
-          const reports = [];
-          for (let i = 0; i * per < more; i++) {
-            const n = Math.min(per, more - i * per);
-            const proc = lab.sup.spawn(`idle-${holders.length}`, Deno.execPath(), [
-              "run",
-              "-A",
-              "scripts/bench/idle_clients.ts",
-              "--port",
-              String(bridge.port),
-              "--ca",
-              lab.pki.caPath,
-              "--count",
-              String(n),
-              "--hold",
-              "600",
-            ], { cwd: lab.options.repo, stdout: "piped" });
-            holders.push(proc);
-            reports.push(holderReady(proc));
-          }
-          for (const r of await Promise.all(reports)) open += r.open;
+        if (count > asked) {
+          o.log?.(`idle memory (${listener.label}): opening ${count - asked} more connections`);
+          open += await openIdle(lab, target.port, count - asked, o.processes, holders);
           asked = count;
         }
         await sleep(1500);
-        const step: IdleStep = {
-          connections: count,
-          open,
-          rssMb: memoryKiB(bridge.proc.pid).rss / 1024,
-          smaps: smapsSummary(bridge.proc.pid),
-        };
-        if (o.heap) {
-          const heap = await readHeap(inspectPort);
-          step.heapUsedMb = heap.usage.heapUsed / 2 ** 20;
-          step.externalMb = heap.usage.external / 2 ** 20;
-          step.top = heap.classes.slice(0, 25).map((c) => [c.name, c.count, c.selfBytes / 1024]);
-        }
-        steps.push(step);
-        o.log?.(
-          `idle memory (${listener.label}): ${open} open, RSS ${step.rssMb.toFixed(1)} MB`,
-        );
+        const rssMb = memoryKiB(target.proc.pid).rss / 1024;
+        steps.push({ connections: count, open, rssMb, smaps: smapsSummary(target.proc.pid) });
+        o.log?.(`idle memory (${listener.label}): ${open} open, RSS ${rssMb.toFixed(1)} MB`);
       }
-    } finally {
-      await Promise.all(holders.map((p) => p.stop(1_000)));
-      await bridge.proc.stop();
+    });
+    let heap: IdleHeap | undefined;
+    if (listener.heap && o.heapConnections > 0) {
+      const inspectPort = await freePort();
+      await withTarget(listener.start(most, inspectPort), async (target, holders) => {
+        await sleep(1000);
+        const before = await readHeap(inspectPort);
+        o.log?.(`idle memory (${listener.label}): heap snapshots, ${o.heapConnections} conns`);
+        const n = await openIdle(lab, target.port, o.heapConnections, o.processes, holders);
+        await sleep(1000);
+        const after = await readHeap(inspectPort);
+        const was = new Map(before.classes.map((c) => [c.name, c]));
+        heap = {
+          connections: n,
+          heapBytes: (after.usage.heapUsed - before.usage.heapUsed) / n,
+          externalBytes: (after.usage.external - before.usage.external) / n,
+          top: after.classes
+            .map((c): [string, number, number] => [
+              c.name,
+              (c.count - (was.get(c.name)?.count ?? 0)) / n,
+              (c.selfBytes - (was.get(c.name)?.selfBytes ?? 0)) / n,
+            ])
+            .sort((a, b) => b[2] - a[2])
+            .slice(0, 25),
+        };
+      });
     }
-    results.push({ label: listener.label, args: listener.args, steps });
+    results.push({ label: listener.label, steps, heap });
   }
   return results;
+}
+
+/** Runs `fn` with a started target and a list for holder processes; stops them all after. */
+async function withTarget(
+  started: Promise<Target>,
+  fn: (target: Target, holders: Proc[]) => Promise<void>,
+): Promise<void> {
+  const target = await started;
+  const holders: Proc[] = [];
+  try {
+    await fn(target, holders);
+  } finally {
+    await Promise.all(holders.map((p) => p.stop(1_000)));
+    await target.proc.stop();
+  }
 }

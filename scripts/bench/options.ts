@@ -12,13 +12,16 @@ export const HELP = `Usage: deno task bench [options]
 Benchmarks dotbridge against dnsdist (both as DoT->DoH bridges) on 127.0.0.1.
 Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --profile).
 
-  --modes LIST          what to run, of bridging,cached,doh,oneshot,scale (default all):
+  --modes LIST          of bridging,cached,doh,oneshot,scale,idle (default all):
                         bridging, cached: DoT at saturation and at --rate (dnsperf);
                         doh: the cached DoH face (h2load) at each --doh-streams shape and
                         at --rate; oneshot: one query per new connection (kdig), DoH and DoT;
-                        scale: --idle-conns idle DoT connections. The upstream's ceiling
-                        and dnsperf baseline run with bridging or cached, its h2load
-                        baseline with doh. E.g. --modes doh,oneshot takes ~1.5 minutes
+                        scale: --idle-conns idle DoT connections under a load;
+                        idle: memory with 0, --idle-conns/10 and --idle-conns idle DoT
+                        connections on each listener (RSS, smaps, heap snapshots).
+                        The upstream's ceiling and dnsperf baseline run with bridging
+                        or cached, its h2load baseline with doh. E.g. --modes
+                        doh,oneshot takes ~1.5 minutes
   --duration S          seconds per measured load run (default 15)
   --warmup S            unmeasured load before each target's runs (default 2)
   --quick               smoke run: --duration 3 --warmup 1 --idle-conns 1000
@@ -52,7 +55,7 @@ Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --pro
   --write-readme        replace the <!-- bench:start --> ... <!-- bench:end --> block of
                         README.md with the results
   --keep                keep the work directory (configs, logs, dnsperf outputs)
-  --deadline S          hard limit for the whole run; then everything is stopped (default 295,
+  --deadline S          hard limit for the whole run; then everything is stopped (default 420,
                         plus an estimate of the extra runs for each --bridge-threads count
                         past the first: ~2 min each at the default --duration). Runs that
                         would end too near it are skipped, and the report says which
@@ -60,14 +63,14 @@ Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --pro
 `;
 
 /** `--deadline` for the default run (one bridge thread count). */
-export const DEFAULT_DEADLINE_S = 295;
+export const DEFAULT_DEADLINE_S = 420;
 
 /** The table's modes, in order: DoT without and with caches, the cached DoH face, one-shots. */
 export const TABLE_MODES = ["bridging", "cached", "doh", "oneshot"] as const;
 /** One mode of the tables. */
 export type TableMode = typeof TABLE_MODES[number];
 /** Everything `--modes` can name: the table's modes and the connection-scale run. */
-export const MODES = [...TABLE_MODES, "scale"] as const;
+export const MODES = [...TABLE_MODES, "scale", "idle"] as const;
 /** One part of the run `--modes` selects. */
 export type Mode = typeof MODES[number];
 
@@ -148,7 +151,9 @@ export function jobLoadS(o: LoadKnobs, mode: TableMode, label: "bridge" | "peer"
 export function extraThreadCountS(o: LoadKnobs, modes: Iterable<Mode>): number {
   let s = 0;
   for (const m of modes) {
-    if (m !== "scale") s += jobLoadS(o, m, "bridge") + JOB_OVERHEAD_S + THREADS_OVERHEAD_S;
+    if (m !== "scale" && m !== "idle") {
+      s += jobLoadS(o, m, "bridge") + JOB_OVERHEAD_S + THREADS_OVERHEAD_S;
+    }
   }
   return s;
 }
@@ -168,9 +173,22 @@ export function runsScale(o: Pick<Options, "modes" | "targets" | "idleConns">): 
   return o.modes.has("scale") && o.targets.has("bridge") && o.idleConns > 0;
 }
 
+/** True when the idle-memory run is asked for (a bridge, the mode, some connections). */
+export function runsIdle(o: Pick<Options, "modes" | "targets" | "idleConns">): boolean {
+  return o.modes.has("idle") && o.targets.has("bridge") && o.idleConns > 0;
+}
+
+/**
+ * The idle-memory run: per listener (two), a bridge, the connections opened in steps, and a
+ * heap snapshot at each of three steps (a few seconds each at 10 000 connections).
+ */
+export function idleEstimateS(o: Pick<Options, "idleConns">): number {
+  return 2 * (20 + (o.idleConns / 1000) * 2.5);
+}
+
 /** Time kept back for the runs after the bridge and peer rows. */
 export function tailEstimateS(o: Options): number {
-  return (runsScale(o) ? scaleEstimateS(o) : 0) +
+  return (runsScale(o) ? scaleEstimateS(o) : 0) + (runsIdle(o) ? idleEstimateS(o) : 0) +
     (o.targets.has("bridge") && o.profile ? profileEstimateS(o) : 0);
 }
 

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { IdleResult } from "./idle_memory.ts";
 
 /** One line of the main table. A row with `unavailable` set prints that text instead of data. */
 export interface FigureRow {
@@ -104,6 +105,8 @@ export interface BenchReport {
   added: AddedLatency[];
   budget: BudgetRow[];
   scale?: ScaleResult;
+  /** The idle-memory run, one entry per listener. */
+  idle?: IdleResult[];
   notes: string[];
   commands: string[];
   profile?: string;
@@ -396,6 +399,7 @@ export function renderReport(r: BenchReport, brief = false): string {
     if (s.note) out.push(`  ${s.note}`);
     out.push("");
   }
+  if (r.idle && r.idle.length > 0) out.push(...renderIdle(r.idle), "");
   if (!brief && r.budget.length > 0) {
     out.push("Where the machine's CPU went during each measured run (CPU seconds):", "");
     out.push(markdownTable(
@@ -439,4 +443,64 @@ export function replaceReadmeBlock(readme: string, block: string): string {
   }
   return readme.slice(0, start + README_START.length) + "\n" + block.trim() + "\n" +
     readme.slice(end);
+}
+
+/**
+ * The idle-memory tables: RSS at each step per listener with the cost per connection, then where
+ * one connection's JS heap goes (heap snapshots with and without connections, per connection).
+ */
+export function renderIdle(results: IdleResult[]): string[] {
+  const counts = [...new Set(results.flatMap((r) => r.steps.map((s) => s.connections)))]
+    .sort((a, b) => a - b);
+  const out = [
+    "Idle DoT connections: whole-process RSS after each step, and per connection from the " +
+    "first step to the last; the JS heap and ArrayBuffers per connection come from a second " +
+    "bridge with its inspector on (`Deno.memoryUsage()` after a full GC, with and without " +
+    "connections); the rest is native (rustls, Deno's TLS and socket state):",
+    "",
+  ];
+  out.push(markdownTable(
+    [
+      "target",
+      ...counts.map((c) => `RSS MB, ${fmtNum(c)} conns`),
+      "KiB/conn",
+      "JS heap KiB/conn",
+      "ArrayBuffers KiB/conn",
+      "native KiB/conn",
+    ],
+    results.map((r) => {
+      const first = r.steps[0];
+      const last = r.steps[r.steps.length - 1];
+      const n = last.open - first.open;
+      const rss = n > 0 ? ((last.rssMb - first.rssMb) * 1024) / n : NaN;
+      const js = r.heap ? r.heap.heapBytes / 1024 : NaN;
+      const ext = r.heap ? r.heap.externalBytes / 1024 : NaN;
+      return [
+        r.label,
+        ...counts.map((c) => {
+          const s = r.steps.find((x) => x.connections === c);
+          return s ? s.rssMb.toFixed(1) : "n/a";
+        }),
+        fmtNum(rss, 1),
+        fmtNum(js, 1),
+        fmtNum(ext, 1),
+        fmtNum(rss - js - ext, 1),
+      ];
+    }),
+    1,
+  ));
+  for (const r of results) {
+    if (!r.heap) continue;
+    const grown = r.heap.top.filter(([, , bytes]) => bytes >= 32).slice(0, 12);
+    out.push(
+      "",
+      `${r.label}, JS heap per connection (heap snapshots, ${fmtNum(r.heap.connections)} ` +
+        `connections against none): ` +
+        grown.map(([name, objects, bytes]) =>
+          `${name} ${fmtNum(objects, 1)}× ${bytes.toFixed(0)} B`
+        )
+          .join("; "),
+    );
+  }
+  return out;
 }

@@ -20,7 +20,7 @@ import {
 describe("bench options", () => {
   it("runs every mode, both DoH shapes and 20 one-shots by default", () => {
     const o = parseOptions([])!;
-    expect([...o.modes]).toEqual(["bridging", "cached", "doh", "oneshot", "scale"]);
+    expect([...o.modes]).toEqual(["bridging", "cached", "doh", "oneshot", "scale", "idle"]);
     expect(o.dohStreams).toEqual([10, 64]);
     expect(o.oneshotRuns).toBe(20);
     expect(o.deadline).toBe(DEFAULT_DEADLINE_S);
