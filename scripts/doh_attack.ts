@@ -47,7 +47,7 @@ await Deno.writeTextFile(`${dir}/ca.pem`, pki.ca.certPem);
 const port = 20_000 + Math.floor(Math.random() * 20_000);
 const bridge = new Deno.Command(Deno.execPath(), {
   args: [
-    ...["run", "--v8-flags=--no-concurrent-array-buffer-sweeping", "-A"],
+    ...["run", "--v8-flags=--no-concurrent-array-buffer-sweeping,--heap-growing-percent=20", "-A"],
     new URL("../src/deno/main.ts", import.meta.url).pathname,
     ...["--listen", "127.0.0.1:0", "--http-listen", `127.0.0.1:${port}`, "--rate-limit", "0"],
     ...["--cert", `${dir}/cert.pem`, "--key", `${dir}/key.pem`, "--log-level", "warn"],

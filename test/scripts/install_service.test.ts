@@ -25,7 +25,7 @@ describe("install-service", () => {
     expect(unit).not.toContain("--allow-write");
     expect(unit).not.toContain("--allow-all");
     expect(unit).toContain(
-      "/usr/local/bin/deno run --cached-only --v8-flags=--no-concurrent-array-buffer-sweeping",
+      "/usr/local/bin/deno run --cached-only --v8-flags=--no-concurrent-array-buffer-sweeping,--heap-growing-percent=20",
     );
     expect(unit).toContain("--allow-net --allow-env");
   });
