@@ -62,11 +62,15 @@ const MAX_POINTER_HOPS = 64;
  * @throws {RangeError} if the name runs past the message, loops, or uses a reserved label type
  */
 export function readName(wire: Uint8Array, offset: number): { name: string; end: number } {
-  const labels: string[] = [];
   let pos = offset;
   let end = -1;
   let hops = 0;
   let length = 1;
+  // The name's text goes into NAME_TEXT while every byte is printable and needs no escape (the
+  // usual case), and becomes one string at the end; a name that needs escapes is read again
+  // label by label.
+  let plain = true;
+  let n = 0;
   for (;;) {
     if (pos >= wire.length) throw new RangeError(`dns: name at offset ${offset} runs past the end`);
     const len = wire[pos];
@@ -93,10 +97,44 @@ export function readName(wire: Uint8Array, offset: number): { name: string; end:
     }
     length += len + 1;
     if (length > 255) throw new RangeError(`dns: name at offset ${offset} is over 255 bytes`);
+    if (plain) {
+      if (n > 0) NAME_TEXT[n++] = 0x2e;
+      for (let i = pos + 1; i <= pos + len; i++) {
+        const c = wire[i];
+        if (c <= 0x20 || c >= 0x7f || c === 0x2e || c === 0x5c) {
+          plain = false;
+          break;
+        }
+        NAME_TEXT[n++] = c;
+      }
+    }
+    pos += 1 + len;
+  }
+  if (plain) {
+    // fromCharCode takes the typed array as its argument list: one string, no per-label ones.
+    return { name: String.fromCharCode.apply(null, NAME_TEXT.subarray(0, n) as never), end };
+  }
+  return { name: escapedName(wire, offset), end };
+}
+
+/** A name's text while it is being read: at most 254 characters, so 255 bytes are enough. */
+const NAME_TEXT = new Uint8Array(255);
+
+/** The name at `offset` (already checked by {@linkcode readName}) with escapes, label by label. */
+function escapedName(wire: Uint8Array, offset: number): string {
+  const labels: string[] = [];
+  let pos = offset;
+  for (;;) {
+    const len = wire[pos];
+    if (len === 0) break;
+    if ((len & 0xc0) === 0xc0) {
+      pos = ((len & 0x3f) << 8) | wire[pos + 1];
+      continue;
+    }
     labels.push(labelText(wire, pos + 1, len));
     pos += 1 + len;
   }
-  return { name: labels.join("."), end };
+  return labels.join(".");
 }
 
 function labelText(wire: Uint8Array, start: number, len: number): string {
