@@ -105,6 +105,34 @@ export interface Resolver {
 /** The resolver-related groups of {@linkcode Config}. */
 export type ResolverConfig = Pick<Config, "upstream" | "resolver">;
 
+/**
+ * Counts each upstream exchange into its bound series (made once per upstream and outcome, both
+ * few), so a report builds no label objects or series keys.
+ */
+function upstreamReporter(metrics: BridgeMetrics): (r: ExchangeReport) => void {
+  const series = new Map<string, {
+    latency: { observe(value: number): void };
+    outcomes: Map<string, { inc(): void }>;
+  }>();
+  return (r) => {
+    let s = series.get(r.upstream);
+    if (!s) {
+      s = {
+        latency: metrics.upstreamLatency.labels({ upstream: r.upstream }),
+        outcomes: new Map(),
+      };
+      series.set(r.upstream, s);
+    }
+    let count = s.outcomes.get(r.outcome);
+    if (!count) {
+      count = metrics.upstreamQueries.labels({ upstream: r.upstream, outcome: r.outcome });
+      s.outcomes.set(r.outcome, count);
+    }
+    count.inc();
+    if (r.outcome === "ok") s.latency.observe(r.seconds);
+  };
+}
+
 /** Member health of an upstream that is a failover or round-robin group; none otherwise. */
 function healthOf(u: Upstream): { name: string; healthy: boolean }[] {
   return u instanceof UpstreamGroup ? u.health() : [];
@@ -125,12 +153,7 @@ function healthOf(u: Upstream): { name: string; healthy: boolean }[] {
 export function buildResolver(config: ResolverConfig, deps: ResolverDeps): Resolver {
   const { logger, metrics } = deps;
   const upstreams: Upstream[] = [];
-  const report = metrics
-    ? (r: ExchangeReport) => {
-      metrics.upstreamQueries.inc({ upstream: r.upstream, outcome: r.outcome });
-      if (r.outcome === "ok") metrics.upstreamLatency.observe({ upstream: r.upstream }, r.seconds);
-    }
-    : undefined;
+  const report = metrics ? upstreamReporter(metrics) : undefined;
   const onEvent = metrics ? (event: string) => metrics.cache.inc({ event }) : undefined;
   const storeFor = deps.cacheStore ??
     (() => new MemoryStore({ maxEntries: config.resolver.cacheSize }));
