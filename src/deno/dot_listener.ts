@@ -62,6 +62,57 @@ export interface DotListenerOptions {
   tenantOf?: (servername: string) => string | undefined;
 }
 
+/** Where a node:tls socket keeps its session, for the shared listener functions. */
+const SESSION = Symbol("dotbridge.session");
+type SessionSocket = tls.TLSSocket & { [SESSION]: StreamSession };
+
+function onData(this: SessionSocket, chunk: Uint8Array): void {
+  this[SESSION].receive(chunk);
+}
+function onEnd(this: SessionSocket): void {
+  this[SESSION].peerEnded();
+}
+function onDrain(this: SessionSocket): void {
+  this[SESSION].writable();
+}
+function onClose(this: SessionSocket): void {
+  this[SESSION].transportClosed();
+}
+
+/** A node:tls socket as a session's transport: methods, not one closure per connection. */
+class NodeTransport implements StreamTransport {
+  readonly #socket: tls.TLSSocket;
+
+  constructor(socket: tls.TLSSocket) {
+    this.#socket = socket;
+  }
+
+  write(bytes: Uint8Array): void {
+    if (!this.#socket.destroyed) this.#socket.write(bytes);
+  }
+
+  get writableLength(): number {
+    return this.#socket.writableLength;
+  }
+
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    this.#socket.resume();
+  }
+
+  /** Half-open sockets (allowHalfOpen) stay open until the peer's FIN is read. */
+  end(): void {
+    endAndLinger(this.#socket);
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+}
+
 /** The sessions of one DoT listener, and the one timer that checks their deadlines. */
 export class DotSessions {
   readonly all = new Set<StreamSession>();
@@ -219,29 +270,22 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
     // Set by node:tls at run time; not in the TLSSocket type Deno ships without @types/node.
     const sni = (socket as { servername?: unknown }).servername;
     const servername = typeof sni === "string" ? sni : "";
-    const transport: StreamTransport = {
-      write: (bytes) => {
-        if (!socket.destroyed) socket.write(bytes);
-      },
-      get writableLength() {
-        return socket.writableLength;
-      },
-      pause: () => socket.pause(),
-      resume: () => socket.resume(),
-      // Half-open sockets (allowHalfOpen) stay open until the peer's FIN is read.
-      end: () => endAndLinger(socket),
-      destroy: () => socket.destroy(),
-    };
-    const session = startDotSession(transport, options, sessions, {
+    const session = startDotSession(new NodeTransport(socket), options, sessions, {
       client: front.clientOf(socket),
       tenant: servername && options.tenantOf ? options.tenantOf(servername) : undefined,
     });
-    socket.on("data", (chunk: Uint8Array) => session.receive(chunk));
-    socket.on("end", () => session.peerEnded());
-    socket.on("drain", () => session.writable());
-    socket.on("close", () => session.transportClosed());
-    socket.on("error", (error: Error) => logger?.debug("socket error", { error: error.message }));
+    (socket as SessionSocket)[SESSION] = session;
+    socket.on("data", onData);
+    socket.on("end", onEnd);
+    socket.on("drain", onDrain);
+    socket.on("close", onClose);
+    socket.on("error", onError);
   });
+  // One set of listener functions for every connection: node:events calls them with the socket
+  // as `this`, and the socket carries its session, so a connection costs no closures for them.
+  function onError(this: tls.TLSSocket, error: Error): void {
+    logger?.debug("socket error", { error: error.message });
+  }
 
   await listenNode(tcp, options);
   tcp.on("error", (error: Error) => logger?.error("listener error", { error: error.message }));
