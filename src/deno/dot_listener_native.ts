@@ -31,8 +31,12 @@ import {
 } from "./dot_listener.ts";
 import { acceptTls } from "./tls_acceptor.ts";
 
-/** First read buffer of a connection: what an idle connection pins while its read is pending. */
-const READ_SMALL = 1024;
+/**
+ * First read buffer of a connection: what an idle connection pins while its read is pending.
+ * Room for a padded query (RFC 8467 pads to 128 bytes) with its length; a fuller read moves to
+ * the large buffer.
+ */
+const READ_SMALL = 256;
 /** Read buffer while reads keep filling the small one (a pipelining client); a TLS record. */
 const READ_LARGE = 16 * 1024;
 /** How long a closed-for-writing connection waits for the peer's FIN before it is dropped. */
