@@ -74,6 +74,20 @@ export function withDeadline<T>(
 }
 
 /**
+ * What a lazy deadline's parent abort comes from: a context's signal, or, where the context
+ * offers it, a subscription. A DoT connection's context does: its queries would otherwise each
+ * add (and remove, by a linear search) a listener on one signal, and the connection would need an
+ * `AbortController` at all.
+ */
+export interface AbortParent {
+  readonly signal: AbortSignal;
+  /** Calls `onAbort` once when the parent aborts, at once if it already has. */
+  watch?(onAbort: (reason: unknown) => void): void;
+  /** Stops a {@linkcode watch}. */
+  unwatch?(onAbort: (reason: unknown) => void): void;
+}
+
+/**
  * {@linkcode withDeadline} for work that rarely needs its signal: `fn` gets a getter, and the
  * signal (with its listener on the parent's) is made only when the getter is first called; the
  * parent's signal (`parent.signal`) is not read before either, so a context that makes its own
@@ -90,11 +104,10 @@ export function withDeadline<T>(
  * ```
  */
 export function withLazyDeadline<T>(
-  context: { readonly signal: AbortSignal },
+  context: AbortParent,
   ms: number,
   fn: (signal: () => AbortSignal) => Promise<T>,
 ): Promise<T> {
-  let parent: AbortSignal | undefined;
   let lane = lanes.get(ms);
   if (!lane) {
     lane = new TimerLane(ms);
@@ -102,29 +115,39 @@ export function withLazyDeadline<T>(
   }
   const deadlineLane = lane;
   let controller: AbortController | undefined;
-  let onAbort: (() => void) | undefined;
+  let onAbort: ((reason: unknown) => void) | undefined;
+  let listener: (() => void) | undefined;
   let settled = false;
+  const unhook = () => {
+    if (onAbort === undefined) return;
+    if (listener) context.signal.removeEventListener("abort", listener);
+    else context.unwatch?.(onAbort);
+  };
   return new Promise<T>((resolve, reject) => {
     const signal = () => {
       if (controller) return controller.signal;
       controller = new AbortController();
       if (settled) return controller.signal;
-      const outer = parent = context.signal;
-      if (outer.aborted) {
-        controller.abort(outer.reason);
-        reject(outer.reason);
-      } else {
-        onAbort = () => {
-          controller!.abort(outer.reason);
-          reject(outer.reason);
-        };
-        outer.addEventListener("abort", onAbort, { once: true });
+      const own = controller;
+      onAbort = (reason) => {
+        own.abort(reason);
+        reject(reason);
+      };
+      if (context.watch) {
+        context.watch(onAbort);
+        return own.signal;
       }
-      return controller.signal;
+      const outer = context.signal;
+      if (outer.aborted) onAbort(outer.reason);
+      else {
+        listener = () => onAbort!(outer.reason);
+        outer.addEventListener("abort", listener, { once: true });
+      }
+      return own.signal;
     };
     const entry = deadlineLane.add(() => {
       settled = true;
-      if (onAbort) parent!.removeEventListener("abort", onAbort);
+      unhook();
       const reason = new DeadlineError(ms);
       controller?.abort(reason);
       reject(reason);
@@ -132,7 +155,7 @@ export function withLazyDeadline<T>(
     const done = () => {
       settled = true;
       deadlineLane.cancel(entry);
-      if (onAbort) parent!.removeEventListener("abort", onAbort);
+      unhook();
     };
     let promise: Promise<T>;
     try {

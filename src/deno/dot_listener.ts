@@ -15,6 +15,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { type CloseReason, StreamSession, type StreamTransport } from "../framing/session.ts";
 import { Sweeper, tickFor } from "../framing/sweeper.ts";
+import type { AbortParent } from "../async/deadline.ts";
 import type { Logger } from "../log/mod.ts";
 import { checkCertificatePair } from "./cert_check.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
@@ -127,14 +128,16 @@ export class DotSessions {
 
 /**
  * A DoT connection's query context. Its signal (aborted when the connection closes) is made on
- * first read: most idle connections never need one.
+ * first read, which the query path avoids: a query's deadline watches the connection through
+ * {@linkcode watch} instead (see `AbortParent` in `async/deadline.ts`).
  */
-class DotContext {
+class DotContext implements AbortParent {
   readonly face = "dot" as const;
   readonly client: { address: string; port?: number };
   readonly tenant: string | undefined;
   #abort: AbortController | undefined;
   #closed: Error | undefined;
+  #watchers: Set<(reason: unknown) => void> | undefined;
 
   constructor(client: { address: string; port?: number }, tenant: string | undefined) {
     this.client = client;
@@ -149,9 +152,21 @@ class DotContext {
     return this.#abort.signal;
   }
 
+  watch(onAbort: (reason: unknown) => void): void {
+    if (this.#closed) return onAbort(this.#closed);
+    (this.#watchers ??= new Set()).add(onAbort);
+  }
+
+  unwatch(onAbort: (reason: unknown) => void): void {
+    this.#watchers?.delete(onAbort);
+  }
+
   close(reason: CloseReason): void {
-    this.#closed = new Error(`connection closed: ${reason}`);
-    this.#abort?.abort(this.#closed);
+    const closed = this.#closed = new Error(`connection closed: ${reason}`);
+    this.#abort?.abort(closed);
+    const watchers = this.#watchers;
+    this.#watchers = undefined;
+    if (watchers) { for (const onAbort of watchers) onAbort(closed); }
   }
 }
 

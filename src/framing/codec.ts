@@ -44,8 +44,11 @@ export class FrameDecoder {
     return this.#pending ? this.#pendingSince : 0;
   }
 
-  /** Adds a chunk; returns the messages it completed, in order. */
-  push(chunk: Uint8Array, now = 0): Uint8Array[] {
+  /**
+   * Adds a chunk; returns the messages it completed, in order. `now` (a timestamp, or a clock
+   * read only then) becomes {@linkcode partialSince} when this chunk starts an incomplete frame.
+   */
+  push(chunk: Uint8Array, now: number | (() => number) = 0): Uint8Array[] {
     // A Node Buffer (what node:net and node:tls hand over) has a slice() that returns a view;
     // frames are handed out as plain Uint8Arrays so no caller can be surprised by that.
     if (chunk.constructor !== Uint8Array) {
@@ -71,7 +74,9 @@ export class FrameDecoder {
     if (pos < data.length) {
       const wasPartial = data !== chunk;
       this.#pending = data.slice(pos);
-      if (!wasPartial || out.length > 0) this.#pendingSince = now;
+      if (!wasPartial || out.length > 0) {
+        this.#pendingSince = typeof now === "number" ? now : now();
+      }
     }
     return out;
   }

@@ -98,6 +98,8 @@ export class StreamSession {
   #drainReason: CloseReason = "peer-closed";
   #closed = false;
   #lastActivity: number;
+  /** Something was received or answered since the last sweep (which then reads the clock). */
+  #active = false;
   readonly #sweeper: Sweeper;
   #drainWaiters: (() => void)[] | undefined;
 
@@ -129,11 +131,10 @@ export class StreamSession {
   /** Feed bytes read from the transport. */
   receive(chunk: Uint8Array): void {
     if (this.#closed || this.#draining) return;
-    const now = this.#now();
-    this.#lastActivity = now;
+    this.#active = true;
     let messages: Uint8Array[];
     try {
-      messages = this.#decoder.push(chunk, now);
+      messages = this.#decoder.push(chunk, this.#now);
     } catch (error) {
       if (error instanceof FrameError) return this.#close("frame-error", error, true);
       throw error;
@@ -200,7 +201,7 @@ export class StreamSession {
     this.#inFlight--;
     if (this.#closed) return;
     if (answer === null) return this.#close("dropped", undefined, false);
-    this.#lastActivity = this.#now();
+    this.#active = true;
     this.#outbox.push(answer);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
@@ -260,6 +261,12 @@ export class StreamSession {
   sweep(): boolean {
     if (this.#closed) return false;
     const now = this.#now();
+    if (this.#active) {
+      // Activity is timed at the sweep after it: at most a tick late, so idleness is never
+      // judged early, and the query path reads no clock.
+      this.#active = false;
+      this.#lastActivity = now;
+    }
     // partialSince may legitimately be 0, so ask whether bytes are buffered.
     if (this.#decoder.bufferedBytes > 0 && now - this.#decoder.partialSince >= this.#frameMs) {
       this.#close("frame-timeout", undefined, true);

@@ -1,6 +1,9 @@
-/** withDeadline: deadlines of one length share a queue and a timer; each still fires on time. */
+/**
+ * withDeadline: deadlines of one length share a queue and a timer; each still fires on time.
+ * withLazyDeadline: the signal and the watch on the parent are made only when asked for.
+ */
 import { describe, expect, it } from "vitest";
-import { DeadlineError, withDeadline } from "../../src/async/deadline.ts";
+import { DeadlineError, withDeadline, withLazyDeadline } from "../../src/async/deadline.ts";
 
 const never = () => new Promise<never>(() => {});
 const after = <T>(ms: number, value: T) => new Promise<T>((r) => setTimeout(() => r(value), ms));
@@ -65,5 +68,70 @@ describe("withDeadline", () => {
       const timedOut = results.filter((r) => r.status === "rejected").length;
       expect(timedOut).toBe(Math.ceil(2_000 / 3));
     }
+  });
+});
+
+describe("withLazyDeadline", () => {
+  /** A parent that offers watch/unwatch, like a DoT connection's context. */
+  function watchedParent() {
+    const watchers = new Set<(reason: unknown) => void>();
+    return {
+      watchers,
+      get signal(): AbortSignal {
+        throw new Error("the signal must not be read when watch is offered");
+      },
+      watch: (fn: (reason: unknown) => void) => void watchers.add(fn),
+      unwatch: (fn: (reason: unknown) => void) => void watchers.delete(fn),
+      close: (reason: unknown) => [...watchers].forEach((fn) => fn(reason)),
+    };
+  }
+
+  it("watches the parent only once the signal is asked for, and stops when done", async () => {
+    const parent = watchedParent();
+    expect(await withLazyDeadline(parent, 1_000, () => Promise.resolve(1))).toBe(1);
+    expect(parent.watchers.size).toBe(0);
+    let seen: AbortSignal | undefined;
+    const answer = withLazyDeadline(parent, 1_000, (signal) => {
+      seen = signal();
+      expect(parent.watchers.size).toBe(1);
+      return Promise.resolve(2);
+    });
+    expect(await answer).toBe(2);
+    expect(seen?.aborted).toBe(false);
+    expect(parent.watchers.size).toBe(0);
+  });
+
+  it("rejects and aborts the signal when a watched parent aborts", async () => {
+    const parent = watchedParent();
+    let seen: AbortSignal | undefined;
+    const answer = withLazyDeadline(parent, 1_000, (signal) => {
+      seen = signal();
+      return new Promise<never>(() => {});
+    });
+    const reason = new Error("connection closed: peer-closed");
+    parent.close(reason);
+    await expect(answer).rejects.toBe(reason);
+    expect(seen?.aborted).toBe(true);
+    expect(seen?.reason).toBe(reason);
+  });
+
+  it("follows a plain parent signal with a listener it removes when done", async () => {
+    const outer = new AbortController();
+    const answer = withLazyDeadline(outer, 1_000, (signal) => {
+      signal();
+      return new Promise<never>(() => {});
+    });
+    outer.abort(new Error("gone"));
+    await expect(answer).rejects.toThrow("gone");
+  });
+
+  it("rejects with a DeadlineError after ms even if the work ignores its signal", async () => {
+    const parent = watchedParent();
+    const answer = withLazyDeadline(parent, 20, (signal) => {
+      signal();
+      return new Promise<never>(() => {});
+    });
+    await expect(answer).rejects.toBeInstanceOf(DeadlineError);
+    expect(parent.watchers.size).toBe(0);
   });
 });
