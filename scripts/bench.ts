@@ -13,6 +13,7 @@
 import { h2loadUris } from "./bench/configs.ts";
 import { type DnsperfOptions, type DnsperfResult, runDnsperf } from "./bench/dnsperf.ts";
 import { type H2loadResult, runH2load } from "./bench/h2load.ts";
+import { runHandshakes } from "./bench/handshake.ts";
 import { Lab, type Target } from "./bench/lab.ts";
 import { dnsperfRow, h2loadRow, machineFacts, measure, type Measured } from "./bench/measure.ts";
 import { type OneShotKind, oneShotSeries } from "./bench/oneshot.ts";
@@ -45,6 +46,8 @@ import {
   type BudgetRow,
   type FigureRow,
   fmtMs,
+  type HandshakeRow,
+  handshakeRows,
   modeRows,
   type OneShotRow,
   oneShotRows,
@@ -58,7 +61,14 @@ const MODE_TITLE: Record<TableMode, string> = {
   cached: "cached",
   doh: "cached DoH face",
   oneshot: "one-shot",
+  handshake: "handshake rate",
 };
+
+/** The handshake-rate listeners: the bridge's default DoT server and its native one. */
+const HANDSHAKE_LISTENER = {
+  dot: "DoT",
+  dotNative: "DoT, --dot-server native",
+} as const;
 
 /** The one-shot faces: the label in the table and the protocol kdig speaks. */
 const ONESHOT_FACE = {
@@ -487,6 +497,79 @@ async function run(
     return out;
   };
 
+  /**
+   * Handshake rate at the target's DoT listener (the name is cached: the readiness probe asked
+   * it): a warm-up, then the measured run; for the bridge also at a second bridge with
+   * --dot-server native.
+   */
+  const handshakeRuns = async (job: Job, target: Target): Promise<HandshakeRow[]> => {
+    const series = async (listener: string, t: Target): Promise<HandshakeRow> => {
+      const what = `${who(job)} handshake rate, ${listener}`;
+      const slug = `${jobKey(job)}${listener === HANDSHAKE_LISTENER.dot ? "" : "-native"}`;
+      const load = {
+        port: t.port,
+        name: lab.names[1],
+        processes: o.handshakeProcs,
+        concurrency: Math.ceil(o.handshakeWorkers / o.handshakeProcs),
+        seconds: o.handshakeDuration,
+        caPath: lab.pki.caPath,
+      };
+      if (o.warmup > 0) await runHandshakes(sup, `warmup-${slug}`, { ...load, seconds: o.warmup });
+      log(`${what}: ${o.handshakeWorkers} workers, ${o.handshakeDuration} s`);
+      const m = await measure(
+        { target: t.proc, upstream: lab.upstreamProcs },
+        () => runHandshakes(sup, `hs-${slug}`, load),
+      );
+      assertAlive(t.proc);
+      const r = m.result;
+      commands.push(r.command);
+      budget.push({ run: what, ...m.budget });
+      if (r.failed > 0) {
+        notes.push(
+          `${what}: ${r.failed} connections failed (${
+            Object.entries(r.errors).map(([why, n]) => `${n}× ${why}`).join("; ")
+          }).`,
+        );
+      }
+      const cpuUsPerConn = r.completed > 0 ? (m.cpuS / r.completed) * 1e6 : undefined;
+      log(
+        `${what}: ${r.connPerSec.toFixed(0)} conn/s, p50 ${fmtMs(r.p50Ms)} ms, ` +
+          `${cpuUsPerConn?.toFixed(0) ?? "–"} CPU µs/conn`,
+      );
+      return {
+        target: targetName(job),
+        listener,
+        connPerSec: r.connPerSec,
+        p50Ms: r.p50Ms,
+        p99Ms: r.p99Ms,
+        failed: r.failed,
+        cpuS: m.cpuS,
+        cpuUsPerConn,
+      };
+    };
+    const out = [await series(HANDSHAKE_LISTENER.dot, target)];
+    if (job.label === "bridge") {
+      const native = lab.features.dotServerNative;
+      out.push(
+        native
+          ? await withRestarts(
+            sup,
+            `${who(job)} handshake rate, native DoT`,
+            () => lab.startBridge(bridgeArgs(job, native)),
+            (t) => series(HANDSHAKE_LISTENER.dotNative, t),
+            notes,
+            log,
+          )
+          : {
+            target: targetName(job),
+            listener: HANDSHAKE_LISTENER.dotNative,
+            unavailable: "n/a (no --dot-server native)",
+          },
+      );
+    }
+    return out;
+  };
+
   // What runs, most important first: the first thread count and the peer in every mode, then
   // the other thread counts. A run that would end too near the deadline is skipped.
   const jobs: Job[] = [];
@@ -503,6 +586,7 @@ async function run(
   let overheadS = JOB_OVERHEAD_S;
   const results = new Map<string, FigureRow[]>();
   const oneShots = new Map<string, OneShotRow[]>();
+  const handshakes = new Map<string, HandshakeRow[]>();
   for (const job of jobs) {
     const key = jobKey(job);
     const unavailable = (text: string) => {
@@ -510,6 +594,17 @@ async function run(
         oneShots.set(
           key,
           oneShotFaces(job).map((f) => ({ target: targetName(job), ...f, unavailable: text })),
+        );
+      } else if (job.mode === "handshake") {
+        handshakes.set(
+          key,
+          (job.label === "bridge"
+            ? [HANDSHAKE_LISTENER.dot, HANDSHAKE_LISTENER.dotNative]
+            : [HANDSHAKE_LISTENER.dot]).map((listener) => ({
+              target: targetName(job),
+              listener,
+              unavailable: text,
+            })),
         );
       } else {
         results.set(
@@ -558,6 +653,11 @@ async function run(
         key,
         await withRestarts(sup, what, start, (t) => oneShotRuns(job, t), notes, log),
       );
+    } else if (job.mode === "handshake") {
+      handshakes.set(
+        key,
+        await withRestarts(sup, what, start, (t) => handshakeRuns(job, t), notes, log),
+      );
     } else {
       const body = job.mode === "doh" ? dohRuns : dotRuns;
       results.set(key, await withRestarts(sup, what, start, (t) => body(job, t), notes, log));
@@ -578,10 +678,15 @@ async function run(
   const peerIn = <R>(mode: TableMode, from: Map<string, R[]>) =>
     from.get(jobKey({ label: "peer", mode, threads: 1 }));
   for (const mode of tableModes) {
-    if (mode !== "oneshot") rows.push(...modeRows(bridgesIn(mode, results), peerIn(mode, results)));
+    if (mode !== "oneshot" && mode !== "handshake") {
+      rows.push(...modeRows(bridgesIn(mode, results), peerIn(mode, results)));
+    }
   }
   const oneShot = o.modes.has("oneshot")
     ? oneShotRows(bridgesIn("oneshot", oneShots), peerIn("oneshot", oneShots))
+    : [];
+  const handshakeTable = o.modes.has("handshake")
+    ? handshakeRows(bridgesIn("handshake", handshakes), peerIn("handshake", handshakes))
     : [];
 
   // Latency added at the fixed rate (each mode's last row) over the upstream's baseline.
@@ -730,6 +835,13 @@ async function run(
           "(+https=/dns-query, HTTP/2 POST; +tls)",
         ]
         : []),
+      ...(o.modes.has("handshake")
+        ? [
+          `handshake rate: ${o.handshakeDuration} s per listener after ${o.warmup} s ` +
+          `warm-up, ${o.handshakeWorkers} connections at a time from ${o.handshakeProcs} ` +
+          "client processes (scripts/bench/handshake_client.ts, Deno.startTls), one query each",
+        ]
+        : []),
       "peer: addTLSLocal maxInFlight=100 (and addDOHLocal for the DoH face), " +
       "DoH backend with validateCertificates=true",
       `bridge options: ${
@@ -739,11 +851,17 @@ async function run(
       }; DoH face: --http-listen 127.0.0.1:PORT instead of off, cached` +
       (o.modes.has("oneshot")
         ? `; one-shot native DoT: ${lab.features.dotServerNative?.join(" ") ?? "n/a"}, cached`
+        : "") +
+      (o.modes.has("handshake")
+        ? `; handshake rate: cached, native DoT: ${
+          lab.features.dotServerNative?.join(" ") ?? "n/a"
+        }`
         : ""),
       `bridge threads: ${threadCounts.join(", ") || "–"} (--threads N; one process)`,
     ],
     rows,
     oneShot,
+    handshakes: handshakeTable,
     added,
     budget,
     scale,
@@ -876,6 +994,18 @@ function explain(
         "another without TCP_NODELAY shows ~40 ms here (Nagle + the client's delayed ACK); " +
         "without the stall a one-shot takes a few ms. The bridge's native DoT row is a " +
         "second bridge with --dot-server native.",
+    );
+  }
+  if (o.modes.has("handshake")) {
+    notes.push(
+      "Handshake-rate rows: each connection is a TCP connect, a full TLS handshake (the " +
+        "client never offers a session to resume), one query for a cached name, its answer " +
+        "and a close; conn/s counts connections answered NOERROR inside the run, p50/p99 are " +
+        "of whole connections. A TLS handshake costs the client about as much CPU as the " +
+        "server (~0.6–0.9 ms each way measured on the 2-core machine), so the client " +
+        "processes take about half of the machine: compare the ratio and CPU µs/conn more " +
+        "than the absolute rates. The bridge's native row is a second bridge with " +
+        "--dot-server native.",
     );
   }
   if (o.targets.has("bridge") && o.bridgeThreads.some((n) => n > 1)) {

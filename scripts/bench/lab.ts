@@ -14,7 +14,9 @@ import { capture, freePort, type Proc, type Supervisor, waitForTcp } from "./pro
  * The `deno run` flags the bridge ships with (`deno task serve`, the systemd unit, the Docker
  * image): the bench measures the bridge as users run it.
  */
-export const SHIPPED_RUNTIME_FLAGS = ["--v8-flags=--no-concurrent-array-buffer-sweeping,--heap-growing-percent=20"];
+export const SHIPPED_RUNTIME_FLAGS = [
+  "--v8-flags=--no-concurrent-array-buffer-sweeping,--heap-growing-percent=20",
+];
 
 /** A started DoT server: its process and port, and its DoH port when its DoH face is on. */
 export interface Target {

@@ -12,10 +12,13 @@ export const HELP = `Usage: deno task bench [options]
 Benchmarks dotbridge against dnsdist (both as DoT->DoH bridges) on 127.0.0.1.
 Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --profile).
 
-  --modes LIST          of bridging,cached,doh,oneshot,scale,idle (default all):
+  --modes LIST          what to run, of bridging,cached,doh,oneshot,handshake,scale,idle
+                        (default all):
                         bridging, cached: DoT at saturation and at --rate (dnsperf);
                         doh: the cached DoH face (h2load) at each --doh-streams shape and
                         at --rate; oneshot: one query per new connection (kdig), DoH and DoT;
+                        handshake: new DoT connections per second, each a full TLS
+                        handshake and one cached query;
                         scale: --idle-conns idle DoT connections under a load;
                         idle: memory with 0, --idle-conns/10 and --idle-conns idle DoT
                         connections on each listener (RSS, smaps, heap snapshots).
@@ -45,6 +48,11 @@ Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --pro
                         (default 10,64)
   --oneshot-runs N      one-shot queries per face and target, after uncounted ones that
                         fill the cache (default 20)
+  --handshake-duration S  seconds per handshake-rate run, after --warmup (default
+                        min(duration, 10))
+  --handshake-workers N connections at a time in the handshake-rate runs, in total
+                        (default 32)
+  --handshake-procs N   client processes they are spread over (default 2)
   --bridge-arg ARG      extra option for the bridge (repeat for several words)
   --bridge-cache-args "ARGS"  options that turn on the bridge's cache (default: found in
                         the bridge's --help; while there is none, its cached rows are n/a)
@@ -55,7 +63,7 @@ Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --pro
   --write-readme        replace the <!-- bench:start --> ... <!-- bench:end --> block of
                         README.md with the results
   --keep                keep the work directory (configs, logs, dnsperf outputs)
-  --deadline S          hard limit for the whole run; then everything is stopped (default 420,
+  --deadline S          hard limit for the whole run; then everything is stopped (default 440,
                         plus an estimate of the extra runs for each --bridge-threads count
                         past the first: ~2 min each at the default --duration). Runs that
                         would end too near it are skipped, and the report says which
@@ -63,10 +71,13 @@ Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --pro
 `;
 
 /** `--deadline` for the default run (one bridge thread count). */
-export const DEFAULT_DEADLINE_S = 420;
+export const DEFAULT_DEADLINE_S = 440;
 
-/** The table's modes, in order: DoT without and with caches, the cached DoH face, one-shots. */
-export const TABLE_MODES = ["bridging", "cached", "doh", "oneshot"] as const;
+/**
+ * The table's modes, in order: DoT without and with caches, the cached DoH face, one-shots,
+ * the handshake rate.
+ */
+export const TABLE_MODES = ["bridging", "cached", "doh", "oneshot", "handshake"] as const;
 /** One mode of the tables. */
 export type TableMode = typeof TABLE_MODES[number];
 /** Everything `--modes` can name: the table's modes and the connection-scale run. */
@@ -100,6 +111,12 @@ export interface Options {
   /** One saturation run per entry (h2load -m). */
   dohStreams: number[];
   oneshotRuns: number;
+  /** Seconds of each measured handshake-rate run. */
+  handshakeDuration: number;
+  /** Connections at a time in a handshake-rate run, over all its client processes. */
+  handshakeWorkers: number;
+  /** Client processes of a handshake-rate run. */
+  handshakeProcs: number;
   bridgeArgs: string[];
   bridgeCacheArgs?: string[];
   profile: boolean;
@@ -118,6 +135,8 @@ export const THREADS_OVERHEAD_S = 2;
 export const DOH_FILL_S = 3;
 /** One kdig one-shot: a process, a TLS handshake, maybe a ~40 ms stall (~0.05 s seen). */
 export const ONESHOT_QUERY_S = 0.1;
+/** Starting the handshake clients (Deno processes) for a warm-up or a measured run. */
+export const HANDSHAKE_CLIENT_START_S = 0.5;
 /** Rendering the report and stopping the upstream. */
 export const FINISH_S = 8;
 
@@ -128,12 +147,12 @@ export function oneShotFaces(label: "bridge" | "peer"): number {
 
 type LoadKnobs = Pick<
   Options,
-  "duration" | "warmup" | "dohDuration" | "dohStreams" | "oneshotRuns"
+  "duration" | "warmup" | "dohDuration" | "dohStreams" | "oneshotRuns" | "handshakeDuration"
 >;
 
 /**
  * The seconds of one job past its start: warm-up (or cache fill) and the measured runs; for
- * the bridge's one-shots also the second bridge (native DoT) it starts.
+ * the bridge's one-shots and handshakes also the second bridge (native DoT) they start.
  */
 export function jobLoadS(o: LoadKnobs, mode: TableMode, label: "bridge" | "peer"): number {
   switch (mode) {
@@ -142,6 +161,10 @@ export function jobLoadS(o: LoadKnobs, mode: TableMode, label: "bridge" | "peer"
     case "oneshot":
       return oneShotFaces(label) * (o.oneshotRuns + 1) * ONESHOT_QUERY_S +
         (label === "bridge" ? JOB_OVERHEAD_S : 0);
+    case "handshake": {
+      const face = o.warmup + o.handshakeDuration + 2 * HANDSHAKE_CLIENT_START_S;
+      return label === "bridge" ? 2 * face + JOB_OVERHEAD_S : face;
+    }
     default:
       return o.warmup + 2 * o.duration;
   }
@@ -244,6 +267,9 @@ export function parseOptions(args: string[]): Options | undefined {
       "doh-connections": { type: "string", default: "16" },
       "doh-streams": { type: "string", default: "10,64" },
       "oneshot-runs": { type: "string", default: "20" },
+      "handshake-duration": { type: "string" },
+      "handshake-workers": { type: "string", default: "32" },
+      "handshake-procs": { type: "string", default: "2" },
       "bridge-arg": { type: "string", multiple: true, default: [] },
       "bridge-cache-args": { type: "string" },
       profile: { type: "boolean", default: false },
@@ -288,7 +314,21 @@ export function parseOptions(args: string[]): Options | undefined {
   if (!Number.isInteger(oneshotRuns)) {
     throw new RangeError(`--oneshot-runs: expected a whole number: ${oneshotRuns}`);
   }
-  const knobs = { duration, warmup, dohDuration, dohStreams, oneshotRuns };
+  const handshakeDuration = num(
+    values["handshake-duration"],
+    Math.min(duration, 10),
+    "handshake-duration",
+    1,
+  );
+  const handshakeProcs = num(values["handshake-procs"], 2, "handshake-procs", 1);
+  const handshakeWorkers = num(values["handshake-workers"], 32, "handshake-workers", 1);
+  if (!Number.isInteger(handshakeProcs) || !Number.isInteger(handshakeWorkers)) {
+    throw new RangeError("--handshake-procs, --handshake-workers: expected whole numbers");
+  }
+  if (handshakeWorkers < handshakeProcs) {
+    throw new RangeError("--handshake-workers: at least one per --handshake-procs");
+  }
+  const knobs = { duration, warmup, dohDuration, dohStreams, oneshotRuns, handshakeDuration };
   const extraRunsS = targets.has("bridge")
     ? (bridgeThreads.length - 1) * extraThreadCountS(knobs, modes)
     : 0;
@@ -312,6 +352,9 @@ export function parseOptions(args: string[]): Options | undefined {
     dohConnections: num(values["doh-connections"], 16, "doh-connections", 1),
     dohStreams,
     oneshotRuns,
+    handshakeDuration,
+    handshakeWorkers,
+    handshakeProcs,
     bridgeArgs: values["bridge-arg"],
     bridgeCacheArgs: values["bridge-cache-args"]?.split(/\s+/).filter(Boolean),
     profile: values.profile,

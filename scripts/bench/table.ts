@@ -46,6 +46,30 @@ export interface OneShotRow {
   ratio?: boolean;
 }
 
+/**
+ * One line of the handshake-rate table: new connections per second, each a full TLS handshake
+ * and one query.
+ */
+export interface HandshakeRow {
+  target: string;
+  /** E.g. "DoT" or "DoT, --dot-server native". */
+  listener: string;
+  connPerSec?: number;
+  /** Of a whole connection: connect, handshake, query, answer. */
+  p50Ms?: number;
+  p99Ms?: number;
+  /** Connections that failed. */
+  failed?: number;
+  /** The target's CPU seconds over the run. */
+  cpuS?: number;
+  /** The target's CPU microseconds per completed connection. */
+  cpuUsPerConn?: number;
+  /** E.g. "skipped (deadline)". */
+  unavailable?: string;
+  /** Ratio rows are printed in italics with × values. */
+  ratio?: boolean;
+}
+
 /** How the machine's CPU was spent during one measured run. */
 export interface BudgetRow {
   run: string;
@@ -102,6 +126,7 @@ export interface BenchReport {
   settings: string[];
   rows: FigureRow[];
   oneShot: OneShotRow[];
+  handshakes: HandshakeRow[];
   added: AddedLatency[];
   budget: BudgetRow[];
   scale?: ScaleResult;
@@ -197,6 +222,25 @@ export function oneShotRatioRow(
   };
 }
 
+/** The ratio row bridge/peer of two handshake-rate rows (undefined when either is n/a). */
+export function handshakeRatioRow(
+  bridge: HandshakeRow,
+  peer: HandshakeRow,
+  label = ratioLabel(1),
+): HandshakeRow | undefined {
+  if (bridge.unavailable || peer.unavailable) return undefined;
+  return {
+    target: label,
+    listener: bridge.listener,
+    connPerSec: ratio(bridge.connPerSec, peer.connPerSec),
+    p50Ms: ratio(bridge.p50Ms, peer.p50Ms),
+    p99Ms: ratio(bridge.p99Ms, peer.p99Ms),
+    cpuS: ratio(bridge.cpuS, peer.cpuS),
+    cpuUsPerConn: ratio(bridge.cpuUsPerConn, peer.cpuUsPerConn),
+    ratio: true,
+  };
+}
+
 /** Rows compared with one peer row: the bridge's (per thread count or variant) and the peer's. */
 export interface SideBySide<R> {
   bridges: { row: R; ratioLabel: string }[];
@@ -275,6 +319,57 @@ export function oneShotRows(bridges: TargetRows<OneShotRow>[], peer?: OneShotRow
       peer: peer?.find((r) => r.kind === kind),
     })),
     oneShotRatioRow,
+  );
+}
+
+/**
+ * The handshake-rate table: every bridge row (each listener, each thread count), the peer's
+ * row, and a ratio row per bridge row.
+ */
+export function handshakeRows(
+  bridges: TargetRows<HandshakeRow>[],
+  peer?: HandshakeRow[],
+): HandshakeRow[] {
+  return sideBySide([{
+    bridges: bridges.flatMap((b) =>
+      (b.rows ?? []).map((row) => ({ row, ratioLabel: ratioLabel(b.threads) }))
+    ),
+    peer: peer?.[0],
+  }], handshakeRatioRow);
+}
+
+function handshakeCells(r: HandshakeRow): string[] {
+  if (r.unavailable) return [r.target, r.listener, r.unavailable, "", "", "", "", ""];
+  if (r.ratio) {
+    return [
+      `*${r.target}*`,
+      `*${r.listener}*`,
+      fmtRatio(r.connPerSec),
+      fmtRatio(r.p50Ms),
+      fmtRatio(r.p99Ms),
+      "",
+      fmtRatio(r.cpuS),
+      fmtRatio(r.cpuUsPerConn),
+    ];
+  }
+  return [
+    r.target,
+    r.listener,
+    fmtNum(r.connPerSec),
+    fmtMs(r.p50Ms),
+    fmtMs(r.p99Ms),
+    fmtNum(r.failed),
+    fmtNum(r.cpuS, 2),
+    fmtNum(r.cpuUsPerConn, 0),
+  ];
+}
+
+/** The handshake-rate table. */
+export function handshakeTable(rows: HandshakeRow[]): string {
+  return markdownTable(
+    ["target", "listener", "conn/s", "p50 ms", "p99 ms", "failed", "CPU s", "CPU µs/conn"],
+    rows.map(handshakeCells),
+    2,
   );
 }
 
@@ -363,6 +458,16 @@ export function renderReport(r: BenchReport, brief = false): string {
         "kdig (connect, TLS handshake, query, answer), cached answers:",
       "",
       oneShotTable(r.oneShot),
+      "",
+    );
+  }
+  if (r.handshakes.length > 0) {
+    out.push(
+      "Handshake rate: new DoT connections per second, each a TCP connect, a full TLS " +
+        "handshake (no resumption), one query for a cached name and its answer, then a close " +
+        "(p50/p99 of the whole connection; CPU is the target's):",
+      "",
+      handshakeTable(r.handshakes),
       "",
     );
   }

@@ -84,6 +84,8 @@ export interface DohListenerOptions {
   requestTimeoutMs?: number;
   /** Told about refused connections (`refused-<reason>`) and failed handshakes, for metrics. */
   onEvent?: (event: string) => void;
+  /** Told about each completed TLS handshake: whether it resumed a session. */
+  onHandshake?: (resumed: boolean) => void;
   logger?: Logger;
 }
 
@@ -256,6 +258,7 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
       socket.destroy();
     });
     tlsServer.on("secureConnection", (socket: tls.TLSSocket) => {
+      options.onHandshake?.(socket.isSessionReused());
       if (closing) return void socket.destroy();
       socket.setNoDelay(true);
       socket.on("error", (e: Error) => logger?.debug("doh: socket error", { error: e.message }));

@@ -74,6 +74,11 @@ export interface DoqListenerOptions {
   maxMessageSize?: number;
   /** Told about refusals (`refused-<reason>`), failed handshakes and stream errors, for metrics. */
   onEvent?: (event: string) => void;
+  /**
+   * Told about each completed handshake. Always `undefined`: Deno's `QuicConn` does not say
+   * whether it resumed a session (Deno's own QUIC client does resume against this server).
+   */
+  onHandshake?: (resumed: undefined) => void;
   /** The tenant a connection belongs to, from the server name the client sent (SNI). */
   tenantOf?: (servername: string) => string | undefined;
 }
@@ -326,6 +331,7 @@ export function listenDoq(options: DoqListenerOptions): DoqListener {
       async (conn) => {
         clearTimeout(timer);
         handshaking--;
+        options.onHandshake?.(undefined);
         const client = { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port };
         const slot = slots.take(client.address, closing);
         if ("refused" in slot) {

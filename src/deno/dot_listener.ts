@@ -57,6 +57,11 @@ export interface DotListenerOptions {
    * (`closed-<reason>`), for metrics.
    */
   onEvent?: (event: string) => void;
+  /**
+   * Told about each completed TLS handshake: whether it resumed a session (TLS 1.2 session ID
+   * or TLS 1.3 ticket), undefined where the server cannot tell (`Deno.listenTls`).
+   */
+  onHandshake?: (resumed: boolean | undefined) => void;
   /** Share the port with other listeners (SO_REUSEPORT): one per thread, the kernel balances. */
   reusePort?: boolean;
   /** The tenant a connection belongs to, from the server name the client sent (SNI). */
@@ -277,6 +282,7 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
   });
 
   server.on("secureConnection", (socket: tls.TLSSocket) => {
+    options.onHandshake?.(socket.isSessionReused());
     if (closing) {
       socket.destroy();
       return;

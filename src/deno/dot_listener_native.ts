@@ -264,6 +264,8 @@ function serve(options: DotListenerOptions): DotListener {
     onRefused: (reason) => options.onEvent?.(`refused-${reason}`),
     onHandshakeFailed: () => options.onEvent?.("tls-handshake-failed"),
     onConnection: (conn, peer, release) => {
+      // Deno.TlsConn does not say whether the handshake resumed a session (it may have).
+      options.onHandshake?.(undefined);
       const connection = new NativeConnection(conn, () => {
         release();
         established.delete(connection);

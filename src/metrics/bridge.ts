@@ -12,6 +12,15 @@ export function rcodeName(rcode: number): string {
   return RCODE_NAMES[rcode] ?? String(rcode);
 }
 
+/**
+ * The `resumed` label of `dotbridge_tls_handshakes_total`: "true" or "false" where the TLS server
+ * says whether the handshake resumed a session, "unknown" where it does not (`Deno.listenTls`,
+ * Deno's QUIC).
+ */
+export function resumedLabel(resumed: boolean | undefined): "true" | "false" | "unknown" {
+  return resumed === undefined ? "unknown" : resumed ? "true" : "false";
+}
+
 /** The `dotbridge_upstream_up` samples of a health source. */
 function upstreamUp(
   health: MetricSources["upstreamHealth"],
@@ -102,6 +111,14 @@ export function createBridgeMetrics(sources: MetricSources = {}) {
         "Open client connections, by face.",
         ["face"],
         sources.connections,
+      ),
+    ),
+    tlsHandshakes: registry.add(
+      new Counter(
+        "dotbridge_tls_handshakes_total",
+        "TLS handshakes completed, by face and whether they resumed a session (true, false, " +
+          "or unknown where the TLS server does not say).",
+        ["face", "resumed"],
       ),
     ),
     connectionEvents: registry.add(

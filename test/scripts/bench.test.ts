@@ -1,4 +1,10 @@
 import { describe, expect, it } from "vitest";
+import {
+  handshakeClientArgs,
+  type HandshakeClientReport,
+  parseClientReport,
+  summariseHandshakes,
+} from "../../scripts/bench/handshake.ts";
 import { detectBridgeFeatures } from "../../scripts/bench/lab.ts";
 import { kdigArgs, oneShotStats, parseKdig } from "../../scripts/bench/oneshot.ts";
 import {
@@ -11,6 +17,8 @@ import {
 import {
   type BenchReport,
   type FigureRow,
+  type HandshakeRow,
+  handshakeRows,
   modeRows,
   type OneShotRow,
   oneShotRows,
@@ -20,7 +28,15 @@ import {
 describe("bench options", () => {
   it("runs every mode, both DoH shapes and 20 one-shots by default", () => {
     const o = parseOptions([])!;
-    expect([...o.modes]).toEqual(["bridging", "cached", "doh", "oneshot", "scale", "idle"]);
+    expect([...o.modes]).toEqual([
+      "bridging",
+      "cached",
+      "doh",
+      "oneshot",
+      "handshake",
+      "scale",
+      "idle",
+    ]);
     expect(o.dohStreams).toEqual([10, 64]);
     expect(o.oneshotRuns).toBe(20);
     expect(o.deadline).toBe(DEFAULT_DEADLINE_S);
@@ -40,6 +56,8 @@ describe("bench options", () => {
     [["--oneshot-runs", "2.5"], /--oneshot-runs/],
     [["--bridge-threads", "1,x"], /--bridge-threads/],
     [["--targets", "bridge,nobody"], /--targets: unknown "nobody"/],
+    [["--handshake-workers", "1", "--handshake-procs", "2"], /--handshake-workers/],
+    [["--handshake-procs", "1.5"], /--handshake-procs/],
   ])("refuses %j", (args, message) => {
     expect(() => parseOptions(args)).toThrow(message);
   });
@@ -68,6 +86,14 @@ describe("bench options", () => {
     expect(jobLoadS(o, "oneshot", "bridge")).toBeGreaterThan(jobLoadS(o, "oneshot", "peer"));
   });
 
+  it("estimates the bridge's handshake job with its second (native) bridge", () => {
+    const o = parseOptions(["--handshake-duration", "10", "--warmup", "2"])!;
+    expect(o.handshakeWorkers).toBe(32);
+    expect(o.handshakeProcs).toBe(2);
+    expect(jobLoadS(o, "handshake", "peer")).toBe(2 + 10 + 1);
+    expect(jobLoadS(o, "handshake", "bridge")).toBe(2 * 13 + 4);
+  });
+
   it("needs only the tools of the modes that run", () => {
     expect(requiredTools(parseOptions(["--modes", "doh,oneshot"])!)).toEqual([
       "knotd",
@@ -80,6 +106,7 @@ describe("bench options", () => {
       "dnsdist",
       "kdig",
     ]);
+    expect(requiredTools(parseOptions(["--modes", "handshake"])!)).toEqual(["knotd", "dnsdist"]);
     expect(requiredTools(parseOptions(["--modes", "bridging"])!)).toEqual([
       "knotd",
       "dnsdist",
@@ -291,6 +318,7 @@ describe("the one-shot table's rows", () => {
       settings: ["modes: oneshot (--modes)"],
       rows: [],
       oneShot: oneShotRows([{ threads: 1, rows: bridge }], peer),
+      handshakes: [],
       added: [],
       budget: [],
       notes: [],
@@ -301,5 +329,119 @@ describe("the one-shot table's rows", () => {
     expect(md).toContain("| target | face | runs | median ms | p90 ms | max ms | failed |");
     expect(md).toContain("| dotbridge | DoH (kdig +https) | 20 | 44.0 | 88.0 | 90.0 | 0 |");
     expect(md).toContain("| *ratio dotbridge / dnsdist* | *DoH (kdig +https)* |  | 11.0× |");
+  });
+});
+
+describe("the handshake-rate client's reports", () => {
+  const report = (completed: number, timesUs: number[], failed = 0): HandshakeClientReport => ({
+    seconds: 10,
+    completed,
+    failed,
+    errors: failed > 0 ? { "no answer in 5000 ms": failed } : {},
+    timesUs,
+  });
+
+  it("adds the rates of processes that ran side by side and pools their samples", () => {
+    const r = summariseHandshakes([
+      report(3, [1000, 2000, 3000]),
+      report(2, [4000, 5000], 2),
+    ], "cmd");
+    expect(r).toMatchObject({ completed: 5, failed: 2, connPerSec: 0.5, command: "cmd" });
+    expect(r.errors).toEqual({ "no answer in 5000 ms": 2 });
+    expect(r.p50Ms).toBe(3);
+    expect(r.p99Ms).toBeCloseTo(5, 0);
+  });
+
+  it("gives NaN percentiles when nothing completed", () => {
+    const r = summariseHandshakes([report(0, [], 7)], "cmd");
+    expect(r.connPerSec).toBe(0);
+    expect(r.p50Ms).toBeNaN();
+  });
+
+  it("refuses to summarise no report", () => {
+    expect(() => summariseHandshakes([], "cmd")).toThrow(/no handshake client/);
+  });
+
+  it("reads the last JSON line of a client's output", () => {
+    const line = JSON.stringify(report(1, [1500]));
+    expect(parseClientReport(`Download something\n${line}\n`).timesUs).toEqual([1500]);
+    expect(() => parseClientReport("error: boom\n")).toThrow(SyntaxError);
+  });
+
+  it("starts the Deno client, verifying against the CA, with workers per process", () => {
+    const args = handshakeClientArgs({
+      port: 853,
+      name: "h1.bench.test.",
+      processes: 2,
+      concurrency: 16,
+      seconds: 10,
+      caPath: "/tmp/ca.pem",
+    });
+    expect(args.join(" ")).toMatch(
+      /handshake_client\.ts --port 853 --name h1\.bench\.test\. --concurrency 16 --seconds 10 --tls deno --ca \/tmp\/ca\.pem$/,
+    );
+  });
+});
+
+describe("the handshake-rate table's rows", () => {
+  const row = (target: string, listener: string, connPerSec: number): HandshakeRow => ({
+    target,
+    listener,
+    connPerSec,
+    p50Ms: 20,
+    p99Ms: 60,
+    failed: 0,
+    cpuS: 5,
+    cpuUsPerConn: 500,
+  });
+
+  it("compares both bridge listeners with the peer's DoT row", () => {
+    const rows = handshakeRows(
+      [{ threads: 1, rows: [row("dotbridge", "DoT", 1500), row("dotbridge", "native", 600)] }],
+      [row("dnsdist", "DoT", 1000)],
+    );
+    expect(rows.map((r) => [r.target, r.listener])).toEqual([
+      ["dotbridge", "DoT"],
+      ["dotbridge", "native"],
+      ["dnsdist", "DoT"],
+      ["ratio dotbridge / dnsdist", "DoT"],
+      ["ratio dotbridge / dnsdist", "native"],
+    ]);
+    expect(rows[3]).toMatchObject({ ratio: true, connPerSec: 1.5, cpuUsPerConn: 1 });
+    expect(rows[4].connPerSec).toBe(0.6);
+  });
+
+  it("leaves out the ratio of a skipped listener and renders its own table", () => {
+    const rows = handshakeRows(
+      [{
+        threads: 2,
+        rows: [row("dotbridge", "DoT", 1500), {
+          target: "dotbridge",
+          listener: "native",
+          unavailable: "skipped (deadline)",
+        }],
+      }],
+      [row("dnsdist", "DoT", 1000)],
+    );
+    expect(rows.filter((r) => r.ratio).map((r) => r.target)).toEqual([
+      "ratio dotbridge ×2 threads / dnsdist",
+    ]);
+    const md = renderReport({
+      date: "2026-12-04T00:00:00Z",
+      machine: "2 CPUs",
+      tools: "Deno",
+      settings: [],
+      rows: [],
+      oneShot: [],
+      handshakes: rows,
+      added: [],
+      budget: [],
+      notes: [],
+      commands: [],
+    }, true);
+    expect(md).toContain("| target | listener | conn/s | p50 ms | p99 ms | failed | CPU s |");
+    expect(md).toContain("| dotbridge | DoT | 1500 | 20.0 | 60.0 | 0 | 5.00 | 500 |");
+    expect(md).toContain("| dotbridge | native | skipped (deadline) |");
+    expect(md).toContain("| *ratio dotbridge ×2 threads / dnsdist* | *DoT* | 1.50× |");
   });
 });

@@ -9,6 +9,7 @@ import { DOH_PATH } from "../../http/doh_request.ts";
 import { type DohListener, listenDoh } from "../doh_listener.ts";
 import type { DotListener } from "../dot_listener.ts";
 import { acceptOf, connectionRulesOf, type FaceContext, faceProcessor } from "./context.ts";
+import { resumedLabel } from "../../metrics/bridge.ts";
 import { listenError } from "./listen_error.ts";
 import type { Started } from "./steps.ts";
 
@@ -51,6 +52,8 @@ export async function startDohFace(
       ...connectionRulesOf(config),
       reusePort: deps.reusePort, // threads share the port
       onEvent: (event) => metrics.connectionEvents.inc({ face: "doh", event }),
+      onHandshake: (resumed) =>
+        metrics.tlsHandshakes.inc({ face: "doh", resumed: resumedLabel(resumed) }),
       fast: { process, path: DOH_PATH },
       logger,
       maxConnections: config.dot.maxConnections,

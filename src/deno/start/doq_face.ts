@@ -9,6 +9,7 @@
  */
 import { type DoqListener, listenDoq } from "../doq_listener.ts";
 import { acceptOf, type FaceContext, faceProcessor, tenantOfServerName } from "./context.ts";
+import { resumedLabel } from "../../metrics/bridge.ts";
 import { listenError } from "./listen_error.ts";
 import type { Started } from "./steps.ts";
 
@@ -42,6 +43,8 @@ export function startDoqFace(face: FaceContext): Started<DoqListener | undefined
       maxStreams: options.maxInFlight,
       maxMessageSize: options.maxFrameSize,
       onEvent: (event) => metrics.connectionEvents.inc({ face: "doq", event }),
+      onHandshake: (resumed) =>
+        metrics.tlsHandshakes.inc({ face: "doq", resumed: resumedLabel(resumed) }),
       tenantOf: tenantOfServerName(config),
     });
   } catch (e) {

@@ -13,6 +13,7 @@ import {
   faceProcessor,
   tenantOfServerName,
 } from "./context.ts";
+import { resumedLabel } from "../../metrics/bridge.ts";
 import { listenError } from "./listen_error.ts";
 import type { Started } from "./steps.ts";
 
@@ -54,6 +55,8 @@ export async function startDotFace(face: FaceContext): Promise<Started<DotListen
       ...connectionRulesOf(config),
       reusePort: deps.reusePort,
       onEvent: (event) => metrics.connectionEvents.inc({ face: "dot", event }),
+      onHandshake: (resumed) =>
+        metrics.tlsHandshakes.inc({ face: "dot", resumed: resumedLabel(resumed) }),
       tenantOf: tenantOfServerName(config),
     });
   } catch (e) {
