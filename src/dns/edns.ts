@@ -97,10 +97,11 @@ export function setOpt(
   const end = opt ? opt.end : wire.length;
   const newSize = options ? optRecordSize(options) : 0;
   const out = new Uint8Array(wire.length - (end - start) + newSize);
-  out.set(wire.subarray(0, start));
+  // The OPT record is nearly always last (or missing): no view for an empty or whole range.
+  out.set(start === wire.length ? wire : wire.subarray(0, start));
   let pos = start;
   if (options) pos = writeOpt(out, start, opt ?? create, options);
-  out.set(wire.subarray(end), pos);
+  if (end < wire.length) out.set(wire.subarray(end), pos);
   const arcount = info.arcount + (opt ? 0 : 1) - (options ? 0 : 1);
   out[10] = arcount >> 8;
   out[11] = arcount & 0xff;

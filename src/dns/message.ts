@@ -112,13 +112,16 @@ export function readName(wire: Uint8Array, offset: number): { name: string; end:
   }
   if (plain) {
     // fromCharCode takes the typed array as its argument list: one string, no per-label ones.
-    return { name: String.fromCharCode.apply(null, NAME_TEXT.subarray(0, n) as never), end };
+    const text = NAME_VIEWS[n] ??= NAME_TEXT.subarray(0, n);
+    return { name: String.fromCharCode.apply(null, text as never), end };
   }
   return { name: escapedName(wire, offset), end };
 }
 
 /** A name's text while it is being read: at most 254 characters, so 255 bytes are enough. */
 const NAME_TEXT = new Uint8Array(255);
+/** Views of its first n bytes, made once each. */
+const NAME_VIEWS: (Uint8Array | undefined)[] = [];
 
 /** The name at `offset` (already checked by {@linkcode readName}) with escapes, label by label. */
 function escapedName(wire: Uint8Array, offset: number): string {

@@ -85,7 +85,8 @@ export class DohUpstream implements Upstream {
       throw new UpstreamError(this.name, "http-status", `HTTP ${response.status}`);
     }
     const type = response.contentType;
-    if (type.split(";")[0].trim().toLowerCase() !== DNS_MESSAGE) {
+    // The exact type is nearly always what comes back: no parsing then.
+    if (type !== DNS_MESSAGE && type.split(";")[0].trim().toLowerCase() !== DNS_MESSAGE) {
       throw new UpstreamError(this.name, "bad-answer", `content type "${type.slice(0, 64)}"`);
     }
     let info;
@@ -97,8 +98,10 @@ export class DohUpstream implements Upstream {
       }
       throw error;
     }
-    // The transport's buffer is ours to modify; the validation's walk goes along with it.
-    return { wire: setId(response.body, query.info.id), info: { ...info, id: query.info.id } };
+    // The transport's buffer is ours to modify; the validation's walk goes along with it, and
+    // is ours too (made just now), so it takes the new ID in place rather than as a copy.
+    (info as { id: number }).id = query.info.id;
+    return { wire: setId(response.body, query.info.id), info };
   }
 
   #wrap(error: unknown): UpstreamError {
