@@ -433,6 +433,28 @@ async function run(
    * One-shots: kdig series at the target's DoH and DoT faces (cached answers); for the bridge
    * also at the DoT face of a second bridge with --dot-server native.
    */
+  /**
+   * Runs `measure` on a second bridge of this job with `--dot-server native` (restarted when it
+   * dies), or makes `row` an n/a row when the bridge has no such listener.
+   */
+  const onNativeBridge = async <R extends { unavailable?: string }>(
+    job: Job,
+    what: string,
+    measure: (t: Target) => Promise<R>,
+    row: Omit<R, "unavailable">,
+  ): Promise<R> => {
+    const native = lab.features.dotServerNative;
+    if (!native) return { ...row, unavailable: "n/a (no --dot-server native)" } as R;
+    return await withRestarts(
+      sup,
+      `${who(job)} ${what}`,
+      () => lab.startBridge(bridgeArgs(job, native)),
+      measure,
+      notes,
+      log,
+    );
+  };
+
   const oneShotRuns = async (job: Job, target: Target): Promise<OneShotRow[]> => {
     const series = async (
       f: { face: string; kind: OneShotKind },
@@ -476,22 +498,13 @@ async function run(
       await series(ONESHOT_FACE.dot, target.port, target.proc),
     ];
     if (job.label === "bridge") {
-      const native = lab.features.dotServerNative;
       out.push(
-        native
-          ? await withRestarts(
-            sup,
-            `${who(job)} one-shot native DoT`,
-            () => lab.startBridge(bridgeArgs(job, native)),
-            (t) => series(ONESHOT_FACE.dotNative, t.port, t.proc),
-            notes,
-            log,
-          )
-          : {
-            target: targetName(job),
-            ...ONESHOT_FACE.dotNative,
-            unavailable: "n/a (no --dot-server native)",
-          },
+        await onNativeBridge(
+          job,
+          "one-shot native DoT",
+          (t) => series(ONESHOT_FACE.dotNative, t.port, t.proc),
+          { target: targetName(job), ...ONESHOT_FACE.dotNative },
+        ),
       );
     }
     return out;
@@ -549,22 +562,13 @@ async function run(
     };
     const out = [await series(HANDSHAKE_LISTENER.dot, target)];
     if (job.label === "bridge") {
-      const native = lab.features.dotServerNative;
       out.push(
-        native
-          ? await withRestarts(
-            sup,
-            `${who(job)} handshake rate, native DoT`,
-            () => lab.startBridge(bridgeArgs(job, native)),
-            (t) => series(HANDSHAKE_LISTENER.dotNative, t),
-            notes,
-            log,
-          )
-          : {
-            target: targetName(job),
-            listener: HANDSHAKE_LISTENER.dotNative,
-            unavailable: "n/a (no --dot-server native)",
-          },
+        await onNativeBridge(
+          job,
+          "handshake rate, native DoT",
+          (t) => series(HANDSHAKE_LISTENER.dotNative, t),
+          { target: targetName(job), listener: HANDSHAKE_LISTENER.dotNative },
+        ),
       );
     }
     return out;
