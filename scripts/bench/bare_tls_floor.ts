@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import { writeBenchPki } from "./pki.ts";
 import { freePort, memoryKiB, REPO_DIR, sleep, Supervisor, waitForTcp } from "./procs.ts";
-import { holderReady } from "./scale.ts";
+import { openIdle } from "./idle_memory.ts";
 
 const { values } = parseArgs({
   options: {
@@ -42,24 +42,8 @@ try {
     await waitForTcp(port, 10_000, server);
     await sleep(500);
     const before = memoryKiB(server.pid).rss;
-    const reports = [];
-    for (let i = 0; i < procs; i++) {
-      const holder = sup.spawn(`idle-${kind}-${i}`, Deno.execPath(), [
-        "run",
-        "-A",
-        "scripts/bench/idle_clients.ts",
-        "--port",
-        String(port),
-        "--ca",
-        pki.caPath,
-        "--count",
-        String(Math.ceil(count / procs)),
-        "--hold",
-        "600",
-      ], { cwd: REPO_DIR, stdout: "piped" });
-      reports.push(holderReady(holder));
-    }
-    const open = (await Promise.all(reports)).reduce((n, r) => n + r.open, 0);
+    const holders = { sup, caPath: pki.caPath, repo: REPO_DIR, procs: [] };
+    const open = await openIdle(holders, port, count, procs);
     await sleep(1500);
     const after = memoryKiB(server.pid).rss;
     console.log(

@@ -8,7 +8,7 @@
  */
 import { readHeap } from "./heap.ts";
 import type { Lab, Target } from "./lab.ts";
-import { freePort, memoryKiB, type Proc, sleep } from "./procs.ts";
+import { freePort, memoryKiB, type Proc, sleep, type Supervisor } from "./procs.ts";
 import { holderReady } from "./scale.ts";
 
 /** One target of {@linkcode idleMemory}: a bridge listener, or the peer. */
@@ -90,31 +90,44 @@ export function smapsSummary(pid: number): SmapsSummary {
   return out;
 }
 
-/** Opens `count` idle connections to `port` from `processes` holders; resolves with how many. */
-async function openIdle(
-  lab: Lab,
+/** Where {@linkcode openIdle} starts its holder processes and what they trust. */
+export interface IdleHolders {
+  sup: Supervisor;
+  /** The CA of the server's certificate. */
+  caPath: string;
+  /** The repository root (`scripts/bench/idle_clients.ts` is run from there). */
+  repo: string;
+  /** Every holder started, for the caller to stop. */
+  procs: Proc[];
+}
+
+/**
+ * Opens `count` idle connections to `port` from `processes` `idle_clients.ts` holders (each
+ * connection: a full handshake, one query and its answer); resolves with how many opened.
+ */
+export async function openIdle(
+  h: IdleHolders,
   port: number,
   count: number,
   processes: number,
-  holders: Proc[],
 ): Promise<number> {
   const per = Math.ceil(count / processes);
   const reports = [];
   for (let i = 0; i * per < count; i++) {
-    const proc = lab.sup.spawn(`idle-${holders.length}`, Deno.execPath(), [
+    const proc = h.sup.spawn(`idle-${h.procs.length}`, Deno.execPath(), [
       "run",
       "-A",
       "scripts/bench/idle_clients.ts",
       "--port",
       String(port),
       "--ca",
-      lab.pki.caPath,
+      h.caPath,
       "--count",
       String(Math.min(per, count - i * per)),
       "--hold",
       "600",
-    ], { cwd: lab.options.repo, stdout: "piped" });
-    holders.push(proc);
+    ], { cwd: h.repo, stdout: "piped" });
+    h.procs.push(proc);
     reports.push(holderReady(proc));
   }
   return (await Promise.all(reports)).reduce((n, r) => n + r.open, 0);
@@ -141,7 +154,7 @@ export async function idleMemory(
       for (const count of [...counts].sort((a, b) => a - b)) {
         if (count > asked) {
           o.log?.(`idle memory (${listener.label}): opening ${count - asked} more connections`);
-          open += await openIdle(lab, target.port, count - asked, o.processes, holders);
+          open += await openIdle(holdersOf(lab, holders), target.port, count - asked, o.processes);
           asked = count;
         }
         await sleep(1500);
@@ -157,7 +170,12 @@ export async function idleMemory(
         await sleep(1000);
         const before = await readHeap(inspectPort);
         o.log?.(`idle memory (${listener.label}): heap snapshots, ${o.heapConnections} conns`);
-        const n = await openIdle(lab, target.port, o.heapConnections, o.processes, holders);
+        const n = await openIdle(
+          holdersOf(lab, holders),
+          target.port,
+          o.heapConnections,
+          o.processes,
+        );
         await sleep(1000);
         const after = await readHeap(inspectPort);
         const was = new Map(before.classes.map((c) => [c.name, c]));
@@ -179,6 +197,10 @@ export async function idleMemory(
     results.push({ label: listener.label, steps, heap });
   }
   return results;
+}
+
+function holdersOf(lab: Lab, procs: Proc[]): IdleHolders {
+  return { sup: lab.sup, caPath: lab.pki.caPath, repo: lab.options.repo, procs };
 }
 
 /** Runs `fn` with a started target and a list for holder processes; stops them all after. */
