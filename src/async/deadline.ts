@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { abortAndTell, makeWatchable } from "./abort_watch.ts";
 import { TimerLane } from "./timer_lane.ts";
 
 /** The reason a deadline's signal aborts with. */
@@ -129,8 +130,10 @@ export function withLazyDeadline<T>(
       controller = new AbortController();
       if (settled) return controller.signal;
       const own = controller;
+      // Its abort is ours to make, so watchers (the HTTP/2 client's stream) are told directly.
+      makeWatchable(own);
       onAbort = (reason) => {
-        own.abort(reason);
+        abortAndTell(own, reason);
         reject(reason);
       };
       if (context.watch) {
@@ -149,7 +152,7 @@ export function withLazyDeadline<T>(
       settled = true;
       unhook();
       const reason = new DeadlineError(ms);
-      controller?.abort(reason);
+      if (controller) abortAndTell(controller, reason);
       reject(reason);
     });
     const done = () => {

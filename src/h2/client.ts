@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { unwatchAbort, watchAbort } from "../async/abort_watch.ts";
 import { concatBytes } from "../bytes/concat.ts";
 import { H2Core, H2Error, type H2Socket, type H2Stream } from "./connection.ts";
 import { Code, ConnectionError, MAX_WINDOW, Setting } from "./frames.ts";
@@ -185,7 +186,7 @@ export class H2ClientConnection extends H2Core<Exchange> {
         received: 0,
         readBy: 0,
       };
-      signal.addEventListener("abort", exchange.onAbort, { once: true });
+      watchAbort(signal, exchange.onAbort);
       this.#waiting.push(exchange);
       this.#pump();
     });
@@ -351,7 +352,7 @@ export class H2ClientConnection extends H2Core<Exchange> {
   #answer(exchange: Exchange, response: H2Response): void {
     if (exchange.done) return;
     exchange.done = true;
-    exchange.signal.removeEventListener("abort", exchange.onAbort);
+    unwatchAbort(exchange.signal, exchange.onAbort);
     exchange.resolve(response);
   }
 
@@ -359,7 +360,7 @@ export class H2ClientConnection extends H2Core<Exchange> {
   #settle(exchange: Exchange, error: unknown): void {
     if (exchange.done) return;
     exchange.done = true;
-    exchange.signal.removeEventListener("abort", exchange.onAbort);
+    unwatchAbort(exchange.signal, exchange.onAbort);
     exchange.reject(error);
   }
 
