@@ -11,46 +11,62 @@
 
 const WATCHERS = Symbol("dotbridge.abortWatchers");
 
-/** The watchers of one watchable signal: the first in a field, more (rare) in a set. */
-class Watchers {
-  first: (() => void) | undefined;
-  more: Set<() => void> | undefined;
+/**
+ * Callbacks waiting for one abort, told once each: the first in a field, more (rare) in a set.
+ * What a watchable signal keeps, and what any other owner of an abort (a DoT connection's
+ * context) can keep to be watched the same way.
+ */
+export class AbortWatchers {
+  #first: ((reason: unknown) => void) | undefined;
+  #more: Set<(reason: unknown) => void> | undefined;
+
+  add(onAbort: (reason: unknown) => void): void {
+    if (this.#first === undefined) this.#first = onAbort;
+    else (this.#more ??= new Set()).add(onAbort);
+  }
+
+  delete(onAbort: (reason: unknown) => void): void {
+    if (this.#first === onAbort) this.#first = undefined;
+    else this.#more?.delete(onAbort);
+  }
+
+  /** Calls every watcher with `reason` and forgets them all. */
+  tell(reason: unknown): void {
+    const first = this.#first;
+    const more = this.#more;
+    this.#first = this.#more = undefined;
+    first?.(reason);
+    if (more) { for (const onAbort of more) onAbort(reason); }
+  }
 }
 
-type Watchable = AbortSignal & { [WATCHERS]?: Watchers };
+type Watchable = AbortSignal & { [WATCHERS]?: AbortWatchers };
 
 /**
  * Makes `controller`'s signal watchable; the owner must call {@linkcode abortAndTell} (not
  * `controller.abort`) so watchers hear of it.
  */
 export function makeWatchable(controller: AbortController): void {
-  (controller.signal as Watchable)[WATCHERS] = new Watchers();
+  (controller.signal as Watchable)[WATCHERS] = new AbortWatchers();
 }
 
 /** Aborts `controller` with `reason`, then calls its signal's watchers (once each). */
 export function abortAndTell(controller: AbortController, reason: unknown): void {
   if (controller.signal.aborted) return;
   controller.abort(reason);
-  const w = (controller.signal as Watchable)[WATCHERS];
-  if (!w) return;
-  const { first, more } = w;
-  w.first = w.more = undefined;
-  first?.();
-  if (more) { for (const fn of more) fn(); }
+  (controller.signal as Watchable)[WATCHERS]?.tell(reason);
 }
 
 /** Calls `onAbort` once when `signal` aborts (not if it already has: check `aborted` first). */
 export function watchAbort(signal: AbortSignal, onAbort: () => void): void {
   const w = (signal as Watchable)[WATCHERS];
-  if (!w) return signal.addEventListener("abort", onAbort, { once: true });
-  if (w.first === undefined) w.first = onAbort;
-  else (w.more ??= new Set()).add(onAbort);
+  if (w) w.add(onAbort);
+  else signal.addEventListener("abort", onAbort, { once: true });
 }
 
 /** Stops a {@linkcode watchAbort}. */
 export function unwatchAbort(signal: AbortSignal, onAbort: () => void): void {
   const w = (signal as Watchable)[WATCHERS];
-  if (!w) return signal.removeEventListener("abort", onAbort);
-  if (w.first === onAbort) w.first = undefined;
-  else w.more?.delete(onAbort);
+  if (w) w.delete(onAbort);
+  else signal.removeEventListener("abort", onAbort);
 }

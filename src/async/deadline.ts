@@ -116,14 +116,9 @@ export function withLazyDeadline<T>(
   }
   const deadlineLane = lane;
   let controller: AbortController | undefined;
-  let onAbort: ((reason: unknown) => void) | undefined;
-  let listener: (() => void) | undefined;
+  // Made with the signal, only when something asks for it (a cache hit never does).
+  let unhook: (() => void) | undefined;
   let settled = false;
-  const unhook = () => {
-    if (onAbort === undefined) return;
-    if (listener) context.signal.removeEventListener("abort", listener);
-    else context.unwatch?.(onAbort);
-  };
   return new Promise<T>((resolve, reject) => {
     const signal = () => {
       if (controller) return controller.signal;
@@ -132,25 +127,27 @@ export function withLazyDeadline<T>(
       const own = controller;
       // Its abort is ours to make, so watchers (the HTTP/2 client's stream) are told directly.
       makeWatchable(own);
-      onAbort = (reason) => {
+      const onAbort = (reason: unknown) => {
         abortAndTell(own, reason);
         reject(reason);
       };
       if (context.watch) {
         context.watch(onAbort);
+        unhook = () => context.unwatch?.(onAbort);
         return own.signal;
       }
       const outer = context.signal;
       if (outer.aborted) onAbort(outer.reason);
       else {
-        listener = () => onAbort!(outer.reason);
+        const listener = () => onAbort(outer.reason);
         outer.addEventListener("abort", listener, { once: true });
+        unhook = () => outer.removeEventListener("abort", listener);
       }
       return own.signal;
     };
     const entry = deadlineLane.add(() => {
       settled = true;
-      unhook();
+      unhook?.();
       const reason = new DeadlineError(ms);
       if (controller) abortAndTell(controller, reason);
       reject(reason);
@@ -158,7 +155,7 @@ export function withLazyDeadline<T>(
     const done = () => {
       settled = true;
       deadlineLane.cancel(entry);
-      unhook();
+      unhook?.();
     };
     let promise: Promise<T>;
     try {

@@ -15,6 +15,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { type CloseReason, StreamSession, type StreamTransport } from "../framing/session.ts";
 import { Sweeper, tickFor } from "../framing/sweeper.ts";
+import { AbortWatchers } from "../async/abort_watch.ts";
 import type { AbortParent } from "../async/deadline.ts";
 import type { Logger } from "../log/mod.ts";
 import { checkCertificatePair } from "./cert_check.ts";
@@ -142,7 +143,7 @@ class DotContext implements AbortParent {
   readonly tenant: string | undefined;
   #abort: AbortController | undefined;
   #closed: Error | undefined;
-  #watchers: Set<(reason: unknown) => void> | undefined;
+  #watchers: AbortWatchers | undefined;
 
   constructor(client: { address: string; port?: number }, tenant: string | undefined) {
     this.client = client;
@@ -159,7 +160,7 @@ class DotContext implements AbortParent {
 
   watch(onAbort: (reason: unknown) => void): void {
     if (this.#closed) return onAbort(this.#closed);
-    (this.#watchers ??= new Set()).add(onAbort);
+    (this.#watchers ??= new AbortWatchers()).add(onAbort);
   }
 
   unwatch(onAbort: (reason: unknown) => void): void {
@@ -169,9 +170,7 @@ class DotContext implements AbortParent {
   close(reason: CloseReason): void {
     const closed = this.#closed = new Error(`connection closed: ${reason}`);
     this.#abort?.abort(closed);
-    const watchers = this.#watchers;
-    this.#watchers = undefined;
-    if (watchers) { for (const onAbort of watchers) onAbort(closed); }
+    this.#watchers?.tell(closed);
   }
 }
 
