@@ -15,6 +15,7 @@
  */
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { parseArgs } from "node:util";
+import { encodeFrames } from "../../src/framing/codec.ts";
 import { encodeQuery } from "./configs.ts";
 import type { HandshakeClientReport } from "./handshake.ts";
 
@@ -42,11 +43,7 @@ if (!port || !(concurrency > 0) || !(runMs > 0) || (values.tls === "deno" && !va
   Deno.exit(2);
 }
 const caPem = values.ca ? Deno.readTextFileSync(values.ca) : undefined;
-const query = encodeQuery(values.name, 1, 0x0101);
-const frame = new Uint8Array(query.length + 2);
-frame[0] = query.length >> 8;
-frame[1] = query.length & 255;
-frame.set(query, 2);
+const frame = encodeFrames([encodeQuery(values.name, 1, 0x0101)]);
 
 /** True when `buf[0..got)` holds one whole length-prefixed answer with rcode NOERROR. */
 function wholeAnswer(buf: Uint8Array, got: number): boolean | undefined {

@@ -12,6 +12,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { encodeFrames } from "../../src/framing/codec.ts";
 import { encodeQuery } from "./configs.ts";
 
 const { values } = parseArgs({
@@ -35,11 +36,7 @@ if (!port || !values.ca || !count) {
   Deno.exit(2);
 }
 const caPem = Deno.readTextFileSync(values.ca);
-const query = encodeQuery(values.name, 1, 0x0101);
-const frame = new Uint8Array(query.length + 2);
-frame[0] = query.length >> 8;
-frame[1] = query.length & 255;
-frame.set(query, 2);
+const frame = encodeFrames([encodeQuery(values.name, 1, 0x0101)]);
 
 const conns: Deno.TlsConn[] = [];
 const errors: Record<string, number> = {};
