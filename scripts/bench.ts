@@ -430,10 +430,6 @@ async function run(
   };
 
   /**
-   * One-shots: kdig series at the target's DoH and DoT faces (cached answers); for the bridge
-   * also at the DoT face of a second bridge with --dot-server native.
-   */
-  /**
    * Runs `measure` on a second bridge of this job with `--dot-server native` (restarted when it
    * dies), or makes `row` an n/a row when the bridge has no such listener.
    */
@@ -455,6 +451,10 @@ async function run(
     );
   };
 
+  /**
+   * One-shots: kdig series at the target's DoH and DoT faces (cached answers); for the bridge
+   * also at the DoT face of a second bridge with --dot-server native.
+   */
   const oneShotRuns = async (job: Job, target: Target): Promise<OneShotRow[]> => {
     const series = async (
       f: { face: string; kind: OneShotKind },

@@ -1,8 +1,9 @@
 /**
  * The idle-memory run: one fresh bridge per DoT listener, idle connections opened in steps
  * (e.g. 0, 1 000, 10 000) from `idle_clients.ts` child processes, and at each step the whole
- * process's RSS, where it lives (`/proc/PID/smaps`), and the JavaScript heap (over the
- * inspector: `Deno.memoryUsage()` and a heap snapshot summed by constructor).
+ * process's RSS and where it lives (`/proc/PID/smaps`); then a second bridge with its inspector
+ * on for the JavaScript heap per connection (`Deno.memoryUsage()` and heap snapshots summed by
+ * constructor, with and without connections).
  *
  * @module
  */
@@ -11,7 +12,7 @@ import type { Lab, Target } from "./lab.ts";
 import { freePort, memoryKiB, type Proc, sleep, type Supervisor } from "./procs.ts";
 import { holderReady } from "./scale.ts";
 
-/** One target of {@linkcode idleMemory}: a bridge listener, or the peer. */
+/** One target of {@linkcode idleMemory}: a bridge with one of its DoT listeners. */
 export interface IdleListener {
   /** Row label, e.g. `dotbridge, default listener (node:tls)`. */
   label: string;
@@ -20,7 +21,7 @@ export interface IdleListener {
    * with its inspector on `inspectPort` when given.
    */
   start: (most: number, inspectPort?: number) => Promise<Target>;
-  /** Read the JS heap at each step (Deno targets only). */
+  /** Also read the JS heap per connection, from a second target with its inspector on. */
   heap: boolean;
 }
 

@@ -202,8 +202,8 @@ export function runsIdle(o: Pick<Options, "modes" | "targets" | "idleConns">): b
 }
 
 /**
- * The idle-memory run: per listener (two), a bridge, the connections opened in steps, and a
- * heap snapshot at each of three steps (a few seconds each at 10 000 connections).
+ * The idle-memory run: per listener (two), a bridge with the connections opened in steps, then
+ * a second bridge for the heap snapshots (with none and with up to 2 000 connections).
  */
 export function idleEstimateS(o: Pick<Options, "idleConns">): number {
   return 2 * (20 + (o.idleConns / 1000) * 2.5);
