@@ -44,10 +44,10 @@ export function banner(bridge: BannerSource, config: Config): string {
   lines.push(`  SPKI pin (sha256): ${cert.spkiPin}`);
   lines.push(
     config.dot.dotServer === "native"
-      ? "  DoT listener: native (Deno.listenTls): ~21 KiB per idle connection; no SNI tenants, " +
+      ? "  DoT listener: native (Deno.listenTls): ~20 KiB per idle connection; no SNI tenants, " +
         "and a client sending one query per connection may wait ~40 ms (no TCP_NODELAY)"
       : "  DoT listener: node:tls (SNI tenants, certificate reload in place, TCP_NODELAY), " +
-        "~33 KiB per idle connection; --dot-server native: ~21 KiB, without those",
+        "~31 KiB per idle connection; --dot-server native: ~20 KiB, without those",
   );
   // A development certificate is trusted through its CA file; a real one through system roots.
   const trust = cert.development
