@@ -714,14 +714,27 @@ async function run(
     }
   }
 
+  // The runs after the table's, in order; each keeps the time of those after it.
+  const profileS = o.profile && o.targets.has("bridge") ? profileEstimateS(o) : 0;
+  const idleS = runsIdle(o) ? idleEstimateS(o) : 0;
+  /** True when a run of ~`needS`, and then `laterS` of later runs, fit before --deadline. */
+  const fits = (what: string, needS: number, laterS: number): boolean => {
+    if (needS + laterS + FINISH_S <= o.deadline - elapsedS()) return true;
+    log(`skipping ${what}: ~${needS.toFixed(0)} s does not fit`);
+    skipped.push(what);
+    return false;
+  };
+
   // 6. Connection scale.
   let scale: ScaleResult | undefined;
   if (runsScale(o)) {
-    const needS = scaleEstimateS(o) + (o.profile ? profileEstimateS(o) : 0) + FINISH_S;
-    if (needS > o.deadline - elapsedS()) {
-      log(`skipping the connection-scale run: ~${needS.toFixed(0)} s does not fit`);
-      skipped.push(`connection scale (${o.idleConns} idle connections)`);
-    } else {
+    if (
+      fits(
+        `connection scale (${o.idleConns} idle connections)`,
+        scaleEstimateS(o),
+        idleS + profileS,
+      )
+    ) {
       try {
         scale = await connectionScale(lab, {
           connections: o.idleConns,
@@ -740,11 +753,7 @@ async function run(
   // 7. Idle memory per listener.
   let idle: IdleResult[] | undefined;
   if (runsIdle(o)) {
-    const needS = idleEstimateS(o) + (o.profile ? profileEstimateS(o) : 0) + FINISH_S;
-    if (needS > o.deadline - elapsedS()) {
-      log(`skipping the idle-memory run: ~${needS.toFixed(0)} s does not fit`);
-      skipped.push(`idle memory (${o.idleConns} idle connections)`);
-    } else {
+    if (fits(`idle memory (${o.idleConns} idle connections)`, idleS, profileS)) {
       const counts = [0, Math.round(o.idleConns / 10), o.idleConns];
       const listener = (label: string, args: string[]) => ({
         label,
@@ -775,10 +784,7 @@ async function run(
   let profile: string | undefined;
   if (o.profile && o.targets.has("bridge")) {
     const load = o.profileLoad === "rate" ? rateLoad : satLoad;
-    if (profileEstimateS(o) + FINISH_S > o.deadline - elapsedS()) {
-      log(`skipping the profiled run: ~${profileEstimateS(o).toFixed(0)} s does not fit`);
-      skipped.push("profiled run");
-    } else {
+    if (fits("profiled run", profileS, 0)) {
       try {
         profile = await profileBridge(lab, {
           dir: `${work}/profile`,
