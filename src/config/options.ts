@@ -455,7 +455,8 @@ export const OPTION_TABLE = [
     kind: "int",
     default: "100",
     min: 0,
-    help: "connections one client address may hold (0: no limit; off behind a proxy header)",
+    help: "connections one client may hold on a face (IPv6: per /64; 0: no limit): the client " +
+      "a PROXY header names (off behind a proxy header)",
   },
   {
     name: "proxy-protocol-from",

@@ -221,6 +221,25 @@ const v2Header = (src: number[], port: number) =>
     ...[0x21, 0x11, 0x00, 0x0c, ...src, 127, 0, 0, 1, port >> 8, port & 0xff, 0x03, 0x55],
   ]);
 
+/** A v2 TCP6 header from the 16-byte address `src`. */
+const v2Header6 = (src: number[], port: number) =>
+  new Uint8Array([
+    ...[0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a],
+    ...[0x21, 0x21, 0x00, 0x24, ...src, ...new Array(15).fill(0), 1],
+    ...[port >> 8, port & 0xff, 0x03, 0x55],
+  ]);
+
+/** A v1 TCP6 header from `src`. */
+const v1Header6 = (src: string, port: number) =>
+  new TextEncoder().encode(`PROXY TCP6 ${src} ::1 ${port} 853\r\n`);
+
+/** 2001:db8:<net>::<host> as 16 bytes. */
+const addr6 = (net: number, host: number) => [
+  ...[0x20, 0x01, 0x0d, 0xb8, net >> 8, net & 0xff],
+  ...new Array(8).fill(0),
+  ...[host >> 8, host & 0xff],
+];
+
 describe.skipIf(!HAVE_HAPROXY)("behind a real HAProxy (send-proxy-v2, send-proxy)", () => {
   let b: Running;
   let hp: Record<string, number>;
@@ -349,6 +368,61 @@ describe("a plain-HTTP DoH face behind a PROXY header", () => {
     expect(b.events("doh", "refused-acl")).toBe(1);
     expect(b.events("doh", "refused-proxy-header")).toBe(1);
     expect(b.events("doh", "refused-proxy-header-untrusted")).toBe(1);
+  });
+});
+
+describe("--max-connections-per-ip behind a PROXY peer counts an IPv6 client by its /64", () => {
+  it("DoT: many addresses of one /64 share the cap (v2 and v1 headers); another /64 does not", async () => {
+    const b = await start(["--proxy-protocol-from", "127.0.0.1", "--max-connections-per-ip", "2"]);
+    const before = b.events("dot", "refused-max-connections-per-ip");
+    const held = [];
+    let answered = 0;
+    for (let i = 1; i <= 8; i++) {
+      const header = i % 2
+        ? v2Header6(addr6(0x12, i), 4000 + i)
+        : v1Header6(`2001:db8:12::${i}`, i);
+      const c = dotFrom(b.dot, "127.0.0.1", header);
+      held.push(c);
+      if (await c.query(`six-${i}.example.test`)) answered++;
+    }
+    expect(answered).toBe(2);
+    expect(b.events("dot", "refused-max-connections-per-ip")).toBe(before + 6);
+    // 2001:db8:13::/64 is another client; an IPv4 one too.
+    for (const header of [v2Header6(addr6(0x13, 1), 1), v2Header([10, 1, 1, 1], 1)]) {
+      const other = dotFrom(b.dot, "127.0.0.1", header);
+      held.push(other);
+      expect(rcodeOf((await other.query("other-64.example.test"))!)).toBe(0);
+    }
+    for (const c of held) c.close();
+  });
+
+  it("DoH: the same, on its own slots", async () => {
+    const b = await start(["--proxy-protocol-from", "127.0.0.1", "--max-connections-per-ip", "2"]);
+    const before = b.events("doh", "refused-max-connections-per-ip");
+    // Connections that send only the header hold a slot until their handshake deadline.
+    const held: net.Socket[] = [];
+    try {
+      for (let i = 1; i <= 6; i++) {
+        const s = net.connect({ host: "127.0.0.1", port: b.doh }, () => {
+          s.write(i % 2 ? v2Header6(addr6(0x21, i), i) : v1Header6(`2001:db8:21::${i}`, i));
+        });
+        s.on("error", () => {});
+        held.push(s);
+      }
+      const deadline = Date.now() + 3_000;
+      while (b.events("doh", "refused-max-connections-per-ip") < before + 4) {
+        if (Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(b.events("doh", "refused-max-connections-per-ip")).toBe(before + 4);
+      expect(b.bridge.doh!.connections).toBe(2);
+      const same = v1Header6("2001:db8:21:0:ffff:ffff:ffff:ffff", 1);
+      expect(await dohFrom(b.doh, "127.0.0.1", "same-64.example.test", same)).toBeNull();
+      const other = v1Header6("2001:db8:22::1", 1);
+      expect(await dohFrom(b.doh, "127.0.0.1", "other-64.example.test", other)).toBe(200);
+    } finally {
+      for (const s of held) s.destroy();
+    }
   });
 });
 
