@@ -55,14 +55,22 @@ export class ConnectionSlots {
   /**
    * A slot for a connection from `address`, or why there is none (`closing`: the listener is
    * shutting down). `release` frees the slot; calling it again does nothing.
+   *
+   * @param forwarder `address` is a trusted HTTP proxy's, whose connections carry many clients
+   *   known only per request: it takes a slot of `maxConnections`, but neither the per-client
+   *   cap nor the ACL applies to it (the DoH face judges each request's client instead)
    */
-  take(address: string, closing: boolean): { release: () => void } | { refused: Refusal } {
+  take(
+    address: string,
+    closing: boolean,
+    forwarder = false,
+  ): { release: () => void } | { refused: Refusal } {
     if (closing) return { refused: "shutdown" };
     if (this.#open >= this.#max) return { refused: "max-connections" };
-    const key = this.#maxPerIp === 0 ? undefined : clientKey(address);
+    const key = forwarder || this.#maxPerIp === 0 ? undefined : clientKey(address);
     const held = key === undefined ? 0 : this.#perIp.get(key) ?? 0;
     if (key !== undefined && held >= this.#maxPerIp) return { refused: "max-connections-per-ip" };
-    if (this.#accept && !this.#accept(address)) return { refused: "acl" };
+    if (!forwarder && this.#accept && !this.#accept(address)) return { refused: "acl" };
     this.#open++;
     if (key !== undefined) this.#perIp.set(key, held + 1);
     let released = false;

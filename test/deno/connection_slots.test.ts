@@ -28,4 +28,20 @@ describe("ConnectionSlots", () => {
     expect("release" in slots.take("2001:db8::2", false)).toBe(true);
     expect(slots.take("2001:db8::3", false)).toEqual({ refused: "max-connections-per-ip" });
   });
+
+  it("spares a forwarder the per-client cap and the ACL, not --max-connections", () => {
+    const slots = new ConnectionSlots({
+      maxConnections: 5,
+      maxConnectionsPerIp: 1,
+      accept: (address) => address !== "127.0.0.1",
+    });
+    expect(slots.take("127.0.0.1", false)).toEqual({ refused: "acl" });
+    for (let i = 0; i < 4; i++) {
+      expect("release" in slots.take("127.0.0.1", false, true)).toBe(true);
+    }
+    // Its connections do not count against the client at its address either.
+    expect("release" in slots.take("127.0.0.2", false)).toBe(true);
+    expect(slots.take("127.0.0.1", false, true)).toEqual({ refused: "max-connections" });
+    expect(slots.take("127.0.0.1", true, true)).toEqual({ refused: "shutdown" });
+  });
 });
