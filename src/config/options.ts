@@ -145,7 +145,20 @@ export const OPTION_TABLE = [
     kind: "string",
     format: "header",
     meta: "HEADER",
-    help: "header with the client address set by a trusted proxy (x-forwarded-for: last entry)",
+    help: "DoH: header naming the client, set by a proxy in --trusted-proxy-from (all its lines " +
+      "joined, the last entry taken: the proxy's own); ignored from other peers",
+  },
+  {
+    name: "trusted-proxy-from",
+    group: "doh",
+    field: "trustedProxyFrom",
+    kind: "list",
+    format: "cidr",
+    default: "127.0.0.0/8,::1",
+    meta: "CIDR",
+    help: "DoH: proxies whose --trusted-proxy-header is believed; other peers are the client. " +
+      "Their connections skip per-client caps, connection rates and ACL; the ACL and " +
+      "--rate-limit judge each request (repeatable)",
   },
   {
     name: "json-api",
@@ -455,7 +468,8 @@ export const OPTION_TABLE = [
     kind: "int",
     default: "100",
     min: 0,
-    help: "connections one client address may hold (0: no limit; off behind a proxy header)",
+    help: "connections one client may hold on a face (IPv6: per /64; 0: no limit): the client " +
+      "a PROXY header names; none for a --trusted-proxy-from proxy",
   },
   {
     name: "proxy-protocol-from",
@@ -476,7 +490,7 @@ export const OPTION_TABLE = [
     default: "0",
     min: 0,
     help: "new connections per second per client address (IPv6: per /64), per face; past " +
-      "it closed at once (0: off)",
+      "it closed at once (0: off; none for a --trusted-proxy-from proxy)",
   },
   {
     name: "connection-rate-burst",
@@ -496,7 +510,7 @@ export const OPTION_TABLE = [
     default: "0",
     min: 0,
     help: "TLS handshakes per second per client address (IPv6: per /64), per face; past it " +
-      "closed before the handshake (0: off)",
+      "closed before the handshake (0: off; none for a --trusted-proxy-from proxy)",
   },
   {
     name: "handshake-rate-burst",

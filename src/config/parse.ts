@@ -408,6 +408,12 @@ function checkTogether(config: Config): void {
         `(${origin["proxy-protocol-from"]}); use --dot-server node`,
     );
   }
+  if (config.doh.trustedProxyHeader === "forwarded") {
+    throw new ConfigError(
+      origin["trusted-proxy-header"],
+      "Forwarded (RFC 7239) is not read; have the proxy send X-Forwarded-For",
+    );
+  }
   checkDdr(resolver, origin);
   for (const key of ["connection-rate-limit", "handshake-rate-limit"] as const) {
     const rate = key === "connection-rate-limit" ? dot.connectionRateLimit : dot.handshakeRateLimit;

@@ -4,6 +4,13 @@
  * the new-connection rate limit, the connection slots (shutdown, caps, ACL) and, for TLS, the
  * handshake rate limit, all on that client's address.
  *
+ * A trusted HTTP proxy (the DoH face's `--trusted-proxy-from`, with `--trusted-proxy-header`) is
+ * not a client: its connections carry many clients' requests, each naming its client in a header
+ * that arrives only after the connection was admitted. So the per-client rules (connection and
+ * handshake rates, the per-client cap, the ACL) are off for its connections, and the DoH face
+ * applies the ACL and the query rate limit to each request's forwarded address instead;
+ * `--max-connections` still counts them.
+ *
  * The TLS listeners accept on a `node:net` server and hand each admitted socket to their
  * `node:tls` server with `emit("connection", socket)`, any bytes read past the header pushed
  * back with `unshift`: measured on Deno 2.9.6, the handshake, ALPN, SNI, the server's
@@ -24,6 +31,11 @@ import type { ConnectionSlots } from "./connection_slots.ts";
 export interface Client {
   address: string;
   port?: number;
+  /**
+   * The peer is a trusted HTTP proxy (see {@linkcode FrontOptions.forwarderFrom}): each request
+   * names its own client.
+   */
+  forwarder?: boolean;
 }
 
 /** What {@linkcode ConnectionFront} needs. */
@@ -31,6 +43,12 @@ export interface FrontOptions {
   slots: ConnectionSlots;
   /** Peers that must open with a PROXY header (`--proxy-protocol-from`); unset: nobody. */
   proxyFrom?: (address: string) => boolean;
+  /**
+   * Trusted HTTP proxies (`--trusted-proxy-from`, when `--trusted-proxy-header` is set): their
+   * connections are admitted without the per-client rules, and marked `forwarder`. Matched on
+   * the peer as the PROXY header names it, if there is one. Unset: nobody.
+   */
+  forwarderFrom?: (address: string) => boolean;
   /** The header must be complete within this long of the accept. */
   headerTimeoutMs: number;
   /** New connections per client (`--connection-rate-limit`). */
@@ -106,12 +124,14 @@ export class ConnectionFront {
     raw.once("close", onClose);
   }
 
-  #rules(raw: Socket, client: Client, admitted: (client: Client) => void): void {
+  #rules(raw: Socket, peer: Client, admitted: (client: Client) => void): void {
     const o = this.#o;
-    if (o.connectionRate && !o.connectionRate.take(client.address)) {
+    const forwarder = o.forwarderFrom?.(peer.address) === true;
+    const client = forwarder ? { ...peer, forwarder } : peer;
+    if (!forwarder && o.connectionRate && !o.connectionRate.take(client.address)) {
       return this.#refuse(raw, "connection-rate");
     }
-    const slot = o.slots.take(client.address, this.closing);
+    const slot = o.slots.take(client.address, this.closing, forwarder);
     if ("refused" in slot) return this.#refuse(raw, slot.refused);
     raw.once("close", slot.release);
     this.#clients.set(raw, client);
@@ -126,11 +146,11 @@ export class ConnectionFront {
 
   /**
    * The TLS step for an admitted socket: false (and the socket closed) when the client is past
-   * its handshake rate, before any cryptography is spent on it.
+   * its handshake rate, before any cryptography is spent on it. A trusted HTTP proxy has none.
    */
   handshake(raw: Socket, client: Client): boolean {
     const limiter = this.#o.handshakeRate;
-    if (limiter && !limiter.take(client.address)) {
+    if (limiter && !client.forwarder && !limiter.take(client.address)) {
       this.#refuse(raw, "handshake-rate");
       return false;
     }

@@ -16,9 +16,10 @@
  *
  * Connection limits apply as on the DoT face, at accept, before TLS (`connection_front.ts`): a
  * PROXY protocol header from a trusted balancer names the client first; then the connection
- * rate limit, `--max-connections`, the per-address cap, the ACL (unless a trusted HTTP proxy
- * header names the client, when the resolver's ACL judges the forwarded address instead), the
- * handshake rate limit and the handshake deadline.
+ * rate limit, `--max-connections`, the per-client cap, the ACL, the handshake rate limit and the
+ * handshake deadline. A trusted HTTP proxy (`trustedProxyFrom`) is spared the per-client rules:
+ * its requests name their clients in `trustedProxyHeader`, and the resolver's ACL and query rate
+ * limit judge each forwarded address. From any other peer that header is ignored.
  *
  * @module
  */
@@ -53,11 +54,17 @@ export interface DohListenerOptions {
   /** Wire-format DoH on its path, answered without the app (see `src/http/face.ts`). */
   fast: DohFastPath;
   /**
-   * A request header set by a trusted reverse proxy that carries the client's address
-   * (`x-forwarded-for`: its last entry). Only set this when nothing but the proxy can reach the
-   * listener.
+   * A request header set by a trusted reverse proxy that carries the client's address (all its
+   * field lines joined, the last entry); believed only from `trustedProxyFrom`.
    */
   trustedProxyHeader?: string;
+  /**
+   * The trusted reverse proxies (`--trusted-proxy-from`): their `trustedProxyHeader` names each
+   * request's client, and their connections have no per-client cap, connection or handshake
+   * rate limit, or ACL at accept. Matched on the peer (as a PROXY header names it, if any).
+   * Unset, or without `trustedProxyHeader`: nobody.
+   */
+  trustedProxyFrom?: (address: string) => boolean;
   /** Closes connections from addresses this rejects, at accept (ACL). */
   accept?: (address: string) => boolean;
   /**
@@ -72,7 +79,7 @@ export interface DohListenerOptions {
   /** Share the port (SO_REUSEPORT): one listener per thread. */
   reusePort?: boolean;
   maxConnections?: number;
-  /** 0 or unset: no per-address cap. */
+  /** Connections per client (IPv4 address, IPv6 /64); 0 or unset: no cap. */
   maxConnectionsPerIp?: number;
   handshakeTimeoutMs?: number;
   /** A connection with nothing open is closed after this long. Default 30 000 ms. */
@@ -163,6 +170,7 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
   const front = new ConnectionFront({
     slots,
     proxyFrom: options.proxyFrom,
+    forwarderFrom: options.trustedProxyHeader ? options.trustedProxyFrom : undefined,
     headerTimeoutMs: options.handshakeTimeoutMs ?? 5_000,
     connectionRate: options.connectionRate,
     handshakeRate: options.handshakeRate,
@@ -193,8 +201,9 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
 
   /** Runs `protocol` on `socket` (already past TLS), feeding it what arrived so far. */
   function serve(socket: Socket, protocol: "h2" | "http/1.1", first?: Uint8Array): void {
-    const peer = front.clientOf(socket).address;
-    const handler = (request: ServerRequest): Promise<ServerReply> => handle(request, peer);
+    const { address, forwarder } = front.clientOf(socket);
+    const handler = (request: ServerRequest): Promise<ServerReply> =>
+      handle(request, address, forwarder);
     const onClose = (reason: string) => {
       served.delete(connection);
       logger?.debug("doh: connection closed", { reason });

@@ -42,3 +42,16 @@ export function headerOf(request: ServerRequest, name: string): string | undefin
   for (const [n, v] of request.headers) if (n === name) return v;
   return undefined;
 }
+
+/**
+ * Every field line named `name` (lower case), in order, joined with `", "` as RFC 9110 §5.3
+ * combines them; undefined when there is none. A list-valued field such as `x-forwarded-for`
+ * must be read this way: a proxy may append its own line rather than extend the client's.
+ */
+export function joinedHeaderOf(request: ServerRequest, name: string): string | undefined {
+  let joined: string | undefined;
+  for (const [n, v] of request.headers) {
+    if (n === name) joined = joined === undefined ? v : `${joined}, ${v}`;
+  }
+  return joined;
+}

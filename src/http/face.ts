@@ -5,7 +5,8 @@
  * to the processor, with no `Request` object built; everything else (the JSON API, the landing
  * page, `/health`, `/metrics`) goes to the hono app as a `Request`.
  *
- * Runtime-free: the edge passes each request with its socket peer's address.
+ * Runtime-free: the edge passes each request with its socket peer's address, and whether that
+ * peer is a trusted proxy whose header names the client (`--trusted-proxy-from`).
  *
  * @module
  */
@@ -25,7 +26,7 @@ import {
   INTERNAL_ERROR,
   requestErrorReply,
 } from "./doh_response.ts";
-import { headerOf, type ServerReply, type ServerRequest } from "./exchange.ts";
+import { headerOf, joinedHeaderOf, type ServerReply, type ServerRequest } from "./exchange.ts";
 
 /** The part of a hono app the face needs. */
 export interface FetchApp {
@@ -46,15 +47,23 @@ export interface DohFaceOptions {
   fast: DohFastPath;
   /**
    * A request header set by a trusted reverse proxy that carries the client's address, e.g.
-   * `x-forwarded-for` or `x-real-ip`; see {@linkcode addressFromHeader}. Only set this when
-   * nothing but the proxy can reach the listener.
+   * `x-forwarded-for` or `x-real-ip`; see {@linkcode addressFromHeader}. Read only on requests
+   * whose peer the edge marks as a trusted proxy; from any other peer it is ignored.
    */
   trustedProxyHeader?: string;
   logger?: Logger;
 }
 
-/** Answers one request from a client at `peer` (the socket's address). */
-export type DohFaceHandler = (request: ServerRequest, peer: string) => Promise<ServerReply>;
+/**
+ * Answers one request from `peer` (the socket's address, or the PROXY protocol header's). With
+ * `forwarder` true the peer is a trusted proxy, and the request's client is the one its
+ * {@linkcode DohFaceOptions.trustedProxyHeader} names; otherwise the peer is the client.
+ */
+export type DohFaceHandler = (
+  request: ServerRequest,
+  peer: string,
+  forwarder?: boolean,
+) => Promise<ServerReply>;
 
 /**
  * The request options of a fast path. A JSON API request is always recognised, and handed to the
@@ -70,18 +79,21 @@ export function tooLargeReply(fast: DohFastPath): DohReply {
 }
 
 /**
- * The client address a trusted proxy header's `value` names (the last, right-most entry of
- * `x-forwarded-for`: the one the proxy next to us appended, which a client cannot forge; for any
- * other header the whole trimmed value), or `peer` when the header is absent or empty.
+ * The client address a trusted proxy header names, given `value`, all its field lines joined
+ * ({@linkcode joinedHeaderOf}): the last, right-most entry, the one the proxy next to us
+ * appended, which a client cannot forge (a client's own `x-forwarded-for` lines come before the
+ * proxy's, whether the proxy extends the last line or appends a line of its own as HAProxy's
+ * `option forwardfor` does). A single-valued header (`x-real-ip`) is its one entry. `peer` when
+ * the header is absent or its last entry empty.
+ *
+ * @example
+ * ```ts
+ * addressFromHeader("198.51.100.7, 192.0.2.1", "127.0.0.1"); // "192.0.2.1"
+ * ```
  */
-export function addressFromHeader(
-  value: string | null | undefined,
-  peer: string,
-  header: string,
-): string {
-  if (value === null || value === undefined) return peer;
-  const entry = header.toLowerCase() === "x-forwarded-for" ? value.split(",").at(-1)! : value;
-  return entry.trim() || peer;
+export function addressFromHeader(value: string | undefined, peer: string): string {
+  if (value === undefined) return peer;
+  return value.slice(value.lastIndexOf(",") + 1).trim() || peer;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -120,6 +132,8 @@ class RequestParts implements DohRequestParts {
  * ```ts
  * const handle = dohFaceHandler({ app, fast: { process, path: "/dns-query" } });
  * const reply = await handle(request, "192.0.2.1");
+ * // Behind a trusted proxy at 127.0.0.1, with trustedProxyHeader: "x-forwarded-for":
+ * const proxied = await handle(request, "127.0.0.1", true);
  * ```
  */
 export function dohFaceHandler(options: DohFaceOptions): DohFaceHandler {
@@ -127,9 +141,9 @@ export function dohFaceHandler(options: DohFaceOptions): DohFaceHandler {
   const proxyHeader = options.trustedProxyHeader?.toLowerCase();
   const requestOptions = fastPathOptions(fast);
 
-  return async (request, peer) => {
-    const address = proxyHeader
-      ? addressFromHeader(headerOf(request, proxyHeader), peer, proxyHeader)
+  return async (request, peer, forwarder = false) => {
+    const address = proxyHeader && forwarder
+      ? addressFromHeader(joinedHeaderOf(request, proxyHeader), peer)
       : peer;
     // The server read the body under its cap already, so this never waits.
     const parsed = parseDohRequest(new RequestParts(request), requestOptions);

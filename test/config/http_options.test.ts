@@ -70,6 +70,14 @@ describe("config: the DoH face keys", () => {
     expect(config(["--no-json-api"]).doh.jsonApi).toBe(false);
   });
 
+  it("trusts a proxy header only from loopback unless --trusted-proxy-from says otherwise", () => {
+    expect(config([]).doh.trustedProxyFrom).toEqual(["127.0.0.0/8", "::1"]);
+    expect(
+      config(["--trusted-proxy-from", "10.0.0.0/24", "--trusted-proxy-from", "2001:db8::7"]).doh
+        .trustedProxyFrom,
+    ).toEqual(["10.0.0.0/24", "2001:db8::7"]);
+  });
+
   it("lower-cases the trusted proxy header", () => {
     expect(config(["--trusted-proxy-header", "X-Real-IP"]).doh.trustedProxyHeader).toBe(
       "x-real-ip",
@@ -92,6 +100,16 @@ describe("config: the DoH face keys", () => {
       key: "DOTBRIDGE_TRUSTED_PROXY_HEADER",
     },
     {
+      what: "a --trusted-proxy-from that is not a range",
+      args: ["--trusted-proxy-from", "10.0.0.0/33"],
+      key: "--trusted-proxy-from",
+    },
+    {
+      what: "the Forwarded header, which is not read",
+      args: ["--trusted-proxy-header", "Forwarded"],
+      key: "--trusted-proxy-header",
+    },
+    {
       what: "an empty header name",
       args: ["--trusted-proxy-header="],
       key: "--trusted-proxy-header",
@@ -110,6 +128,7 @@ describe("config: the DoH face keys", () => {
         "--http-listen HOST:PORT|off",
         "--http-tls",
         "--trusted-proxy-header",
+        "--trusted-proxy-from CIDR",
         "--json-api",
       ]
     ) {

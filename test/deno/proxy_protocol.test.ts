@@ -14,26 +14,12 @@ import { type Bridge, startBridge } from "../../src/deno/bridge.ts";
 import { createLogger } from "../../src/log/mod.ts";
 import { aRecords, buildQuery, frame, idOf, rcodeOf } from "../support/dot_client.ts";
 import { type LocalDohUpstream, startDohUpstream } from "../support/doh_upstream.ts";
+import { HAVE_HAPROXY, requireHaproxy, startHaproxy } from "../support/haproxy.ts";
 import { type TestPki, testPki } from "../support/pki.ts";
 import { freePort } from "../support/ports.ts";
 import { octetFor } from "../support/zone.ts";
 
-const CI = Deno.env.get("CI") === "true";
-
-async function installed(bin: string): Promise<boolean> {
-  try {
-    await new Deno.Command(bin, { args: ["-v"], stdout: "null", stderr: "null" }).output();
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
-const HAVE_HAPROXY = await installed("haproxy");
-if (CI && !HAVE_HAPROXY) {
-  throw new Error("haproxy is not installed (package haproxy); CI=true requires it");
-}
+requireHaproxy();
 
 interface Running {
   bridge: Bridge;
@@ -96,8 +82,8 @@ async function start(args: string[]): Promise<Running> {
   };
 }
 
-/** A running HAProxy; `ports[name]` is where each frontend listens. */
-async function startHaproxy(
+/** A running HAProxy in TCP mode; `ports[name]` is where each frontend listens. */
+async function startTcpHaproxy(
   fronts: { name: string; to: number; send: "send-proxy" | "send-proxy-v2" }[],
 ): Promise<Record<string, number>> {
   const ports: Record<string, number> = {};
@@ -110,51 +96,21 @@ async function startHaproxy(
       `backend ${f.name}_b\n  server s 127.0.0.1:${f.to} ${f.send}\n`;
   }
   const path = `${dir}/haproxy-${Object.values(ports).join("-")}.cfg`;
-  await Deno.writeTextFile(path, cfg);
-  const child = new Deno.Command("haproxy", {
-    args: ["-f", path, "-db"],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const stderr = child.stderr.pipeThrough(new TextDecoderStream());
-  const output: string[] = [];
-  stderr.pipeTo(new WritableStream({ write: (s) => void output.push(s) })).catch(() => {});
-  stops.push(async () => {
-    try {
-      Deno.kill(child.pid, "SIGKILL");
-    } catch { /* gone */ }
-    await child.status;
-  });
-  // Ready when every frontend accepts. The probes come from an address no test uses: HAProxy
-  // passes each on to the bridge, where it holds a slot until its handshake deadline.
-  const deadline = Date.now() + 5_000;
-  for (const port of Object.values(ports)) {
-    for (;;) {
-      try {
-        await new Promise<void>((resolve, reject) => {
-          const probe = net.connect({ host: "127.0.0.1", port, localAddress: "127.0.0.250" });
-          probe.on("connect", () => {
-            probe.destroy();
-            resolve();
-          });
-          probe.on("error", reject);
-        });
-        break;
-      } catch {
-        if (Date.now() > deadline) throw new Error(`haproxy did not start: ${output.join("")}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-  }
+  const haproxy = await startHaproxy(path, cfg, Object.values(ports));
+  stops.push(() => haproxy.stop());
   return ports;
 }
 
-/** One DoT connection from `localAddress`; `query` resolves its answer or null once closed. */
-function dotFrom(port: number, localAddress: string) {
+/**
+ * One DoT connection from `localAddress` (opening with `header`, if given); `query` resolves its
+ * answer or null once closed.
+ */
+function dotFrom(port: number, localAddress: string, header?: Uint8Array) {
+  // The TCP connection bound to `localAddress` first: TLS runs over it, after the header.
+  const raw = net.connect({ host: "127.0.0.1", port, localAddress });
+  if (header) raw.write(header);
   const socket = tls.connect({
-    // The TCP connection bound to `localAddress` first: TLS runs over it.
-    socket: net.connect({ host: "127.0.0.1", port, localAddress }),
+    socket: raw,
     servername: "localhost",
     ca: pki.ca.certPem,
     ALPNProtocols: ["dot"],
@@ -204,13 +160,23 @@ function dotFrom(port: number, localAddress: string) {
   };
 }
 
-/** One HTTP/1.1 DoH GET over TLS from `localAddress`: the status, or null if closed first. */
-function dohFrom(port: number, localAddress: string, name: string): Promise<number | null> {
+/**
+ * One HTTP/1.1 DoH GET over TLS from `localAddress` (opening with `header`, if given): the
+ * status, or null if closed first.
+ */
+function dohFrom(
+  port: number,
+  localAddress: string,
+  name: string,
+  header?: Uint8Array,
+): Promise<number | null> {
   const dns = Buffer.from(buildQuery(name)).toString("base64url");
   return new Promise((resolve) => {
+    // The TCP connection bound to `localAddress` first: TLS runs over it, after the header.
+    const raw = net.connect({ host: "127.0.0.1", port, localAddress });
+    if (header) raw.write(header);
     const socket = tls.connect({
-      // The TCP connection bound to `localAddress` first: TLS runs over it.
-      socket: net.connect({ host: "127.0.0.1", port, localAddress }),
+      socket: raw,
       servername: "localhost",
       ca: pki.ca.certPem,
       ALPNProtocols: ["http/1.1"],
@@ -255,7 +221,26 @@ const v2Header = (src: number[], port: number) =>
     ...[0x21, 0x11, 0x00, 0x0c, ...src, 127, 0, 0, 1, port >> 8, port & 0xff, 0x03, 0x55],
   ]);
 
-describe.skipIf(!HAVE_HAPROXY && !CI)("behind a real HAProxy (send-proxy-v2, send-proxy)", () => {
+/** A v2 TCP6 header from the 16-byte address `src`. */
+const v2Header6 = (src: number[], port: number) =>
+  new Uint8Array([
+    ...[0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a],
+    ...[0x21, 0x21, 0x00, 0x24, ...src, ...new Array(15).fill(0), 1],
+    ...[port >> 8, port & 0xff, 0x03, 0x55],
+  ]);
+
+/** A v1 TCP6 header from `src`. */
+const v1Header6 = (src: string, port: number) =>
+  new TextEncoder().encode(`PROXY TCP6 ${src} ::1 ${port} 853\r\n`);
+
+/** 2001:db8:<net>::<host> as 16 bytes. */
+const addr6 = (net: number, host: number) => [
+  ...[0x20, 0x01, 0x0d, 0xb8, net >> 8, net & 0xff],
+  ...new Array(8).fill(0),
+  ...[host >> 8, host & 0xff],
+];
+
+describe.skipIf(!HAVE_HAPROXY)("behind a real HAProxy (send-proxy-v2, send-proxy)", () => {
   let b: Running;
   let hp: Record<string, number>;
 
@@ -265,7 +250,7 @@ describe.skipIf(!HAVE_HAPROXY && !CI)("behind a real HAProxy (send-proxy-v2, sen
       ...["--deny", "127.0.0.9/32", "--max-connections-per-ip", "2", "--log-queries"],
       ...["--handshake-timeout", "600ms"],
     ]);
-    hp = await startHaproxy([
+    hp = await startTcpHaproxy([
       { name: "dot", to: b.dot, send: "send-proxy-v2" },
       { name: "dotv1", to: b.dot, send: "send-proxy" },
       { name: "doh", to: b.doh, send: "send-proxy-v2" },
@@ -383,6 +368,61 @@ describe("a plain-HTTP DoH face behind a PROXY header", () => {
     expect(b.events("doh", "refused-acl")).toBe(1);
     expect(b.events("doh", "refused-proxy-header")).toBe(1);
     expect(b.events("doh", "refused-proxy-header-untrusted")).toBe(1);
+  });
+});
+
+describe("--max-connections-per-ip behind a PROXY peer counts an IPv6 client by its /64", () => {
+  it("DoT: many addresses of one /64 share the cap (v2 and v1 headers); another /64 does not", async () => {
+    const b = await start(["--proxy-protocol-from", "127.0.0.1", "--max-connections-per-ip", "2"]);
+    const before = b.events("dot", "refused-max-connections-per-ip");
+    const held = [];
+    let answered = 0;
+    for (let i = 1; i <= 8; i++) {
+      const header = i % 2
+        ? v2Header6(addr6(0x12, i), 4000 + i)
+        : v1Header6(`2001:db8:12::${i}`, i);
+      const c = dotFrom(b.dot, "127.0.0.1", header);
+      held.push(c);
+      if (await c.query(`six-${i}.example.test`)) answered++;
+    }
+    expect(answered).toBe(2);
+    expect(b.events("dot", "refused-max-connections-per-ip")).toBe(before + 6);
+    // 2001:db8:13::/64 is another client; an IPv4 one too.
+    for (const header of [v2Header6(addr6(0x13, 1), 1), v2Header([10, 1, 1, 1], 1)]) {
+      const other = dotFrom(b.dot, "127.0.0.1", header);
+      held.push(other);
+      expect(rcodeOf((await other.query("other-64.example.test"))!)).toBe(0);
+    }
+    for (const c of held) c.close();
+  });
+
+  it("DoH: the same, on its own slots", async () => {
+    const b = await start(["--proxy-protocol-from", "127.0.0.1", "--max-connections-per-ip", "2"]);
+    const before = b.events("doh", "refused-max-connections-per-ip");
+    // Connections that send only the header hold a slot until their handshake deadline.
+    const held: net.Socket[] = [];
+    try {
+      for (let i = 1; i <= 6; i++) {
+        const s = net.connect({ host: "127.0.0.1", port: b.doh }, () => {
+          s.write(i % 2 ? v2Header6(addr6(0x21, i), i) : v1Header6(`2001:db8:21::${i}`, i));
+        });
+        s.on("error", () => {});
+        held.push(s);
+      }
+      const deadline = Date.now() + 3_000;
+      while (b.events("doh", "refused-max-connections-per-ip") < before + 4) {
+        if (Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(b.events("doh", "refused-max-connections-per-ip")).toBe(before + 4);
+      expect(b.bridge.doh!.connections).toBe(2);
+      const same = v1Header6("2001:db8:21:0:ffff:ffff:ffff:ffff", 1);
+      expect(await dohFrom(b.doh, "127.0.0.1", "same-64.example.test", same)).toBeNull();
+      const other = v1Header6("2001:db8:22::1", 1);
+      expect(await dohFrom(b.doh, "127.0.0.1", "other-64.example.test", other)).toBe(200);
+    } finally {
+      for (const s of held) s.destroy();
+    }
   });
 });
 

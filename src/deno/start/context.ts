@@ -8,7 +8,7 @@ import type { Config } from "../../config/config.ts";
 import { ConfigError } from "../../config/parse.ts";
 import type { Logger } from "../../log/mod.ts";
 import type { BridgeMetrics } from "../../metrics/bridge.ts";
-import { Acl } from "../../resolver/acl.ts";
+import { CidrSet } from "../../net/cidr_set.ts";
 import type { Resolver } from "../../resolver/build.ts";
 import { RateLimiter } from "../../resolver/ratelimit.ts";
 import { createProcessor, type Processor, type QueryObserver } from "../../resolver/processor.ts";
@@ -90,6 +90,16 @@ export function tenantOfServerName(
   return tenantDomain ? (servername) => tenantFromServerName(servername, tenantDomain) : undefined;
 }
 
+/** Membership of the CIDR `list` (a config key's, named `what`); undefined when it is empty. */
+export function memberOf(
+  list: readonly string[],
+  what: string,
+): ((address: string) => boolean) | undefined {
+  if (list.length === 0) return undefined;
+  const set = new CidrSet(list, what);
+  return (address) => set.has(address);
+}
+
 /** The connection filter the resolver's ACL gives a face; undefined when everyone may connect. */
 export function acceptOf(resolver: Resolver): ((address: string) => boolean) | undefined {
   const { acl } = resolver;
@@ -107,11 +117,8 @@ export function connectionRulesOf(config: Config): {
   handshakeRate?: RateLimiter;
 } {
   const { dot } = config;
-  const trusted = dot.proxyProtocolFrom.length > 0
-    ? new Acl({ allow: dot.proxyProtocolFrom })
-    : undefined;
   return {
-    proxyFrom: trusted ? (address) => trusted.allows(address) : undefined,
+    proxyFrom: memberOf(dot.proxyProtocolFrom, "proxy-protocol-from"),
     connectionRate: dot.connectionRateLimit > 0
       ? new RateLimiter({ rate: dot.connectionRateLimit, burst: dot.connectionRateBurst })
       : undefined,

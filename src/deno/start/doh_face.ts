@@ -8,7 +8,13 @@ import { createDohApp } from "../../http/app.ts";
 import { DOH_PATH } from "../../http/doh_request.ts";
 import { type DohListener, listenDoh } from "../doh_listener.ts";
 import type { DotListener } from "../dot_listener.ts";
-import { acceptOf, connectionRulesOf, type FaceContext, faceProcessor } from "./context.ts";
+import {
+  acceptOf,
+  connectionRulesOf,
+  type FaceContext,
+  faceProcessor,
+  memberOf,
+} from "./context.ts";
 import { resumedLabel } from "../../metrics/bridge.ts";
 import { listenError } from "./listen_error.ts";
 import type { Started } from "./steps.ts";
@@ -45,10 +51,11 @@ export async function startDohFace(
       key: options.httpTls ? certificate.key : undefined,
       app,
       trustedProxyHeader: options.trustedProxyHeader,
-      // Behind a proxy every peer is the proxy: the resolver's ACL (REFUSED) judges the
-      // forwarded address instead.
-      accept: options.trustedProxyHeader ? undefined : acceptOf(resolver),
-      // A PROXY protocol header, by contrast, is read before the ACL: it judges the real client.
+      // The ACL at accept spares these proxies; the resolver's (REFUSED) judges each request's
+      // forwarded address instead. A PROXY protocol header, by contrast, is read before the
+      // ACL: it judges the real client there.
+      trustedProxyFrom: memberOf(options.trustedProxyFrom, "trusted-proxy-from"),
+      accept: acceptOf(resolver),
       ...connectionRulesOf(config),
       reusePort: deps.reusePort, // threads share the port
       onEvent: (event) => metrics.connectionEvents.inc({ face: "doh", event }),
