@@ -129,7 +129,7 @@ function build(env: WorkerEnv, deps: WorkerDeps, log: WorkerLogSink): State {
       handler: resolver.handler,
       logger,
       logQueries: config.log.logQueries,
-      observer: queryObserver(metrics, resolver.tenantNames),
+      observer: queryObserver(metrics, resolver.tenantLabel),
     });
     const app = createDohApp({
       process,
