@@ -385,7 +385,8 @@ export const OPTION_TABLE = [
     field: "tenantsFile",
     kind: "string",
     meta: "FILE",
-    help: "JSON file of tenant policies (own upstreams, cache, local records)",
+    help: "JSON file of tenant policies (own upstreams, cache, local records; who may use each, " +
+      "an id to choose it by)",
   },
   {
     name: "tenant-domain",
@@ -393,7 +394,9 @@ export const OPTION_TABLE = [
     field: "tenantDomain",
     kind: "string",
     meta: "DOMAIN",
-    help: "DoT clients naming <tenant>.DOMAIN by SNI get that tenant (wildcard certificate)",
+    help:
+      "DoT and DoQ clients sending SNI <tenant>.DOMAIN choose that tenant, <tenant> being its " +
+      "id if it has one (one wildcard certificate)",
   },
   {
     name: "tenant-edns-option",
@@ -403,7 +406,7 @@ export const OPTION_TABLE = [
     default: "65011",
     min: 0,
     max: 65535,
-    help: "EDNS option code carrying a tenant name (removed before forwarding; 0: off)",
+    help: "EDNS option code carrying a tenant's id or name (removed before forwarding; 0: off)",
   },
   {
     name: "unknown-tenant",
@@ -412,7 +415,8 @@ export const OPTION_TABLE = [
     kind: "enum",
     choices: ["refuse", "default"],
     default: "refuse",
-    help: "a query naming an unknown tenant gets REFUSED, or the default policy",
+    help: "a query choosing an unknown tenant, or one its client may not use (both alike), gets " +
+      "REFUSED, or the default policy",
   },
   {
     name: "keep-client-subnet",

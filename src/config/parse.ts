@@ -204,7 +204,12 @@ function parseBootstrap(list: readonly string[], from: string): Record<string, s
   return map;
 }
 
-function checkCidrs(list: readonly string[], from: string): string[] {
+/**
+ * Checks a list of addresses and CIDR ranges (`192.0.2.0/24`, `2001:db8::1`).
+ *
+ * @throws {ConfigError} naming `from` and the bad entry
+ */
+export function checkCidrs(list: readonly string[], from: string): string[] {
   for (const entry of list) {
     const [addr, bits, extra] = entry.split("/");
     const v4 = isIPv4(addr);

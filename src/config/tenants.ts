@@ -11,19 +11,33 @@
  *       "upstream": ["https://family.cloudflare-dns.com/dns-query"],
  *       "upstream-strategy": "failover",
  *       "cache": true,
- *       "local-records": "/etc/dotbridge/kids.hosts"
- *     }
+ *       "local-records": "/etc/dotbridge/kids.hosts",
+ *       "allow": ["192.168.1.0/24", "2001:db8:1::/48"]
+ *     },
+ *     "work": { "upstream": ["tls://10.0.0.53#dns.corp.example"], "id": "9y65g5srsm" }
  *   }
  * }
  * ```
  *
+ * A client chooses a tenant by a selector (the SNI's first label, the DoH path, an EDNS option):
+ * the tenant's `"id"` when it has one, else its name. With an id the name selects nothing: the
+ * name stays the operator's (metric labels, the `"default"` key), the id is what clients are
+ * given. `"allow"` limits the clients that may use a tenant, however they choose it.
+ *
  * @module
  */
-import { checkUpstream, ConfigError } from "./parse.ts";
+import { checkCidrs, checkUpstream, ConfigError } from "./parse.ts";
 
 /** One tenant's policy. */
 export interface TenantSpec {
+  /** Its name in the file: metric labels, the cache partition, the `"default"` key. */
   readonly name: string;
+  /** What a client sends to choose it: its `"id"` when it has one, else its name. */
+  readonly selector: string;
+  /** An opaque identifier that selects the tenant instead of its name. */
+  readonly id?: string;
+  /** The clients (CIDR ranges) that may use this tenant; unset: every client. */
+  readonly allow?: readonly string[];
   readonly upstreams: readonly string[];
   readonly upstreamStrategy: "failover" | "round-robin" | "fastest" | "race";
   readonly cache: boolean;
@@ -39,8 +53,10 @@ export interface TenantsConfig {
 }
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** An id: one DNS label (it may be an SNI label) and a path segment, too long to guess. */
+const ID = /^[a-z0-9]{8,63}$/;
 const STRATEGIES = ["failover", "round-robin", "fastest", "race"] as const;
-const KEYS = new Set(["upstream", "upstream-strategy", "cache", "local-records"]);
+const KEYS = new Set(["upstream", "upstream-strategy", "cache", "local-records", "id", "allow"]);
 
 /**
  * Parses a tenants file.
@@ -110,14 +126,35 @@ export function parseTenants(text: string, origin: string): TenantsConfig {
     if (localRecords !== undefined && (typeof localRecords !== "string" || !localRecords)) {
       throw new ConfigError(`${where}."local-records"`, "must be a file path");
     }
+    const id = spec.id;
+    if (id !== undefined && (typeof id !== "string" || !ID.test(id))) {
+      throw new ConfigError(
+        `${where}."id"`,
+        "must be 8 to 63 lower-case letters and digits (e.g. from `openssl rand -hex 8`)",
+      );
+    }
+    const allow = spec.allow;
+    if (
+      allow !== undefined &&
+      (!Array.isArray(allow) || allow.length === 0 || !allow.every((a) => typeof a === "string"))
+    ) {
+      throw new ConfigError(
+        `${where}."allow"`,
+        "must list one or more addresses or CIDR ranges (leave it out to allow every client)",
+      );
+    }
     tenants.set(name, {
       name,
+      selector: (id as string | undefined) ?? name,
+      id: id as string | undefined,
+      allow: allow === undefined ? undefined : checkCidrs(allow as string[], `${where}."allow"`),
       upstreams: upstreams as string[],
       upstreamStrategy: strategy as TenantSpec["upstreamStrategy"],
       cache,
       localRecords: localRecords as string | undefined,
     });
   }
+  checkIds(tenants, origin);
   const defaultTenant = root.default;
   if (defaultTenant !== undefined) {
     if (typeof defaultTenant !== "string" || !tenants.has(defaultTenant)) {
@@ -127,9 +164,56 @@ export function parseTenants(text: string, origin: string): TenantsConfig {
   return { defaultTenant: defaultTenant as string | undefined, tenants };
 }
 
+/** Ids are unique and none is a tenant's name (an id must select one tenant, by itself). */
+function checkIds(tenants: ReadonlyMap<string, TenantSpec>, origin: string): void {
+  const owners = new Map<string, string>();
+  for (const t of tenants.values()) {
+    if (t.id === undefined) continue;
+    const where = `${origin}: "${t.name}"."id"`;
+    const other = owners.get(t.id);
+    if (other !== undefined) throw new ConfigError(where, `"${t.id}" is also the id of "${other}"`);
+    if (tenants.has(t.id)) throw new ConfigError(where, `"${t.id}" is a tenant's name`);
+    owners.set(t.id, t.name);
+  }
+}
+
 /**
- * The tenant named by a TLS server name under `domain`: its first label, when the rest is
- * `domain` (`kids.dot.example.net` under `dot.example.net` → `kids`).
+ * The tenants any client can choose by name: no `"id"`, no `"allow"`, and not the default
+ * tenant (which clients get without choosing it). Names are not secrets (metric labels carry
+ * them), so such a tenant's upstreams and local records serve whoever guesses the name.
+ *
+ * @example
+ * ```ts
+ * guessableTenants(parseTenants('{"tenants":{"kids":{"upstream":"https://a/q"}}}', "t.json"));
+ * // ["kids"]
+ * ```
+ */
+export function guessableTenants(config: TenantsConfig): string[] {
+  return [...config.tenants.values()]
+    .filter((t) => t.id === undefined && t.allow === undefined && t.name !== config.defaultTenant)
+    .map((t) => t.name);
+}
+
+/**
+ * The start-up warning about {@linkcode guessableTenants}, or `undefined` when there are none or
+ * no selector is on. `ways` says how clients choose tenants on this edge, e.g.
+ * `["EDNS option 65011", "DoH path"]`.
+ */
+export function guessableTenantsWarning(
+  config: TenantsConfig,
+  ways: readonly string[],
+): string | undefined {
+  const names = guessableTenants(config);
+  if (names.length === 0 || ways.length === 0) return undefined;
+  return `tenants: ${names.join(", ")} can be selected by name by any client ` +
+    `(${ways.join(", ")}); give each an "allow" list or an "id" unless its upstreams ` +
+    `and local records are for everyone`;
+}
+
+/**
+ * The tenant selector in a TLS server name under `domain`: its first label, when the rest is
+ * `domain` (`kids.dot.example.net` under `dot.example.net` → `kids`). The label is a tenant's
+ * id, or its name when it has none (NextDNS-style `<id>.dns.example`).
  */
 export function tenantFromServerName(servername: string, domain: string): string | undefined {
   const name = servername.toLowerCase().replace(/\.$/, "");

@@ -123,7 +123,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     certificate,
     metrics,
     resolver,
-    observer: queryObserver(metrics, resolver.tenantNames),
+    observer: queryObserver(metrics, resolver.tenantLabel),
   };
   const dot = dotSlot.fill(await steps.step("dot face", () => startDotFace(face)));
   const doh = await steps.step("doh face", () => startDohFace(face, dot));

@@ -156,7 +156,8 @@ export function createDohApp(deps: DohAppDeps): Hono<DohEnv> {
     }
   };
 
-  // `<path>/<tenant>` selects a tenant policy (unknown tenants get REFUSED from the resolver).
+  // `<path>/<tenant>` selects a tenant policy by id or name; the resolver's tenant router decides
+  // (an unknown tenant, or one the client may not use, gets the same REFUSED).
   for (const route of [path, `${path}/:tenant{[A-Za-z0-9-]{1,63}}`]) app.all(route, doh);
 
   app.get("/health", (c) => c.json({ status: "ok", ...deps.health?.() }));

@@ -40,7 +40,7 @@ export interface DohRequestParts {
 
 /** Where the DoH path is and what it accepts. */
 export interface DohRequestOptions {
-  /** The DoH path, e.g. `/dns-query`; `<path>/<tenant>` selects a tenant. */
+  /** The DoH path, e.g. `/dns-query`; `<path>/<tenant>` selects a tenant (by id or name). */
   readonly path: string;
   /** Largest query accepted in bytes (capped at 65535); larger is 413. */
   readonly maxQuerySize: number;
@@ -48,7 +48,7 @@ export interface DohRequestOptions {
   readonly jsonApi: boolean;
 }
 
-/** A wire-format query to answer; `tenant` is lower-cased. */
+/** A wire-format query to answer; `tenant` is the tenant selector (id or name), lower-cased. */
 export interface DohQuery {
   readonly kind: "query";
   readonly wire: Uint8Array;

@@ -5,23 +5,23 @@
  * @module
  */
 import type { QueryObserver } from "../resolver/processor.ts";
+import type { QueryContext } from "../resolver/types.ts";
 import { type BridgeMetrics, rcodeName } from "./bridge.ts";
 
 /**
- * An observer counting every query into `metrics`. A tenant outside `tenantNames` is labelled
- * `unknown` (so a client cannot grow the label set); no tenant is `""`.
+ * An observer counting every query into `metrics`. `tenantLabel` names a query's tenant: a known
+ * tenant's name, `unknown` for any other selector (so a client cannot grow the label set, nor
+ * see an id or tell a tenant it may not use from none), `""` for none.
  *
  * @example
  * ```ts
- * const process = createProcessor({ handler, observer: queryObserver(metrics, resolver.tenantNames) });
+ * const process = createProcessor({ handler, observer: queryObserver(metrics, resolver.tenantLabel) });
  * ```
  */
 export function queryObserver(
   metrics: BridgeMetrics,
-  tenantNames: ReadonlySet<string>,
+  tenantLabel: (ctx: QueryContext) => string,
 ): QueryObserver {
-  const tenantLabel = (tenant: string | undefined) =>
-    tenant === undefined ? "" : tenantNames.has(tenant) ? tenant : "unknown";
   /** Bound series per face, and per tenant label and rcode (-1: error): labels are few. */
   const faces = new Map<string, FaceSeries>();
   const seriesOf = (face: string): FaceSeries => {
@@ -41,7 +41,7 @@ export function queryObserver(
     end: (ctx, rcode, ms) => {
       const series = seriesOf(ctx.face);
       series.inFlight.add(-1);
-      const tenant = tenantLabel(ctx.tenant);
+      const tenant = tenantLabel(ctx);
       let byRcode = series.queries.get(tenant);
       if (!byRcode) series.queries.set(tenant, byRcode = new Map());
       let counter = byRcode.get(rcode);

@@ -26,8 +26,8 @@ import { Acl, aclMiddleware } from "./acl.ts";
 import { ddrMiddleware, type DdrPorts } from "./ddr.ts";
 import { fromUpstream, servfailOnError, timeout, upstreamPrivacy } from "./middleware.ts";
 import { RateLimiter, rateLimitMiddleware } from "./ratelimit.ts";
-import { tenantRouter } from "./tenants.ts";
-import { compose, type Handler, type Middleware } from "./types.ts";
+import { type TenantRoute, tenantRouter, TenantTable } from "./tenants.ts";
+import { compose, type Handler, type Middleware, type QueryContext } from "./types.ts";
 
 /** What the builder hands {@linkcode UpstreamFor} along with the spec. */
 export interface UpstreamHooks {
@@ -98,6 +98,11 @@ export interface Resolver {
   health(): { name: string; healthy: boolean }[];
   /** Known tenant names. */
   readonly tenantNames: ReadonlySet<string>;
+  /**
+   * The metric label of a query's tenant as its face chose it: `""` for none, the tenant's name,
+   * or `unknown` for a selector that names no tenant or one the client may not use.
+   */
+  readonly tenantLabel: (ctx: QueryContext) => string;
   /** Closes every upstream. */
   close(): Promise<void>;
 }
@@ -183,8 +188,9 @@ export function buildResolver(config: ResolverConfig, deps: ResolverDeps): Resol
     return compose(layers, fromUpstream(upstream));
   }
 
-  const tenantHandlers = new Map<string, Handler>();
+  const tenantRoutes: TenantRoute[] = [];
   let globalPolicy: Handler;
+  let tenantTable: TenantTable;
   try {
     globalPolicy = policy(
       config.upstream,
@@ -198,11 +204,14 @@ export function buildResolver(config: ResolverConfig, deps: ResolverDeps): Resol
         upstreams: t.upstreams,
         upstreamStrategy: t.upstreamStrategy,
       };
-      tenantHandlers.set(
+      tenantRoutes.push({
         name,
-        policy(spec, name, config.resolver.cache && t.cache, t.localRecords),
-      );
+        selector: t.selector,
+        allow: t.allow,
+        handler: policy(spec, name, config.resolver.cache && t.cache, t.localRecords),
+      });
     }
+    tenantTable = new TenantTable(tenantRoutes, deps.tenants?.defaultTenant);
   } catch (e) {
     for (const u of upstreams) u.close().catch(() => {});
     throw e;
@@ -230,11 +239,10 @@ export function buildResolver(config: ResolverConfig, deps: ResolverDeps): Resol
       ports: deps.ddrPorts,
     }));
   }
-  if (tenantHandlers.size > 0) {
+  if (tenantRoutes.length > 0) {
     guards.push(tenantRouter({
-      tenants: tenantHandlers,
+      tenants: tenantTable,
       ednsOption: config.resolver.tenantEdnsOption,
-      defaultTenant: deps.tenants?.defaultTenant,
       unknown: config.resolver.unknownTenant,
     }));
   }
@@ -243,7 +251,8 @@ export function buildResolver(config: ResolverConfig, deps: ResolverDeps): Resol
     handler: compose(guards, globalPolicy),
     acl,
     upstreams,
-    tenantNames: new Set(tenantHandlers.keys()),
+    tenantNames: new Set(tenantRoutes.map((t) => t.name)),
+    tenantLabel: (ctx) => tenantTable.label(ctx),
     health: () => upstreams.flatMap(healthOf),
     close: async () => {
       await Promise.all(upstreams.map((u) => u.close()));

@@ -16,7 +16,11 @@ export interface QueryContext {
   readonly signal: AbortSignal;
   /** The client's address, for ACLs and rate limits; never logged unless query logging is on. */
   readonly client?: { readonly address: string; readonly port?: number };
-  /** The tenant this query belongs to (policy, cache partition, metrics); unset: default. */
+  /**
+   * From a face: the tenant selector the client sent (SNI label or DoH path: an id or a name).
+   * Past the tenant router: the name of the tenant this query belongs to (policy, cache
+   * partition). Unset: default.
+   */
   readonly tenant?: string;
 }
 

@@ -16,7 +16,8 @@
  */
 import { envName, OPTIONS } from "../config/options.ts";
 import { type Config, ConfigError, parseConfig } from "../config/parse.ts";
-import { parseTenants, type TenantsConfig } from "../config/tenants.ts";
+import { guessableTenantsWarning, parseTenants, type TenantsConfig } from "../config/tenants.ts";
+import { DOH_PATH } from "../http/doh_request.ts";
 import { parseDotUrl } from "../upstream/dot_url.ts";
 import { socketsLimitation } from "./sockets_connector.ts";
 
@@ -72,8 +73,13 @@ export interface WorkerConfig
   extends Pick<Config, "upstream" | "resolver" | "doh" | "log" | "metrics" | "origin"> {
   /** The text of {@linkcode LOCAL_RECORDS_TEXT_VAR}, if set. */
   readonly localRecordsText?: string;
-  /** The tenants parsed from {@linkcode TENANTS_JSON_VAR}, if set. */
+  /**
+   * The tenants parsed from {@linkcode TENANTS_JSON_VAR}, if set: the same file and rules as on
+   * Deno (`"id"` selects instead of the name, `"allow"` is matched against `CF-Connecting-IP`).
+   */
   readonly tenants?: TenantsConfig;
+  /** The warning to log when a tenant can be chosen by its name by any client. */
+  readonly tenantsWarning?: string;
   /** Env names of keys that were set but do not apply to a Worker (`DOTBRIDGE_LISTEN`, ...). */
   readonly ignored: readonly string[];
   /** `DOTBRIDGE_*` names that are no key at all (typos). */
@@ -151,6 +157,11 @@ export function parseWorkerConfig(env: Readonly<Record<string, unknown>>): Worke
     }
     checkSockets(t.upstreams, `${where}: "upstream"`);
   }
+  const { tenantEdnsOption } = config.resolver;
+  const tenantsWarning = tenants && guessableTenantsWarning(tenants, [
+    ...(tenantEdnsOption > 0 ? [`EDNS option ${tenantEdnsOption}`] : []),
+    `DoH path ${DOH_PATH}/<name>`,
+  ]);
   const localRecordsText = texts[LOCAL_RECORDS_TEXT_VAR];
   return {
     // No background probes: a Worker's timers do no I/O between requests.
@@ -165,6 +176,7 @@ export function parseWorkerConfig(env: Readonly<Record<string, unknown>>): Worke
     origin: config.origin,
     localRecordsText,
     tenants,
+    tenantsWarning,
     ignored,
     unknown,
   };

@@ -112,6 +112,7 @@ function build(env: WorkerEnv, deps: WorkerDeps, log: WorkerLogSink): State {
     if (config.unknown.length > 0) {
       logger.warn("worker: ignoring unknown keys", { keys: config.unknown.join(",") });
     }
+    if (config.tenantsWarning) logger.warn(`worker: ${config.tenantsWarning}`);
     const store = deps.cacheStore ?? defaultStore(config);
     const resolver = buildResolver(config, {
       upstreamFor: (spec, hooks) => buildWorkerUpstream(spec, deps, hooks),
@@ -129,7 +130,7 @@ function build(env: WorkerEnv, deps: WorkerDeps, log: WorkerLogSink): State {
       handler: resolver.handler,
       logger,
       logQueries: config.log.logQueries,
-      observer: queryObserver(metrics, resolver.tenantNames),
+      observer: queryObserver(metrics, resolver.tenantLabel),
     });
     const app = createDohApp({
       process,

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { parseTenants, tenantFromServerName } from "../../src/config/tenants.ts";
+import {
+  guessableTenants,
+  guessableTenantsWarning,
+  parseTenants,
+  tenantFromServerName,
+} from "../../src/config/tenants.ts";
 
 describe("parseTenants", () => {
   it("reads policies with defaults", () => {
@@ -21,6 +26,9 @@ describe("parseTenants", () => {
     expect(t.defaultTenant).toBe("home");
     expect(t.tenants.get("home")).toEqual({
       name: "home",
+      selector: "home",
+      id: undefined,
+      allow: undefined,
       upstreams: ["https://a.example/dns-query"],
       upstreamStrategy: "failover",
       cache: true,
@@ -57,12 +65,98 @@ describe("parseTenants", () => {
       /"a"\."x": unknown key/,
     ],
     [
+      "an id too short to be unguessable",
+      '{"tenants":{"a":{"upstream":"https://a/q","id":"9y65g5s"}}}',
+      /^t\.json: "a"\."id": must be 8 to 63 lower-case letters and digits/,
+    ],
+    [
+      "an id with upper case",
+      '{"tenants":{"a":{"upstream":"https://a/q","id":"9Y65G5SRSM"}}}',
+      /^t\.json: "a"\."id": must be 8 to 63/,
+    ],
+    [
+      "an id that is not one DNS label",
+      '{"tenants":{"a":{"upstream":"https://a/q","id":"9y65g5sr.sm"}}}',
+      /^t\.json: "a"\."id": must be 8 to 63/,
+    ],
+    [
+      "an id that is not a string",
+      '{"tenants":{"a":{"upstream":"https://a/q","id":123456789}}}',
+      /^t\.json: "a"\."id": must be 8 to 63/,
+    ],
+    [
+      "an id longer than a DNS label",
+      `{"tenants":{"a":{"upstream":"https://a/q","id":"${"a".repeat(64)}"}}}`,
+      /^t\.json: "a"\."id": must be 8 to 63/,
+    ],
+    [
+      "a duplicate id",
+      '{"tenants":{"a":{"upstream":"https://a/q","id":"9y65g5srsm"},' +
+      '"b":{"upstream":"https://a/q","id":"9y65g5srsm"}}}',
+      /^t\.json: "b"\."id": "9y65g5srsm" is also the id of "a"$/,
+    ],
+    [
+      "an id that is a tenant's name",
+      '{"tenants":{"a":{"upstream":"https://a/q","id":"workshop1"},' +
+      '"workshop1":{"upstream":"https://a/q"}}}',
+      /^t\.json: "a"\."id": "workshop1" is a tenant's name$/,
+    ],
+    [
+      "an empty allow list",
+      '{"tenants":{"a":{"upstream":"https://a/q","allow":[]}}}',
+      /^t\.json: "a"\."allow": must list one or more addresses or CIDR ranges/,
+    ],
+    [
+      "an allow list that is a string",
+      '{"tenants":{"a":{"upstream":"https://a/q","allow":"10.0.0.0/8"}}}',
+      /^t\.json: "a"\."allow": must list/,
+    ],
+    [
+      "a bad CIDR range in allow",
+      '{"tenants":{"a":{"upstream":"https://a/q","allow":["10.0.0.0/33"]}}}',
+      /^t\.json: "a"\."allow": "10\.0\.0\.0\/33" is not an address or CIDR range$/,
+    ],
+    [
       "a default that is not a tenant",
       '{"default":"b","tenants":{"a":{"upstream":"https://a/q"}}}',
       /"default": must name a tenant/,
     ],
   ])("names the key for %s", (_what, text, message) => {
     expect(() => parseTenants(text, "t.json")).toThrow(message);
+  });
+});
+
+describe("tenant ids and allow lists", () => {
+  const file = JSON.stringify({
+    default: "home",
+    tenants: {
+      home: { upstream: "https://a/q" },
+      kids: { upstream: "https://a/q" },
+      work: { upstream: "https://a/q", id: "9y65g5srsm" },
+      lab: { upstream: "https://a/q", allow: ["10.0.0.0/8", "2001:db8::/32"] },
+    },
+  });
+
+  it("selects a tenant with an id by the id alone, others by name", () => {
+    const t = parseTenants(file, "t.json");
+    expect(t.tenants.get("work")).toMatchObject({ selector: "9y65g5srsm", id: "9y65g5srsm" });
+    expect(t.tenants.get("kids")?.selector).toBe("kids");
+    expect(t.tenants.get("lab")?.allow).toEqual(["10.0.0.0/8", "2001:db8::/32"]);
+  });
+
+  it("calls guessable the tenants without id or allow, other than the default", () => {
+    const t = parseTenants(file, "t.json");
+    expect(guessableTenants(t)).toEqual(["kids"]);
+    expect(guessableTenantsWarning(t, ["EDNS option 65011"])).toBe(
+      "tenants: kids can be selected by name by any client (EDNS option 65011); give each an " +
+        '"allow" list or an "id" unless its upstreams and local records are for everyone',
+    );
+    expect(guessableTenantsWarning(t, [])).toBeUndefined();
+    const safe = parseTenants(
+      JSON.stringify({ tenants: { work: { upstream: "https://a/q", id: "9y65g5srsm" } } }),
+      "t.json",
+    );
+    expect(guessableTenantsWarning(safe, ["EDNS option 65011"])).toBeUndefined();
   });
 });
 
@@ -74,6 +168,7 @@ describe("tenantFromServerName", () => {
     ["a.b.dot.example.net", "dot.example.net", undefined],
     ["kids.other.example", "dot.example.net", undefined],
     ["xdot.example.net", "dot.example.net", undefined],
+    ["9y65g5srsm.dot.example.net", "dot.example.net", "9y65g5srsm"],
   ])("%s under %s is %s", (name, domain, tenant) => {
     expect(tenantFromServerName(name, domain)).toBe(tenant);
   });

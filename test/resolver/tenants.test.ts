@@ -4,7 +4,7 @@ import dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
 import { classifyQuery, type Query } from "../../src/dns/query.ts";
 import { parseMessage } from "../../src/dns/message.ts";
-import { tenantRouter } from "../../src/resolver/tenants.ts";
+import { TENANT_UNAVAILABLE, tenantRouter, TenantTable } from "../../src/resolver/tenants.ts";
 import type { Handler, QueryContext } from "../../src/resolver/types.ts";
 import { answerFromZone } from "../support/zone.ts";
 
@@ -33,17 +33,33 @@ function recorder(label: string, seen: { who: string; ctx: QueryContext; q: Quer
   };
 }
 
-const ctx = (tenant?: string): QueryContext => ({
+const ctx = (tenant?: string, address = "192.0.2.7"): QueryContext => ({
   face: "dot",
   signal: new AbortController().signal,
+  client: { address },
   tenant,
 });
 
+type Seen = { who: string; ctx: QueryContext; q: Query }[];
+
+/** `kids` and `home` by name, `work` by id and from 10.0.0.0/8 only. */
+function routes(seen: Seen) {
+  return [
+    { name: "kids", selector: "kids", handler: recorder("kids", seen) },
+    { name: "home", selector: "home", handler: recorder("home", seen) },
+    {
+      name: "work",
+      selector: "9y65g5srsm",
+      allow: ["10.0.0.0/8"],
+      handler: recorder("work", seen),
+    },
+  ];
+}
+
 describe("tenantRouter", () => {
   function setup(options: { defaultTenant?: string; unknown?: "refuse" | "default" } = {}) {
-    const seen: { who: string; ctx: QueryContext; q: Query }[] = [];
-    const tenants = new Map([["kids", recorder("kids", seen)], ["home", recorder("home", seen)]]);
-    const handler = tenantRouter({ tenants, ...options })(recorder("global", seen));
+    const seen: Seen = [];
+    const handler = tenantRouter({ tenants: routes(seen), ...options })(recorder("global", seen));
     return { seen, handler };
   }
 
@@ -85,5 +101,79 @@ describe("tenantRouter", () => {
     const b = setup({ unknown: "default", defaultTenant: "home" });
     await b.handler(query("nobody"), ctx());
     expect(b.seen[0].who).toBe("home");
+  });
+
+  it("routes to a tenant with an id by its id and hands on its name", async () => {
+    const { seen, handler } = setup();
+    await handler(query("9Y65G5SRSM"), ctx(undefined, "10.1.2.3"));
+    await handler(query(), ctx("9y65g5srsm", "10.1.2.3"));
+    expect(seen.map((s) => [s.who, s.ctx.tenant])).toEqual([["work", "work"], ["work", "work"]]);
+  });
+
+  it("does not route to a tenant with an id by its name", async () => {
+    const { seen, handler } = setup();
+    const byOption = await handler(query("work"), ctx(undefined, "10.1.2.3"));
+    const byFace = await handler(query(), ctx("work", "10.1.2.3"));
+    expect(seen).toHaveLength(0);
+    expect(byOption.wire[3] & 0x0f).toBe(5);
+    expect(byFace.wire[3] & 0x0f).toBe(5);
+  });
+
+  it("keeps clients outside a tenant's allow list out, however they choose it", async () => {
+    const { seen, handler } = setup();
+    const answers = [
+      await handler(query("9y65g5srsm"), ctx()),
+      await handler(query(), ctx("9y65g5srsm")),
+      await handler(query(), { ...ctx("9y65g5srsm"), client: undefined }),
+    ];
+    expect(seen).toHaveLength(0);
+    for (const a of answers) expect(a.wire[3] & 0x0f).toBe(5);
+  });
+
+  it("answers an unknown tenant and a not-allowed one byte for byte alike, naming neither", async () => {
+    const { handler } = setup();
+    const unknown = await handler(query("nobody"), ctx());
+    const notAllowed = await handler(query("9y65g5srsm"), ctx());
+    expect(notAllowed.wire).toEqual(unknown.wire);
+    const text = new TextDecoder().decode(unknown.wire);
+    expect(text).toContain(TENANT_UNAVAILABLE);
+    expect(text).not.toMatch(/work|9y65g5srsm|nobody/);
+  });
+
+  it("sends a not-allowed tenant where an unknown one goes with unknown=default", async () => {
+    const { seen, handler } = setup({ unknown: "default", defaultTenant: "home" });
+    await handler(query("9y65g5srsm"), ctx());
+    await handler(query("nobody"), ctx());
+    expect(seen.map((s) => [s.who, s.ctx.tenant])).toEqual([["home", "home"], ["home", "home"]]);
+  });
+
+  it("holds the default tenant to its allow list too", async () => {
+    const seen: Seen = [];
+    const global = recorder("global", seen);
+    const refuse = tenantRouter({ tenants: routes(seen), defaultTenant: "work" })(global);
+    expect((await refuse(query(), ctx())).wire[3] & 0x0f).toBe(5);
+    await refuse(query(), ctx(undefined, "10.9.9.9"));
+    const fallBack = tenantRouter({
+      tenants: routes(seen),
+      defaultTenant: "work",
+      unknown: "default",
+    })(global);
+    await fallBack(query(), ctx());
+    expect(seen.map((s) => s.who)).toEqual(["work", "global"]);
+  });
+});
+
+describe("TenantTable.label", () => {
+  const table = new TenantTable(routes([]));
+
+  it.each([
+    ["no tenant", undefined, "192.0.2.7", ""],
+    ["a name", "kids", "192.0.2.7", "kids"],
+    ["an id, from inside its allow list", "9y65g5srsm", "10.0.0.1", "work"],
+    ["an id, from outside its allow list", "9y65g5srsm", "192.0.2.7", "unknown"],
+    ["the name of a tenant that has an id", "work", "10.0.0.1", "unknown"],
+    ["an unknown selector", "nobody", "10.0.0.1", "unknown"],
+  ])("labels %s", (_what, tenant, address, label) => {
+    expect(table.label(ctx(tenant, address))).toBe(label);
   });
 });

@@ -82,7 +82,10 @@ export function faceProcessor(face: FaceContext, keepaliveMs?: number): Processo
   });
 }
 
-/** The tenant by SNI (`--tenant-domain`), for the faces whose connections carry a server name. */
+/**
+ * The tenant selector (id or name) by SNI (`--tenant-domain`), for the faces whose connections
+ * carry a server name; the resolver's tenant router resolves it and checks the client.
+ */
 export function tenantOfServerName(
   config: Config,
 ): ((servername: string) => string | undefined) | undefined {

@@ -7,7 +7,8 @@
 import type { CacheStore } from "../../cache/store.ts";
 import type { Config } from "../../config/config.ts";
 import { ConfigError } from "../../config/parse.ts";
-import { parseTenants } from "../../config/tenants.ts";
+import { guessableTenantsWarning, parseTenants } from "../../config/tenants.ts";
+import { DOH_PATH } from "../../http/doh_request.ts";
 import type { Logger } from "../../log/mod.ts";
 import type { BridgeMetrics } from "../../metrics/bridge.ts";
 import { buildResolver, type Resolver, type UpstreamFor } from "../../resolver/build.ts";
@@ -18,7 +19,8 @@ import { readKeyFile } from "./context.ts";
 import type { Started } from "./steps.ts";
 
 /**
- * Builds the resolver; stopping closes its upstreams and the local records watches.
+ * Builds the resolver; stopping closes its upstreams and the local records watches. Warns when a
+ * tenant can be chosen by its name by any client (no `"id"`, no `"allow"`).
  *
  * @throws {ConfigError} naming `--tenants` or `--local-records` (or the tenants file's key)
  */
@@ -38,6 +40,8 @@ export function startResolver(
   const tenants = tenantsFile
     ? parseTenants(readKeyFile(config.origin.tenants, tenantsFile), tenantsFile)
     : undefined;
+  const warning = tenants && guessableTenantsWarning(tenants, selectorsOf(config));
+  if (warning) pieces.logger.warn(warning);
   const watches: LocalRecordsWatch[] = [];
   const closeWatches = () => {
     for (const w of watches) w.close();
@@ -69,4 +73,14 @@ export function startResolver(
       await resolver.close();
     },
   };
+}
+
+/** How clients choose a tenant on this bridge, for the start-up warning. */
+function selectorsOf(config: Config): string[] {
+  const { tenantEdnsOption, tenantDomain } = config.resolver;
+  const ways: string[] = [];
+  if (tenantEdnsOption > 0) ways.push(`EDNS option ${tenantEdnsOption}`);
+  if (config.doh.httpListen) ways.push(`DoH path ${DOH_PATH}/<name>`);
+  if (tenantDomain) ways.push(`SNI <name>.${tenantDomain}`);
+  return ways;
 }
