@@ -13,6 +13,7 @@ import { aRecords, buildQuery, startTestBridge, type TestBridge } from "../suppo
 import { connectDoq, type DoqClient } from "../support/doq_client.ts";
 import { type LocalDohUpstream, startDohUpstream } from "../support/doh_upstream.ts";
 import { type TestPki, testPki } from "../support/pki.ts";
+import { rawQuicConnect } from "../support/quic_raw_client.ts";
 import { octetFor } from "../support/zone.ts";
 
 let pki: TestPki;
@@ -76,6 +77,16 @@ describe("DoQ admission: refused before the handshake completes", () => {
     expect(bridge.bridge.doq!.connections).toBe(0);
   });
 
+  it("how early: a denied client is sent no ServerHello nor certificate, only a close", async () => {
+    const { port } = await bridgeWith(["--deny", "127.0.0.1"]);
+    const raw = await rawQuicConnect({ port });
+    cleanups.push(() => raw.close());
+    // RFC 9000 §10.2.3: an application close before the handshake completes goes out as a
+    // transport CONNECTION_CLOSE with APPLICATION_ERROR (0x0c), in the Initial space.
+    expect(await raw.closed).toMatchObject({ application: false, code: 0x0c, space: "initial" });
+    expect(raw.frames).toEqual(["initial:CONNECTION_CLOSE"]);
+  });
+
   it("the 3rd connection from one address at --max-connections-per-ip 2", async () => {
     const { bridge, port } = await bridgeWith(["--max-connections-per-ip", "2"]);
     const a = await attempt(port);
@@ -126,6 +137,11 @@ describe("DoQ admission: refused before the handshake completes", () => {
     expect((refused as Error).message).toMatch(/refused to accept a new connection/);
     expect(metrics(bridge)).toMatch(/face="doq",event="refused-max-connections"\} 1/);
     await expectAnswered(a, "max-a.example.test");
+    // CONNECTION_REFUSED (0x02), before any cryptography.
+    const raw = await rawQuicConnect({ port });
+    cleanups.push(() => raw.close());
+    expect(await raw.closed).toMatchObject({ application: false, code: 0x02, space: "initial" });
+    expect(raw.frames).toEqual(["initial:CONNECTION_CLOSE"]);
   });
 });
 
