@@ -432,15 +432,17 @@ export function listenDoq(options: DoqListenerOptions): DoqListener {
       slot.release();
     };
     conn.closed.then(done, done);
+    // `handshake` also resolves when the connection dies first; a handshake that failed shows as
+    // `closed` rejecting (a transport error), where a peer's or our own close resolves it.
     let timer: ReturnType<typeof setTimeout> | undefined;
     const outcome = Promise.race([
       conn.handshake.then(() => "done" as const),
-      conn.closed.then(() => "closed" as const, () => "closed" as const),
+      conn.closed.then(() => new Promise<never>(() => {}), () => "failed" as const),
       new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), handshakeTimeoutMs))),
     ]);
     outcome.then(async (result) => {
       clearTimeout(timer);
-      if (result !== "done" || settled) {
+      if (result !== "done") {
         onEvent?.("tls-handshake-failed");
         logger?.debug("doq handshake failed", { reason: result });
         try {
@@ -451,6 +453,7 @@ export function listenDoq(options: DoqListenerOptions): DoqListener {
         return;
       }
       options.onHandshake?.(undefined);
+      if (settled) return; // the client left at once
       if (closing) {
         conn.close({ closeCode: DoqError.NO_ERROR, reason: "shutdown" });
         return;
