@@ -463,7 +463,8 @@ export const OPTION_TABLE = [
     kind: "duration",
     default: "5s",
     min: 1,
-    help: "max time to receive one message once it has started (slowloris guard)",
+    help: "max time to receive one message once it has started (slowloris guard); DoQ: also " +
+      "to hand over an answer (a client granting no flow-control credit is closed)",
   },
   {
     name: "max-connections-per-ip",
@@ -493,8 +494,8 @@ export const OPTION_TABLE = [
     kind: "int",
     default: "0",
     min: 0,
-    help: "new connections per second per client address (IPv6: per /64), per face; past " +
-      "it closed at once (0: off; none for a --trusted-proxy-from proxy)",
+    help: "new connections per second per client address (IPv6: per /64), per face (DoT, DoH, " +
+      "DoQ); past it closed at once (0: off; none for a --trusted-proxy-from proxy)",
   },
   {
     name: "connection-rate-burst",
@@ -513,8 +514,9 @@ export const OPTION_TABLE = [
     kind: "int",
     default: "0",
     min: 0,
-    help: "TLS handshakes per second per client address (IPv6: per /64), per face; past it " +
-      "closed before the handshake (0: off; none for a --trusted-proxy-from proxy)",
+    help: "TLS handshakes per second per client address (IPv6: per /64), per face (DoQ: QUIC " +
+      "handshakes); past it closed before the handshake (0: off; none for a " +
+      "--trusted-proxy-from proxy)",
   },
   {
     name: "handshake-rate-burst",

@@ -13,9 +13,14 @@
  *
  * Limits: the QUIC transport caps the concurrent bidirectional streams a client may open
  * (`maxStreams`) and allows it no unidirectional stream at all (DoQ uses none); the idle timeout
- * is QUIC's own; connections take a slot from {@linkcode ConnectionSlots} (max connections, per
- * address, ACL) after the handshake (see `admit`: Deno hides the address until then). 0-RTT is
- * never accepted (replayable queries).
+ * is QUIC's own; an answer that the client does not take within `answerTimeoutMs` (it grants no
+ * flow-control credit) closes its connection. Who may connect is decided before the handshake
+ * completes (see `admit`): shutdown and `--max-connections` refuse the incoming connection before
+ * any cryptography; the new-connection and handshake rate limits, the per-address cap and the ACL
+ * need the client's address, which Deno gives only once the client's first flight has been read,
+ * and close the connection in that same turn, so the client's handshake never completes. No
+ * stream is read before the handshake completes, so 0-RTT queries (replayable) are never acted on
+ * early.
  *
  * What Deno 2.9 cannot do: the certificate is given to `listen()` once per endpoint and the UDP
  * socket has no SO_REUSEPORT, so a new certificate would need a new endpoint on the same port,
@@ -29,7 +34,8 @@ import { concatBytes } from "../bytes/concat.ts";
 import { encodeFrames } from "../framing/codec.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Processor } from "../resolver/processor.ts";
-import { ConnectionSlots } from "./connection_slots.ts";
+import type { RateLimiter } from "../resolver/ratelimit.ts";
+import { ConnectionSlots, type Refusal as SlotRefusal } from "./connection_slots.ts";
 
 /** RFC 9250 §8.4 error codes. */
 export const DoqError = {
@@ -62,12 +68,21 @@ export interface DoqListenerOptions {
   maxConnectionsPerIp?: number;
   /** Refuses connections from addresses this rejects (ACL). */
   accept?: (address: string) => boolean;
+  /** New connections per client (`--connection-rate-limit`); past it refused. */
+  connectionRate?: RateLimiter;
+  /** Handshakes per client (`--handshake-rate-limit`); past it refused. */
+  handshakeRate?: RateLimiter;
   /** Handshake deadline. Default 5 s. */
   handshakeTimeoutMs?: number;
   /** QUIC idle timeout: a connection with no packet for this long is closed. Default 10 s. */
   idleTimeoutMs?: number;
   /** Time a stream may take to deliver its query and FIN. Default 5 s. */
   streamTimeoutMs?: number;
+  /**
+   * Time an answer may take to be handed to QUIC (the client's flow-control credit) and
+   * finished; past it the connection is closed with DOQ_EXCESSIVE_LOAD. Default `streamTimeoutMs`.
+   */
+  answerTimeoutMs?: number;
   /** Concurrent bidirectional streams (queries) one connection may have open. Default 100. */
   maxStreams?: number;
   /** Largest query accepted, in bytes. Default 65 535. */
@@ -98,6 +113,9 @@ export interface DoqListener {
 
 /** Why a stream was rejected, for the event counter. */
 type StreamFault = "empty" | "oversize" | "truncated" | "trailing-data" | "nonzero-id" | "timeout";
+
+/** Why a connection was refused before its handshake completed, for the event counter. */
+type Refusal = "connection-rate" | "handshake-rate" | SlotRefusal;
 
 class StreamError extends Error {
   constructor(readonly fault: StreamFault) {
@@ -177,14 +195,15 @@ export function listenDoq(options: DoqListenerOptions): DoqListener {
     maxConnectionsPerIp: options.maxConnectionsPerIp,
     accept: options.accept,
   });
+  const maxConnections = options.maxConnections ?? 10_000;
   const handshakeTimeoutMs = options.handshakeTimeoutMs ?? 5_000;
-  const streamLane = new TimerLane(options.streamTimeoutMs ?? 5_000);
+  const streamTimeoutMs = options.streamTimeoutMs ?? 5_000;
+  const streamLane = new TimerLane(streamTimeoutMs);
+  const answerLane = new TimerLane(options.answerTimeoutMs ?? streamTimeoutMs);
   const maxMessageSize = Math.min(options.maxMessageSize ?? 65_535, 65_535);
   const conns = new Set<Deno.QuicConn>();
   const inFlight = new Set<Promise<void>>();
-  const stopping = new AbortController();
   let closing = false;
-  let handshaking = 0;
 
   const endpoint = new Deno.QuicEndpoint({ hostname: options.hostname, port: options.port });
   let listener: Deno.QuicListener;
@@ -257,13 +276,42 @@ export function listenDoq(options: DoqListenerOptions): DoqListener {
       dropStream(stream);
       return;
     }
-    const framed = encodeFrames([answer]);
+    await writeAnswer(conn, stream, encodeFrames([answer]));
+  }
+
+  /**
+   * Writes an answer and finishes the stream, within the answer deadline. A write waits while
+   * the client grants no flow-control credit for it; past the deadline the whole connection is
+   * closed (DOQ_EXCESSIVE_LOAD): dropping just the stream would not do, since Deno 2.9 cannot
+   * reset it, and quinn would keep the answer for as long as the client keeps the connection.
+   */
+  async function writeAnswer(
+    conn: Deno.QuicConn,
+    stream: Deno.QuicBidirectionalStream,
+    framed: Uint8Array,
+  ): Promise<void> {
     const writer = stream.writable.getWriter();
+    let expired = false;
+    let expire!: () => void;
+    const timeout = new Promise<void>((resolve) => (expire = resolve));
+    const entry = answerLane.add(() => {
+      expired = true;
+      expire();
+    });
     try {
-      await writer.write(framed);
-      await writer.close();
+      await Promise.race([writer.write(framed).then(() => writer.close()), timeout]);
     } catch {
       // The client reset the stream or the connection went away: nothing to answer to.
+    } finally {
+      answerLane.cancel(entry);
+    }
+    if (!expired) return;
+    onEvent?.("closed-answer-timeout");
+    logger?.debug("doq answer not taken in time; closing the connection");
+    try {
+      conn.close({ closeCode: DoqError.EXCESSIVE_LOAD, reason: "answer timeout" });
+    } catch {
+      // already closed
     }
   }
 
@@ -306,75 +354,118 @@ export function listenDoq(options: DoqListenerOptions): DoqListener {
   }
 
   /**
-   * Accepts a connection, then applies the slots. Deno 2.9 cannot do it the cheaper way round:
-   * reading `QuicIncoming.remoteAddr` invalidates the incoming connection (its `accept()` then
-   * fails with "Invalid QuicIncoming resource" and the client sees CONNECTION_REFUSED), so the
-   * client's address is known only once the handshake is done. A refused connection is closed at
-   * once with DOQ_EXCESSIVE_LOAD (caps) or DOQ_UNSPECIFIED_ERROR (ACL) before any stream is read.
+   * The rules that need the client's address, in the order the TCP faces apply them: the
+   * new-connection rate, the slots (shutdown, caps, ACL), then the handshake rate.
+   */
+  function rules(address: string): { release: () => void } | { refused: Refusal } {
+    if (options.connectionRate && !options.connectionRate.take(address)) {
+      return { refused: "connection-rate" };
+    }
+    const slot = slots.take(address, closing);
+    if ("refused" in slot) return slot;
+    if (options.handshakeRate && !options.handshakeRate.take(address)) {
+      slot.release();
+      return { refused: "handshake-rate" };
+    }
+    return slot;
+  }
+
+  function refuse(reason: Refusal, conn?: Deno.QuicConn): void {
+    onEvent?.(`refused-${reason}`);
+    logger?.debug("doq connection refused", { reason });
+    if (!conn) return;
+    try {
+      conn.close({
+        closeCode: reason === "shutdown"
+          ? DoqError.NO_ERROR
+          : reason === "acl"
+          ? DoqError.UNSPECIFIED_ERROR
+          : DoqError.EXCESSIVE_LOAD,
+        reason: "",
+      });
+    } catch {
+      // already closed
+    }
+  }
+
+  /**
+   * Admits an incoming connection, refusing it as early as Deno 2.9.6 allows:
+   *
+   * - Shutdown and `--max-connections` need no address: the incoming connection is refused
+   *   (`QuicIncoming.refuse()`) before any cryptography is spent on it.
+   * - The rest need the address, and `QuicIncoming` cannot give it: reading its `remoteAddr`
+   *   (or `localIp`, or `remoteAddressValidated`) consumes the incoming connection, which is then
+   *   refused and cannot be accepted. So the connection is accepted as 0.5-RTT
+   *   (`accept({ zeroRtt: true })`, which returns at once, with the client's first flight read
+   *   and the server's computed), its address checked, and a refused one closed in the same turn:
+   *   the client's handshake never completes (it sees the close as an application error during
+   *   the handshake, RFC 9000 §10.2.3, without the DoQ code).
+   *
+   * No stream is read until the handshake has completed.
    */
   function admit(incoming: Deno.QuicIncoming): void {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error("handshake timeout")), handshakeTimeoutMs);
-    });
-    let accepted: Promise<Deno.QuicConn>;
+    if (closing) {
+      incoming.refuse();
+      return refuse("shutdown");
+    }
+    if (slots.open >= maxConnections) {
+      incoming.refuse();
+      return refuse("max-connections");
+    }
+    let conn: Deno.QuicConn;
     try {
-      accepted = incoming.accept({ zeroRtt: false });
+      conn = incoming.accept({ zeroRtt: true });
     } catch (error) {
-      clearTimeout(timer);
+      // A ClientHello that cannot be served (no common ALPN, bad TLS): already closed by quinn.
       onEvent?.("tls-handshake-failed");
       logger?.debug("doq accept failed", { error: (error as Error)?.message });
       return;
     }
-    handshaking++;
-    Promise.race([accepted.then(async (conn) => (await conn.handshake, conn)), deadline]).then(
-      async (conn) => {
-        clearTimeout(timer);
-        handshaking--;
-        options.onHandshake?.(undefined);
-        const client = { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port };
-        const slot = slots.take(client.address, closing);
-        if ("refused" in slot) {
-          onEvent?.(`refused-${slot.refused}`);
-          conn.close({
-            closeCode: slot.refused === "shutdown"
-              ? DoqError.NO_ERROR
-              : slot.refused === "acl"
-              ? DoqError.UNSPECIFIED_ERROR
-              : DoqError.EXCESSIVE_LOAD,
-            reason: "",
-          });
-          return;
-        }
-        conns.add(conn);
-        const done = () => {
-          conns.delete(conn);
-          slot.release();
-        };
-        conn.closed.then(done, done);
-        await serveConnection(conn, client);
-      },
-      (error) => {
-        clearTimeout(timer);
-        handshaking--;
+    const client = { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port };
+    const slot = rules(client.address);
+    if ("refused" in slot) return refuse(slot.refused, conn);
+    let settled = false;
+    const done = () => {
+      if (settled) return;
+      settled = true;
+      conns.delete(conn);
+      slot.release();
+    };
+    conn.closed.then(done, done);
+    // `handshake` also resolves when the connection dies first; a handshake that failed shows as
+    // `closed` rejecting (a transport error), where a peer's or our own close resolves it.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const outcome = Promise.race([
+      conn.handshake.then(() => "done" as const),
+      conn.closed.then(() => new Promise<never>(() => {}), () => "failed" as const),
+      new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), handshakeTimeoutMs))),
+    ]);
+    outcome.then(async (result) => {
+      clearTimeout(timer);
+      if (result !== "done") {
         onEvent?.("tls-handshake-failed");
-        logger?.debug("doq handshake failed", { error: (error as Error)?.message });
-        // A connection still handshaking past the deadline is dropped with it.
-        accepted.then(
-          (conn) => conn.close({ closeCode: DoqError.NO_ERROR, reason: "handshake timeout" }),
-          () => {},
-        );
-      },
-    );
+        logger?.debug("doq handshake failed", { reason: result });
+        try {
+          conn.close({ closeCode: DoqError.NO_ERROR, reason: "handshake timeout" });
+        } catch {
+          // already closed
+        }
+        return;
+      }
+      options.onHandshake?.(undefined);
+      if (settled) return; // the client left at once
+      if (closing) {
+        conn.close({ closeCode: DoqError.NO_ERROR, reason: "shutdown" });
+        return;
+      }
+      conns.add(conn);
+      await serveConnection(conn, client);
+    });
   }
 
   const accepting = (async () => {
     try {
       for await (const incoming of listener) {
-        if (stopping.signal.aborted) {
-          incoming.refuse();
-          continue;
-        }
         admit(incoming);
       }
     } catch (error) {
@@ -386,12 +477,11 @@ export function listenDoq(options: DoqListenerOptions): DoqListener {
   return {
     addr: { hostname: addr.hostname, port: addr.port },
     get connections() {
-      return slots.open + handshaking;
+      return slots.open;
     },
     async shutdown(graceMs: number) {
       if (closing) return;
       closing = true;
-      stopping.abort();
       listener.stop();
       const deadline = Date.now() + graceMs;
       let timer: ReturnType<typeof setTimeout> | undefined;

@@ -12,9 +12,14 @@
  *   `--proxy-protocol-from`, `--connection-rate-limit` and `--handshake-rate-limit` with this
  *   listener, and `proxyFrom`, `connectionRate` and `handshakeRate` are ignored here.
  * - **Certificate swap by rebinding, and handshakes that cannot be stopped**: accepting, refusals,
- *   the handshake deadline and the swap are `tls_acceptor.ts`, shared with the native DoH
- *   listener; its module doc says what Deno allows there (a refused or silent client keeps its
- *   socket until its handshake ends or it leaves; its slot is freed at once).
+ *   the handshake deadline and the swap are `tls_acceptor.ts`; its module doc says what Deno
+ *   allows there. Measured on Deno 2.9.6: a refused client (ACL, caps) and one past the
+ *   handshake timeout are closed as soon as their handshake ends, and an idle one at the idle
+ *   timeout; but `close()` cannot cut a handshake short (rustls-tokio-stream's handshake task
+ *   holds the socket until the client completes the handshake or leaves), so a client that sends
+ *   nothing, or stalls mid-handshake, keeps its socket open, though not its slot. No public API
+ *   reaches that socket (no server-side `startTls`, no handshake timeout on `listenTls`): where
+ *   that matters, use the default `node:tls` listener, which closes such sockets at once.
  * - **No TCP_NODELAY.** A TLS connection from `Deno.listenTls` has no `setNoDelay()`; it is called
  *   when present. Answers are batched into one write per drain, which keeps Nagle's delay to
  *   answers that complete while an earlier write is still unacknowledged.

@@ -16,7 +16,7 @@ import { type GroupStrategy, UpstreamGroup } from "./group.ts";
 import { RaceGroup } from "./race.ts";
 import type { StreamConnector } from "./stream.ts";
 import { type ExchangeReport, instrumentUpstream } from "./instrumented.ts";
-import type { Upstream } from "./types.ts";
+import { memberName, redactUrl, type Upstream } from "./types.ts";
 
 /** How several upstreams share the queries. */
 export type Strategy = GroupStrategy | "fastest" | "race";
@@ -56,18 +56,21 @@ export function buildUpstream(
   logger?: Logger,
   report?: (r: ExchangeReport) => void,
 ): Upstream {
-  const members = spec.upstreams.map((url) => {
-    const upstream = buildOne(url);
+  // Several upstreams are named with their place in the list too: two on one host (two
+  // accounts, told apart only by the path, which no name shows) must not share metric series.
+  const several = spec.upstreams.length > 1;
+  const members = spec.upstreams.map((url, index) => {
+    const upstream = buildOne(url, (name) => several ? memberName(name, index) : name);
     return report ? instrumentUpstream(upstream, report) : upstream;
   });
-  function buildOne(url: string): Upstream {
+  function buildOne(url: string, nameOf: (name: string) => string): Upstream {
     if (/^tls:/i.test(url)) {
       const target = parseDotUrl(url);
       return new DotUpstream({
         hostname: target.hostname,
         port: target.port,
         servername: target.servername,
-        name: target.display,
+        name: nameOf(target.display),
         connect: factories.dot(target),
         logger,
       });
@@ -81,12 +84,17 @@ export function buildUpstream(
         hostname: target.hostname,
         port: target.port,
         servername: target.servername,
-        name: target.display,
+        name: nameOf(target.display),
         connect: factories.doq(target),
         logger,
       });
     }
-    return new DohUpstream({ url, method: spec.dohMethod, transport: factories.doh(new URL(url)) });
+    return new DohUpstream({
+      url,
+      name: nameOf(redactUrl(url)),
+      method: spec.dohMethod,
+      transport: factories.doh(new URL(url)),
+    });
   }
   if (members.length === 1) return members[0];
   const onHealthChange = (member: string, healthy: boolean, error?: unknown) => {

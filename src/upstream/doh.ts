@@ -32,6 +32,8 @@ export interface DohUpstreamOptions {
   fetch?: FetchLike;
   /** Largest answer accepted. Default 65535. */
   maxAnswerSize?: number;
+  /** The name for logs and metrics. Default: the URL's scheme, host and port ({@linkcode redactUrl}). */
+  name?: string;
 }
 
 /**
@@ -59,7 +61,7 @@ export class DohUpstream implements Upstream {
     if (this.#url.protocol !== "https:" && this.#url.protocol !== "http:") {
       throw new TypeError(`upstream ${redactUrl(this.#url)}: scheme must be https`);
     }
-    this.name = redactUrl(this.#url);
+    this.name = options.name ?? redactUrl(this.#url);
     this.#method = options.method ?? "POST";
     this.#transport = options.transport ?? fetchTransport(options.fetch);
     this.#maxAnswerSize = options.maxAnswerSize ?? MAX_MESSAGE_SIZE;

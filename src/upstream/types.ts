@@ -23,7 +23,10 @@ import type { Query } from "../dns/query.ts";
  *   timers, and `exchange` after `close` rejects.
  */
 export interface Upstream {
-  /** A label for logs and metrics: scheme, host and path, never credentials. */
+  /**
+   * A label for logs and metrics: scheme, host and port (and a group's member index), never
+   * credentials, path or query (see {@linkcode redactUrl}).
+   */
   readonly name: string;
   exchange(query: Query, signal: AbortSignal): Promise<Answer>;
   close(): Promise<void>;
@@ -55,16 +58,32 @@ export class UpstreamError extends Error {
 }
 
 /**
- * A display name for an upstream URL: no user info, no query string, no fragment.
+ * The public name of an upstream URL: scheme, host and port only. No user info, query string or
+ * fragment (credentials), and no path either: a path may hold an account ID (NextDNS's
+ * `https://dns.nextdns.io/<id>`, ControlD's `https://dns.controld.com/<id>`), and this name ends
+ * up in metric labels (public with `--doh-metrics`) and log lines.
  *
  * @example
  * ```ts
- * redactUrl("https://user:secret@dns.example/dns-query?token=x"); // "https://dns.example/dns-query"
+ * redactUrl("https://user:secret@dns.example/abc123?token=x"); // "https://dns.example"
  * ```
  */
 export function redactUrl(url: string | URL): string {
   const u = new URL(url);
-  return `${u.protocol}//${u.host}${u.pathname}`;
+  return `${u.protocol}//${u.host}`;
+}
+
+/**
+ * The name of the `index`-th (from 0) of several configured upstreams: its public name and its
+ * place in the list, so two upstreams on one host (two accounts of one service) stay apart.
+ *
+ * @example
+ * ```ts
+ * memberName("https://dns.nextdns.io", 1); // "https://dns.nextdns.io [2]"
+ * ```
+ */
+export function memberName(name: string, index: number): string {
+  return `${name} [${index + 1}]`;
 }
 
 /**

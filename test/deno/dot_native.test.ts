@@ -273,6 +273,38 @@ describe.each(["node", "native"] as const)("DoT listener: %s", (kind) => {
     expect(await silentTcp(h.port, 300 + MARGIN_MS)).toBeNull();
   });
 
+  it("closes an idle connection at the idle timeout: the client reads its end", async () => {
+    const h = await startListener(kind, { idleTimeoutMs: 300 });
+    const c = await h.connect();
+    await c.send(buildQuery("idle.example.test", { id: 1 }));
+    expect(idOf(await c.waitFor(1))).toBe(1);
+    await closedWithin(c, 300 + MARGIN_MS);
+    await waitFor("the slot to free", () => h.listener.connections === 0, 2_000 + MARGIN_MS);
+  });
+
+  it("closes a client whose handshake ends after the handshake timeout, answering nothing", async () => {
+    const h = await startListener(kind, { handshakeTimeoutMs: 300 });
+    const tcp = await Deno.connect({ hostname: "127.0.0.1", port: h.port });
+    await waitFor("the handshake to time out", () => h.events.includes("tls-handshake-failed"));
+    // node:tls has closed the socket: the handshake fails. Deno.listenTls lets a handshake it
+    // was told to drop run to its end, then closes: the client reads its end at once.
+    let tls: Deno.TlsConn | undefined;
+    try {
+      tls = await Deno.startTls(tcp, { hostname: "localhost", caCerts: [pki.ca.certPem] });
+      await tls.handshake();
+    } catch {
+      return; // closed before the handshake could end
+    }
+    cleanups.push(() => tls!.close());
+    await tls.write(frame(buildQuery("late.example.test", { id: 9 }))).catch(() => 0);
+    const read = await Promise.race([
+      tls.read(new Uint8Array(64)).catch(() => null),
+      new Promise<"open">((r) => setTimeout(() => r("open"), MARGIN_MS)),
+    ]);
+    expect(read).toBeNull();
+    expect(h.contexts).toEqual([]);
+  });
+
   it("closes a connection sending a zero-length frame, and another client is not disturbed", async () => {
     const h = await startListener(kind, { delayMs: 200 });
     const good = await h.connect();

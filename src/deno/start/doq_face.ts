@@ -1,14 +1,22 @@
 /**
  * Step: the DoQ face (RFC 9250) on `--doq-listen` (UDP), serving the DoT certificate with ALPN
  * `doq`. Absent when `--doq-listen off`. It shares the DoT face's limits: `--max-connections`,
- * `--max-connections-per-ip`, the ACL, `--idle-timeout` (as QUIC's idle timeout),
- * `--handshake-timeout`, `--frame-timeout` (per stream), `--max-inflight` (concurrent streams
- * per connection) and `--max-frame-size`; tenants come from the SNI as on DoT.
+ * `--max-connections-per-ip`, the ACL, `--connection-rate-limit` and `--handshake-rate-limit`
+ * (its own limiters, as each face has), `--idle-timeout` (as QUIC's idle timeout),
+ * `--handshake-timeout`, `--frame-timeout` (per stream, for the query and again for the answer),
+ * `--max-inflight` (concurrent streams per connection) and `--max-frame-size`; tenants come from
+ * the SNI as on DoT. `--proxy-protocol-from` does not apply (no PROXY protocol over UDP).
  *
  * @module
  */
 import { type DoqListener, listenDoq } from "../doq_listener.ts";
-import { acceptOf, type FaceContext, faceProcessor, tenantOfServerName } from "./context.ts";
+import {
+  acceptOf,
+  connectionRulesOf,
+  type FaceContext,
+  faceProcessor,
+  tenantOfServerName,
+} from "./context.ts";
 import { resumedLabel } from "../../metrics/bridge.ts";
 import { listenError } from "./listen_error.ts";
 import type { Started } from "./steps.ts";
@@ -25,6 +33,7 @@ export function startDoqFace(face: FaceContext): Started<DoqListener | undefined
   if (!address) return { value: undefined };
   // Padding as on DoT (RFC 9250 §5.4 points to RFC 8467); no edns-tcp-keepalive (§5.5.2).
   const process = faceProcessor(face);
+  const { connectionRate, handshakeRate } = connectionRulesOf(config);
   let doq: DoqListener;
   try {
     doq = listenDoq({
@@ -37,6 +46,8 @@ export function startDoqFace(face: FaceContext): Started<DoqListener | undefined
       maxConnections: options.maxConnections,
       maxConnectionsPerIp: options.maxConnectionsPerIp,
       accept: acceptOf(resolver),
+      connectionRate,
+      handshakeRate,
       handshakeTimeoutMs: options.handshakeTimeoutMs,
       idleTimeoutMs: options.idleTimeoutMs,
       streamTimeoutMs: options.frameTimeoutMs,
