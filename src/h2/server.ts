@@ -3,13 +3,14 @@
  * what a DoH face needs: requests with small bodies, answered by a handler, with the limits a
  * public service needs: concurrent streams (REFUSED_STREAM, and an offence once the client has
  * acknowledged the limit), the compressed header block and the decoded header list (431 for
- * that stream; offences), body sizes (413), a request read deadline (a stream or header block
- * the client leaves unfinished is reset, a connection left with nothing else is closed), replies
- * that wait for the client's flow-control window (capped in bytes, and reset after the same
- * deadline without progress), request bodies held in one buffer per stream (capped in bytes and
- * in DATA frames for the connection), reset and SETTINGS floods over a time window, a bounded
- * outbox with a write deadline, idle connections. A client's third offence ends its connection
- * with GOAWAY(ENHANCE_YOUR_CALM).
+ * that stream; offences), malformed fields and `:authority` (400, RFC 9113 §8.2.1), body sizes
+ * (413), a request read deadline (a stream or header block the client leaves unfinished is
+ * reset, a connection left with nothing else is closed), replies that wait for the client's
+ * flow-control window (capped in bytes, and reset after the same deadline without progress),
+ * request bodies held in one buffer per stream (capped in bytes and in DATA frames for the
+ * connection), reset and SETTINGS floods over a time window, a bounded outbox with a write
+ * deadline, idle connections. A client's third offence ends its connection with
+ * GOAWAY(ENHANCE_YOUR_CALM).
  *
  * Requests that complete while a read is handled start once all of that read's frames are:
  * a stream the client resets in the same read (rapid reset) never reaches the handler. A reset
@@ -25,6 +26,7 @@
  * @module
  */
 import { H2Core, H2Error, type H2Socket, type H2Stream } from "./connection.ts";
+import { validAuthority, validFieldName, validFieldValue } from "./fields.ts";
 import { Code, ConnectionError, Setting } from "./frames.ts";
 import { encodeResponseHead, ResponseHeadWriter } from "./hpack.ts";
 import type { ServerHandler, ServerReply, ServerRequest } from "../http/exchange.ts";
@@ -91,6 +93,8 @@ export const MAX_REQUEST_TIMEOUT_MS = 15_000;
 
 /** The answer to a request whose header list is over the cap: 431, no body. */
 const HEADERS_TOO_LARGE = encodeResponseHead(431, [["content-length", "0"]]);
+/** The answer to a malformed request (RFC 9113 §8.2.1): 400, no body. */
+const BAD_REQUEST = encodeResponseHead(400, [["content-length", "0"]]);
 /** The one buffer response heads are built in: each is copied into its outbox at once. */
 const HEAD = new ResponseHeadWriter();
 
@@ -229,8 +233,10 @@ export class H2ServerConnection extends H2Core<Stream> {
     let method = "";
     let path = "";
     let authority = "";
+    let malformed = false;
     const headers: [string, string][] = [];
     for (const [name, value] of fields) {
+      if (!validFieldName(name) || !validFieldValue(value)) malformed = true;
       if (name === ":method") method = value;
       else if (name === ":path") path = value;
       else if (name === ":authority") authority = value;
@@ -239,8 +245,15 @@ export class H2ServerConnection extends H2Core<Stream> {
         return this.#reset(id, Code.ProtocolError);
       } else headers.push([name, value]);
     }
-    if (!method || !path.startsWith("/")) return this.#reset(id, Code.ProtocolError);
     if (!authority) authority = headers.find(([n]) => n === "host")?.[1] ?? "";
+    if (malformed || !validAuthority(authority)) {
+      // RFC 9113 §8.2.1: a 400, without a stream slot (as the 431 above); RST_STREAM(NO_ERROR)
+      // asks the client not to send a body.
+      this.sendHeaders(id, BAD_REQUEST, true);
+      if (!endStream) this.reset(id, Code.NoError);
+      return;
+    }
+    if (!method || !path.startsWith("/")) return this.#reset(id, Code.ProtocolError);
     const stream: Stream = {
       id,
       method,

@@ -3,7 +3,8 @@
  * (issue #19), on an in-memory pipe: replies parked against a window that never opens (a stall
  * deadline and a byte cap), request bodies fed in tiny DATA frames (one buffer per stream, caps
  * on buffered bytes and on DATA frames), SETTINGS floods (entries and rate), rapid resets over
- * a time window, and streams reset in the read that completed them (never started).
+ * a time window, streams reset in the read that completed them (never started), and malformed
+ * fields and `:authority` (400, RFC 9113 §8.2.1).
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { H2ServerConnection, type H2ServerOptions } from "../../src/h2/server.ts";
@@ -363,5 +364,41 @@ describe("H2ServerConnection: stream resets", () => {
     expect(seen.map((s) => s.path)).toEqual(["/slow-later"]);
     expect(seen[0].signal.aborted).toBe(true);
     expect(tap.frames.some((f) => f.type === HEADERS)).toBe(false);
+  });
+});
+
+describe("H2ServerConnection: malformed fields (RFC 9113 §8.2.1)", () => {
+  const cases: [string, [string, string][], string][] = [
+    ["an upper-case field name", [["X-Upper", "1"]], "400"],
+    ["a field name with a space", [["x bad", "1"]], "400"],
+    ["a value with a leading space", [["x-pad", " v"]], "400"],
+    ["a value with a trailing tab", [["x-pad", "v\t"]], "400"],
+    ["a value with a NUL", [["x-nul", "a\0b"]], "400"],
+    ["a value with a CR", [["x-cr", "a\rb"]], "400"],
+    ["an :authority with userinfo", [[":authority", "user@dns.example"]], "400"],
+    ["an :authority with a space", [[":authority", "dns example"]], "400"],
+    ["an :authority with a path", [[":authority", "dns.example/x"]], "400"],
+    ["a host with a bad port", [["host", "dns.example:53a"]], "400"],
+    ["an IPv6 :authority with a port", [[":authority", "[2001:db8::1]:443"]], "200"],
+    ["a percent-encoded :authority", [[":authority", "dns%2Dexample:443"]], "200"],
+    ["obs-text in a value", [["x-latin", "caf\xe9"]], "200"],
+  ];
+  for (const [what, fields, status] of cases) {
+    it(`answers ${status} to ${what}${status === "400" ? ", without calling the handler" : ""}`, async () => {
+      const { send, seen, statusOf } = started();
+      send(frame(HEADERS, END_HEADERS | END_STREAM, 1, head("GET", "/f", fields)));
+      expect(await statusOf(1)).toBe(status);
+      expect(seen.length).toBe(status === "400" ? 0 : 1);
+      send(frame(HEADERS, END_HEADERS | END_STREAM, 3, head("GET", "/next")));
+      expect(await statusOf(3)).toBe("200"); // the connection goes on
+    });
+  }
+
+  it("answers 400 to a malformed POST head and asks for no body (RST_STREAM NO_ERROR)", async () => {
+    const { send, tap, statusOf } = started();
+    send(frame(HEADERS, END_HEADERS, 1, head("POST", "/f", [["x-bad", "a\nb"]])));
+    expect(await statusOf(1)).toBe("400");
+    const reset = await tap.expect((f) => f.type === RST_STREAM && f.id === 1, "RST 1");
+    expect(codeOf(reset)).toBe(NO_ERROR);
   });
 });
