@@ -67,6 +67,11 @@ const MAX_BUFFERED = 8 * 1024 * 1024;
 const MAX_DATA_FRAMES = 8_192;
 /** Request body bytes waiting for the server's window, all streams together. */
 const MAX_PARKED = 1024 * 1024;
+/**
+ * Stream resets a server may send at once, and a second after. A server's resets cost a client
+ * little (no work starts for them), so this only stops a flood.
+ */
+const RESET_BUDGET = [1_000, 100] as const;
 /** Concurrent streams assumed until the server's SETTINGS say otherwise, and our own cap. */
 const DEFAULT_STREAMS = 100;
 const STREAM_CAP = 1_000;
@@ -126,6 +131,7 @@ export class H2ClientConnection extends H2Core<Exchange> {
       maxParkedBytes: MAX_PARKED,
       maxBufferedBytes: MAX_BUFFERED,
       maxDataFrames: MAX_DATA_FRAMES,
+      resetBudget: RESET_BUDGET,
       readBuffer: [64 * 1024, 64 * 1024],
     });
     this.#onClose = options.onClose;

@@ -148,6 +148,12 @@ export interface H2CoreOptions {
   readonly maxBufferedBytes: number;
   /** DATA frames received on the streams open now, together; past it the same. */
   readonly maxDataFrames: number;
+  /**
+   * Stream resets the peer may cause (its RST_STREAM frames, and the streams we reset for its
+   * flow-control faults): this many at once, and this many more each second after; past them
+   * GOAWAY(ENHANCE_YOUR_CALM) (rapid reset, CVE-2023-44487, on a server).
+   */
+  readonly resetBudget: readonly [burst: number, perSecond: number];
   /** A socket write unfinished after this long ends the connection. */
   readonly writeTimeoutMs: number;
   /** Bytes queued for the socket above which reading stops until they are written. */
@@ -158,14 +164,6 @@ export interface H2CoreOptions {
 
 /** Connection receive window we keep open (refilled at half). */
 export const CONNECTION_WINDOW = 16 * 1024 * 1024;
-/**
- * Stream resets a peer may cause at once (its RST_STREAM frames, and the streams we reset for
- * its flow-control faults); {@linkcode RESET_RATE} more come back each second. Past them:
- * GOAWAY(ENHANCE_YOUR_CALM) (rapid reset, CVE-2023-44487).
- */
-export const RESET_BURST = 400;
-/** See {@linkcode RESET_BURST}. */
-export const RESET_RATE = 40;
 /** SETTINGS frames (not ACKs) a peer may send at once; {@linkcode SETTINGS_RATE} a second after. */
 export const SETTINGS_BURST = 32;
 /** See {@linkcode SETTINGS_BURST}. */
@@ -271,7 +269,7 @@ export abstract class H2Core<S extends H2Stream> {
     const initial = options.settings.find(([key]) => key === Setting.InitialWindowSize);
     this.#streamWindow = initial?.[1] ?? 65_535;
     const now = Date.now();
-    this.#resets = new TokenBucket(RESET_BURST, RESET_RATE, now);
+    this.#resets = new TokenBucket(options.resetBudget[0], options.resetBudget[1], now);
     this.#settingsBudget = new TokenBucket(SETTINGS_BURST, SETTINGS_RATE, now);
     this.outbox = new FrameOutbox({
       onError: (error) =>
@@ -988,7 +986,7 @@ export abstract class H2Core<S extends H2Stream> {
     if (!this.#resets.take(Date.now())) {
       throw new ConnectionError(
         Code.EnhanceYourCalm,
-        `stream resets over ${RESET_BURST} at once or ${RESET_RATE} a second`,
+        `stream resets over ${this.#resets.burst} at once or ${this.#resets.perSecond} a second`,
       );
     }
   }

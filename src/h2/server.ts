@@ -90,6 +90,14 @@ export interface H2ServerOptions {
 
 /** The largest request read deadline a server connection takes. */
 export const MAX_REQUEST_TIMEOUT_MS = 15_000;
+/**
+ * Streams a client may reset at once (rapid reset, CVE-2023-44487), counting the streams reset
+ * for its flow-control faults; {@linkcode RESET_RATE} more come back each second. Past them:
+ * GOAWAY(ENHANCE_YOUR_CALM). nghttp2 allows 1 000 and 33 a second by default.
+ */
+export const RESET_BURST = 400;
+/** See {@linkcode RESET_BURST}. */
+export const RESET_RATE = 40;
 
 /** The answer to a request whose header list is over the cap: 431, no body. */
 const HEADERS_TOO_LARGE = encodeResponseHead(431, [["content-length", "0"]]);
@@ -170,6 +178,7 @@ export class H2ServerConnection extends H2Core<Stream> {
       maxParkedBytes: options.maxParkedBytes ?? 1024 * 1024,
       maxBufferedBytes: options.maxBufferedBodyBytes ?? 1024 * 1024,
       maxDataFrames: options.maxDataFrames ?? 1_024,
+      resetBudget: [RESET_BURST, RESET_RATE],
       // Small while the client is quiet (an idle connection pins its pending read's buffer).
       readBuffer: [4 * 1024, 32 * 1024],
     });

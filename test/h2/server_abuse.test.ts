@@ -7,14 +7,14 @@
  * fields and `:authority` (400, RFC 9113 §8.2.1).
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { H2ServerConnection, type H2ServerOptions } from "../../src/h2/server.ts";
-import { HpackDecoder, pushInt, pushString } from "../../src/h2/hpack.ts";
 import {
-  MAX_SETTINGS_ENTRIES,
+  H2ServerConnection,
+  type H2ServerOptions,
   RESET_BURST,
   RESET_RATE,
-  SETTINGS_BURST,
-} from "../../src/h2/connection.ts";
+} from "../../src/h2/server.ts";
+import { HpackDecoder, pushInt, pushString } from "../../src/h2/hpack.ts";
+import { MAX_SETTINGS_ENTRIES, SETTINGS_BURST } from "../../src/h2/connection.ts";
 import { encodeFrame as frame, type Frame, FrameTap, TestSocket } from "../support/h2_pipe.ts";
 
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
