@@ -185,8 +185,9 @@ export const OPTION_TABLE = [
     default: "10s",
     min: 1,
     max: 15_000,
-    help: "a DoH request's headers and body must arrive within this long (HTTP/2: the stream " +
-      "is reset; HTTP/1.1: 408 and close); a connection left with only such requests is closed",
+    help: "a DoH request's headers and body must arrive, and an HTTP/2 reply must progress " +
+      "against the client's window, within this long (HTTP/2: stream reset; HTTP/1.1: 408, " +
+      "close); a connection left with only such requests closes",
   },
   {
     name: "upstream",

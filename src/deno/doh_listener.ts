@@ -86,7 +86,8 @@ export interface DohListenerOptions {
   idleTimeoutMs?: number;
   /**
    * A request (headers and body) must arrive within this long of its start, or its stream is
-   * reset (HTTP/2) or answered 408 and closed (HTTP/1.1). Default 10 000 ms.
+   * reset (HTTP/2) or answered 408 and closed (HTTP/1.1); an HTTP/2 reply waiting for the
+   * client's window must make progress within it too, or its stream is reset. Default 10 000 ms.
    */
   requestTimeoutMs?: number;
   /** Told about refused connections (`refused-<reason>`) and failed handshakes, for metrics. */

@@ -11,12 +11,14 @@
  * Bounded against a hostile or broken server: a response header list over
  * `maxHeaderListSize` (decoded) fails that request alone (its stream is reset), DATA beyond the
  * stream window fails it too, the server's SETTINGS and an unfinished header block have a read
- * deadline, and the outbox has a high-water mark and a write deadline.
+ * deadline, a request body that waits for the server's window is capped and has the same
+ * deadline, response bodies are held in one buffer per stream (capped in bytes and in DATA
+ * frames for the connection), resets and SETTINGS frames are rate-limited, and the outbox has a
+ * high-water mark and a write deadline.
  *
  * @module
  */
 import { unwatchAbort, watchAbort } from "../async/abort_watch.ts";
-import { concatBytes } from "../bytes/concat.ts";
 import { H2Core, H2Error, type H2Socket, type H2Stream } from "./connection.ts";
 import { Code, ConnectionError, MAX_WINDOW, Setting } from "./frames.ts";
 
@@ -59,6 +61,17 @@ export interface H2ClientConnectionOptions {
 
 /** Stream receive window we advertise: room for any DNS answer plus padding, never refilled. */
 const STREAM_WINDOW = 256 * 1024;
+/** Response bytes being received, all streams together, past which the connection ends. */
+const MAX_BUFFERED = 8 * 1024 * 1024;
+/** DATA frames on the open streams, together, past which the connection ends. */
+const MAX_DATA_FRAMES = 8_192;
+/** Request body bytes waiting for the server's window, all streams together. */
+const MAX_PARKED = 1024 * 1024;
+/**
+ * Stream resets a server may send at once, and a second after. A server's resets cost a client
+ * little (no work starts for them), so this only stops a flood.
+ */
+const RESET_BUDGET = [1_000, 100] as const;
 /** Concurrent streams assumed until the server's SETTINGS say otherwise, and our own cap. */
 const DEFAULT_STREAMS = 100;
 const STREAM_CAP = 1_000;
@@ -73,8 +86,6 @@ interface Exchange extends H2Stream {
   readonly onAbort: () => void;
   status: number;
   contentType: string;
-  chunks: Uint8Array[];
-  size: number;
   /** The server ended its side (END_STREAM) or we reset the stream. */
   done: boolean;
 }
@@ -117,6 +128,10 @@ export class H2ClientConnection extends H2Core<Exchange> {
       readTimeoutMs: options.readTimeoutMs ?? 10_000,
       writeTimeoutMs: options.writeTimeoutMs ?? 30_000,
       writeHighWaterMark: options.writeHighWaterMark ?? 256 * 1024,
+      maxParkedBytes: MAX_PARKED,
+      maxBufferedBytes: MAX_BUFFERED,
+      maxDataFrames: MAX_DATA_FRAMES,
+      resetBudget: RESET_BUDGET,
       readBuffer: [64 * 1024, 64 * 1024],
     });
     this.#onClose = options.onClose;
@@ -180,11 +195,13 @@ export class H2ClientConnection extends H2Core<Exchange> {
         sendWindow: 0,
         status: 0,
         contentType: "",
-        chunks: [],
-        size: 0,
         done: false,
         received: 0,
         readBy: 0,
+        stalledSince: 0,
+        dataFrames: 0,
+        buffer: undefined,
+        buffered: 0,
       };
       watchAbort(signal, exchange.onAbort);
       this.#waiting.push(exchange);
@@ -270,13 +287,12 @@ export class H2ClientConnection extends H2Core<Exchange> {
   ): void {
     if (!exchange || exchange.done) return; // reset or abandoned by us: drop
     if (exchange.status === 0) throw new ConnectionError(Code.ProtocolError, "DATA before HEADERS");
-    exchange.size += data.length;
-    if (exchange.size > exchange.maxBody) {
+    if (exchange.buffered + data.length > exchange.maxBody) {
       this.reset(id, Code.Cancel);
       this.#end(exchange, new RangeError(`body exceeds ${exchange.maxBody} bytes`));
       return;
     }
-    if (data.length > 0) exchange.chunks.push(data.slice());
+    if (data.length > 0) this.appendBody(exchange, data, exchange.maxBody);
     if (endStream) this.#complete(exchange);
   }
 
@@ -335,9 +351,7 @@ export class H2ClientConnection extends H2Core<Exchange> {
   }
 
   #complete(exchange: Exchange): void {
-    const body = exchange.chunks.length === 1
-      ? exchange.chunks[0]
-      : concatBytes(exchange.chunks, exchange.size);
+    const body = this.takeBody(exchange);
     this.#answer(exchange, { status: exchange.status, contentType: exchange.contentType, body });
     this.forget(exchange);
   }

@@ -10,8 +10,13 @@
  * (`maxHeaderListSize`, RFC 9113 §6.5.2), the compressed block and its CONTINUATION frames are
  * capped, DATA beyond the windows we advertised is a flow-control error, a peer's offences are
  * counted ({@linkcode MAX_OFFENCES} end the connection), one read-deadline timer covers the
- * peer's SETTINGS, an unfinished header block and the streams a side hands to `awaitRest`, and
- * reading stops while the outbox is over its high-water mark.
+ * peer's SETTINGS, an unfinished header block, the streams a side hands to `awaitRest` and the
+ * bodies that wait for the peer's window without progress, and reading stops while the outbox
+ * is over its high-water mark. Bodies that wait for window are capped in bytes
+ * (`maxParkedBytes`); bodies received are held in one buffer per stream
+ * ({@linkcode H2Core.appendBody}), capped in bytes and in DATA frames for the connection; stream
+ * resets and SETTINGS frames are rate-limited (token buckets: a burst, then so many a second),
+ * and a SETTINGS frame is capped in entries.
  *
  * A side extends {@linkcode H2Core} and answers its hooks (`onHeaderField`, `onHeaderBlock`,
  * `onHeaderListTooLarge`, `onData`, `onStreamReset`, `onStreamError`, `onTerminate`, and
@@ -34,6 +39,7 @@ import {
   PREFACE,
   Setting,
 } from "./frames.ts";
+import { TokenBucket } from "./budget.ts";
 import { type FieldHandler, HpackDecoder, HpackError } from "./hpack.ts";
 import { FrameOutbox } from "./outbox.ts";
 
@@ -86,6 +92,17 @@ export interface H2Stream {
    * {@linkcode H2Core.awaitRest}; 0 once it has, or when there is no deadline. Start 0.
    */
   readBy: number;
+  /**
+   * While `pending` waits for the peer's window: when it began waiting, or last made progress
+   * (ms since the epoch); 0 while nothing waits. Start 0.
+   */
+  stalledSince: number;
+  /** DATA frames received on this stream. Start 0. */
+  dataFrames: number;
+  /** The body received so far, in one buffer ({@linkcode H2Core.appendBody}). Start `undefined`. */
+  buffer: Uint8Array | undefined;
+  /** Bytes of `buffer` in use. Start 0. */
+  buffered: number;
 }
 
 /** What a side tells the core. */
@@ -113,11 +130,30 @@ export interface H2CoreOptions {
   /**
    * The read deadline (0: none): the peer's SETTINGS must arrive this long after start (else
    * GOAWAY and close), a header block must end this long after its HEADERS (else the same,
-   * since HPACK cannot skip it), and a stream handed to {@linkcode H2Core.awaitRest} must be
-   * finished by the peer this long after (else it is reset, and when no stream is left being
-   * answered, the connection drains).
+   * since HPACK cannot skip it), a stream handed to {@linkcode H2Core.awaitRest} must be
+   * finished by the peer this long after, and a body waiting for the peer's flow-control window
+   * must make progress within this long (else the stream is reset, and when no stream is left
+   * but those waiting on the peer, the connection drains).
    */
   readonly readTimeoutMs: number;
+  /**
+   * Body bytes waiting for the peer's window, all streams together, above which a body that
+   * would wait too is not kept: its stream is reset (CANCEL).
+   */
+  readonly maxParkedBytes: number;
+  /**
+   * Bytes of the buffers holding bodies being received, all streams together; past it the
+   * connection ends with GOAWAY(ENHANCE_YOUR_CALM).
+   */
+  readonly maxBufferedBytes: number;
+  /** DATA frames received on the streams open now, together; past it the same. */
+  readonly maxDataFrames: number;
+  /**
+   * Stream resets the peer may cause (its RST_STREAM frames, and the streams we reset for its
+   * flow-control faults): this many at once, and this many more each second after; past them
+   * GOAWAY(ENHANCE_YOUR_CALM) (rapid reset, CVE-2023-44487, on a server).
+   */
+  readonly resetBudget: readonly [burst: number, perSecond: number];
   /** A socket write unfinished after this long ends the connection. */
   readonly writeTimeoutMs: number;
   /** Bytes queued for the socket above which reading stops until they are written. */
@@ -128,12 +164,18 @@ export interface H2CoreOptions {
 
 /** Connection receive window we keep open (refilled at half). */
 export const CONNECTION_WINDOW = 16 * 1024 * 1024;
-/** RST_STREAM frames received before the flood guard looks at them (then: more than half). */
-export const RESET_FLOOD_MIN = 1_000;
+/** SETTINGS frames (not ACKs) a peer may send at once; {@linkcode SETTINGS_RATE} a second after. */
+export const SETTINGS_BURST = 32;
+/** See {@linkcode SETTINGS_BURST}. */
+export const SETTINGS_RATE = 8;
+/** Entries one SETTINGS frame may hold (nghttp2's limit); more: GOAWAY(ENHANCE_YOUR_CALM). */
+export const MAX_SETTINGS_ENTRIES = 32;
 /** CONTINUATION frames one header block may take, whatever their sizes (empty ones too). */
 export const MAX_CONTINUATIONS = 64;
 /** Offences a peer may commit before GOAWAY(ENHANCE_YOUR_CALM): this many end the connection. */
 export const MAX_OFFENCES = 3;
+
+const EMPTY = new Uint8Array(0);
 
 /** A header block being continued. */
 interface Continuation {
@@ -180,9 +222,17 @@ export abstract class H2Core<S extends H2Stream> {
   #blocked: S[] = [];
   #continuation: Continuation | undefined;
   #settingsSeen = false;
-  #resets = 0;
-  #opened = 0;
+  /** Stream resets the peer may still cause now. */
+  readonly #resets: TokenBucket;
+  /** SETTINGS frames the peer may still send now. */
+  readonly #settingsBudget: TokenBucket;
   #offences = 0;
+  /** Bytes of the bodies waiting for window (`pending` of the streams with `stalledSince`). */
+  #parked = 0;
+  /** Bytes of the body buffers of open streams. */
+  #buffered = 0;
+  /** DATA frames received on the open streams. */
+  #dataFrames = 0;
   /**
    * The idle timer: armed when the connection goes idle and none is armed, never cleared while
    * it runs (a request that comes and goes costs no timer); when it fires it checks `#idleSince`.
@@ -218,6 +268,9 @@ export abstract class H2Core<S extends H2Stream> {
     if (options.side === "server") this.#preface = new Uint8Array(0);
     const initial = options.settings.find(([key]) => key === Setting.InitialWindowSize);
     this.#streamWindow = initial?.[1] ?? 65_535;
+    const now = Date.now();
+    this.#resets = new TokenBucket(options.resetBudget[0], options.resetBudget[1], now);
+    this.#settingsBudget = new TokenBucket(SETTINGS_BURST, SETTINGS_RATE, now);
     this.outbox = new FrameOutbox({
       onError: (error) =>
         this.terminate(new H2Error(`write failed: ${error.message}`, true, { cause: error })),
@@ -285,6 +338,13 @@ export abstract class H2Core<S extends H2Stream> {
   /** The last of a stream's body was queued. */
   protected onBodySent(_stream: S): void {}
 
+  /**
+   * Every frame of one read was handled (and the connection is still open): a side that
+   * queued work while reading (the server's requests) starts it now, so that a stream the peer
+   * resets later in the same read never starts.
+   */
+  protected onFramesRead(): void {}
+
   /** Whether nothing is open, so the idle timer may run and a drain may close. */
   protected isIdle(): boolean {
     return this.streams.size === 0;
@@ -338,7 +398,6 @@ export abstract class H2Core<S extends H2Stream> {
   protected open(stream: S): void {
     stream.sendWindow = this.#peerInitialWindow;
     this.streams.set(stream.id, stream);
-    this.#opened++;
     this.#idleSince = 0;
   }
 
@@ -347,11 +406,10 @@ export abstract class H2Core<S extends H2Stream> {
     if (this.streams.get(stream.id) !== stream) return;
     this.streams.delete(stream.id);
     if (stream.readBy !== 0) this.restArrived(stream);
-    if (stream.pending !== undefined) { // a body waiting for window that will never be sent
-      stream.pending = undefined;
-      const i = this.#blocked.indexOf(stream);
-      if (i >= 0) this.#blocked.splice(i, 1);
-    }
+    if (stream.pending !== undefined) this.#unpark(stream); // a body that will never be sent
+    this.#dataFrames -= stream.dataFrames;
+    stream.dataFrames = 0;
+    this.#dropBody(stream);
     this.onStreamEnded();
     if (this.isIdle()) {
       if (this.draining) this.closeIfDone();
@@ -460,6 +518,14 @@ export abstract class H2Core<S extends H2Stream> {
     const queue = this.#unfinished;
     while (queue.length > 0 && queue[0].readBy === 0) queue.shift();
     if (queue.length > 0 && queue[0].readBy < next) next = queue[0].readBy;
+    const timeout = this.#options.readTimeoutMs;
+    if (timeout > 0) {
+      for (const stream of this.#blocked) { // bodies waiting for window, until they progress
+        if (stream.stalledSince !== 0 && stream.stalledSince + timeout < next) {
+          next = stream.stalledSince + timeout;
+        }
+      }
+    }
     if (next === Infinity) return;
     this.#readTimer = setTimeout(this.#onReadTimer, Math.max(0, next - Date.now()));
   }
@@ -500,11 +566,35 @@ export abstract class H2Core<S extends H2Stream> {
       );
       if (this.closed) return;
     }
-    // A connection holding only unfinished streams is serving nobody: let it go.
-    if (expired && !this.draining && this.#unfinishedCount === this.streams.size) {
-      this.beginDrain();
+    // Bodies that made no progress against the peer's window for the whole deadline.
+    const stalled = this.#blocked.filter((s) =>
+      timeout > 0 && s.stalledSince !== 0 && now - s.stalledSince >= timeout
+    );
+    for (const stream of stalled) {
+      if (stream.stalledSince === 0 || this.streams.get(stream.id) !== stream) continue;
+      this.#unpark(stream);
+      expired = true;
+      this.reset(stream.id, Code.Cancel);
+      this.onStreamError(
+        stream,
+        new H2Error(
+          `stream ${stream.id}: no room in the ${this.#peer}'s flow-control window for ${timeout} ms`,
+          false,
+        ),
+      );
+      if (this.closed) return;
     }
+    // A connection holding only streams that wait on the peer is serving nobody: let it go.
+    if (expired && !this.draining && this.#onlyWaitingOnPeer()) this.beginDrain();
     this.#armReadTimer();
+  }
+
+  /** Every open stream waits on the peer: for the rest of its request, or for window. */
+  #onlyWaitingOnPeer(): boolean {
+    for (const stream of this.streams.values()) {
+      if (stream.readBy === 0 && stream.stalledSince === 0) return false;
+    }
+    return true;
   }
 
   /** The outbox is over its high-water mark: read no more until it drains. */
@@ -546,16 +636,23 @@ export abstract class H2Core<S extends H2Stream> {
    * Sends as much of `stream.pending` as the windows allow, the last DATA frame with
    * END_STREAM (an empty body is one empty frame, which needs no window); parks the rest until
    * WINDOW_UPDATE. Calls `onBodySent` once all is queued.
+   *
+   * A parked body is bounded: when it would take the bytes parked over `maxParkedBytes`, or
+   * when it makes no progress against the peer's window for the read deadline, its stream is
+   * reset (CANCEL) and handed to `onStreamError`.
    */
   protected sendBody(stream: S): void {
     let body = stream.pending!;
+    // A parked body is taken out of the count while it is sent, and parked again if need be.
+    const since = stream.stalledSince;
+    if (since !== 0) {
+      this.#parked -= body.length;
+      stream.stalledSince = 0;
+    }
+    let sent = 0;
     for (;;) {
       const room = Math.min(this.peerMaxFrame, this.#sendWindow, stream.sendWindow);
-      if (body.length > 0 && room <= 0) {
-        stream.pending = body;
-        if (!this.#blocked.includes(stream)) this.#blocked.push(stream);
-        return;
-      }
+      if (body.length > 0 && room <= 0) return this.#park(stream, body, sent === 0 ? since : 0);
       const n = Math.min(body.length, Math.max(0, room));
       const last = n === body.length;
       // The usual body (a DNS answer) fits one frame: no views made for it.
@@ -563,11 +660,94 @@ export abstract class H2Core<S extends H2Stream> {
       this.outbox.emit(FrameType.Data, last ? Flag.EndStream : 0, stream.id, part);
       this.#sendWindow -= n;
       stream.sendWindow -= n;
+      sent += n;
       if (last) break;
       body = body.subarray(n);
     }
     stream.pending = undefined;
     this.onBodySent(stream);
+  }
+
+  /**
+   * Keeps the rest of a body until the peer opens its window, unless the bytes parked would go
+   * over the cap (then the stream is reset). `since`: when it began waiting, if it was waiting
+   * already and sent nothing now (its wait goes on); else 0 (its wait starts now).
+   */
+  #park(stream: S, body: Uint8Array, since: number): void {
+    if (this.#parked + body.length > this.#options.maxParkedBytes) {
+      this.#unpark(stream);
+      this.reset(stream.id, Code.Cancel);
+      this.onStreamError(
+        stream,
+        new H2Error(
+          `stream ${stream.id}: ${body.length} bytes would take the bytes waiting for the ${this.#peer}'s window over ${this.#options.maxParkedBytes}`,
+          false,
+        ),
+      );
+      return;
+    }
+    stream.pending = body;
+    this.#parked += body.length;
+    stream.stalledSince = since !== 0 ? since : Date.now();
+    if (!this.#blocked.includes(stream)) this.#blocked.push(stream);
+    if (this.#options.readTimeoutMs > 0) this.#armReadTimer();
+  }
+
+  /** Drops what `stream` has waiting to be sent. */
+  #unpark(stream: S): void {
+    if (stream.stalledSince !== 0 && stream.pending !== undefined) {
+      this.#parked -= stream.pending.length;
+    }
+    stream.pending = undefined;
+    stream.stalledSince = 0;
+    const i = this.#blocked.indexOf(stream);
+    if (i >= 0) this.#blocked.splice(i, 1);
+  }
+
+  /**
+   * Appends body bytes received on `stream` to its buffer: one buffer per stream, made `size`
+   * bytes at once when the side knows the length (a declared content-length), else as large as
+   * what came and doubled as more comes, never past `max` unless the bytes need it (the side
+   * refuses bodies over its cap before calling). The buffers of the open streams together are
+   * capped at `maxBufferedBytes`: past it a {@linkcode ConnectionError} (ENHANCE_YOUR_CALM), so
+   * call it from frame handling (`onData`).
+   */
+  protected appendBody(stream: S, data: Uint8Array, max: number, size = 0): void {
+    const needed = stream.buffered + data.length;
+    let buffer = stream.buffer;
+    if (buffer === undefined || needed > buffer.length) {
+      const wanted = buffer === undefined ? size : 2 * buffer.length;
+      const length = Math.max(needed, Math.min(max, wanted));
+      this.#buffered += length - (buffer?.length ?? 0);
+      if (this.#buffered > this.#options.maxBufferedBytes) {
+        throw new ConnectionError(
+          Code.EnhanceYourCalm,
+          `bodies being received over ${this.#options.maxBufferedBytes} bytes`,
+        );
+      }
+      const grown = new Uint8Array(length);
+      if (buffer !== undefined) grown.set(buffer.subarray(0, stream.buffered));
+      stream.buffer = buffer = grown;
+    }
+    buffer.set(data, stream.buffered);
+    stream.buffered = needed;
+  }
+
+  /** The body received on `stream` (empty if none came); its buffer is no longer counted. */
+  protected takeBody(stream: S): Uint8Array {
+    const buffer = stream.buffer;
+    if (buffer === undefined) return EMPTY;
+    const n = stream.buffered;
+    this.#dropBody(stream);
+    return n === buffer.length ? buffer : buffer.slice(0, n);
+  }
+
+  /** Lets go of `stream`'s body buffer, if it has one. */
+  #dropBody(stream: S): void {
+    if (stream.buffer === undefined) return;
+    this.#buffered -= stream.buffer.length;
+    stream.buffer = undefined;
+    stream.buffered = 0;
   }
 
   /** Resends what waits for window, for the streams still open. */
@@ -614,6 +794,7 @@ export abstract class H2Core<S extends H2Stream> {
       data = seen.subarray(PREFACE.length);
     }
     this.#reader.feed(data, this.#onFrame);
+    if (!this.closed) this.onFramesRead();
     if (this.draining && !this.closed) this.closeIfDone();
   }
 
@@ -708,9 +889,18 @@ export abstract class H2Core<S extends H2Stream> {
     }
     const stream = this.streams.get(id);
     if (stream) {
+      stream.dataFrames++;
+      // Many small frames cost more than their bytes say (CVE-2019-9518's empty frames too).
+      if (++this.#dataFrames > this.#options.maxDataFrames) {
+        throw new ConnectionError(
+          Code.EnhanceYourCalm,
+          `over ${this.#options.maxDataFrames} DATA frames on the open streams`,
+        );
+      }
       stream.received += payload.length;
       if (stream.received > this.#streamWindow) {
         // A stream error: the bytes counted against the connection window; the rest carry on.
+        this.#chargeReset();
         this.reset(id, Code.FlowControlError);
         return this.onStreamError(
           stream,
@@ -786,11 +976,19 @@ export abstract class H2Core<S extends H2Stream> {
       throw new ConnectionError(Code.ProtocolError, "bad RST_STREAM");
     }
     // Rapid reset (CVE-2023-44487): streams opened and reset at once cost us, not the peer.
-    if (++this.#resets > RESET_FLOOD_MIN && this.#resets > this.#opened / 2) {
-      throw new ConnectionError(Code.EnhanceYourCalm, "too many stream resets");
-    }
+    this.#chargeReset();
     const stream = this.streams.get(id);
     if (stream) this.onStreamReset(stream, getUint32(payload, 0));
+  }
+
+  /** Counts one stream reset the peer caused; past the budget, a connection error. */
+  #chargeReset(): void {
+    if (!this.#resets.take(Date.now())) {
+      throw new ConnectionError(
+        Code.EnhanceYourCalm,
+        `stream resets over ${this.#resets.burst} at once or ${this.#resets.perSecond} a second`,
+      );
+    }
   }
 
   #onSettings(flags: number, id: number, payload: Uint8Array): void {
@@ -800,7 +998,20 @@ export abstract class H2Core<S extends H2Stream> {
       return;
     }
     if (payload.length % 6 !== 0) throw new ConnectionError(Code.FrameSizeError, "bad SETTINGS");
+    if (payload.length > MAX_SETTINGS_ENTRIES * 6) {
+      throw new ConnectionError(
+        Code.EnhanceYourCalm,
+        `SETTINGS with ${payload.length / 6} entries (at most ${MAX_SETTINGS_ENTRIES})`,
+      );
+    }
+    if (!this.#settingsBudget.take(Date.now())) {
+      throw new ConnectionError(
+        Code.EnhanceYourCalm,
+        `SETTINGS frames over ${SETTINGS_BURST} at once or ${SETTINGS_RATE} a second`,
+      );
+    }
     let maxStreams: number | undefined;
+    let window: number | undefined;
     for (let at = 0; at < payload.length; at += 6) {
       const key = getUint16(payload, at);
       const value = getUint32(payload, at + 2);
@@ -809,20 +1020,23 @@ export abstract class H2Core<S extends H2Stream> {
         if (value > MAX_WINDOW) {
           throw new ConnectionError(Code.FlowControlError, "initial window too large");
         }
-        const delta = value - this.#peerInitialWindow;
-        this.#peerInitialWindow = value;
-        for (const s of this.streams.values()) {
-          s.sendWindow += delta;
-          // RFC 9113 §6.9.2: a change that takes a window past 2^31-1 is a connection error.
-          if (s.sendWindow > MAX_WINDOW) {
-            throw new ConnectionError(Code.FlowControlError, "stream window overflow");
-          }
-        }
+        window = value; // the last one stands: applied once below, whatever the repeats
       } else if (key === Setting.MaxFrameSize) {
         if (value < 16_384 || value > 16_777_215) {
           throw new ConnectionError(Code.ProtocolError, "bad MAX_FRAME_SIZE");
         }
         this.peerMaxFrame = value;
+      }
+    }
+    if (window !== undefined && window !== this.#peerInitialWindow) {
+      const delta = window - this.#peerInitialWindow;
+      this.#peerInitialWindow = window;
+      for (const s of this.streams.values()) {
+        s.sendWindow += delta;
+        // RFC 9113 §6.9.2: a change that takes a window past 2^31-1 is a connection error.
+        if (s.sendWindow > MAX_WINDOW) {
+          throw new ConnectionError(Code.FlowControlError, "stream window overflow");
+        }
       }
     }
     const first = !this.#settingsSeen;
@@ -854,6 +1068,7 @@ export abstract class H2Core<S extends H2Stream> {
       if (!stream) return;
       if (increment === 0 || stream.sendWindow + increment > MAX_WINDOW) {
         // RFC 9113 §6.9, §6.9.1: a stream error; the connection's other streams carry on.
+        this.#chargeReset();
         const code = increment === 0 ? Code.ProtocolError : Code.FlowControlError;
         this.reset(id, code);
         const what = increment === 0 ? "WINDOW_UPDATE of 0" : "window overflow";

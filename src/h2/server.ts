@@ -3,10 +3,18 @@
  * what a DoH face needs: requests with small bodies, answered by a handler, with the limits a
  * public service needs: concurrent streams (REFUSED_STREAM, and an offence once the client has
  * acknowledged the limit), the compressed header block and the decoded header list (431 for
- * that stream; offences), body sizes (413), a request read deadline (a stream or header block
- * the client leaves unfinished is reset, a connection left with nothing else is closed), reset
- * floods, a bounded outbox with a write deadline, idle connections. A client's third offence
- * ends its connection with GOAWAY(ENHANCE_YOUR_CALM).
+ * that stream; offences), malformed fields and `:authority` (400, RFC 9113 §8.2.1), body sizes
+ * (413), a request read deadline (a stream or header block the client leaves unfinished is
+ * reset, a connection left with nothing else is closed), replies that wait for the client's
+ * flow-control window (capped in bytes, and reset after the same deadline without progress),
+ * request bodies held in one buffer per stream (capped in bytes and in DATA frames for the
+ * connection), reset and SETTINGS floods over a time window, a bounded outbox with a write
+ * deadline, idle connections. A client's third offence ends its connection with
+ * GOAWAY(ENHANCE_YOUR_CALM).
+ *
+ * Requests that complete while a read is handled start once all of that read's frames are:
+ * a stream the client resets in the same read (rapid reset) never reaches the handler. A reset
+ * later aborts the handler's signal.
  *
  * The hot path (a GET whose HEADERS carry END_STREAM, answered at once) arms no timer and
  * allocates nothing for these bounds.
@@ -17,8 +25,8 @@
  *
  * @module
  */
-import { concatBytes } from "../bytes/concat.ts";
 import { H2Core, H2Error, type H2Socket, type H2Stream } from "./connection.ts";
+import { validAuthority, validFieldName, validFieldValue } from "./fields.ts";
 import { Code, ConnectionError, Setting } from "./frames.ts";
 import { encodeResponseHead, ResponseHeadWriter } from "./hpack.ts";
 import type { ServerHandler, ServerReply, ServerRequest } from "../http/exchange.ts";
@@ -48,15 +56,32 @@ export interface H2ServerOptions {
   maxHeaderListSize?: number;
   /**
    * The request read deadline: the client's preface and SETTINGS, each header block, and each
-   * request body must be complete this long after they begin; an unfinished stream is reset
-   * (RST_STREAM CANCEL), an unfinished preface or header block ends the connection. At most
-   * {@linkcode MAX_REQUEST_TIMEOUT_MS} (larger values are cut to it). Default 10 000 ms.
+   * request body must be complete this long after they begin, and a reply waiting for the
+   * client's flow-control window must make progress within it; an unfinished stream or a
+   * stalled reply is reset (RST_STREAM CANCEL), an unfinished preface or header block ends the
+   * connection. At most {@linkcode MAX_REQUEST_TIMEOUT_MS} (larger values are cut to it).
+   * Default 10 000 ms.
    */
   requestTimeoutMs?: number;
   /** A socket write unfinished after this long ends the connection. Default 30 000 ms. */
   writeTimeoutMs?: number;
   /** Bytes queued for the socket above which the connection stops reading. Default 256 KiB. */
   writeHighWaterMark?: number;
+  /**
+   * Reply bytes waiting for the client's flow-control window, all streams together; a reply
+   * that would take them over is reset (CANCEL) instead. Default 1 MiB.
+   */
+  maxParkedBytes?: number;
+  /**
+   * Bytes of the buffers holding request bodies still arriving, all streams together; past it
+   * GOAWAY(ENHANCE_YOUR_CALM). Default 1 MiB.
+   */
+  maxBufferedBodyBytes?: number;
+  /**
+   * DATA frames received on the streams open now, together; past it GOAWAY(ENHANCE_YOUR_CALM).
+   * Default 1 024 (a 64 KiB body takes 4).
+   */
+  maxDataFrames?: number;
   /** Closed after this long with no stream open. Default 30 000 ms. */
   idleTimeoutMs?: number;
   /** Called once when the connection is gone. */
@@ -65,9 +90,19 @@ export interface H2ServerOptions {
 
 /** The largest request read deadline a server connection takes. */
 export const MAX_REQUEST_TIMEOUT_MS = 15_000;
+/**
+ * Streams a client may reset at once (rapid reset, CVE-2023-44487), counting the streams reset
+ * for its flow-control faults; {@linkcode RESET_RATE} more come back each second. Past them:
+ * GOAWAY(ENHANCE_YOUR_CALM). nghttp2 allows 1 000 and 33 a second by default.
+ */
+export const RESET_BURST = 400;
+/** See {@linkcode RESET_BURST}. */
+export const RESET_RATE = 40;
 
 /** The answer to a request whose header list is over the cap: 431, no body. */
 const HEADERS_TOO_LARGE = encodeResponseHead(431, [["content-length", "0"]]);
+/** The answer to a malformed request (RFC 9113 §8.2.1): 400, no body. */
+const BAD_REQUEST = encodeResponseHead(400, [["content-length", "0"]]);
 /** The one buffer response heads are built in: each is copied into its outbox at once. */
 const HEAD = new ResponseHeadWriter();
 
@@ -86,8 +121,8 @@ interface Stream extends H2Stream {
   path: string;
   authority: string;
   headers: [string, string][];
-  chunks: Uint8Array[];
-  size: number;
+  /** The declared content-length, up to the body cap (0 when none): the body buffer's size. */
+  declared: number;
   /** The client ended its side. */
   ended: boolean;
   /** We answered or reset it. */
@@ -116,6 +151,8 @@ export class H2ServerConnection extends H2Core<Stream> {
   readonly #onClose?: (reason: string) => void;
   /** The fields of the header block being decoded. */
   #fields: [string, string][] = [];
+  /** Requests complete in the read being handled, started once all its frames are. */
+  readonly #ready: Stream[] = [];
   #resolveClosed!: () => void;
   readonly #closedPromise = new Promise<void>((resolve) => (this.#resolveClosed = resolve));
 
@@ -138,6 +175,10 @@ export class H2ServerConnection extends H2Core<Stream> {
       readTimeoutMs: requestTimeoutMs,
       writeTimeoutMs: options.writeTimeoutMs ?? 30_000,
       writeHighWaterMark: options.writeHighWaterMark ?? 256 * 1024,
+      maxParkedBytes: options.maxParkedBytes ?? 1024 * 1024,
+      maxBufferedBytes: options.maxBufferedBodyBytes ?? 1024 * 1024,
+      maxDataFrames: options.maxDataFrames ?? 1_024,
+      resetBudget: [RESET_BURST, RESET_RATE],
       // Small while the client is quiet (an idle connection pins its pending read's buffer).
       readBuffer: [4 * 1024, 32 * 1024],
     });
@@ -188,7 +229,7 @@ export class H2ServerConnection extends H2Core<Stream> {
     if (existing) {
       existing.ended = true;
       this.restArrived(existing);
-      this.#dispatch(existing);
+      this.#ready.push(existing);
       return;
     }
     if (this.draining) return this.#reset(id, Code.RefusedStream);
@@ -201,8 +242,10 @@ export class H2ServerConnection extends H2Core<Stream> {
     let method = "";
     let path = "";
     let authority = "";
+    let malformed = false;
     const headers: [string, string][] = [];
     for (const [name, value] of fields) {
+      if (!validFieldName(name) || !validFieldValue(value)) malformed = true;
       if (name === ":method") method = value;
       else if (name === ":path") path = value;
       else if (name === ":authority") authority = value;
@@ -211,16 +254,22 @@ export class H2ServerConnection extends H2Core<Stream> {
         return this.#reset(id, Code.ProtocolError);
       } else headers.push([name, value]);
     }
-    if (!method || !path.startsWith("/")) return this.#reset(id, Code.ProtocolError);
     if (!authority) authority = headers.find(([n]) => n === "host")?.[1] ?? "";
+    if (malformed || !validAuthority(authority)) {
+      // RFC 9113 §8.2.1: a 400, without a stream slot (as the 431 above); RST_STREAM(NO_ERROR)
+      // asks the client not to send a body.
+      this.sendHeaders(id, BAD_REQUEST, true);
+      if (!endStream) this.reset(id, Code.NoError);
+      return;
+    }
+    if (!method || !path.startsWith("/")) return this.#reset(id, Code.ProtocolError);
     const stream: Stream = {
       id,
       method,
       path,
       authority,
       headers,
-      chunks: [],
-      size: 0,
+      declared: 0,
       ended: endStream,
       done: false,
       controller: new AbortController(),
@@ -228,13 +277,22 @@ export class H2ServerConnection extends H2Core<Stream> {
       pending: undefined,
       received: 0,
       readBy: 0,
+      stalledSince: 0,
+      dataFrames: 0,
+      buffer: undefined,
+      buffered: 0,
     };
     this.open(stream);
-    if (endStream) return this.#dispatch(stream);
+    if (endStream) {
+      this.#ready.push(stream);
+      return;
+    }
     // A declared body over the cap is refused now: it could not arrive anyway, since no stream
     // WINDOW_UPDATE is sent and the client would wait for window until the idle timeout.
-    const declared = headers.find(([n]) => n === "content-length")?.[1];
-    if (declared !== undefined && Number(declared) > this.#maxBody) return this.#refuseBody(stream);
+    const length = headers.find(([n]) => n === "content-length")?.[1];
+    const declared = length === undefined ? 0 : Number(length);
+    if (declared > this.#maxBody) return this.#refuseBody(stream);
+    if (declared > 0) stream.declared = Math.floor(declared); // the body buffer's size
     this.awaitRest(stream); // the body must follow within the read deadline
   }
 
@@ -243,7 +301,7 @@ export class H2ServerConnection extends H2Core<Stream> {
     const existing = this.#trailersOrNew(id, endStream);
     if (existing) { // trailers: the request cannot be whole, but it can still be answered
       existing.ended = true;
-      existing.chunks = [];
+      this.takeBody(existing);
       this.restArrived(existing);
       this.#reply(existing, { status: 431, headers: [], body: new Uint8Array(0) });
     } else if (this.draining) this.#reset(id, Code.RefusedStream);
@@ -288,21 +346,20 @@ export class H2ServerConnection extends H2Core<Stream> {
       if (stream?.ended) this.#reset(id, Code.StreamClosed);
       return;
     }
-    stream.size += data.length;
-    if (stream.size > this.#maxBody) return this.#refuseBody(stream);
+    if (stream.buffered + data.length > this.#maxBody) return this.#refuseBody(stream);
     // No stream WINDOW_UPDATE: the default window (65 535) holds the largest body accepted.
-    if (data.length > 0) stream.chunks.push(data.slice());
+    if (data.length > 0) this.appendBody(stream, data, this.#maxBody, stream.declared);
     if (endStream) {
       stream.ended = true;
       this.restArrived(stream);
-      this.#dispatch(stream);
+      this.#ready.push(stream);
     }
   }
 
   /** Answers a body over the cap with the 413 reply and stops the client sending the rest. */
   #refuseBody(stream: Stream): void {
     stream.ended = true;
-    stream.chunks = [];
+    this.takeBody(stream);
     this.restArrived(stream);
     this.#reply(stream, this.#tooLarge);
     this.reset(stream.id, Code.NoError);
@@ -320,7 +377,18 @@ export class H2ServerConnection extends H2Core<Stream> {
     this.forget(stream);
   }
 
+  protected override onFramesRead(): void {
+    const ready = this.#ready;
+    if (ready.length === 0) return;
+    // Handlers answer later (a promise): none of them can add to the list while it is walked.
+    for (let i = 0; i < ready.length && !this.closed; i++) {
+      if (!ready[i].done) this.#dispatch(ready[i]);
+    }
+    ready.length = 0;
+  }
+
   protected onTerminate(reason: H2Error): void {
+    this.#ready.length = 0;
     for (const stream of this.streams.values()) {
       stream.controller.abort(new Error(`connection closed: ${reason.message}`));
     }
@@ -331,12 +399,7 @@ export class H2ServerConnection extends H2Core<Stream> {
   // --- answering -------------------------------------------------------------------------
 
   #dispatch(stream: Stream): void {
-    const body = stream.method === "GET" || stream.method === "HEAD"
-      ? undefined
-      : stream.chunks.length === 1
-      ? stream.chunks[0]
-      : concatBytes(stream.chunks, stream.size);
-    stream.chunks = [];
+    const body = this.takeBody(stream);
     let promise: Promise<H2ServerReply>;
     try {
       promise = this.#handler({
@@ -344,7 +407,7 @@ export class H2ServerConnection extends H2Core<Stream> {
         path: stream.path,
         authority: stream.authority,
         headers: stream.headers,
-        body,
+        body: stream.method === "GET" || stream.method === "HEAD" ? undefined : body,
         signal: stream.controller.signal,
       });
     } catch (error) {

@@ -26,6 +26,7 @@ import {
 } from "./doh_response.ts";
 import { answerToJson, buildJsonQuery, DNS_JSON } from "./json.ts";
 import { type LandingInfo, landingText } from "./landing.ts";
+import { errorText } from "./redact.ts";
 
 /**
  * What the runtime edge passes as the app's env (`app.fetch(req, env)`): the Deno listener sets
@@ -125,7 +126,10 @@ export function createDohApp(deps: DohAppDeps): Hono<DohEnv> {
       if (answer === null) throw new Error("processor dropped a well-formed query");
       body = JSON.stringify(answerToJson(answer));
     } catch (e) {
-      deps.logger?.error("doh: JSON query failed", { error: (e as Error)?.message });
+      // A client that went away (its signal aborted) chose to: not an error.
+      if (c.req.raw.signal.aborted) {
+        deps.logger?.debug("doh: client went away", { error: errorText(e) });
+      } else deps.logger?.error("doh: JSON query failed", { error: errorText(e) });
       return c.body(JSON.stringify({ error: "internal error" }), 500, headers);
     }
     return c.body(body, 200, { ...headers, "cache-control": cacheControl(answer) });
@@ -179,8 +183,10 @@ export function createDohApp(deps: DohAppDeps): Hono<DohEnv> {
   });
 
   app.notFound(() => toResponse(NOT_FOUND));
-  app.onError((e) => {
-    deps.logger?.error("doh: request failed", { error: e.message });
+  app.onError((e, c) => {
+    if (c.req.raw.signal.aborted) {
+      deps.logger?.debug("doh: client went away", { error: errorText(e) });
+    } else deps.logger?.error("doh: request failed", { error: errorText(e) });
     return toResponse(INTERNAL_ERROR);
   });
   return app;

@@ -11,6 +11,7 @@ import type { Logger } from "../log/mod.ts";
 import type { Processor } from "../resolver/processor.ts";
 import type { QueryContext } from "../resolver/types.ts";
 import type { DohError, DohQuery } from "./doh_request.ts";
+import { errorText } from "./redact.ts";
 
 /** The content type of every error body: one line of text that says why. */
 export const TEXT_PLAIN = "text/plain; charset=UTF-8";
@@ -75,8 +76,10 @@ export function answerReply(answer: AnswerLike | null): DohReply {
 }
 
 /**
- * Resolves a parsed query and builds its reply; a processor that throws is logged and gets
- * {@linkcode INTERNAL_ERROR}.
+ * Resolves a parsed query and builds its reply; a processor that throws gets
+ * {@linkcode INTERNAL_ERROR}, and is logged as an error unless the client went away first
+ * (its signal aborted: a reset stream or a closed connection is the client's choice, not a
+ * fault, and is logged at debug).
  */
 export async function answerDohQuery(
   process: Processor,
@@ -87,7 +90,8 @@ export async function answerDohQuery(
   try {
     return answerReply(await process(query.wire, ctx));
   } catch (e) {
-    logger?.error("doh: processing failed", { error: (e as Error)?.message });
+    if (ctx.signal.aborted) logger?.debug("doh: client went away", { error: errorText(e) });
+    else logger?.error("doh: processing failed", { error: errorText(e) });
     return INTERNAL_ERROR;
   }
 }

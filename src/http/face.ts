@@ -23,10 +23,12 @@ import {
 import {
   answerDohQuery,
   type DohReply,
+  errorReply,
   INTERNAL_ERROR,
   requestErrorReply,
 } from "./doh_response.ts";
 import { headerOf, joinedHeaderOf, type ServerReply, type ServerRequest } from "./exchange.ts";
+import { errorText } from "./redact.ts";
 
 /** The part of a hono app the face needs. */
 export interface FetchApp {
@@ -97,6 +99,8 @@ export function addressFromHeader(value: string | undefined, peer: string): stri
 }
 
 const EMPTY = new Uint8Array(0);
+/** The answer to an authority no URL can hold (the servers check its syntax; URLs want more). */
+const BAD_AUTHORITY: DohReply = errorReply(400, "malformed :authority or Host");
 
 /**
  * A request as the DoH request path reads it; header fields are looked up only when asked for (a
@@ -156,10 +160,13 @@ export function dohFaceHandler(options: DohFaceOptions): DohFaceHandler {
         tenant: parsed.tenant,
       }, logger);
     }
-    // The JSON API and the other routes: the app's.
+    // The JSON API and the other routes: the app's, as a Request, whose URL takes the authority:
+    // one it cannot parse (`xn--a`, `256.1.1.1`) is the client's fault, a 400.
+    const origin = `https://${request.authority || "localhost"}`;
+    if (!URL.canParse(origin)) return BAD_AUTHORITY;
     try {
       const response = await app.fetch(
-        new Request(`https://${request.authority || "localhost"}${request.path}`, {
+        new Request(`${origin}${request.path}`, {
           method: request.method,
           headers: request.headers as [string, string][],
           body: request.body?.length ? request.body.slice() : undefined,
@@ -171,7 +178,7 @@ export function dohFaceHandler(options: DohFaceOptions): DohFaceHandler {
       return { status: response.status, headers: [...response.headers], body };
     } catch (error) {
       if (request.signal.aborted) throw error;
-      logger?.error("doh: request failed", { error: (error as Error)?.message });
+      logger?.error("doh: request failed", { error: errorText(error) });
       return INTERNAL_ERROR;
     }
   };

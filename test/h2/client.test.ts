@@ -415,6 +415,52 @@ describe("H2ClientConnection bounds against a hostile server", () => {
     conn.close();
   });
 
+  it("gathers a response sent a byte per DATA frame into one buffer", async () => {
+    const { server, conn } = setUp();
+    server.settings();
+    const pending = conn.request(
+      HEAD,
+      Uint8Array.of(1, 2, 3, 4),
+      1_000,
+      AbortSignal.timeout(5_000),
+    );
+    const h = await server.request();
+    server.send(HEADERS, END_HEADERS, h.id, RESPONSE_INDEXING);
+    for (let i = 0; i < 500; i++) server.send(DATA, 0, h.id, Uint8Array.of(i & 0xff));
+    server.send(DATA, END_STREAM, h.id);
+    const response = await pending;
+    expect([...response.body]).toEqual(Array.from({ length: 500 }, (_, i) => i & 0xff));
+    conn.close();
+  });
+
+  it("ends the connection with GOAWAY(ENHANCE_YOUR_CALM) when DATA frames on its open streams pass 8 192", async () => {
+    const { server, conn } = setUp();
+    server.settings();
+    const pending = post(conn);
+    const h = await server.request();
+    server.send(HEADERS, END_HEADERS, h.id, RESPONSE_INDEXING);
+    const batch = new Uint8Array(9 * 1_024);
+    for (let i = 0; i < 1_024; i++) batch.set(encodeFrame(DATA, 0, h.id), 9 * i); // empty frames
+    for (let i = 0; i < 8; i++) server.toClient.push(batch);
+    server.send(DATA, 0, h.id);
+    expect(await outcome(pending)).toBe("fatal");
+    const goaway = await server.expect((f) => f.type === GOAWAY, "GOAWAY");
+    expect(new DataView(goaway.payload.buffer).getUint32(4)).toBe(11);
+  });
+
+  it("resets a request whose body makes no progress against the server's window for readTimeoutMs", async () => {
+    const { server, conn } = setUp({ readTimeoutMs: 80 });
+    server.settings({ 4: 0 }); // INITIAL_WINDOW_SIZE 0
+    await server.expect((f) => f.type === SETTINGS && (f.flags & ACK) !== 0, "SETTINGS ACK");
+    const pending = post(conn);
+    const h = await server.request();
+    const error = await pending.then(() => undefined, (e) => e);
+    expect(error).toBeInstanceOf(H2Error);
+    expect(error.message).toMatch(/no room in the server's flow-control window for 80 ms/);
+    const rst = await server.expect((f) => f.type === RST_STREAM, "RST_STREAM");
+    expect([rst.id, new DataView(rst.payload.buffer).getUint32(0)]).toEqual([h.id, 8]); // CANCEL
+  });
+
   it("ends the connection when the server sends no SETTINGS within readTimeoutMs", async () => {
     const { server, conn } = setUp({ readTimeoutMs: 80 });
     const pending = post(conn);

@@ -44,6 +44,8 @@ export interface UpstreamRequest {
   options: number[];
   /** The query carried an EDNS Client Subnet option (code 8). */
   ecs: boolean;
+  /** The client gave the request up (reset its stream) before the answer was sent. */
+  aborted: boolean;
 }
 
 /** Options of {@linkcode startDohUpstream}. */
@@ -97,7 +99,7 @@ export function startDohUpstream(
           query = new Uint8Array(await req.arrayBuffer());
         }
         const described = describeQuery(query);
-        requests.push({
+        const seen: UpstreamRequest = {
           method: req.method,
           id: (query[0] << 8) | query[1],
           paddedTo128: query.length % 128 === 0,
@@ -105,7 +107,11 @@ export function startDohUpstream(
           name: described.name,
           options: described.options,
           ecs: described.options.includes(8),
-        });
+          aborted: false,
+        };
+        requests.push(seen);
+        let answered = false;
+        req.signal.addEventListener("abort", () => (seen.aborted ||= !answered));
         const mode = state.mode;
         if (mode === "hang") {
           await new Promise<void>((r) => {
@@ -124,6 +130,7 @@ export function startDohUpstream(
         if (mode === "wrong-id") answer[1] ^= 0x55;
         if (mode === "truncated") answer = answer.subarray(0, answer.length - 3);
         if (mode === "oversize") answer = new Uint8Array(70_000);
+        answered = true;
         return new Response(answer.slice(), { headers: { "content-type": type } });
       },
     );

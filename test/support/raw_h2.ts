@@ -75,6 +75,17 @@ export function frame(
   return out;
 }
 
+/** A SETTINGS payload: identifier and value pairs, in order (repeats allowed). */
+export function settingsPayload(entries: readonly (readonly [number, number])[]): Uint8Array {
+  const out = new Uint8Array(entries.length * 6);
+  const view = new DataView(out.buffer);
+  entries.forEach(([key, value], i) => {
+    view.setUint16(i * 6, key);
+    view.setUint32(i * 6 + 2, value);
+  });
+  return out;
+}
+
 /** One client connection. */
 export class RawH2 {
   readonly frames: Frame[] = [];
@@ -92,8 +103,15 @@ export class RawH2 {
     this.closed = this.#read();
   }
 
-  /** Connects over TLS with ALPN `h2` and sends the preface and an empty SETTINGS. */
-  static async open(port: number, caCert: string): Promise<RawH2> {
+  /**
+   * Connects over TLS with ALPN `h2` and sends the preface and a SETTINGS frame with `settings`
+   * (none by default).
+   */
+  static async open(
+    port: number,
+    caCert: string,
+    settings: readonly (readonly [number, number])[] = [],
+  ): Promise<RawH2> {
     const conn = await Deno.connectTls({
       hostname: "localhost",
       port,
@@ -103,7 +121,7 @@ export class RawH2 {
     const info = await conn.handshake();
     if (info.alpnProtocol !== "h2") throw new Error(`ALPN ${info.alpnProtocol}`);
     const client = new RawH2(conn);
-    await client.write(PREFACE, frame(FrameType.Settings, 0, 0));
+    await client.write(PREFACE, frame(FrameType.Settings, 0, 0, settingsPayload(settings)));
     return client;
   }
 
