@@ -19,9 +19,14 @@
  *
  * `--repo DIR` (repeatable) runs the bridges of another checkout too (each needs its
  * `node_modules`, `deno install`), for before/after figures in one run: rows are labelled by the
- * checkout's commit. `--entry-overhead` instead measures, in this process, what one small cached
- * entry pins beside its answer bytes and key (needs `--v8-flags=--expose-gc`): the source of
- * `ENTRY_OVERHEAD_BYTES`. Needs dnsperf for the QPS part (`--qps-seconds 0` skips it).
+ * checkout's commit. Needs dnsperf for the QPS part (`--qps-seconds 0` skips it).
+ *
+ * Two in-process modes of this checkout (both need `--v8-flags=--expose-gc`): `--live` sends the
+ * same batches through the resolver `buildResolver` makes (its DoH transport answering from the
+ * test zone in memory) and gives the heap and external memory still in use after a collection,
+ * which is what the cache holds without the allocator's share; `--entry-overhead` measures what
+ * one small cached entry pins beside its answer bytes and key, the source of
+ * `ENTRY_OVERHEAD_BYTES`.
  *
  * @module
  */
@@ -41,11 +46,6 @@ import {
 import { buildQuery, connectDot, type DotClient } from "../test/support/dot_client.ts";
 import { startDohUpstream } from "../test/support/doh_upstream.ts";
 import { testPki } from "../test/support/pki.ts";
-
-if (Deno.args.includes("--entry-overhead")) {
-  await entryOverhead();
-  Deno.exit(0);
-}
 
 const NAMES = numberArg("names", 1000);
 const BATCHES = numberArg("batches", 3);
@@ -70,6 +70,14 @@ const CONFIGS: [string, string[]][] = [
   ]],
 ];
 
+if (Deno.args.includes("--entry-overhead")) {
+  await entryOverhead();
+  Deno.exit(0);
+}
+if (Deno.args.includes("--live")) {
+  await liveMemory();
+  Deno.exit(0);
+}
 const dir = await Deno.makeTempDir({ prefix: "dotbridge-cache-memory-" });
 const sup = new Supervisor(dir);
 const upstreamPki = await testPki();
@@ -237,6 +245,65 @@ async function cachedQps(
         r.qps.map(Math.round).join(", ")
       } |`,
     );
+  }
+}
+
+/** The heap and external memory in use after a full collection (MiB). */
+function liveMiB(gc: () => void): number {
+  gc();
+  gc();
+  const m = Deno.memoryUsage();
+  return (m.heapUsed + m.external) / 1024 / 1024;
+}
+
+/** The memory still in use after each batch, through the built resolver, per configuration. */
+async function liveMemory() {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error("run with --v8-flags=--expose-gc");
+  const { buildResolver, upstreamsFrom } = await import("../src/resolver/build.ts");
+  const { parseConfig } = await import("../src/config/parse.ts");
+  const { classifyQuery } = await import("../src/dns/query.ts");
+  const { answerFromZone } = await import("../test/support/zone.ts");
+  console.log(
+    `\n${BATCHES} batches of ${NAMES} unique TXT answers of ~${SIZE} bytes through the built ` +
+      "resolver, in process: heap + external memory in use after a full collection, MiB\n",
+  );
+  const growth = Array.from({ length: BATCHES }, (_, i) => `+${(i + 1) * NAMES} names`);
+  console.log(`| configuration | ${growth.join(" | ")} |`);
+  console.log(`| --- | ${growth.map(() => "---:").join(" | ")} |`);
+  for (const [label, args] of CONFIGS) {
+    let parsed;
+    try {
+      parsed = parseConfig({ args: ["--upstream", "https://dns.test/dns-query", ...args] });
+    } catch {
+      console.log(`| ${label} | (no such keys) |${" |".repeat(BATCHES - 1)}`);
+      continue;
+    }
+    if (parsed.help) throw new Error("unreachable");
+    const resolver = buildResolver(parsed.config, {
+      upstreamFor: upstreamsFrom({
+        doh: () => (request: { body?: Uint8Array }) =>
+          Promise.resolve({
+            status: 200,
+            contentType: "application/dns-message",
+            body: answerFromZone(request.body!),
+          }),
+        dot: () => () => Promise.reject(new Error("no DoT upstream here")),
+      }),
+    });
+    const before = liveMiB(gc);
+    const grew: string[] = [];
+    for (let batch = 0; batch < BATCHES; batch++) {
+      for (let i = 0; i < NAMES; i++) {
+        const name = `big-${SIZE}-${label.length}b${batch}n${i}.example.test`;
+        const c = classifyQuery(buildQuery(name, { type: "TXT", edns: true }));
+        if (c.kind !== "query") throw new Error("not a query");
+        await resolver.handler(c.query, { face: "dot", signal: new AbortController().signal });
+      }
+      grew.push((liveMiB(gc) - before).toFixed(1));
+    }
+    await resolver.close();
+    console.log(`| ${label} | ${grew.join(" | ")} |`);
   }
 }
 
