@@ -6,7 +6,9 @@
  * - **memory**: the in-memory cache alone (every query a memory hit);
  * - **memory+redis, local hit**: `--cache-redis`, every query a memory hit (Redis untouched);
  * - **memory+redis, Redis hit**: `--cache-redis --cache-size 1`, so nearly every query misses
- *   memory and is answered from Redis (within the budget, here 50 ms so no lookup times out).
+ *   memory and is answered from Redis (within the budget, here 50 ms so no lookup times out);
+ * - **memory+redis signed, Redis hit**: the same with `--cache-redis-secret` (each Redis hit
+ *   checks an HMAC-SHA-256), on its own Redis database so the two do not overwrite each other.
  *
  * One redis-server (ephemeral port, no persistence) and the test zone's DoH upstream are started
  * here; the upstream's request count is shown for each row (a Redis lookup past its budget goes
@@ -105,15 +107,29 @@ try {
     "--metrics-listen",
     `127.0.0.1:${farMetrics}`,
   ]);
+  const secret = new Uint8Array(32);
+  crypto.getRandomValues(secret);
+  const signed = await bridge("far-signed", [
+    "--cache-redis",
+    `redis://127.0.0.1:${redisPort}/1`,
+    "--cache-redis-budget",
+    "50ms",
+    "--cache-size",
+    "1",
+    "--cache-redis-secret",
+    secret.toBase64(),
+  ]);
   // Fill both memories, and Redis, from the upstream.
   await load("memory-warm", memory, 2);
   await load("local-warm", local, 2);
+  await load("far-signed-warm", signed, 2);
   await sleep(300);
   // Interleaved rounds (the machine may be shared): the table gives each row's median.
   for (let round = 0; round < ROUNDS; round++) {
     await row("memory", memory);
     await row("memory+redis, local hit", local);
     await row("memory+redis, Redis hit", far);
+    await row("memory+redis signed, Redis hit", signed);
   }
 
   const median = (xs: number[]) => xs.toSorted((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -1,19 +1,24 @@
 /**
  * The answer cache as one middleware over a pluggable store (`store.ts` has the contract): TTLs
  * counted down on every hit from the time the answer was stored, negative answers cached by the
- * SOA minimum (RFC 2308), lifetimes clamped, concurrent identical misses coalesced into one
- * upstream query, and optionally stale answers when the upstream fails or is slow (RFC 8767).
+ * SOA minimum (RFC 2308), lifetimes clamped, answers over a size cap not kept, concurrent
+ * identical misses coalesced into one upstream query, and optionally stale answers when the
+ * upstream fails or is slow (RFC 8767).
  *
  * @module
  */
 import { EdeCode, Flag, Rcode } from "../dns/constants.ts";
-import { type Answer, answerOf, rewriteAnswerOptions } from "../dns/answer.ts";
-import { headerRcode, type MessageInfo, sameQuestion } from "../dns/message.ts";
+import { type Answer, rewriteAnswerOptions } from "../dns/answer.ts";
+import { headerRcode, type MessageInfo } from "../dns/message.ts";
 import type { Query } from "../dns/query.ts";
 import { extendedErrorOption } from "../dns/response.ts";
 import { ageTtls, minAnswerTtl } from "../dns/ttl.ts";
 import type { Middleware, QueryContext } from "../resolver/types.ts";
-import { type CacheEntry, cacheKey, type CacheStore, isPromise } from "./store.ts";
+import { type CacheEntry, cacheKey, type CacheStore, clientSubnetKey, isPromise } from "./store.ts";
+import { checkedEntry } from "./trust.ts";
+
+/** The default of {@linkcode CacheOptions.maxEntryBytes}: 16 KiB. */
+export const DEFAULT_MAX_ENTRY_BYTES = 16_384;
 
 /** Options of {@linkcode cacheMiddleware}. */
 export interface CacheOptions {
@@ -21,8 +26,22 @@ export interface CacheOptions {
   store: CacheStore;
   /** Cache answers at least this long (seconds). Default 0. */
   minTtl?: number;
-  /** Cache answers at most this long (seconds). Default 86 400. */
+  /**
+   * Cache answers at most this long (seconds), also those a shared store hands back (their times
+   * are clamped and their TTLs capped, `trust.ts`). Default 86 400.
+   */
   maxTtl?: number;
+  /**
+   * Larger answers (wire bytes) are served but not kept, in any store. Default
+   * {@linkcode DEFAULT_MAX_ENTRY_BYTES}.
+   */
+  maxEntryBytes?: number;
+  /**
+   * The client's EDNS Client Subnet goes upstream (`keepClientSubnet`), so an answer may be for
+   * that subnet: the key carries it (`clientSubnetKey`), and a query with an odd one is not
+   * cached. Default false: the subnet is stripped before the upstream and not in the key.
+   */
+  clientSubnet?: boolean;
   /**
    * Serve an expired answer for up to this many seconds past its expiry when the upstream fails
    * or is slower than `staleAnswerTimeoutMs` (RFC 8767). 0 (default): never.
@@ -116,6 +135,9 @@ export function cacheMiddleware(options: CacheOptions): Middleware {
   const { store } = options;
   const minTtl = options.minTtl ?? 0;
   const maxTtl = options.maxTtl ?? 86_400;
+  const maxTtlMs = maxTtl * 1000;
+  const maxEntryBytes = options.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES;
+  const withSubnet = options.clientSubnet ?? false;
   const staleMs = (options.serveStaleSeconds ?? 0) * 1000;
   const staleTimeoutMs = options.staleAnswerTimeoutMs ?? 1_800;
   const now = options.now ?? Date.now;
@@ -123,34 +145,18 @@ export function cacheMiddleware(options: CacheOptions): Middleware {
   const tenantOf = options.tenantOf ?? ((ctx: QueryContext) => ctx.tenant ?? "");
   const flights = new Map<string, Flight>();
 
-  /** The store's entry as a usable answer, or undefined (dropping it) if unusable or too old. */
-  function usable(
-    key: string,
-    query: Query,
-    entry: CacheEntry | undefined,
-    at: number,
-  ): Found | undefined {
+  /**
+   * The store's entry as a usable answer, or undefined (dropping it) if unusable or too old. An
+   * entry of bytes only is checked, clamped and walked first (`trust.ts`).
+   */
+  function usable(key: string, entry: CacheEntry | undefined, at: number): Found | undefined {
     if (!entry) return undefined;
-    if (at >= entry.expiresAt + staleMs) {
+    const found = entry.info ? entry : checkedEntry(key, entry, { now: at, maxTtlMs });
+    if (!found || at >= found.expiresAt + staleMs) {
       dropQuietly(key);
       return undefined;
     }
-    if (entry.info) return entry as Found;
-    let info: MessageInfo;
-    try {
-      info = answerOf(entry.wire).info;
-    } catch {
-      dropQuietly(key);
-      return undefined;
-    }
-    if (
-      (info.flags & Flag.QR) === 0 || !info.question ||
-      !sameQuestion(info.question, query.question)
-    ) {
-      dropQuietly(key);
-      return undefined;
-    }
-    return { ...entry, info };
+    return found as Found;
   }
 
   function dropQuietly(key: string): void {
@@ -165,7 +171,7 @@ export function cacheMiddleware(options: CacheOptions): Middleware {
   /** Keeps an upstream answer if it is cacheable (NOERROR/NXDOMAIN, not truncated, a TTL). */
   function keep(key: string, answer: Answer): void | Promise<void> {
     const { info } = answer;
-    if (info.flags & Flag.TC) return;
+    if (info.flags & Flag.TC || answer.wire.length > maxEntryBytes) return;
     const rcode = headerRcode(info.flags);
     if (rcode !== Rcode.NOERROR && rcode !== Rcode.NXDOMAIN) return;
     const ttl = minAnswerTtl(answer.wire);
@@ -191,11 +197,13 @@ export function cacheMiddleware(options: CacheOptions): Middleware {
   }
 
   return (next) => async (query, ctx) => {
-    const key = cacheKey(query, tenantOf(ctx));
+    const subnet = withSubnet ? clientSubnetKey(query.info) : "";
+    if (subnet === undefined) return next(query, ctx); // an odd subnet option: not cached
+    const key = cacheKey(query, tenantOf(ctx), subnet);
     const got = store.get(key);
     const entry = isPromise(got) ? await got.catch(() => undefined) : got;
     const at = now();
-    const found = usable(key, query, entry, at);
+    const found = usable(key, entry, at);
     if (found && at < found.expiresAt) {
       event("hit");
       return forClient(found, query, Math.floor((at - found.storedAt) / 1000));

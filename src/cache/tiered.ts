@@ -2,35 +2,22 @@
  * Two cache levels behind one {@linkcode CacheStore}: a fast local store in front (the memory
  * LRU) and a shared one behind (Redis). A front hit is answered as the front gave it, with no
  * promise and no look at the back. A front miss asks the back (which bounds its own wait); an
- * entry it finds is checked here (it parses as a response answering its key's question) and
- * then kept in front with its parse, so the next hit is a plain front hit; a bad one is deleted
- * from the back. Writes go to both; the back's write is not waited for.
+ * entry it finds is checked here (`trust.ts`: a response answering its key's question, times
+ * clamped, TTLs capped) and then kept in front with its parse, so the next hit is a plain front
+ * hit, and it leaves the front by the cache's longest TTL at the latest, whatever the back said; a
+ * bad one is deleted from the back. Writes go to both; the back's write is not waited for.
  *
  * @module
  */
-import { answerOf } from "../dns/answer.ts";
-import type { MessageInfo } from "../dns/message.ts";
-import {
-  answersKey,
-  type CacheEntry,
-  type CacheStore,
-  isPromise,
-  type MaybePromise,
-} from "./store.ts";
+import { type CacheEntry, type CacheStore, isPromise, type MaybePromise } from "./store.ts";
+import { checkedEntry } from "./trust.ts";
 
-/**
- * The entry in `entry`'s bytes with its parse, or `undefined` if it does not parse or does not
- * answer `key`'s question.
- */
-export function checkedEntry(key: string, entry: CacheEntry): CacheEntry | undefined {
-  let info: MessageInfo;
-  try {
-    info = answerOf(entry.wire).info;
-  } catch {
-    return undefined;
-  }
-  if (!answersKey(info, key)) return undefined;
-  return { wire: entry.wire, info, storedAt: entry.storedAt, expiresAt: entry.expiresAt };
+/** Options of {@linkcode TieredStore}. */
+export interface TieredStoreOptions {
+  /** The cache middleware's clock (ms). Default `Date.now`. */
+  now?: () => number;
+  /** The longest a back entry stays fresh (ms): the middleware's `maxTtl`. Default 86 400 000. */
+  maxTtlMs?: number;
 }
 
 /**
@@ -39,8 +26,8 @@ export function checkedEntry(key: string, entry: CacheEntry): CacheEntry | undef
  *
  * @example
  * ```ts
- * const store = new TieredStore(new MemoryStore({ maxEntries }), redisStore);
- * const cache = cacheMiddleware({ store });
+ * const store = new TieredStore(new MemoryStore({ budget }), redisStore, { maxTtlMs });
+ * const cache = cacheMiddleware({ store, maxTtl: maxTtlMs / 1000 });
  * ```
  */
 export class TieredStore implements CacheStore {
@@ -48,12 +35,13 @@ export class TieredStore implements CacheStore {
   readonly #front: CacheStore;
   readonly #back: CacheStore;
   readonly #now: () => number;
+  readonly #maxTtlMs: number;
 
-  /** `now` must be the cache middleware's clock (ms). Default `Date.now`. */
-  constructor(front: CacheStore, back: CacheStore, now: () => number = Date.now) {
+  constructor(front: CacheStore, back: CacheStore, options: TieredStoreOptions = {}) {
     this.#front = front;
     this.#back = back;
-    this.#now = now;
+    this.#now = options.now ?? Date.now;
+    this.#maxTtlMs = options.maxTtlMs ?? 86_400_000;
     this.name = `${front.name}+${back.name}`;
   }
 
@@ -85,9 +73,9 @@ export class TieredStore implements CacheStore {
     return far.then((e) => e && this.#promote(key, e), () => undefined);
   }
 
-  /** A back entry checked (dropped if bad) and kept in front. */
+  /** A back entry checked and clamped (dropped if bad), and kept in front. */
   #promote(key: string, entry: CacheEntry): CacheEntry | undefined {
-    const checked = entry.info ? entry : checkedEntry(key, entry);
+    const checked = checkedEntry(key, entry, { now: this.#now(), maxTtlMs: this.#maxTtlMs });
     if (!checked) {
       this.#quietly(() => this.#back.delete(key));
       return undefined;

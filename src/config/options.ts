@@ -43,7 +43,9 @@ export type OptionFormat =
   /** An HTTP header name; lower-cased. */
   | "header"
   /** A Redis URL: `redis://` or `rediss://`, a host, an optional port and database number. */
-  | "redis-url";
+  | "redis-url"
+  /** A secret: long enough (`MIN_SECRET_BYTES`), and never repeated in an error or a log. */
+  | "secret";
 
 /** One configuration key. */
 export interface OptionSpec {
@@ -297,7 +299,29 @@ export const OPTION_TABLE = [
     kind: "int",
     default: "10000",
     min: 1,
-    help: "answers the cache holds at most",
+    help: "answers the cache holds at most, per policy (the global one and each tenant's)",
+  },
+  {
+    name: "cache-max-bytes",
+    group: "resolver",
+    field: "cacheMaxBytes",
+    kind: "int",
+    default: "67108864",
+    min: 65_536,
+    meta: "BYTES",
+    help: "bytes the memory cache may pin, all policies together (each answer's bytes plus " +
+      "~0.7 KiB); past it the least recently used go first; threads split it",
+  },
+  {
+    name: "cache-max-entry-bytes",
+    group: "resolver",
+    field: "cacheMaxEntryBytes",
+    kind: "int",
+    default: "16384",
+    min: 512,
+    max: 65_535,
+    meta: "BYTES",
+    help: "larger answers are served but not cached (in memory or in Redis)",
   },
   {
     name: "cache-min-ttl",
@@ -345,6 +369,16 @@ export const OPTION_TABLE = [
     min: 1,
     max: 1000,
     help: "longest a query waits on Redis; past it, a miss (the upstream is asked)",
+  },
+  {
+    name: "cache-redis-secret",
+    group: "resolver",
+    field: "cacheRedisSecret",
+    kind: "string",
+    format: "secret",
+    meta: "SECRET",
+    help: "sign Redis entries (HMAC-SHA-256) with this secret of 32+ bytes and serve only " +
+      "those signed with it; give it by env or config file (a command line is visible to all)",
   },
   {
     name: "local-records",

@@ -5,6 +5,7 @@
  * @module
  */
 import ipaddr from "ipaddr.js";
+import { MIN_SECRET_BYTES } from "../cache/signer.ts";
 import { canonicalName, ipv4Bytes, ipv6Bytes } from "../records/record.ts";
 import { parseDoqUrl, parseDotUrl } from "../upstream/dot_url.ts";
 import { type Config, isConfig, type ListenAddress, type OptionName } from "./config.ts";
@@ -141,6 +142,7 @@ function convert(spec: OptionSpec, value: string | string[], from: string): unkn
       if (text === "") throw new ConfigError(from, "must not be empty");
       if (spec.format === "header") return checkHeader(text, from);
       if (spec.format === "redis-url") return checkRedisUrl(text, from);
+      if (spec.format === "secret") return checkSecret(text, from);
       return text;
     case "bool":
       if (BOOL_TRUE.has(text.toLowerCase())) return true;
@@ -265,6 +267,23 @@ export function checkRedisUrl(url: string, from: string): string {
     throw new ConfigError(from, "the path must be a database number (redis://host:port/0)");
   }
   return url;
+}
+
+/**
+ * Checks a secret's length (UTF-8 bytes). The message gives the length, never the text.
+ *
+ * @throws {ConfigError} naming `from`
+ */
+export function checkSecret(text: string, from: string): string {
+  const bytes = new TextEncoder().encode(text).length;
+  if (bytes < MIN_SECRET_BYTES) {
+    throw new ConfigError(
+      from,
+      `must be at least ${MIN_SECRET_BYTES} bytes, not ${bytes} (make one with: ` +
+        "openssl rand -base64 32)",
+    );
+  }
+  return text;
 }
 
 /**
@@ -420,6 +439,12 @@ function checkTogether(config: Config): void {
     );
   }
   checkDdr(resolver, origin);
+  if (resolver.cacheRedisSecret !== undefined && resolver.cacheRedis === undefined) {
+    throw new ConfigError(
+      origin["cache-redis-secret"],
+      "needs --cache-redis (it signs the entries of the shared cache)",
+    );
+  }
   for (const key of ["connection-rate-limit", "handshake-rate-limit"] as const) {
     const rate = key === "connection-rate-limit" ? dot.connectionRateLimit : dot.handshakeRateLimit;
     if (dot.dotServer === "native" && rate > 0) {

@@ -81,7 +81,8 @@ export function connectRedis(options: RedisClientOptions): RedisClient {
     get ready() {
       return client.isReady;
     },
-    get: async (key) => await client.get(key) ?? null,
+    // GETRANGE, not GET: a value planted larger than any of ours is read only that far.
+    get: async (key, maxBytes) => await client.getRange(key, 0, maxBytes - 1) ?? null,
     set: (key, value, ttlMs) =>
       client.set(key, Buffer.from(value.buffer, value.byteOffset, value.byteLength), {
         expiration: { type: "PX", value: ttlMs },

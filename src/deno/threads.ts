@@ -77,13 +77,21 @@ async function start(thread: Thread, config: Config, index: number) {
 export async function startThreads(config: Config, count: number): Promise<Threads> {
   // The development certificate is made here, once, before any thread reads it.
   const certificate = await loadCertificate(config);
+  // Each thread has its own memory cache: --cache-max-bytes is shared out between them.
+  const split: Config = {
+    ...config,
+    resolver: {
+      ...config.resolver,
+      cacheMaxBytes: Math.max(1, Math.floor(config.resolver.cacheMaxBytes / count)),
+    },
+  };
   const threads: Thread[] = [spawn()];
-  const first = await start(threads[0], config, 0);
+  const first = await start(threads[0], split, 0);
   // Port 0 asks for any free port: the others join the one the first thread got.
   // The DoQ face runs on the first thread only: Deno's QUIC endpoint cannot share its UDP port
   // (no SO_REUSEPORT).
   const joined: Config = {
-    ...config,
+    ...split,
     dot: {
       ...config.dot,
       listen: { ...config.dot.listen, port: first.dot.port },

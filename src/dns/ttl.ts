@@ -91,8 +91,8 @@ export function minAnswerTtl(wire: Uint8Array): number | undefined {
 
 /**
  * Lowers every record's TTL (answer, authority and additional sections; not OPT) by `seconds`,
- * not below `floor`, in place. For answers served from a cache: a client must see the time
- * left, not the time the upstream gave.
+ * not below `floor` and not above `ceiling`, in place. For answers served from a cache: a client
+ * must see the time left, not the time the upstream gave (nor more than the cache keeps it).
  *
  * @throws {RangeError} if the message does not hold the records its header promises
  *
@@ -102,8 +102,8 @@ export function minAnswerTtl(wire: Uint8Array): number | undefined {
  * ageTtls(copy, Math.floor((now - storedAt) / 1000));
  * ```
  */
-export function ageTtls(wire: Uint8Array, seconds: number, floor = 0): void {
-  if (seconds <= 0 && floor <= 0) return;
+export function ageTtls(wire: Uint8Array, seconds: number, floor = 0, ceiling = MAX_TTL): void {
+  if (seconds <= 0 && floor <= 0 && ceiling >= MAX_TTL) return;
   const qdcount = u16(wire, 4);
   const records = u16(wire, 6) + u16(wire, 8) + u16(wire, 10);
   let pos = HEADER_LENGTH;
@@ -115,7 +115,7 @@ export function ageTtls(wire: Uint8Array, seconds: number, floor = 0): void {
     if (end > wire.length) throw new RangeError("dns: record data runs past the end");
     if (u16(wire, rdata - 10) !== RrType.OPT) {
       const at = rdata - 6;
-      const ttl = Math.max(floor, u32(wire, at) - seconds);
+      const ttl = Math.min(ceiling, Math.max(floor, u32(wire, at) - seconds));
       wire[at] = ttl >>> 24;
       wire[at + 1] = (ttl >>> 16) & 0xff;
       wire[at + 2] = (ttl >>> 8) & 0xff;

@@ -101,7 +101,8 @@ export function createBridgeMetrics(sources: MetricSources = {}) {
     cacheRedisTrouble: registry.add(
       new Counter(
         "dotbridge_cache_redis_trouble_total",
-        "Redis operations that did not help: timeout (past the budget), error, busy (skipped).",
+        "Redis operations that did not help: timeout (past the budget), error, busy (skipped), " +
+          "rejected (a value not served: not ours, not its key's, too large, badly signed).",
         ["kind"],
       ),
     ),

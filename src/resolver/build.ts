@@ -12,6 +12,7 @@
  * @module
  */
 import { cacheMiddleware } from "../cache/middleware.ts";
+import { ByteBudget } from "../cache/budget.ts";
 import { MemoryStore } from "../cache/memory.ts";
 import type { CacheStore } from "../cache/store.ts";
 import type { Config } from "../config/config.ts";
@@ -63,7 +64,8 @@ export interface ResolverDeps {
   /**
    * The cache store of one policy: `tenant` is the tenant's name, `undefined` for the global
    * policy. Called once per policy whose cache is on. A shared store may be returned for every
-   * policy: keys carry the tenant. Default: a {@linkcode MemoryStore} of `cacheSize` entries each.
+   * policy: keys carry the tenant. Default: a {@linkcode MemoryStore} of `cacheSize` entries each,
+   * all on one byte budget of `cacheMaxBytes`.
    */
   cacheStore?: (tenant: string | undefined) => CacheStore;
   /** Milliseconds clock for the cache and the rate limiter. Default: theirs (`Date.now`, ...). */
@@ -138,6 +140,15 @@ function upstreamReporter(metrics: BridgeMetrics): (r: ExchangeReport) => void {
   };
 }
 
+/** One memory store per policy, every one on one byte budget (made when the first is). */
+function memoryStores(resolver: ResolverConfig["resolver"]): () => MemoryStore {
+  let budget: ByteBudget | undefined;
+  return () => {
+    budget ??= new ByteBudget(resolver.cacheMaxBytes);
+    return new MemoryStore({ maxEntries: resolver.cacheSize, budget });
+  };
+}
+
 /** Member health of an upstream that is a failover or round-robin group; none otherwise. */
 function healthOf(u: Upstream): { name: string; healthy: boolean }[] {
   return u instanceof UpstreamGroup ? u.health() : [];
@@ -160,8 +171,7 @@ export function buildResolver(config: ResolverConfig, deps: ResolverDeps): Resol
   const upstreams: Upstream[] = [];
   const report = metrics ? upstreamReporter(metrics) : undefined;
   const onEvent = metrics ? (event: string) => metrics.cache.inc({ event }) : undefined;
-  const storeFor = deps.cacheStore ??
-    (() => new MemoryStore({ maxEntries: config.resolver.cacheSize }));
+  const storeFor = deps.cacheStore ?? memoryStores(config.resolver);
 
   function policy(
     spec: UpstreamSpec,
@@ -178,6 +188,8 @@ export function buildResolver(config: ResolverConfig, deps: ResolverDeps): Resol
         store: storeFor(tenant),
         minTtl: Math.floor(config.resolver.cacheMinTtlMs / 1000),
         maxTtl: Math.floor(config.resolver.cacheMaxTtlMs / 1000),
+        maxEntryBytes: config.resolver.cacheMaxEntryBytes,
+        clientSubnet: config.resolver.keepClientSubnet,
         serveStaleSeconds: Math.floor(config.resolver.serveStaleMs / 1000),
         now: deps.now,
         onEvent,

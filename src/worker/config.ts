@@ -41,6 +41,7 @@ export const WORKER_KEYS: readonly string[] = [
   "cache",
   "cache-min-ttl",
   "cache-max-ttl",
+  "cache-max-entry-bytes",
   "serve-stale",
   "tenant-edns-option",
   "unknown-tenant",

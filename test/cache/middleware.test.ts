@@ -7,13 +7,21 @@ import { classifyQuery, type Query } from "../../src/dns/query.ts";
 import { answerOf } from "../../src/dns/answer.ts";
 import { type CacheEvent, cacheMiddleware, type CacheOptions } from "../../src/cache/middleware.ts";
 import { MemoryStore } from "../../src/cache/memory.ts";
-import { cacheKey } from "../../src/cache/store.ts";
+import { cacheKey, clientSubnetKey, parseCacheKey } from "../../src/cache/store.ts";
 import type { Handler, QueryContext } from "../../src/resolver/types.ts";
 import { answerFromZone } from "../support/zone.ts";
 
 function query(
   name: string,
-  options: { id?: number; type?: string; dnssecOk?: boolean; cd?: boolean; edns?: boolean } = {},
+  options: {
+    id?: number;
+    type?: string;
+    dnssecOk?: boolean;
+    cd?: boolean;
+    edns?: boolean;
+    /** EDNS options, as `[code, bytes]`. */
+    options?: [number, number[]][];
+  } = {},
 ): Query {
   const wire = new Uint8Array(dnsPacket.encode({
     type: "query",
@@ -25,6 +33,7 @@ function query(
       name: ".",
       udpPayloadSize: 1232,
       flags: options.dnssecOk ? dnsPacket.DNSSEC_OK : 0,
+      options: (options.options ?? []).map(([code, data]) => ({ code, data: Buffer.from(data) })),
     } as unknown as dnsPacket.Answer],
   }));
   const c = classifyQuery(wire);
@@ -351,7 +360,134 @@ describe("cache stores", () => {
 
   it("keys by tenant, versioned for a shared store", () => {
     expect(cacheKey(query("Www.Example.Test"), "kids")).toBe(
-      "dotbridge:v1:kids:1:1:0:www.example.test",
+      "dotbridge:v2:kids:1:1:0::www.example.test",
     );
+  });
+
+  it("clamps a planted entry's times and TTLs to maxTtl, and lets it expire by then", async () => {
+    const store = new BytesStore();
+    const { clock, up, handle, ctx } = over(store);
+    const q = query("planted.example.test");
+    const wire = answerFromZone(query("planted.example.test", { id: 0 }).wire);
+    const at = wire.length - 11 - 10; // the A record's TTL (an OPT record of 11 bytes follows)
+    wire.set([0x7f, 0xff, 0xff, 0xff], at);
+    const years = 68 * 365 * 86_400_000;
+    store.entries.set(cacheKey(q), { wire, storedAt: clock.now, expiresAt: clock.now + years });
+    const hit = await handle(q, ctx());
+    expect(up.state.calls).toBe(0);
+    expect(ttls(hit.wire)).toEqual([86_400]); // the default maxTtl
+    clock.now += 86_400_000;
+    await handle(q, ctx());
+    expect(up.state.calls).toBe(1); // expired at maxTtl: asked again
+  });
+
+  it("refuses an entry stored in the future (it would be fresh again on every read)", async () => {
+    const store = new BytesStore();
+    const { clock, up, handle, ctx } = over(store);
+    const q = query("future.example.test");
+    const wire = answerFromZone(query("future.example.test", { id: 0 }).wire);
+    const soon = { wire, storedAt: clock.now + 30_000, expiresAt: clock.now + 90_000 };
+    store.entries.set(cacheKey(q), soon);
+    await handle(q, ctx());
+    expect(up.state.calls).toBe(0); // within the clock skew allowed: taken as stored now
+    const later = { wire, storedAt: clock.now + 3_600_000, expiresAt: clock.now + 3_660_000 };
+    store.entries.set(cacheKey(q), later);
+    await handle(q, ctx());
+    expect(up.state.calls).toBe(1);
+  });
+});
+
+describe("cache keys", () => {
+  it("reads back exactly what cacheKey wrote, a name holding ':' too", () => {
+    const cases: [Query, string, string][] = [
+      [query("www.example.test"), "", ""],
+      [query("a:1:1:0::b.example.test", { type: "AAAA", dnssecOk: true, cd: true }), "kids", ""],
+      [query("x.example.test"), "t-1", "2/56/20010db8000000"],
+    ];
+    for (const [q, tenant, subnet] of cases) {
+      expect(parseCacheKey(cacheKey(q, tenant, subnet))).toEqual({
+        tenant,
+        type: q.question.type,
+        class: 1,
+        bits: (q.info.opt && q.info.opt.ttl & 0x8000 ? 1 : 0) | (q.info.flags & 0x10 ? 2 : 0),
+        subnet,
+        name: q.question.name.toLowerCase(),
+      });
+    }
+  });
+
+  it.each([
+    "dotbridge:v1::1:1:0:www.example.test",
+    "dotbridge:v2::1:1:0:www.example.test",
+    "dotbridge:v2::1:1:4::www.example.test",
+    "dotbridge:v2::70000:1:0::www.example.test",
+    "dotbridge:v2::01:1:0::www.example.test",
+    "dotbridge:v2::1:1:0:3/24/c00002:www.example.test",
+    "dotbridge:v2::1:1:0::WWW.example.test",
+    "prefix dotbridge:v2::1:1:0::www.example.test",
+  ])("refuses %s", (key) => {
+    expect(parseCacheKey(key)).toBeUndefined();
+  });
+
+  it.each([
+    ["no option", [], ""],
+    ["an IPv4 /24", [[8, [0, 1, 24, 0, 192, 0, 2]]], "1/24/c00002"],
+    ["an IPv4 /20, its host bits cut", [[8, [0, 1, 20, 0, 10, 1, 0xff]]], "1/20/0a01f0"],
+    ["an IPv6 /56", [[8, [0, 2, 56, 0, 0x20, 1, 0x0d, 0xb8, 0, 0, 0]]], "2/56/20010db8000000"],
+    ["a /0", [[8, [0, 1, 0, 0]]], "1/0/"],
+    ["two options", [[8, [0, 1, 0, 0]], [8, [0, 1, 0, 0]]], undefined],
+    ["an unknown family", [[8, [0, 3, 8, 0, 1]]], undefined],
+    ["a prefix too long", [[8, [0, 1, 33, 0, 1, 2, 3, 4, 5]]], undefined],
+    ["an address of the wrong length", [[8, [0, 1, 24, 0, 1, 2]]], undefined],
+    ["no address family", [[8, [0, 1]]], undefined],
+  ] as [string, [number, number[]][], string | undefined][])(
+    "gives the subnet part of %s",
+    (_, options, want) => {
+      expect(clientSubnetKey(query("ecs.example.test", { options }).info)).toBe(want);
+    },
+  );
+});
+
+describe("cache middleware with the client subnet forwarded", () => {
+  const ecs = (c: number): [number, number[]] => [8, [0, 1, 24, 0, 10, 0, c]];
+
+  it("keeps each subnet's answer apart", async () => {
+    const { up, handler, ctx } = setup({ clientSubnet: true });
+    await handler(query("ecs.example.test", { options: [ecs(1)] }), ctx());
+    await handler(query("ecs.example.test", { options: [ecs(2)] }), ctx());
+    expect(up.state.calls).toBe(2);
+    await handler(query("ecs.example.test", { options: [ecs(1)] }), ctx());
+    await handler(query("ecs.example.test", { options: [ecs(2)] }), ctx());
+    expect(up.state.calls).toBe(2);
+  });
+
+  it("shares one answer between subnets when the subnet is not forwarded", async () => {
+    const { up, handler, ctx } = setup();
+    await handler(query("ecs.example.test", { options: [ecs(1)] }), ctx());
+    await handler(query("ecs.example.test", { options: [ecs(2)] }), ctx());
+    expect(up.state.calls).toBe(1);
+  });
+
+  it("does not cache a query with an odd subnet option", async () => {
+    const { up, handler, ctx, cache } = setup({ clientSubnet: true });
+    const odd = query("ecs.example.test", { options: [[8, [0, 9, 24, 0, 1, 2, 3]]] });
+    await handler(odd, ctx());
+    await handler(odd, ctx());
+    expect(up.state.calls).toBe(2);
+    expect(cache.size).toBe(0);
+  });
+});
+
+describe("cache middleware size cap", () => {
+  it("serves an answer larger than maxEntryBytes but does not keep it", async () => {
+    const { up, handler, ctx, cache } = setup({ maxEntryBytes: 512 });
+    await handler(query("small.example.test"), ctx());
+    expect(cache.size).toBe(1);
+    const name = `${"x".repeat(60)}.${"y".repeat(60)}.${"z".repeat(60)}.example.test`;
+    const big = await handler(query(name, { type: "TXT" }), ctx());
+    expect(big.length).toBeGreaterThan(512);
+    await handler(query(name, { type: "TXT" }), ctx());
+    expect(up.state.calls).toBe(3);
+    expect(cache.size).toBe(1);
   });
 });

@@ -1,10 +1,12 @@
 /**
- * The Redis store and the two-level store: value layout, the lookup budget, the trust rule, and
- * the same against a real redis-server (binary values, PX expiry, garbage under a key, outage,
- * a stalled server, recovery).
+ * The Redis store and the two-level store: value layout (bound to its key, optionally signed),
+ * the lookup budget, the trust rule and its clamps, and the same against a real redis-server
+ * (binary values, PX expiry, garbage under a key, a value planted larger than ours, outage, a
+ * stalled server, recovery).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import dnsPacket from "dns-packet";
+import { Buffer } from "node:buffer";
 import { classifyQuery, type Query } from "../../src/dns/query.ts";
 import { answerOf } from "../../src/dns/answer.ts";
 import { type CacheEvent, cacheMiddleware } from "../../src/cache/middleware.ts";
@@ -15,7 +17,9 @@ import {
   type RedisConnection,
   RedisStore,
   type RedisTrouble,
+  sealEntry,
 } from "../../src/cache/redis.ts";
+import { entrySigner } from "../../src/cache/signer.ts";
 import { type CacheEntry, cacheKey } from "../../src/cache/store.ts";
 import { TieredStore } from "../../src/cache/tiered.ts";
 import { connectRedis, type RedisClient } from "../../src/deno/redis_client.ts";
@@ -48,16 +52,18 @@ const ctx = (): QueryContext => ({ face: "dot", signal: new AbortController().si
 function fakeConnection() {
   const data = new Map<string, Uint8Array>();
   const calls: string[] = [];
+  const limits: number[] = [];
   const state = { ready: true, hang: false, fail: false };
   const conn: RedisConnection = {
     get ready() {
       return state.ready;
     },
-    get(key) {
+    get(key, maxBytes) {
       calls.push(`get ${key}`);
+      limits.push(maxBytes);
       if (state.fail) return Promise.reject(new Error("boom"));
       if (state.hang) return new Promise(() => {});
-      return Promise.resolve(data.get(key) ?? null);
+      return Promise.resolve(data.get(key)?.slice(0, maxBytes) ?? null);
     },
     set(key, value) {
       calls.push(`set ${key}`);
@@ -71,53 +77,102 @@ function fakeConnection() {
       return Promise.resolve(1);
     },
   };
-  return { conn, data, calls, state };
+  return { conn, data, calls, limits, state };
 }
 
+/** Waits for the store's writes (signing is asynchronous) and other operations to settle. */
+async function settled(store: RedisStore): Promise<void> {
+  for (let i = 0; i < 50 && (i < 3 || store.pending > 0); i++) {
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+const SECRET = "a test secret of more than thirty-two bytes";
+
 describe("value layout", () => {
-  it("round-trips an entry and copies the answer out of the reply", () => {
+  const KEY = cacheKey(query("round.example.test"));
+
+  it("round-trips an entry under its key and copies the answer out of the reply", () => {
     const entry = entryFor("round.example.test", 1_700_000_000_123);
-    const value = encodeEntry(entry);
-    expect(value[0]).toBe(1);
-    const back = decodeEntry(value)!;
-    expect(back.storedAt).toBe(entry.storedAt);
-    expect(back.expiresAt).toBe(entry.expiresAt);
-    expect(back.wire).toEqual(entry.wire);
-    expect(back.info).toBeUndefined(); // the middleware walks it
-    value[17] = 0xff;
-    expect(back.wire[0]).toBe(entry.wire[0]); // not a view of the reply
+    const value = encodeEntry(entry, KEY);
+    expect(value[0]).toBe(2);
+    expect(value[1]).toBe(0); // unsigned
+    const back = decodeEntry(value, KEY)!;
+    expect(back.signed).toBeUndefined();
+    expect(back.entry.storedAt).toBe(entry.storedAt);
+    expect(back.entry.expiresAt).toBe(entry.expiresAt);
+    expect(back.entry.wire).toEqual(entry.wire);
+    expect(back.entry.info).toBeUndefined(); // the middleware walks it
+    value[value.length - 1] ^= 0xff;
+    expect(back.entry.wire.at(-1)).toBe(entry.wire.at(-1)); // not a view of the reply
+  });
+
+  it("refuses a value read under another key: another tenant, DO bit, subnet or name", () => {
+    const value = encodeEntry(entryFor("round.example.test"), KEY);
+    for (
+      const other of [
+        cacheKey(query("round.example.test"), "kids"),
+        KEY.replace(":1:1:0::", ":1:1:1::"),
+        cacheKey(query("round.example.test"), "", "1/24/c00002"),
+        cacheKey(query("round.example.tes")),
+      ]
+    ) {
+      expect(decodeEntry(value, other)).toBeUndefined();
+    }
+  });
+
+  it("refuses an answer larger than the cap it is read with", () => {
+    const entry = entryFor("round.example.test");
+    const value = encodeEntry(entry, KEY);
+    expect(decodeEntry(value, KEY, entry.wire.length)).toBeDefined();
+    expect(decodeEntry(value, KEY, entry.wire.length - 1)).toBeUndefined();
+  });
+
+  it("ends a signed value in an HMAC-SHA-256 of the rest", async () => {
+    const signer = await entrySigner(SECRET);
+    const value = await sealEntry(entryFor("round.example.test"), KEY, signer);
+    expect(value[1]).toBe(1);
+    const back = decodeEntry(value, KEY)!;
+    expect(back.signed!.signature.length).toBe(32);
+    expect(await signer.verify(back.signed!.data, back.signed!.signature)).toBe(true);
+    const other = await entrySigner(SECRET + "!");
+    expect(await other.verify(back.signed!.data, back.signed!.signature)).toBe(false);
   });
 
   it.each([
-    ["empty", new Uint8Array(0)],
-    ["short", new Uint8Array(20).fill(1)],
-    [
-      "other version",
-      (() => {
-        const v = encodeEntry(entryFor("v.example.test"));
-        v[0] = 2;
-        return v;
-      })(),
-    ],
-    [
-      "NaN times",
-      (() => {
-        const v = encodeEntry(entryFor("n.example.test"));
-        v.fill(0xff, 1, 9);
-        return v;
-      })(),
-    ],
-    ["text", new TextEncoder().encode("hello, this is not a cache entry at all")],
-    [
-      "larger than any DNS message",
-      (() => {
-        const v = new Uint8Array(17 + 65_536);
-        v.set(encodeEntry(entryFor("big.example.test")));
-        return v;
-      })(),
-    ],
+    ["empty", () => new Uint8Array(0)],
+    ["short", () => new Uint8Array(20).fill(2)],
+    ["the old layout (version 1)", () => {
+      const v = encodeEntry(entryFor("round.example.test"), KEY);
+      v[0] = 1;
+      return v;
+    }],
+    ["unknown flags", () => {
+      const v = encodeEntry(entryFor("round.example.test"), KEY);
+      v[1] = 4;
+      return v;
+    }],
+    ["NaN times", () => {
+      const v = encodeEntry(entryFor("round.example.test"), KEY);
+      v.fill(0xff, 2, 10);
+      return v;
+    }],
+    ["expiry before storage", () => {
+      const e = entryFor("round.example.test");
+      return encodeEntry({ ...e, expiresAt: e.storedAt - 1 }, KEY);
+    }],
+    ["a key length past the end", () => {
+      const v = encodeEntry(entryFor("round.example.test"), KEY);
+      v[18] = 0xff;
+      return v;
+    }],
+    ["text", () => new TextEncoder().encode("hello, this is not a cache entry at all")],
+    ["larger than any DNS message", () => {
+      const e = entryFor("round.example.test");
+      return encodeEntry({ ...e, wire: new Uint8Array(65_536) }, KEY);
+    }],
   ])("refuses %s", (_, value) => {
-    expect(decodeEntry(value)).toBeUndefined();
+    expect(decodeEntry(value(), KEY)).toBeUndefined();
   });
 });
 
@@ -174,6 +229,80 @@ describe("RedisStore over a fake connection", () => {
     expect(await store.get("k")).toBeUndefined();
     expect(troubles).toEqual(["error"]);
   });
+
+  it("reads no more than one byte past its largest value, and refuses what is larger", async () => {
+    const f = fakeConnection();
+    const troubles: RedisTrouble[] = [];
+    const store = new RedisStore({
+      connection: f.conn,
+      maxAnswerBytes: 1_000,
+      onTrouble: (t) => troubles.push(t),
+    });
+    const key = cacheKey(query("planted-large.example.test"));
+    const big = { ...entryFor("planted-large.example.test"), wire: new Uint8Array(5_000) };
+    f.data.set(key, encodeEntry(big, key));
+    expect(await store.get(key)).toBeUndefined();
+    expect(f.limits).toEqual([20 + key.length + 1_000 + 32 + 1]);
+    expect(troubles).toEqual(["rejected"]);
+    expect(f.calls).toContain(`del ${key}`);
+  });
+
+  it("does not write an answer larger than its cap", async () => {
+    const f = fakeConnection();
+    const store = new RedisStore({ connection: f.conn, maxAnswerBytes: 100 });
+    const entry = entryFor("cap.example.test");
+    store.set("small", entry, 60);
+    store.set("large", { ...entry, wire: new Uint8Array(101) }, 60);
+    await settled(store);
+    expect(f.calls).toEqual(["set small"]);
+  });
+
+  it("with a secret, writes signed values and serves only those it can verify", async () => {
+    const f = fakeConnection();
+    const troubles: RedisTrouble[] = [];
+    const signer = await entrySigner(SECRET);
+    const store = new RedisStore({
+      connection: f.conn,
+      signer,
+      onTrouble: (t) => troubles.push(t),
+    });
+    const key = cacheKey(query("signed.example.test"));
+    const entry = entryFor("signed.example.test");
+    store.set(key, entry, 60);
+    await settled(store);
+    expect(f.data.get(key)![1]).toBe(1);
+    expect((await store.get(key))?.wire).toEqual(entry.wire);
+    expect(troubles).toEqual([]);
+
+    const cases: [string, Uint8Array][] = [
+      ["unsigned", encodeEntry(entry, key)],
+      ["signed under another secret", await sealEntry(entry, key, await entrySigner(SECRET + "!"))],
+      [
+        "altered after signing",
+        (() => {
+          const v = f.data.get(key)!.slice();
+          v[6] ^= 1; // storedAt
+          return v;
+        })(),
+      ],
+      ["a signature cut short", f.data.get(key)!.slice(0, -1)],
+    ];
+    for (const [what, value] of cases) {
+      f.data.set(key, value);
+      expect(await store.get(key), what).toBeUndefined();
+      expect(f.data.has(key), what).toBe(false); // deleted
+    }
+    expect(troubles).toEqual(["rejected", "rejected", "rejected", "rejected"]);
+  });
+
+  it("without a secret, serves a signed value (it cannot check it) bound to its key", async () => {
+    const f = fakeConnection();
+    const store = new RedisStore({ connection: f.conn });
+    const key = cacheKey(query("mixed.example.test"));
+    const entry = entryFor("mixed.example.test");
+    f.data.set(key, await sealEntry(entry, key, await entrySigner(SECRET)));
+    expect((await store.get(key))?.wire).toEqual(entry.wire);
+  });
 });
 
 describe("TieredStore", () => {
@@ -195,7 +324,7 @@ describe("TieredStore", () => {
     const front = new MemoryStore();
     const store = new TieredStore(front, new RedisStore({ connection: f.conn }));
     const key = cacheKey(query("back.example.test"));
-    f.data.set(key, encodeEntry(entryFor("back.example.test")));
+    f.data.set(key, encodeEntry(entryFor("back.example.test"), key));
     const got = await store.get(key);
     expect(got?.info?.question?.name).toBe("back.example.test");
     expect(front.get(key)).toBe(got);
@@ -206,7 +335,9 @@ describe("TieredStore", () => {
     const f = fakeConnection();
     const front = new MemoryStore();
     const clock = { now: 1_000_000 };
-    const store = new TieredStore(front, new RedisStore({ connection: f.conn }), () => clock.now);
+    const store = new TieredStore(front, new RedisStore({ connection: f.conn }), {
+      now: () => clock.now,
+    });
     const name = "refreshed.example.test";
     const key = cacheKey(query(name));
     const old = { ...entryFor(name, clock.now - 400_000), info: undefined };
@@ -214,7 +345,7 @@ describe("TieredStore", () => {
     // Nothing fresher in Redis: the expired entry comes back (for serve-stale to judge).
     expect(await store.get(key)).toBe(old);
     const fresh = entryFor(name, clock.now - 1_000);
-    f.data.set(key, encodeEntry(fresh));
+    f.data.set(key, encodeEntry(fresh, key));
     const got = await store.get(key);
     expect(got?.expiresAt).toBe(fresh.expiresAt);
     expect(got?.info).toBeDefined();
@@ -232,26 +363,74 @@ describe("TieredStore", () => {
     expect(f.calls).toEqual([`set ${key}`]);
   });
 
+  const BAD = cacheKey(query("bad.example.test"));
   it.each([
     ["does not parse", () => {
       const e = entryFor("bad.example.test");
-      return encodeEntry({ ...e, wire: e.wire.slice(0, 20) });
+      return encodeEntry({ ...e, wire: e.wire.slice(0, 20) }, BAD);
     }],
-    ["answers another name", () => encodeEntry(entryFor("other.example.test"))],
+    ["answers another name", () => encodeEntry(entryFor("other.example.test"), BAD)],
+    ["answers a name ending in the key's", () => encodeEntry(entryFor("example.test"), BAD)],
     ["is a query, not a response", () => {
       const e = entryFor("bad.example.test");
-      return encodeEntry({ ...e, wire: query("bad.example.test", 0).wire });
+      return encodeEntry({ ...e, wire: query("bad.example.test", 0).wire }, BAD);
+    }],
+    ["is truncated (TC)", () => {
+      const e = entryFor("bad.example.test");
+      const wire = e.wire.slice();
+      wire[2] |= 0x02;
+      return encodeEntry({ ...e, wire }, BAD);
+    }],
+    ["is a SERVFAIL", () => {
+      const e = entryFor("bad.example.test");
+      const wire = e.wire.slice();
+      wire[3] = (wire[3] & 0xf0) | 2;
+      return encodeEntry({ ...e, wire }, BAD);
+    }],
+    ["was written under another key", () => {
+      return encodeEntry(entryFor("bad.example.test"), cacheKey(query("bad.example.test"), "t"));
     }],
     ["is not ours", () => new TextEncoder().encode("x".repeat(64))],
   ])("drops a back entry that %s", async (_, value) => {
     const f = fakeConnection();
     const front = new MemoryStore();
     const store = new TieredStore(front, new RedisStore({ connection: f.conn }));
-    const key = cacheKey(query("bad.example.test"));
+    const key = BAD;
     f.data.set(key, value());
     expect(await store.get(key)).toBeUndefined();
     expect(front.size).toBe(0);
     expect(f.calls).toContain(`del ${key}`);
+  });
+
+  it("clamps a back entry's times and TTLs before keeping it in front", async () => {
+    const f = fakeConnection();
+    const front = new MemoryStore();
+    const clock = { now: 1_700_000_000_000 };
+    const store = new TieredStore(front, new RedisStore({ connection: f.conn }), {
+      now: () => clock.now,
+      maxTtlMs: 60_000,
+    });
+    const name = "planted.example.test";
+    const key = cacheKey(query(name));
+    const wire = answerFromZone(query(name, 0).wire);
+    wire.set([0x7f, 0xff, 0xff, 0xff], wire.length - 10); // the A record's TTL: 68 years
+    const years = 68 * 365 * 86_400_000;
+    const planted = { wire, storedAt: clock.now - 1_000, expiresAt: clock.now + years };
+    f.data.set(key, encodeEntry(planted, key));
+    const got = (await store.get(key))!;
+    expect(got.storedAt).toBe(clock.now - 1_000);
+    expect(got.expiresAt).toBe(clock.now + 59_000);
+    const record = dnsPacket.decode(Buffer.from(got.wire)).answers![0];
+    expect((record as { ttl?: number }).ttl).toBe(60);
+    expect(front.get(key)).toBe(got);
+    // Read again after it expired, the same value is no fresher.
+    clock.now += 60_000;
+    expect((await store.get(key))!.expiresAt).toBe(got.expiresAt);
+    // One stored far in the future is refused (clamped to now, it would be fresh on every read).
+    const later = { wire, storedAt: clock.now + years, expiresAt: clock.now + 2 * years };
+    f.data.set(key, encodeEntry(later, key));
+    front.clear();
+    expect(await store.get(key)).toBeUndefined();
   });
 });
 
@@ -348,7 +527,7 @@ describe.skipIf(!HAVE_REDIS && Deno.env.get("CI") !== "true")("against a real re
     await until(() => shared.pending === 0);
     // Replaced by the upstream's answer.
     const got = await shared.get(key);
-    expect(got && decodeEntry(encodeEntry(got))).toBeTruthy();
+    expect(got && decodeEntry(encodeEntry(got, key), key)).toBeTruthy();
   });
 
   it("answers misses at once while Redis is down, and recovers on its own", async () => {

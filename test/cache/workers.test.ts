@@ -24,20 +24,22 @@ describe("WorkersCacheStore", () => {
     const store = new WorkersCacheStore({ cache });
     const wire = Uint8Array.from([0, 0, 0x81, 0x80, 0, 0, 0, 0, 0, 0, 0, 0]);
     await store.set(
-      "dotbridge:v1::1:1:0:a b/c",
+      "dotbridge:v2::1:1:0::a b/c",
       { wire, storedAt: 1_000, expiresAt: 301_000 },
       360,
     );
     const [url, response] = [...cache.kept][0];
-    expect(url).toBe("https://dotbridge.cache.invalid/dotbridge%3Av1%3A%3A1%3A1%3A0%3Aa%20b%2Fc");
+    expect(url).toBe(
+      "https://dotbridge.cache.invalid/dotbridge%3Av2%3A%3A1%3A1%3A0%3A%3Aa%20b%2Fc",
+    );
     expect(response.headers.get("cache-control")).toBe("max-age=360");
-    expect(await store.get("dotbridge:v1::1:1:0:a b/c")).toEqual({
+    expect(await store.get("dotbridge:v2::1:1:0::a b/c")).toEqual({
       wire,
       storedAt: 1_000,
       expiresAt: 301_000,
     });
-    await store.delete("dotbridge:v1::1:1:0:a b/c");
-    expect(await store.get("dotbridge:v1::1:1:0:a b/c")).toBeUndefined();
+    await store.delete("dotbridge:v2::1:1:0::a b/c");
+    expect(await store.get("dotbridge:v2::1:1:0::a b/c")).toBeUndefined();
   });
 
   it("answers a miss when the cache fails or holds something else", async () => {

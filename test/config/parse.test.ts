@@ -828,3 +828,63 @@ describe("parseConfig --cache-redis", () => {
     );
   });
 });
+
+describe("parseConfig --cache-redis-secret", () => {
+  const SECRET = "k".repeat(31) + "!"; // 32 bytes
+  const REDIS = ["--cache-redis", "redis://h:6379/0"];
+
+  it("is unset by default, and taken from the environment or the config file", () => {
+    expect(config({}).resolver.cacheRedisSecret).toBeUndefined();
+    expect(
+      config({ args: REDIS, env: { DOTBRIDGE_CACHE_REDIS_SECRET: SECRET } }).resolver
+        .cacheRedisSecret,
+    ).toBe(SECRET);
+    const c = config({
+      args: ["--config", "c.json", ...REDIS],
+      readTextFile: files({ "c.json": JSON.stringify({ "cache-redis-secret": SECRET }) }),
+    });
+    expect(c.resolver.cacheRedisSecret).toBe(SECRET);
+  });
+
+  it.each([
+    [["--cache-redis-secret", "short secret"], {}, "--cache-redis-secret"],
+    [[], { DOTBRIDGE_CACHE_REDIS_SECRET: "k".repeat(31) }, "DOTBRIDGE_CACHE_REDIS_SECRET"],
+  ])("refuses one under 32 bytes, naming the key, never the secret", (args, env, key) => {
+    const e = configError({ args: [...REDIS, ...args], env });
+    expect(e.message).toMatch(new RegExp(`^${key}: must be at least 32 bytes, not \\d+`));
+    expect(e.message).not.toContain("short secret");
+    expect(e.message).not.toContain("k".repeat(8));
+  });
+
+  it("counts bytes, not characters", () => {
+    expect(configError({ args: [...REDIS, "--cache-redis-secret", "é".repeat(15)] }).message)
+      .toMatch(/not 30 /);
+    expect(config({ args: [...REDIS, "--cache-redis-secret", "é".repeat(16)] })).toBeDefined();
+  });
+
+  it("needs --cache-redis", () => {
+    expect(configError({ args: ["--cache-redis-secret", SECRET] }).message).toBe(
+      "--cache-redis-secret: needs --cache-redis (it signs the entries of the shared cache)",
+    );
+  });
+});
+
+describe("parseConfig cache bounds", () => {
+  it("defaults to 64 MiB in all and 16 KiB an answer", () => {
+    const c = config({});
+    expect(c.resolver.cacheMaxBytes).toBe(64 * 1024 * 1024);
+    expect(c.resolver.cacheMaxEntryBytes).toBe(16_384);
+  });
+
+  it("bounds them", () => {
+    expect(configError({ args: ["--cache-max-bytes", "1000"] }).message).toBe(
+      "--cache-max-bytes: must be at least 65536",
+    );
+    expect(configError({ args: ["--cache-max-entry-bytes", "65536"] }).message).toBe(
+      "--cache-max-entry-bytes: must be at most 65535",
+    );
+    expect(configError({ args: ["--cache-max-entry-bytes", "100"] }).message).toBe(
+      "--cache-max-entry-bytes: must be at least 512",
+    );
+  });
+});

@@ -54,7 +54,7 @@ describe.skipIf(!HAVE_REDIS && Deno.env.get("CI") !== "true")("bridges sharing R
   /** True once `name`'s answer is in Redis (the write is not awaited on the answer path). */
   async function inRedis(name: string): Promise<boolean> {
     const reply = new TextDecoder().decode(
-      await redis.command("EXISTS", `dotbridge:v1::1:1:0:${name}`),
+      await redis.command("EXISTS", `dotbridge:v2::1:1:0::${name}`),
     );
     return reply.startsWith(":1");
   }

@@ -115,7 +115,7 @@ describe.skipIf(!HAVE_REDIS && Deno.env.get("CI") !== "true")(
       } finally {
         viaProcess.close();
       }
-      const key = `dotbridge:v1::1:1:0:${name}`;
+      const key = `dotbridge:v2::1:1:0::${name}`;
       const until = Date.now() + 5_000;
       while (!new TextDecoder().decode(await redis.command("EXISTS", key)).startsWith(":1")) {
         if (Date.now() > until) throw new Error("the process did not write to Redis");

@@ -104,8 +104,14 @@ async function resp(port: number, args: (string | Uint8Array)[]): Promise<Uint8A
   }
 }
 
-/** Starts redis-server on a free loopback port (and a TLS one too, given `tls`). */
-export async function startRedis(tls?: TestRedisTls): Promise<TestRedis> {
+/**
+ * Starts redis-server on a free loopback port (and a TLS one too, given `tls`), with `extraArgs`
+ * (configuration directives as arguments: `["--user", "name", "on", ">pw", ...]`).
+ */
+export async function startRedis(
+  tls?: TestRedisTls,
+  extraArgs: readonly string[] = [],
+): Promise<TestRedis> {
   const port = freePort();
   const tlsPort = tls ? freePort() : undefined;
   const tlsArgs = tls
@@ -126,7 +132,7 @@ export async function startRedis(tls?: TestRedisTls): Promise<TestRedis> {
   let status: Promise<Deno.CommandStatus>;
   const spawn = async () => {
     child = new Deno.Command("redis-server", {
-      args: [...redisServerArgs(port), ...tlsArgs],
+      args: [...redisServerArgs(port), ...tlsArgs, ...extraArgs],
       stdin: "null",
       stdout: "null",
       stderr: "null",

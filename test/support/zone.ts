@@ -4,6 +4,8 @@
  * Names (case-insensitive):
  * - `nx.example.test` → NXDOMAIN with an SOA
  * - `delay-<ms>.example.test` → answered after `<ms>` milliseconds
+ * - `big-<n>[-<tag>].example.test` TXT → one TXT record of about `<n>` bytes (at most 64 000),
+ *   so the whole answer is a little over `<n>` bytes (the tag makes names unique)
  * - anything else → A 192.0.2.<n> (n from the name), AAAA 2001:db8::<n>, TXT "<name>"
  *
  * @module
@@ -22,6 +24,12 @@ export function octetFor(name: string): number {
 export function delayFor(name: string): number {
   const m = /^delay-(\d+)\./i.exec(name);
   return m ? Number(m[1]) : 0;
+}
+
+/** The answer size a `big-<n>` name asks for, in bytes (0 for none). */
+export function bigFor(name: string): number {
+  const m = /^big-(\d+)(?:-[a-z0-9]+)?\./i.exec(name);
+  return m ? Math.min(Number(m[1]), 64_000) : 0;
 }
 
 /** Answers a wire-format query from the zone; the response keeps the query's ID and EDNS. */
@@ -53,6 +61,12 @@ export function answerFromZone(query: Uint8Array): Uint8Array {
     answers.push({ type: "A", name, ttl: 300, data: `192.0.2.${n}` });
   } else if (question.type === "AAAA") {
     answers.push({ type: "AAAA", name, ttl: 300, data: `2001:db8::${n.toString(16)}` });
+  } else if (question.type === "TXT" && bigFor(name) > 0) {
+    const strings: string[] = [];
+    for (let left = bigFor(name); left > 0; left -= 256) {
+      strings.push("x".repeat(Math.min(255, Math.max(0, left - 1))));
+    }
+    answers.push({ type: "TXT", name, ttl: 300, data: strings });
   } else if (question.type === "TXT") {
     answers.push({ type: "TXT", name, ttl: 60, data: [name] });
   }
