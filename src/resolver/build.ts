@@ -15,10 +15,8 @@ import { cacheMiddleware } from "../cache/middleware.ts";
 import { ByteBudget } from "../cache/budget.ts";
 import { MemoryStore } from "../cache/memory.ts";
 import type { CacheStore } from "../cache/store.ts";
-import type { Config } from "../config/config.ts";
-import type { TenantsConfig } from "../config/tenants.ts";
+import type { CacheEvent } from "../cache/middleware.ts";
 import type { Logger } from "../log/mod.ts";
-import type { BridgeMetrics } from "../metrics/bridge.ts";
 import { buildUpstream, type UpstreamFactories, type UpstreamSpec } from "../upstream/build.ts";
 import { UpstreamGroup } from "../upstream/group.ts";
 import type { ExchangeReport } from "../upstream/instrumented.ts";
@@ -27,8 +25,9 @@ import { Acl, aclMiddleware } from "./acl.ts";
 import { ddrMiddleware, type DdrPorts } from "./ddr.ts";
 import { fromUpstream, servfailOnError, timeout, upstreamPrivacy } from "./middleware.ts";
 import { RateLimiter, rateLimitMiddleware } from "./ratelimit.ts";
+import type { PolicyOptions, ResolverOptions, TenantPolicies } from "./options.ts";
 import { type TenantRoute, tenantRouter, TenantTable } from "./tenants.ts";
-import { compose, type Handler, type Middleware, type QueryContext } from "./types.ts";
+import { compose, type Handler, type Middleware, type QueryContext } from "../pipeline/types.ts";
 
 /** What the builder hands {@linkcode UpstreamFor} along with the spec. */
 export interface UpstreamHooks {
@@ -71,10 +70,15 @@ export interface ResolverDeps {
   /** Milliseconds clock for the cache and the rate limiter. Default: theirs (`Date.now`, ...). */
   now?: () => number;
   logger?: Logger;
-  /** Cache events and upstream exchanges are counted here; unset: no metrics. */
-  metrics?: BridgeMetrics;
-  /** The parsed tenants file; unset: no tenants. */
-  tenants?: TenantsConfig;
+  /**
+   * Told of every finished exchange with each upstream member (upstream metrics, e.g.
+   * `upstreamReporter` from `src/metrics/`); unset: nobody is.
+   */
+  report?: (r: ExchangeReport) => void;
+  /** Told of every cache hit, miss, coalesced wait and stale answer; unset: nobody is. */
+  onCacheEvent?: (event: CacheEvent) => void;
+  /** The tenants (the parsed tenants file); unset: no tenants. */
+  tenants?: TenantPolicies;
   /**
    * A middleware answering from a local records source: the global `localRecords` value, or a
    * tenant's (`tenant` says whose). What a source names is the edge's business (a file path on
@@ -109,39 +113,8 @@ export interface Resolver {
   close(): Promise<void>;
 }
 
-/** The resolver-related groups of {@linkcode Config}. */
-export type ResolverConfig = Pick<Config, "upstream" | "resolver">;
-
-/**
- * Counts each upstream exchange into its bound series (made once per upstream and outcome, both
- * few), so a report builds no label objects or series keys.
- */
-function upstreamReporter(metrics: BridgeMetrics): (r: ExchangeReport) => void {
-  const series = new Map<string, {
-    latency: { observe(value: number): void };
-    outcomes: Map<string, { inc(): void }>;
-  }>();
-  return (r) => {
-    let s = series.get(r.upstream);
-    if (!s) {
-      s = {
-        latency: metrics.upstreamLatency.labels({ upstream: r.upstream }),
-        outcomes: new Map(),
-      };
-      series.set(r.upstream, s);
-    }
-    let count = s.outcomes.get(r.outcome);
-    if (!count) {
-      count = metrics.upstreamQueries.labels({ upstream: r.upstream, outcome: r.outcome });
-      s.outcomes.set(r.outcome, count);
-    }
-    count.inc();
-    if (r.outcome === "ok") s.latency.observe(r.seconds);
-  };
-}
-
 /** One memory store per policy, every one on one byte budget (made when the first is). */
-function memoryStores(resolver: ResolverConfig["resolver"]): () => MemoryStore {
+function memoryStores(resolver: PolicyOptions): () => MemoryStore {
   let budget: ByteBudget | undefined;
   return () => {
     budget ??= new ByteBudget(resolver.cacheMaxBytes);
@@ -163,14 +136,13 @@ function healthOf(u: Upstream): { name: string; healthy: boolean }[] {
  * @example
  * ```ts
  * const resolver = buildResolver(config, { upstreamFor: upstreamsFrom(transports), logger });
+ * // `config` is the parsed Config, or any ResolverOptions
  * const answer = await resolver.handler(query, { face: "dot", signal });
  * ```
  */
-export function buildResolver(config: ResolverConfig, deps: ResolverDeps): Resolver {
-  const { logger, metrics } = deps;
+export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Resolver {
+  const { logger, report, onCacheEvent: onEvent } = deps;
   const upstreams: Upstream[] = [];
-  const report = metrics ? upstreamReporter(metrics) : undefined;
-  const onEvent = metrics ? (event: string) => metrics.cache.inc({ event }) : undefined;
   const storeFor = deps.cacheStore ?? memoryStores(config.resolver);
 
   function policy(

@@ -22,8 +22,7 @@ import { WireWriter } from "../dns/writer.ts";
 import type { Prepared } from "../records/build.ts";
 import { canonicalName, ipv4Bytes, ipv6Bytes } from "../records/record.ts";
 import { assembleAnswer } from "../records/table.ts";
-import type { Config } from "../config/config.ts";
-import type { Middleware } from "./types.ts";
+import type { Middleware } from "../pipeline/types.ts";
 
 /** The special-use domain of RFC 9462 §8. */
 export const RESOLVER_ARPA = "resolver.arpa";
@@ -94,7 +93,13 @@ export function ddrEndpoints(names: readonly string[], ports: DdrPorts): DdrEndp
  * proxy whose port the bridge does not know: not advertised), DoQ's when on. A face bound to
  * port 0 should report its real port instead (see `ResolverDeps.ddrPorts`).
  */
-export function ddrPortsFromConfig(config: Pick<Config, "dot" | "doh">): DdrPorts {
+export function ddrPortsFromConfig(config: {
+  readonly dot: {
+    readonly listen: { readonly port: number };
+    readonly doqListen?: { readonly port: number };
+  };
+  readonly doh: { readonly httpListen?: { readonly port: number }; readonly httpTls: boolean };
+}): DdrPorts {
   const { httpListen, httpTls } = config.doh;
   return {
     dot: config.dot.listen.port,

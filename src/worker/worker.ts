@@ -18,6 +18,7 @@ import { errorReply, TEXT_PLAIN, toResponse } from "../http/doh_response.ts";
 import { createLogger, type Logger, type LogLevel } from "../log/mod.ts";
 import { createBridgeMetrics } from "../metrics/bridge.ts";
 import { queryObserver } from "../metrics/observer.ts";
+import { resolverHooks } from "../metrics/resolver_hooks.ts";
 import { buildResolver } from "../resolver/build.ts";
 import { createProcessor } from "../resolver/processor.ts";
 import { parseWorkerConfig, type WorkerConfig } from "./config.ts";
@@ -119,7 +120,7 @@ function build(env: WorkerEnv, deps: WorkerDeps, log: WorkerLogSink): State {
       cacheStore: () => store, // one store for every policy: keys carry the tenant
       now: deps.now,
       logger,
-      metrics,
+      ...resolverHooks(metrics),
       tenants: config.tenants,
       localRecords: config.localRecordsText === undefined
         ? undefined

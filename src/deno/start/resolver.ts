@@ -11,6 +11,7 @@ import { guessableTenantsWarning, parseTenants } from "../../config/tenants.ts";
 import { DOH_PATH } from "../../http/doh_request.ts";
 import type { Logger } from "../../log/mod.ts";
 import type { BridgeMetrics } from "../../metrics/bridge.ts";
+import { resolverHooks } from "../../metrics/resolver_hooks.ts";
 import { buildResolver, type Resolver, type UpstreamFor } from "../../resolver/build.ts";
 import type { DdrPorts } from "../../resolver/ddr.ts";
 import { localRecordsMiddleware } from "../../records/mod.ts";
@@ -61,7 +62,13 @@ export function startResolver(
   };
   let resolver: Resolver;
   try {
-    resolver = buildResolver(config, { ...pieces, tenants, localRecords });
+    const { metrics, ...rest } = pieces;
+    resolver = buildResolver(config, {
+      ...rest,
+      ...resolverHooks(metrics),
+      tenants,
+      localRecords,
+    });
   } catch (e) {
     closeWatches();
     throw e;
