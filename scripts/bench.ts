@@ -38,7 +38,7 @@ import {
 } from "./bench/options.ts";
 import { capture, exitsWithin, type Proc, REPO_DIR, Supervisor } from "./bench/procs.ts";
 import { profileBridge } from "./bench/profile_run.ts";
-import { connectionScale } from "./bench/scale.ts";
+import { connectionScale, type ScaleResult } from "./bench/scale.ts";
 import { idleBridgeArgs, idleMemory, type IdleResult } from "./bench/idle_memory.ts";
 import {
   type AddedLatency,
@@ -53,7 +53,6 @@ import {
   oneShotRows,
   renderReport,
   replaceReadmeBlock,
-  type ScaleResult,
 } from "./bench/table.ts";
 
 const MODE_TITLE: Record<TableMode, string> = {

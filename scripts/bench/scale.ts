@@ -8,7 +8,6 @@
 import { type DnsperfOptions, runDnsperf } from "./dnsperf.ts";
 import type { Lab } from "./lab.ts";
 import { cpuSeconds, memoryKiB, openFds, type Proc, resetPeakRss, sleep } from "./procs.ts";
-import type { ScaleResult } from "./table.ts";
 
 /** Settings of {@linkcode connectionScale}. */
 export interface ScaleOptions {
@@ -61,6 +60,33 @@ export function holderReady(proc: Proc): Promise<HolderReport> {
       }
     });
   });
+}
+
+/** The connection-scale run. */
+export interface ScaleResult {
+  requested: number;
+  open: number;
+  failed: number;
+  errors: Record<string, number>;
+  openSeconds: number;
+  /** Bridge CPU (cores) while the connections sit idle. */
+  idleCpuPerS: number;
+  rssBeforeMb: number;
+  rssWithConnsMb: number;
+  rssAfterLoadMb: number;
+  peakRssMb: number;
+  /** Descriptors the bridge holds beyond its idle count, with the connections open. */
+  fds: number;
+  /** The same after the load run. */
+  fdsAfterLoad: number;
+  qps: number;
+  p50Ms: number;
+  p99Ms: number;
+  lost: number;
+  seconds: number;
+  /** The dnsperf command line. */
+  command?: string;
+  note?: string;
 }
 
 /**

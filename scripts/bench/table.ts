@@ -7,6 +7,7 @@
  * @module
  */
 import type { IdleResult } from "./idle_memory.ts";
+import type { ScaleResult } from "./scale.ts";
 
 /** One line of the main table. A row with `unavailable` set prints that text instead of data. */
 export interface FigureRow {
@@ -89,33 +90,6 @@ export interface AddedLatency {
   p50Ms: number;
   p99Ms: number;
   avgMs: number;
-}
-
-/** The connection-scale run. */
-export interface ScaleResult {
-  requested: number;
-  open: number;
-  failed: number;
-  errors: Record<string, number>;
-  openSeconds: number;
-  /** Bridge CPU (cores) while the connections sit idle. */
-  idleCpuPerS: number;
-  rssBeforeMb: number;
-  rssWithConnsMb: number;
-  rssAfterLoadMb: number;
-  peakRssMb: number;
-  /** Descriptors the bridge holds beyond its idle count, with the connections open. */
-  fds: number;
-  /** The same after the load run. */
-  fdsAfterLoad: number;
-  qps: number;
-  p50Ms: number;
-  p99Ms: number;
-  lost: number;
-  seconds: number;
-  /** The dnsperf command line. */
-  command?: string;
-  note?: string;
 }
 
 /** Everything the report prints. */

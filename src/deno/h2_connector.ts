@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { H2Socket } from "../h2/connection.ts";
+import type { H2Socket } from "../h2/socket.ts";
 import type { H2Connector } from "../h2/pool.ts";
 
 /** Options of {@linkcode denoH2Connector}. */

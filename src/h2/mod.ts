@@ -6,7 +6,8 @@
  * @module
  */
 export { H2ClientConnection, type H2ClientConnectionOptions, type H2Response } from "./client.ts";
-export { H2Core, H2Error, type H2Socket, type H2Stream, MAX_OFFENCES } from "./connection.ts";
+export { H2Core, H2Error, type H2Stream, MAX_OFFENCES } from "./connection.ts";
+export type { H2Socket } from "./socket.ts";
 export {
   encodeRequestHead,
   encodeResponseHead,
@@ -17,11 +18,4 @@ export {
   withContentLength,
 } from "./hpack.ts";
 export { H2ClientPool, type H2Connector, type H2PoolOptions, type H2Target } from "./pool.ts";
-export {
-  type H2Handler,
-  H2ServerConnection,
-  type H2ServerOptions,
-  type H2ServerReply,
-  type H2ServerRequest,
-  MAX_REQUEST_TIMEOUT_MS,
-} from "./server.ts";
+export { H2ServerConnection, type H2ServerOptions, MAX_REQUEST_TIMEOUT_MS } from "./server.ts";

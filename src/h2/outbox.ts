@@ -11,7 +11,7 @@
  *
  * @module
  */
-import type { H2Socket } from "./connection.ts";
+import type { H2Socket } from "./socket.ts";
 
 /** Writes a 9-byte frame header at `at`. */
 export function frameHeader(

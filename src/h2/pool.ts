@@ -9,7 +9,8 @@
  * @module
  */
 import { H2ClientConnection, type H2Response } from "./client.ts";
-import { H2Error, type H2Socket } from "./connection.ts";
+import { H2Error } from "./connection.ts";
+import type { H2Socket } from "./socket.ts";
 
 /** Where to connect for an origin. */
 export interface H2Target {

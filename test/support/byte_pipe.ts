@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { H2Socket } from "../../src/h2/connection.ts";
+import type { H2Socket } from "../../src/h2/socket.ts";
 
 /** A byte queue one side writes and the other reads. */
 export class Channel {

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { H2Socket } from "../../src/h2/connection.ts";
+import type { H2Socket } from "../../src/h2/socket.ts";
 import { Channel, channelSocket, encodeFrame, type Frame } from "./byte_pipe.ts";
 
 export { Channel, channelSocket, encodeFrame, type Frame };
