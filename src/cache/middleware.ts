@@ -13,7 +13,7 @@ import { headerRcode, type MessageInfo } from "../dns/message.ts";
 import type { Query } from "../dns/query.ts";
 import { extendedErrorOption } from "../dns/response.ts";
 import { ageTtls, minAnswerTtl } from "../dns/ttl.ts";
-import type { Middleware, QueryContext } from "../resolver/types.ts";
+import type { Middleware, QueryContext } from "../pipeline/types.ts";
 import { type CacheEntry, cacheKey, type CacheStore, clientSubnetKey, isPromise } from "./store.ts";
 import { checkedEntry } from "./trust.ts";
 

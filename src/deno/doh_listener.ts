@@ -31,7 +31,7 @@ import { H1ServerConnection } from "../h1/server.ts";
 import { PREFACE } from "../h2/frames.ts";
 import { H2ServerConnection } from "../h2/server.ts";
 import type { DohBindings } from "../http/app.ts";
-import type { ServerReply, ServerRequest } from "../http/exchange.ts";
+import type { ServerReply, ServerRequest } from "../serve/exchange.ts";
 import { dohFaceHandler, type DohFastPath, type FetchApp, tooLargeReply } from "../http/face.ts";
 import type { Logger } from "../log/mod.ts";
 import { checkCertificatePair } from "./cert_check.ts";

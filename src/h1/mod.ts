@@ -6,4 +6,4 @@
  */
 export { H1ServerConnection, type H1ServerOptions, type H1Socket } from "./server.ts";
 export { CHUNKED, type HeadError, parseHead, type RequestHead } from "./head.ts";
-export type { ServerReply, ServerRequest } from "../http/exchange.ts";
+export type { ServerReply, ServerRequest } from "../serve/exchange.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ServerReply } from "../http/exchange.ts";
+import type { ServerReply } from "../serve/exchange.ts";
 
 /** Reason phrases (RFC 9110 §15) of the statuses a DoH face answers with. */
 const REASONS: Record<number, string> = {

@@ -18,7 +18,7 @@
  * @module
  */
 import { isomorphicDecode } from "../bytes/isomorphic.ts";
-import type { ServerHandler, ServerReply, ServerRequest } from "../http/exchange.ts";
+import type { ServerHandler, ServerReply, ServerRequest } from "../serve/exchange.ts";
 import { CHUNKED, type HeadError, isHeadError, parseHead, VALUE_CHAR } from "./head.ts";
 import { CONTINUE, httpDate, replyHead, sendsBody } from "./reply.ts";
 

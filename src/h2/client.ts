@@ -19,7 +19,8 @@
  * @module
  */
 import { unwatchAbort, watchAbort } from "../async/abort_watch.ts";
-import { H2Core, H2Error, type H2Socket, type H2Stream } from "./connection.ts";
+import { H2Core, H2Error, type H2Stream } from "./connection.ts";
+import type { H2Socket } from "./socket.ts";
 import { Code, ConnectionError, MAX_WINDOW, Setting } from "./frames.ts";
 
 /** What an exchange resolves with. */

@@ -25,18 +25,12 @@
  *
  * @module
  */
-import { H2Core, H2Error, type H2Socket, type H2Stream } from "./connection.ts";
+import { H2Core, H2Error, type H2Stream } from "./connection.ts";
+import type { H2Socket } from "./socket.ts";
 import { validAuthority, validFieldName, validFieldValue } from "./fields.ts";
 import { Code, ConnectionError, Setting } from "./frames.ts";
 import { encodeResponseHead, ResponseHeadWriter } from "./hpack.ts";
-import type { ServerHandler, ServerReply, ServerRequest } from "../http/exchange.ts";
-
-/** One request, complete (headers and body). */
-export type H2ServerRequest = ServerRequest;
-/** A complete response. */
-export type H2ServerReply = ServerReply;
-/** Answers one request; a rejection becomes a 500. */
-export type H2Handler = ServerHandler;
+import type { ServerHandler, ServerReply } from "../serve/exchange.ts";
 
 /** Options of {@linkcode H2ServerConnection}. */
 export interface H2ServerOptions {
@@ -45,7 +39,7 @@ export interface H2ServerOptions {
   /** Largest request body; larger gets 413. Default 65 535 (the largest DNS message). */
   maxBodyBytes?: number;
   /** The reply to a body over `maxBodyBytes`. Default: 413 with an empty body. */
-  tooLargeReply?: H2ServerReply;
+  tooLargeReply?: ServerReply;
   /** Largest compressed request header block (HEADERS plus CONTINUATION). Default 16 KiB. */
   maxHeaderBytes?: number;
   /**
@@ -144,10 +138,10 @@ interface Stream extends H2Stream {
  * ```
  */
 export class H2ServerConnection extends H2Core<Stream> {
-  readonly #handler: H2Handler;
+  readonly #handler: ServerHandler;
   readonly #maxStreams: number;
   readonly #maxBody: number;
-  readonly #tooLarge: H2ServerReply;
+  readonly #tooLarge: ServerReply;
   readonly #onClose?: (reason: string) => void;
   /** The fields of the header block being decoded. */
   #fields: [string, string][] = [];
@@ -156,7 +150,7 @@ export class H2ServerConnection extends H2Core<Stream> {
   #resolveClosed!: () => void;
   readonly #closedPromise = new Promise<void>((resolve) => (this.#resolveClosed = resolve));
 
-  constructor(socket: H2Socket, handler: H2Handler, options: H2ServerOptions = {}) {
+  constructor(socket: H2Socket, handler: ServerHandler, options: H2ServerOptions = {}) {
     const maxStreams = options.maxStreams ?? 128;
     const maxHeaderListSize = options.maxHeaderListSize ?? 16 * 1024;
     const requestTimeoutMs = Math.min(
@@ -400,7 +394,7 @@ export class H2ServerConnection extends H2Core<Stream> {
 
   #dispatch(stream: Stream): void {
     const body = this.takeBody(stream);
-    let promise: Promise<H2ServerReply>;
+    let promise: Promise<ServerReply>;
     try {
       promise = this.#handler({
         method: stream.method,
@@ -419,7 +413,7 @@ export class H2ServerConnection extends H2Core<Stream> {
     );
   }
 
-  #reply(stream: Stream, reply: H2ServerReply): void {
+  #reply(stream: Stream, reply: ServerReply): void {
     if (stream.done || this.closed) return;
     stream.done = true;
     const head = HEAD;

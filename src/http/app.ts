@@ -13,7 +13,7 @@ import { type Context, Hono } from "hono";
 import { MAX_MESSAGE_SIZE } from "../dns/constants.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Processor } from "../resolver/processor.ts";
-import type { QueryContext } from "../resolver/types.ts";
+import type { QueryContext } from "../pipeline/types.ts";
 import { readStreamCapped } from "../bytes/read_capped.ts";
 import { DOH_PATH, parseDohRequest, targetOf } from "./doh_request.ts";
 import {

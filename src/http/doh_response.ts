@@ -1,27 +1,21 @@
 /**
  * The DoH request path, second half: an answer (or an error) becomes the status, headers and
- * body every DoH face sends. Faces turn a {@linkcode DohReply} into their own response type: a
- * `Response` ({@linkcode toResponse}) or the HTTP/2 server's reply, which takes it as it is.
+ * body every DoH face sends, as a {@linkcode ServerReply} (`src/serve/`): the bridge's own
+ * servers take it as it is, the hono app turns it into a `Response` ({@linkcode toResponse}).
  *
  * @module
  */
 import { DNS_MESSAGE } from "../dns/media_type.ts";
 import { minAnswerTtl } from "../dns/ttl.ts";
 import type { Logger } from "../log/mod.ts";
+import type { ServerReply } from "../serve/exchange.ts";
 import type { Processor } from "../resolver/processor.ts";
-import type { QueryContext } from "../resolver/types.ts";
+import type { QueryContext } from "../pipeline/types.ts";
 import type { DohError, DohQuery } from "./doh_request.ts";
 import { errorText } from "./redact.ts";
 
 /** The content type of every error body: one line of text that says why. */
 export const TEXT_PLAIN = "text/plain; charset=UTF-8";
-
-/** What a DoH face sends: status, headers (lower-case names) and body. */
-export interface DohReply {
-  readonly status: number;
-  readonly headers: readonly (readonly [string, string])[];
-  readonly body: Uint8Array;
-}
 
 /** An answer in wire format, or one that carries its wire bytes (`Answer` from `src/dns`). */
 export type AnswerLike = Uint8Array | { readonly wire: Uint8Array };
@@ -41,7 +35,7 @@ export function cacheControl(answer: Uint8Array): string {
  * errorReply(400, "missing dns parameter"); // { status: 400, headers: [...], body: ... }
  * ```
  */
-export function errorReply(status: number, message: string): DohReply {
+export function errorReply(status: number, message: string): ServerReply {
   const body = encoder.encode(message);
   const headers: [string, string][] = [
     ["content-type", TEXT_PLAIN],
@@ -52,19 +46,19 @@ export function errorReply(status: number, message: string): DohReply {
 }
 
 /** The reply for an error found in the request by `parseDohRequest`. */
-export function requestErrorReply(error: DohError): DohReply {
+export function requestErrorReply(error: DohError): ServerReply {
   return errorReply(error.status, error.message);
 }
 
 /** 500, for a processor that threw: the body does not repeat the error. */
-export const INTERNAL_ERROR: DohReply = errorReply(500, "internal error");
+export const INTERNAL_ERROR: ServerReply = errorReply(500, "internal error");
 
 /**
  * The reply for the processor's outcome: 200 `application/dns-message` with `Cache-Control:
  * max-age=<smallest TTL>` (DNS errors such as SERVFAIL are answers too, RFC 8484 §4.2.1), or 400
  * `not a DNS message` when the processor found no DNS message in the query (`null`).
  */
-export function answerReply(answer: AnswerLike | null): DohReply {
+export function answerReply(answer: AnswerLike | null): ServerReply {
   if (answer === null) return errorReply(400, "not a DNS message");
   const wire = answer instanceof Uint8Array ? answer : answer.wire;
   return {
@@ -86,7 +80,7 @@ export async function answerDohQuery(
   query: DohQuery,
   ctx: QueryContext,
   logger?: Logger,
-): Promise<DohReply> {
+): Promise<ServerReply> {
   try {
     return answerReply(await process(query.wire, ctx));
   } catch (e) {
@@ -97,7 +91,7 @@ export async function answerDohQuery(
 }
 
 /** `reply` as a `Response`; for a HEAD request, the same headers and no body. */
-export function toResponse(reply: DohReply, head = false): Response {
+export function toResponse(reply: ServerReply, head = false): Response {
   const body = head
     ? null
     : reply.body.buffer instanceof ArrayBuffer

@@ -20,14 +20,13 @@ import {
   parseDohRequest,
   tooLarge,
 } from "./doh_request.ts";
+import { answerDohQuery, errorReply, INTERNAL_ERROR, requestErrorReply } from "./doh_response.ts";
 import {
-  answerDohQuery,
-  type DohReply,
-  errorReply,
-  INTERNAL_ERROR,
-  requestErrorReply,
-} from "./doh_response.ts";
-import { headerOf, joinedHeaderOf, type ServerReply, type ServerRequest } from "./exchange.ts";
+  headerOf,
+  joinedHeaderOf,
+  type ServerReply,
+  type ServerRequest,
+} from "../serve/exchange.ts";
 import { errorText } from "./redact.ts";
 
 /** The part of a hono app the face needs. */
@@ -76,7 +75,7 @@ export function fastPathOptions(fast: DohFastPath): DohRequestOptions {
 }
 
 /** The reply the servers send for a body over the fast path's cap (before reading it). */
-export function tooLargeReply(fast: DohFastPath): DohReply {
+export function tooLargeReply(fast: DohFastPath): ServerReply {
   return requestErrorReply(tooLarge(fast.maxQuerySize ?? MAX_MESSAGE_SIZE));
 }
 
@@ -100,7 +99,7 @@ export function addressFromHeader(value: string | undefined, peer: string): stri
 
 const EMPTY = new Uint8Array(0);
 /** The answer to an authority no URL can hold (the servers check its syntax; URLs want more). */
-const BAD_AUTHORITY: DohReply = errorReply(400, "malformed :authority or Host");
+const BAD_AUTHORITY: ServerReply = errorReply(400, "malformed :authority or Host");
 
 /**
  * A request as the DoH request path reads it; header fields are looked up only when asked for (a

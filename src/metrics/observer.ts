@@ -5,7 +5,7 @@
  * @module
  */
 import type { QueryObserver } from "../resolver/processor.ts";
-import type { QueryContext } from "../resolver/types.ts";
+import type { QueryContext } from "../pipeline/types.ts";
 import { type BridgeMetrics, rcodeName } from "./bridge.ts";
 
 /**

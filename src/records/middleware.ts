@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Middleware, QueryContext } from "../resolver/types.ts";
+import type { Middleware, QueryContext } from "../pipeline/types.ts";
 import type { LocalRecords } from "./table.ts";
 
 /**

@@ -6,7 +6,7 @@
 import { EdeCode, Rcode } from "../dns/constants.ts";
 import { errorAnswer } from "../dns/answer.ts";
 import { CidrSet, parseAddress } from "../net/cidr_set.ts";
-import type { Middleware } from "./types.ts";
+import type { Middleware } from "../pipeline/types.ts";
 
 /**
  * An allow list and a deny list of CIDR ranges. A client is allowed when it matches no deny

@@ -12,7 +12,7 @@ import type { ExtendedError } from "../dns/response.ts";
 import type { Logger } from "../log/mod.ts";
 import { DeadlineError, withLazyDeadline } from "../async/deadline.ts";
 import { type Upstream, UpstreamError } from "../upstream/types.ts";
-import type { Handler, Middleware, QueryContext } from "./types.ts";
+import type { Handler, Middleware, QueryContext } from "../pipeline/types.ts";
 
 /**
  * Gives the rest of the pipeline `ms` milliseconds; past that the query rejects with a

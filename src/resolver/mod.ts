@@ -1,10 +1,9 @@
 /**
- * The resolver pipeline: handler and middleware types, the standard middlewares, and the
- * face-side processor.
+ * The resolver: the standard middlewares, the face-side processor and the one builder every
+ * edge calls. The pipeline's types are in `src/pipeline/`.
  *
  * @module
  */
-export * from "./types.ts";
 export * from "./middleware.ts";
 export * from "./processor.ts";
 export * from "./acl.ts";

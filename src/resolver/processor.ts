@@ -12,7 +12,7 @@ import { headerRcode, type MessageInfo } from "../dns/message.ts";
 import { classifyQuery } from "../dns/query.ts";
 import { makeErrorResponse } from "../dns/response.ts";
 import type { Logger } from "../log/mod.ts";
-import type { Handler, QueryContext } from "./types.ts";
+import type { Handler, QueryContext } from "../pipeline/types.ts";
 
 /** Options of {@linkcode createProcessor}. */
 export interface ProcessorOptions {

@@ -8,7 +8,7 @@
 import ipaddr from "ipaddr.js";
 import { EdeCode, Rcode } from "../dns/constants.ts";
 import { errorAnswer } from "../dns/answer.ts";
-import type { Middleware } from "./types.ts";
+import type { Middleware } from "../pipeline/types.ts";
 
 /** Options of {@linkcode RateLimiter}. */
 export interface RateLimiterOptions {

@@ -15,7 +15,7 @@ import { type Query, withQueryOptions } from "../dns/query.ts";
 import { errorAnswer } from "../dns/answer.ts";
 import { Acl } from "./acl.ts";
 import { withTenant } from "./middleware.ts";
-import type { Handler, Middleware, QueryContext } from "./types.ts";
+import type { Handler, Middleware, QueryContext } from "../pipeline/types.ts";
 
 /** One tenant as the router sees it. */
 export interface TenantRoute {

@@ -6,7 +6,7 @@
  */
 import { ConfigError } from "../config/parse.ts";
 import { localRecordsMiddleware, parseLocalRecords } from "../records/mod.ts";
-import type { Middleware } from "../resolver/types.ts";
+import type { Middleware } from "../pipeline/types.ts";
 
 /**
  * Parses `text` (hosts or zone format, told apart by content) once and answers from it.

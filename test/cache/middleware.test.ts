@@ -8,7 +8,7 @@ import { answerOf } from "../../src/dns/answer.ts";
 import { type CacheEvent, cacheMiddleware, type CacheOptions } from "../../src/cache/middleware.ts";
 import { MemoryStore } from "../../src/cache/memory.ts";
 import { cacheKey, clientSubnetKey, parseCacheKey } from "../../src/cache/store.ts";
-import type { Handler, QueryContext } from "../../src/resolver/types.ts";
+import type { Handler, QueryContext } from "../../src/pipeline/types.ts";
 import { answerFromZone } from "../support/zone.ts";
 
 function query(

@@ -24,7 +24,7 @@ import { type CacheEntry, cacheKey } from "../../src/cache/store.ts";
 import { TieredStore } from "../../src/cache/tiered.ts";
 import { connectRedis, type RedisClient } from "../../src/deno/redis_client.ts";
 import { createLogger } from "../../src/log/mod.ts";
-import type { Handler, QueryContext } from "../../src/resolver/types.ts";
+import type { Handler, QueryContext } from "../../src/pipeline/types.ts";
 import { HAVE_REDIS, requireRedis, startRedis, type TestRedis } from "../support/redis_server.ts";
 import { answerFromZone } from "../support/zone.ts";
 

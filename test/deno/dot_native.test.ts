@@ -17,7 +17,7 @@ import {
 } from "../../src/deno/dot_listener.ts";
 import { listenDotNative } from "../../src/deno/dot_listener_native.ts";
 import { issueCertificate } from "../../src/deno/pki.ts";
-import type { QueryContext } from "../../src/resolver/types.ts";
+import type { QueryContext } from "../../src/pipeline/types.ts";
 import {
   aRecords,
   buildQuery,

@@ -6,7 +6,7 @@
  *     deno run -A test/h1/bench_receive.ts [requests per read, default 16] [requests, default 300000]
  */
 import { H1ServerConnection } from "../../src/h1/server.ts";
-import type { ServerReply } from "../../src/http/exchange.ts";
+import type { ServerReply } from "../../src/serve/exchange.ts";
 
 const GET = "GET /dns-query?dns=AAABAAABAAAAAAAAA3d3dwdleGFtcGxlA2NvbQAAAQAB HTTP/1.1\r\n" +
   "Host: localhost:8443\r\nUser-Agent: curl/8.14.1\r\nAccept: application/dns-message\r\n\r\n";

@@ -4,7 +4,7 @@
  * Garbage input is in fuzz.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import type { ServerReply } from "../../src/http/exchange.ts";
+import type { ServerReply } from "../../src/serve/exchange.ts";
 import { bytes, field, get, post, readResponses, setUp, wait } from "./support.ts";
 
 describe("H1ServerConnection: requests and replies", () => {

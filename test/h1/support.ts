@@ -3,7 +3,7 @@
  * scripted setup with a handler that records requests.
  */
 import { H1ServerConnection, type H1ServerOptions, type H1Socket } from "../../src/h1/server.ts";
-import type { ServerHandler, ServerRequest } from "../../src/http/exchange.ts";
+import type { ServerHandler, ServerRequest } from "../../src/serve/exchange.ts";
 import { isomorphicDecode, isomorphicEncode } from "../../src/bytes/isomorphic.ts";
 
 /** The server's side of a connection: records writes, pauses and the close. */

@@ -7,8 +7,9 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { H2ServerConnection, type H2ServerRequest } from "../../src/h2/server.ts";
-import type { H2Socket } from "../../src/h2/connection.ts";
+import { H2ServerConnection } from "../../src/h2/server.ts";
+import type { ServerRequest } from "../../src/serve/exchange.ts";
+import type { H2Socket } from "../../src/h2/socket.ts";
 import { HpackDecoder } from "../../src/h2/hpack.ts";
 import {
   Channel,
@@ -66,7 +67,7 @@ class Client {
 
 function setUp(options: { maxStreams?: number; maxBodyBytes?: number } = {}, delayMs = 0) {
   const client = new Client();
-  const seen: H2ServerRequest[] = [];
+  const seen: ServerRequest[] = [];
   const reasons: string[] = [];
   const server = new H2ServerConnection(client.socket(), async (request) => {
     seen.push(request);

@@ -7,7 +7,7 @@ import { makeErrorResponse } from "../../src/dns/response.ts";
 import { createDohApp, type DohAppDeps } from "../../src/http/app.ts";
 import type { DnsJsonResponse } from "../../src/http/json.ts";
 import type { Processor } from "../../src/resolver/processor.ts";
-import type { QueryContext } from "../../src/resolver/types.ts";
+import type { QueryContext } from "../../src/pipeline/types.ts";
 import { answerFromZone, octetFor } from "../support/zone.ts";
 
 const BASE = "http://doh.test";

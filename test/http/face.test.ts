@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { createDohApp } from "../../src/http/app.ts";
-import { joinedHeaderOf, type ServerRequest } from "../../src/http/exchange.ts";
+import { joinedHeaderOf, type ServerRequest } from "../../src/serve/exchange.ts";
 import { addressFromHeader, dohFaceHandler, type FetchApp } from "../../src/http/face.ts";
 import { withoutQueries } from "../../src/http/redact.ts";
 import { createLogger } from "../../src/log/mod.ts";

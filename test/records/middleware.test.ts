@@ -5,7 +5,7 @@ import { answerOf } from "../../src/dns/answer.ts";
 import { Rcode } from "../../src/dns/constants.ts";
 import { localRecordsMiddleware, parseLocalRecords } from "../../src/records/mod.ts";
 import { createProcessor } from "../../src/resolver/processor.ts";
-import type { Handler, QueryContext } from "../../src/resolver/types.ts";
+import type { Handler, QueryContext } from "../../src/pipeline/types.ts";
 import { answers, decode, query } from "./fixtures.ts";
 
 describe("localRecordsMiddleware", () => {

@@ -4,7 +4,7 @@ import { EdeCode, Rcode } from "../../src/dns/constants.ts";
 import { headerRcode, parseMessage } from "../../src/dns/message.ts";
 import { classifyQuery, type Query } from "../../src/dns/query.ts";
 import { Acl, aclMiddleware } from "../../src/resolver/acl.ts";
-import type { Handler, QueryContext } from "../../src/resolver/types.ts";
+import type { Handler, QueryContext } from "../../src/pipeline/types.ts";
 import { makeAnswer, makeQuery } from "../dns/fixtures.ts";
 
 function query(id = 0x4242, edns = true): Query {

@@ -18,7 +18,7 @@ import {
   withTenant,
 } from "../../src/resolver/middleware.ts";
 import { createProcessor } from "../../src/resolver/processor.ts";
-import { compose, type Handler, passThrough, type QueryContext } from "../../src/resolver/types.ts";
+import { compose, type Handler, passThrough, type QueryContext } from "../../src/pipeline/types.ts";
 import { DeadlineError } from "../../src/async/deadline.ts";
 import { type Upstream, UpstreamError, type UpstreamFailure } from "../../src/upstream/types.ts";
 import {

@@ -5,7 +5,7 @@ import { Buffer } from "node:buffer";
 import { classifyQuery, type Query } from "../../src/dns/query.ts";
 import { parseMessage } from "../../src/dns/message.ts";
 import { TENANT_UNAVAILABLE, tenantRouter, TenantTable } from "../../src/resolver/tenants.ts";
-import type { Handler, QueryContext } from "../../src/resolver/types.ts";
+import type { Handler, QueryContext } from "../../src/pipeline/types.ts";
 import { answerFromZone } from "../support/zone.ts";
 
 function query(tenantOption?: string): Query {
