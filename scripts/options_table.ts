@@ -1,13 +1,19 @@
 /**
  * Prints the configuration table (markdown) from the option list, or with `--write` replaces
- * the block between `<!-- options:start -->` and `<!-- options:end -->` in README.md, so the
- * README never drifts from `--help`.
+ * the block between `<!-- options:start -->` and `<!-- options:end -->` in
+ * `docs/configuration.md`, so the documentation never drifts from `--help`
+ * (`test/scripts/options_table.test.ts` fails while they differ). With `--allow-run` the file
+ * is then formatted (`deno fmt`); without, run `deno fmt` yourself.
  *
- * Usage: deno run --allow-read --allow-write scripts/options_table.ts [--write]
+ * Usage: deno run --allow-read --allow-write [--allow-run] scripts/options_table.ts [--write]
  *
  * @module
  */
 import { envName, flagSyntax, OPTIONS } from "../src/config/options.ts";
+import { OPTIONS_BLOCK, writeBlock } from "./doc_block.ts";
+
+/** Where `--write` puts the table. */
+export const CONFIGURATION_DOC = new URL("../docs/configuration.md", import.meta.url);
 
 /** The markdown table of every option. */
 export function optionsTable(): string {
@@ -30,16 +36,10 @@ export function optionsTable(): string {
 
 if (import.meta.main) {
   if (Deno.args.includes("--write")) {
-    const path = new URL("../README.md", import.meta.url);
-    const readme = Deno.readTextFileSync(path);
-    const start = "<!-- options:start -->";
-    const end = "<!-- options:end -->";
-    const a = readme.indexOf(start);
-    const b = readme.indexOf(end);
-    if (a < 0 || b < a) throw new Error("README.md has no options block");
-    Deno.writeTextFileSync(
-      path,
-      readme.slice(0, a + start.length) + "\n" + optionsTable() + "\n" + readme.slice(b),
+    const format = Deno.permissions.querySync({ name: "run" }).state === "granted";
+    await writeBlock(CONFIGURATION_DOC, OPTIONS_BLOCK, optionsTable(), format);
+    console.error(
+      `docs/configuration.md: option table written${format ? "" : "; now run deno fmt"}`,
     );
   } else {
     console.log(optionsTable());

@@ -2,8 +2,8 @@
  * What one idle TLS connection costs on Deno's own TLS servers, with nothing of the bridge's:
  * starts `bare_tls_server.ts` for each kind, opens N idle connections to it from
  * `idle_clients.ts` processes (each: full handshake, one query and its answer, then idle), and
- * prints the server's RSS before and after, and per connection. The README's memory breakdown
- * compares the bridge's listeners against these floors.
+ * prints the server's RSS before and after, and per connection. The memory breakdown in
+ * docs/benchmarks.md#what-bounds-the-rest compares the bridge's listeners against these floors.
  *
  * Usage: `deno run -A scripts/bench/bare_tls_floor.ts [--count 5000] [--kinds node,native]`
  *

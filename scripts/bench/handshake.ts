@@ -1,9 +1,10 @@
 /**
- * Handshake rate: new DoT connections per second, each a TCP connect, a full TLS handshake (no
+ * The handshake mode: new DoT connections per second, each a TCP connect, a full TLS handshake (no
  * session resumption: the worst case, and what a client that reconnects without a cached
  * session costs), one query for a cached name, its answer, and a close. The load comes from
  * `--processes` client processes (scripts/bench/handshake_client.ts) of `--concurrency` workers
- * each; this module starts them, merges what they report and summarises it.
+ * each; this module starts them, merges what they report and summarises it, at a target's DoT
+ * listener and, for the bridge, at a second bridge with `--dot-server native`.
  *
  * Why this client: a full TLS 1.3 handshake costs the client about as much CPU as the server
  * (key share, certificate chain), so on the 2-core bench machine the client is never free and
@@ -20,7 +21,19 @@
  * @module
  */
 import { percentile } from "./dnsperf.ts";
+import type { Target } from "./lab.ts";
+import { fmtMs } from "./markdown.ts";
+import { measure } from "./measure.ts";
 import { exitsWithin, type Supervisor } from "./procs.ts";
+import {
+  assertAlive,
+  type Job,
+  jobKey,
+  onNativeBridge,
+  type RunContext,
+  targetName,
+  who,
+} from "./run_context.ts";
 
 /** What one client process prints (one JSON line). */
 export interface HandshakeClientReport {
@@ -178,4 +191,115 @@ export async function runHandshakes(
     reports,
     `${o.processes}× deno ${shown.join(" ")}`.replace(`--port ${o.port}`, "--port PORT"),
   );
+}
+
+/**
+ * One line of the handshake-rate table: new connections per second, each a full TLS handshake
+ * and one query.
+ */
+export interface HandshakeRow {
+  target: string;
+  /** E.g. "DoT" or "DoT, --dot-server native". */
+  listener: string;
+  connPerSec?: number;
+  /** Of a whole connection: connect, handshake, query, answer. */
+  p50Ms?: number;
+  p99Ms?: number;
+  /** Connections that failed. */
+  failed?: number;
+  /** The target's CPU seconds over the run. */
+  cpuS?: number;
+  /** The target's CPU microseconds per completed connection. */
+  cpuUsPerConn?: number;
+  /** E.g. "skipped (deadline)". */
+  unavailable?: string;
+  /** Ratio rows are printed in italics with × values. */
+  ratio?: boolean;
+}
+
+/** The handshake-rate listeners: the bridge's default DoT server and its native one. */
+const HANDSHAKE_LISTENER = {
+  dot: "DoT",
+  dotNative: "DoT, --dot-server native",
+} as const;
+
+/** The rows of a handshake job that did not run, each reading `text`. */
+export function handshakeUnavailable(ctx: RunContext, job: Job, text: string): HandshakeRow[] {
+  return (job.label === "bridge"
+    ? [HANDSHAKE_LISTENER.dot, HANDSHAKE_LISTENER.dotNative]
+    : [HANDSHAKE_LISTENER.dot]).map((listener) => ({
+      target: targetName(ctx, job),
+      listener,
+      unavailable: text,
+    }));
+}
+
+/**
+ * One handshake job on a started target's DoT listener (the name is cached: the readiness
+ * probe asked it): a warm-up, then the measured run; for the bridge also at a second bridge
+ * with --dot-server native.
+ */
+export async function runHandshakeJob(
+  ctx: RunContext,
+  job: Job,
+  target: Target,
+): Promise<HandshakeRow[]> {
+  const { o, sup, lab, log } = ctx;
+  const series = async (listener: string, t: Target): Promise<HandshakeRow> => {
+    const what = `${who(job)} handshake rate, ${listener}`;
+    const slug = `${jobKey(job)}${listener === HANDSHAKE_LISTENER.dot ? "" : "-native"}`;
+    const load = {
+      port: t.port,
+      name: lab.names[1],
+      processes: o.handshakeProcs,
+      concurrency: Math.ceil(o.handshakeWorkers / o.handshakeProcs),
+      seconds: o.handshakeDuration,
+      caPath: lab.pki.caPath,
+    };
+    if (o.warmup > 0) await runHandshakes(sup, `warmup-${slug}`, { ...load, seconds: o.warmup });
+    log(`${what}: ${o.handshakeWorkers} workers, ${o.handshakeDuration} s`);
+    const m = await measure(
+      { target: t.proc, upstream: lab.upstreamProcs },
+      () => runHandshakes(sup, `hs-${slug}`, load),
+    );
+    assertAlive(t.proc);
+    const r = m.result;
+    ctx.commands.push(r.command);
+    ctx.budget.push({ run: what, ...m.budget });
+    if (r.failed > 0) {
+      ctx.notes.push(
+        `${what}: ${r.failed} connections failed (${
+          Object.entries(r.errors).map(([why, n]) => `${n}× ${why}`).join("; ")
+        }).`,
+      );
+    }
+    const cpuUsPerConn = r.completed > 0 ? (m.cpuS / r.completed) * 1e6 : undefined;
+    log(
+      `${what}: ${r.connPerSec.toFixed(0)} conn/s, p50 ${fmtMs(r.p50Ms)} ms, ` +
+        `${cpuUsPerConn?.toFixed(0) ?? "–"} CPU µs/conn`,
+    );
+    return {
+      target: targetName(ctx, job),
+      listener,
+      connPerSec: r.connPerSec,
+      p50Ms: r.p50Ms,
+      p99Ms: r.p99Ms,
+      failed: r.failed,
+      cpuS: m.cpuS,
+      cpuUsPerConn,
+    };
+  };
+  const out = [await series(HANDSHAKE_LISTENER.dot, target)];
+  if (job.label === "bridge") {
+    out.push(
+      await onNativeBridge(
+        ctx,
+        job,
+        "handshake rate, native DoT",
+        (t) => series(HANDSHAKE_LISTENER.dotNative, t),
+        { target: targetName(ctx, job), listener: HANDSHAKE_LISTENER.dotNative },
+      ),
+    );
+  }
+  return out;
 }

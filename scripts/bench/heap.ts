@@ -1,7 +1,7 @@
 /**
  * A running Deno process's JavaScript heap, read over its inspector (`--inspect=HOST:PORT`): the
  * heap totals (`Deno.memoryUsage()`) and a heap snapshot summed by constructor, for the memory
- * breakdown in the README.
+ * breakdown in docs/benchmarks.md#what-bounds-the-rest.
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * The idle-memory run: one fresh bridge per DoT listener, idle connections opened in steps
+ * The idle mode: one fresh bridge per DoT listener, idle connections opened in steps
  * (e.g. 0, 1 000, 10 000) from `idle_clients.ts` child processes, and at each step the whole
  * process's RSS and where it lives (`/proc/PID/smaps`); then a second bridge with its inspector
  * on for the JavaScript heap per connection (`Deno.memoryUsage()` and heap snapshots summed by
@@ -9,7 +9,9 @@
  */
 import { readHeap } from "./heap.ts";
 import type { Lab, Target } from "./lab.ts";
+import { idleEstimateS, runsIdle } from "./options.ts";
 import { freePort, memoryKiB, type Proc, sleep, type Supervisor } from "./procs.ts";
+import { bridgeName, fits, type RunContext } from "./run_context.ts";
 import { holderReady } from "./scale.ts";
 
 /** One target of {@linkcode idleMemory}: a bridge with one of its DoT listeners. */
@@ -216,5 +218,46 @@ async function withTarget(
   } finally {
     await Promise.all(holders.map((p) => p.stop(1_000)));
     await target.proc.stop();
+  }
+}
+
+/**
+ * The idle mode, on the bridge's two DoT listeners, when it was asked for and fits before the
+ * deadline, keeping `laterS` for the runs after it; undefined when it did not run or failed
+ * (the notes say which).
+ */
+export async function runIdleMode(
+  ctx: RunContext,
+  laterS: number,
+): Promise<IdleResult[] | undefined> {
+  const { o, lab, log } = ctx;
+  if (!runsIdle(o)) return undefined;
+  if (!fits(ctx, `idle memory (${o.idleConns} idle connections)`, idleEstimateS(o), laterS)) {
+    return undefined;
+  }
+  const counts = [0, Math.round(o.idleConns / 10), o.idleConns];
+  const listener = (label: string, args: string[]): IdleListener => ({
+    label,
+    heap: true,
+    start: (most: number, inspectPort?: number) =>
+      lab.startBridge(
+        [...idleBridgeArgs(lab, most), ...args],
+        inspectPort === undefined ? [] : [`--inspect=127.0.0.1:${inspectPort}`],
+      ),
+  });
+  try {
+    return await idleMemory(
+      lab,
+      [
+        listener(`${bridgeName(1)}, default DoT listener (node:tls)`, []),
+        listener(`${bridgeName(1)}, --dot-server native`, ["--dot-server", "native"]),
+      ],
+      counts,
+      { processes: o.idleProcs, heapConnections: Math.min(2000, o.idleConns), log },
+    );
+  } catch (e) {
+    log(`idle-memory run failed: ${(e as Error).message}`);
+    ctx.notes.push(`The idle-memory run failed: ${(e as Error).message}`);
+    return undefined;
   }
 }

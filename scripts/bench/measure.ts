@@ -1,6 +1,7 @@
 /**
  * Measuring one load run: the target's CPU seconds and peak RSS, and where the rest of the
- * machine's CPU went (upstream, load generator, everyone else), plus machine facts.
+ * machine's CPU went (upstream, load generator, everyone else), plus machine facts; and the
+ * main table's row made from a measured dnsperf or h2load run.
  *
  * @module
  */
@@ -16,7 +17,45 @@ import {
   resetPeakRss,
   sleep,
 } from "./procs.ts";
-import type { BudgetRow, FigureRow } from "./table.ts";
+
+/** One line of the main table. A row with `unavailable` set prints that text instead of data. */
+export interface FigureRow {
+  target: string;
+  mode: string;
+  qps?: number;
+  p50Ms?: number;
+  p99Ms?: number;
+  lost?: number;
+  cpuS?: number;
+  peakRssMb?: number;
+  /** CPU microseconds per answered query. */
+  cpuUsPerQuery?: number;
+  /** E.g. "n/a (no cache yet)". */
+  unavailable?: string;
+  /** Ratio rows are printed in italics with × values. */
+  ratio?: boolean;
+}
+
+/** What a DoT or DoH-face job measured: its rows of the main table, and one figure more. */
+export interface FigureResult {
+  /** The rows, one per load, the fixed-rate run last. */
+  rows: FigureRow[];
+  /** The mean latency of the fixed-rate run, ms (for the latency added over the upstream). */
+  fixedAvgMs: number;
+}
+
+/** How the machine's CPU was spent during one measured run. */
+export interface BudgetRow {
+  run: string;
+  wallS: number;
+  targetCpuS: number;
+  upstreamCpuS: number;
+  loadgenCpuS: number;
+  /** Busy CPU on the machine not accounted to the above or the harness: other users' noise. */
+  otherCpuS: number;
+  /** Machine busy share over all cores, 0..1. */
+  machineBusy: number;
+}
 
 /** A run's result with the target's CPU and memory and the machine's CPU budget. */
 export interface Measured<T> {

@@ -60,8 +60,8 @@ Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --pro
   --profile-load KIND   saturation (default) or rate
   --profile-duration S  (default 10)
   --out FILE            results markdown (default <work dir>/bench-results.md)
-  --write-readme        replace the <!-- bench:start --> ... <!-- bench:end --> block of
-                        README.md with the results
+  --write-docs          replace the <!-- bench:start --> ... <!-- bench:end --> block of
+                        docs/benchmarks.md with the results (and deno fmt it)
   --keep                keep the work directory (configs, logs, dnsperf outputs)
   --deadline S          hard limit for the whole run; then everything is stopped (default 440,
                         plus an estimate of the extra runs for each --bridge-threads count
@@ -123,7 +123,7 @@ export interface Options {
   profileLoad: "saturation" | "rate";
   profileDuration: number;
   out?: string;
-  writeReadme: boolean;
+  writeDocs: boolean;
   keep: boolean;
   deadline: number;
 }
@@ -276,7 +276,7 @@ export function parseOptions(args: string[]): Options | undefined {
       "profile-load": { type: "string", default: "saturation" },
       "profile-duration": { type: "string", default: "10" },
       out: { type: "string" },
-      "write-readme": { type: "boolean", default: false },
+      "write-docs": { type: "boolean", default: false },
       keep: { type: "boolean", default: false },
       deadline: { type: "string" },
       help: { type: "boolean", default: false },
@@ -361,7 +361,7 @@ export function parseOptions(args: string[]): Options | undefined {
     profileLoad,
     profileDuration: num(values["profile-duration"], 10, "profile-duration", 1),
     out: values.out,
-    writeReadme: values["write-readme"],
+    writeDocs: values["write-docs"],
     keep: values.keep,
     deadline: num(values.deadline, Math.ceil(DEFAULT_DEADLINE_S + extraRunsS), "deadline", 10),
   };

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { markdownTable } from "./table.ts";
+import { markdownTable } from "./markdown.ts";
 
 interface CpuProfileNode {
   id: number;

@@ -1,5 +1,5 @@
 /**
- * The optional profiled run: a fresh bridge (cache off) under `deno run --cpu-prof` (V8's view of the JS
+ * The profile mode (`--profile`), the optional profiled run: a fresh bridge (cache off) under `deno run --cpu-prof` (V8's view of the JS
  * thread) and, when `perf` is installed, `perf record` on the whole process (all threads,
  * native code included), during one dnsperf load. Returns a markdown summary.
  *
@@ -7,9 +7,11 @@
  */
 import { type DnsperfOptions, runDnsperf } from "./dnsperf.ts";
 import type { Lab } from "./lab.ts";
+import { markdownTable } from "./markdown.ts";
+import { profileEstimateS } from "./options.ts";
 import { capture, type Proc } from "./procs.ts";
 import { parsePerfReport, renderCpuProfile } from "./profile.ts";
-import { markdownTable } from "./table.ts";
+import { fits, type RunContext } from "./run_context.ts";
 
 /** Settings of {@linkcode profileBridge}. */
 export interface ProfileOptions {
@@ -134,4 +136,27 @@ export async function profileBridge(lab: Lab, o: ProfileOptions): Promise<string
   }
   Deno.writeTextFileSync(`${o.dir}/summary.md`, parts.join("\n"));
   return parts.join("\n");
+}
+
+/**
+ * The profiled run when `--profile` asks for it and it fits before the deadline: the markdown
+ * summary, or undefined when it did not run or failed (the notes say which).
+ */
+export async function runProfileMode(ctx: RunContext): Promise<string | undefined> {
+  const { o, log, loads } = ctx;
+  if (!o.profile || !o.targets.has("bridge")) return undefined;
+  const load = o.profileLoad === "rate" ? loads.rate : loads.sat;
+  if (!fits(ctx, "profiled run", profileEstimateS(o), 0)) return undefined;
+  try {
+    return await profileBridge(ctx.lab, {
+      dir: `${ctx.work}/profile`,
+      load: { ...load, seconds: o.profileDuration, verbose: o.profileLoad === "rate" },
+      label: o.profileLoad === "rate" ? loads.rateMode : loads.satMode,
+      log,
+    });
+  } catch (e) {
+    log(`profile run failed: ${(e as Error).message}`);
+    ctx.notes.push(`The profiled run failed: ${(e as Error).message}`);
+    return undefined;
+  }
 }

@@ -1,5 +1,5 @@
 /**
- * The connection-scale run: many idle DoT connections held open to a fresh bridge (from
+ * The scale mode: many idle DoT connections held open to a fresh bridge (from
  * `idle_clients.ts` child processes), the bridge's memory and descriptors with them open, and
  * the throughput a fresh dnsperf client gets meanwhile.
  *
@@ -7,7 +7,9 @@
  */
 import { type DnsperfOptions, runDnsperf } from "./dnsperf.ts";
 import type { Lab } from "./lab.ts";
+import { runsScale, scaleEstimateS } from "./options.ts";
 import { cpuSeconds, memoryKiB, openFds, type Proc, resetPeakRss, sleep } from "./procs.ts";
+import { fits, type RunContext } from "./run_context.ts";
 
 /** Settings of {@linkcode connectionScale}. */
 export interface ScaleOptions {
@@ -182,5 +184,33 @@ export async function connectionScale(lab: Lab, o: ScaleOptions): Promise<ScaleR
     clearTimeout(timer);
     await Promise.all(holders.map((p) => p.stop(1_000)));
     await bridge.proc.stop();
+  }
+}
+
+/**
+ * The scale mode when it was asked for and fits before the deadline, keeping `laterS` for the
+ * runs after it; undefined when it did not run or failed (the notes say which).
+ */
+export async function runScaleMode(
+  ctx: RunContext,
+  laterS: number,
+): Promise<ScaleResult | undefined> {
+  const { o, log } = ctx;
+  if (!runsScale(o)) return undefined;
+  const what = `connection scale (${o.idleConns} idle connections)`;
+  if (!fits(ctx, what, scaleEstimateS(o), laterS)) return undefined;
+  try {
+    const scale = await connectionScale(ctx.lab, {
+      connections: o.idleConns,
+      processes: o.idleProcs,
+      load: { ...ctx.loads.sat, seconds: o.scaleDuration },
+      log,
+    });
+    if (scale.command) ctx.commands.push(scale.command);
+    return scale;
+  } catch (e) {
+    log(`scale run failed: ${(e as Error).message}`);
+    ctx.notes.push(`The connection-scale run failed: ${(e as Error).message}`);
+    return undefined;
   }
 }

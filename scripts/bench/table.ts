@@ -1,88 +1,17 @@
 /**
  * The benchmark report as data, and its markdown form: the main figures table with bridge/peer
- * ratio rows, the one-shot latency table, the latency the bridge adds over the upstream, the
- * per-run CPU budget, the connection-scale result, machine facts and notes. Also the README
- * block replacement.
+ * ratio rows, the one-shot latency and handshake-rate tables, the latency the bridge adds over
+ * the upstream, the per-run CPU budget, the connection-scale and idle-memory results, machine
+ * facts and notes. The rows themselves are made beside the modes that measure them.
  *
  * @module
  */
+import type { HandshakeRow } from "./handshake.ts";
 import type { IdleResult } from "./idle_memory.ts";
+import { fmtMs, fmtNum, fmtRatio, markdownTable } from "./markdown.ts";
+import type { BudgetRow, FigureRow } from "./measure.ts";
+import type { OneShotRow } from "./oneshot.ts";
 import type { ScaleResult } from "./scale.ts";
-
-/** One line of the main table. A row with `unavailable` set prints that text instead of data. */
-export interface FigureRow {
-  target: string;
-  mode: string;
-  qps?: number;
-  p50Ms?: number;
-  p99Ms?: number;
-  lost?: number;
-  cpuS?: number;
-  peakRssMb?: number;
-  /** CPU microseconds per answered query. */
-  cpuUsPerQuery?: number;
-  /** E.g. "n/a (no cache yet)". */
-  unavailable?: string;
-  /** Ratio rows are printed in italics with × values. */
-  ratio?: boolean;
-}
-
-/** One line of the one-shot latency table: a series of queries, each on a new connection. */
-export interface OneShotRow {
-  target: string;
-  /** E.g. "DoH (kdig +https)". */
-  face: string;
-  /** The protocol: rows of one kind are compared with the peer's row of that kind. */
-  kind: "doh" | "dot";
-  /** Queries measured. */
-  runs?: number;
-  /** Queries without a good answer (not in the figures). */
-  failed?: number;
-  medianMs?: number;
-  p90Ms?: number;
-  maxMs?: number;
-  /** E.g. "n/a (no DoH face)". */
-  unavailable?: string;
-  /** Ratio rows are printed in italics with × values. */
-  ratio?: boolean;
-}
-
-/**
- * One line of the handshake-rate table: new connections per second, each a full TLS handshake
- * and one query.
- */
-export interface HandshakeRow {
-  target: string;
-  /** E.g. "DoT" or "DoT, --dot-server native". */
-  listener: string;
-  connPerSec?: number;
-  /** Of a whole connection: connect, handshake, query, answer. */
-  p50Ms?: number;
-  p99Ms?: number;
-  /** Connections that failed. */
-  failed?: number;
-  /** The target's CPU seconds over the run. */
-  cpuS?: number;
-  /** The target's CPU microseconds per completed connection. */
-  cpuUsPerConn?: number;
-  /** E.g. "skipped (deadline)". */
-  unavailable?: string;
-  /** Ratio rows are printed in italics with × values. */
-  ratio?: boolean;
-}
-
-/** How the machine's CPU was spent during one measured run. */
-export interface BudgetRow {
-  run: string;
-  wallS: number;
-  targetCpuS: number;
-  upstreamCpuS: number;
-  loadgenCpuS: number;
-  /** Busy CPU on the machine not accounted to the above or the harness: other users' noise. */
-  otherCpuS: number;
-  /** Machine busy share over all cores, 0..1. */
-  machineBusy: number;
-}
 
 /** Latency the bridge (or the peer) adds over querying the DoH upstream directly. */
 export interface AddedLatency {
@@ -109,34 +38,6 @@ export interface BenchReport {
   notes: string[];
   commands: string[];
   profile?: string;
-}
-
-/** A markdown table; the first `leftColumns` columns align left, the rest right. */
-export function markdownTable(headers: string[], rows: string[][], leftColumns = 1): string {
-  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
-  return [
-    line(headers),
-    line(headers.map((_, i) => (i < leftColumns ? "---" : "---:"))),
-    ...rows.map(line),
-  ].join("\n");
-}
-
-/** A duration in ms with sensible precision. */
-export function fmtMs(ms: number | undefined): string {
-  if (ms === undefined || !Number.isFinite(ms)) return "–";
-  if (Math.abs(ms) < 1) return ms.toFixed(3);
-  if (Math.abs(ms) < 10) return ms.toFixed(2);
-  return ms.toFixed(1);
-}
-
-function fmtNum(n: number | undefined, digits = 0): string {
-  if (n === undefined || !Number.isFinite(n)) return "–";
-  return n.toFixed(digits);
-}
-
-function fmtRatio(n: number | undefined): string {
-  if (n === undefined || !Number.isFinite(n)) return "–";
-  return `${n >= 10 ? n.toFixed(1) : n.toFixed(2)}×`;
 }
 
 /** `a / b` for a ratio row; undefined when either side is missing or b is 0. */
@@ -503,25 +404,6 @@ export function renderReport(r: BenchReport, brief = false): string {
   }
   if (!brief && r.profile) out.push(r.profile, "");
   return out.join("\n");
-}
-
-/** Start and end markers of the README block `--write-readme` replaces. */
-export const README_START = "<!-- bench:start -->";
-export const README_END = "<!-- bench:end -->";
-
-/**
- * `readme` with the text between the markers replaced by `block`.
- *
- * @throws {Error} when the markers are missing or out of order
- */
-export function replaceReadmeBlock(readme: string, block: string): string {
-  const start = readme.indexOf(README_START);
-  const end = readme.indexOf(README_END);
-  if (start < 0 || end < 0 || end < start) {
-    throw new Error(`README.md needs "${README_START}" followed by "${README_END}"`);
-  }
-  return readme.slice(0, start + README_START.length) + "\n" + block.trim() + "\n" +
-    readme.slice(end);
 }
 
 /**

@@ -1,8 +1,8 @@
 /**
  * Every configuration key, once: its group and field in the typed {@linkcode Config}, the kind of
  * value it takes, its default, environment variable and help text. The parser, the `Config`
- * type (`config.ts`), `--help` and the README's table all come from this list, so a new key is
- * one entry here.
+ * type (`config.ts`), `--help` and the table in docs/configuration.md all come from this list, so a new key
+ * is one entry here.
  *
  * @module
  */

@@ -5,7 +5,8 @@
  * It replaced a transport over `node:http2`, for two measured reasons: Deno 2.9's `node:http2`
  * can abort the whole process on a server's GOAWAY (its binding destroys the session inside
  * nghttp2's frame callback, Deno issue #36788), and its streams-and-events layer cost more CPU
- * per request than the DNS work around it (see the README's benchmarks).
+ * per request than the DNS work around it (see
+ * docs/benchmarks.md#how-the-bridging-and-cached-figures-got-here).
  *
  * @module
  */

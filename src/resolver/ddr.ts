@@ -56,7 +56,10 @@ export interface DdrOptions {
   readonly ttl?: number;
 }
 
-/** One designated resolver endpoint, as the records describe it (for tests and the README). */
+/**
+ * One designated resolver endpoint, as the records describe it (for tests and
+ * docs/clients.md#discovery-ddr).
+ */
 export interface DdrEndpoint {
   readonly priority: number;
   readonly target: string;

@@ -15,7 +15,8 @@
  *   when the connection fails.
  * - `writable` sends bytes. A writer hands each chunk to the transport as one write, so a
  *   caller that frames several messages into one chunk sends them in one TLS record/TCP segment
- *   where they fit (the Nagle lesson in PLATFORM-NOTES: never write length and body apart).
+ *   where they fit (never write length and body apart: the Nagle lesson of
+ *   docs/platform-notes.md#no-delay-nagle-and-delayed-ack).
  * - `closed` settles once the connection is gone (resolves on a clean close, may reject with
  *   the error that ended it).
  * - `close()` ends both directions; it is safe to call more than once.

@@ -277,7 +277,7 @@ describe("durations", () => {
     expect(c.runtime.shutdownGraceMs).toBe(1200);
   });
 
-  it("takes days, as the README's --serve-stale 1d", () => {
+  it("takes days, as --serve-stale 1d in docs/configuration.md", () => {
     const c = config({
       args: ["--serve-stale", "1d", "--cache-max-ttl=2d"],
       env: { DOTBRIDGE_UPSTREAM_COOLDOWN: "0.5d" },

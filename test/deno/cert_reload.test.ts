@@ -230,8 +230,8 @@ describe("certificate reload", () => {
 
     await writePair(r, third.chainPem, third.keyPem);
     await poll("new connections to see the third leaf", async () => {
-      // The DoH face swaps servers on the port (README: a connection arriving in that instant
-      // can be reset); such a probe is a "not yet", any other failure fails the test.
+      // The DoH face swaps servers on the port (docs/platform-notes.md#tls-servers: a
+      // connection arriving in that instant can be reset); such a probe is a "not yet", any other failure fails the test.
       const p = await pins(r).catch((e) => {
         if ((e as { code?: string }).code === "ECONNRESET") return undefined;
         throw e;

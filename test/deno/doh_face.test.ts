@@ -486,7 +486,8 @@ describe("DoH face: connection-level limits", () => {
       const leaf = await issueCertificate(pki.ca, { dnsNames: ["localhost"] });
       await bridge.doh!.setCertificate(leaf.chainPem, leaf.keyPem);
       // A connection that lands on the old listener in the instant it closes is reset (unless
-      // net.ipv4.tcp_migrate_req=1; see the README): give the swap that instant.
+      // net.ipv4.tcp_migrate_req=1; see docs/platform-notes.md#tls-servers): give the swap
+      // that instant.
       await new Promise((r) => setTimeout(r, 100));
       const after = await fingerprint();
       expect(after).not.toBe(before);

@@ -9,7 +9,8 @@
  *   `--cache-max-ttl`, and no longer from the bridge's memory once that has passed (after
  *   FLUSHALL);
  * - a real entry copied under another tenant's key, or the key of the other DO bit, is not served;
- * - the README's Redis ACL user (its keys, `GETRANGE`, `SET`, `DEL`) is all the bridges need.
+ * - the Redis ACL user of docs/configuration.md#what-a-bridge-takes-from-redis (its keys,
+ *   `GETRANGE`, `SET`, `DEL`) is all the bridges need.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Buffer } from "node:buffer";
@@ -187,7 +188,7 @@ describe.skipIf(!HAVE_REDIS && Deno.env.get("CI") !== "true")("trust in a shared
     });
   });
 
-  it("shares entries as the README's ACL user, limited to its keys and three commands", async () => {
+  it("shares entries as the documented ACL user, limited to its keys and three commands", async () => {
     const password = "a-long-random-password";
     const limited = await startRedis(undefined, [
       "--user",

@@ -24,7 +24,7 @@ async function run(cmd: string, args: string[], input?: Uint8Array): Promise<Uin
   return out.stdout;
 }
 
-/** The pin by the openssl recipe of RFC 7858 §4.2 / PLATFORM-NOTES. */
+/** The pin by the openssl recipe of RFC 7858 §4.2 / docs/platform-notes.md#tls-clients. */
 async function opensslPin(certPem: string): Promise<string> {
   const pub = await run(
     "openssl",

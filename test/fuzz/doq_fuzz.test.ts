@@ -3,7 +3,8 @@
  * messages, the malformed-message corpus, valid queries with random IDs and EDNS) each on a new
  * stream. Every stream ends with an answer that is a well-formed DNS response with ID 0, or the
  * connection closed with DOQ_PROTOCOL_ERROR (RFC 9250 §4.3.3: the server may not reset one
- * stream alone in Deno, see the README); never a crash, and a good client keeps being answered.
+ * stream alone in Deno, see docs/platform-notes.md#quic-doq); never a crash, and a good client
+ * keeps being answered.
  */
 import dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";

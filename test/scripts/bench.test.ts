@@ -2,11 +2,13 @@ import { describe, expect, it } from "vitest";
 import {
   handshakeClientArgs,
   type HandshakeClientReport,
+  type HandshakeRow,
   parseClientReport,
   summariseHandshakes,
 } from "../../scripts/bench/handshake.ts";
 import { detectBridgeFeatures } from "../../scripts/bench/lab.ts";
-import { kdigArgs, oneShotStats, parseKdig } from "../../scripts/bench/oneshot.ts";
+import type { FigureRow } from "../../scripts/bench/measure.ts";
+import { kdigArgs, type OneShotRow, oneShotStats, parseKdig } from "../../scripts/bench/oneshot.ts";
 import {
   DEFAULT_DEADLINE_S,
   extraThreadCountS,
@@ -16,11 +18,8 @@ import {
 } from "../../scripts/bench/options.ts";
 import {
   type BenchReport,
-  type FigureRow,
-  type HandshakeRow,
   handshakeRows,
   modeRows,
-  type OneShotRow,
   oneShotRows,
   renderReport,
 } from "../../scripts/bench/table.ts";
