@@ -1,6 +1,6 @@
 /**
  * The resolver builder's reporting hooks, fed into the metric set: upstream exchanges into
- * `dotbridge_upstream_*`, cache events into `dotbridge_cache_total`. The builder takes the
+ * `dotbridge_upstream_*`, cache events into `dotbridge_cache_events_total`. The builder takes the
  * hooks, never the metric set.
  *
  * @module
