@@ -73,9 +73,9 @@ const noEvent = () => {};
 
 /**
  * `stored` for `query`: its ID, its spelling of the name (0x20), TTLs lowered by `agedSeconds`
- * (not below `floor`). One walk (the ageing), none when nothing ages. For a client that sent no
- * OPT, an OPT record at the end of the answer is left out of the copy (the face would strip it
- * anyway, RFC 6891 §7: one copy instead of two).
+ * (not below `floor`). One walk (the ageing, which also learns the new `minTtl`), none when
+ * nothing ages. For a client that sent no OPT, an OPT record at the end of the answer is left out
+ * of the copy (the face would strip it anyway, RFC 6891 §7: one copy instead of two).
  */
 function forClient(stored: Answer, query: Query, agedSeconds: number, floor = 0): Answer {
   const opt = stored.info.opt;
@@ -92,6 +92,15 @@ function forClient(stored: Answer, query: Query, agedSeconds: number, floor = 0)
   const sameLength = stored.info.questionEnd === query.info.questionEnd && stored.info.question;
   if (sameLength) out.set(query.wire.subarray(12, query.info.questionEnd), 12);
   const kept = stored.info;
+  let minTtl = kept.minTtl;
+  if (agedSeconds > 0 || floor > 0) {
+    try {
+      minTtl = ageTtls(out, agedSeconds, floor);
+    } catch {
+      // Entries were walked on the way in, so this cannot fail; if it did, the bytes decide.
+      minTtl = minAnswerTtl(out);
+    }
+  }
   // Every field spelled out (no spread): one object shape, cheap to make on every hit.
   const info: MessageInfo = {
     id,
@@ -103,12 +112,8 @@ function forClient(stored: Answer, query: Query, agedSeconds: number, floor = 0)
     question: sameLength ? query.question : kept.question,
     questionEnd: kept.questionEnd,
     opt: dropOpt ? undefined : opt,
+    minTtl,
   };
-  try {
-    ageTtls(out, agedSeconds, floor);
-  } catch {
-    // Entries were walked on the way in; a failure here leaves TTLs as they were.
-  }
   return { wire: out, info };
 }
 
@@ -174,7 +179,7 @@ export function cacheMiddleware(options: CacheOptions): Middleware {
     if (info.flags & Flag.TC || answer.wire.length > maxEntryBytes) return;
     const rcode = headerRcode(info.flags);
     if (rcode !== Rcode.NOERROR && rcode !== Rcode.NXDOMAIN) return;
-    const ttl = minAnswerTtl(answer.wire);
+    const ttl = info.minTtl;
     if (ttl === undefined) return;
     const seconds = Math.min(maxTtl, Math.max(minTtl, ttl));
     if (seconds <= 0 && staleMs === 0) return;

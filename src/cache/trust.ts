@@ -69,8 +69,8 @@ export function checkedEntry(
     if (!keepable(info) || !answersKey(info, key)) return undefined;
     const stored = Math.min(storedAt, limits.now);
     const expires = Math.min(expiresAt, stored + Math.max(0, limits.maxTtlMs));
-    ageTtls(wire, 0, 0, Math.ceil((expires - stored) / 1000));
-    return { wire, info, storedAt: stored, expiresAt: expires };
+    const minTtl = ageTtls(wire, 0, 0, Math.ceil((expires - stored) / 1000));
+    return { wire, info: { ...info, minTtl }, storedAt: stored, expiresAt: expires };
   } catch {
     return undefined;
   }

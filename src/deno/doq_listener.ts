@@ -33,6 +33,7 @@ import { TimerLane } from "../async/timer_lane.ts";
 import { concatBytes } from "../bytes/concat.ts";
 import { encodeFrames } from "../framing/codec.ts";
 import type { Logger } from "../log/mod.ts";
+import type { Answer } from "../dns/answer.ts";
 import type { Processor } from "../resolver/processor.ts";
 import type { RateLimiter } from "../resolver/ratelimit.ts";
 import { ConnectionSlots, type Refusal as SlotRefusal } from "./connection_slots.ts";
@@ -259,7 +260,7 @@ export function listenDoq(options: DoqListenerOptions): DoqListener {
       }
       return;
     }
-    let answer: Uint8Array | null;
+    let answer: Answer | null;
     try {
       answer = await options.process(query, ctx);
     } catch (error) {
@@ -272,11 +273,11 @@ export function listenDoq(options: DoqListenerOptions): DoqListener {
       protocolError(conn, "not-a-query");
       return;
     }
-    if (answer.byteLength > 65_535) {
+    if (answer.wire.byteLength > 65_535) {
       dropStream(stream);
       return;
     }
-    await writeAnswer(conn, stream, encodeFrames([answer]));
+    await writeAnswer(conn, stream, encodeFrames([answer.wire]));
   }
 
   /**

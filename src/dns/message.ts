@@ -8,6 +8,7 @@
  */
 import { getUint16 as u16, getUint32 as u32 } from "../bytes/uint.ts";
 import { HEADER_LENGTH, RrType } from "./constants.ts";
+import { cacheTtl, soaNegativeTtl, ttlAt } from "./ttl.ts";
 
 /** One question (RFC 1035 §4.1.2). `name` is in presentation form without the final dot. */
 export interface Question {
@@ -51,6 +52,14 @@ export interface MessageInfo {
   readonly questionEnd: number;
   /** The OPT record, if the additional section has one. */
   readonly opt?: OptRecord;
+  /**
+   * How long the message may be cached, in seconds, by the rule of `minAnswerTtl` (`ttl.ts`):
+   * the smallest answer TTL, or the negative-caching TTL of a negative answer; `undefined` when
+   * it gives none (a query, SERVFAIL, NXDOMAIN without an SOA, ...). Learnt during the walk, so
+   * the cache and the DoH face's `Cache-Control` need no walk of their own; whoever changes a
+   * message's TTLs (the cache's ageing) sets it anew.
+   */
+  readonly minTtl: number | undefined;
 }
 
 const MAX_POINTER_HOPS = 64;
@@ -212,6 +221,8 @@ export function parseMessage(wire: Uint8Array): MessageInfo {
   const questionEnd = pos;
 
   let opt: OptRecord | undefined;
+  let answerMin: number | undefined;
+  let negative: number | undefined;
   const records = ancount + nscount + arcount;
   for (let i = 0; i < records; i++) {
     const start = pos;
@@ -235,13 +246,19 @@ export function parseMessage(wire: Uint8Array): MessageInfo {
         ttl: u32(wire, pos + 4),
         options: readOptions(wire, rdata, end),
       };
+    } else if (i < ancount) {
+      const ttl = ttlAt(wire, pos + 4);
+      answerMin = answerMin === undefined ? ttl : Math.min(answerMin, ttl);
+    } else if (type === RrType.SOA && negative === undefined && i < ancount + nscount) {
+      negative = soaNegativeTtl(wire, rdata, end, ttlAt(wire, pos + 4));
     }
     pos = end;
   }
   if (pos !== wire.length) {
     throw new RangeError(`dns: ${wire.length - pos} trailing bytes after the last record`);
   }
-  return { id, flags, qdcount, ancount, nscount, arcount, question, questionEnd, opt };
+  const minTtl = cacheTtl(flags, answerMin, negative);
+  return { id, flags, qdcount, ancount, nscount, arcount, question, questionEnd, opt, minTtl };
 }
 
 function readOptions(wire: Uint8Array, start: number, end: number): EdnsOption[] {

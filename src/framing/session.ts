@@ -28,8 +28,16 @@ export interface StreamTransport {
   destroy(): void;
 }
 
+/**
+ * An answer as a session writes it: its bytes. The resolver's answers (`Answer` in `src/dns`,
+ * `wire` with its parse) are already this shape, so they are written as they come.
+ */
+export interface Framed {
+  readonly wire: Uint8Array;
+}
+
 /** How a session turns one query into one answer. `null` means: close this connection. */
-export type MessageProcessor = (message: Uint8Array) => Promise<Uint8Array | null>;
+export type MessageProcessor = (message: Uint8Array) => Promise<Framed | null>;
 
 /** Why a session ended; for logs and metrics. */
 export type CloseReason =
@@ -182,7 +190,7 @@ export class StreamSession {
 
   #dispatch(message: Uint8Array): void {
     this.#inFlight++;
-    let promise: Promise<Uint8Array | null>;
+    let promise: Promise<Framed | null>;
     try {
       promise = this.#process(message);
     } catch (error) {
@@ -197,12 +205,12 @@ export class StreamSession {
     );
   }
 
-  #complete(answer: Uint8Array | null): void {
+  #complete(answer: Framed | null): void {
     this.#inFlight--;
     if (this.#closed) return;
     if (answer === null) return this.#close("dropped", undefined, false);
     this.#active = true;
-    this.#outbox.push(answer);
+    this.#outbox.push(answer.wire);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(() => this.#flush());

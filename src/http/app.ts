@@ -10,6 +10,7 @@
  * @module
  */
 import { type Context, Hono } from "hono";
+import type { Answer } from "../dns/answer.ts";
 import { MAX_MESSAGE_SIZE } from "../dns/constants.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Processor } from "../resolver/processor.ts";
@@ -119,7 +120,7 @@ export function createDohApp(deps: DohAppDeps): Hono<DohEnv> {
     });
     const headers = { "content-type": DNS_JSON };
     if (!built.ok) return c.body(JSON.stringify({ error: built.error }), 400, headers);
-    let answer: Uint8Array | null;
+    let answer: Answer | null;
     let body: string;
     try {
       answer = await deps.process(built.wire, queryContext(c, tenant));

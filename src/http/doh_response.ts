@@ -5,8 +5,8 @@
  *
  * @module
  */
+import type { Answer } from "../dns/answer.ts";
 import { DNS_MESSAGE } from "../dns/media_type.ts";
-import { minAnswerTtl } from "../dns/ttl.ts";
 import type { Logger } from "../log/mod.ts";
 import type { ServerReply } from "../serve/exchange.ts";
 import type { Processor } from "../resolver/processor.ts";
@@ -17,14 +17,19 @@ import { errorText } from "./redact.ts";
 /** The content type of every error body: one line of text that says why. */
 export const TEXT_PLAIN = "text/plain; charset=UTF-8";
 
-/** An answer in wire format, or one that carries its wire bytes (`Answer` from `src/dns`). */
-export type AnswerLike = Uint8Array | { readonly wire: Uint8Array };
-
 const encoder = new TextEncoder();
 
-/** RFC 8484 §5.1: `max-age` is the smallest TTL in the answer (0 when there is none). */
-export function cacheControl(answer: Uint8Array): string {
-  return `max-age=${minAnswerTtl(answer) ?? 0}`;
+/**
+ * RFC 8484 §5.1: `max-age` is the smallest TTL in the answer (0 when there is none), as its parse
+ * learnt it (`MessageInfo.minTtl`): no walk.
+ *
+ * @example
+ * ```ts
+ * cacheControl(answer); // "max-age=300"
+ * ```
+ */
+export function cacheControl(answer: Answer): string {
+  return `max-age=${answer.info.minTtl ?? 0}`;
 }
 
 /**
@@ -58,14 +63,13 @@ export const INTERNAL_ERROR: ServerReply = errorReply(500, "internal error");
  * max-age=<smallest TTL>` (DNS errors such as SERVFAIL are answers too, RFC 8484 §4.2.1), or 400
  * `not a DNS message` when the processor found no DNS message in the query (`null`).
  */
-export function answerReply(answer: AnswerLike | null): ServerReply {
+export function answerReply(answer: Answer | null): ServerReply {
   if (answer === null) return errorReply(400, "not a DNS message");
-  const wire = answer instanceof Uint8Array ? answer : answer.wire;
   return {
     status: 200,
     // No content-length: every server sets it from the body (HTTP/1.1) or needs none (HTTP/2).
-    headers: [["content-type", DNS_MESSAGE], ["cache-control", cacheControl(wire)]],
-    body: wire,
+    headers: [["content-type", DNS_MESSAGE], ["cache-control", cacheControl(answer)]],
+    body: answer.wire,
   };
 }
 

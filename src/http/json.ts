@@ -1,14 +1,16 @@
 /**
  * The JSON flavour of DoH (Google's `/resolve`, Cloudflare's `application/dns-json`): build a
  * wire query from `?name=&type=&do=&cd=`, and turn a wire answer into
- * `{Status, TC, RD, RA, AD, CD, Question, Answer, Authority, Comment}`. Pure functions.
+ * `{Status, TC, RD, RA, AD, CD, Question, Answer, Authority, Comment}` from its parse (no header
+ * read again). Pure functions.
  *
  * @module
  */
 import { getUint16 as u16, getUint32 as u32 } from "../bytes/uint.ts";
 import { buildQuery } from "../dns/build_query.ts";
 import { EdnsOptionCode, Flag, HEADER_LENGTH, RrType } from "../dns/constants.ts";
-import { readName } from "../dns/message.ts";
+import type { Answer } from "../dns/answer.ts";
+import { type EdnsOption, headerRcode, readName } from "../dns/message.ts";
 
 /** The media type of the JSON API. */
 export const DNS_JSON = "application/dns-json";
@@ -287,86 +289,79 @@ export function formatRdata(wire: Uint8Array, type: number, start: number, end: 
 }
 
 /**
- * Converts a wire-format response to the JSON API shape. The OPT record is not listed; its
- * extended rcode goes into `Status` and its Extended DNS Errors into `Comment`.
+ * Converts a response to the JSON API shape. The header fields, the question and the OPT record
+ * come from the answer's parse (`info`); only the answer and authority records are read from the
+ * bytes, to be written out. The OPT record is not listed; its extended rcode goes into `Status`
+ * and its Extended DNS Errors into `Comment`.
  *
- * @throws {RangeError} if the message does not hold the records its header promises
+ * @throws {RangeError} if the bytes do not hold the records `info` promises
  *
  * @example
  * ```ts
- * const body = JSON.stringify(answerToJson(answer)); // {"Status":0,"TC":false,...}
+ * const body = JSON.stringify(answerToJson(answerOf(wire))); // {"Status":0,"TC":false,...}
  * ```
  */
-export function answerToJson(wire: Uint8Array): DnsJsonResponse {
-  if (wire.length < HEADER_LENGTH) {
-    throw new RangeError(`dns: message of ${wire.length} bytes is shorter than a header`);
-  }
-  const flags = u16(wire, 2);
-  const qdcount = u16(wire, 4);
-  const ancount = u16(wire, 6);
-  const nscount = u16(wire, 8);
-  const arcount = u16(wire, 10);
-  const question: DnsJsonResponse["Question"] = [];
-  let pos = HEADER_LENGTH;
-  for (let i = 0; i < qdcount; i++) {
-    const n = readName(wire, pos);
-    if (n.end + 4 > wire.length) throw new RangeError("dns: question runs past the end");
-    question.push({ name: fqdn(n.name), type: u16(wire, n.end) });
-    pos = n.end + 4;
-  }
-  const answer: DnsJsonRecord[] = [];
+export function answerToJson(answer: Answer): DnsJsonResponse {
+  const { wire, info } = answer;
+  const { flags, ancount, nscount } = info;
+  const answers: DnsJsonRecord[] = [];
   const authority: DnsJsonRecord[] = [];
-  let extendedRcode = 0;
-  const comments: string[] = [];
-  for (let i = 0; i < ancount + nscount + arcount; i++) {
+  let pos = info.questionEnd;
+  for (let i = 0; i < ancount + nscount; i++) {
     const n = readName(wire, pos);
     const rdata = n.end + 10;
     if (rdata > wire.length) throw new RangeError("dns: record header runs past the end");
     const type = u16(wire, n.end);
-    const ttl = u32(wire, n.end + 4);
     const end = rdata + u16(wire, n.end + 8);
     if (end > wire.length) throw new RangeError("dns: record data runs past the end");
     pos = end;
-    if (type === RrType.OPT) {
-      extendedRcode = ttl >>> 24;
-      comments.push(...extendedErrors(wire, rdata, end));
-      continue;
-    }
-    if (i >= ancount + nscount) continue;
-    const record = {
+    (i < ancount ? answers : authority).push({
       name: fqdn(n.name),
       type,
-      TTL: ttl,
+      TTL: u32(wire, n.end + 4),
       data: formatRdata(wire, type, rdata, end),
-    };
-    (i < ancount ? answer : authority).push(record);
+    });
   }
+  const extendedRcode = info.opt ? info.opt.ttl >>> 24 : 0;
   const json: DnsJsonResponse = {
-    Status: (extendedRcode << 4) | (flags & 0x0f),
+    Status: (extendedRcode << 4) | headerRcode(flags),
     TC: (flags & Flag.TC) !== 0,
     RD: (flags & Flag.RD) !== 0,
     RA: (flags & Flag.RA) !== 0,
     AD: (flags & Flag.AD) !== 0,
     CD: (flags & Flag.CD) !== 0,
-    Question: question,
+    Question: questionsOf(answer),
   };
-  if (answer.length > 0) json.Answer = answer;
+  if (answers.length > 0) json.Answer = answers;
   if (authority.length > 0) json.Authority = authority;
+  const comments = info.opt ? extendedErrors(info.opt.options) : [];
   if (comments.length > 0) json.Comment = comments.join("; ");
   return json;
 }
 
-function extendedErrors(wire: Uint8Array, start: number, end: number): string[] {
+/** The question section: the parse's one question, or (rarely: not one) each name read again. */
+function questionsOf({ wire, info }: Answer): DnsJsonResponse["Question"] {
+  if (info.qdcount === 1 && info.question) {
+    return [{ name: fqdn(info.question.name), type: info.question.type }];
+  }
+  const question: DnsJsonResponse["Question"] = [];
+  let pos = HEADER_LENGTH;
+  for (let i = 0; i < info.qdcount; i++) {
+    const n = readName(wire, pos);
+    if (n.end + 4 > wire.length) throw new RangeError("dns: question runs past the end");
+    question.push({ name: fqdn(n.name), type: u16(wire, n.end) });
+    pos = n.end + 4;
+  }
+  return question;
+}
+
+/** Extended DNS Errors (RFC 8914) among the OPT record's options, as `EDE(code): text`. */
+function extendedErrors(options: readonly EdnsOption[]): string[] {
   const out: string[] = [];
-  for (let pos = start; pos + 4 <= end;) {
-    const code = u16(wire, pos);
-    const len = u16(wire, pos + 2);
-    if (pos + 4 + len > end) break;
-    if (code === EdnsOptionCode.EXTENDED_ERROR && len >= 2) {
-      const text = new TextDecoder().decode(wire.subarray(pos + 6, pos + 4 + len));
-      out.push(`EDE(${u16(wire, pos + 4)})${text ? `: ${text}` : ""}`);
-    }
-    pos += 4 + len;
+  for (const { code, data } of options) {
+    if (code !== EdnsOptionCode.EXTENDED_ERROR || data.length < 2) continue;
+    const text = new TextDecoder().decode(data.subarray(2));
+    out.push(`EDE(${u16(data, 0)})${text ? `: ${text}` : ""}`);
   }
   return out;
 }

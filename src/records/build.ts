@@ -8,6 +8,7 @@
  */
 import { HEADER_LENGTH, MAX_MESSAGE_SIZE, Rcode, RrType } from "../dns/constants.ts";
 import { optRecordSize } from "../dns/edns.ts";
+import { minAnswerTtl } from "../dns/ttl.ts";
 import { encodeName, nameWireLength, nextLabel } from "../dns/name.ts";
 import { WireWriter } from "../dns/writer.ts";
 import { canonicalName, fail, ipv4Bytes, ipv6Bytes, type LocalRecord, MAX_TTL } from "./record.ts";
@@ -41,6 +42,34 @@ export interface Prepared {
   readonly nscount: number;
   /** The sections after the question; names in them may point into the question. */
   readonly body: Uint8Array;
+  /** The answer's `MessageInfo.minTtl` (how long it may be cached), the same for every query. */
+  readonly minTtl: number | undefined;
+}
+
+/**
+ * A {@linkcode Prepared} for this body, its `minTtl` worked out once, here: the body behind a
+ * header with no question (the TTL walk reads no name through a pointer, so one into a question
+ * is as good as any).
+ *
+ * @example
+ * ```ts
+ * const nodata = preparedOf(Rcode.NOERROR, 0, 0, new Uint8Array()); // minTtl undefined
+ * ```
+ */
+export function preparedOf(
+  rcode: number,
+  ancount: number,
+  nscount: number,
+  body: Uint8Array,
+): Prepared {
+  const message = new Uint8Array(HEADER_LENGTH + body.length);
+  message[3] = rcode & 0x0f;
+  message[6] = ancount >> 8;
+  message[7] = ancount & 0xff;
+  message[8] = nscount >> 8;
+  message[9] = nscount & 0xff;
+  message.set(body, HEADER_LENGTH);
+  return { rcode, ancount, nscount, body, minTtl: minAnswerTtl(message) };
 }
 
 /** The precomputed answers for one name. */
@@ -200,10 +229,10 @@ class SetBuilder {
   }
 
   prepared(rcode: number, ancount: number, nscount: number, out: number[]): Prepared {
-    if (out.length > 512) return { rcode, ancount, nscount, body: Uint8Array.from(out) };
+    if (out.length > 512) return preparedOf(rcode, ancount, nscount, Uint8Array.from(out));
     const key = String.fromCharCode(rcode, ancount, nscount) + bytesKey(out);
     let p = this.#pool.get(key);
-    if (!p) this.#pool.set(key, p = { rcode, ancount, nscount, body: Uint8Array.from(out) });
+    if (!p) this.#pool.set(key, p = preparedOf(rcode, ancount, nscount, Uint8Array.from(out)));
     return p;
   }
 

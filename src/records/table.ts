@@ -173,6 +173,7 @@ export function assembleAnswer(query: Query, p: Prepared): Answer {
     question: query.question,
     questionEnd: qend,
     opt,
+    minTtl: p.minTtl,
   };
   return { wire: out, info };
 }

@@ -19,7 +19,7 @@ import { Rcode, RrClass, RrType } from "../dns/constants.ts";
 import { encodeName } from "../dns/name.ts";
 import { svcbRdata } from "../dns/svcb.ts";
 import { WireWriter } from "../dns/writer.ts";
-import type { Prepared } from "../records/build.ts";
+import { type Prepared, preparedOf } from "../records/build.ts";
 import { canonicalName, ipv4Bytes, ipv6Bytes } from "../records/record.ts";
 import { assembleAnswer } from "../records/table.ts";
 import type { Middleware } from "../pipeline/types.ts";
@@ -111,7 +111,7 @@ export function ddrPortsFromConfig(config: {
   };
 }
 
-const NODATA: Prepared = { rcode: Rcode.NOERROR, ancount: 0, nscount: 0, body: new Uint8Array() };
+const NODATA: Prepared = preparedOf(Rcode.NOERROR, 0, 0, new Uint8Array());
 
 /**
  * The DDR middleware. Queries for other names (and classes other than IN) pass on untouched.
@@ -174,7 +174,7 @@ export function ddrMiddleware(options: DdrOptions): Middleware {
         w.bytes(rdata);
       }
       const body = Uint8Array.from(w.out);
-      next.set(owner, { rcode: Rcode.NOERROR, ancount: endpoints.length, nscount: 0, body });
+      next.set(owner, preparedOf(Rcode.NOERROR, endpoints.length, 0, body));
     }
     madeFor = key;
     made = next;

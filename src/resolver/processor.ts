@@ -6,11 +6,10 @@
  * @module
  */
 import { EdnsOptionCode, PADDING_BLOCK } from "../dns/constants.ts";
-import { type Answer, errorAnswer } from "../dns/answer.ts";
-import { HOP_BY_HOP_OPTIONS, keepaliveOption, rewriteOptions, setOpt } from "../dns/edns.ts";
+import { type Answer, answerWithOpt, errorAnswer, rewriteAnswerOptions } from "../dns/answer.ts";
+import { HOP_BY_HOP_OPTIONS, keepaliveOption } from "../dns/edns.ts";
 import { headerRcode, type MessageInfo } from "../dns/message.ts";
 import { classifyQuery } from "../dns/query.ts";
-import { makeErrorResponse } from "../dns/response.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Handler, QueryContext } from "../pipeline/types.ts";
 
@@ -38,8 +37,13 @@ export interface QueryObserver {
   end(ctx: QueryContext, rcode: number, ms: number): void;
 }
 
-/** Turns a client's message into the answer to send, or `null` to close the connection. */
-export type Processor = (wire: Uint8Array, ctx: QueryContext) => Promise<Uint8Array | null>;
+/**
+ * Turns a client's message into the answer to send, or `null` to close the connection. The
+ * answer comes with its parse (`info` describes `wire` exactly, `minTtl` included), so a face
+ * needs no walk of its own: DoT and DoQ write `wire`, the DoH face takes `Cache-Control` from
+ * `info.minTtl` and the JSON API its header fields from `info`.
+ */
+export type Processor = (wire: Uint8Array, ctx: QueryContext) => Promise<Answer | null>;
 
 /**
  * Creates the face-side processor.
@@ -47,7 +51,7 @@ export type Processor = (wire: Uint8Array, ctx: QueryContext) => Promise<Uint8Ar
  * @example
  * ```ts
  * const process = createProcessor({ handler, keepaliveMs: 10_000 });
- * const answer = await process(wire, { face: "dot", signal });
+ * const answer = await process(wire, { face: "dot", signal }); // { wire, info } or null
  * ```
  */
 export function createProcessor(options: ProcessorOptions): Processor {
@@ -56,20 +60,20 @@ export function createProcessor(options: ProcessorOptions): Processor {
 
   /**
    * The answer as this client gets it: its EDNS choices applied, using what `answer` knows. The
-   * result is bytes for the face, so the edits are byte-level: no new info is worked out.
+   * edits are byte-level and their info is computed, not walked (`answer.ts`); an answer that
+   * needs none is handed on as it is, with no new object.
    */
-  function shape(answer: Answer, client: MessageInfo): Uint8Array {
-    const { wire, info } = answer;
-    if (!client.opt) return info.opt ? setOpt(wire, info, null) : wire;
+  function shape(answer: Answer, client: MessageInfo): Answer {
+    const { info } = answer;
+    if (!client.opt) return info.opt ? answerWithOpt(answer, null) : answer;
     const wantsPadding = client.opt.options.some((o) => o.code === EdnsOptionCode.PADDING);
     const wantsKeepalive = options.keepaliveMs !== undefined &&
       client.opt.options.some((o) => o.code === EdnsOptionCode.TCP_KEEPALIVE);
     const hasHopByHop = info.opt?.options.some((o) => HOP_BY_HOP_OPTIONS.has(o.code)) ?? false;
-    if (!wantsPadding && !wantsKeepalive && !hasHopByHop && info.opt) return wire;
+    if (!wantsPadding && !wantsKeepalive && !hasHopByHop && info.opt) return answer;
     const extra = wantsKeepalive ? [keepaliveOption(options.keepaliveMs!)] : [];
-    return rewriteOptions(
-      wire,
-      info,
+    return rewriteAnswerOptions(
+      answer,
       (o) => !HOP_BY_HOP_OPTIONS.has(o.code),
       extra,
       wantsPadding ? padBlock : undefined,
@@ -84,28 +88,28 @@ export function createProcessor(options: ProcessorOptions): Processor {
     }
     if (classified.kind === "reject") {
       logger?.debug("rejecting query", { face: ctx.face, reason: classified.reason });
-      if (!classified.info) return makeErrorResponse(wire, undefined, classified.rcode);
+      if (!classified.info) return errorAnswer(wire, undefined, classified.rcode);
       return shape(errorAnswer(wire, classified.info, classified.rcode), classified.info);
     }
     const { query } = classified;
     const observer = options.observer;
     const started = options.logQueries || observer ? performance.now() : 0;
     observer?.start(ctx);
-    let answer: Uint8Array;
+    let answer: Answer;
     try {
       answer = shape(await handler(query, ctx), query.info);
     } catch (error) {
       observer?.end(ctx, -1, performance.now() - started);
       throw error;
     }
-    observer?.end(ctx, answer[3] & 0x0f, performance.now() - started);
+    observer?.end(ctx, headerRcode(answer.info.flags), performance.now() - started);
     if (options.logQueries) {
       logger?.info("query", {
         face: ctx.face,
         client: ctx.client?.address,
         name: query.question.name,
         type: query.question.type,
-        rcode: headerRcode((answer[2] << 8) | answer[3]),
+        rcode: headerRcode(answer.info.flags),
         ms: Math.round((performance.now() - started) * 10) / 10,
       });
     }

@@ -376,6 +376,8 @@ describe("cache stores", () => {
     const hit = await handle(q, ctx());
     expect(up.state.calls).toBe(0);
     expect(ttls(hit.wire)).toEqual([86_400]); // the default maxTtl
+    expect(hit.info).toEqual(parseMessage(hit.wire)); // minTtl capped with the TTLs
+    expect(hit.info.minTtl).toBe(86_400);
     clock.now += 86_400_000;
     await handle(q, ctx());
     expect(up.state.calls).toBe(1); // expired at maxTtl: asked again

@@ -17,6 +17,7 @@ import {
 } from "../../src/deno/dot_listener.ts";
 import { listenDotNative } from "../../src/deno/dot_listener_native.ts";
 import { issueCertificate } from "../../src/deno/pki.ts";
+import { parseMessage } from "../../src/dns/message.ts";
 import type { QueryContext } from "../../src/pipeline/types.ts";
 import {
   aRecords,
@@ -82,6 +83,9 @@ function echo(message: Uint8Array, size?: number): Uint8Array {
   return answer;
 }
 
+/** The listeners write an answer's `wire` and read nothing else: its `info` here is a stand-in. */
+const UNREAD = parseMessage(new Uint8Array(12));
+
 async function startListener(kind: Kind, options: HarnessOptions = {}): Promise<Harness> {
   const events: string[] = [];
   const contexts: QueryContext[] = [];
@@ -94,7 +98,7 @@ async function startListener(kind: Kind, options: HarnessOptions = {}): Promise<
     process: async (message, ctx) => {
       contexts.push(ctx);
       if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
-      return echo(message, answerSize);
+      return { wire: echo(message, answerSize), info: UNREAD };
     },
     onEvent: (event) => events.push(event),
     ...rest,

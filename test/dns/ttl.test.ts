@@ -1,6 +1,7 @@
 import dnsPacket from "dns-packet";
 import { describe, expect, it } from "vitest";
-import { minAnswerTtl } from "../../src/dns/ttl.ts";
+import { parseMessage } from "../../src/dns/message.ts";
+import { ageTtls, minAnswerTtl } from "../../src/dns/ttl.ts";
 
 const SOA_DATA = {
   mname: "ns.example.test",
@@ -131,6 +132,41 @@ describe("minAnswerTtl", () => {
 
   it.each(cases)("$what", ({ wire, expected }) => {
     expect(minAnswerTtl(wire)).toBe(expected);
+  });
+
+  // The same rule, learnt by the two other walks: the parse, and the ageing of a cached copy.
+  const parseable = cases.filter(({ wire }) => {
+    try {
+      parseMessage(wire);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+
+  it.each(parseable)("parseMessage learns it too: $what", ({ wire, expected }) => {
+    expect(parseMessage(wire).minTtl).toBe(expected);
+  });
+
+  const ageings = [
+    { seconds: 0, floor: 0, ceiling: undefined },
+    { seconds: 20, floor: 0, ceiling: undefined },
+    { seconds: 100, floor: 0, ceiling: undefined },
+    { seconds: 0x7fffffff, floor: 30, ceiling: undefined },
+    { seconds: 0, floor: 0, ceiling: 50 },
+  ];
+  it.each(parseable)("ageTtls returns it for the aged copy: $what", ({ wire }) => {
+    for (const { seconds, floor, ceiling } of ageings) {
+      const copy = wire.slice();
+      const learnt = ageTtls(copy, seconds, floor, ceiling);
+      expect(learnt, `${seconds}/${floor}/${ceiling}`).toBe(minAnswerTtl(copy));
+    }
+  });
+
+  it("ageTtls keeps an SOA's MINIMUM as it is, so a negative TTL may stay above the aged TTL", () => {
+    const wire = response(3, [], [soa(300, 60)]);
+    expect(ageTtls(wire, 100)).toBe(60); // SOA TTL now 200, MINIMUM still 60
+    expect(ageTtls(wire, 190)).toBe(10); // SOA TTL now 10
   });
 
   it("does not read past a header that promises more records than the message holds", () => {

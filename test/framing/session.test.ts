@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { encodeFrames, FrameDecoder } from "../../src/framing/codec.ts";
 import {
   type CloseReason,
+  type Framed,
   StreamSession,
   type StreamSessionOptions,
   type StreamTransport,
@@ -77,11 +78,11 @@ interface Call {
 function controlled(): { process: StreamSessionOptions["process"]; calls: Call[] } {
   const calls: Call[] = [];
   const process = (message: Uint8Array) =>
-    new Promise<Uint8Array | null>((resolve, reject) => {
+    new Promise<Framed | null>((resolve, reject) => {
       const tag = tagOf(message);
       calls.push({
         tag,
-        answer: (t = tag) => resolve(tagged(t, 20)),
+        answer: (t = tag) => resolve({ wire: tagged(t, 20) }),
         drop: () => resolve(null),
         fail: reject,
       });
@@ -168,7 +169,7 @@ describe("StreamSession answering", () => {
 
   it("writes answers from the process unchanged", async () => {
     const answer = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
-    const { session, transport } = open({ process: () => Promise.resolve(answer) });
+    const { session, transport } = open({ process: () => Promise.resolve({ wire: answer }) });
     session.receive(frames(1));
     await settle();
     expect(transport.writes).toHaveLength(1);
@@ -211,7 +212,7 @@ describe("StreamSession backpressure", () => {
         seen.push(tagOf(m));
         await new Promise((r) => setTimeout(r, 1));
         running--;
-        return tagged(tagOf(m), 20);
+        return { wire: tagged(tagOf(m), 20) };
       },
     });
     const tags = Array.from({ length: 300 }, (_, i) => i + 1);
@@ -266,7 +267,7 @@ describe("StreamSession timeouts", () => {
   it("counts received bytes as activity", async () => {
     vi.useFakeTimers({ now: 10_000 });
     const { session } = open({
-      process: (m) => Promise.resolve(m),
+      process: (m) => Promise.resolve({ wire: m }),
       idleTimeoutMs: 50,
       now: () => Date.now(),
     });
@@ -301,7 +302,7 @@ describe("StreamSession timeouts", () => {
   it("closes a connection whose half frame stalls (frame-timeout)", async () => {
     vi.useFakeTimers({ now: 10_000 });
     const { session, transport, closes } = open({
-      process: (m) => Promise.resolve(m),
+      process: (m) => Promise.resolve({ wire: m }),
       idleTimeoutMs: 10_000,
       frameTimeoutMs: 50,
       now: () => Date.now(),
@@ -315,7 +316,7 @@ describe("StreamSession timeouts", () => {
   it("times out a half frame that starts long after the session began", async () => {
     vi.useFakeTimers({ now: 10_000 });
     const { session, transport, closes } = open({
-      process: (m) => Promise.resolve(m),
+      process: (m) => Promise.resolve({ wire: m }),
       idleTimeoutMs: 10_000,
       frameTimeoutMs: 50,
       now: () => Date.now(),
@@ -331,7 +332,7 @@ describe("StreamSession timeouts", () => {
   it("does not reset the frame timer when more bytes of the same frame trickle in", async () => {
     vi.useFakeTimers({ now: 10_000 });
     const { session, closes } = open({
-      process: (m) => Promise.resolve(m),
+      process: (m) => Promise.resolve({ wire: m }),
       idleTimeoutMs: 10_000,
       frameTimeoutMs: 100,
       now: () => Date.now(),
@@ -347,7 +348,7 @@ describe("StreamSession timeouts", () => {
   it("keeps a connection whose frames each arrive within the frame timeout", async () => {
     vi.useFakeTimers({ now: 10_000 });
     const { session, transport } = open({
-      process: (m) => Promise.resolve(m),
+      process: (m) => Promise.resolve({ wire: m }),
       idleTimeoutMs: 10_000,
       frameTimeoutMs: 100,
       now: () => Date.now(),
@@ -364,7 +365,7 @@ describe("StreamSession timeouts", () => {
   it("times out a half frame even when the clock started at zero", async () => {
     vi.useFakeTimers({ now: 0 });
     const { session, closes } = open({
-      process: (m) => Promise.resolve(m),
+      process: (m) => Promise.resolve({ wire: m }),
       idleTimeoutMs: 10_000,
       frameTimeoutMs: 50,
       now: () => Date.now(),
@@ -438,7 +439,7 @@ describe("StreamSession closing", () => {
 
   it("closes with write-error when an answer cannot be framed", async () => {
     const { session, transport, closes } = open({
-      process: () => Promise.resolve(new Uint8Array(0)),
+      process: () => Promise.resolve({ wire: new Uint8Array(0) }),
     });
     session.receive(frames(1));
     await settle();

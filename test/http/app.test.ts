@@ -1,9 +1,9 @@
 import dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
 import { describe, expect, it } from "vitest";
+import { answerOf, errorAnswer } from "../../src/dns/answer.ts";
 import { Rcode } from "../../src/dns/constants.ts";
 import { parseMessage } from "../../src/dns/message.ts";
-import { makeErrorResponse } from "../../src/dns/response.ts";
 import { createDohApp, type DohAppDeps } from "../../src/http/app.ts";
 import type { DnsJsonResponse } from "../../src/http/json.ts";
 import type { Processor } from "../../src/resolver/processor.ts";
@@ -46,9 +46,9 @@ function fakeProcessor() {
     const name = info.question?.name ?? "";
     if (name.startsWith("throw.")) return Promise.reject(new Error("processor exploded"));
     if (name.startsWith("servfail.")) {
-      return Promise.resolve(makeErrorResponse(wire, info, Rcode.SERVFAIL));
+      return Promise.resolve(errorAnswer(wire, info, Rcode.SERVFAIL));
     }
-    return Promise.resolve(answerFromZone(wire));
+    return Promise.resolve(answerOf(answerFromZone(wire)));
   };
   return { process, calls };
 }

@@ -5,6 +5,7 @@
  * not an error in the log, on the wire-format path, the JSON API and the app's other routes.
  */
 import { describe, expect, it } from "vitest";
+import { answerOf } from "../../src/dns/answer.ts";
 import { createDohApp } from "../../src/http/app.ts";
 import { joinedHeaderOf, type ServerRequest } from "../../src/serve/exchange.ts";
 import { addressFromHeader, dohFaceHandler, type FetchApp } from "../../src/http/face.ts";
@@ -18,7 +19,7 @@ const b64url = (bytes: Uint8Array) => bytes.toBase64({ alphabet: "base64url", om
 const text = new TextDecoder();
 
 /** A processor that answers from the zone, or waits until the client goes away. */
-const zone: Processor = (wire) => Promise.resolve(answerFromZone(wire));
+const zone: Processor = (wire) => Promise.resolve(answerOf(answerFromZone(wire)));
 const waitsForAbort: Processor = (_wire, ctx) =>
   new Promise((_, reject) =>
     ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason), { once: true })

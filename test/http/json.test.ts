@@ -1,6 +1,7 @@
 import dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
 import { describe, expect, it } from "vitest";
+import { answerOf } from "../../src/dns/answer.ts";
 import { answerToJson, buildJsonQuery, parseRrType } from "../../src/http/json.ts";
 
 function encode(packet: dnsPacket.Packet): Uint8Array {
@@ -240,7 +241,7 @@ describe("answerToJson", () => {
   ];
 
   it.each(records)("formats $what", ({ record, type, data }) => {
-    const json = answerToJson(responseWith([record]));
+    const json = answerToJson(answerOf(responseWith([record])));
     expect(json.Answer).toEqual([{ name: `${owner}.`, type, TTL: 1, data }]);
   });
 
@@ -255,7 +256,7 @@ describe("answerToJson", () => {
           dnsPacket.AUTHENTIC_DATA | dnsPacket.CHECKING_DISABLED,
       },
     );
-    expect(answerToJson(wire)).toEqual({
+    expect(answerToJson(answerOf(wire))).toEqual({
       Status: 0,
       TC: false,
       RD: true,
@@ -271,7 +272,7 @@ describe("answerToJson", () => {
   });
 
   it("gives NXDOMAIN Status 3 with the SOA under Authority and no Answer", () => {
-    const json = answerToJson(responseWith([], {
+    const json = answerToJson(answerOf(responseWith([], {
       rcode: 3,
       authorities: [{
         type: "SOA",
@@ -287,7 +288,7 @@ describe("answerToJson", () => {
           minimum: 5,
         },
       }],
-    }));
+    })));
     expect(json.Status).toBe(3);
     expect(json.Answer).toBeUndefined();
     expect(json.Authority).toEqual([{
@@ -313,7 +314,7 @@ describe("answerToJson", () => {
         options: [{ code: 15, data: Buffer.from([0, 22, ...new TextEncoder().encode("no auth")]) }],
       } as unknown as dnsPacket.Answer],
     });
-    const json = answerToJson(wire);
+    const json = answerToJson(answerOf(wire));
     expect(json.TC).toBe(true);
     expect(json.Status).toBe(18); // (1 << 4) | 2
     expect(json.Comment).toBe("EDE(22): no auth");
@@ -327,12 +328,50 @@ describe("answerToJson", () => {
     bigger.set(wire);
     bigger[wire.length - 5] = 5;
     bigger[wire.length] = 0xff;
-    expect(answerToJson(bigger).Answer![0].data).toBe("\\# 5 c0000201ff");
+    expect(answerToJson(answerOf(bigger)).Answer![0].data).toBe("\\# 5 c0000201ff");
   });
 
-  it("throws on a message whose records run past the end", () => {
+  it("throws on bytes whose records run past what their parse promised", () => {
     const wire = responseWith([{ type: "A", name: owner, ttl: 5, data: "192.0.2.1" }]);
-    expect(() => answerToJson(wire.subarray(0, wire.length - 2))).toThrow(RangeError);
-    expect(() => answerToJson(new Uint8Array(4))).toThrow(RangeError);
+    const { info } = answerOf(wire);
+    expect(() => answerToJson({ wire: wire.subarray(0, wire.length - 2), info })).toThrow(
+      RangeError,
+    );
+  });
+
+  it("takes the header, question and OPT record from the parse, not the bytes again", () => {
+    const wire = responseWith([{ type: "A", name: owner, ttl: 5, data: "192.0.2.1" }]);
+    const answer = answerOf(wire);
+    // A parse that says SERVFAIL with TC, and an OPT record with an EDE, over the same bytes.
+    const info = {
+      ...answer.info,
+      flags: answer.info.flags | dnsPacket.TRUNCATED_RESPONSE | 2,
+      opt: {
+        start: wire.length,
+        end: wire.length,
+        udpSize: 1232,
+        ttl: 0,
+        options: [{ code: 15, data: Uint8Array.from([0, 3]) }],
+      },
+    };
+    const json = answerToJson({ wire, info });
+    expect([json.Status, json.TC, json.Comment]).toEqual([2, true, "EDE(3)"]);
+    expect(json.Question).toEqual([{ name: `${owner}.`, type: 1 }]);
+  });
+
+  it("lists every question of a message with more than one", () => {
+    const wire = encode({
+      type: "response",
+      id: 0,
+      flags: 0,
+      questions: [
+        { type: "A", name: owner, class: "IN" },
+        { type: "AAAA", name: "b.example.test", class: "IN" },
+      ],
+    });
+    expect(answerToJson(answerOf(wire)).Question).toEqual([
+      { name: `${owner}.`, type: 1 },
+      { name: "b.example.test.", type: 28 },
+    ]);
   });
 });

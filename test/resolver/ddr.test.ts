@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/parse.ts";
 import { ConfigError } from "../../src/config/parse.ts";
 import { buildQuery } from "../../src/dns/build_query.ts";
+import { parseMessage } from "../../src/dns/message.ts";
 import { classifyQuery, type Query } from "../../src/dns/query.ts";
 import { svcbRdata } from "../../src/dns/svcb.ts";
 import { buildResolver } from "../../src/resolver/build.ts";
@@ -194,6 +195,7 @@ function resolver(args: string[], ports?: () => DdrPorts) {
   const r = buildResolver(parsed.config, { upstreamFor: () => upstream, ddrPorts: ports });
   const ask = async (query: Query) => {
     const answer = await r.handler(query, { face: "dot", signal: new AbortController().signal });
+    expect(answer.info).toEqual(parseMessage(answer.wire)); // the info describes the bytes, TTL too
     return decode(answer.wire);
   };
   return { ask, asked, config: parsed.config };

@@ -2,7 +2,8 @@
  * How many times one bridged query's messages are walked, on a cache miss and on a cache hit:
  * full parses (`parseMessage`) of the query and of the answer, and the other whole-message walks
  * of an answer (TTL ageing, the smallest-TTL scan). The pipeline is the one the Deno edge builds:
- * face processor, built resolver with the cache on, DoH upstream (its transport faked).
+ * face processor, built resolver with the cache on, DoH upstream (its transport faked); then the
+ * DoH face's handler and the JSON API on top of it.
  *
  * @module
  */
@@ -42,6 +43,8 @@ vi.mock("../../src/dns/ttl.ts", async (importOriginal) => {
 const { buildResolver, upstreamsFrom } = await import("../../src/resolver/build.ts");
 const { createProcessor } = await import("../../src/resolver/processor.ts");
 const { parseConfig } = await import("../../src/config/parse.ts");
+const { createDohApp } = await import("../../src/http/app.ts");
+const { dohFaceHandler } = await import("../../src/http/face.ts");
 
 function bridge() {
   const result = parseConfig({ args: ["--upstream", "https://dns.test/dns-query"], env: {} });
@@ -72,30 +75,81 @@ function reset() {
   counts.ttlWalks = 0;
 }
 
+/** Runs `ask` once on a miss and, a second later (TTLs to count down), once on a hit. */
+async function missThenHit(calls: () => number, ask: () => Promise<unknown>) {
+  reset();
+  await ask();
+  const onMiss = { ...counts };
+  expect(calls()).toBe(1);
+  await new Promise((r) => setTimeout(r, 1_100));
+  reset();
+  await ask();
+  const onHit = { ...counts };
+  expect(calls()).toBe(1);
+  return { onMiss, onHit };
+}
+
+// Before the Answer type: a miss parsed the query twice and walked the answer three times
+// (validation, the TTL scan, the face's shaping); a hit walked it twice (ageing, shaping).
+// Before the answer's parse reached the face: the cache's TTL scan on a miss, and the DoH face's
+// and the JSON API's own (Cache-Control) on a miss and on a hit, one walk each.
+const MISS = { queryParses: 1, answerParses: 1, ageWalks: 0, ttlWalks: 0 };
+const HIT = { queryParses: 1, answerParses: 0, ageWalks: 1, ttlWalks: 0 };
+
 describe("walks per bridged query", () => {
   beforeEach(reset);
 
-  it("walks the answer once after validation on a miss and once on a hit", async () => {
+  it("walks the answer once (validation) on a miss and once (ageing) on a hit", async () => {
     const { process, calls, resolver } = bridge();
     const wire = makeQuery({ name: "walks.example.test", id: 7, opt: {} });
     const ctx = { face: "dot" as const, signal: new AbortController().signal };
+    const { onMiss, onHit } = await missThenHit(calls, async () => {
+      expect(await process(wire, ctx)).not.toBeNull();
+    });
+    expect(onMiss).toEqual(MISS);
+    expect(onHit).toEqual(HIT);
+    await resolver.close();
+  });
 
-    reset();
-    const miss = await process(wire, ctx);
-    const onMiss = { ...counts };
-    expect(miss).not.toBeNull();
-    expect(calls()).toBe(1);
+  it("adds no walk at the DoH face: Cache-Control comes with the answer", async () => {
+    const { process, calls, resolver } = bridge();
+    const handle = dohFaceHandler({
+      app: createDohApp({ process }),
+      fast: { process, path: "/dns-query" },
+    });
+    const wire = makeQuery({ name: "face.example.test", id: 0, opt: {} });
+    const path = `/dns-query?dns=${wire.toBase64({ alphabet: "base64url", omitPadding: true })}`;
+    const replies: string[] = [];
+    const { onMiss, onHit } = await missThenHit(calls, async () => {
+      const reply = await handle({
+        method: "GET",
+        path,
+        authority: "dns.example",
+        headers: [],
+        body: undefined,
+        signal: new AbortController().signal,
+      }, "192.0.2.1");
+      expect(reply.status).toBe(200);
+      replies.push(reply.headers.find(([n]) => n === "cache-control")![1]);
+    });
+    expect(onMiss).toEqual(MISS);
+    expect(onHit).toEqual(HIT);
+    expect(replies[0]).toMatch(/^max-age=\d+$/);
+    expect(replies[1]).not.toBe(replies[0]); // counted down a second
+    await resolver.close();
+  });
 
-    await new Promise((r) => setTimeout(r, 1_100)); // so the hit has TTLs to count down
-    reset();
-    const hit = await process(wire, ctx);
-    const onHit = { ...counts };
-    expect(hit).not.toBeNull();
-    expect(calls()).toBe(1);
-    // Before the Answer type: a miss parsed the query twice and walked the answer three times
-    // (validation, the TTL scan, the face's shaping); a hit walked it twice (ageing, shaping).
-    expect(onMiss).toEqual({ queryParses: 1, answerParses: 1, ageWalks: 0, ttlWalks: 1 });
-    expect(onHit).toEqual({ queryParses: 1, answerParses: 0, ageWalks: 1, ttlWalks: 0 });
+  it("adds no walk of the header or TTLs at the JSON API", async () => {
+    const { process, calls, resolver } = bridge();
+    const app = createDohApp({ process });
+    const { onMiss, onHit } = await missThenHit(calls, async () => {
+      const response = await app.request("/dns-query?name=json.example.test&type=A");
+      expect(response.status).toBe(200);
+      expect(response.headers.get("cache-control")).toMatch(/^max-age=\d+$/);
+      expect((await response.json()).Status).toBe(0);
+    });
+    expect(onMiss).toEqual(MISS);
+    expect(onHit).toEqual(HIT);
     await resolver.close();
   });
 });

@@ -1,0 +1,47 @@
+/**
+ * The quick run (`deno task test:quick`): every test file that needs no program besides Deno, so
+ * it runs on a machine without the interop tools. Real sockets, TLS, QUIC and child `deno`
+ * processes are all still in it; only the files below, which start kdig, dig, curl, openssl,
+ * dnsdist, HAProxy, redis-server or wrangler, are left out. `deno task test` runs them all.
+ *
+ * `test/vitest_quick.test.ts` keeps {@linkcode NEEDS_TOOLS} complete: a test file that starts
+ * another program and is not listed here fails it.
+ *
+ * @module
+ */
+import { configDefaults, defineConfig, mergeConfig } from "vitest/config";
+import base from "./vitest.config.ts";
+
+/** Test files that start a program other than Deno, with what they start. */
+export const NEEDS_TOOLS: Readonly<Record<string, string>> = {
+  "test/cache/redis.test.ts": "redis-server",
+  "test/deno/bidirectional.test.ts": "kdig",
+  "test/deno/cli.test.ts": "openssl",
+  "test/deno/ddr.test.ts": "dig",
+  "test/deno/doh_face.test.ts": "kdig, dig, curl",
+  "test/deno/pki.test.ts": "openssl",
+  "test/deno/proxy_protocol.test.ts": "haproxy",
+  "test/deno/redis_cache_e2e.test.ts": "redis-server",
+  "test/deno/redis_cache_limits.test.ts": "redis-server",
+  "test/deno/redis_cache_process.test.ts": "redis-server",
+  "test/deno/redis_cache_trust.test.ts": "redis-server",
+  "test/deno/tenants.test.ts": "kdig",
+  "test/deno/tls_connector.test.ts": "openssl",
+  "test/deno/tls_resumption.test.ts": "openssl",
+  "test/deno/trusted_proxy.test.ts": "haproxy",
+  "test/http/doh_faces.test.ts": "wrangler (workerd)",
+  "test/interop/clients.test.ts": "kdig, dig",
+  "test/interop/dnsdist_upstream.test.ts": "dnsdist",
+  "test/interop/doq_kdig.test.ts": "kdig",
+  "test/worker/policy.test.ts": "wrangler (workerd)",
+  "test/worker/worker.test.ts": "wrangler (workerd), kdig",
+};
+
+export default mergeConfig(
+  base,
+  defineConfig({
+    test: {
+      exclude: [...configDefaults.exclude, ...Object.keys(NEEDS_TOOLS)],
+    },
+  }),
+);
