@@ -290,6 +290,7 @@ describe("RedisStore over a fake connection", () => {
     for (const [what, value] of cases) {
       f.data.set(key, value);
       expect(await store.get(key), what).toBeUndefined();
+      await settled(store); // the delete is not awaited by get()
       expect(f.data.has(key), what).toBe(false); // deleted
     }
     expect(troubles).toEqual(["rejected", "rejected", "rejected", "rejected"]);
