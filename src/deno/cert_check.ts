@@ -7,6 +7,7 @@
  */
 import { Buffer } from "node:buffer";
 import { createHash, createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
+import { messageOf } from "../errors/message_of.ts";
 
 /** What a good pair looks like. */
 export interface CertificateSummary {
@@ -38,13 +39,13 @@ export function checkCertificatePair(
   try {
     leaf = new X509Certificate(first[0]);
   } catch (e) {
-    throw new Error(`certificate does not parse: ${(e as Error).message}`);
+    throw new Error(`certificate does not parse: ${messageOf(e)}`);
   }
   let keySpki: Buffer;
   try {
     keySpki = createPublicKey(createPrivateKey(keyPem)).export({ type: "spki", format: "der" });
   } catch (e) {
-    throw new Error(`private key does not parse: ${(e as Error).message}`);
+    throw new Error(`private key does not parse: ${messageOf(e)}`);
   }
   const certSpki = leaf.publicKey.export({ type: "spki", format: "der" });
   if (!Buffer.from(certSpki).equals(Buffer.from(keySpki))) {

@@ -8,6 +8,7 @@
 import type { Logger } from "../log/mod.ts";
 import { checkCertificatePair } from "./cert_check.ts";
 import { reloadOnChange } from "./file_watch.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** Options of {@linkcode watchCertificate}. */
 export interface CertificateWatchOptions {
@@ -51,7 +52,7 @@ export function watchCertificate(options: CertificateWatchOptions): CertificateW
     } catch (e) {
       logger?.error("certificate reload refused, keeping the old one", {
         reason,
-        error: (e as Error).message,
+        error: messageOf(e),
       });
       return false;
     }
@@ -62,7 +63,7 @@ export function watchCertificate(options: CertificateWatchOptions): CertificateW
     } catch (e) {
       logger?.error("certificate reload refused, keeping the old one", {
         reason,
-        error: (e as Error).message,
+        error: messageOf(e),
       });
       return false;
     }
@@ -71,7 +72,7 @@ export function watchCertificate(options: CertificateWatchOptions): CertificateW
     } catch (e) {
       logger?.error("certificate reload failed, keeping the old one", {
         reason,
-        error: (e as Error).message,
+        error: messageOf(e),
       });
       return false;
     }

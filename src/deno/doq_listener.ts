@@ -36,6 +36,7 @@ import type { Logger } from "../log/mod.ts";
 import type { Processor } from "../resolver/processor.ts";
 import type { RateLimiter } from "../resolver/ratelimit.ts";
 import { ConnectionSlots, type Refusal as SlotRefusal } from "./connection_slots.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** RFC 9250 §8.4 error codes. */
 export const DoqError = {
@@ -263,7 +264,7 @@ export function listenDoq(options: DoqListenerOptions): DoqListener {
     try {
       answer = await options.process(query, ctx);
     } catch (error) {
-      logger?.debug("doq query failed", { error: (error as Error)?.message });
+      logger?.debug("doq query failed", { error: messageOf(error) });
       dropStream(stream);
       return;
     }
@@ -343,7 +344,7 @@ export function listenDoq(options: DoqListenerOptions): DoqListener {
           continue;
         }
         const served = serveStream(conn, stream, ctx).catch((error) => {
-          logger?.debug("doq stream failed", { error: (error as Error)?.message });
+          logger?.debug("doq stream failed", { error: messageOf(error) });
         });
         inFlight.add(served);
         served.finally(() => inFlight.delete(served));
@@ -418,7 +419,7 @@ export function listenDoq(options: DoqListenerOptions): DoqListener {
     } catch (error) {
       // A ClientHello that cannot be served (no common ALPN, bad TLS): already closed by quinn.
       onEvent?.("tls-handshake-failed");
-      logger?.debug("doq accept failed", { error: (error as Error)?.message });
+      logger?.debug("doq accept failed", { error: messageOf(error) });
       return;
     }
     const client = { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port };
@@ -469,7 +470,7 @@ export function listenDoq(options: DoqListenerOptions): DoqListener {
         admit(incoming);
       }
     } catch (error) {
-      if (!closing) logger?.error("doq listener error", { error: (error as Error)?.message });
+      if (!closing) logger?.error("doq listener error", { error: messageOf(error) });
     }
   })();
 

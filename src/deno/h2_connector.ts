@@ -10,6 +10,7 @@
  */
 import type { H2Socket } from "../h2/socket.ts";
 import type { H2Connector } from "../h2/pool.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** Options of {@linkcode denoH2Connector}. */
 export interface DenoH2ConnectorOptions {
@@ -96,7 +97,7 @@ export function denoH2Connector(options: DenoH2ConnectorOptions = {}): H2Connect
       tcp = await abortable(Deno.connect({ hostname: dial, port }), signal, (c) => c.close());
     } catch (error) {
       if (signal.aborted) throw signal.reason;
-      throw new Error(`${where}: ${(error as Error).message}`, { cause: error });
+      throw new Error(`${where}: ${messageOf(error)}`, { cause: error });
     }
     tcp.setNoDelay(true);
     let tls: Deno.TlsConn | undefined;
@@ -112,7 +113,7 @@ export function denoH2Connector(options: DenoH2ConnectorOptions = {}): H2Connect
         (tls ?? tcp).close();
       } catch { /* closed */ }
       if (signal.aborted) throw signal.reason;
-      throw new Error(`${where}: ${(error as Error).message}`, { cause: error });
+      throw new Error(`${where}: ${messageOf(error)}`, { cause: error });
     }
   };
 }

@@ -11,6 +11,7 @@
  */
 import type { QuicConnection, QuicConnector } from "../upstream/doq.ts";
 import type { StreamTarget } from "../upstream/stream.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** Options of {@linkcode createQuicConnector}. */
 export interface QuicConnectorOptions {
@@ -63,7 +64,7 @@ export function createQuicConnector(options: QuicConnectorOptions = {}): QuicCon
     } catch (error) {
       attempt.then((late) => close(late), () => {});
       if (target.signal.aborted) throw target.signal.reason;
-      throw new Error(`${describe(target)}: ${(error as Error)?.message ?? error}`, {
+      throw new Error(`${describe(target)}: ${messageOf(error)}`, {
         cause: error,
       });
     }

@@ -18,6 +18,7 @@
  */
 import type { Logger } from "../log/mod.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** Options of {@linkcode acceptTls}. */
 export interface TlsAcceptorOptions {
@@ -103,7 +104,7 @@ export function acceptTls(options: TlsAcceptorOptions): TlsAcceptor {
       }
     } catch (error) {
       if (!stopped) {
-        logger?.debug("tls handshake failed", { error: (error as Error)?.message });
+        logger?.debug("tls handshake failed", { error: messageOf(error) });
         options.onHandshakeFailed?.(error as Error);
       }
       close(conn);
@@ -128,12 +129,12 @@ export function acceptTls(options: TlsAcceptorOptions): TlsAcceptor {
         if (!live.has(listener)) return; // closed by setCertificate() or stop()
         if (error instanceof Deno.errors.BadResource) return;
         // EMFILE and the like: say so, and give the process a moment before trying again.
-        logger?.warn("accept failed", { error: (error as Error)?.message });
+        logger?.warn("accept failed", { error: messageOf(error) });
         await new Promise((r) => setTimeout(r, 50));
         continue;
       }
       admit(conn).catch((error) =>
-        logger?.error("connection setup failed", { error: (error as Error)?.message })
+        logger?.error("connection setup failed", { error: messageOf(error) })
       );
     }
   }

@@ -14,6 +14,7 @@ import {
 import type { EdnsOption, MessageInfo } from "./message.ts";
 import { headerRcode, parseMessage, sameQuestion } from "./message.ts";
 import { optRecordSize, setOpt } from "./edns.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** An RFC 8914 Extended DNS Error to attach to a response. */
 export interface ExtendedError {
@@ -102,7 +103,7 @@ export function validateAnswer(
   try {
     info = parseMessage(answer);
   } catch (cause) {
-    throw new InvalidAnswerError(`malformed answer: ${(cause as Error).message}`, { cause });
+    throw new InvalidAnswerError(`malformed answer: ${messageOf(cause)}`, { cause });
   }
   if ((info.flags & Flag.QR) === 0) throw new InvalidAnswerError("answer is not a response");
   if (info.id !== expectedId) {

@@ -17,6 +17,7 @@ import {
   TransportError,
 } from "./doh_transport.ts";
 import { redactUrl, type Upstream, UpstreamError } from "./types.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 export type { FetchLike } from "./doh_transport.ts";
 
@@ -109,7 +110,7 @@ export class DohUpstream implements Upstream {
   #wrap(error: unknown): UpstreamError {
     if (error instanceof UpstreamError) return error;
     const kind = error instanceof RangeError ? "bad-answer" : "network";
-    return new UpstreamError(this.name, kind, (error as Error)?.message ?? String(error), {
+    return new UpstreamError(this.name, kind, messageOf(error), {
       cause: error,
     });
   }

@@ -13,7 +13,8 @@ import { concatBytes } from "../bytes/concat.ts";
 import type { Logger } from "../log/mod.ts";
 import { DOT_DEFAULT_PORT, urlHost } from "./dot_url.ts";
 import type { StreamTarget } from "./stream.ts";
-import { messageOf, type Upstream, UpstreamError } from "./types.ts";
+import { messageOf } from "../errors/message_of.ts";
+import { type Upstream, UpstreamError } from "./types.ts";
 
 /** The DoQ port (RFC 9250 §4.1.1): UDP 853. */
 export const DOQ_DEFAULT_PORT = DOT_DEFAULT_PORT;

@@ -13,7 +13,8 @@ import { encodeFrames, FrameDecoder } from "../framing/codec.ts";
 import type { Logger } from "../log/mod.ts";
 import { DOT_DEFAULT_PORT, urlHost } from "./dot_url.ts";
 import type { ByteStream, StreamConnector } from "./stream.ts";
-import { messageOf, type Upstream, UpstreamError } from "./types.ts";
+import { messageOf } from "../errors/message_of.ts";
+import { type Upstream, UpstreamError } from "./types.ts";
 
 /** Options of {@linkcode DotUpstream}. */
 export interface DotUpstreamOptions {

@@ -14,7 +14,7 @@
 import type { DotUrl } from "../upstream/dot_url.ts";
 import { urlHost } from "../upstream/dot_url.ts";
 import type { ByteStream, StreamConnector, StreamTarget } from "../upstream/stream.ts";
-import { messageOf } from "../upstream/types.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** A socket as `cloudflare:sockets` returns it: a {@linkcode ByteStream} plus `opened`. */
 export interface SocketsSocket extends ByteStream {
@@ -71,7 +71,7 @@ function importConnect(): Promise<SocketsConnect> {
     (e) => {
       imported = undefined;
       throw new Error(
-        `cloudflare:sockets is not available here (only in Workers): ${(e as Error).message}`,
+        `cloudflare:sockets is not available here (only in Workers): ${messageOf(e)}`,
         { cause: e },
       );
     },

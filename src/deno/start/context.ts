@@ -14,6 +14,7 @@ import { RateLimiter } from "../../resolver/ratelimit.ts";
 import { createProcessor, type Processor, type QueryObserver } from "../../resolver/processor.ts";
 import { tenantFromServerName } from "../../config/tenants.ts";
 import type { FetchLike } from "../../upstream/doh.ts";
+import { messageOf } from "../../errors/message_of.ts";
 
 /** Extra wiring for `startBridge`; tests use it to point at local upstreams. */
 export interface BridgeDeps {
@@ -64,7 +65,7 @@ export function readKeyFile(origin: string, path: string): string {
   try {
     return Deno.readTextFileSync(path);
   } catch (e) {
-    throw new ConfigError(origin, `cannot read "${path}": ${(e as Error).message}`);
+    throw new ConfigError(origin, `cannot read "${path}": ${messageOf(e)}`);
   }
 }
 
