@@ -11,6 +11,7 @@ import { Buffer } from "node:buffer";
 import { createHash, X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import tls from "node:tls";
+import { abortable } from "../async/abortable.ts";
 import type { Logger } from "../log/mod.ts";
 import type { ByteStream, StreamConnector, StreamTarget } from "../upstream/stream.ts";
 
@@ -61,6 +62,35 @@ function chainPins(cert: tls.PeerCertificate): string[] {
     c = next;
   }
   return pins;
+}
+
+/**
+ * Settles when the TLS handshake of `socket` completes, or rejects with an `Error` saying what
+ * failed (`what` names the connection); its listeners go either way.
+ */
+function handshake(socket: tls.TLSSocket, what: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onSecure = () => {
+      cleanup();
+      resolve();
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(new Error(`${what}: ${error.message}`, { cause: error }));
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new Error(`${what}: connection closed during the handshake`));
+    };
+    const cleanup = () => {
+      socket.off("secureConnect", onSecure);
+      socket.off("error", onError);
+      socket.off("close", onClose);
+    };
+    socket.once("secureConnect", onSecure);
+    socket.once("error", onError);
+    socket.once("close", onClose);
+  });
 }
 
 function describe(target: StreamTarget): string {
@@ -195,71 +225,48 @@ export function createTlsConnector(options: TlsConnectorOptions = {}): StreamCon
   const graceMs = options.closeGraceMs ?? 2_000;
   let warned = false;
 
-  return (target) =>
-    new Promise<ByteStream>((resolve, reject) => {
-      const { signal } = target;
-      if (signal.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      const what = describe(target);
-      if (opportunistic && !warned) {
-        warned = true;
-        const msg = `DoT upstream ${target.hostname}:${target.port} is NOT authenticated ` +
-          "(opportunistic mode, RFC 7858 §4.1): anyone on the path can read and forge its answers";
-        if (options.logger) {
-          options.logger.warn(msg, { upstream: `${target.hostname}:${target.port}` });
-        } else console.warn(msg);
-      }
-      const servername = target.servername;
-      const socket = tls.connect({
-        host: target.hostname,
-        port: target.port,
-        servername: isIP(servername) ? undefined : servername,
-        ca,
-        ALPNProtocols: ["dot"],
-        minVersion: "TLSv1.2",
-        rejectUnauthorized: !opportunistic,
-        checkServerIdentity: (_host, cert) => {
-          const nameError = tls.checkServerIdentity(servername, cert);
-          if (nameError) return nameError;
-          if (pins.size === 0) return undefined;
-          const seen = chainPins(cert);
-          if (seen.some((pin) => pins.has(pin))) return undefined;
-          return new Error(
-            `SPKI pin mismatch: the server's key ${seen[0] ?? "(none)"} matches none of the ` +
-              `${pins.size} configured pin(s)`,
-          );
-        },
-      });
-      let settled = false;
-      const fail = (error: unknown) => {
-        if (settled) return;
-        settled = true;
-        cleanup();
-        socket.destroy();
-        reject(error);
-      };
-      const onError = (error: Error) =>
-        fail(new Error(`${what}: ${error.message}`, { cause: error }));
-      const onClose = () => fail(new Error(`${what}: connection closed during the handshake`));
-      const onAbort = () => fail(signal.reason);
-      const cleanup = () => {
-        socket.off("error", onError);
-        socket.off("close", onClose);
-        signal.removeEventListener("abort", onAbort);
-      };
-      socket.once("error", onError);
-      socket.once("close", onClose);
-      signal.addEventListener("abort", onAbort, { once: true });
-      socket.once("secureConnect", () => {
-        if (settled) return;
-        settled = true;
-        cleanup();
-        try {
-          socket.setNoDelay(true);
-        } catch { /* not a TCP socket */ }
-        resolve(wrapSocket(socket, highWaterMark, graceMs));
-      });
+  return async (target) => {
+    const { signal } = target;
+    signal.throwIfAborted();
+    const what = describe(target);
+    if (opportunistic && !warned) {
+      warned = true;
+      const msg = `DoT upstream ${target.hostname}:${target.port} is NOT authenticated ` +
+        "(opportunistic mode, RFC 7858 §4.1): anyone on the path can read and forge its answers";
+      if (options.logger) {
+        options.logger.warn(msg, { upstream: `${target.hostname}:${target.port}` });
+      } else console.warn(msg);
+    }
+    const servername = target.servername;
+    const socket = tls.connect({
+      host: target.hostname,
+      port: target.port,
+      servername: isIP(servername) ? undefined : servername,
+      ca,
+      ALPNProtocols: ["dot"],
+      minVersion: "TLSv1.2",
+      rejectUnauthorized: !opportunistic,
+      checkServerIdentity: (_host, cert) => {
+        const nameError = tls.checkServerIdentity(servername, cert);
+        if (nameError) return nameError;
+        if (pins.size === 0) return undefined;
+        const seen = chainPins(cert);
+        if (seen.some((pin) => pins.has(pin))) return undefined;
+        return new Error(
+          `SPKI pin mismatch: the server's key ${seen[0] ?? "(none)"} matches none of the ` +
+            `${pins.size} configured pin(s)`,
+        );
+      },
     });
+    try {
+      await abortable(handshake(socket, what), signal);
+    } catch (error) {
+      socket.destroy();
+      throw error;
+    }
+    try {
+      socket.setNoDelay(true);
+    } catch { /* not a TCP socket */ }
+    return wrapSocket(socket, highWaterMark, graceMs);
+  };
 }

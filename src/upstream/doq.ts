@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { abortable } from "../async/abortable.ts";
 import { HEADER_LENGTH, MAX_MESSAGE_SIZE } from "../dns/constants.ts";
 import { type Answer, answerWithId } from "../dns/answer.ts";
 import type { Query } from "../dns/query.ts";
@@ -86,16 +87,6 @@ class ConnectionLost extends Error {
     super(message, options);
     this.name = "ConnectionLost";
   }
-}
-
-/** Rejects with `signal.reason` when it aborts; `cleanup` removes the listener. */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
 
 /** Reads exactly one length-prefixed message, then expects the end of the stream. */

@@ -14,6 +14,7 @@
 import type { DotUrl } from "../upstream/dot_url.ts";
 import { urlHost } from "../upstream/dot_url.ts";
 import type { ByteStream, StreamConnector, StreamTarget } from "../upstream/stream.ts";
+import { abortable } from "../async/abortable.ts";
 import { messageOf } from "../errors/message_of.ts";
 
 /** A socket as `cloudflare:sockets` returns it: a {@linkcode ByteStream} plus `opened`. */
@@ -122,19 +123,12 @@ export function createSocketsConnector(options: SocketsConnectorOptions = {}): S
       throw new Error(`${describe(target)}: ${messageOf(e)}`, { cause: e });
     }
     socket.closed.catch(() => {}); // observed by the DoT upstream through the stream it reads
-    let onAbort = () => {};
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
     try {
-      await Promise.race([socket.opened, aborted]);
+      await abortable(socket.opened, signal);
     } catch (e) {
       Promise.resolve(socket.close()).catch(() => {});
       if (signal.aborted) throw signal.reason;
       throw new Error(`${describe(target)}: ${messageOf(e)}`, { cause: e });
-    } finally {
-      signal.removeEventListener("abort", onAbort);
     }
     return {
       readable: socket.readable,
