@@ -10,7 +10,7 @@ import { type Answer, answerWithId } from "../dns/answer.ts";
 import type { Query } from "../dns/query.ts";
 import { InvalidAnswerError, validateAnswer } from "../dns/response.ts";
 import { encodeFrames } from "../framing/codec.ts";
-import { concatBytes } from "../bytes/concat.ts";
+import { readDoqMessage } from "../framing/doq_stream.ts";
 import type { Logger } from "../log/mod.ts";
 import { DOT_DEFAULT_PORT, urlHost } from "./dot_url.ts";
 import type { StreamTarget } from "./stream.ts";
@@ -87,53 +87,6 @@ class ConnectionLost extends Error {
     super(message, options);
     this.name = "ConnectionLost";
   }
-}
-
-/** Reads exactly one length-prefixed message, then expects the end of the stream. */
-async function readAnswer(readable: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const reader = readable.getReader();
-  const chunks: Uint8Array[] = [];
-  let have = 0;
-  let need = -1;
-  let complete = false;
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      if (value.length === 0) continue;
-      chunks.push(value);
-      have += value.length;
-      if (need < 0 && have >= 2) {
-        const head = chunks[0].length >= 2 ? chunks[0] : concatBytes(chunks, have);
-        need = 2 + ((head[0] << 8) | head[1]);
-      }
-      if (need >= 0 && have > need) throw new RangeError("data after the answer on the stream");
-      if (need >= 0 && have === need) {
-        complete = true;
-        break;
-      }
-    }
-  } finally {
-    if (complete) drain(reader);
-    else reader.releaseLock();
-  }
-  if (need < 0 || have < need) {
-    throw new RangeError(`the stream ended after ${have} bytes, inside the answer`);
-  }
-  return concatBytes(chunks, have).subarray(2);
-}
-
-/**
- * After the whole answer: waits in the background for the server's FIN, so the stream is done
- * on both sides and its resources go, and stops the stream if more data comes instead.
- */
-function drain(reader: ReadableStreamDefaultReader<Uint8Array>): void {
-  reader.read().then(
-    ({ done }) => {
-      if (!done) reader.cancel().catch(() => {});
-    },
-    () => {},
-  ).finally(() => reader.releaseLock());
 }
 
 /**
@@ -256,7 +209,7 @@ export class DoqUpstream implements Upstream {
     signal.addEventListener("abort", cancel, { once: true });
     try {
       const writer = stream.writable.getWriter();
-      const answer = readAnswer(stream.readable);
+      const answer = readDoqMessage(stream.readable, { until: "message" });
       answer.catch(() => {}); // awaited below; a failed write must not leave it unhandled
       try {
         await writer.write(framed);
