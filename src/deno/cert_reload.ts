@@ -6,6 +6,7 @@
  * @module
  */
 import type { Logger } from "../log/mod.ts";
+import { spkiPinFromPem } from "../pki/spki.ts";
 import { checkCertificatePair } from "./cert_check.ts";
 import { reloadOnChange } from "./file_watch.ts";
 import { messageOf } from "../errors/message_of.ts";
@@ -59,7 +60,8 @@ export function watchCertificate(options: CertificateWatchOptions): CertificateW
     if (cert + key === last) return false;
     let pin: string;
     try {
-      pin = checkCertificatePair(cert, key).spkiPin;
+      checkCertificatePair(cert, key);
+      pin = await spkiPinFromPem(cert);
     } catch (e) {
       logger?.error("certificate reload refused, keeping the old one", {
         reason,

@@ -2,17 +2,18 @@
  * The runtime side of a DoT upstream: a {@linkcode StreamConnector} over `node:tls`.
  *
  * `node:tls` rather than `Deno.connectTls`/`Deno.startTls`, because only `node:tls` exposes the
- * peer certificate (needed for SPKI pins) and takes a separate `servername` (connect to an
- * address, authenticate a name). Everything `node:tls`-specific stays in this file.
+ * peer certificate (needed for SPKI pins, computed by `src/pki/spki.ts`) and takes a separate
+ * `servername` (connect to an address, authenticate a name). Everything `node:tls`-specific stays
+ * in this file.
  *
  * @module
  */
 import { Buffer } from "node:buffer";
-import { createHash, X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import tls from "node:tls";
 import { abortable } from "../async/abortable.ts";
 import type { Logger } from "../log/mod.ts";
+import { spkiPin } from "../pki/spki.ts";
 import type { ByteStream, StreamConnector, StreamTarget } from "../upstream/stream.ts";
 
 /** Options of {@linkcode createTlsConnector}: the authentication policy of one upstream. */
@@ -37,31 +38,31 @@ export interface TlsConnectorOptions {
   closeGraceMs?: number;
 }
 
-/**
- * The RFC 7858 SPKI pin of a DER certificate: base64(SHA-256(DER SubjectPublicKeyInfo)).
- *
- * @example
- * ```ts
- * const pin = spkiPinOfDer(socket.getPeerCertificate(true).raw);
- * ```
- */
-export function spkiPinOfDer(der: Uint8Array): string {
-  const spki = new X509Certificate(der).publicKey.export({ type: "spki", format: "der" });
-  return createHash("sha256").update(spki).digest("base64");
-}
-
-/** The pins of the certificates the server sent, leaf first. */
-function chainPins(cert: tls.PeerCertificate): string[] {
-  const pins: string[] = [];
+/** The DER certificates the server sent, leaf first. */
+function chainOf(cert: tls.PeerCertificate): Uint8Array[] {
+  const ders: Uint8Array[] = [];
   let c: tls.DetailedPeerCertificate | tls.PeerCertificate | undefined = cert;
   for (let depth = 0; c?.raw && depth < 10; depth++) {
-    pins.push(spkiPinOfDer(c.raw));
+    ders.push(c.raw);
     const next: tls.DetailedPeerCertificate | undefined =
       (c as tls.DetailedPeerCertificate).issuerCertificate;
     if (!next || next === c || next.raw?.equals(c.raw)) break;
     c = next;
   }
-  return pins;
+  return ders;
+}
+
+/**
+ * Resolves when a certificate in the chain `socket` was shown has one of `pins`, or rejects
+ * with an `Error` printing the server's own pin.
+ */
+async function checkPins(socket: tls.TLSSocket, pins: Set<string>, what: string): Promise<void> {
+  const seen = await Promise.all(chainOf(socket.getPeerCertificate(true)).map(spkiPin));
+  if (seen.some((pin) => pins.has(pin))) return;
+  throw new Error(
+    `${what}: SPKI pin mismatch: the server's key ${seen[0] ?? "(none)"} matches none of the ` +
+      `${pins.size} configured pin(s)`,
+  );
 }
 
 /**
@@ -246,20 +247,14 @@ export function createTlsConnector(options: TlsConnectorOptions = {}): StreamCon
       ALPNProtocols: ["dot"],
       minVersion: "TLSv1.2",
       rejectUnauthorized: !opportunistic,
-      checkServerIdentity: (_host, cert) => {
-        const nameError = tls.checkServerIdentity(servername, cert);
-        if (nameError) return nameError;
-        if (pins.size === 0) return undefined;
-        const seen = chainPins(cert);
-        if (seen.some((pin) => pins.has(pin))) return undefined;
-        return new Error(
-          `SPKI pin mismatch: the server's key ${seen[0] ?? "(none)"} matches none of the ` +
-            `${pins.size} configured pin(s)`,
-        );
-      },
+      checkServerIdentity: (_host, cert) => tls.checkServerIdentity(servername, cert),
     });
+    // The pins are checked once the chain and the name are (WebCrypto hashes asynchronously).
+    const secured = handshake(socket, what).then(() =>
+      pins.size > 0 ? checkPins(socket, pins, what) : undefined
+    );
     try {
-      await abortable(handshake(socket, what), signal);
+      await abortable(secured, signal);
     } catch (error) {
       socket.destroy();
       throw error;

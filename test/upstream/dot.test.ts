@@ -4,7 +4,7 @@ import { Buffer } from "node:buffer";
 import net from "node:net";
 import { classifyQuery, type Query } from "../../src/dns/query.ts";
 import { createTlsConnector } from "../../src/deno/tls_connector.ts";
-import { issueCertificate, spkiPinFromPem } from "../../src/deno/pki.ts";
+import { issueCertificate, spkiPinFromPem } from "../../src/pki/mod.ts";
 import type { LogFields, Logger } from "../../src/log/mod.ts";
 import { DotUpstream, type DotUpstreamOptions } from "../../src/upstream/dot.ts";
 import { parseDotUrl } from "../../src/upstream/dot_url.ts";

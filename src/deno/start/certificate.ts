@@ -7,6 +7,7 @@
  */
 import type { Config } from "../../config/config.ts";
 import { ConfigError } from "../../config/parse.ts";
+import { spkiPinFromPem } from "../../pki/spki.ts";
 import { checkCertificatePair } from "../cert_check.ts";
 import { readKeyFile, type ServedCertificate } from "./context.ts";
 import type { Started } from "./steps.ts";
@@ -31,7 +32,8 @@ export async function loadCertificate(config: Config): Promise<ServedCertificate
     }
     let spkiPin: string;
     try {
-      spkiPin = checkCertificatePair(cert, key).spkiPin;
+      checkCertificatePair(cert, key);
+      spkiPin = await spkiPinFromPem(cert);
     } catch (e) {
       throw new ConfigError(origin.cert, `"${certFile}": ${messageOf(e)}`);
     }
