@@ -34,8 +34,8 @@ import { encodeFrames } from "../framing/codec.ts";
 import { DoqStreamError, type DoqStreamFault, readDoqMessage } from "../framing/doq_stream.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Processor } from "../resolver/processor.ts";
-import type { RateLimiter } from "../resolver/ratelimit.ts";
 import { ConnectionSlots, type Refusal as SlotRefusal } from "./connection_slots.ts";
+import type { ListenerGuards } from "./listener_guards.ts";
 import { messageOf } from "../errors/message_of.ts";
 
 /** RFC 9250 §8.4 error codes. */
@@ -51,8 +51,14 @@ export const DoqError = {
 /** How long answers written before shutdown get to reach their clients (within the grace). */
 const SHUTDOWN_LINGER_MS = 200;
 
-/** Options of {@linkcode listenDoq}. */
-export interface DoqListenerOptions {
+/**
+ * Options of {@linkcode listenDoq}: the listener guards but the PROXY protocol (not over UDP)
+ * and `reusePort` (Deno's QUIC endpoint has no SO_REUSEPORT). `idleTimeoutMs` is QUIC's idle
+ * timeout (no packet for that long); `onEvent` also hears of stream errors; `onHandshake` is
+ * always told `undefined`: Deno's `QuicConn` does not say whether it resumed a session (Deno's
+ * own QUIC client does resume against this server).
+ */
+export interface DoqListenerOptions extends Omit<ListenerGuards, "proxyFrom" | "reusePort"> {
   hostname: string;
   port: number;
   /** PEM certificate chain and key. */
@@ -60,20 +66,6 @@ export interface DoqListenerOptions {
   key: string;
   process: Processor;
   logger?: Logger;
-  /** Default 10 000. */
-  maxConnections?: number;
-  /** Connections one client address may hold; 0 or unset: no limit. */
-  maxConnectionsPerIp?: number;
-  /** Refuses connections from addresses this rejects (ACL). */
-  accept?: (address: string) => boolean;
-  /** New connections per client (`--connection-rate-limit`); past it refused. */
-  connectionRate?: RateLimiter;
-  /** Handshakes per client (`--handshake-rate-limit`); past it refused. */
-  handshakeRate?: RateLimiter;
-  /** Handshake deadline. Default 5 s. */
-  handshakeTimeoutMs?: number;
-  /** QUIC idle timeout: a connection with no packet for this long is closed. Default 10 s. */
-  idleTimeoutMs?: number;
   /** Time a stream may take to deliver its query and FIN. Default 5 s. */
   streamTimeoutMs?: number;
   /**
@@ -85,13 +77,6 @@ export interface DoqListenerOptions {
   maxStreams?: number;
   /** Largest query accepted, in bytes. Default 65 535. */
   maxMessageSize?: number;
-  /** Told about refusals (`refused-<reason>`), failed handshakes and stream errors, for metrics. */
-  onEvent?: (event: string) => void;
-  /**
-   * Told about each completed handshake. Always `undefined`: Deno's `QuicConn` does not say
-   * whether it resumed a session (Deno's own QUIC client does resume against this server).
-   */
-  onHandshake?: (resumed: undefined) => void;
   /** The tenant a connection belongs to, from the server name the client sent (SNI). */
   tenantOf?: (servername: string) => string | undefined;
 }

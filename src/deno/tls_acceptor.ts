@@ -18,10 +18,18 @@
  */
 import type { Logger } from "../log/mod.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
+import type { ListenerGuards } from "./listener_guards.ts";
 import { messageOf } from "../errors/message_of.ts";
 
-/** Options of {@linkcode acceptTls}. */
-export interface TlsAcceptorOptions {
+/**
+ * Options of {@linkcode acceptTls}: the listener guards it applies itself (slots and handshake
+ * deadline; the rest is its caller's), reported through its own hooks rather than `onEvent`.
+ */
+export interface TlsAcceptorOptions extends
+  Pick<
+    ListenerGuards,
+    "maxConnections" | "maxConnectionsPerIp" | "accept" | "handshakeTimeoutMs" | "reusePort"
+  > {
   hostname: string;
   port: number;
   cert: string;
@@ -29,14 +37,6 @@ export interface TlsAcceptorOptions {
   alpnProtocols: string[];
   /** The negotiated ALPN protocol must be this one, or the connection is dropped. */
   requireAlpn?: string;
-  /** Share the port with other listeners (threads). */
-  reusePort?: boolean;
-  maxConnections?: number;
-  /** 0 or unset: no per-address cap. */
-  maxConnectionsPerIp?: number;
-  handshakeTimeoutMs?: number;
-  /** Closes connections from addresses this rejects, at accept. */
-  accept?: (address: string) => boolean;
   logger?: Logger;
   /** A connection refused at accept, and why. */
   onRefused?: (reason: string) => void;
