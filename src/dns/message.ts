@@ -36,8 +36,8 @@ export interface OptRecord {
   readonly options: readonly EdnsOption[];
 }
 
-/** What {@linkcode parseMessage} learns about a message. */
-export interface MessageInfo {
+/** The fixed 12-byte header of a message (RFC 1035 §4.1.1), as {@linkcode readHeader} reads it. */
+export interface MessageHeader {
   readonly id: number;
   /** The 16-bit flags word: QR, opcode, AA, TC, RD, RA, Z, AD, CD, rcode. */
   readonly flags: number;
@@ -45,6 +45,10 @@ export interface MessageInfo {
   readonly ancount: number;
   readonly nscount: number;
   readonly arcount: number;
+}
+
+/** What {@linkcode parseMessage} learns about a message: its header, and more. */
+export interface MessageInfo extends MessageHeader {
   /** The first question, if there is one. */
   readonly question?: Question;
   /** Offset just past the question section. */
@@ -184,15 +188,7 @@ function skipName(wire: Uint8Array, offset: number): number {
  * ```
  */
 export function parseMessage(wire: Uint8Array): MessageInfo {
-  if (wire.length < HEADER_LENGTH) {
-    throw new RangeError(`dns: message of ${wire.length} bytes is shorter than a header`);
-  }
-  const id = u16(wire, 0);
-  const flags = u16(wire, 2);
-  const qdcount = u16(wire, 4);
-  const ancount = u16(wire, 6);
-  const nscount = u16(wire, 8);
-  const arcount = u16(wire, 10);
+  const { id, flags, qdcount, ancount, nscount, arcount } = readHeader(wire);
 
   let pos = HEADER_LENGTH;
   let question: Question | undefined;
@@ -258,9 +254,39 @@ function readOptions(wire: Uint8Array, start: number, end: number): EdnsOption[]
   return options;
 }
 
+/**
+ * Reads the header of a message: the only place its bytes are read by position.
+ *
+ * @throws {RangeError} if `wire` is shorter than a header
+ *
+ * @example
+ * ```ts
+ * const { flags, ancount } = readHeader(answer);
+ * if (headerRcode(flags) === Rcode.NOERROR && ancount === 0) console.log("NODATA");
+ * ```
+ */
+export function readHeader(wire: Uint8Array): MessageHeader {
+  if (wire.length < HEADER_LENGTH) {
+    throw new RangeError(`dns: message of ${wire.length} bytes is shorter than a header`);
+  }
+  return {
+    id: u16(wire, 0),
+    flags: u16(wire, 2),
+    qdcount: u16(wire, 4),
+    ancount: u16(wire, 6),
+    nscount: u16(wire, 8),
+    arcount: u16(wire, 10),
+  };
+}
+
 /** Reads the message ID. The caller guarantees at least two bytes. */
 export function getId(wire: Uint8Array): number {
   return u16(wire, 0);
+}
+
+/** Reads the header's flags word (see {@linkcode headerRcode}). The caller guarantees four bytes. */
+export function getFlags(wire: Uint8Array): number {
+  return u16(wire, 2);
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 import { getUint16 as u16, getUint32 } from "../bytes/uint.ts";
 import { HEADER_LENGTH, Rcode, RrType } from "./constants.ts";
+import { headerRcode, readHeader } from "./message.ts";
 
 /** RFC 2181 §8: a TTL with the most significant bit set is treated as zero. */
 const MAX_TTL = 0x7fffffff;
@@ -48,11 +49,9 @@ function u32(wire: Uint8Array, at: number): number {
  */
 export function minAnswerTtl(wire: Uint8Array): number | undefined {
   if (wire.length < HEADER_LENGTH) return undefined;
-  const rcode = wire[3] & 0x0f;
+  const { flags, qdcount, ancount, nscount } = readHeader(wire);
+  const rcode = headerRcode(flags);
   if (rcode !== Rcode.NOERROR && rcode !== Rcode.NXDOMAIN) return undefined;
-  const qdcount = u16(wire, 4);
-  const ancount = u16(wire, 6);
-  const nscount = u16(wire, 8);
   try {
     let pos = HEADER_LENGTH;
     for (let i = 0; i < qdcount; i++) pos = skipName(wire, pos) + 4;
@@ -104,8 +103,8 @@ export function minAnswerTtl(wire: Uint8Array): number | undefined {
  */
 export function ageTtls(wire: Uint8Array, seconds: number, floor = 0, ceiling = MAX_TTL): void {
   if (seconds <= 0 && floor <= 0 && ceiling >= MAX_TTL) return;
-  const qdcount = u16(wire, 4);
-  const records = u16(wire, 6) + u16(wire, 8) + u16(wire, 10);
+  const { qdcount, ancount, nscount, arcount } = readHeader(wire);
+  const records = ancount + nscount + arcount;
   let pos = HEADER_LENGTH;
   for (let i = 0; i < qdcount; i++) pos = skipName(wire, pos) + 4;
   for (let i = 0; i < records; i++) {

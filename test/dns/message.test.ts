@@ -3,11 +3,13 @@ import * as fc from "fast-check";
 import dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
 import {
+  getFlags,
   getId,
   headerOpcode,
   headerRcode,
   parseMessage,
   type Question,
+  readHeader,
   readName,
   sameQuestion,
   withId,
@@ -409,6 +411,31 @@ describe("withId and header helpers", () => {
     expect(copy.length).toBe(view.length);
     expect(getId(copy)).toBe(7);
     expect(getId(view)).toBe(0x4242);
+  });
+
+  it("reads every header field at its place, big-endian, whatever follows it", () => {
+    const fields = { id: 0xa1b2, flags: 0x8583, qd: 0x0102, an: 0x0304, ns: 0xff00, ar: 0x00ff };
+    const wire = concat(header(fields), [0xde, 0xad]);
+    expect(readHeader(wire)).toEqual({
+      id: 0xa1b2,
+      flags: 0x8583,
+      qdcount: 0x0102,
+      ancount: 0x0304,
+      nscount: 0xff00,
+      arcount: 0x00ff,
+    });
+    expect(getId(wire)).toBe(0xa1b2);
+    expect(getFlags(wire)).toBe(0x8583);
+    expect(getFlags(wire.subarray(0, 4))).toBe(0x8583);
+    // parseMessage reads its header the same way.
+    const query = makeQuery({ id: 0x0b0c });
+    expect(parseMessage(query)).toMatchObject(readHeader(query));
+  });
+
+  it("refuses to read a header from fewer than 12 bytes", () => {
+    expect(() => readHeader(header().subarray(0, 11))).toThrow(
+      new RangeError("dns: message of 11 bytes is shorter than a header"),
+    );
   });
 
   it("reads opcode and rcode from the flags word", () => {
