@@ -155,8 +155,14 @@ function labelText(wire: Uint8Array, start: number, len: number): string {
   return s;
 }
 
-/** Skips a name without building it; same checks as {@linkcode readName} for the inline part. */
-function skipName(wire: Uint8Array, offset: number): number {
+/**
+ * Skips the (possibly compressed) name at `offset` without building it: the checks of
+ * {@linkcode readName} for the inline part, none for where a pointer leads.
+ *
+ * @returns the offset just past the name
+ * @throws {RangeError} if the name runs past the message or uses a reserved label type
+ */
+export function skipName(wire: Uint8Array, offset: number): number {
   let pos = offset;
   for (;;) {
     if (pos >= wire.length) throw new RangeError(`dns: name at offset ${offset} runs past the end`);

@@ -6,22 +6,10 @@
  */
 import { getUint16 as u16, getUint32 } from "../bytes/uint.ts";
 import { HEADER_LENGTH, Rcode, RrType } from "./constants.ts";
-import { headerRcode, readHeader } from "./message.ts";
+import { headerRcode, readHeader, skipName } from "./message.ts";
 
 /** RFC 2181 §8: a TTL with the most significant bit set is treated as zero. */
 const MAX_TTL = 0x7fffffff;
-
-function skipName(wire: Uint8Array, offset: number): number {
-  let pos = offset;
-  for (;;) {
-    if (pos >= wire.length) throw new RangeError("dns: name runs past the end");
-    const len = wire[pos];
-    if (len === 0) return pos + 1;
-    if ((len & 0xc0) === 0xc0) return pos + 2;
-    if ((len & 0xc0) !== 0) throw new RangeError("dns: reserved label type");
-    pos += 1 + len;
-  }
-}
 
 /** A TTL field: RFC 2181 §8 reads one with the top bit set as 0. */
 function u32(wire: Uint8Array, at: number): number {

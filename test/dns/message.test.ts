@@ -12,6 +12,7 @@ import {
   readHeader,
   readName,
   sameQuestion,
+  skipName,
   withId,
 } from "../../src/dns/message.ts";
 import { A_IN, concat, decodePacket, header, makeQuery, MALFORMED, wireName } from "./fixtures.ts";
@@ -369,6 +370,25 @@ describe("parseMessage", () => {
       }
     }
     expect(rejected).toBeGreaterThan(MALFORMED.length / 2);
+  });
+});
+
+describe("skipName", () => {
+  it.each([
+    ["the root", [0], 0, 1],
+    ["an inline name", [1, 0x61, 1, 0x62, 0], 0, 5],
+    ["a pointer", [1, 0x61, 0, 0xc0, 0x00], 3, 5],
+    ["labels then a pointer", [1, 0x61, 0, 1, 0x62, 0xc0, 0x00], 3, 7],
+  ])("steps over %s", (_what, wire, offset, end) => {
+    expect(skipName(Uint8Array.from(wire), offset)).toBe(end);
+  });
+
+  it.each([
+    ["a name that runs past the end", [3, 0x61, 0x62]],
+    ["a pointer cut in half", [1, 0x61, 0xc0]],
+    ["a reserved label type", [0x40, 0]],
+  ])("refuses %s", (_what, wire) => {
+    expect(() => skipName(Uint8Array.from(wire), 0)).toThrow(RangeError);
   });
 });
 
