@@ -8,7 +8,6 @@ import { abortable } from "../async/abortable.ts";
 import { HEADER_LENGTH, MAX_MESSAGE_SIZE } from "../dns/constants.ts";
 import { type Answer, answerWithId } from "../dns/answer.ts";
 import type { Query } from "../dns/query.ts";
-import { InvalidAnswerError, validateAnswer } from "../dns/response.ts";
 import { encodeFrames } from "../framing/codec.ts";
 import { readDoqMessage } from "../framing/doq_stream.ts";
 import type { Logger } from "../log/mod.ts";
@@ -16,6 +15,7 @@ import { DOT_DEFAULT_PORT, urlHost } from "./dot_url.ts";
 import type { StreamTarget } from "./stream.ts";
 import { messageOf } from "../errors/message_of.ts";
 import { type Upstream, UpstreamError } from "./types.ts";
+import { checkedAnswer, upstreamFailure } from "./failure.ts";
 
 /** The DoQ port (RFC 9250 §4.1.1): UDP 853. */
 export const DOQ_DEFAULT_PORT = DOT_DEFAULT_PORT;
@@ -168,25 +168,11 @@ export class DoqUpstream implements Upstream {
         if (signal.aborted) throw signal.reason;
         if (this.#closed) throw new UpstreamError(this.name, "unavailable", "closed");
         if (error instanceof ConnectionLost && attempt === 0) continue; // once, on a new connection
-        throw this.#wrap(error);
+        throw upstreamFailure(this.name, error);
       }
     }
-    let info;
-    try {
-      info = validateAnswer(query.info, body, 0);
-    } catch (error) {
-      if (error instanceof InvalidAnswerError) {
-        throw new UpstreamError(this.name, "bad-answer", error.message, { cause: error });
-      }
-      throw error;
-    }
+    const info = checkedAnswer(this.name, query.info, body, 0);
     return answerWithId({ wire: body, info }, query.info.id);
-  }
-
-  #wrap(error: unknown): UpstreamError {
-    if (error instanceof UpstreamError) return error;
-    const kind = error instanceof RangeError ? "bad-answer" : "network";
-    return new UpstreamError(this.name, kind, messageOf(error), { cause: error });
   }
 
   /** One query on one stream of the pooled connection. */
