@@ -11,6 +11,7 @@ import { type LocalDotUpstream, startDotUpstream } from "../support/dot_upstream
 import { opensslPin } from "../support/openssl.ts";
 import { type TestPki, testPki } from "../support/pki.ts";
 import { octetFor } from "../support/zone.ts";
+import { rejection } from "../support/rejection.ts";
 
 function target(port: number, servername: string, hostname = "127.0.0.1"): StreamTarget {
   return { hostname, port, servername, signal: AbortSignal.timeout(10_000) };
@@ -50,15 +51,6 @@ async function exchangeOnce(stream: ByteStream, name: string, id: number) {
   } finally {
     reader.releaseLock();
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error("expected a rejection");
 }
 
 let pki: TestPki;

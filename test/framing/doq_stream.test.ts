@@ -10,6 +10,7 @@ import {
   MAX_DOQ_STREAM_BYTES,
   readDoqMessage,
 } from "../../src/framing/doq_stream.ts";
+import { rejection } from "../support/rejection.ts";
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 
@@ -36,16 +37,6 @@ function streamOf(...chunks: number[][]): ReadableStream<Uint8Array> {
   for (const c of chunks) s.push(...c);
   s.fin();
   return s.readable;
-}
-
-/** What `promise` rejects with. */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected a rejection");
 }
 
 /** Whether `promise` is still pending after the tasks queued so far have run. */
