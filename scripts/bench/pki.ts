@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { createCertificateAuthority, issueCertificate } from "../../src/deno/pki.ts";
+import { createCertificateAuthority, issueCertificate } from "../../src/pki/mod.ts";
 
 /** Paths of the PEM files written by {@linkcode writeBenchPki}. */
 export interface BenchPki {

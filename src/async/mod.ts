@@ -1,7 +1,9 @@
 /**
- * Deadlines and timers shared by every part of the bridge, in the manner of Deno std `async/`.
+ * Deadlines, timers and aborts shared by every part of the bridge, in the manner of Deno std
+ * `async/`.
  *
  * @module
  */
+export { abortable } from "./abortable.ts";
 export { DeadlineError, withDeadline } from "./deadline.ts";
 export { type LaneEntry, TimerLane } from "./timer_lane.ts";

@@ -10,6 +10,7 @@ import { canonicalName, ipv4Bytes, ipv6Bytes } from "../records/record.ts";
 import { parseDoqUrl, parseDotUrl } from "../upstream/dot_url.ts";
 import { type Config, isConfig, type ListenAddress, type OptionName } from "./config.ts";
 import { envName, flagSyntax, OPTIONS, type OptionSpec } from "./options.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 export type { Config, ListenAddress } from "./config.ts";
 
@@ -94,7 +95,7 @@ function readFile(path: string, text: string, raw: Raw): void {
   try {
     data = JSON.parse(text);
   } catch (e) {
-    throw new ConfigError(path, `not valid JSON: ${(e as Error).message}`);
+    throw new ConfigError(path, `not valid JSON: ${messageOf(e)}`);
   }
   if (typeof data !== "object" || data === null || Array.isArray(data)) {
     throw new ConfigError(path, "must hold a JSON object of option names to values");
@@ -297,7 +298,7 @@ export function checkUpstream(url: string, from: string): string {
     try {
       parseDotUrl(url);
     } catch (e) {
-      throw new ConfigError(from, (e as Error).message);
+      throw new ConfigError(from, messageOf(e));
     }
     return url;
   }
@@ -305,7 +306,7 @@ export function checkUpstream(url: string, from: string): string {
     try {
       parseDoqUrl(url);
     } catch (e) {
-      throw new ConfigError(from, (e as Error).message);
+      throw new ConfigError(from, messageOf(e));
     }
     return url;
   }
@@ -353,7 +354,7 @@ export function parseConfig(sources: ConfigSources): ParseResult {
       if (!sources.readTextFile) throw new Error("no file access");
       text = sources.readTextFile(path);
     } catch (e) {
-      throw new ConfigError(configPath.from, `cannot read "${path}": ${(e as Error).message}`);
+      throw new ConfigError(configPath.from, `cannot read "${path}": ${messageOf(e)}`);
     }
     readFile(path, text, raw);
   }

@@ -27,6 +27,7 @@
  * @module
  */
 import { checkCidrs, checkUpstream, ConfigError } from "./parse.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** One tenant's policy. */
 export interface TenantSpec {
@@ -75,7 +76,7 @@ export function parseTenants(text: string, origin: string): TenantsConfig {
   try {
     data = JSON.parse(text);
   } catch (e) {
-    throw new ConfigError(origin, `not valid JSON: ${(e as Error).message}`);
+    throw new ConfigError(origin, `not valid JSON: ${messageOf(e)}`);
   }
   if (typeof data !== "object" || data === null || Array.isArray(data)) {
     throw new ConfigError(origin, 'must hold an object with "tenants"');

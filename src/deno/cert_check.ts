@@ -6,12 +6,11 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { createHash, createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
+import { createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
+import { messageOf } from "../errors/message_of.ts";
 
-/** What a good pair looks like. */
+/** What a good pair looks like. Its SPKI pin: `spkiPinFromPem` of `src/pki/spki.ts`. */
 export interface CertificateSummary {
-  /** RFC 7858 SPKI pin of the leaf: base64(sha256(DER SubjectPublicKeyInfo)). */
-  spkiPin: string;
   notAfter: Date;
   subject: string;
 }
@@ -24,7 +23,7 @@ export interface CertificateSummary {
  *
  * @example
  * ```ts
- * const { spkiPin } = checkCertificatePair(certPem, keyPem);
+ * const { notAfter } = checkCertificatePair(certPem, keyPem);
  * ```
  */
 export function checkCertificatePair(
@@ -38,13 +37,13 @@ export function checkCertificatePair(
   try {
     leaf = new X509Certificate(first[0]);
   } catch (e) {
-    throw new Error(`certificate does not parse: ${(e as Error).message}`);
+    throw new Error(`certificate does not parse: ${messageOf(e)}`);
   }
   let keySpki: Buffer;
   try {
     keySpki = createPublicKey(createPrivateKey(keyPem)).export({ type: "spki", format: "der" });
   } catch (e) {
-    throw new Error(`private key does not parse: ${(e as Error).message}`);
+    throw new Error(`private key does not parse: ${messageOf(e)}`);
   }
   const certSpki = leaf.publicKey.export({ type: "spki", format: "der" });
   if (!Buffer.from(certSpki).equals(Buffer.from(keySpki))) {
@@ -56,9 +55,5 @@ export function checkCertificatePair(
     throw new Error(`certificate is not valid before ${notBefore.toISOString()}`);
   }
   if (now > notAfter) throw new Error(`certificate expired ${notAfter.toISOString()}`);
-  return {
-    spkiPin: createHash("sha256").update(certSpki).digest("base64"),
-    notAfter,
-    subject: leaf.subject,
-  };
+  return { notAfter, subject: leaf.subject };
 }

@@ -6,8 +6,10 @@
  * @module
  */
 import type { Logger } from "../log/mod.ts";
+import { spkiPinFromPem } from "../pki/spki.ts";
 import { checkCertificatePair } from "./cert_check.ts";
 import { reloadOnChange } from "./file_watch.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** Options of {@linkcode watchCertificate}. */
 export interface CertificateWatchOptions {
@@ -51,18 +53,19 @@ export function watchCertificate(options: CertificateWatchOptions): CertificateW
     } catch (e) {
       logger?.error("certificate reload refused, keeping the old one", {
         reason,
-        error: (e as Error).message,
+        error: messageOf(e),
       });
       return false;
     }
     if (cert + key === last) return false;
     let pin: string;
     try {
-      pin = checkCertificatePair(cert, key).spkiPin;
+      checkCertificatePair(cert, key);
+      pin = await spkiPinFromPem(cert);
     } catch (e) {
       logger?.error("certificate reload refused, keeping the old one", {
         reason,
-        error: (e as Error).message,
+        error: messageOf(e),
       });
       return false;
     }
@@ -71,7 +74,7 @@ export function watchCertificate(options: CertificateWatchOptions): CertificateW
     } catch (e) {
       logger?.error("certificate reload failed, keeping the old one", {
         reason,
-        error: (e as Error).message,
+        error: messageOf(e),
       });
       return false;
     }

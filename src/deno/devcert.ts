@@ -10,7 +10,7 @@ import {
   describeCertificate,
   issueCertificate,
   spkiPinFromPrivateKeyPem,
-} from "./pki.ts";
+} from "../pki/mod.ts";
 
 /** Paths and pin of the development certificate returned by {@link ensureDevCertificate}. */
 export interface DevCertificate {

@@ -35,16 +35,20 @@ import type { ServerReply, ServerRequest } from "../serve/exchange.ts";
 import { dohFaceHandler, type DohFastPath, type FetchApp, tooLargeReply } from "../http/face.ts";
 import type { Logger } from "../log/mod.ts";
 import { checkCertificatePair } from "./cert_check.ts";
+import type { ListenerGuards } from "./listener_guards.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
 import { type Client, ConnectionFront } from "./connection_front.ts";
 import { proxySignature } from "../net/proxy_protocol.ts";
-import type { RateLimiter } from "../resolver/ratelimit.ts";
 import { endAndLinger, listenNode } from "./node_listen.ts";
 
 export type { DohBindings, DohFastPath, FetchApp };
 
-/** Options of {@linkcode listenDoh}. */
-export interface DohListenerOptions {
+/**
+ * Options of {@linkcode listenDoh}: the listener guards (off, per client, for the
+ * `trustedProxyFrom` peers), and the HTTP face's own. `idleTimeoutMs` counts while a connection
+ * has no request open.
+ */
+export interface DohListenerOptions extends ListenerGuards {
   hostname: string;
   port: number;
   /** PEM certificate chain and key; both set: HTTPS, both unset: plain HTTP. */
@@ -65,35 +69,12 @@ export interface DohListenerOptions {
    * Unset, or without `trustedProxyHeader`: nobody.
    */
   trustedProxyFrom?: (address: string) => boolean;
-  /** Closes connections from addresses this rejects, at accept (ACL). */
-  accept?: (address: string) => boolean;
-  /**
-   * Peers (load balancers) that must open with a PROXY protocol header (v1 or v2) within the
-   * handshake timeout; its address is then the client's for every rule. Unset: nobody.
-   */
-  proxyFrom?: (address: string) => boolean;
-  /** New connections per client (IPv4 address, IPv6 /64); past it closed at once. */
-  connectionRate?: RateLimiter;
-  /** TLS handshakes per client; past it closed before the handshake. */
-  handshakeRate?: RateLimiter;
-  /** Share the port (SO_REUSEPORT): one listener per thread. */
-  reusePort?: boolean;
-  maxConnections?: number;
-  /** Connections per client (IPv4 address, IPv6 /64); 0 or unset: no cap. */
-  maxConnectionsPerIp?: number;
-  handshakeTimeoutMs?: number;
-  /** A connection with nothing open is closed after this long. Default 30 000 ms. */
-  idleTimeoutMs?: number;
   /**
    * A request (headers and body) must arrive within this long of its start, or its stream is
    * reset (HTTP/2) or answered 408 and closed (HTTP/1.1); an HTTP/2 reply waiting for the
    * client's window must make progress within it too, or its stream is reset. Default 10 000 ms.
    */
   requestTimeoutMs?: number;
-  /** Told about refused connections (`refused-<reason>`) and failed handshakes, for metrics. */
-  onEvent?: (event: string) => void;
-  /** Told about each completed TLS handshake: whether it resumed a session. */
-  onHandshake?: (resumed: boolean) => void;
   logger?: Logger;
 }
 

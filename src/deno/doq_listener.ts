@@ -30,13 +30,14 @@
  * @module
  */
 import { TimerLane } from "../async/timer_lane.ts";
-import { concatBytes } from "../bytes/concat.ts";
 import { encodeFrames } from "../framing/codec.ts";
+import { DoqStreamError, type DoqStreamFault, readDoqMessage } from "../framing/doq_stream.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Answer } from "../dns/answer.ts";
 import type { Processor } from "../resolver/processor.ts";
-import type { RateLimiter } from "../resolver/ratelimit.ts";
 import { ConnectionSlots, type Refusal as SlotRefusal } from "./connection_slots.ts";
+import type { ListenerGuards } from "./listener_guards.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** RFC 9250 §8.4 error codes. */
 export const DoqError = {
@@ -48,14 +49,17 @@ export const DoqError = {
   UNSPECIFIED_ERROR: 0x5,
 } as const;
 
-/** The largest stream a query may take: the 2-byte prefix and a 65 535-byte message. */
-const MAX_STREAM_BYTES = 2 + 65_535;
-
 /** How long answers written before shutdown get to reach their clients (within the grace). */
 const SHUTDOWN_LINGER_MS = 200;
 
-/** Options of {@linkcode listenDoq}. */
-export interface DoqListenerOptions {
+/**
+ * Options of {@linkcode listenDoq}: the listener guards but the PROXY protocol (not over UDP)
+ * and `reusePort` (Deno's QUIC endpoint has no SO_REUSEPORT). `idleTimeoutMs` is QUIC's idle
+ * timeout (no packet for that long); `onEvent` also hears of stream errors; `onHandshake` is
+ * always told `undefined`: Deno's `QuicConn` does not say whether it resumed a session (Deno's
+ * own QUIC client does resume against this server).
+ */
+export interface DoqListenerOptions extends Omit<ListenerGuards, "proxyFrom" | "reusePort"> {
   hostname: string;
   port: number;
   /** PEM certificate chain and key. */
@@ -63,20 +67,6 @@ export interface DoqListenerOptions {
   key: string;
   process: Processor;
   logger?: Logger;
-  /** Default 10 000. */
-  maxConnections?: number;
-  /** Connections one client address may hold; 0 or unset: no limit. */
-  maxConnectionsPerIp?: number;
-  /** Refuses connections from addresses this rejects (ACL). */
-  accept?: (address: string) => boolean;
-  /** New connections per client (`--connection-rate-limit`); past it refused. */
-  connectionRate?: RateLimiter;
-  /** Handshakes per client (`--handshake-rate-limit`); past it refused. */
-  handshakeRate?: RateLimiter;
-  /** Handshake deadline. Default 5 s. */
-  handshakeTimeoutMs?: number;
-  /** QUIC idle timeout: a connection with no packet for this long is closed. Default 10 s. */
-  idleTimeoutMs?: number;
   /** Time a stream may take to deliver its query and FIN. Default 5 s. */
   streamTimeoutMs?: number;
   /**
@@ -88,13 +78,6 @@ export interface DoqListenerOptions {
   maxStreams?: number;
   /** Largest query accepted, in bytes. Default 65 535. */
   maxMessageSize?: number;
-  /** Told about refusals (`refused-<reason>`), failed handshakes and stream errors, for metrics. */
-  onEvent?: (event: string) => void;
-  /**
-   * Told about each completed handshake. Always `undefined`: Deno's `QuicConn` does not say
-   * whether it resumed a session (Deno's own QUIC client does resume against this server).
-   */
-  onHandshake?: (resumed: undefined) => void;
   /** The tenant a connection belongs to, from the server name the client sent (SNI). */
   tenantOf?: (servername: string) => string | undefined;
 }
@@ -113,59 +96,37 @@ export interface DoqListener {
 }
 
 /** Why a stream was rejected, for the event counter. */
-type StreamFault = "empty" | "oversize" | "truncated" | "trailing-data" | "nonzero-id" | "timeout";
+type StreamFault = DoqStreamFault | "nonzero-id" | "timeout";
 
 /** Why a connection was refused before its handshake completed, for the event counter. */
 type Refusal = "connection-rate" | "handshake-rate" | SlotRefusal;
 
-class StreamError extends Error {
-  constructor(readonly fault: StreamFault) {
-    super(fault);
-  }
-}
+/** What a stream's deadline aborts its read with. */
+const STREAM_TIMEOUT = new Error("the stream did not deliver its query and FIN in time");
 
 /**
- * Reads a stream to its FIN, refusing more than `max` bytes or a stream slower than its lane's
- * length (one timer per lane, not one per stream).
+ * The query a stream carries, read to its FIN within its lane's deadline (one timer per lane,
+ * not one per stream), or the RFC 9250 fault in it.
  */
-async function readToFin(
+async function queryOf(
   readable: ReadableStream<Uint8Array>,
-  max: number,
+  maxMessageSize: number,
   lane: TimerLane,
-): Promise<Uint8Array> {
-  const reader = readable.getReader();
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  let expire!: (error: StreamError) => void;
-  const timeout = new Promise<never>((_, reject) => (expire = reject));
-  const entry = lane.add(() => expire(new StreamError("timeout")));
+): Promise<Uint8Array | { fault: StreamFault }> {
+  const deadline = new AbortController();
+  const entry = lane.add(() => deadline.abort(STREAM_TIMEOUT));
+  let query: Uint8Array;
   try {
-    while (true) {
-      const { value, done } = await Promise.race([reader.read(), timeout]);
-      if (done) break;
-      length += value.byteLength;
-      if (length > max) throw new StreamError("oversize");
-      chunks.push(value);
-    }
+    query = await readDoqMessage(readable, { maxMessageSize, signal: deadline.signal });
+  } catch (error) {
+    if (error instanceof DoqStreamError) return { fault: error.fault };
+    if (error === STREAM_TIMEOUT) return { fault: "timeout" };
+    throw error;
   } finally {
     lane.cancel(entry);
-    reader.releaseLock();
   }
-  return chunks.length === 1 ? chunks[0] : concatBytes(chunks, length);
-}
-
-/** The query a whole stream carries, or the RFC 9250 fault in it. */
-function queryOf(bytes: Uint8Array, maxMessageSize: number): Uint8Array {
-  if (bytes.byteLength < 2) throw new StreamError(bytes.byteLength === 0 ? "empty" : "truncated");
-  const length = (bytes[0] << 8) | bytes[1];
-  if (length === 0) throw new StreamError("empty");
-  if (length > maxMessageSize) throw new StreamError("oversize");
-  if (bytes.byteLength < 2 + length) throw new StreamError("truncated");
-  if (bytes.byteLength > 2 + length) throw new StreamError("trailing-data");
-  const query = bytes.subarray(2);
-  if (query.byteLength >= 2 && (query[0] !== 0 || query[1] !== 0)) {
-    throw new StreamError("nonzero-id");
-  }
+  // RFC 9250 §4.2.1: the message ID must be 0.
+  if (query.byteLength >= 2 && (query[0] !== 0 || query[1] !== 0)) return { fault: "nonzero-id" };
   return query;
 }
 
@@ -242,15 +203,14 @@ export function listenDoq(options: DoqListenerOptions): DoqListener {
     stream: Deno.QuicBidirectionalStream,
     ctx: Parameters<Processor>[1],
   ): Promise<void> {
-    let query: Uint8Array;
+    let query: Uint8Array | { fault: StreamFault };
     try {
-      query = queryOf(
-        await readToFin(stream.readable, MAX_STREAM_BYTES, streamLane),
-        maxMessageSize,
-      );
-    } catch (error) {
-      const fault = error instanceof StreamError ? error.fault : "read-failed";
-      if (fault === "read-failed") return; // the client reset it, or the connection is gone
+      query = await queryOf(stream.readable, maxMessageSize, streamLane);
+    } catch {
+      return; // the client reset it, or the connection is gone
+    }
+    if ("fault" in query) {
+      const { fault } = query;
       logger?.debug("doq stream rejected", { fault });
       if (fault === "timeout") {
         onEvent?.("stream-timeout");
@@ -264,7 +224,7 @@ export function listenDoq(options: DoqListenerOptions): DoqListener {
     try {
       answer = await options.process(query, ctx);
     } catch (error) {
-      logger?.debug("doq query failed", { error: (error as Error)?.message });
+      logger?.debug("doq query failed", { error: messageOf(error) });
       dropStream(stream);
       return;
     }
@@ -344,7 +304,7 @@ export function listenDoq(options: DoqListenerOptions): DoqListener {
           continue;
         }
         const served = serveStream(conn, stream, ctx).catch((error) => {
-          logger?.debug("doq stream failed", { error: (error as Error)?.message });
+          logger?.debug("doq stream failed", { error: messageOf(error) });
         });
         inFlight.add(served);
         served.finally(() => inFlight.delete(served));
@@ -419,7 +379,7 @@ export function listenDoq(options: DoqListenerOptions): DoqListener {
     } catch (error) {
       // A ClientHello that cannot be served (no common ALPN, bad TLS): already closed by quinn.
       onEvent?.("tls-handshake-failed");
-      logger?.debug("doq accept failed", { error: (error as Error)?.message });
+      logger?.debug("doq accept failed", { error: messageOf(error) });
       return;
     }
     const client = { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port };
@@ -470,7 +430,7 @@ export function listenDoq(options: DoqListenerOptions): DoqListener {
         admit(incoming);
       }
     } catch (error) {
-      if (!closing) logger?.error("doq listener error", { error: (error as Error)?.message });
+      if (!closing) logger?.error("doq listener error", { error: messageOf(error) });
     }
   })();
 

@@ -21,12 +21,12 @@ import type { Logger } from "../log/mod.ts";
 import { checkCertificatePair } from "./cert_check.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
 import { ConnectionFront } from "./connection_front.ts";
-import type { RateLimiter } from "../resolver/ratelimit.ts";
+import type { ListenerGuards } from "./listener_guards.ts";
 import { endAndLinger, listenNode } from "./node_listen.ts";
 import type { Processor } from "../resolver/processor.ts";
 
 /** Options of {@linkcode listenDot}. */
-export interface DotListenerOptions {
+export interface DotListenerOptions extends ListenerGuards {
   hostname: string;
   port: number;
   /** PEM certificate chain and key. */
@@ -34,37 +34,9 @@ export interface DotListenerOptions {
   key: string;
   process: Processor;
   logger?: Logger;
-  maxConnections?: number;
-  handshakeTimeoutMs?: number;
-  idleTimeoutMs?: number;
   frameTimeoutMs?: number;
   maxInFlight?: number;
   maxFrameSize?: number;
-  /** Connections one client address may hold; 0 or unset: no limit. */
-  maxConnectionsPerIp?: number;
-  /** Refuses (closes at once, before TLS) connections from addresses this rejects (ACL). */
-  accept?: (address: string) => boolean;
-  /**
-   * Peers (load balancers) that must open with a PROXY protocol header (v1 or v2) within the
-   * handshake timeout; its address is then the client's for every rule. Unset: nobody.
-   */
-  proxyFrom?: (address: string) => boolean;
-  /** New connections per client (IPv4 address, IPv6 /64); past it closed at once. */
-  connectionRate?: RateLimiter;
-  /** TLS handshakes per client; past it closed before the handshake. */
-  handshakeRate?: RateLimiter;
-  /**
-   * Told about refused connections (`refused-<reason>`), failed handshakes and abnormal closes
-   * (`closed-<reason>`), for metrics.
-   */
-  onEvent?: (event: string) => void;
-  /**
-   * Told about each completed TLS handshake: whether it resumed a session (TLS 1.2 session ID
-   * or TLS 1.3 ticket), undefined where the server cannot tell (`Deno.listenTls`).
-   */
-  onHandshake?: (resumed: boolean | undefined) => void;
-  /** Share the port with other listeners (SO_REUSEPORT): one per thread, the kernel balances. */
-  reusePort?: boolean;
   /** The tenant a connection belongs to, from the server name the client sent (SNI). */
   tenantOf?: (servername: string) => string | undefined;
 }

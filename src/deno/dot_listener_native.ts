@@ -35,6 +35,7 @@ import {
   startDotSession,
 } from "./dot_listener.ts";
 import { acceptTls } from "./tls_acceptor.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /**
  * First read buffer of a connection: what an idle connection pins while its read is pending.
@@ -274,7 +275,7 @@ function serve(options: DotListenerOptions): DotListener {
       const connection = new NativeConnection(conn, () => {
         release();
         established.delete(connection);
-      }, (error) => logger?.debug("socket error", { error: (error as Error)?.message }));
+      }, (error) => logger?.debug("socket error", { error: messageOf(error) }));
       if (closing) return connection.destroy();
       (conn as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
       const session = startDotSession(connection, options, sessions, {

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Logger } from "../log/mod.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** Options of {@linkcode reloadOnChange}. */
 export interface ReloadOnChangeOptions {
@@ -71,12 +72,12 @@ export function reloadOnChange(options: ReloadOnChangeOptions): ReloadingWatch {
         }
       })().catch((e) => {
         if (!closed) {
-          options.logger?.warn(`${options.what} watch stopped`, { error: (e as Error).message });
+          options.logger?.warn(`${options.what} watch stopped`, { error: messageOf(e) });
         }
       });
     } catch (e) {
       options.logger?.warn(`cannot watch the ${options.what} files; reload still works`, {
-        error: (e as Error).message,
+        error: messageOf(e),
       });
     }
   }

@@ -8,8 +8,10 @@
  *
  * @module
  */
+import { abortable } from "../async/abortable.ts";
 import type { H2Socket } from "../h2/socket.ts";
 import type { H2Connector } from "../h2/pool.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** Options of {@linkcode denoH2Connector}. */
 export interface DenoH2ConnectorOptions {
@@ -46,36 +48,6 @@ export function wrapTlsConn(conn: Deno.TlsConn): H2Socket {
   };
 }
 
-/** Races `promise` with `signal`; on abort, `cleanup` runs once the promise settles. */
-function abortable<T>(
-  promise: Promise<T>,
-  signal: AbortSignal,
-  cleanup: (value: T) => void,
-): Promise<T> {
-  if (signal.aborted) {
-    promise.then(cleanup, () => {});
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      promise.then(cleanup, () => {});
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        if (signal.aborted) return;
-        resolve(value);
-      },
-      (error) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
 /**
  * Creates the connector: TCP with no-delay, TLS 1.2+ verified against the URL's host name (the
  * system roots plus `caCerts`), ALPN `h2` required.
@@ -96,13 +68,13 @@ export function denoH2Connector(options: DenoH2ConnectorOptions = {}): H2Connect
       tcp = await abortable(Deno.connect({ hostname: dial, port }), signal, (c) => c.close());
     } catch (error) {
       if (signal.aborted) throw signal.reason;
-      throw new Error(`${where}: ${(error as Error).message}`, { cause: error });
+      throw new Error(`${where}: ${messageOf(error)}`, { cause: error });
     }
     tcp.setNoDelay(true);
     let tls: Deno.TlsConn | undefined;
     try {
       tls = await Deno.startTls(tcp, { hostname, caCerts, alpnProtocols: ["h2"] });
-      const info = await abortable(tls.handshake(), signal, () => {});
+      const info = await abortable(tls.handshake(), signal);
       if (info.alpnProtocol !== "h2") {
         throw new Error(`the server did not agree to HTTP/2 (ALPN ${info.alpnProtocol ?? "none"})`);
       }
@@ -112,7 +84,7 @@ export function denoH2Connector(options: DenoH2ConnectorOptions = {}): H2Connect
         (tls ?? tcp).close();
       } catch { /* closed */ }
       if (signal.aborted) throw signal.reason;
-      throw new Error(`${where}: ${(error as Error).message}`, { cause: error });
+      throw new Error(`${where}: ${messageOf(error)}`, { cause: error });
     }
   };
 }

@@ -13,6 +13,7 @@ import {
   type LocalRecordsOptions,
   parseLocalRecords,
 } from "../records/mod.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** Options of {@linkcode watchLocalRecords}. */
 export interface LocalRecordsWatchOptions extends LocalRecordsOptions {
@@ -70,7 +71,7 @@ export function watchLocalRecords(options: LocalRecordsWatchOptions): LocalRecor
     text = Deno.readTextFileSync(path);
     records = parse(text, options);
   } catch (cause) {
-    throw new Error(`local records ${path}: ${(cause as Error).message}`, { cause });
+    throw new Error(`local records ${path}: ${messageOf(cause)}`, { cause });
   }
   logger?.info("local records loaded", { path, records: records.size });
 
@@ -87,7 +88,7 @@ export function watchLocalRecords(options: LocalRecordsWatchOptions): LocalRecor
       logger?.error("local records reload refused, keeping the old set", {
         path,
         reason,
-        error: (e as Error).message,
+        error: messageOf(e),
       });
       return false;
     }
@@ -98,7 +99,7 @@ export function watchLocalRecords(options: LocalRecordsWatchOptions): LocalRecor
       try {
         options.onChange?.(parsed);
       } catch (e) {
-        logger?.warn("local records onChange failed", { path, error: (e as Error).message });
+        logger?.warn("local records onChange failed", { path, error: messageOf(e) });
       }
     }
     return true;

@@ -7,6 +7,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { PROMETHEUS_CONTENT_TYPE } from "../metrics/registry.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** A running metrics listener. */
 export interface MetricsListener {
@@ -34,7 +35,7 @@ export async function listenMetrics(
         body = await render();
       } catch (e) {
         res.writeHead(500, { "content-type": "text/plain" });
-        res.end(`metrics unavailable: ${(e as Error).message}\n`);
+        res.end(`metrics unavailable: ${messageOf(e)}\n`);
         return;
       }
       res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE });

@@ -9,8 +9,10 @@
  *
  * @module
  */
+import { abortable } from "../async/abortable.ts";
 import type { QuicConnection, QuicConnector } from "../upstream/doq.ts";
 import type { StreamTarget } from "../upstream/stream.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** Options of {@linkcode createQuicConnector}. */
 export interface QuicConnectorOptions {
@@ -52,18 +54,12 @@ export function createQuicConnector(options: QuicConnectorOptions = {}): QuicCon
     });
     let conn: Deno.QuicConn;
     try {
-      conn = await new Promise<Deno.QuicConn>((resolve, reject) => {
-        const onAbort = () => reject(target.signal.reason);
-        target.signal.addEventListener("abort", onAbort, { once: true });
-        attempt.then(resolve, reject).finally(() =>
-          target.signal.removeEventListener("abort", onAbort)
-        );
-      });
+      conn = await abortable(attempt, target.signal);
       await conn.handshake;
     } catch (error) {
       attempt.then((late) => close(late), () => {});
       if (target.signal.aborted) throw target.signal.reason;
-      throw new Error(`${describe(target)}: ${(error as Error)?.message ?? error}`, {
+      throw new Error(`${describe(target)}: ${messageOf(error)}`, {
         cause: error,
       });
     }

@@ -9,6 +9,7 @@
 import type { Config } from "../config/parse.ts";
 import { ConfigError } from "../config/parse.ts";
 import { type Bridge, startBridge } from "./bridge.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** Messages from the main thread. */
 export type ToThread =
@@ -51,7 +52,7 @@ self.onmessage = async (event: MessageEvent<ToThread>) => {
       } catch (e) {
         post({
           type: "failed",
-          message: (e as Error).message,
+          message: messageOf(e),
           key: e instanceof ConfigError ? e.key : undefined,
         });
       }

@@ -18,9 +18,18 @@
  */
 import type { Logger } from "../log/mod.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
+import type { ListenerGuards } from "./listener_guards.ts";
+import { messageOf } from "../errors/message_of.ts";
 
-/** Options of {@linkcode acceptTls}. */
-export interface TlsAcceptorOptions {
+/**
+ * Options of {@linkcode acceptTls}: the listener guards it applies itself (slots and handshake
+ * deadline; the rest is its caller's), reported through its own hooks rather than `onEvent`.
+ */
+export interface TlsAcceptorOptions extends
+  Pick<
+    ListenerGuards,
+    "maxConnections" | "maxConnectionsPerIp" | "accept" | "handshakeTimeoutMs" | "reusePort"
+  > {
   hostname: string;
   port: number;
   cert: string;
@@ -28,14 +37,6 @@ export interface TlsAcceptorOptions {
   alpnProtocols: string[];
   /** The negotiated ALPN protocol must be this one, or the connection is dropped. */
   requireAlpn?: string;
-  /** Share the port with other listeners (threads). */
-  reusePort?: boolean;
-  maxConnections?: number;
-  /** 0 or unset: no per-address cap. */
-  maxConnectionsPerIp?: number;
-  handshakeTimeoutMs?: number;
-  /** Closes connections from addresses this rejects, at accept. */
-  accept?: (address: string) => boolean;
   logger?: Logger;
   /** A connection refused at accept, and why. */
   onRefused?: (reason: string) => void;
@@ -103,7 +104,7 @@ export function acceptTls(options: TlsAcceptorOptions): TlsAcceptor {
       }
     } catch (error) {
       if (!stopped) {
-        logger?.debug("tls handshake failed", { error: (error as Error)?.message });
+        logger?.debug("tls handshake failed", { error: messageOf(error) });
         options.onHandshakeFailed?.(error as Error);
       }
       close(conn);
@@ -128,12 +129,12 @@ export function acceptTls(options: TlsAcceptorOptions): TlsAcceptor {
         if (!live.has(listener)) return; // closed by setCertificate() or stop()
         if (error instanceof Deno.errors.BadResource) return;
         // EMFILE and the like: say so, and give the process a moment before trying again.
-        logger?.warn("accept failed", { error: (error as Error)?.message });
+        logger?.warn("accept failed", { error: messageOf(error) });
         await new Promise((r) => setTimeout(r, 50));
         continue;
       }
       admit(conn).catch((error) =>
-        logger?.error("connection setup failed", { error: (error as Error)?.message })
+        logger?.error("connection setup failed", { error: messageOf(error) })
       );
     }
   }

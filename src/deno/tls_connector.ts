@@ -2,16 +2,18 @@
  * The runtime side of a DoT upstream: a {@linkcode StreamConnector} over `node:tls`.
  *
  * `node:tls` rather than `Deno.connectTls`/`Deno.startTls`, because only `node:tls` exposes the
- * peer certificate (needed for SPKI pins) and takes a separate `servername` (connect to an
- * address, authenticate a name). Everything `node:tls`-specific stays in this file.
+ * peer certificate (needed for SPKI pins, computed by `src/pki/spki.ts`) and takes a separate
+ * `servername` (connect to an address, authenticate a name). Everything `node:tls`-specific stays
+ * in this file.
  *
  * @module
  */
 import { Buffer } from "node:buffer";
-import { createHash, X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import tls from "node:tls";
+import { abortable } from "../async/abortable.ts";
 import type { Logger } from "../log/mod.ts";
+import { spkiPin } from "../pki/spki.ts";
 import type { ByteStream, StreamConnector, StreamTarget } from "../upstream/stream.ts";
 
 /** Options of {@linkcode createTlsConnector}: the authentication policy of one upstream. */
@@ -36,31 +38,60 @@ export interface TlsConnectorOptions {
   closeGraceMs?: number;
 }
 
-/**
- * The RFC 7858 SPKI pin of a DER certificate: base64(SHA-256(DER SubjectPublicKeyInfo)).
- *
- * @example
- * ```ts
- * const pin = spkiPinOfDer(socket.getPeerCertificate(true).raw);
- * ```
- */
-export function spkiPinOfDer(der: Uint8Array): string {
-  const spki = new X509Certificate(der).publicKey.export({ type: "spki", format: "der" });
-  return createHash("sha256").update(spki).digest("base64");
-}
-
-/** The pins of the certificates the server sent, leaf first. */
-function chainPins(cert: tls.PeerCertificate): string[] {
-  const pins: string[] = [];
+/** The DER certificates the server sent, leaf first. */
+function chainOf(cert: tls.PeerCertificate): Uint8Array[] {
+  const ders: Uint8Array[] = [];
   let c: tls.DetailedPeerCertificate | tls.PeerCertificate | undefined = cert;
   for (let depth = 0; c?.raw && depth < 10; depth++) {
-    pins.push(spkiPinOfDer(c.raw));
+    ders.push(c.raw);
     const next: tls.DetailedPeerCertificate | undefined =
       (c as tls.DetailedPeerCertificate).issuerCertificate;
     if (!next || next === c || next.raw?.equals(c.raw)) break;
     c = next;
   }
-  return pins;
+  return ders;
+}
+
+/**
+ * Resolves when a certificate in the chain `socket` was shown has one of `pins`, or rejects
+ * with an `Error` printing the server's own pin.
+ */
+async function checkPins(socket: tls.TLSSocket, pins: Set<string>, what: string): Promise<void> {
+  const seen = await Promise.all(chainOf(socket.getPeerCertificate(true)).map(spkiPin));
+  if (seen.some((pin) => pins.has(pin))) return;
+  throw new Error(
+    `${what}: SPKI pin mismatch: the server's key ${seen[0] ?? "(none)"} matches none of the ` +
+      `${pins.size} configured pin(s)`,
+  );
+}
+
+/**
+ * Settles when the TLS handshake of `socket` completes, or rejects with an `Error` saying what
+ * failed (`what` names the connection); its listeners go either way.
+ */
+function handshake(socket: tls.TLSSocket, what: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onSecure = () => {
+      cleanup();
+      resolve();
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(new Error(`${what}: ${error.message}`, { cause: error }));
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new Error(`${what}: connection closed during the handshake`));
+    };
+    const cleanup = () => {
+      socket.off("secureConnect", onSecure);
+      socket.off("error", onError);
+      socket.off("close", onClose);
+    };
+    socket.once("secureConnect", onSecure);
+    socket.once("error", onError);
+    socket.once("close", onClose);
+  });
 }
 
 function describe(target: StreamTarget): string {
@@ -195,71 +226,42 @@ export function createTlsConnector(options: TlsConnectorOptions = {}): StreamCon
   const graceMs = options.closeGraceMs ?? 2_000;
   let warned = false;
 
-  return (target) =>
-    new Promise<ByteStream>((resolve, reject) => {
-      const { signal } = target;
-      if (signal.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      const what = describe(target);
-      if (opportunistic && !warned) {
-        warned = true;
-        const msg = `DoT upstream ${target.hostname}:${target.port} is NOT authenticated ` +
-          "(opportunistic mode, RFC 7858 §4.1): anyone on the path can read and forge its answers";
-        if (options.logger) {
-          options.logger.warn(msg, { upstream: `${target.hostname}:${target.port}` });
-        } else console.warn(msg);
-      }
-      const servername = target.servername;
-      const socket = tls.connect({
-        host: target.hostname,
-        port: target.port,
-        servername: isIP(servername) ? undefined : servername,
-        ca,
-        ALPNProtocols: ["dot"],
-        minVersion: "TLSv1.2",
-        rejectUnauthorized: !opportunistic,
-        checkServerIdentity: (_host, cert) => {
-          const nameError = tls.checkServerIdentity(servername, cert);
-          if (nameError) return nameError;
-          if (pins.size === 0) return undefined;
-          const seen = chainPins(cert);
-          if (seen.some((pin) => pins.has(pin))) return undefined;
-          return new Error(
-            `SPKI pin mismatch: the server's key ${seen[0] ?? "(none)"} matches none of the ` +
-              `${pins.size} configured pin(s)`,
-          );
-        },
-      });
-      let settled = false;
-      const fail = (error: unknown) => {
-        if (settled) return;
-        settled = true;
-        cleanup();
-        socket.destroy();
-        reject(error);
-      };
-      const onError = (error: Error) =>
-        fail(new Error(`${what}: ${error.message}`, { cause: error }));
-      const onClose = () => fail(new Error(`${what}: connection closed during the handshake`));
-      const onAbort = () => fail(signal.reason);
-      const cleanup = () => {
-        socket.off("error", onError);
-        socket.off("close", onClose);
-        signal.removeEventListener("abort", onAbort);
-      };
-      socket.once("error", onError);
-      socket.once("close", onClose);
-      signal.addEventListener("abort", onAbort, { once: true });
-      socket.once("secureConnect", () => {
-        if (settled) return;
-        settled = true;
-        cleanup();
-        try {
-          socket.setNoDelay(true);
-        } catch { /* not a TCP socket */ }
-        resolve(wrapSocket(socket, highWaterMark, graceMs));
-      });
+  return async (target) => {
+    const { signal } = target;
+    signal.throwIfAborted();
+    const what = describe(target);
+    if (opportunistic && !warned) {
+      warned = true;
+      const msg = `DoT upstream ${target.hostname}:${target.port} is NOT authenticated ` +
+        "(opportunistic mode, RFC 7858 §4.1): anyone on the path can read and forge its answers";
+      if (options.logger) {
+        options.logger.warn(msg, { upstream: `${target.hostname}:${target.port}` });
+      } else console.warn(msg);
+    }
+    const servername = target.servername;
+    const socket = tls.connect({
+      host: target.hostname,
+      port: target.port,
+      servername: isIP(servername) ? undefined : servername,
+      ca,
+      ALPNProtocols: ["dot"],
+      minVersion: "TLSv1.2",
+      rejectUnauthorized: !opportunistic,
+      checkServerIdentity: (_host, cert) => tls.checkServerIdentity(servername, cert),
     });
+    // The pins are checked once the chain and the name are (WebCrypto hashes asynchronously).
+    const secured = handshake(socket, what).then(() =>
+      pins.size > 0 ? checkPins(socket, pins, what) : undefined
+    );
+    try {
+      await abortable(secured, signal);
+    } catch (error) {
+      socket.destroy();
+      throw error;
+    }
+    try {
+      socket.setNoDelay(true);
+    } catch { /* not a TCP socket */ }
+    return wrapSocket(socket, highWaterMark, graceMs);
+  };
 }

@@ -8,7 +8,20 @@
  */
 import { getUint16 as u16, getUint32 as u32 } from "../bytes/uint.ts";
 import { HEADER_LENGTH, RrType } from "./constants.ts";
+import { type MessageHeader, readHeader, skipName } from "./wire.ts";
 import { cacheTtl, soaNegativeTtl, ttlAt } from "./ttl.ts";
+
+export {
+  getFlags,
+  getId,
+  headerOpcode,
+  headerRcode,
+  type MessageHeader,
+  readHeader,
+  setId,
+  skipName,
+  withId,
+} from "./wire.ts";
 
 /** One question (RFC 1035 §4.1.2). `name` is in presentation form without the final dot. */
 export interface Question {
@@ -37,15 +50,8 @@ export interface OptRecord {
   readonly options: readonly EdnsOption[];
 }
 
-/** What {@linkcode parseMessage} learns about a message. */
-export interface MessageInfo {
-  readonly id: number;
-  /** The 16-bit flags word: QR, opcode, AA, TC, RD, RA, Z, AD, CD, rcode. */
-  readonly flags: number;
-  readonly qdcount: number;
-  readonly ancount: number;
-  readonly nscount: number;
-  readonly arcount: number;
+/** What {@linkcode parseMessage} learns about a message: its header, and more. */
+export interface MessageInfo extends MessageHeader {
   /** The first question, if there is one. */
   readonly question?: Question;
   /** Offset just past the question section. */
@@ -160,25 +166,6 @@ function labelText(wire: Uint8Array, start: number, len: number): string {
   return s;
 }
 
-/** Skips a name without building it; same checks as {@linkcode readName} for the inline part. */
-function skipName(wire: Uint8Array, offset: number): number {
-  let pos = offset;
-  for (;;) {
-    if (pos >= wire.length) throw new RangeError(`dns: name at offset ${offset} runs past the end`);
-    const len = wire[pos];
-    if (len === 0) return pos + 1;
-    const kind = len & 0xc0;
-    if (kind === 0xc0) {
-      if (pos + 1 >= wire.length) {
-        throw new RangeError(`dns: name pointer at offset ${pos} runs past the end`);
-      }
-      return pos + 2;
-    }
-    if (kind !== 0) throw new RangeError(`dns: reserved label type at offset ${pos}`);
-    pos += 1 + len;
-  }
-}
-
 /**
  * Walks a whole DNS message and reports its header, first question and OPT record.
  *
@@ -193,15 +180,7 @@ function skipName(wire: Uint8Array, offset: number): number {
  * ```
  */
 export function parseMessage(wire: Uint8Array): MessageInfo {
-  if (wire.length < HEADER_LENGTH) {
-    throw new RangeError(`dns: message of ${wire.length} bytes is shorter than a header`);
-  }
-  const id = u16(wire, 0);
-  const flags = u16(wire, 2);
-  const qdcount = u16(wire, 4);
-  const ancount = u16(wire, 6);
-  const nscount = u16(wire, 8);
-  const arcount = u16(wire, 10);
+  const { id, flags, qdcount, ancount, nscount, arcount } = readHeader(wire);
 
   let pos = HEADER_LENGTH;
   let question: Question | undefined;
@@ -273,43 +252,6 @@ function readOptions(wire: Uint8Array, start: number, end: number): EdnsOption[]
     pos += 4 + len;
   }
   return options;
-}
-
-/** Reads the message ID. The caller guarantees at least two bytes. */
-export function getId(wire: Uint8Array): number {
-  return u16(wire, 0);
-}
-
-/**
- * Returns a copy of `wire` with the message ID set to `id`.
- *
- * @example
- * ```ts
- * const upstreamQuery = withId(query, 0); // RFC 8484 §4.1: ID 0 for cache friendliness
- * ```
- */
-export function withId(wire: Uint8Array, id: number): Uint8Array<ArrayBuffer> {
-  const copy = new Uint8Array(wire); // a copy even for a Node Buffer, whose slice() is a view
-  copy[0] = id >> 8;
-  copy[1] = id & 0xff;
-  return copy;
-}
-
-/** Sets the message ID of `wire` in place and returns it. Only for a buffer the caller owns. */
-export function setId<T extends Uint8Array>(wire: T, id: number): T {
-  wire[0] = id >> 8;
-  wire[1] = id & 0xff;
-  return wire;
-}
-
-/** The rcode in a message's header (low 4 bits; the OPT record may extend it). */
-export function headerRcode(flags: number): number {
-  return flags & 0x0f;
-}
-
-/** The opcode in a message's header flags. */
-export function headerOpcode(flags: number): number {
-  return (flags >> 11) & 0x0f;
 }
 
 /** True if two questions ask the same thing (names compared ASCII case-insensitively). */

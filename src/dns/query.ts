@@ -7,6 +7,7 @@ import { Flag, Opcode, Rcode } from "./constants.ts";
 import { rewriteAnswerOptions } from "./answer.ts";
 import type { EdnsOption, MessageInfo, Question } from "./message.ts";
 import { headerOpcode, parseMessage } from "./message.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** A query that passed {@linkcode classifyQuery}: exactly one question, opcode QUERY. */
 export interface Query {
@@ -44,7 +45,7 @@ export function classifyQuery(wire: Uint8Array): Classified {
   try {
     info = parseMessage(wire);
   } catch (e) {
-    return { kind: "reject", rcode: Rcode.FORMERR, reason: (e as Error).message };
+    return { kind: "reject", rcode: Rcode.FORMERR, reason: messageOf(e) };
   }
   if (info.flags & Flag.QR) {
     return { kind: "reject", rcode: Rcode.FORMERR, info, reason: "message is a response" };

@@ -12,8 +12,9 @@ import {
   HEADER_LENGTH,
 } from "./constants.ts";
 import type { EdnsOption, MessageInfo } from "./message.ts";
-import { headerRcode, parseMessage, sameQuestion } from "./message.ts";
+import { getFlags, headerRcode, parseMessage, sameQuestion } from "./message.ts";
 import { optRecordSize, setOpt } from "./edns.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** An RFC 8914 Extended DNS Error to attach to a response. */
 export interface ExtendedError {
@@ -49,7 +50,7 @@ export function makeErrorResponse(
   rcode: number,
   ede?: ExtendedError,
 ): Uint8Array {
-  const flags = query.length >= 4 ? (query[2] << 8) | query[3] : 0;
+  const flags = query.length >= 4 ? getFlags(query) : 0;
   const keep = flags & (0x7800 | Flag.RD | Flag.CD); // opcode, RD, CD
   const newFlags = Flag.QR | keep | Flag.RA | (rcode & 0x0f);
   const questionBytes = info?.question
@@ -102,7 +103,7 @@ export function validateAnswer(
   try {
     info = parseMessage(answer);
   } catch (cause) {
-    throw new InvalidAnswerError(`malformed answer: ${(cause as Error).message}`, { cause });
+    throw new InvalidAnswerError(`malformed answer: ${messageOf(cause)}`, { cause });
   }
   if ((info.flags & Flag.QR) === 0) throw new InvalidAnswerError("answer is not a response");
   if (info.id !== expectedId) {

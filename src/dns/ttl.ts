@@ -10,24 +10,13 @@
  */
 import { getUint16 as u16, getUint32 } from "../bytes/uint.ts";
 import { HEADER_LENGTH, Rcode, RrType } from "./constants.ts";
+import { headerRcode, readHeader, skipName } from "./wire.ts";
 
 /** RFC 2181 §8: a TTL with the most significant bit set is treated as zero. */
 const MAX_TTL = 0x7fffffff;
 
 /** What {@linkcode soaNegativeTtl} gives for an SOA whose RDATA is not two names and 20 bytes. */
 export const MALFORMED_SOA = -1;
-
-function skipName(wire: Uint8Array, offset: number): number {
-  let pos = offset;
-  for (;;) {
-    if (pos >= wire.length) throw new RangeError("dns: name runs past the end");
-    const len = wire[pos];
-    if (len === 0) return pos + 1;
-    if ((len & 0xc0) === 0xc0) return pos + 2;
-    if ((len & 0xc0) !== 0) throw new RangeError("dns: reserved label type");
-    pos += 1 + len;
-  }
-}
 
 /**
  * The TTL field at `at`, as RFC 2181 §8 reads it: one with the top bit set is 0.
@@ -100,12 +89,9 @@ export function cacheTtl(
  */
 export function minAnswerTtl(wire: Uint8Array): number | undefined {
   if (wire.length < HEADER_LENGTH) return undefined;
-  const flags = u16(wire, 2);
-  const rcode = flags & 0x0f;
+  const { flags, qdcount, ancount, nscount } = readHeader(wire);
+  const rcode = headerRcode(flags);
   if (rcode !== Rcode.NOERROR && rcode !== Rcode.NXDOMAIN) return undefined;
-  const qdcount = u16(wire, 4);
-  const ancount = u16(wire, 6);
-  const nscount = u16(wire, 8);
   try {
     let pos = HEADER_LENGTH;
     for (let i = 0; i < qdcount; i++) pos = skipName(wire, pos) + 4;
@@ -153,11 +139,8 @@ export function ageTtls(
   floor = 0,
   ceiling = MAX_TTL,
 ): number | undefined {
-  const flags = u16(wire, 2);
-  const qdcount = u16(wire, 4);
-  const ancount = u16(wire, 6);
-  const nscount = u16(wire, 8);
-  const records = ancount + nscount + u16(wire, 10);
+  const { flags, qdcount, ancount, nscount, arcount } = readHeader(wire);
+  const records = ancount + nscount + arcount;
   let pos = HEADER_LENGTH;
   for (let i = 0; i < qdcount; i++) pos = skipName(wire, pos) + 4;
   let min: number | undefined;

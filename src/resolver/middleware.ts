@@ -13,6 +13,7 @@ import type { Logger } from "../log/mod.ts";
 import { DeadlineError, withLazyDeadline } from "../async/deadline.ts";
 import { type Upstream, UpstreamError } from "../upstream/types.ts";
 import type { Handler, Middleware, QueryContext } from "../pipeline/types.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /**
  * Gives the rest of the pipeline `ms` milliseconds; past that the query rejects with a
@@ -102,7 +103,7 @@ export function servfailOnError(logger?: Logger): Middleware {
       const ede = extendedErrorFor(error);
       logger?.warn("query failed", {
         face: ctx.face,
-        error: (error as Error)?.message ?? String(error),
+        error: messageOf(error),
       });
       return errorAnswer(query.wire, query.info, Rcode.SERVFAIL, ede);
     }

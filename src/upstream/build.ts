@@ -17,6 +17,7 @@ import { RaceGroup } from "./race.ts";
 import type { StreamConnector } from "./stream.ts";
 import { type ExchangeReport, instrumentUpstream } from "./instrumented.ts";
 import { memberName, redactUrl, type Upstream } from "./types.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** How several upstreams share the queries. */
 export type Strategy = GroupStrategy | "fastest" | "race";
@@ -99,7 +100,7 @@ export function buildUpstream(
   if (members.length === 1) return members[0];
   const onHealthChange = (member: string, healthy: boolean, error?: unknown) => {
     if (healthy) logger?.info("upstream back", { upstream: member });
-    else logger?.warn("upstream down", { upstream: member, error: (error as Error)?.message });
+    else logger?.warn("upstream down", { upstream: member, error: messageOf(error) });
   };
   const strategy = spec.upstreamStrategy;
   switch (strategy) {

@@ -8,7 +8,6 @@ import { MAX_MESSAGE_SIZE } from "../dns/constants.ts";
 import type { Answer } from "../dns/answer.ts";
 import { setId, withId } from "../dns/message.ts";
 import type { Query } from "../dns/query.ts";
-import { InvalidAnswerError, validateAnswer } from "../dns/response.ts";
 import {
   type DohResponse,
   type DohTransport,
@@ -17,6 +16,7 @@ import {
   TransportError,
 } from "./doh_transport.ts";
 import { redactUrl, type Upstream, UpstreamError } from "./types.ts";
+import { checkedAnswer, upstreamFailure } from "./failure.ts";
 
 export type { FetchLike } from "./doh_transport.ts";
 
@@ -75,12 +75,14 @@ export class DohUpstream implements Upstream {
       response = await this.#send(wire, signal);
     } catch (error) {
       if (signal.aborted) throw signal.reason;
-      if (!(error instanceof TransportError && error.retryable)) throw this.#wrap(error);
+      if (!(error instanceof TransportError && error.retryable)) {
+        throw upstreamFailure(this.name, error);
+      }
       try {
         response = await this.#send(wire, signal); // one retry: likely a stale pooled connection
       } catch (retryError) {
         if (signal.aborted) throw signal.reason;
-        throw this.#wrap(retryError);
+        throw upstreamFailure(this.name, retryError);
       }
     }
     if (response.status !== 200) {
@@ -91,27 +93,11 @@ export class DohUpstream implements Upstream {
     if (type !== DNS_MESSAGE && type.split(";")[0].trim().toLowerCase() !== DNS_MESSAGE) {
       throw new UpstreamError(this.name, "bad-answer", `content type "${type.slice(0, 64)}"`);
     }
-    let info;
-    try {
-      info = validateAnswer(query.info, response.body, 0);
-    } catch (error) {
-      if (error instanceof InvalidAnswerError) {
-        throw new UpstreamError(this.name, "bad-answer", error.message, { cause: error });
-      }
-      throw error;
-    }
+    const info = checkedAnswer(this.name, query.info, response.body, 0);
     // The transport's buffer is ours to modify; the validation's walk goes along with it, and
     // is ours too (made just now), so it takes the new ID in place rather than as a copy.
     (info as { id: number }).id = query.info.id;
     return { wire: setId(response.body, query.info.id), info };
-  }
-
-  #wrap(error: unknown): UpstreamError {
-    if (error instanceof UpstreamError) return error;
-    const kind = error instanceof RangeError ? "bad-answer" : "network";
-    return new UpstreamError(this.name, kind, (error as Error)?.message ?? String(error), {
-      cause: error,
-    });
   }
 
   #send(wire: Uint8Array<ArrayBuffer>, signal: AbortSignal): Promise<DohResponse> {

@@ -7,6 +7,7 @@
  */
 import { DNS_MESSAGE } from "../dns/media_type.ts";
 import { readBodyCapped } from "./body.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** One DoH request. */
 export interface DohRequest {
@@ -69,7 +70,7 @@ export function fetchTransport(fetchFn: FetchLike = (i, init) => fetch(i, init))
       });
     } catch (error) {
       if (request.signal.aborted) throw request.signal.reason;
-      throw new TransportError((error as Error).message, error instanceof TypeError, {
+      throw new TransportError(messageOf(error), error instanceof TypeError, {
         cause: error,
       });
     }
@@ -87,7 +88,7 @@ export function fetchTransport(fetchFn: FetchLike = (i, init) => fetch(i, init))
     } catch (error) {
       if (request.signal.aborted) throw request.signal.reason;
       if (error instanceof RangeError) throw error;
-      throw new TransportError((error as Error).message, false, { cause: error });
+      throw new TransportError(messageOf(error), false, { cause: error });
     }
   };
 }

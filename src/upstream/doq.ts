@@ -4,16 +4,18 @@
  *
  * @module
  */
+import { abortable } from "../async/abortable.ts";
 import { HEADER_LENGTH, MAX_MESSAGE_SIZE } from "../dns/constants.ts";
 import { type Answer, answerWithId } from "../dns/answer.ts";
 import type { Query } from "../dns/query.ts";
-import { InvalidAnswerError, validateAnswer } from "../dns/response.ts";
 import { encodeFrames } from "../framing/codec.ts";
-import { concatBytes } from "../bytes/concat.ts";
+import { readDoqMessage } from "../framing/doq_stream.ts";
 import type { Logger } from "../log/mod.ts";
 import { DOT_DEFAULT_PORT, urlHost } from "./dot_url.ts";
 import type { StreamTarget } from "./stream.ts";
-import { messageOf, type Upstream, UpstreamError } from "./types.ts";
+import { messageOf } from "../errors/message_of.ts";
+import { type Upstream, UpstreamError } from "./types.ts";
+import { checkedAnswer, upstreamFailure } from "./failure.ts";
 
 /** The DoQ port (RFC 9250 §4.1.1): UDP 853. */
 export const DOQ_DEFAULT_PORT = DOT_DEFAULT_PORT;
@@ -85,63 +87,6 @@ class ConnectionLost extends Error {
     super(message, options);
     this.name = "ConnectionLost";
   }
-}
-
-/** Rejects with `signal.reason` when it aborts; `cleanup` removes the listener. */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
-}
-
-/** Reads exactly one length-prefixed message, then expects the end of the stream. */
-async function readAnswer(readable: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const reader = readable.getReader();
-  const chunks: Uint8Array[] = [];
-  let have = 0;
-  let need = -1;
-  let complete = false;
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      if (value.length === 0) continue;
-      chunks.push(value);
-      have += value.length;
-      if (need < 0 && have >= 2) {
-        const head = chunks[0].length >= 2 ? chunks[0] : concatBytes(chunks, have);
-        need = 2 + ((head[0] << 8) | head[1]);
-      }
-      if (need >= 0 && have > need) throw new RangeError("data after the answer on the stream");
-      if (need >= 0 && have === need) {
-        complete = true;
-        break;
-      }
-    }
-  } finally {
-    if (complete) drain(reader);
-    else reader.releaseLock();
-  }
-  if (need < 0 || have < need) {
-    throw new RangeError(`the stream ended after ${have} bytes, inside the answer`);
-  }
-  return concatBytes(chunks, have).subarray(2);
-}
-
-/**
- * After the whole answer: waits in the background for the server's FIN, so the stream is done
- * on both sides and its resources go, and stops the stream if more data comes instead.
- */
-function drain(reader: ReadableStreamDefaultReader<Uint8Array>): void {
-  reader.read().then(
-    ({ done }) => {
-      if (!done) reader.cancel().catch(() => {});
-    },
-    () => {},
-  ).finally(() => reader.releaseLock());
 }
 
 /**
@@ -223,25 +168,11 @@ export class DoqUpstream implements Upstream {
         if (signal.aborted) throw signal.reason;
         if (this.#closed) throw new UpstreamError(this.name, "unavailable", "closed");
         if (error instanceof ConnectionLost && attempt === 0) continue; // once, on a new connection
-        throw this.#wrap(error);
+        throw upstreamFailure(this.name, error);
       }
     }
-    let info;
-    try {
-      info = validateAnswer(query.info, body, 0);
-    } catch (error) {
-      if (error instanceof InvalidAnswerError) {
-        throw new UpstreamError(this.name, "bad-answer", error.message, { cause: error });
-      }
-      throw error;
-    }
+    const info = checkedAnswer(this.name, query.info, body, 0);
     return answerWithId({ wire: body, info }, query.info.id);
-  }
-
-  #wrap(error: unknown): UpstreamError {
-    if (error instanceof UpstreamError) return error;
-    const kind = error instanceof RangeError ? "bad-answer" : "network";
-    return new UpstreamError(this.name, kind, messageOf(error), { cause: error });
   }
 
   /** One query on one stream of the pooled connection. */
@@ -264,7 +195,7 @@ export class DoqUpstream implements Upstream {
     signal.addEventListener("abort", cancel, { once: true });
     try {
       const writer = stream.writable.getWriter();
-      const answer = readAnswer(stream.readable);
+      const answer = readDoqMessage(stream.readable, { until: "message" });
       answer.catch(() => {}); // awaited below; a failed write must not leave it unhandled
       try {
         await writer.write(framed);

@@ -8,12 +8,13 @@ import { HEADER_LENGTH, MAX_MESSAGE_SIZE } from "../dns/constants.ts";
 import { type Answer, answerWithId } from "../dns/answer.ts";
 import { getId } from "../dns/message.ts";
 import type { Query } from "../dns/query.ts";
-import { InvalidAnswerError, validateAnswer } from "../dns/response.ts";
 import { encodeFrames, FrameDecoder } from "../framing/codec.ts";
 import type { Logger } from "../log/mod.ts";
 import { DOT_DEFAULT_PORT, urlHost } from "./dot_url.ts";
 import type { ByteStream, StreamConnector } from "./stream.ts";
-import { messageOf, type Upstream, UpstreamError } from "./types.ts";
+import { messageOf } from "../errors/message_of.ts";
+import { type Upstream, UpstreamError } from "./types.ts";
+import { checkedAnswer } from "./failure.ts";
 
 /** Options of {@linkcode DotUpstream}. */
 export interface DotUpstreamOptions {
@@ -328,12 +329,15 @@ export class DotUpstream implements Upstream {
     }
     conn.inFlight.delete(id);
     try {
-      const info = validateAnswer(p.query.info, message, id);
+      const info = checkedAnswer(this.name, p.query.info, message, id);
       this.#settle(p, undefined, answerWithId({ wire: message, info }, p.query.info.id));
     } catch (error) {
-      if (!(error instanceof InvalidAnswerError)) throw error;
-      this.#logger?.debug("dot answer rejected", { upstream: this.name, error: error.message });
-      this.#settle(p, new UpstreamError(this.name, "bad-answer", error.message, { cause: error }));
+      if (!(error instanceof UpstreamError)) throw error;
+      this.#logger?.debug("dot answer rejected", {
+        upstream: this.name,
+        error: messageOf(error.cause),
+      });
+      this.#settle(p, error);
     }
     this.#released(conn);
   }

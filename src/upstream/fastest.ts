@@ -7,11 +7,11 @@
 import type { Answer } from "../dns/answer.ts";
 import type { Query } from "../dns/query.ts";
 import { withDeadline } from "../async/deadline.ts";
-import { markFailed, markHealthy, type MemberHealth } from "./health.ts";
+import { type MemberHealth, MemberHealthBook, type MemberHealthOptions } from "./health.ts";
 import { allMembersFailed, type Upstream, UpstreamError } from "./types.ts";
 
 /** Options of {@linkcode FastestGroup}. */
-export interface FastestGroupOptions {
+export interface FastestGroupOptions extends MemberHealthOptions {
   members: readonly Upstream[];
   /**
    * Weight of the newest sample in the exponentially weighted moving average of a member's
@@ -23,16 +23,12 @@ export interface FastestGroupOptions {
    * so one that recovered or got faster is noticed. 0 turns exploring off. Default 20.
    */
   exploreEvery?: number;
-  /** How long a failed member is passed over before it gets queries again. Default 30 000 ms. */
-  cooldownMs?: number;
   /** Time one member gets before the next is tried. Default: no per-member limit. */
   attemptTimeoutMs?: number;
   /** Milliseconds clock for exchange times and cool-downs. Default `performance.now`. */
   now?: () => number;
   /** Uniform random number in [0, 1), deciding when to explore. Default `Math.random`. */
   random?: () => number;
-  /** Called when a member is marked down or comes back. */
-  onHealthChange?: (member: string, healthy: boolean, error?: unknown) => void;
 }
 
 /** One member's numbers, as {@linkcode FastestGroup.stats} reports them. */
@@ -79,14 +75,12 @@ interface Member extends MemberHealth {
  */
 export class FastestGroup implements Upstream {
   readonly name: string;
-  readonly #members: Member[];
+  readonly #book: MemberHealthBook<Member>;
   readonly #alpha: number;
   readonly #exploreEvery: number;
-  readonly #cooldownMs: number;
   readonly #attemptMs?: number;
   readonly #now: () => number;
   readonly #random: () => number;
-  readonly #onHealthChange?: FastestGroupOptions["onHealthChange"];
   /** Rotation among members without a sample. */
   #nextFresh = 0;
   /** Index into #members of the last member explored. */
@@ -105,39 +99,30 @@ export class FastestGroup implements Upstream {
         `fastest group: exploreEvery must be 0 or at least 1, got ${exploreEvery}`,
       );
     }
-    this.#members = options.members.map((upstream) => ({ upstream, downUntil: 0, up: true }));
     this.#alpha = alpha;
     this.#exploreEvery = exploreEvery;
-    this.#cooldownMs = options.cooldownMs ?? 30_000;
     this.#attemptMs = options.attemptTimeoutMs;
     this.#now = options.now ?? (() => performance.now());
     this.#random = options.random ?? Math.random;
-    this.#onHealthChange = options.onHealthChange;
+    this.#book = new MemberHealthBook(options.members, options, this.#now);
     this.name = `fastest(${options.members.map((m) => m.name).join(", ")})`;
   }
 
   /** Each member's smoothed exchange time and whether it is currently considered healthy. */
   stats(): FastestMemberStats[] {
     const now = this.#now();
-    return this.#members.map((m) => ({
+    return this.#book.members.map((m) => ({
       name: m.upstream.name,
       ewmaMs: m.ewma ?? null,
-      healthy: m.downUntil <= now,
+      healthy: this.#book.isHealthy(m, now),
     }));
   }
 
   /** The order members are asked in for the next query. */
   #order(): Member[] {
-    const now = this.#now();
-    const fresh: Member[] = [];
-    const measured: Member[] = [];
-    const down: Member[] = [];
-    for (const m of this.#members) {
-      if (m.downUntil > now) down.push(m);
-      else if (m.ewma === undefined) fresh.push(m);
-      else measured.push(m);
-    }
-    down.sort((a, b) => a.downUntil - b.downUntil);
+    const { healthy, down } = this.#book.split();
+    const fresh = healthy.filter((m) => m.ewma === undefined);
+    const measured = healthy.filter((m) => m.ewma !== undefined);
     measured.sort((a, b) => a.ewma! - b.ewma!);
     if (fresh.length > 1) {
       const start = this.#nextFresh++ % fresh.length;
@@ -158,11 +143,12 @@ export class FastestGroup implements Upstream {
   /** The next healthy member after the last one explored, in member order, other than `best`. */
   #nextToExplore(best: Member): Member {
     const now = this.#now();
-    const n = this.#members.length;
+    const members = this.#book.members;
+    const n = members.length;
     for (let step = 1; step <= n; step++) {
       const i = (this.#lastExplored + step) % n;
-      const m = this.#members[i];
-      if (m !== best && m.downUntil <= now) {
+      const m = members[i];
+      if (m !== best && this.#book.isHealthy(m, now)) {
         this.#lastExplored = i;
         return m;
       }
@@ -188,7 +174,7 @@ export class FastestGroup implements Upstream {
         this.#failed(member, this.#now() - started, error);
       }
     }
-    throw allMembersFailed(this.name, this.#members.length, last);
+    throw allMembersFailed(this.name, this.#book.members.length, last);
   }
 
   #sample(member: Member, ms: number): void {
@@ -200,17 +186,17 @@ export class FastestGroup implements Upstream {
   #succeeded(member: Member, elapsed: number): void {
     const ms = Math.max(0, elapsed);
     // Back from an outage, its penalties are no latency: start over from this answer.
-    if (markHealthy(member, this.#onHealthChange)) member.ewma = ms;
+    if (this.#book.succeeded(member)) member.ewma = ms;
     else this.#sample(member, ms);
   }
 
   #failed(member: Member, elapsed: number, error: unknown): void {
     this.#sample(member, Math.max(elapsed, this.#attemptMs ?? 0, FAILURE_PENALTY_MS));
-    markFailed(member, this.#now() + this.#cooldownMs, error, this.#onHealthChange);
+    this.#book.failed(member, error);
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all(this.#members.map((m) => m.upstream.close()));
+    await Promise.all(this.#book.members.map((m) => m.upstream.close()));
   }
 }

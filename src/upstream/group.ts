@@ -8,25 +8,26 @@ import type { Answer } from "../dns/answer.ts";
 import { parseMessage } from "../dns/message.ts";
 import type { Query } from "../dns/query.ts";
 import { withDeadline } from "../async/deadline.ts";
-import { markFailed, markHealthy, type MemberHealth } from "./health.ts";
+import {
+  type MemberHealth,
+  MemberHealthBook,
+  type MemberHealthOptions,
+  type MemberState,
+} from "./health.ts";
 import { allMembersFailed, type Upstream } from "./types.ts";
 
 /** How a group picks the member that gets a query first. */
 export type GroupStrategy = "failover" | "round-robin";
 
 /** Options of {@linkcode UpstreamGroup}. */
-export interface UpstreamGroupOptions {
+export interface UpstreamGroupOptions extends MemberHealthOptions {
   members: readonly Upstream[];
   /** `failover` (default): always the first healthy member. `round-robin`: rotate. */
   strategy?: GroupStrategy;
-  /** How long a failed member is passed over before it gets queries again. Default 30 000 ms. */
-  cooldownMs?: number;
   /** Time one member gets before the next is tried. Default: no per-member limit. */
   attemptTimeoutMs?: number;
   /** Milliseconds clock. Default `Date.now`. */
   now?: () => number;
-  /** Called when a member is marked down or comes back. */
-  onHealthChange?: (member: string, healthy: boolean, error?: unknown) => void;
   /**
    * Probe members that are down in the background, every this many ms, with a query for the
    * root NS set; a member that answers is healthy again at once, without waiting for its
@@ -61,40 +62,31 @@ interface Member extends MemberHealth {
  */
 export class UpstreamGroup implements Upstream {
   readonly name: string;
-  readonly #members: Member[];
+  readonly #book: MemberHealthBook<Member>;
   readonly #strategy: GroupStrategy;
-  readonly #cooldownMs: number;
   readonly #attemptMs?: number;
   readonly #now: () => number;
-  readonly #onHealthChange?: UpstreamGroupOptions["onHealthChange"];
   readonly #probeMs: number;
   #next = 0;
   #closed = false;
 
   constructor(options: UpstreamGroupOptions) {
     if (options.members.length === 0) throw new RangeError("upstream group: no members");
-    this.#members = options.members.map((upstream) => ({ upstream, downUntil: 0, up: true }));
     this.#strategy = options.strategy ?? "failover";
-    this.#cooldownMs = options.cooldownMs ?? 30_000;
     this.#attemptMs = options.attemptTimeoutMs;
     this.#now = options.now ?? Date.now;
-    this.#onHealthChange = options.onHealthChange;
+    this.#book = new MemberHealthBook(options.members, options, this.#now);
     this.#probeMs = options.probeIntervalMs ?? 0;
     this.name = `${this.#strategy}(${options.members.map((m) => m.name).join(", ")})`;
   }
 
   /** Member names with whether each is currently considered healthy. */
-  health(): { name: string; healthy: boolean }[] {
-    const now = this.#now();
-    return this.#members.map((m) => ({ name: m.upstream.name, healthy: m.downUntil <= now }));
+  health(): MemberState[] {
+    return this.#book.states();
   }
 
   #order(): Member[] {
-    const now = this.#now();
-    const healthy: Member[] = [];
-    const down: Member[] = [];
-    for (const m of this.#members) (m.downUntil <= now ? healthy : down).push(m);
-    down.sort((a, b) => a.downUntil - b.downUntil);
+    const { healthy, down } = this.#book.split();
     if (this.#strategy === "round-robin" && healthy.length > 1) {
       const start = this.#next++ % healthy.length;
       if (this.#next >= Number.MAX_SAFE_INTEGER) this.#next = 0;
@@ -119,7 +111,7 @@ export class UpstreamGroup implements Upstream {
         this.#markDown(member, error);
       }
     }
-    throw allMembersFailed(this.name, this.#members.length, last);
+    throw allMembersFailed(this.name, this.#book.members.length, last);
   }
 
   #markUp(member: Member): void {
@@ -127,11 +119,11 @@ export class UpstreamGroup implements Upstream {
       clearTimeout(member.probe);
       member.probe = undefined;
     }
-    markHealthy(member, this.#onHealthChange);
+    this.#book.succeeded(member);
   }
 
   #markDown(member: Member, error: unknown): void {
-    markFailed(member, this.#now() + this.#cooldownMs, error, this.#onHealthChange);
+    this.#book.failed(member, error);
     if (this.#probeMs > 0 && member.probe === undefined && !this.#closed) {
       this.#scheduleProbe(member);
     }
@@ -161,10 +153,10 @@ export class UpstreamGroup implements Upstream {
 
   async close(): Promise<void> {
     this.#closed = true;
-    for (const m of this.#members) {
+    for (const m of this.#book.members) {
       if (m.probe !== undefined) clearTimeout(m.probe);
       m.probe = undefined;
     }
-    await Promise.all(this.#members.map((m) => m.upstream.close()));
+    await Promise.all(this.#book.members.map((m) => m.upstream.close()));
   }
 }

@@ -4,6 +4,7 @@
  * @module
  */
 export * from "./types.ts";
+export * from "./failure.ts";
 export * from "./doh_transport.ts";
 export * from "./doh.ts";
 export * from "./h2_transport.ts";

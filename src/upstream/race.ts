@@ -5,20 +5,21 @@
  */
 import type { Answer } from "../dns/answer.ts";
 import type { Query } from "../dns/query.ts";
-import { markFailed, markHealthy, type MemberHealth } from "./health.ts";
+import {
+  type MemberHealth,
+  MemberHealthBook,
+  type MemberHealthOptions,
+  type MemberState,
+} from "./health.ts";
 import { allMembersFailed, type Upstream, UpstreamError } from "./types.ts";
 
 /** Options of {@linkcode RaceGroup}. */
-export interface RaceGroupOptions {
+export interface RaceGroupOptions extends MemberHealthOptions {
   members: readonly Upstream[];
   /** How many members get each query at once (at most the number of members). Default 2. */
   fanout?: number;
-  /** How long a failed member is passed over before it gets queries again. Default 30 000 ms. */
-  cooldownMs?: number;
   /** Milliseconds clock. Default `Date.now`. */
   now?: () => number;
-  /** Called when a member is marked down or comes back. */
-  onHealthChange?: (member: string, healthy: boolean, error?: unknown) => void;
 }
 
 /** The reason the signals of members that lost a race abort with. */
@@ -55,11 +56,8 @@ type Member = MemberHealth;
  */
 export class RaceGroup implements Upstream {
   readonly name: string;
-  readonly #members: Member[];
+  readonly #book: MemberHealthBook<Member>;
   readonly #fanout: number;
-  readonly #cooldownMs: number;
-  readonly #now: () => number;
-  readonly #onHealthChange?: RaceGroupOptions["onHealthChange"];
   #next = 0;
   #closed = false;
 
@@ -71,27 +69,19 @@ export class RaceGroup implements Upstream {
         `race group: fanout must be a whole number of at least 1, got ${fanout}`,
       );
     }
-    this.#members = options.members.map((upstream) => ({ upstream, downUntil: 0, up: true }));
+    this.#book = new MemberHealthBook(options.members, options, options.now ?? Date.now);
     this.#fanout = Math.min(fanout, options.members.length);
-    this.#cooldownMs = options.cooldownMs ?? 30_000;
-    this.#now = options.now ?? Date.now;
-    this.#onHealthChange = options.onHealthChange;
     this.name = `race(${options.members.map((m) => m.name).join(", ")})`;
   }
 
   /** Member names with whether each is currently considered healthy. */
-  health(): { name: string; healthy: boolean }[] {
-    const now = this.#now();
-    return this.#members.map((m) => ({ name: m.upstream.name, healthy: m.downUntil <= now }));
+  health(): MemberState[] {
+    return this.#book.states();
   }
 
   /** Healthy members rotated, then those cooling down; and how many are healthy. */
   #order(): { order: Member[]; healthy: number } {
-    const now = this.#now();
-    const healthy: Member[] = [];
-    const down: Member[] = [];
-    for (const m of this.#members) (m.downUntil <= now ? healthy : down).push(m);
-    down.sort((a, b) => a.downUntil - b.downUntil);
+    const { healthy, down } = this.#book.split();
     if (healthy.length > 1) {
       const start = this.#next++ % healthy.length;
       if (this.#next >= Number.MAX_SAFE_INTEGER) this.#next = 0;
@@ -138,7 +128,7 @@ export class RaceGroup implements Upstream {
         }
         attempt.then(
           (answer) => {
-            this.#markUp(member); // a late answer still shows the member works
+            this.#book.succeeded(member); // a late answer still shows the member works
             if (settled) return;
             running.delete(member);
             abortAll(new RaceLostError(member.upstream.name));
@@ -148,7 +138,7 @@ export class RaceGroup implements Upstream {
             if (settled) return;
             running.delete(member);
             last = error;
-            this.#markDown(member, error);
+            this.#book.failed(member, error);
             fill();
           },
         );
@@ -167,19 +157,11 @@ export class RaceGroup implements Upstream {
   }
 
   #allFailed(last: unknown): UpstreamError {
-    return allMembersFailed(this.name, this.#members.length, last);
-  }
-
-  #markUp(member: Member): void {
-    markHealthy(member, this.#onHealthChange);
-  }
-
-  #markDown(member: Member, error: unknown): void {
-    markFailed(member, this.#now() + this.#cooldownMs, error, this.#onHealthChange);
+    return allMembersFailed(this.name, this.#book.members.length, last);
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all(this.#members.map((m) => m.upstream.close()));
+    await Promise.all(this.#book.members.map((m) => m.upstream.close()));
   }
 }

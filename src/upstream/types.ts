@@ -5,6 +5,7 @@
  */
 import type { Answer } from "../dns/answer.ts";
 import type { Query } from "../dns/query.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /**
  * Something that answers DNS queries: a DoH server, a DoT server, or a group of upstreams.
@@ -99,12 +100,7 @@ export function allMembersFailed(group: string, members: number, last: unknown):
   return new UpstreamError(
     group,
     kind,
-    `all ${members} members failed; last: ${(last as Error)?.message}`,
+    `all ${members} members failed; last: ${messageOf(last)}`,
     { cause: last },
   );
-}
-
-/** An error's message, or the thrown value as text: for error messages that wrap a cause. */
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -7,6 +7,7 @@
 import { ConfigError } from "../config/parse.ts";
 import { localRecordsMiddleware, parseLocalRecords } from "../records/mod.ts";
 import type { Middleware } from "../pipeline/types.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /**
  * Parses `text` (hosts or zone format, told apart by content) once and answers from it.
@@ -24,7 +25,7 @@ export function localRecordsFromText(text: string, origin: string): Middleware {
   try {
     records = parseLocalRecords(text);
   } catch (e) {
-    throw new ConfigError(origin, (e as Error).message);
+    throw new ConfigError(origin, messageOf(e));
   }
   return localRecordsMiddleware(() => records);
 }

@@ -14,7 +14,8 @@
 import type { DotUrl } from "../upstream/dot_url.ts";
 import { urlHost } from "../upstream/dot_url.ts";
 import type { ByteStream, StreamConnector, StreamTarget } from "../upstream/stream.ts";
-import { messageOf } from "../upstream/types.ts";
+import { abortable } from "../async/abortable.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** A socket as `cloudflare:sockets` returns it: a {@linkcode ByteStream} plus `opened`. */
 export interface SocketsSocket extends ByteStream {
@@ -71,7 +72,7 @@ function importConnect(): Promise<SocketsConnect> {
     (e) => {
       imported = undefined;
       throw new Error(
-        `cloudflare:sockets is not available here (only in Workers): ${(e as Error).message}`,
+        `cloudflare:sockets is not available here (only in Workers): ${messageOf(e)}`,
         { cause: e },
       );
     },
@@ -122,19 +123,12 @@ export function createSocketsConnector(options: SocketsConnectorOptions = {}): S
       throw new Error(`${describe(target)}: ${messageOf(e)}`, { cause: e });
     }
     socket.closed.catch(() => {}); // observed by the DoT upstream through the stream it reads
-    let onAbort = () => {};
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
     try {
-      await Promise.race([socket.opened, aborted]);
+      await abortable(socket.opened, signal);
     } catch (e) {
       Promise.resolve(socket.close()).catch(() => {});
       if (signal.aborted) throw signal.reason;
       throw new Error(`${describe(target)}: ${messageOf(e)}`, { cause: e });
-    } finally {
-      signal.removeEventListener("abort", onAbort);
     }
     return {
       readable: socket.readable,

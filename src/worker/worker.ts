@@ -25,6 +25,7 @@ import { parseWorkerConfig, type WorkerConfig } from "./config.ts";
 import { workerLandingText } from "./landing.ts";
 import { localRecordsFromText } from "./local_records.ts";
 import { buildWorkerUpstream, type WorkerUpstreamDeps } from "./upstreams.ts";
+import { messageOf } from "../errors/message_of.ts";
 
 /** The Worker's env: `[vars]`, secrets and other bindings. Only `DOTBRIDGE_*` entries are read. */
 export type WorkerEnv = Readonly<Record<string, unknown>>;
@@ -150,7 +151,7 @@ function build(env: WorkerEnv, deps: WorkerDeps, log: WorkerLogSink): State {
     });
     return { ok: true, app, jsonApi: config.doh.jsonApi, acl: !resolver.acl.open };
   } catch (e) {
-    const message = `configuration error: ${oneLine((e as Error)?.message ?? String(e))}`;
+    const message = `configuration error: ${oneLine(messageOf(e))}`;
     log("error", `dotbridge: ${message}`);
     return { ok: false, message };
   }

@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/parse.ts";
 import { type Bridge, startBridge } from "../../src/deno/bridge.ts";
-import { issueCertificate, type IssuedCertificate } from "../../src/deno/pki.ts";
+import { issueCertificate, type IssuedCertificate } from "../../src/pki/mod.ts";
 import { createLogger } from "../../src/log/mod.ts";
 import { aRecords, buildQuery, connectDot, edeCode, idOf, rcodeOf } from "../support/dot_client.ts";
 import { type LocalDohUpstream, startDohUpstream } from "../support/doh_upstream.ts";

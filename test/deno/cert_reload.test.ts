@@ -10,7 +10,7 @@ import tls from "node:tls";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/parse.ts";
 import { type Bridge, startBridge } from "../../src/deno/bridge.ts";
-import { issueCertificate, type IssuedCertificate } from "../../src/deno/pki.ts";
+import { issueCertificate, type IssuedCertificate } from "../../src/pki/mod.ts";
 import { createLogger } from "../../src/log/mod.ts";
 import {
   aRecords,

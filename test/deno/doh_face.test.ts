@@ -1,7 +1,7 @@
 import dnsPacket from "dns-packet";
 import { X509Certificate } from "node:crypto";
 import tls from "node:tls";
-import { issueCertificate } from "../../src/deno/pki.ts";
+import { issueCertificate } from "../../src/pki/mod.ts";
 import { Buffer } from "node:buffer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/parse.ts";

@@ -16,7 +16,7 @@ import {
   listenDot,
 } from "../../src/deno/dot_listener.ts";
 import { listenDotNative } from "../../src/deno/dot_listener_native.ts";
-import { issueCertificate } from "../../src/deno/pki.ts";
+import { issueCertificate } from "../../src/pki/mod.ts";
 import { parseMessage } from "../../src/dns/message.ts";
 import type { QueryContext } from "../../src/pipeline/types.ts";
 import {

@@ -7,7 +7,7 @@ import http2 from "node:http2";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createH2Transport, type H2TransportOptions } from "../../src/deno/h2_transport.ts";
 import type { H2ClientTransport } from "../../src/upstream/h2_transport.ts";
-import { issueCertificate } from "../../src/deno/pki.ts";
+import { issueCertificate } from "../../src/pki/mod.ts";
 import { type DohResponse, TransportError } from "../../src/upstream/doh_transport.ts";
 import { type TestPki, testPki } from "../support/pki.ts";
 

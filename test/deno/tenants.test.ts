@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/parse.ts";
 import { type Bridge, startBridge } from "../../src/deno/bridge.ts";
-import { issueCertificate } from "../../src/deno/pki.ts";
+import { issueCertificate } from "../../src/pki/mod.ts";
 import { createLogger, silentLogger } from "../../src/log/mod.ts";
 import { type LocalDohUpstream, startDohUpstream } from "../support/doh_upstream.ts";
 import { aRecords, buildQuery, connectDot, edeCode, idOf, rcodeOf } from "../support/dot_client.ts";

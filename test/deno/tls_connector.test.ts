@@ -2,44 +2,16 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
 import net from "node:net";
-import { createTlsConnector, spkiPinOfDer } from "../../src/deno/tls_connector.ts";
-import { issueCertificate, spkiPinFromPem } from "../../src/deno/pki.ts";
+import { createTlsConnector } from "../../src/deno/tls_connector.ts";
+import { issueCertificate } from "../../src/pki/mod.ts";
 import { encodeFrames, FrameDecoder } from "../../src/framing/codec.ts";
 import type { LogFields, Logger } from "../../src/log/mod.ts";
 import type { ByteStream, StreamTarget } from "../../src/upstream/stream.ts";
 import { type LocalDotUpstream, startDotUpstream } from "../support/dot_upstream.ts";
+import { opensslPin } from "../support/openssl.ts";
 import { type TestPki, testPki } from "../support/pki.ts";
 import { octetFor } from "../support/zone.ts";
-
-async function run(cmd: string, args: string[], input?: Uint8Array): Promise<Uint8Array> {
-  const child = new Deno.Command(cmd, { args, stdin: "piped", stdout: "piped", stderr: "piped" })
-    .spawn();
-  const writer = child.stdin.getWriter();
-  if (input) await writer.write(input);
-  await writer.close();
-  const out = await child.output();
-  if (!out.success) {
-    throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return out.stdout;
-}
-
-/** The pin by the openssl recipe of RFC 7858 §4.2 / docs/platform-notes.md#tls-clients. */
-async function opensslPin(certPem: string): Promise<string> {
-  const pub = await run(
-    "openssl",
-    ["x509", "-pubkey", "-noout"],
-    new TextEncoder().encode(certPem),
-  );
-  const der = await run("openssl", ["pkey", "-pubin", "-outform", "der"], pub);
-  const digest = await run("openssl", ["dgst", "-sha256", "-binary"], der);
-  return (await run("base64", [], digest)).reduce((s, b) => s + String.fromCharCode(b), "").trim();
-}
-
-function pemToDer(pem: string): Uint8Array {
-  const body = /-----BEGIN CERTIFICATE-----([^-]+)-----END CERTIFICATE-----/.exec(pem)![1];
-  return Uint8Array.fromBase64(body.replace(/\s+/g, ""));
-}
+import { rejection } from "../support/rejection.ts";
 
 function target(port: number, servername: string, hostname = "127.0.0.1"): StreamTarget {
   return { hostname, port, servername, signal: AbortSignal.timeout(10_000) };
@@ -81,15 +53,6 @@ async function exchangeOnce(stream: ByteStream, name: string, id: number) {
   }
 }
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error("expected a rejection");
-}
-
 let pki: TestPki;
 let server: LocalDotUpstream | undefined;
 const streams: ByteStream[] = [];
@@ -102,16 +65,6 @@ afterEach(async () => {
   for (const s of streams.splice(0)) await s.close();
   await server?.close();
   server = undefined;
-});
-
-describe("SPKI pins", () => {
-  it("spkiPinFromPem and the connector's pin both equal openssl's", async () => {
-    const expected = await opensslPin(pki.server.certPem);
-    expect(expected).toMatch(/^[A-Za-z0-9+/]{43}=$/);
-    expect(await spkiPinFromPem(pki.server.certPem)).toBe(expected);
-    expect(spkiPinOfDer(pemToDer(pki.server.certPem))).toBe(expected);
-    expect(spkiPinOfDer(pemToDer(pki.ca.certPem))).toBe(await opensslPin(pki.ca.certPem));
-  });
 });
 
 describe("createTlsConnector over real TLS", () => {
@@ -175,22 +128,32 @@ describe("createTlsConnector over real TLS", () => {
     expect(error.message).toContain(`TLS to 127.0.0.1:${server.port} as "localhost"`);
   });
 
-  it("accepts a matching pin and refuses others, printing the server's pin", async () => {
+  it("accepts the pin of the leaf or of the CA in its chain, refuses others, printing the server's pin", async () => {
     server = await startDotUpstream({ cert: pki.server });
     const pin = await opensslPin(pki.server.certPem);
-    const ok = await createTlsConnector({ caCerts: [pki.ca.certPem], pins: [pin] })(
-      target(server.port, "localhost"),
-    );
-    streams.push(ok);
-    expect((await exchangeOnce(ok, "pin.example.test", 3)).id).toBe(3);
+    const pinned = (pins: string[]) =>
+      createTlsConnector({ caCerts: [pki.ca.certPem], pins })(target(server!.port, "localhost"));
+    for (const [id, good] of [pin, await opensslPin(pki.ca.certPem)].entries()) {
+      const ok = await pinned([good]);
+      streams.push(ok);
+      expect((await exchangeOnce(ok, "pin.example.test", id)).id).toBe(id);
+    }
 
     const other = await issueCertificate(pki.ca, { dnsNames: ["localhost"] });
+    const error = await rejection(pinned([other.spkiPin]));
+    expect(error.message).toContain(`SPKI pin mismatch: the server's key ${pin}`);
+  });
+
+  it("refuses a pinned server that fails the name check first, as the name error", async () => {
+    const wrong = await issueCertificate(pki.ca, { dnsNames: ["wrong.example"] });
+    server = await startDotUpstream({ cert: wrong });
     const error = await rejection(
-      createTlsConnector({ caCerts: [pki.ca.certPem], pins: [other.spkiPin] })(
+      createTlsConnector({ caCerts: [pki.ca.certPem], pins: [wrong.spkiPin] })(
         target(server.port, "localhost"),
       ),
     );
-    expect(error.message).toContain(`SPKI pin mismatch: the server's key ${pin}`);
+    expect(error.message).toMatch(/wrong\.example/);
+    expect(error.message).not.toMatch(/SPKI pin/);
   });
 
   it("opportunistic mode accepts any certificate and warns once", async () => {

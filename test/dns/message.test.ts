@@ -3,13 +3,16 @@ import * as fc from "fast-check";
 import dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
 import {
+  getFlags,
   getId,
   headerOpcode,
   headerRcode,
   parseMessage,
   type Question,
+  readHeader,
   readName,
   sameQuestion,
+  skipName,
   withId,
 } from "../../src/dns/message.ts";
 import { A_IN, concat, decodePacket, header, makeQuery, MALFORMED, wireName } from "./fixtures.ts";
@@ -370,6 +373,25 @@ describe("parseMessage", () => {
   });
 });
 
+describe("skipName", () => {
+  it.each([
+    ["the root", [0], 0, 1],
+    ["an inline name", [1, 0x61, 1, 0x62, 0], 0, 5],
+    ["a pointer", [1, 0x61, 0, 0xc0, 0x00], 3, 5],
+    ["labels then a pointer", [1, 0x61, 0, 1, 0x62, 0xc0, 0x00], 3, 7],
+  ])("steps over %s", (_what, wire, offset, end) => {
+    expect(skipName(Uint8Array.from(wire), offset)).toBe(end);
+  });
+
+  it.each([
+    ["a name that runs past the end", [3, 0x61, 0x62]],
+    ["a pointer cut in half", [1, 0x61, 0xc0]],
+    ["a reserved label type", [0x40, 0]],
+  ])("refuses %s", (_what, wire) => {
+    expect(() => skipName(Uint8Array.from(wire), 0)).toThrow(RangeError);
+  });
+});
+
 describe("sameQuestion", () => {
   const base: Question = { name: "www.Example.com", type: 1, class: 1 };
   const cases: { name: string; other: Question; same: boolean }[] = [
@@ -409,6 +431,31 @@ describe("withId and header helpers", () => {
     expect(copy.length).toBe(view.length);
     expect(getId(copy)).toBe(7);
     expect(getId(view)).toBe(0x4242);
+  });
+
+  it("reads every header field at its place, big-endian, whatever follows it", () => {
+    const fields = { id: 0xa1b2, flags: 0x8583, qd: 0x0102, an: 0x0304, ns: 0xff00, ar: 0x00ff };
+    const wire = concat(header(fields), [0xde, 0xad]);
+    expect(readHeader(wire)).toEqual({
+      id: 0xa1b2,
+      flags: 0x8583,
+      qdcount: 0x0102,
+      ancount: 0x0304,
+      nscount: 0xff00,
+      arcount: 0x00ff,
+    });
+    expect(getId(wire)).toBe(0xa1b2);
+    expect(getFlags(wire)).toBe(0x8583);
+    expect(getFlags(wire.subarray(0, 4))).toBe(0x8583);
+    // parseMessage reads its header the same way.
+    const query = makeQuery({ id: 0x0b0c });
+    expect(parseMessage(query)).toMatchObject(readHeader(query));
+  });
+
+  it("refuses to read a header from fewer than 12 bytes", () => {
+    expect(() => readHeader(header().subarray(0, 11))).toThrow(
+      new RangeError("dns: message of 11 bytes is shorter than a header"),
+    );
   });
 
   it("reads opcode and rcode from the flags word", () => {

@@ -9,6 +9,7 @@
 import dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
 import { parseConfig } from "../../src/config/parse.ts";
+import { getFlags, getId, headerRcode } from "../../src/dns/message.ts";
 import { type Bridge, startBridge } from "../../src/deno/bridge.ts";
 import { createLogger } from "../../src/log/mod.ts";
 import type { LocalDohUpstream } from "./doh_upstream.ts";
@@ -301,12 +302,12 @@ export function buildQuery(name: string, options: QueryOptions = {}): Uint8Array
 
 /** The message ID of a wire message. */
 export function idOf(wire: Uint8Array): number {
-  return (wire[0] << 8) | wire[1];
+  return getId(wire);
 }
 
 /** The header rcode (low 4 bits). */
 export function rcodeOf(wire: Uint8Array): number {
-  return wire[3] & 0x0f;
+  return headerRcode(getFlags(wire));
 }
 
 /** Decodes a message with dns-packet. */

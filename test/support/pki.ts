@@ -8,7 +8,7 @@ import {
   createCertificateAuthority,
   issueCertificate,
   type IssuedCertificate,
-} from "../../src/deno/pki.ts";
+} from "../../src/pki/mod.ts";
 
 /** The test PKI. */
 export interface TestPki {

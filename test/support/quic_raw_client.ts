@@ -23,6 +23,7 @@ import {
   randomBytes,
 } from "node:crypto";
 import { Buffer } from "node:buffer";
+import { messageOf } from "../../src/errors/message_of.ts";
 
 /** Options of {@linkcode rawQuicConnect}. */
 export interface RawQuicOptions {
@@ -625,7 +626,7 @@ export function rawQuicConnect(options: RawQuicOptions): Promise<RawQuicClient> 
       try {
         onDatagram(datagram);
       } catch (error) {
-        frames.push(`error:${(error as Error).message}`);
+        frames.push(`error:${messageOf(error)}`);
       }
     }
   })();

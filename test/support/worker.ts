@@ -9,6 +9,7 @@
  * @module
  */
 import { answerFromZone } from "./zone.ts";
+import { messageOf } from "../../src/errors/message_of.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 /** The wrangler that `deno task dev:worker` runs: deno.json's `imports` entry pins it. */
@@ -198,6 +199,6 @@ export async function startWorkerDev(options: WorkerDevOptions): Promise<WorkerD
     throw new Error(`wrangler dev did not serve within ${options.startupMs ?? 60_000} ms`);
   } catch (e) {
     await stop();
-    throw new Error(`${(e as Error).message}; its output:\n${text}`);
+    throw new Error(`${messageOf(e)}; its output:\n${text}`);
   }
 }

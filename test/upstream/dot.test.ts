@@ -4,7 +4,7 @@ import { Buffer } from "node:buffer";
 import net from "node:net";
 import { classifyQuery, type Query } from "../../src/dns/query.ts";
 import { createTlsConnector } from "../../src/deno/tls_connector.ts";
-import { issueCertificate, spkiPinFromPem } from "../../src/deno/pki.ts";
+import { issueCertificate, spkiPinFromPem } from "../../src/pki/mod.ts";
 import type { LogFields, Logger } from "../../src/log/mod.ts";
 import { DotUpstream, type DotUpstreamOptions } from "../../src/upstream/dot.ts";
 import { parseDotUrl } from "../../src/upstream/dot_url.ts";
@@ -12,6 +12,7 @@ import { UpstreamError } from "../../src/upstream/types.ts";
 import { type LocalDotUpstream, startDotUpstream } from "../support/dot_upstream.ts";
 import { type TestPki, testPki } from "../support/pki.ts";
 import { octetFor } from "../support/zone.ts";
+import { rejection } from "../support/rejection.ts";
 
 /** A logger that keeps what it is told. */
 function recordingLogger() {
@@ -59,15 +60,6 @@ async function until(what: string, check: () => boolean, ms = 5_000): Promise<vo
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected a rejection");
 }
 
 let pki: TestPki;

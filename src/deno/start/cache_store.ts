@@ -18,6 +18,7 @@ import { ConfigError } from "../../config/parse.ts";
 import type { Logger } from "../../log/mod.ts";
 import type { BridgeMetrics } from "../../metrics/bridge.ts";
 import type { Started } from "./steps.ts";
+import { messageOf } from "../../errors/message_of.ts";
 
 /** Each policy's cache store, or `undefined` (memory alone) when Redis is not configured. */
 export type CacheStoreFor = ((tenant: string | undefined) => CacheStore) | undefined;
@@ -50,7 +51,7 @@ export async function startCacheStore(
     signer = cacheRedisSecret === undefined ? undefined : await entrySigner(cacheRedisSecret);
   } catch (e) {
     // The message names the length, never the secret.
-    throw new ConfigError(config.origin["cache-redis-secret"], (e as Error).message);
+    throw new ConfigError(config.origin["cache-redis-secret"], messageOf(e));
   }
   metrics.cacheRedisUp.set({}, 0);
   const { connectRedis } = await import("../redis_client.ts");

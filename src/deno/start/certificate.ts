@@ -7,9 +7,11 @@
  */
 import type { Config } from "../../config/config.ts";
 import { ConfigError } from "../../config/parse.ts";
+import { spkiPinFromPem } from "../../pki/spki.ts";
 import { checkCertificatePair } from "../cert_check.ts";
 import { readKeyFile, type ServedCertificate } from "./context.ts";
 import type { Started } from "./steps.ts";
+import { messageOf } from "../../errors/message_of.ts";
 
 /**
  * Loads the configured certificate, or makes/loads the development one, and checks the pair.
@@ -30,9 +32,10 @@ export async function loadCertificate(config: Config): Promise<ServedCertificate
     }
     let spkiPin: string;
     try {
-      spkiPin = checkCertificatePair(cert, key).spkiPin;
+      checkCertificatePair(cert, key);
+      spkiPin = await spkiPinFromPem(cert);
     } catch (e) {
-      throw new ConfigError(origin.cert, `"${certFile}": ${(e as Error).message}`);
+      throw new ConfigError(origin.cert, `"${certFile}": ${messageOf(e)}`);
     }
     return { cert, key, trustPath: certFile, spkiPin, development: false, created: false };
   }
@@ -47,7 +50,7 @@ export async function loadCertificate(config: Config): Promise<ServedCertificate
     key = Deno.readTextFileSync(dev.keyPath);
     checkCertificatePair(cert, key);
   } catch (e) {
-    throw new ConfigError(origin["state-dir"], `${where}: ${(e as Error).message}`);
+    throw new ConfigError(origin["state-dir"], `${where}: ${messageOf(e)}`);
   }
   return {
     cert,

@@ -9,11 +9,14 @@ import { ConfigError } from "../../config/parse.ts";
 import type { Logger } from "../../log/mod.ts";
 import type { BridgeMetrics } from "../../metrics/bridge.ts";
 import { CidrSet } from "../../net/cidr_set.ts";
+import { resumedLabel } from "../../metrics/bridge.ts";
 import type { Resolver } from "../../resolver/build.ts";
 import { RateLimiter } from "../../resolver/ratelimit.ts";
 import { createProcessor, type Processor, type QueryObserver } from "../../resolver/processor.ts";
 import { tenantFromServerName } from "../../config/tenants.ts";
 import type { FetchLike } from "../../upstream/doh.ts";
+import { messageOf } from "../../errors/message_of.ts";
+import type { ListenerGuards } from "../listener_guards.ts";
 
 /** Extra wiring for `startBridge`; tests use it to point at local upstreams. */
 export interface BridgeDeps {
@@ -64,7 +67,7 @@ export function readKeyFile(origin: string, path: string): string {
   try {
     return Deno.readTextFileSync(path);
   } catch (e) {
-    throw new ConfigError(origin, `cannot read "${path}": ${(e as Error).message}`);
+    throw new ConfigError(origin, `cannot read "${path}": ${messageOf(e)}`);
   }
 }
 
@@ -103,24 +106,26 @@ export function memberOf(
   return (address) => set.has(address);
 }
 
-/** The connection filter the resolver's ACL gives a face; undefined when everyone may connect. */
-export function acceptOf(resolver: Resolver): ((address: string) => boolean) | undefined {
-  const { acl } = resolver;
-  return acl.open ? undefined : (address) => acl.allows(address);
-}
-
 /**
- * A face's connection rules beyond the ACL and the caps: the trusted PROXY protocol peers and
- * its own new-connection and handshake rate limiters (`--proxy-protocol-from`,
- * `--connection-rate-limit`, `--handshake-rate-limit`).
+ * A face's listener guards, from the configuration: `--max-connections`,
+ * `--max-connections-per-ip` and `--handshake-timeout`, the resolver's ACL at accept,
+ * `--proxy-protocol-from`, the face's own new-connection and handshake rate limiters
+ * (`--connection-rate-limit`, `--handshake-rate-limit`: each face has its own), its idle timeout,
+ * the connection and handshake metrics labelled with `name`, and SO_REUSEPORT when threads share
+ * the port.
  */
-export function connectionRulesOf(config: Config): {
-  proxyFrom?: (address: string) => boolean;
-  connectionRate?: RateLimiter;
-  handshakeRate?: RateLimiter;
-} {
+export function listenerGuards(
+  face: FaceContext,
+  name: "dot" | "doh" | "doq",
+  idleTimeoutMs: number,
+): ListenerGuards {
+  const { config, deps, metrics, resolver } = face;
   const { dot } = config;
+  const { acl } = resolver;
   return {
+    maxConnections: dot.maxConnections,
+    maxConnectionsPerIp: dot.maxConnectionsPerIp,
+    accept: acl.open ? undefined : (address) => acl.allows(address),
     proxyFrom: memberOf(dot.proxyProtocolFrom, "proxy-protocol-from"),
     connectionRate: dot.connectionRateLimit > 0
       ? new RateLimiter({ rate: dot.connectionRateLimit, burst: dot.connectionRateBurst })
@@ -128,5 +133,11 @@ export function connectionRulesOf(config: Config): {
     handshakeRate: dot.handshakeRateLimit > 0
       ? new RateLimiter({ rate: dot.handshakeRateLimit, burst: dot.handshakeRateBurst })
       : undefined,
+    handshakeTimeoutMs: dot.handshakeTimeoutMs,
+    idleTimeoutMs,
+    onEvent: (event) => metrics.connectionEvents.inc({ face: name, event }),
+    onHandshake: (resumed) =>
+      metrics.tlsHandshakes.inc({ face: name, resumed: resumedLabel(resumed) }),
+    reusePort: deps.reusePort,
   };
 }

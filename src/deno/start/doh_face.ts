@@ -8,14 +8,7 @@ import { createDohApp } from "../../http/app.ts";
 import { DOH_PATH } from "../../http/doh_request.ts";
 import { type DohListener, listenDoh } from "../doh_listener.ts";
 import type { DotListener } from "../dot_listener.ts";
-import {
-  acceptOf,
-  connectionRulesOf,
-  type FaceContext,
-  faceProcessor,
-  memberOf,
-} from "./context.ts";
-import { resumedLabel } from "../../metrics/bridge.ts";
+import { type FaceContext, faceProcessor, listenerGuards, memberOf } from "./context.ts";
 import { listenError } from "./listen_error.ts";
 import type { Started } from "./steps.ts";
 
@@ -29,7 +22,7 @@ export async function startDohFace(
   face: FaceContext,
   dot: DotListener,
 ): Promise<Started<DohListener | undefined>> {
-  const { config, deps, logger, certificate, metrics, resolver } = face;
+  const { config, logger, certificate, metrics } = face;
   const { doh: options, origin } = config;
   const address = options.httpListen;
   if (!address) return { value: undefined };
@@ -55,18 +48,9 @@ export async function startDohFace(
       // forwarded address instead. A PROXY protocol header, by contrast, is read before the
       // ACL: it judges the real client there.
       trustedProxyFrom: memberOf(options.trustedProxyFrom, "trusted-proxy-from"),
-      accept: acceptOf(resolver),
-      ...connectionRulesOf(config),
-      reusePort: deps.reusePort, // threads share the port
-      onEvent: (event) => metrics.connectionEvents.inc({ face: "doh", event }),
-      onHandshake: (resumed) =>
-        metrics.tlsHandshakes.inc({ face: "doh", resumed: resumedLabel(resumed) }),
+      ...listenerGuards(face, "doh", options.idleTimeoutMs),
       fast: { process, path: DOH_PATH },
       logger,
-      maxConnections: config.dot.maxConnections,
-      maxConnectionsPerIp: config.dot.maxConnectionsPerIp,
-      handshakeTimeoutMs: config.dot.handshakeTimeoutMs,
-      idleTimeoutMs: options.idleTimeoutMs,
       requestTimeoutMs: options.requestTimeoutMs,
     });
   } catch (e) {

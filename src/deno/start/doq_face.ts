@@ -10,14 +10,7 @@
  * @module
  */
 import { type DoqListener, listenDoq } from "../doq_listener.ts";
-import {
-  acceptOf,
-  connectionRulesOf,
-  type FaceContext,
-  faceProcessor,
-  tenantOfServerName,
-} from "./context.ts";
-import { resumedLabel } from "../../metrics/bridge.ts";
+import { type FaceContext, faceProcessor, listenerGuards, tenantOfServerName } from "./context.ts";
 import { listenError } from "./listen_error.ts";
 import type { Started } from "./steps.ts";
 
@@ -27,13 +20,18 @@ import type { Started } from "./steps.ts";
  * @throws {ConfigError} naming `--doq-listen` when the address cannot be bound
  */
 export function startDoqFace(face: FaceContext): Started<DoqListener | undefined> {
-  const { config, logger, certificate, metrics, resolver } = face;
+  const { config, logger, certificate } = face;
   const { dot: options, origin } = config;
   const address = options.doqListen;
   if (!address) return { value: undefined };
   // Padding as on DoT (RFC 9250 §5.4 points to RFC 8467); no edns-tcp-keepalive (§5.5.2).
   const process = faceProcessor(face);
-  const { connectionRate, handshakeRate } = connectionRulesOf(config);
+  // No PROXY protocol over UDP, and a QUIC endpoint cannot share its port.
+  const { proxyFrom: _proxyFrom, reusePort: _reusePort, ...guards } = listenerGuards(
+    face,
+    "doq",
+    options.idleTimeoutMs,
+  );
   let doq: DoqListener;
   try {
     doq = listenDoq({
@@ -43,19 +41,10 @@ export function startDoqFace(face: FaceContext): Started<DoqListener | undefined
       key: certificate.key,
       process,
       logger,
-      maxConnections: options.maxConnections,
-      maxConnectionsPerIp: options.maxConnectionsPerIp,
-      accept: acceptOf(resolver),
-      connectionRate,
-      handshakeRate,
-      handshakeTimeoutMs: options.handshakeTimeoutMs,
-      idleTimeoutMs: options.idleTimeoutMs,
+      ...guards,
       streamTimeoutMs: options.frameTimeoutMs,
       maxStreams: options.maxInFlight,
       maxMessageSize: options.maxFrameSize,
-      onEvent: (event) => metrics.connectionEvents.inc({ face: "doq", event }),
-      onHandshake: (resumed) =>
-        metrics.tlsHandshakes.inc({ face: "doq", resumed: resumedLabel(resumed) }),
       tenantOf: tenantOfServerName(config),
     });
   } catch (e) {

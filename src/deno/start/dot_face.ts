@@ -6,14 +6,7 @@
  */
 import { type DotListener, listenDot } from "../dot_listener.ts";
 import { listenDotNative } from "../dot_listener_native.ts";
-import {
-  acceptOf,
-  connectionRulesOf,
-  type FaceContext,
-  faceProcessor,
-  tenantOfServerName,
-} from "./context.ts";
-import { resumedLabel } from "../../metrics/bridge.ts";
+import { type FaceContext, faceProcessor, listenerGuards, tenantOfServerName } from "./context.ts";
 import { listenError } from "./listen_error.ts";
 import type { Started } from "./steps.ts";
 
@@ -23,7 +16,7 @@ import type { Started } from "./steps.ts";
  * @throws {ConfigError} naming `--listen` when the address cannot be bound
  */
 export async function startDotFace(face: FaceContext): Promise<Started<DotListener>> {
-  const { config, deps, logger, certificate, metrics, resolver } = face;
+  const { config, logger, certificate } = face;
   const { dot: options, origin } = config;
   const process = faceProcessor(face, options.idleTimeoutMs);
   // The config refuses --tenant-domain with the native listener (it has no SNI).
@@ -44,19 +37,10 @@ export async function startDotFace(face: FaceContext): Promise<Started<DotListen
       key: certificate.key,
       process,
       logger,
-      maxConnections: options.maxConnections,
-      handshakeTimeoutMs: options.handshakeTimeoutMs,
-      idleTimeoutMs: options.idleTimeoutMs,
+      ...listenerGuards(face, "dot", options.idleTimeoutMs),
       frameTimeoutMs: options.frameTimeoutMs,
       maxInFlight: options.maxInFlight,
       maxFrameSize: options.maxFrameSize,
-      maxConnectionsPerIp: options.maxConnectionsPerIp,
-      accept: acceptOf(resolver),
-      ...connectionRulesOf(config),
-      reusePort: deps.reusePort,
-      onEvent: (event) => metrics.connectionEvents.inc({ face: "dot", event }),
-      onHandshake: (resumed) =>
-        metrics.tlsHandshakes.inc({ face: "dot", resumed: resumedLabel(resumed) }),
       tenantOf: tenantOfServerName(config),
     });
   } catch (e) {

@@ -7,6 +7,7 @@
  */
 import { ConfigError } from "../../config/parse.ts";
 import type { ListenAddress } from "../../config/config.ts";
+import { messageOf } from "../../errors/message_of.ts";
 
 /** Each known failure: the Deno error class, the matching errno codes, and what to tell. */
 const REASONS: readonly {
@@ -56,7 +57,7 @@ export function listenError(error: unknown, origin: string, address: ListenAddre
   const known = REASONS.find((r) =>
     error instanceof r.type || (typeof code === "string" && r.codes.includes(code))
   );
-  const reason = known?.reason ?? (error as Error)?.message ?? String(error);
+  const reason = known?.reason ?? messageOf(error);
   const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
   return new ConfigError(origin, `cannot listen on ${host}:${address.port}: ${reason}`);
 }

@@ -18,6 +18,7 @@ import { localRecordsMiddleware } from "../../records/mod.ts";
 import { type LocalRecordsWatch, watchLocalRecords } from "../local_records_loader.ts";
 import { readKeyFile } from "./context.ts";
 import type { Started } from "./steps.ts";
+import { messageOf } from "../../errors/message_of.ts";
 
 /**
  * Builds the resolver; stopping closes its upstreams and the local records watches. Warns when a
@@ -55,7 +56,7 @@ export function startResolver(
       const origin = path === globalRecords
         ? config.origin["local-records"]
         : `${tenantsFile}: "local-records"`;
-      throw new ConfigError(origin, (e as Error).message);
+      throw new ConfigError(origin, messageOf(e));
     }
     watches.push(watch);
     return localRecordsMiddleware(() => watch.current());

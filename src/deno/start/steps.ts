@@ -11,6 +11,7 @@
  * @module
  */
 import type { Logger } from "../../log/mod.ts";
+import { messageOf } from "../../errors/message_of.ts";
 
 /** What a step built, and how to undo it. */
 export interface Started<T> {
@@ -92,7 +93,7 @@ export class StartUp {
     try {
       await step.stop(graceMs);
     } catch (error) {
-      this.#logger?.warn("stop failed", { step: step.name, error: (error as Error)?.message });
+      this.#logger?.warn("stop failed", { step: step.name, error: messageOf(error) });
     }
   }
 }

@@ -1,3 +1,7 @@
+/**
+ * The test certificate authority of src/pki: what its certificates say (checked by openssl),
+ * and that they serve real TLS to Deno's client, names and trust checked.
+ */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type CertificateAuthority,
@@ -5,117 +9,11 @@ import {
   describeCertificate,
   issueCertificate,
   type IssuedCertificate,
-  spkiPinFromPem,
-  spkiPinFromPrivateKeyPem,
-} from "../../src/deno/pki.ts";
-import { ensureDevCertificate } from "../../src/deno/devcert.ts";
+} from "../../src/pki/mod.ts";
+import { openssl, run } from "../support/openssl.ts";
+import { echoOneByte, echoOverTls, startEchoServer } from "../support/tls_echo.ts";
 
 const decoder = new TextDecoder();
-
-/** Runs a command, optionally feeding stdin; returns exit code and decoded output. */
-async function run(
-  cmd: string,
-  args: string[],
-  stdin?: string | Uint8Array,
-): Promise<{ code: number; stdout: string; stderr: string; raw: Uint8Array }> {
-  const child = new Deno.Command(cmd, {
-    args,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin);
-    await writer.close();
-  }
-  const out = await child.output();
-  return {
-    code: out.code,
-    stdout: decoder.decode(out.stdout),
-    stderr: decoder.decode(out.stderr),
-    raw: out.stdout,
-  };
-}
-
-async function openssl(args: string[], stdin?: string | Uint8Array): Promise<Uint8Array> {
-  const r = await run("openssl", args, stdin);
-  if (r.code !== 0) throw new Error(`openssl ${args.join(" ")} failed: ${r.stderr}`);
-  return r.raw;
-}
-
-/** The pin as the RFC 7858 / openssl recipe computes it. */
-async function opensslPin(certPem: string): Promise<string> {
-  const pubPem = await openssl(["x509", "-pubkey", "-noout"], certPem);
-  const der = await openssl(["pkey", "-pubin", "-outform", "der"], pubPem);
-  const digest = await openssl(["dgst", "-sha256", "-binary"], der);
-  return decoder.decode(await openssl(["base64"], digest)).trim();
-}
-
-async function readAll(conn: Deno.Conn, n: number): Promise<Uint8Array> {
-  const buf = new Uint8Array(n);
-  let got = 0;
-  while (got < n) {
-    const r = await conn.read(buf.subarray(got));
-    if (r === null) throw new Error("unexpected EOF");
-    got += r;
-  }
-  return buf;
-}
-
-/**
- * A TLS echo server on 127.0.0.1 presenting `leaf.chainPem`. Handshake failures on the server
- * side are expected in negative tests and swallowed.
- */
-function startEchoServer(leaf: IssuedCertificate) {
-  const listener = Deno.listenTls({
-    hostname: "127.0.0.1",
-    port: 0,
-    cert: leaf.chainPem,
-    key: leaf.keyPem,
-  });
-  const conns = new Set<Deno.TlsConn>();
-  const done = (async () => {
-    for await (const conn of listener) {
-      conns.add(conn);
-      (async () => {
-        try {
-          const buf = new Uint8Array(64);
-          for (;;) {
-            const n = await conn.read(buf);
-            if (n === null) break;
-            await conn.write(buf.subarray(0, n));
-          }
-        } catch {
-          // client rejected our certificate or went away
-        } finally {
-          conns.delete(conn);
-          try {
-            conn.close();
-          } catch { /* already closed */ }
-        }
-      })();
-    }
-  })().catch(() => {});
-  return {
-    port: listener.addr.port,
-    async close() {
-      listener.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* already closed */ }
-      }
-      await done;
-    },
-  };
-}
-
-/** Sends one byte over an established TLS connection and expects it echoed back. */
-async function echoOneByte(conn: Deno.Conn): Promise<number> {
-  await conn.write(new Uint8Array([0x2a]));
-  return (await readAll(conn, 1))[0];
-}
 
 let tmp: string;
 let ca: CertificateAuthority;
@@ -136,16 +34,6 @@ afterAll(async () => {
 });
 
 describe("pki: certificate contents", () => {
-  it("spkiPinFromPem matches the openssl recipe (SPKI, not the raw EC point)", async () => {
-    const expected = await opensslPin(leaf.certPem);
-    expect(await spkiPinFromPem(leaf.certPem)).toBe(expected);
-    expect(await spkiPinFromPem(leaf.chainPem)).toBe(expected); // first cert of a chain
-    expect(leaf.spkiPin).toBe(expected);
-    expect(await spkiPinFromPem(ca.certPem)).toBe(await opensslPin(ca.certPem));
-    expect(await spkiPinFromPrivateKeyPem(leaf.keyPem)).toBe(expected);
-    expect(expected).toMatch(/^[A-Za-z0-9+/]{43}=$/);
-  });
-
   it("openssl verifies the leaf against the CA and sees the SANs and usages", async () => {
     const caFile = `${tmp}/ca.pem`;
     const leafFile = `${tmp}/leaf.pem`;
@@ -256,16 +144,13 @@ describe("pki: real TLS with Deno", () => {
   it("a client trusting the CA completes a handshake and echoes a byte", async () => {
     const server = startEchoServer(leaf);
     try {
-      const conn = await Deno.connectTls({
-        hostname: "localhost",
-        port: server.port,
-        caCerts: [ca.certPem],
-      });
-      try {
-        expect(await echoOneByte(conn)).toBe(0x2a);
-      } finally {
-        conn.close();
-      }
+      expect(
+        await echoOverTls({
+          hostname: "localhost",
+          port: server.port,
+          caCerts: [ca.certPem],
+        }),
+      ).toBe(0x2a);
     } finally {
       await server.close();
     }
@@ -275,16 +160,13 @@ describe("pki: real TLS with Deno", () => {
     const server = startEchoServer(leaf);
     try {
       // IP SAN: dial 127.0.0.1 and verify it as the server identity.
-      const byIp = await Deno.connectTls({
-        hostname: "127.0.0.1",
-        port: server.port,
-        caCerts: [ca.certPem],
-      });
-      try {
-        expect(await echoOneByte(byIp)).toBe(0x2a);
-      } finally {
-        byIp.close();
-      }
+      expect(
+        await echoOverTls({
+          hostname: "127.0.0.1",
+          port: server.port,
+          caCerts: [ca.certPem],
+        }),
+      ).toBe(0x2a);
 
       // A name not in the SAN.
       const tcp = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
@@ -378,91 +260,5 @@ describe("pki: real TLS with Deno", () => {
       listener.close();
       await accepted;
     }
-  });
-});
-
-describe("devcert: ensureDevCertificate", () => {
-  it("creates the files once, then reuses them", async () => {
-    const stateDir = `${tmp}/state/nested`;
-    const first = await ensureDevCertificate(stateDir);
-    expect(first.created).toBe(true);
-    expect(first.caPath).toBe(`${stateDir}/dev-ca.pem`);
-    expect(first.certPath).toBe(`${stateDir}/dev-cert.pem`);
-    expect(first.keyPath).toBe(`${stateDir}/dev-key.pem`);
-
-    expect((await Deno.stat(first.keyPath)).mode! & 0o777).toBe(0o600);
-    expect((await Deno.stat(stateDir)).mode! & 0o777).toBe(0o700);
-    expect((await Array.fromAsync(Deno.readDir(stateDir))).map((e) => e.name).sort()).toEqual([
-      "dev-ca.pem",
-      "dev-cert.pem",
-      "dev-key.pem",
-    ]);
-
-    const certPem = await Deno.readTextFile(first.certPath);
-    const caPem = await Deno.readTextFile(first.caPath);
-    const keyPem = await Deno.readTextFile(first.keyPath);
-    expect(first.spkiPin).toBe(await opensslPin(certPem));
-    expect(certPem.endsWith(caPem)).toBe(true);
-    const info = await describeCertificate(certPem);
-    expect(info.dnsNames).toEqual(["localhost"]);
-    expect(info.ipAddresses).toEqual(["127.0.0.1", "::1"]);
-    expect(info.issuer).toBe("CN=dotbridge development CA");
-    const days = (info.notAfter.getTime() - info.notBefore.getTime()) / 86_400_000;
-    expect(days).toBeCloseTo(825, 5);
-
-    const second = await ensureDevCertificate(stateDir);
-    expect(second).toEqual({ ...first, created: false });
-    expect(await Deno.readTextFile(second.certPath)).toBe(certPem);
-    expect(await Deno.readTextFile(second.keyPath)).toBe(keyPem);
-
-    // The files serve TLS for localhost with only dev-ca.pem trusted.
-    const server = startEchoServer({ ...leaf, chainPem: certPem, keyPem });
-    try {
-      const conn = await Deno.connectTls({
-        hostname: "localhost",
-        port: server.port,
-        caCerts: [caPem],
-      });
-      try {
-        expect(await echoOneByte(conn)).toBe(0x2a);
-      } finally {
-        conn.close();
-      }
-    } finally {
-      await server.close();
-    }
-  });
-
-  it("regenerates when the leaf expires within 7 days or files are missing or mismatched", async () => {
-    const stateDir = `${tmp}/state-expiring`;
-    await Deno.mkdir(stateDir);
-    const shortCa = await createCertificateAuthority({ commonName: "dotbridge development CA" });
-    const short = await issueCertificate(shortCa, {
-      dnsNames: ["localhost"],
-      ipAddresses: ["127.0.0.1", "::1"],
-      days: 6,
-    });
-    await Deno.writeTextFile(`${stateDir}/dev-ca.pem`, shortCa.certPem);
-    await Deno.writeTextFile(`${stateDir}/dev-cert.pem`, short.chainPem);
-    await Deno.writeTextFile(`${stateDir}/dev-key.pem`, short.keyPem);
-
-    const renewed = await ensureDevCertificate(stateDir);
-    expect(renewed.created).toBe(true);
-    expect(renewed.spkiPin).not.toBe(short.spkiPin);
-    expect((await Deno.stat(renewed.keyPath)).mode! & 0o777).toBe(0o600);
-
-    // Key that does not belong to the certificate.
-    await Deno.writeTextFile(renewed.keyPath, leaf.keyPem);
-    const fixed = await ensureDevCertificate(stateDir);
-    expect(fixed.created).toBe(true);
-    expect(await spkiPinFromPrivateKeyPem(await Deno.readTextFile(fixed.keyPath))).toBe(
-      fixed.spkiPin,
-    );
-
-    // Missing CA file.
-    await Deno.remove(fixed.caPath);
-    const again = await ensureDevCertificate(stateDir);
-    expect(again.created).toBe(true);
-    expect((await ensureDevCertificate(stateDir)).created).toBe(false);
   });
 });
