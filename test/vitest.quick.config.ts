@@ -19,7 +19,7 @@ export const NEEDS_TOOLS: Readonly<Record<string, string>> = {
   "test/deno/cli.test.ts": "openssl",
   "test/deno/ddr.test.ts": "dig",
   "test/deno/doh_face.test.ts": "kdig, dig, curl",
-  "test/deno/pki.test.ts": "openssl",
+  "test/deno/devcert.test.ts": "openssl",
   "test/deno/proxy_protocol.test.ts": "haproxy",
   "test/deno/redis_cache_e2e.test.ts": "redis-server",
   "test/deno/redis_cache_limits.test.ts": "redis-server",
@@ -33,6 +33,8 @@ export const NEEDS_TOOLS: Readonly<Record<string, string>> = {
   "test/interop/clients.test.ts": "kdig, dig",
   "test/interop/dnsdist_upstream.test.ts": "dnsdist",
   "test/interop/doq_kdig.test.ts": "kdig",
+  "test/pki/authority.test.ts": "openssl",
+  "test/pki/spki.test.ts": "openssl",
   "test/worker/policy.test.ts": "wrangler (workerd)",
   "test/worker/worker.test.ts": "wrangler (workerd), kdig",
 };

@@ -59,7 +59,7 @@ describe("spkiPin", () => {
     expect(leaf.spkiPin).toBe(expected);
     expect(await spkiPin(firstCertificateDer(ca.certPem))).toBe(await opensslPin(ca.certPem));
 
-    // The wrong pin PLATFORM-NOTES warns of: the hash of the bare public key bit string.
+    // The wrong pin docs/platform-notes.md#tls-clients warns of: the hash of the bare public key bit string.
     const text = decoder.decode(await openssl(["x509", "-noout", "-pubkey"], leaf.certPem));
     expect(text).toContain("PUBLIC KEY");
     const point = new Uint8Array(
