@@ -9,6 +9,37 @@ import type { Query } from "../dns/query.ts";
 /** Which front door a query came through. */
 export type Face = "dot" | "doh" | "doq";
 
+/**
+ * Where an answer came from, as the query log and dnstap tell it: `cache` (fresh), `stale`
+ * (served past its TTL while refetched), `local` (local records), `ddr` (discovery), `blocked`
+ * (a blocklist; `QueryTrace.list` names it), `upstream` (`QueryTrace.upstream` names it),
+ * `refused` (ACL, rate limit, tenant), `error` (SERVFAIL made here).
+ */
+export type AnswerSource =
+  | "cache"
+  | "stale"
+  | "local"
+  | "ddr"
+  | "blocked"
+  | "upstream"
+  | "refused"
+  | "error";
+
+/**
+ * What the stages tell about one query on its way, for the query log and dnstap: made by the
+ * face only when one of them is on (so an untraced query costs nothing), filled in by the stage
+ * that answers. Shared by every copy of the context (a stage that makes a new context keeps the
+ * same trace object).
+ */
+export interface QueryTrace {
+  /** The stage that answered; unset until one does. */
+  source?: AnswerSource;
+  /** With `upstream`: the upstream's public name (scheme, host, port, index). */
+  upstream?: string;
+  /** With `blocked`: the list's name. */
+  list?: string;
+}
+
 /** Per-query facts a handler may use. */
 export interface QueryContext {
   readonly face: Face;
@@ -22,6 +53,8 @@ export interface QueryContext {
    * partition). Unset: default.
    */
   readonly tenant?: string;
+  /** Where the answer came from, for the query log and dnstap; unset: nobody asks. */
+  readonly trace?: QueryTrace;
 }
 
 /**
