@@ -40,7 +40,7 @@ import {
   Setting,
 } from "./frames.ts";
 import { TokenBucket } from "./budget.ts";
-import { type FieldHandler, HpackDecoder, HpackError } from "./hpack.ts";
+import { type FieldHandler, HpackDecoder, HpackError } from "./hpack_decode.ts";
 import { FrameOutbox } from "./outbox.ts";
 import type { H2Socket } from "./socket.ts";
 

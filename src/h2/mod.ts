@@ -11,11 +11,10 @@ export type { H2Socket } from "./socket.ts";
 export {
   encodeRequestHead,
   encodeResponseHead,
-  HpackDecoder,
-  HpackError,
   type RequestHead,
   ResponseHeadWriter,
   withContentLength,
-} from "./hpack.ts";
+} from "./hpack_encode.ts";
+export { HpackDecoder, HpackError } from "./hpack_decode.ts";
 export { H2ClientPool, type H2Connector, type H2PoolOptions, type H2Target } from "./pool.ts";
 export { H2ServerConnection, type H2ServerOptions, MAX_REQUEST_TIMEOUT_MS } from "./server.ts";

@@ -29,7 +29,7 @@ import { H2Core, H2Error, type H2Stream } from "./connection.ts";
 import type { H2Socket } from "./socket.ts";
 import { validAuthority, validFieldName, validFieldValue } from "./fields.ts";
 import { Code, ConnectionError, Setting } from "./frames.ts";
-import { encodeResponseHead, ResponseHeadWriter } from "./hpack.ts";
+import { encodeResponseHead, ResponseHeadWriter } from "./hpack_encode.ts";
 import type { ServerHandler, ServerReply } from "../serve/exchange.ts";
 
 /** Options of {@linkcode H2ServerConnection}. */

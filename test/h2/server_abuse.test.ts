@@ -13,7 +13,8 @@ import {
   RESET_BURST,
   RESET_RATE,
 } from "../../src/h2/server.ts";
-import { HpackDecoder, pushInt, pushString } from "../../src/h2/hpack.ts";
+import { HpackDecoder } from "../../src/h2/hpack_decode.ts";
+import { pushInt, pushString } from "../../src/h2/hpack_encode.ts";
 import { MAX_SETTINGS_ENTRIES, SETTINGS_BURST } from "../../src/h2/connection.ts";
 import { encodeFrame as frame, type Frame, FrameTap, TestSocket } from "../support/h2_pipe.ts";
 
