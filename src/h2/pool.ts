@@ -9,7 +9,7 @@
  * @module
  */
 import { H2ClientConnection, type H2Response } from "./client.ts";
-import { H2Error } from "./connection.ts";
+import { H2Error } from "./error.ts";
 import type { H2Socket } from "./socket.ts";
 
 /** Where to connect for an origin. */
