@@ -7,8 +7,12 @@
  * @module
  */
 
-/** What {@linkcode H2Clock.setTimeout} returns, for {@linkcode H2Clock.clearTimeout}. */
-export type TimerId = ReturnType<typeof setTimeout>;
+/**
+ * What {@linkcode H2Clock.setTimeout} returns, for {@linkcode H2Clock.clearTimeout}: the
+ * runtime's timer handle (a number in Deno, an object where Node's types apply), or a fake
+ * clock's number.
+ */
+export type TimerId = ReturnType<typeof setTimeout> | number;
 
 /**
  * A millisecond clock and one-shot timers.
@@ -34,5 +38,5 @@ export interface H2Clock {
 export const SYSTEM_CLOCK: H2Clock = {
   now: () => Date.now(),
   setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (id) => clearTimeout(id),
+  clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
 };
