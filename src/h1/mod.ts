@@ -4,6 +4,7 @@
  *
  * @module
  */
-export { H1ServerConnection, type H1ServerOptions, type H1Socket } from "./server.ts";
+export { H1ServerConnection, type H1ServerOptions } from "./server.ts";
+export type { H1Socket } from "./socket.ts";
 export { CHUNKED, type HeadError, parseHead, type RequestHead } from "./head.ts";
 export type { ServerReply, ServerRequest } from "../serve/exchange.ts";

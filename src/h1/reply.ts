@@ -112,6 +112,34 @@ export function sendsBody(status: number, head: boolean): boolean {
   return !head && status >= 200 && status !== 204 && status !== 304;
 }
 
+const text = new TextEncoder();
+
+/**
+ * The replies ready together, in one buffer for one write: each head (ASCII but for obs-text in
+ * a value, which takes one octet, not UTF-8's two) followed by its body, if it sends one.
+ * `total` is their length.
+ */
+export function joinReplies(
+  heads: readonly string[],
+  bodies: readonly (Uint8Array | undefined)[],
+  total: number,
+): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (let i = 0; i < heads.length; i++) {
+    const head = heads[i];
+    const { read, written } = text.encodeInto(head, out.subarray(at));
+    if (read === head.length && written === head.length) at += written;
+    else for (let j = 0; j < head.length; j++) out[at++] = head.charCodeAt(j);
+    const body = bodies[i];
+    if (body !== undefined) {
+      out.set(body, at);
+      at += body.length;
+    }
+  }
+  return out;
+}
+
 /** The interim response to `Expect: 100-continue`. */
 export const CONTINUE = "HTTP/1.1 100 Continue\r\n\r\n";
 

@@ -15,24 +15,19 @@
  * most `maxPipelined` requests held. Per request: the request object, its fields and the
  * handler's promise.
  *
+ * Beside it: the request head (`head.ts`), chunked bodies (`chunked.ts`), the input not yet
+ * parsed (`pending.ts`), the request object (`exchange.ts`), reply heads (`reply.ts`).
+ *
  * @module
  */
 import { isomorphicDecode } from "../bytes/isomorphic.ts";
-import type { ServerHandler, ServerReply, ServerRequest } from "../serve/exchange.ts";
-import { CHUNKED, type HeadError, isHeadError, parseHead, VALUE_CHAR } from "./head.ts";
-import { CONTINUE, httpDate, replyHead, sendsBody } from "./reply.ts";
-
-/** The socket under one connection, as the edge supplies it. */
-export interface H1Socket {
-  /** Writes all of `bytes` (which it may keep until it resolves). */
-  write(bytes: Uint8Array): Promise<void>;
-  /** Closes both directions. Safe to call more than once. */
-  close(): void;
-  /** Stops delivering input (too many requests waiting for answers). */
-  pause?(): void;
-  /** Delivers input again. */
-  resume?(): void;
-}
+import type { ServerHandler, ServerReply } from "../serve/exchange.ts";
+import { Chunked, ChunkedDecoder } from "./chunked.ts";
+import { Exchange } from "./exchange.ts";
+import { CHUNKED, type HeadError, isHeadError, parseHead } from "./head.ts";
+import { PendingInput } from "./pending.ts";
+import { CONTINUE, httpDate, joinReplies, replyHead, sendsBody } from "./reply.ts";
+import type { H1Socket } from "./socket.ts";
 
 /** Options of {@linkcode H1ServerConnection}. */
 export interface H1ServerOptions {
@@ -61,18 +56,15 @@ export interface H1ServerOptions {
 
 // Parser states.
 const HEAD: number = 0;
+/** A body of a declared length. */
 const BODY: number = 1;
-const CHUNK_SIZE: number = 2;
-const CHUNK_DATA: number = 3;
-const CHUNK_END: number = 4;
-const TRAILERS: number = 5;
+/** A chunked body (`chunked.ts`). */
+const CHUNKED_BODY: number = 2;
 /** Reading is over: an error is being answered, or the connection is closing. */
-const STOPPED: number = 6;
+const STOPPED: number = 3;
 
 /** Input kept while parsing is paused, over what a stuck request needs. */
 const PAUSED_SLACK = 128 * 1024;
-/** Longest chunk-size line. */
-const MAX_CHUNK_LINE = 1024;
 
 const EMPTY = new Uint8Array(0);
 const INTERNAL_ERROR: ServerReply = { status: 500, headers: [], body: EMPTY };
@@ -82,26 +74,6 @@ const TIMEOUT: HeadError = { status: 408, why: "request not received in time" };
 const TOO_LARGE_HEAD: HeadError = { status: 431, why: "request head too large" };
 const BARE_LF: HeadError = { status: 400, why: "line ending without CR" };
 const BAD_CHUNK: HeadError = { status: 400, why: "malformed chunked body" };
-
-/** One request, from its head to its reply being written. It is what the handler receives. */
-class Exchange implements ServerRequest {
-  body: Uint8Array | undefined = undefined;
-  /** Set when the handler settles (or at once, for a refusal). */
-  reply: ServerReply | undefined = undefined;
-  /** An interim 100 Continue is owed before the body is read. */
-  sendContinue = false;
-  constructor(
-    readonly method: string,
-    readonly path: string,
-    readonly authority: string,
-    readonly headers: readonly (readonly [string, string])[],
-    readonly signal: AbortSignal,
-    /** Close the connection after this reply. */
-    public close: boolean,
-    /** Say `connection: keep-alive` (HTTP/1.0). */
-    readonly keepAlive: boolean,
-  ) {}
-}
 
 /**
  * One server-side HTTP/1.1 connection. The edge creates it per accepted socket, calls
@@ -138,10 +110,8 @@ export class H1ServerConnection {
   /** Bytes of the current request have arrived (so its deadline runs). */
   #midRequest = false;
   #requestStart = 0;
-  /** Input not yet parsed: `#pending[#pendingStart, #pendingEnd)`. */
-  #pending: Uint8Array | undefined = undefined;
-  #pendingStart = 0;
-  #pendingEnd = 0;
+  /** Input not yet parsed. */
+  readonly #pending = new PendingInput();
   /** How far into the pending head the search for its end has looked. */
   #scanned = 0;
   /** Parsing waits for replies to go out (`maxPipelined`). */
@@ -150,11 +120,12 @@ export class H1ServerConnection {
   #ended = false;
   /** The request whose body is being read. */
   #current: Exchange | undefined = undefined;
+  /** The body of a declared length being read, and how far. */
   #body: Uint8Array = EMPTY;
   #bodyAt = 0;
   #remaining = 0;
-  /** Chunked framing bytes (size lines, CRLFs, trailers) of the current body. */
-  #framing = 0;
+  /** The decoder of chunked bodies, made for the first one. */
+  #chunked: ChunkedDecoder | undefined = undefined;
 
   // --- output
   /** Requests in order, from the oldest unanswered to the one being read. */
@@ -209,7 +180,7 @@ export class H1ServerConnection {
   /** Takes bytes from the socket; `data` is only read during the call. */
   receive(data: Uint8Array): void {
     if (this.#closed || this.#ended || this.#state === STOPPED || data.length === 0) return;
-    if (this.#paused || this.#pendingEnd > this.#pendingStart) {
+    if (this.#paused || this.#pending.size > 0) {
       if (!this.#keep(data)) return;
       if (!this.#paused) this.#parsePending();
     } else {
@@ -253,15 +224,8 @@ export class H1ServerConnection {
 
   /** Parses what is pending. */
   #parsePending(): void {
-    const pending = this.#pending!.subarray(0, this.#pendingEnd);
-    const at = this.#parse(pending, this.#pendingStart);
-    if (this.#pending === undefined) return; // dropped while parsing
-    this.#pendingStart = at;
-    if (at === this.#pendingEnd) {
-      this.#pendingStart = this.#pendingEnd = 0;
-      // An idle connection keeps no large buffer.
-      if (this.#pending.length > 4096) this.#pending = undefined;
-    }
+    const pending = this.#pending;
+    pending.consumed(this.#parse(pending.bytes, pending.start)); // a no-op if dropped meanwhile
   }
 
   /**
@@ -269,28 +233,11 @@ export class H1ServerConnection {
    * the client has sent more than a stuck request could need.
    */
   #keep(data: Uint8Array): boolean {
-    const kept = this.#pendingEnd - this.#pendingStart;
-    const need = kept + data.length;
-    if (this.#paused && need > this.#maxHead + PAUSED_SLACK) {
+    if (this.#paused && this.#pending.size + data.length > this.#maxHead + PAUSED_SLACK) {
       this.#close("too much input while requests wait for answers");
       return false;
     }
-    let buffer = this.#pending;
-    if (buffer === undefined || need > buffer.length) {
-      const grown = new Uint8Array(
-        Math.max(need, Math.min(2 * (buffer?.length ?? 0), 1 << 20), 1024),
-      );
-      if (buffer) grown.set(buffer.subarray(this.#pendingStart, this.#pendingEnd));
-      buffer = this.#pending = grown;
-      this.#pendingStart = 0;
-      this.#pendingEnd = kept;
-    } else if (this.#pendingEnd + data.length > buffer.length) {
-      buffer.copyWithin(0, this.#pendingStart, this.#pendingEnd);
-      this.#pendingStart = 0;
-      this.#pendingEnd = kept;
-    }
-    buffer.set(data, this.#pendingEnd);
-    this.#pendingEnd += data.length;
+    this.#pending.keep(data);
     return true;
   }
 
@@ -298,8 +245,7 @@ export class H1ServerConnection {
   #stopReading(): void {
     this.#state = STOPPED;
     this.#midRequest = false;
-    this.#pending = undefined;
-    this.#pendingStart = this.#pendingEnd = 0;
+    this.#pending.drop();
     if (this.#paused) {
       this.#paused = false;
       this.#socket.resume?.();
@@ -363,65 +309,15 @@ export class H1ServerConnection {
           if (this.#remaining === 0) this.#complete(this.#body);
           break;
         }
-        case CHUNK_SIZE: {
-          const lf = lineEnd(bytes, at, MAX_CHUNK_LINE);
-          if (lf === -1) return at;
-          if (lf < 0) return this.#fail(BAD_CHUNK, end);
-          this.#framing += lf + 1 - at;
-          const size = chunkSize(bytes, at, lf - 1);
-          if (size < 0 || this.#framing > this.#maxHead) return this.#fail(BAD_CHUNK, end);
-          at = lf + 1;
-          if (size === 0) {
-            this.#state = TRAILERS;
-          } else if (this.#bodyAt + size > this.#maxBody) {
-            return this.#refuseBody(end);
-          } else {
-            if (this.#bodyAt + size > this.#body.length) {
-              const grown = new Uint8Array(
-                Math.min(this.#maxBody, Math.max(this.#bodyAt + size, 2 * this.#body.length)),
-              );
-              grown.set(this.#body.subarray(0, this.#bodyAt));
-              this.#body = grown;
-            }
-            this.#remaining = size;
-            this.#state = CHUNK_DATA;
-          }
-          break;
-        }
-        case CHUNK_DATA: {
-          const n = Math.min(this.#remaining, end - at);
-          this.#body.set(bytes.subarray(at, at + n), this.#bodyAt);
-          this.#bodyAt += n;
-          this.#remaining -= n;
-          at += n;
-          if (this.#remaining === 0) this.#state = CHUNK_END;
-          break;
-        }
-        case CHUNK_END: {
-          if (end - at < 2) return at;
-          if (bytes[at] !== 0x0d || bytes[at + 1] !== 0x0a) return this.#fail(BAD_CHUNK, end);
-          this.#framing += 2;
-          at += 2;
-          this.#state = CHUNK_SIZE;
-          break;
-        }
-        case TRAILERS: {
-          // Trailer fields are read and dropped.
-          const lf = lineEnd(bytes, at, this.#maxHead);
-          if (lf === -1) return at;
-          if (lf < 0) return this.#fail(BAD_CHUNK, end);
-          this.#framing += lf + 1 - at;
-          if (this.#framing > this.#maxHead) return this.#fail(TOO_LARGE_HEAD, end);
-          for (let i = at; i < lf - 1; i++) {
-            if (VALUE_CHAR[bytes[i]] !== 1) return this.#fail(BAD_CHUNK, end);
-          }
-          const last = lf === at + 1;
-          at = lf + 1;
-          if (last) {
-            const body = this.#body.length === this.#bodyAt
-              ? this.#body
-              : this.#body.slice(0, this.#bodyAt);
-            this.#complete(body);
+        case CHUNKED_BODY: {
+          const chunked = this.#chunked!;
+          at = chunked.read(bytes, at);
+          const outcome = chunked.outcome;
+          if (outcome === Chunked.More) return at;
+          if (outcome === Chunked.Done) this.#complete(chunked.take());
+          else if (outcome === Chunked.BodyTooLarge) return this.#refuseBody(end);
+          else {
+            return this.#fail(outcome === Chunked.Malformed ? BAD_CHUNK : TOO_LARGE_HEAD, end);
           }
           break;
         }
@@ -479,15 +375,14 @@ export class H1ServerConnection {
     this.#current = exchange;
     if (head.bodyLength > this.#maxBody) return this.#refuseBody(-1);
     if (head.bodyLength === CHUNKED) {
-      this.#body = new Uint8Array(Math.min(this.#maxBody, 1024));
-      this.#framing = 0;
-      this.#state = CHUNK_SIZE;
+      (this.#chunked ??= new ChunkedDecoder(this.#maxBody, this.#maxHead)).begin();
+      this.#state = CHUNKED_BODY;
     } else {
       this.#body = new Uint8Array(head.bodyLength);
+      this.#bodyAt = 0;
       this.#remaining = head.bodyLength;
       this.#state = BODY;
     }
-    this.#bodyAt = 0;
     // The client waits for a go-ahead; none is needed once body bytes are here.
     if (head.expectContinue && headEnd === end) exchange.sendContinue = true;
     return headEnd;
@@ -518,11 +413,17 @@ export class H1ServerConnection {
     }
   }
 
+  /** Lets go of the body being read, if any. */
+  #dropBody(): void {
+    this.#body = EMPTY;
+    this.#chunked?.clear();
+  }
+
   /** The body is over the cap: the too-large reply, then close. Returns `result`. */
   #refuseBody(result: number): number {
     const exchange = this.#current!;
     this.#current = undefined;
-    this.#body = EMPTY;
+    this.#dropBody();
     exchange.sendContinue = false;
     exchange.close = true;
     exchange.reply = this.#tooLarge;
@@ -534,7 +435,7 @@ export class H1ServerConnection {
   #fail(error: HeadError, result: number): number {
     if (this.#current) this.#queue.pop();
     this.#current = undefined;
-    this.#body = EMPTY;
+    this.#dropBody();
     const refusal = new Exchange("", "", "", [], this.#controller.signal, true, false);
     refusal.reply = {
       status: error.status,
@@ -607,20 +508,7 @@ export class H1ServerConnection {
       }
     }
     if (heads.length === 0) return this.#finishIfDone();
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (let i = 0; i < heads.length; i++) {
-      const head = heads[i];
-      // Heads are ASCII but for obs-text in a value, which takes one octet, not UTF-8's two.
-      const { read, written } = text.encodeInto(head, out.subarray(at));
-      if (read === head.length && written === head.length) at += written;
-      else for (let j = 0; j < head.length; j++) out[at++] = head.charCodeAt(j);
-      const body = bodies[i];
-      if (body !== undefined) {
-        out.set(body, at);
-        at += body.length;
-      }
-    }
+    const out = joinReplies(heads, bodies, total);
     this.#writing = true;
     this.#writeStart = this.#now();
     let written: Promise<void>;
@@ -640,7 +528,7 @@ export class H1ServerConnection {
     if (this.#paused && this.#queue.length < this.#maxPipelined) {
       this.#paused = false;
       this.#socket.resume?.();
-      if (this.#pendingEnd > this.#pendingStart) this.#parsePending();
+      if (this.#pending.size > 0) this.#parsePending();
       this.#afterInput();
       if (this.#closed) return;
     }
@@ -704,10 +592,10 @@ export class H1ServerConnection {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#state = STOPPED;
-    this.#pending = undefined;
+    this.#pending.drop();
     this.#queue = [];
     this.#current = undefined;
-    this.#body = EMPTY;
+    this.#dropBody();
     this.#controller.abort(new Error(`connection closed: ${reason}`));
     try {
       this.#socket.close();
@@ -717,42 +605,4 @@ export class H1ServerConnection {
     this.#resolveClosed();
     this.#onClose?.(reason);
   }
-}
-
-/**
- * The LF ending the CRLF-terminated line at `at`: -1 if not here yet (and the line is within
- * `max`), -2 if the line is too long or ends in a bare LF.
- */
-function lineEnd(bytes: Uint8Array, at: number, max: number): number {
-  const lf = bytes.indexOf(0x0a, at);
-  if (lf < 0) return bytes.length - at > max ? -2 : -1;
-  if (lf - at > max || lf === at || bytes[lf - 1] !== 0x0d) return -2;
-  return lf;
-}
-
-/**
- * The size in a chunk-size line `bytes[at, end)` (RFC 9112 §7.1: hex digits, then optional
- * extensions, which are ignored); -1 if malformed or over 2^28.
- */
-function chunkSize(bytes: Uint8Array, at: number, end: number): number {
-  let size = 0;
-  let i = at;
-  for (; i < end; i++) {
-    const c = bytes[i];
-    const digit = c >= 0x30 && c <= 0x39
-      ? c - 0x30
-      : c >= 0x61 && c <= 0x66
-      ? c - 0x57
-      : c >= 0x41 && c <= 0x46
-      ? c - 0x37
-      : -1;
-    if (digit < 0) break;
-    size = size * 16 + digit;
-    if (size > 0x10000000) return -1;
-  }
-  if (i === at) return -1;
-  while (i < end && (bytes[i] === 0x20 || bytes[i] === 0x09)) i++;
-  if (i < end && bytes[i] !== 0x3b /* ; */) return -1;
-  for (; i < end; i++) if (VALUE_CHAR[bytes[i]] !== 1) return -1;
-  return size;
 }

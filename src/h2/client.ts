@@ -19,7 +19,10 @@
  * @module
  */
 import { unwatchAbort, watchAbort } from "../async/abort_watch.ts";
-import { H2Core, H2Error, type H2Stream } from "./connection.ts";
+import type { H2Clock } from "./clock.ts";
+import { H2Core } from "./connection.ts";
+import { H2Error } from "./error.ts";
+import type { H2Stream } from "./side.ts";
 import type { H2Socket } from "./socket.ts";
 import { Code, ConnectionError, MAX_WINDOW, Setting } from "./frames.ts";
 
@@ -53,6 +56,8 @@ export interface H2ClientConnectionOptions {
   writeTimeoutMs?: number;
   /** Bytes queued for the socket above which the connection stops reading. Default 256 KiB. */
   writeHighWaterMark?: number;
+  /** The time and timers (deadlines, idle, writes). Default the runtime's. */
+  clock?: H2Clock;
   /**
    * Called once when the connection is gone, with the error when it failed (not when it drained
    * or was closed by {@linkcode H2ClientConnection.close}).
@@ -134,6 +139,7 @@ export class H2ClientConnection extends H2Core<Exchange> {
       maxDataFrames: MAX_DATA_FRAMES,
       resetBudget: RESET_BUDGET,
       readBuffer: [64 * 1024, 64 * 1024],
+      clock: options.clock,
     });
     this.#onClose = options.onClose;
     this.#maxHeaderListSize = maxHeaderListSize;

@@ -54,8 +54,23 @@ export const Code = {
   EnhanceYourCalm: 11,
 } as const;
 
-/** The largest frame payload either side accepts (the default SETTINGS_MAX_FRAME_SIZE). */
-export const MAX_FRAME = 16_384;
+/**
+ * SETTINGS_MAX_FRAME_SIZE until the peer's SETTINGS say otherwise, and the smallest it may say
+ * (RFC 9113 §6.5.2).
+ */
+export const DEFAULT_MAX_FRAME_SIZE = 16_384;
+
+/** The largest SETTINGS_MAX_FRAME_SIZE a peer may announce (2^24 - 1). */
+export const LARGEST_MAX_FRAME_SIZE = 16_777_215;
+
+/** The largest frame payload either side accepts: {@linkcode DEFAULT_MAX_FRAME_SIZE} (we never raise it). */
+export const MAX_FRAME = DEFAULT_MAX_FRAME_SIZE;
+
+/**
+ * The flow-control window of a new connection, and of each stream until SETTINGS_INITIAL_WINDOW_SIZE
+ * says otherwise (RFC 9113 §6.9.2).
+ */
+export const DEFAULT_WINDOW = 65_535;
 
 /** The largest stream ID and flow-control window (2^31 - 1). */
 export const MAX_WINDOW = 0x7fffffff;

@@ -6,16 +6,18 @@
  * @module
  */
 export { H2ClientConnection, type H2ClientConnectionOptions, type H2Response } from "./client.ts";
-export { H2Core, H2Error, type H2Stream, MAX_OFFENCES } from "./connection.ts";
+export { H2Core, MAX_OFFENCES } from "./connection.ts";
+export { H2Error } from "./error.ts";
+export { type H2CoreOptions, H2Side, type H2Stream } from "./side.ts";
 export type { H2Socket } from "./socket.ts";
 export {
   encodeRequestHead,
   encodeResponseHead,
-  HpackDecoder,
-  HpackError,
   type RequestHead,
   ResponseHeadWriter,
   withContentLength,
-} from "./hpack.ts";
+} from "./hpack_encode.ts";
+export { HpackDecoder, HpackError } from "./hpack_decode.ts";
+export { type H2Clock, SYSTEM_CLOCK } from "./clock.ts";
 export { H2ClientPool, type H2Connector, type H2PoolOptions, type H2Target } from "./pool.ts";
 export { H2ServerConnection, type H2ServerOptions, MAX_REQUEST_TIMEOUT_MS } from "./server.ts";

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { type H2Clock, SYSTEM_CLOCK, type TimerId } from "./clock.ts";
 import type { H2Socket } from "./socket.ts";
 
 /** Writes a 9-byte frame header at `at`. */
@@ -45,6 +46,8 @@ export interface FrameOutboxOptions {
   readonly highWaterMark?: number;
   /** A socket write still unfinished after this long fails (0: never). Default 30 000 ms. */
   readonly writeTimeoutMs?: number;
+  /** The time and the write deadline's timer. Default the runtime's. */
+  readonly clock?: H2Clock;
 }
 
 /** Frames waiting for the socket. */
@@ -59,7 +62,7 @@ export class FrameOutbox {
   #inFlight = 0;
   /** When the write in flight started (ms), for the write deadline. */
   #writeStarted = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: TimerId | undefined;
   #full = false;
   #closed = false;
   /** A write failed or timed out: nothing more is written. */
@@ -71,6 +74,7 @@ export class FrameOutbox {
   readonly #onFull: () => void;
   readonly #highWater: number;
   readonly #timeoutMs: number;
+  readonly #clock: H2Clock;
   readonly #onTimer = () => this.#checkDeadline();
 
   constructor(options: FrameOutboxOptions) {
@@ -79,6 +83,7 @@ export class FrameOutbox {
     this.#onFull = options.onFull ?? (() => {});
     this.#highWater = options.highWaterMark ?? 256 * 1024;
     this.#timeoutMs = options.writeTimeoutMs ?? 30_000;
+    this.#clock = options.clock ?? SYSTEM_CLOCK;
   }
 
   /** Starts writing to `socket` (frames queued before are sent first). */
@@ -172,9 +177,9 @@ export class FrameOutbox {
         const bytes = this.#take();
         this.#inFlight = bytes.length;
         if (this.#timeoutMs > 0) {
-          this.#writeStarted = Date.now();
+          this.#writeStarted = this.#clock.now();
           // One timer per connection, re-armed from the last write when it fires.
-          this.#timer ??= setTimeout(this.#onTimer, this.#timeoutMs);
+          this.#timer ??= this.#clock.setTimeout(this.#onTimer, this.#timeoutMs);
         }
         await socket.write(bytes);
         this.#inFlight = 0;
@@ -202,9 +207,9 @@ export class FrameOutbox {
   #checkDeadline(): void {
     this.#timer = undefined;
     if (!this.#writing || this.#dead) return;
-    const late = Date.now() - this.#writeStarted;
+    const late = this.#clock.now() - this.#writeStarted;
     if (late < this.#timeoutMs) {
-      this.#timer = setTimeout(this.#onTimer, this.#timeoutMs - late);
+      this.#timer = this.#clock.setTimeout(this.#onTimer, this.#timeoutMs - late);
       return;
     }
     this.#dead = true;
@@ -220,7 +225,7 @@ export class FrameOutbox {
   }
 
   #clearTimer(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 }

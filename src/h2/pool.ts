@@ -9,7 +9,8 @@
  * @module
  */
 import { H2ClientConnection, type H2Response } from "./client.ts";
-import { H2Error } from "./connection.ts";
+import type { H2Clock } from "./clock.ts";
+import { H2Error } from "./error.ts";
 import type { H2Socket } from "./socket.ts";
 
 /** Where to connect for an origin. */
@@ -40,6 +41,8 @@ export interface H2PoolOptions {
   maxRequestsPerConnection?: number;
   /** Told when a connection fails (not when it drains or is closed by us): debug logs. */
   onConnectionError?: (origin: string, error: Error) => void;
+  /** The connections' time and timers (idle, read and write deadlines). Default the runtime's. */
+  clock?: H2Clock;
 }
 
 /**
@@ -97,6 +100,7 @@ export class H2ClientPool {
     });
     const conn: H2ClientConnection = new H2ClientConnection(socket, {
       idleTimeoutMs: this.#options.idleTimeoutMs ?? 25_000,
+      clock: this.#options.clock,
       onClose: (error) => {
         const i = pool.indexOf(conn);
         if (i >= 0) pool.splice(i, 1);

@@ -25,11 +25,14 @@
  *
  * @module
  */
-import { H2Core, H2Error, type H2Stream } from "./connection.ts";
+import type { H2Clock } from "./clock.ts";
+import { H2Core } from "./connection.ts";
+import { H2Error } from "./error.ts";
+import type { H2Stream } from "./side.ts";
 import type { H2Socket } from "./socket.ts";
 import { validAuthority, validFieldName, validFieldValue } from "./fields.ts";
 import { Code, ConnectionError, Setting } from "./frames.ts";
-import { encodeResponseHead, ResponseHeadWriter } from "./hpack.ts";
+import { encodeResponseHead, ResponseHeadWriter } from "./hpack_encode.ts";
 import type { ServerHandler, ServerReply } from "../serve/exchange.ts";
 
 /** Options of {@linkcode H2ServerConnection}. */
@@ -78,6 +81,8 @@ export interface H2ServerOptions {
   maxDataFrames?: number;
   /** Closed after this long with no stream open. Default 30 000 ms. */
   idleTimeoutMs?: number;
+  /** The time and timers (deadlines, idle, writes, the shutdown's grace). Default the runtime's. */
+  clock?: H2Clock;
   /** Called once when the connection is gone. */
   onClose?: (reason: string) => void;
 }
@@ -175,6 +180,7 @@ export class H2ServerConnection extends H2Core<Stream> {
       resetBudget: [RESET_BURST, RESET_RATE],
       // Small while the client is quiet (an idle connection pins its pending read's buffer).
       readBuffer: [4 * 1024, 32 * 1024],
+      clock: options.clock,
     });
     this.#handler = handler;
     this.#maxStreams = maxStreams;
@@ -197,8 +203,8 @@ export class H2ServerConnection extends H2Core<Stream> {
     if (this.closed) return Promise.resolve();
     this.beginDrain();
     this.closeIfDone();
-    const timer = setTimeout(() => this.#close("shutdown"), graceMs);
-    return this.#closedPromise.finally(() => clearTimeout(timer));
+    const timer = this.clock.setTimeout(() => this.#close("shutdown"), graceMs);
+    return this.#closedPromise.finally(() => this.clock.clearTimeout(timer));
   }
 
   /** Closes now. */

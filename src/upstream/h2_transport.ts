@@ -6,8 +6,8 @@
  * @module
  */
 import { DNS_MESSAGE } from "../dns/media_type.ts";
-import { H2Error } from "../h2/connection.ts";
-import { encodeRequestHead, withContentLength } from "../h2/hpack.ts";
+import { H2Error } from "../h2/error.ts";
+import { encodeRequestHead, withContentLength } from "../h2/hpack_encode.ts";
 import { H2ClientPool, type H2PoolOptions } from "../h2/pool.ts";
 import {
   type DohRequest,

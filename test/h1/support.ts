@@ -2,7 +2,8 @@
  * An in-memory socket for the HTTP/1.1 server connection, a reader of what it wrote, and a
  * scripted setup with a handler that records requests.
  */
-import { H1ServerConnection, type H1ServerOptions, type H1Socket } from "../../src/h1/server.ts";
+import { H1ServerConnection, type H1ServerOptions } from "../../src/h1/server.ts";
+import type { H1Socket } from "../../src/h1/socket.ts";
 import type { ServerHandler, ServerRequest } from "../../src/serve/exchange.ts";
 import { isomorphicDecode, isomorphicEncode } from "../../src/bytes/isomorphic.ts";
 

@@ -8,10 +8,10 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { H2Error } from "../../src/h2/connection.ts";
+import { H2Error } from "../../src/h2/error.ts";
 import { H2ClientConnection, type H2ClientConnectionOptions } from "../../src/h2/client.ts";
 import type { H2Socket } from "../../src/h2/socket.ts";
-import { encodeRequestHead, pushString, withContentLength } from "../../src/h2/hpack.ts";
+import { encodeRequestHead, pushString, withContentLength } from "../../src/h2/hpack_encode.ts";
 import { Channel, channelSocket, encodeFrame, type Frame, FrameTap } from "../support/h2_pipe.ts";
 
 const DATA = 0,

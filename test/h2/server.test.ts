@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { H2ServerConnection } from "../../src/h2/server.ts";
 import type { ServerRequest } from "../../src/serve/exchange.ts";
 import type { H2Socket } from "../../src/h2/socket.ts";
-import { HpackDecoder } from "../../src/h2/hpack.ts";
+import { HpackDecoder } from "../../src/h2/hpack_decode.ts";
 import {
   Channel,
   channelSocket,

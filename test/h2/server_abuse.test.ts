@@ -13,8 +13,9 @@ import {
   RESET_BURST,
   RESET_RATE,
 } from "../../src/h2/server.ts";
-import { HpackDecoder, pushInt, pushString } from "../../src/h2/hpack.ts";
-import { MAX_SETTINGS_ENTRIES, SETTINGS_BURST } from "../../src/h2/connection.ts";
+import { HpackDecoder } from "../../src/h2/hpack_decode.ts";
+import { pushInt, pushString } from "../../src/h2/hpack_encode.ts";
+import { MAX_SETTINGS_ENTRIES, SETTINGS_BURST } from "../../src/h2/settings.ts";
 import { encodeFrame as frame, type Frame, FrameTap, TestSocket } from "../support/h2_pipe.ts";
 
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");

@@ -9,7 +9,8 @@
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { H2ServerConnection, type H2ServerOptions } from "../../src/h2/server.ts";
-import { HpackDecoder, pushInt, pushString } from "../../src/h2/hpack.ts";
+import { HpackDecoder } from "../../src/h2/hpack_decode.ts";
+import { pushInt, pushString } from "../../src/h2/hpack_encode.ts";
 import { MAX_OFFENCES } from "../../src/h2/connection.ts";
 import { encodeFrame as frame, type Frame, FrameTap, TestSocket } from "../support/h2_pipe.ts";
 

@@ -6,7 +6,8 @@
  * @module
  */
 import { FrameReader, FrameType, PREFACE } from "../../src/h2/frames.ts";
-import { HpackDecoder, pushInt, pushString } from "../../src/h2/hpack.ts";
+import { HpackDecoder } from "../../src/h2/hpack_decode.ts";
+import { pushInt, pushString } from "../../src/h2/hpack_encode.ts";
 import { frameHeader } from "../../src/h2/outbox.ts";
 
 /** One frame the server sent. */
