@@ -31,6 +31,7 @@ const CONTEXT_KEYS: Record<keyof QueryContext, true> = {
   signal: true,
   client: true,
   tenant: true,
+  trace: true,
 };
 void CONTEXT_KEYS;
 
@@ -42,12 +43,14 @@ class DeadlineContext implements QueryContext {
   readonly face: QueryContext["face"];
   readonly client: QueryContext["client"];
   readonly tenant: QueryContext["tenant"];
+  readonly trace: QueryContext["trace"];
   readonly #signal: () => AbortSignal;
 
   constructor(ctx: QueryContext, signal: () => AbortSignal, tenant = ctx.tenant) {
     this.face = ctx.face;
     this.client = ctx.client;
     this.tenant = tenant;
+    this.trace = ctx.trace;
     this.#signal = signal;
   }
 
