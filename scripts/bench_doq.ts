@@ -12,16 +12,8 @@
  * @module
  */
 import { writeBenchPki } from "./bench/pki.ts";
-import {
-  cpuSeconds,
-  freePort,
-  numberArg,
-  REPO_DIR,
-  sleep,
-  Supervisor,
-  waitForTcp,
-} from "./bench/procs.ts";
-import { SHIPPED_RUNTIME_FLAGS } from "./bench/lab.ts";
+import { cpuSeconds, freePort, numberArg, sleep, Supervisor } from "./bench/procs.ts";
+import { spawnScriptBridge } from "./bench/script_bridge.ts";
 import { startDohUpstream } from "../test/support/doh_upstream.ts";
 import { testPki } from "../test/support/pki.ts";
 import { buildQuery, connectDot } from "../test/support/dot_client.ts";
@@ -41,33 +33,16 @@ try {
   const pki = await writeBenchPki(dir);
   const upstreamCa = `${dir}/upstream-ca.pem`;
   await Deno.writeTextFile(upstreamCa, upstreamPki.ca.certPem);
-  const dotPort = await freePort();
   const doqPort = await freePort(true);
-  const proc = sup.spawn("bridge", Deno.execPath(), [
-    "run",
-    ...SHIPPED_RUNTIME_FLAGS,
-    "-A",
-    "src/deno/main.ts",
-    "--listen",
-    `127.0.0.1:${dotPort}`,
-    "--doq-listen",
-    `127.0.0.1:${doqPort}`,
-    "--http-listen",
-    "off",
-    "--cert",
-    pki.certPath,
-    "--key",
-    pki.keyPath,
-    "--upstream",
-    upstream.url,
-    "--upstream-ca",
+  const { proc, port: dotPort } = await spawnScriptBridge(sup, "bridge", {
+    pki,
+    upstream: upstream.url,
     upstreamCa,
-    "--max-inflight",
-    String(Math.max(100, CONCURRENCY)),
-    "--log-level",
-    "warn",
-  ], { cwd: REPO_DIR });
-  await waitForTcp(dotPort, 30_000, proc);
+    extra: [
+      ...["--doq-listen", `127.0.0.1:${doqPort}`],
+      ...["--max-inflight", String(Math.max(100, CONCURRENCY))],
+    ],
+  });
   await sleep(300);
 
   const wires = Array.from({ length: NAMES }, (_, i) => buildQuery(`bench-${i}.example.test`));

@@ -20,8 +20,8 @@
  */
 import { type DnsperfResult, runDnsperf } from "./bench/dnsperf.ts";
 import { writeBenchPki } from "./bench/pki.ts";
-import { freePort, numberArg, REPO_DIR, sleep, Supervisor, waitForTcp } from "./bench/procs.ts";
-import { SHIPPED_RUNTIME_FLAGS } from "./bench/lab.ts";
+import { freePort, numberArg, sleep, Supervisor, waitForTcp } from "./bench/procs.ts";
+import { spawnScriptBridge } from "./bench/script_bridge.ts";
 import { redisServerArgs } from "../test/support/redis_server.ts";
 import { startDohUpstream } from "../test/support/doh_upstream.ts";
 import { testPki } from "../test/support/pki.ts";
@@ -51,32 +51,8 @@ try {
   await waitForTcp(redisPort, 10_000, redis);
   const redisUrl = `redis://127.0.0.1:${redisPort}/0`;
 
-  const bridge = async (name: string, extra: string[]): Promise<number> => {
-    const port = await freePort();
-    const proc = sup.spawn(name, Deno.execPath(), [
-      "run",
-      ...SHIPPED_RUNTIME_FLAGS,
-      "-A",
-      "src/deno/main.ts",
-      "--listen",
-      `127.0.0.1:${port}`,
-      "--http-listen",
-      "off",
-      "--cert",
-      pki.certPath,
-      "--key",
-      pki.keyPath,
-      "--upstream",
-      upstream.url,
-      "--upstream-ca",
-      upstreamCa,
-      "--log-level",
-      "warn",
-      ...extra,
-    ], { cwd: REPO_DIR });
-    await waitForTcp(port, 30_000, proc);
-    return port;
-  };
+  const bridge = async (name: string, extra: string[]): Promise<number> =>
+    (await spawnScriptBridge(sup, name, { pki, upstream: upstream.url, upstreamCa, extra })).port;
 
   const load = (name: string, port: number, seconds: number) =>
     runDnsperf(sup, name, {

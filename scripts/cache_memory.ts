@@ -33,16 +33,8 @@
 import { runDnsperf } from "./bench/dnsperf.ts";
 import { writeBenchPki } from "./bench/pki.ts";
 import { SHIPPED_RUNTIME_FLAGS } from "./bench/lab.ts";
-import {
-  capture,
-  freePort,
-  memoryKiB,
-  numberArg,
-  REPO_DIR,
-  sleep,
-  Supervisor,
-  waitForTcp,
-} from "./bench/procs.ts";
+import { spawnScriptBridge } from "./bench/script_bridge.ts";
+import { capture, memoryKiB, numberArg, REPO_DIR, sleep, Supervisor } from "./bench/procs.ts";
 import { buildQuery, connectDot, type DotClient } from "../test/support/dot_client.ts";
 import { startDohUpstream } from "../test/support/doh_upstream.ts";
 import { testPki } from "../test/support/pki.ts";
@@ -94,32 +86,8 @@ try {
     help: await capture(Deno.execPath(), ["run", "-A", "src/deno/main.ts", "--help"], repo),
   })));
 
-  const bridge = async (repo: string, name: string, extra: string[]) => {
-    const port = await freePort();
-    const proc = sup.spawn(name, Deno.execPath(), [
-      "run",
-      ...SHIPPED_RUNTIME_FLAGS,
-      "-A",
-      "src/deno/main.ts",
-      "--listen",
-      `127.0.0.1:${port}`,
-      "--http-listen",
-      "off",
-      "--cert",
-      pki.certPath,
-      "--key",
-      pki.keyPath,
-      "--upstream",
-      upstream.url,
-      "--upstream-ca",
-      upstreamCa,
-      "--log-level",
-      "warn",
-      ...extra,
-    ], { cwd: repo });
-    await waitForTcp(port, 30_000, proc);
-    return { proc, port };
-  };
+  const bridge = (repo: string, name: string, extra: string[]) =>
+    spawnScriptBridge(sup, name, { pki, upstream: upstream.url, upstreamCa, extra, repo });
 
   console.log(
     `\n${BATCHES} batches of ${NAMES} unique TXT answers of ~${SIZE} bytes over DoT, one bridge ` +
