@@ -11,6 +11,5 @@ export default defineConfig({
     // its own processes, so files share nothing. vitest's default on two cores is one worker
     // (cpus - 1); three keep both cores busy while some files wait on the network.
     maxWorkers: 3,
-    minWorkers: 1,
   },
 });

@@ -12,8 +12,12 @@ import { answerFromZone } from "./zone.ts";
 import { messageOf } from "../../src/errors/message_of.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-/** The wrangler that `deno task dev:worker` runs: deno.json's `imports` entry pins it. */
-const WRANGLER: string = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).imports.wrangler;
+/**
+ * The development configuration (tests, scripts, Worker tooling), and the wrangler that
+ * `deno task dev:worker` runs: its `imports` entry pins it.
+ */
+const DEV_CONFIG = `${ROOT}test/deno.json`;
+const WRANGLER: string = JSON.parse(Deno.readTextFileSync(DEV_CONFIG)).imports.wrangler;
 
 /** What the plain upstream does with the next requests. */
 export type PlainUpstreamMode = "ok" | "http-500";
@@ -115,6 +119,8 @@ export async function startWorkerDev(options: WorkerDevOptions): Promise<WorkerD
   const args = [
     "run",
     "-A",
+    "--config",
+    DEV_CONFIG,
     WRANGLER,
     "dev",
     "--config",
