@@ -8,3 +8,5 @@
 export * from "./client_field.ts";
 export * from "./line_queue.ts";
 export * from "./query_log.ts";
+export * from "./frame_streams.ts";
+export * from "./dnstap.ts";
