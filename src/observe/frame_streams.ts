@@ -95,8 +95,9 @@ export class ControlReader {
     const out: ControlFrame[] = [];
     let at = 0;
     const view = new DataView(joined.buffer);
-    while (joined.length - at >= 8) {
+    while (joined.length - at >= 4) {
       if (view.getUint32(at) !== 0) throw new RangeError("frame streams: data frame from receiver");
+      if (joined.length - at < 8) break;
       const length = view.getUint32(at + 4);
       if (length < 4 || length > MAX_CONTROL_FRAME) {
         throw new RangeError(`frame streams: control frame of ${length} bytes`);
