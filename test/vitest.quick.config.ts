@@ -37,6 +37,7 @@ export const NEEDS_TOOLS: Readonly<Record<string, string>> = {
   "test/interop/doq_kdig.test.ts": "kdig",
   "test/pki/authority.test.ts": "openssl",
   "test/pki/spki.test.ts": "openssl",
+  "test/scripts/grafana_dashboard.test.ts": "prometheus",
   "test/worker/policy.test.ts": "wrangler (workerd)",
   "test/worker/worker.test.ts": "wrangler (workerd), kdig",
 };
