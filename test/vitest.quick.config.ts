@@ -27,6 +27,7 @@ export const NEEDS_TOOLS: Readonly<Record<string, string>> = {
   "test/deno/redis_cache_limits.test.ts": "redis-server",
   "test/deno/redis_cache_process.test.ts": "redis-server",
   "test/deno/redis_cache_trust.test.ts": "redis-server",
+  "test/deno/status_page.test.ts": "chromium",
   "test/deno/tenants.test.ts": "kdig",
   "test/deno/tls_connector.test.ts": "openssl",
   "test/deno/tls_resumption.test.ts": "openssl",

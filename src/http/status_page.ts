@@ -31,7 +31,8 @@ padding:12px 14px}h2{font-size:12px;font-weight:600;text-transform:uppercase;let
 color:#8a9aa8;margin:0 0 6px}.big{font-size:28px;font-weight:600;color:#fff;font-variant-numeric:tabular-nums}
 .unit{font-size:13px;color:#8a9aa8;margin-left:4px}.rows{margin-top:6px}.row{display:flex;
 justify-content:space-between;gap:8px;font-variant-numeric:tabular-nums;padding:1px 0}
-.row b{font-weight:500;color:#fff}svg{display:block;width:100%;height:56px;margin-top:8px}
+.row b{font-weight:500;color:#fff}.row>span:last-child{white-space:nowrap;text-align:right}
+.row>span:first-child{overflow-wrap:anywhere}svg{display:block;width:100%;height:56px;margin-top:8px}
 .up{color:#5fd38d}.down{color:#ff6b6b}.muted{color:#8a9aa8}#err{color:#ff6b6b;padding:0 20px}
 `;
 
@@ -105,12 +106,17 @@ function rows(id, items) {
   items.forEach(function (it) {
     var row = document.createElement("div"); row.className = "row";
     var k = document.createElement("span"); k.textContent = it.label;
-    var v = document.createElement("b"); v.textContent = it.text;
-    v.setAttribute("data-metric", it.metric);
-    Object.keys(it.attrs || {}).forEach(function (a) { v.setAttribute(a, it.attrs[a]); });
-    if (it.value !== undefined) v.setAttribute("data-value", String(it.value));
-    if (it.cls) v.className = it.cls;
-    row.appendChild(k); row.appendChild(v); box.appendChild(row);
+    var vals = document.createElement("span");
+    (it.values || [it]).forEach(function (f, i) {
+      var v = document.createElement("b"); v.textContent = f.text;
+      v.setAttribute("data-metric", f.metric);
+      Object.keys(it.attrs || {}).forEach(function (a) { v.setAttribute(a, it.attrs[a]); });
+      if (f.value !== undefined) v.setAttribute("data-value", isNaN(f.value) ? "" : String(f.value));
+      if (f.cls) v.className = f.cls;
+      if (i > 0) vals.appendChild(document.createTextNode(" \u00b7 "));
+      vals.appendChild(v);
+    });
+    row.appendChild(k); row.appendChild(vals); box.appendChild(row);
   });
 }
 function figure(id, value, digits) {
@@ -122,16 +128,21 @@ function spark(id, points, color) {
   var svg = document.getElementById(id), w = 240, h = 56;
   var vals = points.filter(function (p) { return !isNaN(p); });
   var max = Math.max.apply(null, vals.concat([1e-9]));
-  var d = "";
+  // The newest point at the right; the chart fills leftwards over KEEP samples (5 minutes).
+  var span = Math.max(points.length, 60) - 1, d = "", first = null, last = null;
   points.forEach(function (p, i) {
     if (isNaN(p)) return;
-    var x = points.length < 2 ? w : i * w / (KEEP - 1) + (KEEP - points.length) * w / (KEEP - 1);
+    var x = w - (points.length - 1 - i) * w / span;
     var y = h - 2 - (p / max) * (h - 6);
+    if (first === null) first = x;
+    last = x;
     d += (d ? "L" : "M") + x.toFixed(1) + " " + y.toFixed(1);
   });
   svg.setAttribute("viewBox", "0 0 " + w + " " + h);
   svg.setAttribute("preserveAspectRatio", "none");
-  svg.innerHTML = '<path d="' + d + '" fill="none" stroke="' + color + '" stroke-width="1.5" vector-effect="non-scaling-stroke"/>';
+  var area = d ? d + "L" + last.toFixed(1) + " " + h + "L" + first.toFixed(1) + " " + h + "Z" : "";
+  svg.innerHTML = '<path d="' + area + '" fill="' + color + '" fill-opacity="0.12" stroke="none"/>' +
+    '<path d="' + d + '" fill="none" stroke="' + color + '" stroke-width="1.5" vector-effect="non-scaling-stroke"/>';
 }
 function push(name, v) { var s = series[name]; s.push(v); if (s.length > KEEP) s.shift(); }
 function update() {
@@ -172,14 +183,14 @@ function update() {
   var latS = dt > 0 ? delta(a, b, "dotbridge_upstream_duration_seconds_sum", "upstream") : {};
   var latN = dt > 0 ? delta(a, b, "dotbridge_upstream_duration_seconds_count", "upstream") : {};
   var items = [], allS = 0, allN = 0;
+  Object.keys(latN).forEach(function (u) { allS += latS[u] || 0; allN += latN[u] || 0; });
   up.forEach(function (x) {
     var u = x.labels.upstream;
-    items.push({label: u, text: x.value === 1 ? "up" : "down", metric: "upstream_up", attrs: {"data-upstream": u}, value: x.value, cls: x.value === 1 ? "up" : "down"});
-  });
-  Object.keys(latN).sort().forEach(function (u) {
     var ms = latN[u] > 0 ? latS[u] / latN[u] * 1000 : NaN;
-    allS += latS[u] || 0; allN += latN[u] || 0;
-    items.push({label: u + " latency", text: fmt(ms, 2) + " ms", metric: "upstream_latency_ms", attrs: {"data-upstream": u}, value: ms});
+    items.push({label: u, attrs: {"data-upstream": u}, values: [
+      {text: x.value === 1 ? "up" : "down", metric: "upstream_up", value: x.value, cls: x.value === 1 ? "up" : "down"},
+      {text: fmt(ms, 2) + " ms", metric: "upstream_latency_ms", value: ms}
+    ]});
   });
   rows("upstreams", items);
   var uplat = allN > 0 ? allS / allN * 1000 : NaN;
@@ -230,7 +241,7 @@ export const STATUS_PAGE = `<!doctype html>
 <div class="row"><span>p99</span><span><b class="big" id="p99" data-metric="latency_p99_ms">\u2014</b><span class="unit">ms</span></span></div><svg id="lat-chart"></svg></section>
 <section><h2>Cache hit ratio</h2><span class="big" id="hit" data-metric="cache_hit_ratio">\u2014</span><span class="unit">%</span><svg id="hit-chart"></svg></section>
 <section><h2>Blocked</h2><span class="big" id="blocked" data-metric="blocked_share">\u2014</span><span class="unit">% of queries</span><svg id="blocked-chart"></svg></section>
-<section><h2>Upstreams</h2><span class="muted" id="up-summary"></span><div class="rows" id="upstreams"></div><svg id="up-chart"></svg></section>
+<section><h2>Upstreams <span class="muted">(health \u00b7 mean latency)</span></h2><span class="muted" id="up-summary"></span><div class="rows" id="upstreams"></div><svg id="up-chart"></svg></section>
 <section><h2>Open connections</h2><span class="big" id="conns" data-metric="connections">\u2014</span>
 <div class="rows" id="conn-faces"></div><svg id="conn-chart"></svg></section>
 </main><script>${SCRIPT}</script></body></html>
