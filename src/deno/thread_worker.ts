@@ -66,6 +66,8 @@ self.onmessage = async (event: MessageEvent<ToThread>) => {
       });
       break;
     case "reload":
+      // SIGHUP at the main thread: the certificate, and the query log's file (logrotate).
+      bridge?.reopenLogs();
       await bridge?.reloadCertificate(message.reason);
       break;
     case "shutdown":
