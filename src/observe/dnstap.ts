@@ -123,24 +123,18 @@ function seconds(ms: number): { sec: number; nsec: number } {
   return { sec, nsec: Math.min(999_999_999, Math.round((ms - sec * 1000) * 1e6)) };
 }
 
-/** The envelope's identity and version, encoded once per sender. */
-interface EncodedIdentity {
+/** The envelope's identity and version as bytes: encoded once per sender, not per message. */
+export interface EncodedIdentity {
   readonly identity?: Uint8Array;
   readonly version?: Uint8Array;
 }
 
-const identities = new WeakMap<DnstapIdentity, EncodedIdentity>();
-
-function encodedIdentity(id: DnstapIdentity): EncodedIdentity {
-  let e = identities.get(id);
-  if (!e) {
-    e = {
-      identity: id.identity ? encoder.encode(id.identity) : undefined,
-      version: id.version ? encoder.encode(id.version) : undefined,
-    };
-    identities.set(id, e);
-  }
-  return e;
+/** `id` as the bytes every message of a sender repeats. */
+export function encodeIdentity(id: DnstapIdentity): EncodedIdentity {
+  return {
+    identity: id.identity ? encoder.encode(id.identity) : undefined,
+    version: id.version ? encoder.encode(id.version) : undefined,
+  };
 }
 
 /**
@@ -154,10 +148,12 @@ function encodedIdentity(id: DnstapIdentity): EncodedIdentity {
  */
 export function encodeDnstap(
   m: DnstapMessage,
-  id: DnstapIdentity = {},
+  id: DnstapIdentity | EncodedIdentity = {},
   framed = false,
 ): Uint8Array {
-  const ident = encodedIdentity(id);
+  const ident = typeof id.version === "string" || typeof id.identity === "string"
+    ? encodeIdentity(id as DnstapIdentity)
+    : id as EncodedIdentity;
   const qt = m.queryTimeMs === undefined ? undefined : seconds(m.queryTimeMs);
   const rt = m.responseTimeMs === undefined ? undefined : seconds(m.responseTimeMs);
   const inner = uintSize(m.type) + uintSize(m.family) + uintSize(m.protocol) +
@@ -257,7 +253,7 @@ export interface DnstapTapOptions extends DnstapIdentity {
 export function dnstapTap(options: DnstapTapOptions): QueryTap {
   const { send } = options;
   const now = options.now ?? Date.now;
-  const id: DnstapIdentity = { identity: options.identity, version: options.version };
+  const id = encodeIdentity(options);
   return (q) => {
     const responseTimeMs = now();
     const queryTimeMs = responseTimeMs - q.ms;
@@ -318,7 +314,7 @@ function upstreamEndpoint(name: string): { protocol?: number; address?: string; 
 export function dnstapReporter(options: DnstapTapOptions): (r: ExchangeReport) => void {
   const { send } = options;
   const now = options.now ?? Date.now;
-  const id: DnstapIdentity = { identity: options.identity, version: options.version };
+  const id = encodeIdentity(options);
   const endpoints = new Map<
     string,
     ReturnType<typeof upstreamEndpoint> & { ip?: ReturnType<typeof addressBytes> }

@@ -52,12 +52,17 @@ export function rcodeText(rcode: number): string {
   return RCODE_NAMES[rcode] ?? String(rcode);
 }
 
-/** Printable ASCII but `"` and `\\`: text of these needs no escaping in a JSON string. */
-const PLAIN = /^[ !#-[\]-~]*$/;
-
-/** `text` as a JSON string literal; a plain one without a call to `JSON.stringify`. */
+/**
+ * `text` as a JSON string literal: as it is when every char is printable ASCII other than `"` and
+ * `\\` (names come in presentation form, so nearly always), else `JSON.stringify`'s. One scan,
+ * no regular expression: this runs several times per logged query.
+ */
 function jsonString(text: string): string {
-  return PLAIN.test(text) ? `"${text}"` : JSON.stringify(text);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return JSON.stringify(text);
+  }
+  return `"${text}"`;
 }
 
 /** ISO 8601 times, the part up to the second remembered (most lines share it). */
@@ -102,41 +107,48 @@ export function queryLogTap(options: QueryLogOptions): QueryTap {
   const optedOut = options.optedOut?.size ? options.optedOut : undefined;
   const now = options.now ?? Date.now;
   const iso = isoClock();
-  /** Faces and tenants are few: their JSON text is made once each. */
-  const quoted = new Map<string, string>();
-  const quote = (text: string) => {
-    let q = quoted.get(text);
-    if (q === undefined) {
-      if (quoted.size > 1_000) quoted.clear();
-      quoted.set(text, q = jsonString(text));
-    }
-    return q;
-  };
+  // The face and tenant part of the line, kept for the last pair seen (most queries repeat it),
+  // and the client's field for the last client.
+  let lastFace = "", lastTenant: string | undefined = "", facePart = "";
+  let lastClient: string | undefined, clientPart = "";
   return (q: TappedQuery) => {
     const tenant = q.trace.tenant;
     if (optedOut && tenant !== undefined && optedOut.has(tenant)) return;
-    write(queryLogLine(q, client(q.ctx.client?.address), iso(now()), quote));
+    const face = q.ctx.face;
+    if (face !== lastFace || tenant !== lastTenant) {
+      lastFace = face;
+      lastTenant = tenant;
+      facePart = `,"face":${jsonString(face)},"tenant":${jsonString(tenant ?? "")}`;
+    }
+    const who = client(q.ctx.client?.address);
+    if (who !== lastClient) {
+      lastClient = who;
+      clientPart = who === undefined ? "" : `,"client":${jsonString(who)}`;
+    }
+    write(lineOf(q, `{"time":"${iso(now())}"${facePart}${clientPart}`));
   };
+}
+
+/** The rest of a line after its time, face, tenant and client (`head`). */
+function lineOf(q: TappedQuery, head: string): string {
+  const { trace, question } = q;
+  let line = question
+    ? `${head},"name":${jsonString(question.name)},"type":"${typeName(question.type)}"`
+    : `${head},"name":"","type":""`;
+  line += `,"rcode":"${rcodeText(q.answer.info.flags & 0xf)}","source":"${
+    trace.source ?? "error"
+  }"`;
+  if (trace.upstream !== undefined) line += `,"upstream":${jsonString(trace.upstream)}`;
+  if (trace.list !== undefined) line += `,"list":${jsonString(trace.list)}`;
+  return `${line},"ms":${Math.round(q.ms * 100) / 100}}\n`;
 }
 
 /**
  * One line (with its newline) for `q`; `client` is the client field's value, `time` the ISO
- * time. Exported for tests and for tools that want the same lines.
+ * time. For tests and tools that want the same lines.
  */
-export function queryLogLine(
-  q: TappedQuery,
-  client: string | undefined,
-  time: string,
-  quote: (text: string) => string = jsonString,
-): string {
-  const { trace } = q;
-  const question = q.question;
-  let line = `{"time":"${time}","face":${quote(q.ctx.face)},"tenant":${quote(trace.tenant ?? "")}`;
-  if (client !== undefined) line += `,"client":${quote(client)}`;
-  line += `,"name":${question ? jsonString(question.name) : '""'},"type":"${
-    question ? typeName(question.type) : ""
-  }","rcode":"${rcodeText(q.answer.info.flags & 0xf)}","source":"${trace.source ?? "error"}"`;
-  if (trace.upstream !== undefined) line += `,"upstream":${quote(trace.upstream)}`;
-  if (trace.list !== undefined) line += `,"list":${quote(trace.list)}`;
-  return `${line},"ms":${Math.round(q.ms * 100) / 100}}\n`;
+export function queryLogLine(q: TappedQuery, client: string | undefined, time: string): string {
+  const tenant = jsonString(q.trace.tenant ?? "");
+  const who = client === undefined ? "" : `,"client":${jsonString(client)}`;
+  return lineOf(q, `{"time":"${time}","face":${jsonString(q.ctx.face)},"tenant":${tenant}${who}`);
 }
