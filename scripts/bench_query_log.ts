@@ -10,14 +10,27 @@
  *   installed).
  *
  * Prints a Markdown table: each row's QPS (median and range over the rounds), p50/p99 latency,
- * and its cost against `off` round by round (median and range). Needs dnsperf.
+ * the bridge's CPU time per answered query (from /proc, so other load on a shared machine moves it
+ * less than it moves QPS), and the cost against `off` round by round (median and range), in QPS
+ * and in CPU per query. Then the same in one process (`scripts/bench/query_log_inprocess.ts`):
+ * nanoseconds per cached query through the processor with no tap, the trace alone, and the query
+ * log. Needs dnsperf.
  *
  * @module
  */
 import { type DnsperfResult, runDnsperf } from "./bench/dnsperf.ts";
 import { writeBenchPki } from "./bench/pki.ts";
-import { freePort, numberArg, REPO_DIR, sleep, Supervisor, waitForTcp } from "./bench/procs.ts";
+import {
+  cpuSeconds,
+  freePort,
+  numberArg,
+  REPO_DIR,
+  sleep,
+  Supervisor,
+  waitForTcp,
+} from "./bench/procs.ts";
 import { SHIPPED_RUNTIME_FLAGS } from "./bench/lab.ts";
+import { queryLogInProcess } from "./bench/query_log_inprocess.ts";
 import { startDohUpstream } from "../test/support/doh_upstream.ts";
 import { testPki } from "../test/support/pki.ts";
 
@@ -48,7 +61,7 @@ try {
     Array.from({ length: NAMES }, (_, i) => `bench-${i}.example.test A\n`).join(""),
   );
 
-  const bridge = async (name: string, extra: string[]): Promise<number> => {
+  const bridge = async (name: string, extra: string[]): Promise<[number, number]> => {
     const port = await freePort();
     const proc = sup.spawn(name, Deno.execPath(), [
       "run",
@@ -72,7 +85,7 @@ try {
       ...extra,
     ], { cwd: REPO_DIR });
     await waitForTcp(port, 30_000, proc);
-    return port;
+    return [port, proc.pid];
   };
 
   const load = (name: string, port: number, seconds: number) =>
@@ -86,7 +99,7 @@ try {
       timeoutS: 2,
     });
 
-  const targets: [string, number][] = [
+  const targets: [string, [number, number]][] = [
     ["off", await bridge("off", [])],
     ["query log", await bridge("query-log", ["--query-log", `${dir}/queries.log`])],
   ];
@@ -98,16 +111,18 @@ try {
     }
     targets.push(["dnstap", await bridge("dnstap", ["--dnstap", `unix:${socket}`])]);
   }
-  for (const [label, port] of targets) await load(`${label}-warm`, port, 2);
+  for (const [label, [port]] of targets) await load(`${label}-warm`, port, 2);
   await sleep(300);
 
-  const rows = new Map<string, DnsperfResult[]>();
+  const rows = new Map<string, (DnsperfResult & { cpuUs: number })[]>();
   for (let round = 0; round < ROUNDS; round++) {
     // Rotate the order each round, so no row always runs first.
     for (let i = 0; i < targets.length; i++) {
-      const [label, port] = targets[(i + round) % targets.length];
+      const [label, [port, pid]] = targets[(i + round) % targets.length];
+      const cpu = cpuSeconds(pid);
       const r = await load(`${label}-${round}`, port, SECONDS);
-      rows.set(label, [...rows.get(label) ?? [], r]);
+      const cpuUs = (cpuSeconds(pid) - cpu) / Math.max(1, r.completed) * 1e6;
+      rows.set(label, [...rows.get(label) ?? [], { ...r, cpuUs }]);
     }
   }
 
@@ -119,21 +134,46 @@ try {
     `\n${NAMES} cached names, dnsperf DoT -c 10 -q 100 -l ${SECONDS}, loopback, one bridge ` +
       `thread each, ${ROUNDS} interleaved rounds\n`,
   );
-  console.log("| row | QPS median | QPS range | p50 ms | p99 ms | cost vs off, median | range |");
-  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+  console.log(
+    "| row | QPS median | QPS range | p50 ms | p99 ms | CPU µs/query | QPS cost vs off, median " +
+      "(range) | CPU cost vs off, median (range) |",
+  );
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const [label, rs] of rows) {
     const qps = rs.map((r) => r.qps);
+    const cpu = rs.map((r) => r.cpuUs);
     const costs = rs.map((r, i) => (1 - r.qps / off[i].qps) * 100);
+    const cpuCosts = rs.map((r, i) => (r.cpuUs / off[i].cpuUs - 1) * 100);
+    const cost = (xs: number[]) =>
+      label === "off" ? "—" : `${median(xs).toFixed(1)} % (${range(xs, 1)} %)`;
     console.log(
       `| ${label} | ${Math.round(median(qps))} | ${range(qps)} | ${
         median(rs.map((r) => r.p50Ms)).toFixed(2)
-      } | ${median(rs.map((r) => r.p99Ms)).toFixed(2)} | ${
-        label === "off" ? "—" : `${median(costs).toFixed(1)} %`
-      } | ${label === "off" ? "—" : `${range(costs, 1)} %`} |`,
+      } | ${median(rs.map((r) => r.p99Ms)).toFixed(2)} | ${median(cpu).toFixed(1)} (${
+        range(cpu, 1)
+      }) | ${cost(costs)} | ${cost(cpuCosts)} |`,
     );
   }
   const logged = Deno.statSync(`${dir}/queries.log`).size;
   console.log(`\nquery log written: ${(logged / 1e6).toFixed(1)} MB`);
+
+  await sup.stopAll();
+  const inProcess = await queryLogInProcess(ROUNDS);
+  const base = inProcess.get("off")!;
+  console.log(
+    `\nIn one process (processor + cached resolver, no sockets), ${ROUNDS} interleaved rounds ` +
+      "of 200 000 queries\n",
+  );
+  console.log("| row | ns/query median (range) | added ns, median (range) |");
+  console.log("| --- | ---: | ---: |");
+  for (const [label, ns] of inProcess) {
+    const added = ns.map((x, i) => x - base[i]);
+    console.log(
+      `| ${label} | ${median(ns).toFixed(0)} (${range(ns)}) | ${
+        label === "off" ? "—" : `${median(added).toFixed(0)} (${range(added)})`
+      } |`,
+    );
+  }
 } finally {
   await sup.stopAll();
   await upstream.close();

@@ -23,6 +23,7 @@ export const NEEDS_TOOLS: Readonly<Record<string, string>> = {
   "test/deno/dnstap.test.ts": "dnstap",
   "test/deno/query_log.test.ts": "mkfifo",
   "test/deno/proxy_protocol.test.ts": "haproxy",
+  "test/deno/ready_haproxy.test.ts": "haproxy",
   "test/deno/redis_cache_e2e.test.ts": "redis-server",
   "test/deno/redis_cache_limits.test.ts": "redis-server",
   "test/deno/redis_cache_process.test.ts": "redis-server",

@@ -137,6 +137,7 @@ export function openQueryLog(options: QueryLogFileOptions): QueryLogFile {
   async function flush(): Promise<void> {
     if (writing) return;
     writing = true;
+    let failed = false;
     try {
       for (;;) {
         if (reopenWanted && !stdout) {
@@ -158,8 +159,17 @@ export function openQueryLog(options: QueryLogFileOptions): QueryLogFile {
       }
     } catch (e) {
       if (!closed) logger?.warn("query log: write failed", { path, error: messageOf(e) });
+      failed = true;
     } finally {
       writing = false;
+    }
+    // Lines that came while a write failed wait for the next try (a second later); meanwhile the
+    // queue fills and drops, as for a slow disk.
+    if (failed && !closed && queue.size > 0) {
+      timer = setTimeout(() => {
+        timer = undefined;
+        idle = flush();
+      }, 1_000);
     }
   }
 
