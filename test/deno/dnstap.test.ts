@@ -19,13 +19,17 @@ import {
   type TestBridge,
 } from "../support/dot_client.ts";
 import { testPki } from "../support/pki.ts";
+import { freePort } from "../support/ports.ts";
 
 const decoder = new TextDecoder();
 
-/** The dnstap tool, listening on `path` and printing YAML; `stop` ends it and returns its text. */
-function startCollector(path: string) {
+/**
+ * The dnstap tool, listening on the unix socket `path` (or with `args` as given) and printing
+ * YAML; `stop` ends it and returns its text.
+ */
+function startCollector(path: string, args = ["-u", path, "-y"]) {
   const child = new Deno.Command("dnstap", {
-    args: ["-u", path, "-y"],
+    args,
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
@@ -194,5 +198,55 @@ describe("dnstap to the dnstap tool", () => {
       10_000,
       "the message after reconnection",
     );
+  });
+});
+
+describe("dnstap over TCP", () => {
+  it("streams to a collector listening on tcp:HOST:PORT", async () => {
+    const pki = await testPki();
+    const port = freePort();
+    const collector = startCollector("", ["-l", `127.0.0.1:${port}`, "-y"]);
+    const upstream = await startDohUpstream(pki);
+    // The collector may not listen yet: the bridge retries until it does.
+    const bridge = await startTestBridge(pki, upstream, ["--dnstap", `tcp:127.0.0.1:${port}`]);
+    try {
+      await until(
+        () => bridge.logs.some((l) => l.includes("dnstap: connected")),
+        10_000,
+        "connect",
+      );
+      const client = await bridge.connect();
+      const q = buildQuery("tcp.example.test", { id: 5 });
+      await client.send(q);
+      expect(rcodeOf(await client.waitFor(idOf(q)))).toBe(0);
+      client.close();
+      await until(
+        () => messagesFor(collector.text, "CLIENT_RESPONSE", "tcp.example.test").length > 0,
+        10_000,
+        "the message over TCP",
+      );
+      expect(messagesFor(collector.text, "CLIENT_QUERY", "tcp.example.test")[0]).toContain(
+        "socket_protocol: DOT",
+      );
+    } finally {
+      await bridge.close();
+      await upstream.close();
+      await collector.stop();
+    }
+  });
+});
+
+describe("bad observe settings", () => {
+  it("fails the start with one line naming --dnstap or --query-log", async () => {
+    const pki = await testPki();
+    const upstream = await startDohUpstream(pki);
+    try {
+      await expect(startTestBridge(pki, upstream, ["--dnstap", "udp:192.0.2.1:6000"])).rejects
+        .toThrow('--dnstap: "udp:192.0.2.1:6000" is not unix:PATH or tcp:HOST:PORT');
+      await expect(startTestBridge(pki, upstream, ["--query-log", "/nonexistent/dir/q.log"]))
+        .rejects.toThrow(/^--query-log: cannot open "\/nonexistent\/dir\/q.log": /);
+    } finally {
+      await upstream.close();
+    }
   });
 });
