@@ -13,7 +13,7 @@ import { headerRcode, type MessageInfo } from "../dns/message.ts";
 import type { Query } from "../dns/query.ts";
 import { extendedErrorOption } from "../dns/response.ts";
 import { ageTtls, minAnswerTtl } from "../dns/ttl.ts";
-import type { Middleware, QueryContext } from "../pipeline/types.ts";
+import type { Middleware, QueryContext, QueryTrace } from "../pipeline/types.ts";
 import { type CacheEntry, cacheKey, type CacheStore, clientSubnetKey, isPromise } from "./store.ts";
 import { checkedEntry } from "./trust.ts";
 
@@ -67,6 +67,16 @@ interface Flight {
   promise: Promise<Answer>;
   controller: AbortController;
   waiters: number;
+  /** Where the flight's answer came from, when its queries are traced; each waiter copies it. */
+  trace?: QueryTrace;
+}
+
+/** Tells a waiter's trace what the flight's told (source, upstream, list). */
+function copyTrace(to: QueryTrace | undefined, from: QueryTrace | undefined): void {
+  if (!to || !from) return;
+  to.source = from.source;
+  to.upstream = from.upstream;
+  to.list = from.list;
 }
 
 const noEvent = () => {};
@@ -211,6 +221,7 @@ export function cacheMiddleware(options: CacheOptions): Middleware {
     const found = usable(key, entry, at);
     if (found && at < found.expiresAt) {
       event("hit");
+      if (ctx.trace) ctx.trace.source = "cache";
       return forClient(found, query, Math.floor((at - found.storedAt) / 1000));
     }
 
@@ -223,11 +234,13 @@ export function cacheMiddleware(options: CacheOptions): Middleware {
     } else {
       event("miss");
       const controller = new AbortController();
-      const promise = next(query, { ...ctx, signal: controller.signal }).then((answer) => {
+      // The flight outlives any one waiter, so it has a trace of its own, copied to each.
+      const trace: QueryTrace | undefined = ctx.trace ? {} : undefined;
+      const promise = next(query, { ...ctx, signal: controller.signal, trace }).then((answer) => {
         const kept = keep(key, answer); // a promise only for an asynchronous store
         return kept ? kept.then(() => answer) : answer;
       });
-      const started: Flight = { promise, controller, waiters: 0 };
+      const started: Flight = { promise, controller, waiters: 0, trace };
       flights.set(key, started);
       const done = () => {
         if (flights.get(key) === started) flights.delete(key);
@@ -257,11 +270,13 @@ export function cacheMiddleware(options: CacheOptions): Middleware {
           const first = await Promise.race([f.promise, late]);
           if (first === undefined) {
             event("stale");
+            if (ctx.trace) ctx.trace.source = "stale";
             return staleAnswer(found, query);
           }
           answer = first;
         } catch {
           event("stale");
+          if (ctx.trace) ctx.trace.source = "stale";
           return staleAnswer(found, query);
         } finally {
           clearTimeout(timer);
@@ -269,6 +284,7 @@ export function cacheMiddleware(options: CacheOptions): Middleware {
       } else {
         answer = await f.promise;
       }
+      copyTrace(ctx.trace, f.trace);
       return forClient(answer, query, 0);
     } finally {
       ctx.signal.removeEventListener("abort", leave);

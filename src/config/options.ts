@@ -703,6 +703,58 @@ export const OPTION_TABLE = [
     default: "false",
     help: "log every query with its name and client address (off: privacy)",
   },
+  // --- observe: query log, dnstap (docs/observability.md) ---
+  {
+    name: "query-log",
+    group: "log",
+    field: "queryLog",
+    kind: "string",
+    meta: "PATH|-",
+    help: "write one JSON line per answered query to this file (- : standard output); off " +
+      "unless set. Never delays an answer: lines a slow disk cannot take are dropped and counted",
+  },
+  {
+    name: "query-log-client",
+    group: "log",
+    field: "queryLogClient",
+    kind: "enum",
+    choices: ["none", "truncated", "hashed", "full"],
+    default: "truncated",
+    help: "the client in the query log: none, its network (IPv4 /24, IPv6 /56), a keyed hash " +
+      "whose key changes every UTC day, or the full address",
+  },
+  {
+    name: "query-log-max-size",
+    group: "log",
+    field: "queryLogMaxBytes",
+    kind: "int",
+    default: "104857600",
+    min: 0,
+    meta: "BYTES",
+    help: "rotate the query log file when it would grow past this size (0: never; use logrotate " +
+      "and SIGHUP instead)",
+  },
+  {
+    name: "query-log-files",
+    group: "log",
+    field: "queryLogFiles",
+    kind: "int",
+    default: "5",
+    min: 0,
+    max: 1000,
+    help: "rotated query log files kept (PATH.1 newest); 0: the file is emptied instead",
+  },
+  {
+    name: "dnstap",
+    group: "log",
+    field: "dnstap",
+    kind: "string",
+    meta: "unix:PATH|tcp:HOST:PORT",
+    help: "stream dnstap (Frame Streams, bidirectional) to a collector: client queries and " +
+      "answers on every face, forwarder queries and answers upstream; off unless set. Never " +
+      "delays an answer: a bounded queue, reconnection, drops counted",
+  },
+  // --- end observe ---
 ] as const satisfies readonly OptionSpec[];
 
 /** All keys, in `--help` order. */

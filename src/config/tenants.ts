@@ -14,7 +14,8 @@
  *       "local-records": "/etc/dotbridge/kids.hosts",
  *       "allow": ["192.168.1.0/24", "2001:db8:1::/48"]
  *     },
- *     "work": { "upstream": ["tls://10.0.0.53#dns.corp.example"], "id": "9y65g5srsm" }
+ *     "work": { "upstream": ["tls://10.0.0.53#dns.corp.example"], "id": "9y65g5srsm",
+ *               "query-log": false }
  *   }
  * }
  * ```
@@ -44,6 +45,8 @@ export interface TenantSpec {
   readonly cache: boolean;
   /** A hosts or zone file answered without an upstream. */
   readonly localRecords?: string;
+  /** False: this tenant's queries stay out of the query log (`"query-log": false`). */
+  readonly queryLog: boolean;
 }
 
 /** The parsed tenants file. */
@@ -57,7 +60,15 @@ const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** An id: one DNS label (it may be an SNI label) and a path segment, too long to guess. */
 const ID = /^[a-z0-9]{8,63}$/;
 const STRATEGIES = ["failover", "round-robin", "fastest", "race"] as const;
-const KEYS = new Set(["upstream", "upstream-strategy", "cache", "local-records", "id", "allow"]);
+const KEYS = new Set([
+  "upstream",
+  "upstream-strategy",
+  "cache",
+  "local-records",
+  "id",
+  "allow",
+  "query-log",
+]);
 
 /**
  * Parses a tenants file.
@@ -123,6 +134,12 @@ export function parseTenants(text: string, origin: string): TenantsConfig {
     if (typeof cache !== "boolean") {
       throw new ConfigError(`${where}."cache"`, "must be true or false");
     }
+    // --- observe: a tenant's queries may stay out of the query log ---
+    const queryLog = spec["query-log"] ?? true;
+    if (typeof queryLog !== "boolean") {
+      throw new ConfigError(`${where}."query-log"`, "must be true or false");
+    }
+    // --- end observe ---
     const localRecords = spec["local-records"];
     if (localRecords !== undefined && (typeof localRecords !== "string" || !localRecords)) {
       throw new ConfigError(`${where}."local-records"`, "must be a file path");
@@ -153,6 +170,7 @@ export function parseTenants(text: string, origin: string): TenantsConfig {
       upstreamStrategy: strategy as TenantSpec["upstreamStrategy"],
       cache,
       localRecords: localRecords as string | undefined,
+      queryLog,
     });
   }
   checkIds(tenants, origin);

@@ -28,6 +28,17 @@ import { startMetricsFace } from "./start/metrics_face.ts";
 import { startResolver } from "./start/resolver.ts";
 import { Slot, StartUp } from "./start/steps.ts";
 import { startTransports } from "./start/transports.ts";
+import { type Observing, startObserve } from "./start/observe.ts";
+import { notAfterReader } from "./cert_expiry.ts";
+import { VERSION } from "./version.ts";
+import type { Face } from "../pipeline/types.ts";
+import type { MetricSources } from "../metrics/bridge.ts";
+
+/** The metric sources of the observe step (identity, certificate expiry, dnstap). */
+type ObservedSources = Pick<
+  MetricSources,
+  "version" | "startTime" | "certificateNotAfter" | "dnstapUp"
+>;
 
 export type { BridgeDeps, ServedCertificate } from "./start/context.ts";
 export { loadCertificate } from "./start/certificate.ts";
@@ -51,6 +62,12 @@ export interface Bridge {
   readonly metricsAddr?: { hostname: string; port: number };
   /** Drains and stops everything (bounded by the config's shutdown grace). */
   shutdown(): Promise<void>;
+  // --- observe ---
+  /** Reopens the query log file (what SIGHUP does, for logrotate). */
+  reopenLogs(): void;
+  /** Readiness: a usable upstream in the default policy (`/ready`). */
+  ready(): boolean;
+  // --- end observe ---
 }
 
 /** Gauges read the steps' results once they exist. */
@@ -58,8 +75,10 @@ function bridgeMetrics(
   dot: Slot<DotListener>,
   doq: Slot<DoqListener>,
   resolver: Slot<Resolver>,
+  observed: ObservedSources,
 ): BridgeMetrics {
   return createBridgeMetrics({
+    ...observed,
     connections: () => [
       [{ face: "dot" }, dot.value?.connections ?? 0],
       ...(doq.value
@@ -92,9 +111,38 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     doh: configured.doh === undefined ? undefined : dohSlot.value?.addr.port ?? configured.doh,
     doq: configured.doq === undefined ? undefined : doqSlot.value?.addr.port ?? configured.doq,
   });
-  const metrics = bridgeMetrics(dotSlot, doqSlot, resolverSlot);
+  // --- observe: identity, certificate expiry, dnstap state ---
+  const observeSlot = new Slot<Observing>();
+  const certificateSlot = new Slot<ServedCertificate>();
+  const faceAddresses = (face: Face) => {
+    const listener = face === "dot"
+      ? dotSlot.value
+      : face === "doh"
+      ? dohSlot.value
+      : doqSlot.value;
+    return listener && { address: listener.addr.hostname, port: listener.addr.port };
+  };
+  const notAfterSeconds = notAfterReader();
+  const observed: ObservedSources = {
+    version: VERSION,
+    startTime: Math.round(performance.timeOrigin) / 1000,
+    certificateNotAfter: () => {
+      const cert = certificateSlot.value;
+      if (!cert) return [];
+      const notAfter = notAfterSeconds(cert.cert);
+      const faces: string[] = ["dot"];
+      if (dohSlot.value?.tls) faces.push("doh");
+      if (doqSlot.value) faces.push("doq");
+      return faces.map((face) => [{ face }, notAfter] as [{ face: string }, number]);
+    },
+    dnstapUp: () => observeSlot.value?.dnstapUp(),
+  };
+  // --- end observe ---
+  const metrics = bridgeMetrics(dotSlot, doqSlot, resolverSlot, observed);
 
-  const certificate = await steps.step("certificate", () => startCertificate(config));
+  const certificate = certificateSlot.fill(
+    await steps.step("certificate", () => startCertificate(config)),
+  );
   const transports = await steps.step(
     "upstream transports",
     () => startTransports(config, deps, logger),
@@ -102,6 +150,12 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
   const cacheStore = await steps.step(
     "cache store",
     () => startCacheStore(config, logger, metrics),
+  );
+  const observing = observeSlot.fill(
+    await steps.step(
+      "observe",
+      () => startObserve(config, { deps, logger, metrics, local: faceAddresses }),
+    ),
   );
   const resolver = resolverSlot.fill(
     await steps.step(
@@ -113,6 +167,8 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
           metrics,
           cacheStore,
           ddrPorts,
+          traced: observing.tap !== undefined,
+          onExchange: observing.report,
         }),
     ),
   );
@@ -124,6 +180,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     metrics,
     resolver,
     observer: queryObserver(metrics, resolver.tenantLabel),
+    tap: observing.tap,
   };
   const dot = dotSlot.fill(await steps.step("dot face", () => startDotFace(face)));
   const doh = await steps.step("doh face", () => startDohFace(face, dot));
@@ -145,5 +202,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     certificate,
     reloadCertificate: (reason?: string) => watch?.reload(reason) ?? Promise.resolve(false),
     shutdown: () => steps.stop(config.runtime.shutdownGraceMs),
+    reopenLogs: () => observing.reopen(),
+    ready: () => resolver.ready(),
   };
 }

@@ -7,7 +7,16 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { PROMETHEUS_CONTENT_TYPE } from "../metrics/registry.ts";
+import { STATUS_PAGE_CSP } from "../http/status_page.ts";
 import { messageOf } from "../errors/message_of.ts";
+
+/** What the metrics listener serves besides `/metrics`. */
+export interface MetricsListenerExtras {
+  /** `/ready`: 200 while true, 503 while false; unset: 200 (no upstream health known). */
+  ready?: () => boolean | Promise<boolean>;
+  /** `/status`: this HTML page (text/html); unset: 404. */
+  status?: string;
+}
 
 /** A running metrics listener. */
 export interface MetricsListener {
@@ -16,7 +25,9 @@ export interface MetricsListener {
 }
 
 /**
- * Serves `render()` on `GET /metrics` (and 404 elsewhere); `render` may be asynchronous.
+ * Serves `render()` on `GET /metrics`, `/health` (liveness: 200 while the process serves),
+ * `/ready` and `/status` (see {@linkcode MetricsListenerExtras}), and 404 elsewhere; `render` may
+ * be asynchronous.
  *
  * @example
  * ```ts
@@ -27,9 +38,33 @@ export async function listenMetrics(
   hostname: string,
   port: number,
   render: () => string | Promise<string>,
+  extras: MetricsListenerExtras = {},
 ): Promise<MetricsListener> {
   const server = http.createServer(async (req, res) => {
-    if (req.method === "GET" && req.url?.split("?")[0] === "/metrics") {
+    const path = req.url?.split("?")[0];
+    const get = req.method === "GET" || req.method === "HEAD";
+    if (get && path === "/health") {
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end("ok\n");
+    } else if (get && path === "/ready") {
+      let ready = true;
+      try {
+        ready = (await extras.ready?.()) ?? true;
+      } catch {
+        ready = false;
+      }
+      res.writeHead(ready ? 200 : 503, {
+        "content-type": "text/plain",
+        "cache-control": "no-store",
+      });
+      res.end(ready ? "ready\n" : "not ready: no usable upstream\n");
+    } else if (get && path === "/status" && extras.status !== undefined) {
+      res.writeHead(200, {
+        "content-type": "text/html; charset=utf-8",
+        "content-security-policy": STATUS_PAGE_CSP,
+      });
+      res.end(extras.status);
+    } else if (req.method === "GET" && path === "/metrics") {
       let body: string;
       try {
         body = await render();

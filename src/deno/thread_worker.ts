@@ -27,7 +27,7 @@ export type FromThread =
     certificate: Bridge["certificate"];
   }
   | { type: "failed"; message: string; key?: string }
-  | { type: "metrics"; id: number; text: string }
+  | { type: "metrics"; id: number; text: string; ready: boolean }
   | { type: "stopped" };
 
 let bridge: Bridge | undefined;
@@ -58,9 +58,16 @@ self.onmessage = async (event: MessageEvent<ToThread>) => {
       }
       break;
     case "metrics":
-      post({ type: "metrics", id: message.id, text: bridge?.metrics.registry.render() ?? "" });
+      post({
+        type: "metrics",
+        id: message.id,
+        text: bridge?.metrics.registry.render() ?? "",
+        ready: bridge?.ready() ?? false,
+      });
       break;
     case "reload":
+      // SIGHUP at the main thread: the certificate, and the query log's file (logrotate).
+      bridge?.reopenLogs();
       await bridge?.reloadCertificate(message.reason);
       break;
     case "shutdown":

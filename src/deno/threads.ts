@@ -10,6 +10,7 @@
 import type { Config } from "../config/config.ts";
 import { ConfigError } from "../config/parse.ts";
 import { mergeExpositions } from "../metrics/merge.ts";
+import { STATUS_PAGE } from "../http/status_page.ts";
 import { loadCertificate } from "./start/certificate.ts";
 import type { ServedCertificate } from "./start/context.ts";
 import { listenError } from "./start/listen_error.ts";
@@ -117,19 +118,32 @@ export async function startThreads(config: Config, count: number): Promise<Threa
 
   let metricsListener: MetricsListener | undefined;
   let scrapeId = 0;
-  const scrape = async () => {
+  const ask = () => {
     const id = ++scrapeId;
-    const texts = await Promise.all(threads.map(async (t) => {
+    return Promise.all(threads.map(async (t) => {
       t.send({ type: "metrics", id });
       const m = await t.next("metrics");
-      return m.type === "metrics" ? m.text : "";
+      return m.type === "metrics" ? m : { text: "", ready: false };
     }));
-    return mergeExpositions(texts, new Set(["dotbridge_upstream_up"]));
   };
+  // Health, identity and expiry are the same fact seen by every thread: the smallest, not a sum.
+  const notSummed = new Set([
+    "dotbridge_upstream_up",
+    "dotbridge_build_info",
+    "process_start_time_seconds",
+    "dotbridge_certificate_not_after_seconds",
+    "dotbridge_dnstap_up",
+  ]);
+  const scrape = async () => mergeExpositions((await ask()).map((m) => m.text), notSummed);
+  // Ready while any thread has a usable upstream (each keeps its own health).
+  const ready = async () => (await ask()).some((m) => m.ready);
   if (config.metrics.metricsListen) {
     const { hostname, port } = config.metrics.metricsListen;
     try {
-      metricsListener = await listenMetrics(hostname, port, scrape);
+      metricsListener = await listenMetrics(hostname, port, scrape, {
+        ready,
+        status: STATUS_PAGE,
+      });
     } catch (e) {
       await stopAll(threads);
       throw listenError(e, config.origin["metrics-listen"], config.metrics.metricsListen);

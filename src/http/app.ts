@@ -4,8 +4,9 @@
  * wire-format DoH), and in tests through `app.request()`.
  *
  * Routes: `GET|POST <path>[/<tenant>]` (wire format through the shared DoH request path,
- * `doh_request.ts` and `doh_response.ts`, and the JSON API when enabled), `GET /health`,
- * `GET /` (a short text page); anything else on `<path>` is 405, elsewhere 404.
+ * `doh_request.ts` and `doh_response.ts`, and the JSON API when enabled), `GET /health`
+ * (liveness), `GET /ready` (readiness, when given), `GET /metrics` and `GET /status` (when
+ * given), `GET /` (a short text page); anything else on `<path>` is 405, elsewhere 404.
  *
  * @module
  */
@@ -28,6 +29,7 @@ import {
 import { answerToJson, buildJsonQuery, DNS_JSON } from "./json.ts";
 import { type LandingInfo, landingText } from "./landing.ts";
 import { errorText } from "./redact.ts";
+import { STATUS_PAGE_CSP } from "./status_page.ts";
 
 /**
  * What the runtime edge passes as the app's env (`app.fetch(req, env)`): the Deno listener sets
@@ -63,6 +65,10 @@ export interface DohAppDeps {
   health?: () => Record<string, unknown>;
   /** Serves `GET /metrics` (Prometheus text) when given. */
   metrics?: () => string;
+  /** Serves `GET /ready`: 200 while true, 503 while false. Unset: not served. */
+  ready?: () => boolean;
+  /** Serves `GET /status`, this HTML page (the status page), when given. */
+  status?: string;
   /** Where unexpected failures are reported. */
   logger?: Logger;
 }
@@ -173,6 +179,25 @@ export function createDohApp(deps: DohAppDeps): Hono<DohEnv> {
       "/metrics",
       (c) => c.body(render(), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }),
     );
+  }
+
+  if (deps.ready) {
+    const ready = deps.ready;
+    app.get("/ready", (c) => {
+      const ok = ready();
+      return c.text(ok ? "ready\n" : "not ready: no usable upstream\n", ok ? 200 : 503, {
+        "cache-control": "no-store",
+      });
+    });
+  }
+
+  if (deps.status !== undefined) {
+    const page = deps.status;
+    app.get("/status", (c) =>
+      c.body(page, 200, {
+        "content-type": "text/html; charset=utf-8",
+        "content-security-policy": STATUS_PAGE_CSP,
+      }));
   }
 
   app.get("/", (c) => {

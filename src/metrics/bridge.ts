@@ -32,8 +32,18 @@ function upstreamUp(
 export interface MetricSources {
   /** Open connections by face. */
   connections?: () => Iterable<[{ face: string }, number]>;
-  /** Health of every group member (shown as 1 up, 0 down); `Resolver.health` fits. */
+  /** Health of every upstream (shown as 1 up, 0 down); `Resolver.health` fits. */
   upstreamHealth?: () => readonly { readonly name: string; readonly healthy: boolean }[];
+  // --- observe: identity, certificate expiry, dnstap ---
+  /** The bridge's version (`dotbridge_build_info`); unset: no build info. */
+  version?: string;
+  /** When the process started, in Unix seconds (`process_start_time_seconds`). */
+  startTime?: number;
+  /** Each face's certificate's notAfter, in Unix seconds. */
+  certificateNotAfter?: () => Iterable<[{ face: string }, number]>;
+  /** 1 while the dnstap collector is connected, 0 while not; `undefined` while dnstap is off. */
+  dnstapUp?: () => number | undefined;
+  // --- end observe ---
 }
 
 /**
@@ -129,6 +139,55 @@ export function createBridgeMetrics(sources: MetricSources = {}) {
         ["face", "event"],
       ),
     ),
+    // --- observe: identity, certificate expiry, query log, dnstap ---
+    buildInfo: registry.add(
+      new Gauge(
+        "dotbridge_build_info",
+        "Always 1; the labels say which build is running.",
+        ["version"],
+        sources.version === undefined ? undefined : () => [[{ version: sources.version! }, 1]],
+      ),
+    ),
+    startTime: registry.add(
+      new Gauge(
+        "process_start_time_seconds",
+        "When the process started, in seconds since the Unix epoch.",
+        [],
+        sources.startTime === undefined ? undefined : () => [[{}, sources.startTime!]],
+      ),
+    ),
+    certificateNotAfter: registry.add(
+      new Gauge(
+        "dotbridge_certificate_not_after_seconds",
+        "When the certificate each face serves expires, in seconds since the Unix epoch.",
+        ["face"],
+        sources.certificateNotAfter,
+      ),
+    ),
+    queryLogDropped: registry.add(
+      new Counter(
+        "dotbridge_query_log_dropped_total",
+        "Query log lines dropped because the writer could not keep up (a slow disk or pipe).",
+      ),
+    ),
+    dnstapUp: registry.add(
+      new Gauge(
+        "dotbridge_dnstap_up",
+        "1 while the dnstap collector is connected, 0 while not.",
+        [],
+        sources.dnstapUp && (() => {
+          const up = sources.dnstapUp!();
+          return up === undefined ? [] : [[{}, up]];
+        }),
+      ),
+    ),
+    dnstapDropped: registry.add(
+      new Counter(
+        "dotbridge_dnstap_dropped_total",
+        "dnstap messages dropped: the queue was full or the collector was away.",
+      ),
+    ),
+    // --- end observe ---
   };
 }
 

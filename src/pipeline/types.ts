@@ -38,6 +38,8 @@ export interface QueryTrace {
   upstream?: string;
   /** With `blocked`: the list's name. */
   list?: string;
+  /** The tenant whose policy answered (set by the tenant router); unset: the global policy. */
+  tenant?: string;
 }
 
 /** Per-query facts a handler may use. */

@@ -25,6 +25,8 @@ export function localRecordsMiddleware(
 ): Middleware {
   return (next) => (query, ctx) => {
     const answer = select(ctx)?.answer(query);
-    return answer ? Promise.resolve(answer) : next(query, ctx);
+    if (!answer) return next(query, ctx);
+    if (ctx.trace) ctx.trace.source = "local";
+    return Promise.resolve(answer);
   };
 }

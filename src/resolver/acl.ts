@@ -48,6 +48,7 @@ export function aclMiddleware(acl: Acl): Middleware {
   if (acl.open) return (next) => next;
   return (next) => (query, ctx) => {
     if (ctx.client && !acl.allows(ctx.client.address)) {
+      if (ctx.trace) ctx.trace.source = "refused";
       return Promise.resolve(
         errorAnswer(query.wire, query.info, Rcode.REFUSED, { code: EdeCode.PROHIBITED }),
       );

@@ -18,7 +18,7 @@ import type { CacheStore } from "../cache/store.ts";
 import type { CacheEvent } from "../cache/middleware.ts";
 import type { Logger } from "../log/mod.ts";
 import { buildUpstream, type UpstreamFactories, type UpstreamSpec } from "../upstream/build.ts";
-import { UpstreamGroup } from "../upstream/group.ts";
+import type { Answer } from "../dns/answer.ts";
 import type { ExchangeReport } from "../upstream/instrumented.ts";
 import type { Upstream } from "../upstream/types.ts";
 import { Acl, aclMiddleware } from "./acl.ts";
@@ -86,6 +86,13 @@ export interface ResolverDeps {
    * local records are off even where configured.
    */
   localRecords?: (source: string, tenant: string | undefined) => Middleware;
+  // --- observe (query log, dnstap, readiness) ---
+  /**
+   * The faces trace queries (a query log or dnstap is on): the builder then remembers which
+   * group member answered each upstream answer, for `QueryTrace.upstream`. Default false.
+   */
+  traced?: boolean;
+  // --- end observe ---
   /**
    * The ports of the faces that are on, for DDR (`--ddr-name`), read when answers are first made
    * and whenever asked again (faces bound to port 0 know theirs only once listening). Unset: DDR
@@ -100,8 +107,13 @@ export interface Resolver {
   readonly acl: Acl;
   /** Every top-level upstream (the global one first, then one per tenant). */
   readonly upstreams: readonly Upstream[];
-  /** Health of every group member (single upstreams have no health state). */
+  /** Health of every upstream: each group member, and lone upstreams. */
   health(): { name: string; healthy: boolean }[];
+  /**
+   * Readiness: whether at least one upstream of the default policy (the default tenant's, else
+   * the global one) is usable (out of its cool-down). True for an upstream that keeps no health.
+   */
+  ready(): boolean;
   /** Known tenant names. */
   readonly tenantNames: ReadonlySet<string>;
   /**
@@ -122,9 +134,15 @@ function memoryStores(resolver: PolicyOptions): () => MemoryStore {
   };
 }
 
-/** Member health of an upstream that is a failover or round-robin group; none otherwise. */
+/** An upstream that keeps health: groups (per member) and tracked lone upstreams. */
+interface WithHealth {
+  health(): { name: string; healthy: boolean }[];
+}
+
+/** The health an upstream keeps; none for one that keeps none. */
 function healthOf(u: Upstream): { name: string; healthy: boolean }[] {
-  return u instanceof UpstreamGroup ? u.health() : [];
+  const { health } = u as Upstream & Partial<WithHealth>;
+  return typeof health === "function" ? health.call(u) : [];
 }
 
 /**
@@ -141,8 +159,19 @@ function healthOf(u: Upstream): { name: string; healthy: boolean }[] {
  * ```
  */
 export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Resolver {
-  const { logger, report, onCacheEvent: onEvent } = deps;
+  const { logger, onCacheEvent: onEvent } = deps;
   const upstreams: Upstream[] = [];
+  // --- observe: which member answered, for traced queries ---
+  const answerers = deps.traced ? new WeakMap<Answer, string>() : undefined;
+  const answeredBy = answerers && ((answer: Answer) => answerers.get(answer));
+  const report = answerers
+    ? (r: ExchangeReport) => {
+      if (r.answer) answerers.set(r.answer, r.upstream);
+      deps.report?.(r);
+    }
+    : deps.report;
+  const policyUpstreams = new Map<string | undefined, Upstream>();
+  // --- end observe ---
   const storeFor = deps.cacheStore ?? memoryStores(config.resolver);
 
   function policy(
@@ -153,6 +182,7 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
   ): Handler {
     const upstream = deps.upstreamFor(spec, { logger, report });
     upstreams.push(upstream);
+    policyUpstreams.set(tenant, upstream);
     const layers: Middleware[] = [];
     if (localRecords && deps.localRecords) layers.push(deps.localRecords(localRecords, tenant));
     if (cacheOn) {
@@ -169,7 +199,7 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
       }));
     }
     layers.push(upstreamPrivacy({ keepClientSubnet: config.resolver.keepClientSubnet }));
-    return compose(layers, fromUpstream(upstream));
+    return compose(layers, fromUpstream(upstream, answeredBy));
   }
 
   const tenantRoutes: TenantRoute[] = [];
@@ -238,6 +268,11 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
     tenantNames: new Set(tenantRoutes.map((t) => t.name)),
     tenantLabel: (ctx) => tenantTable.label(ctx),
     health: () => upstreams.flatMap(healthOf),
+    ready: () => {
+      const main = policyUpstreams.get(deps.tenants?.defaultTenant) ?? upstreams[0];
+      const states = main ? healthOf(main) : [];
+      return states.length === 0 || states.some((s) => s.healthy);
+    },
     close: async () => {
       await Promise.all(upstreams.map((u) => u.close()));
     },

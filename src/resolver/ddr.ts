@@ -187,9 +187,11 @@ export function ddrMiddleware(options: DdrOptions): Middleware {
     const name = q.name.toLowerCase();
     if (owners.has(name)) {
       const p = q.type === RrType.SVCB ? bodies().get(name)! : NODATA;
+      if (ctx.trace) ctx.trace.source = "ddr";
       return Promise.resolve(assembleAnswer(query, p));
     }
     if (name === RESOLVER_ARPA || name.endsWith(`.${RESOLVER_ARPA}`)) {
+      if (ctx.trace) ctx.trace.source = "ddr";
       return Promise.resolve(assembleAnswer(query, NODATA));
     }
     return next(query, ctx);

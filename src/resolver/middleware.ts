@@ -7,7 +7,7 @@
 import { EdeCode, EdnsOptionCode, PADDING_BLOCK, Rcode } from "../dns/constants.ts";
 import { HOP_BY_HOP_OPTIONS } from "../dns/edns.ts";
 import { withQueryOptions } from "../dns/query.ts";
-import { errorAnswer } from "../dns/answer.ts";
+import { type Answer, errorAnswer } from "../dns/answer.ts";
 import type { ExtendedError } from "../dns/response.ts";
 import type { Logger } from "../log/mod.ts";
 import { DeadlineError, withLazyDeadline } from "../async/deadline.ts";
@@ -104,6 +104,7 @@ export function servfailOnError(logger?: Logger): Middleware {
     } catch (error) {
       if (ctx.signal.aborted && !(error instanceof DeadlineError)) throw error;
       const ede = extendedErrorFor(error);
+      if (ctx.trace) ctx.trace.source = "error";
       logger?.warn("query failed", {
         face: ctx.face,
         error: messageOf(error),
@@ -138,7 +139,21 @@ export function upstreamPrivacy(options: PrivacyOptions = {}): Middleware {
   };
 }
 
-/** The terminal handler that asks an upstream. */
-export function fromUpstream(upstream: Upstream): Handler {
-  return (query, ctx) => upstream.exchange(query, ctx.signal);
+/**
+ * The terminal handler that asks an upstream. A traced query's trace says `upstream`, naming
+ * the member that answered when `answeredBy` knows it (a group's), else `upstream` itself.
+ */
+export function fromUpstream(
+  upstream: Upstream,
+  answeredBy?: (answer: Answer) => string | undefined,
+): Handler {
+  return (query, ctx) => {
+    const trace = ctx.trace;
+    if (!trace) return upstream.exchange(query, ctx.signal);
+    return upstream.exchange(query, ctx.signal).then((answer) => {
+      trace.source = "upstream";
+      trace.upstream = answeredBy?.(answer) ?? upstream.name;
+      return answer;
+    });
+  };
 }

@@ -8,10 +8,11 @@
 import { EdnsOptionCode, PADDING_BLOCK } from "../dns/constants.ts";
 import { type Answer, answerWithOpt, errorAnswer, rewriteAnswerOptions } from "../dns/answer.ts";
 import { HOP_BY_HOP_OPTIONS, keepaliveOption } from "../dns/edns.ts";
-import { headerRcode, type MessageInfo } from "../dns/message.ts";
+import { headerRcode, type MessageInfo, type Question } from "../dns/message.ts";
 import { classifyQuery } from "../dns/query.ts";
 import type { Logger } from "../log/mod.ts";
-import type { Handler, QueryContext } from "../pipeline/types.ts";
+import type { AbortParent } from "../async/deadline.ts";
+import type { Handler, QueryContext, QueryTrace } from "../pipeline/types.ts";
 
 /** Options of {@linkcode createProcessor}. */
 export interface ProcessorOptions {
@@ -28,7 +29,36 @@ export interface ProcessorOptions {
   responsePadBlock?: number;
   /** Told when a query starts and when its answer is ready (metrics). */
   observer?: QueryObserver;
+  /**
+   * Told of every answered query with where its answer came from (the query log, dnstap). Set,
+   * each query gets a {@linkcode QueryTrace} the stages fill in; unset, none is made.
+   */
+  tap?: QueryTap;
 }
+
+/** One answered query, as the query log and dnstap see it. */
+export interface TappedQuery {
+  /** The face's context: face, client, the tenant selector the face saw. */
+  readonly ctx: QueryContext;
+  /** Where the answer came from (and the tenant that answered), as the stages told it. */
+  readonly trace: QueryTrace;
+  /** The client's message as it arrived. */
+  readonly query: Uint8Array;
+  /** Its question, when it parsed. */
+  readonly question?: Question;
+  /** The answer as the client gets it. */
+  readonly answer: Answer;
+  /** `performance.now()` when the query arrived (`performance.timeOrigin +` it: wall clock). */
+  readonly startedAt: number;
+  /** Milliseconds from arrival to answer. */
+  readonly ms: number;
+}
+
+/**
+ * Receives every answered query. Called on the answer's way out, so it must return at once:
+ * queue, never wait, never throw.
+ */
+export type QueryTap = (query: TappedQuery) => void;
 
 /** Receives every query's start and end, for metrics. Must not throw. */
 export interface QueryObserver {
@@ -44,6 +74,48 @@ export interface QueryObserver {
  * `info.minTtl` and the JSON API its header fields from `info`.
  */
 export type Processor = (wire: Uint8Array, ctx: QueryContext) => Promise<Answer | null>;
+
+/**
+ * A query's context with its own trace: the face's context is often shared by every query on a
+ * connection (DoT), so the trace cannot live there. Fields are copied, the signal is the face's
+ * (read only when asked: a DoT connection makes its signal on first read).
+ */
+class TracedContext implements QueryContext {
+  readonly face: QueryContext["face"];
+  readonly client: QueryContext["client"];
+  readonly tenant: QueryContext["tenant"];
+  readonly trace: QueryTrace = {};
+  protected readonly parent: QueryContext;
+
+  constructor(parent: QueryContext) {
+    this.face = parent.face;
+    this.client = parent.client;
+    this.tenant = parent.tenant;
+    this.parent = parent;
+  }
+
+  get signal(): AbortSignal {
+    return this.parent.signal;
+  }
+}
+
+/** A traced context over a face context that can be watched (`AbortParent`), watchable too. */
+class WatchableTracedContext extends TracedContext implements AbortParent {
+  watch(onAbort: (reason: unknown) => void): void {
+    (this.parent as AbortParent).watch!(onAbort);
+  }
+
+  unwatch(onAbort: (reason: unknown) => void): void {
+    (this.parent as AbortParent).unwatch?.(onAbort);
+  }
+}
+
+/** `ctx` with a fresh trace. */
+function traced(ctx: QueryContext): TracedContext {
+  return typeof (ctx as AbortParent).watch === "function"
+    ? new WatchableTracedContext(ctx)
+    : new TracedContext(ctx);
+}
 
 /**
  * Creates the face-side processor.
@@ -80,20 +152,34 @@ export function createProcessor(options: ProcessorOptions): Processor {
     );
   }
 
-  return async (wire, ctx) => {
+  const tap = options.tap;
+  return async (wire, faceCtx) => {
     const classified = classifyQuery(wire);
     if (classified.kind === "drop") {
-      logger?.debug("dropping connection", { face: ctx.face, reason: classified.reason });
+      logger?.debug("dropping connection", { face: faceCtx.face, reason: classified.reason });
       return null;
     }
     if (classified.kind === "reject") {
-      logger?.debug("rejecting query", { face: ctx.face, reason: classified.reason });
-      if (!classified.info) return errorAnswer(wire, undefined, classified.rcode);
-      return shape(errorAnswer(wire, classified.info, classified.rcode), classified.info);
+      logger?.debug("rejecting query", { face: faceCtx.face, reason: classified.reason });
+      const rejected = classified.info
+        ? shape(errorAnswer(wire, classified.info, classified.rcode), classified.info)
+        : errorAnswer(wire, undefined, classified.rcode);
+      tap?.({
+        ctx: faceCtx,
+        trace: { source: "error" },
+        query: wire,
+        question: classified.info?.question,
+        answer: rejected,
+        startedAt: performance.now(),
+        ms: 0,
+      });
+      return rejected;
     }
     const { query } = classified;
     const observer = options.observer;
-    const started = options.logQueries || observer ? performance.now() : 0;
+    // Only a tap asks where the answer came from: without one, no trace and no new context.
+    const ctx = tap ? traced(faceCtx) : faceCtx;
+    const started = options.logQueries || observer || tap ? performance.now() : 0;
     observer?.start(ctx);
     let answer: Answer;
     try {
@@ -102,7 +188,19 @@ export function createProcessor(options: ProcessorOptions): Processor {
       observer?.end(ctx, -1, performance.now() - started);
       throw error;
     }
-    observer?.end(ctx, headerRcode(answer.info.flags), performance.now() - started);
+    const ms = performance.now() - started;
+    observer?.end(ctx, headerRcode(answer.info.flags), ms);
+    if (tap) {
+      tap({
+        ctx: faceCtx,
+        trace: ctx.trace!,
+        query: wire,
+        question: query.question,
+        answer,
+        startedAt: started,
+        ms,
+      });
+    }
     if (options.logQueries) {
       logger?.info("query", {
         face: ctx.face,
@@ -110,7 +208,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
         name: query.question.name,
         type: query.question.type,
         rcode: headerRcode(answer.info.flags),
-        ms: Math.round((performance.now() - started) * 10) / 10,
+        ms: Math.round(ms * 10) / 10,
       });
     }
     return answer;

@@ -96,6 +96,7 @@ export class RateLimiter {
 export function rateLimitMiddleware(limiter: RateLimiter): Middleware {
   return (next) => (query, ctx) => {
     if (ctx.client && !limiter.take(ctx.client.address)) {
+      if (ctx.trace) ctx.trace.source = "refused";
       return Promise.resolve(
         errorAnswer(query.wire, query.info, Rcode.REFUSED, {
           code: EdeCode.OTHER,

@@ -166,6 +166,7 @@ export function tenantRouter(options: TenantRouterOptions): Middleware {
     let choice = tenants.choose(selector, ctx.client);
     if (choice === null) {
       if (unknown === "refuse") {
+        if (ctx.trace) ctx.trace.source = "refused";
         return Promise.resolve(
           errorAnswer(query.wire, query.info, Rcode.REFUSED, {
             code: EdeCode.PROHIBITED,
@@ -179,6 +180,7 @@ export function tenantRouter(options: TenantRouterOptions): Middleware {
       return next(q, ctx.tenant === undefined ? ctx : withTenant(ctx, undefined));
     }
     const { name, handler } = choice;
+    if (ctx.trace) ctx.trace.tenant = name;
     return handler(q, ctx.tenant === name ? ctx : withTenant(ctx, name));
   };
 }

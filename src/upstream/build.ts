@@ -15,6 +15,7 @@ import { FastestGroup } from "./fastest.ts";
 import { type GroupStrategy, UpstreamGroup } from "./group.ts";
 import { RaceGroup } from "./race.ts";
 import type { StreamConnector } from "./stream.ts";
+import { TrackedUpstream } from "./tracked.ts";
 import { type ExchangeReport, instrumentUpstream } from "./instrumented.ts";
 import { memberName, redactUrl, type Upstream } from "./types.ts";
 import { messageOf } from "../errors/message_of.ts";
@@ -97,11 +98,20 @@ export function buildUpstream(
       transport: factories.doh(new URL(url)),
     });
   }
-  if (members.length === 1) return members[0];
   const onHealthChange = (member: string, healthy: boolean, error?: unknown) => {
     if (healthy) logger?.info("upstream back", { upstream: member });
     else logger?.warn("upstream down", { upstream: member, error: messageOf(error) });
   };
+  if (members.length === 1) {
+    // A lone upstream has health too (`dotbridge_upstream_up`, `/ready`), and is probed while down.
+    return new TrackedUpstream({
+      upstream: members[0],
+      cooldownMs: spec.upstreamCooldownMs,
+      probeIntervalMs: spec.healthCheckIntervalMs,
+      probeTimeoutMs: spec.attemptTimeoutMs,
+      onHealthChange,
+    });
+  }
   const strategy = spec.upstreamStrategy;
   switch (strategy) {
     case "fastest":

@@ -108,6 +108,11 @@ export class FastestGroup implements Upstream {
     this.name = `fastest(${options.members.map((m) => m.name).join(", ")})`;
   }
 
+  /** Member names with whether each is currently considered healthy. */
+  health(): { name: string; healthy: boolean }[] {
+    return this.stats().map(({ name, healthy }) => ({ name, healthy }));
+  }
+
   /** Each member's smoothed exchange time and whether it is currently considered healthy. */
   stats(): FastestMemberStats[] {
     const now = this.#now();

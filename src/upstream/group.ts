@@ -38,7 +38,8 @@ export interface UpstreamGroupOptions extends MemberHealthOptions {
 
 /** The probe query: `. IN NS`, RD set, ID 0. */
 const PROBE_WIRE = new Uint8Array([0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1]);
-const PROBE_QUERY: Query = (() => {
+/** The query a background health probe sends: `. IN NS`, RD set, ID 0. */
+export const PROBE_QUERY: Query = (() => {
   const info = parseMessage(PROBE_WIRE);
   return { wire: PROBE_WIRE, info, question: info.question! };
 })();

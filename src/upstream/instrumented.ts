@@ -12,6 +12,10 @@ export interface ExchangeReport {
   upstream: string;
   outcome: string;
   seconds: number;
+  /** The query as it went to the upstream (dnstap's FORWARDER_QUERY). */
+  query: Query;
+  /** The upstream's answer, when `outcome` is "ok" (FORWARDER_RESPONSE). */
+  answer?: Answer;
 }
 
 /**
@@ -34,7 +38,8 @@ export function instrumentUpstream(
       const started = now();
       try {
         const answer = await upstream.exchange(query, signal);
-        report({ upstream: upstream.name, outcome: "ok", seconds: (now() - started) / 1000 });
+        const seconds = (now() - started) / 1000;
+        report({ upstream: upstream.name, outcome: "ok", seconds, query, answer });
         return answer;
       } catch (error) {
         const outcome = signal.aborted
@@ -42,7 +47,7 @@ export function instrumentUpstream(
           : error instanceof UpstreamError
           ? error.kind
           : "error";
-        report({ upstream: upstream.name, outcome, seconds: (now() - started) / 1000 });
+        report({ upstream: upstream.name, outcome, seconds: (now() - started) / 1000, query });
         throw error;
       }
     },

@@ -7,6 +7,16 @@ import {
 } from "../../src/config/tenants.ts";
 
 describe("parseTenants", () => {
+  it("reads the query log opt-out, and refuses a value that is not true or false", () => {
+    const parse = (v: unknown) =>
+      parseTenants(
+        JSON.stringify({ tenants: { kids: { upstream: "https://a.example/q", "query-log": v } } }),
+        "t.json",
+      );
+    expect(parse(false).tenants.get("kids")?.queryLog).toBe(false);
+    expect(() => parse("no")).toThrow('t.json: "kids"."query-log": must be true or false');
+  });
+
   it("reads policies with defaults", () => {
     const t = parseTenants(
       JSON.stringify({
@@ -33,6 +43,7 @@ describe("parseTenants", () => {
       upstreamStrategy: "failover",
       cache: true,
       localRecords: undefined,
+      queryLog: true,
     });
     expect(t.tenants.get("kids")?.upstreamStrategy).toBe("race");
     expect(t.tenants.get("kids")?.cache).toBe(false);

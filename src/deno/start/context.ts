@@ -12,7 +12,12 @@ import { CidrSet } from "../../net/cidr_set.ts";
 import { resumedLabel } from "../../metrics/bridge.ts";
 import type { Resolver } from "../../resolver/build.ts";
 import { RateLimiter } from "../../resolver/ratelimit.ts";
-import { createProcessor, type Processor, type QueryObserver } from "../../resolver/processor.ts";
+import {
+  createProcessor,
+  type Processor,
+  type QueryObserver,
+  type QueryTap,
+} from "../../resolver/processor.ts";
 import { tenantFromServerName } from "../../config/tenants.ts";
 import type { FetchLike } from "../../upstream/doh.ts";
 import { messageOf } from "../../errors/message_of.ts";
@@ -55,6 +60,10 @@ export interface FaceContext {
   readonly resolver: Resolver;
   /** Feeds the query metrics; each face makes its processor with it. */
   readonly observer: QueryObserver;
+  // --- observe ---
+  /** The query log's and dnstap's tap; unset when neither is on (no traces are made). */
+  readonly tap?: QueryTap;
+  // --- end observe ---
 }
 
 /**
@@ -82,6 +91,7 @@ export function faceProcessor(face: FaceContext, keepaliveMs?: number): Processo
     logQueries: face.config.log.logQueries,
     keepaliveMs,
     observer: face.observer,
+    tap: face.tap,
   });
 }
 

@@ -5,6 +5,7 @@
  * @module
  */
 import { createDohApp } from "../../http/app.ts";
+import { STATUS_PAGE } from "../../http/status_page.ts";
 import { DOH_PATH } from "../../http/doh_request.ts";
 import { type DohListener, listenDoh } from "../doh_listener.ts";
 import type { DotListener } from "../dot_listener.ts";
@@ -34,6 +35,9 @@ export async function startDohFace(
     landing: () => ({ dotPort: dot.addr.port, spkiPin: certificate.spkiPin }),
     health: () => ({ dotConnections: dot.connections }),
     metrics: config.metrics.dohMetrics ? () => metrics.registry.render() : undefined,
+    // --- observe: readiness always, the status page with the metrics ---
+    ready: () => face.resolver.ready(),
+    status: config.metrics.dohMetrics ? STATUS_PAGE : undefined,
   });
   let doh: DohListener;
   try {

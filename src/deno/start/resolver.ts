@@ -14,6 +14,7 @@ import type { BridgeMetrics } from "../../metrics/bridge.ts";
 import { resolverHooks } from "../../metrics/resolver_hooks.ts";
 import { buildResolver, type Resolver, type UpstreamFor } from "../../resolver/build.ts";
 import type { DdrPorts } from "../../resolver/ddr.ts";
+import type { ExchangeReport } from "../../upstream/instrumented.ts";
 import { localRecordsMiddleware } from "../../records/mod.ts";
 import { type LocalRecordsWatch, watchLocalRecords } from "../local_records_loader.ts";
 import { readKeyFile } from "./context.ts";
@@ -36,6 +37,12 @@ export function startResolver(
     cacheStore?: (tenant: string | undefined) => CacheStore;
     /** The faces' ports for DDR (see `ResolverDeps.ddrPorts`). */
     ddrPorts?: () => DdrPorts;
+    // --- observe ---
+    /** Queries are traced (query log, dnstap): name the member that answered. */
+    traced?: boolean;
+    /** Told of every upstream exchange besides the metrics (dnstap). */
+    onExchange?: (r: ExchangeReport) => void;
+    // --- end observe ---
   },
 ): Started<Resolver> {
   const { tenantsFile, localRecords: globalRecords } = config.resolver;
@@ -63,10 +70,18 @@ export function startResolver(
   };
   let resolver: Resolver;
   try {
-    const { metrics, ...rest } = pieces;
+    const { metrics, onExchange, ...rest } = pieces;
+    const hooks = resolverHooks(metrics);
+    const report = onExchange
+      ? (r: ExchangeReport) => {
+        hooks.report(r);
+        onExchange(r);
+      }
+      : hooks.report;
     resolver = buildResolver(config, {
       ...rest,
-      ...resolverHooks(metrics),
+      ...hooks,
+      report,
       tenants,
       localRecords,
     });
