@@ -6,7 +6,7 @@
  *
  * ```
  * servfailOnError ⟶ deadline ⟶ ACL ⟶ rate limit ⟶ DDR ⟶ tenant router ⟶ policy
- * policy = local records ⟶ cache ⟶ upstream privacy rewrite ⟶ upstream (one or a group)
+ * policy = local records ⟶ filter ⟶ cache ⟶ upstream privacy rewrite ⟶ upstream (one or a group)
  * ```
  *
  * @module
@@ -25,7 +25,10 @@ import { Acl, aclMiddleware } from "./acl.ts";
 import { ddrMiddleware, type DdrPorts } from "./ddr.ts";
 import { fromUpstream, servfailOnError, timeout, upstreamPrivacy } from "./middleware.ts";
 import { RateLimiter, rateLimitMiddleware } from "./ratelimit.ts";
-import type { PolicyOptions, ResolverOptions, TenantPolicies } from "./options.ts";
+import type { PolicyOptions, ResolverOptions, TenantPolicies, TenantPolicy } from "./options.ts";
+import { BlockedAnswers } from "../filter/blocked_answer.ts";
+import { filterMiddleware } from "../filter/middleware.ts";
+import { type FilterLists, FilterPolicy } from "../filter/policy.ts";
 import { type TenantRoute, tenantRouter, TenantTable } from "./tenants.ts";
 import { compose, type Handler, type Middleware, type QueryContext } from "../pipeline/types.ts";
 
@@ -87,6 +90,13 @@ export interface ResolverDeps {
    */
   localRecords?: (source: string, tenant: string | undefined) => Middleware;
   /**
+   * The blocklists and allowlists by source (the edge loads each once and keeps it current).
+   * Unset: filtering is off even where lists are configured (an edge that cannot load them).
+   */
+  filterLists?: FilterLists;
+  /** Told of every blocked query: the policy's tenant (`""`: global) and the list's name. */
+  onBlocked?: (tenant: string, list: string) => void;
+  /**
    * The ports of the faces that are on, for DDR (`--ddr-name`), read when answers are first made
    * and whenever asked again (faces bound to port 0 know theirs only once listening). Unset: DDR
    * is off even where names are configured (an edge with no faces of its own to advertise).
@@ -122,6 +132,36 @@ function memoryStores(resolver: PolicyOptions): () => MemoryStore {
   };
 }
 
+/**
+ * The filter stage of one policy: the tenant's lists and block settings, each unset one taken
+ * from the global policy; `undefined` when the policy has no lists (or the edge loads none).
+ */
+function filterStage(
+  global: PolicyOptions,
+  tenant: { name: string; policy: TenantPolicy } | undefined,
+  deps: ResolverDeps,
+): Middleware | undefined {
+  const lists = deps.filterLists;
+  const own = tenant?.policy;
+  const blocklists = own?.blocklists ?? global.blocklists ?? [];
+  const allowlists = own?.allowlists ?? global.allowlists ?? [];
+  if (!lists || blocklists.length + allowlists.length === 0) return undefined;
+  const label = tenant?.name ?? "";
+  const onBlocked = deps.onBlocked;
+  return filterMiddleware({
+    policy: new FilterPolicy({
+      hasher: lists.hasher,
+      blocklists: blocklists.map((source) => lists.list(source)),
+      allowlists: allowlists.map((source) => lists.list(source)),
+    }),
+    answers: new BlockedAnswers(
+      own?.blockResponse ?? global.blockResponse ?? "nxdomain",
+      Math.floor((own?.blockTtlMs ?? global.blockTtlMs ?? 60_000) / 1000),
+    ),
+    onBlocked: onBlocked && ((list) => onBlocked(label, list)),
+  });
+}
+
 /** Member health of an upstream that is a failover or round-robin group; none otherwise. */
 function healthOf(u: Upstream): { name: string; healthy: boolean }[] {
   return u instanceof UpstreamGroup ? u.health() : [];
@@ -150,11 +190,13 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
     tenant: string | undefined,
     cacheOn: boolean,
     localRecords: string | undefined,
+    filter: Middleware | undefined,
   ): Handler {
     const upstream = deps.upstreamFor(spec, { logger, report });
     upstreams.push(upstream);
     const layers: Middleware[] = [];
     if (localRecords && deps.localRecords) layers.push(deps.localRecords(localRecords, tenant));
+    if (filter) layers.push(filter);
     if (cacheOn) {
       layers.push(cacheMiddleware({
         store: storeFor(tenant),
@@ -181,6 +223,7 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
       undefined,
       config.resolver.cache,
       config.resolver.localRecords,
+      filterStage(config.resolver, undefined, deps),
     );
     for (const [name, t] of deps.tenants?.tenants ?? []) {
       const spec = {
@@ -192,7 +235,13 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
         name,
         selector: t.selector,
         allow: t.allow,
-        handler: policy(spec, name, config.resolver.cache && t.cache, t.localRecords),
+        handler: policy(
+          spec,
+          name,
+          config.resolver.cache && t.cache,
+          t.localRecords,
+          filterStage(config.resolver, { name, policy: t }, deps),
+        ),
       });
     }
     tenantTable = new TenantTable(tenantRoutes, deps.tenants?.defaultTenant);
