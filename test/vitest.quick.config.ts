@@ -33,6 +33,7 @@ export const NEEDS_TOOLS: Readonly<Record<string, string>> = {
   "test/interop/clients.test.ts": "kdig, dig",
   "test/interop/dnsdist_upstream.test.ts": "dnsdist",
   "test/interop/doq_kdig.test.ts": "kdig",
+  "test/interop/filter_clients.test.ts": "kdig, dig",
   "test/pki/authority.test.ts": "openssl",
   "test/pki/spki.test.ts": "openssl",
   "test/worker/policy.test.ts": "wrangler (workerd)",

@@ -1,7 +1,8 @@
 /**
  * Wires the runtime-free engine to Deno as a few named start-up steps (`start/`): the
- * certificate, the upstream transports, the cache store (Redis), the resolver, then each face (DoT, DoH, DoQ, metrics) and
- * the certificate watch. Each step returns what it built and how to stop it; if one fails, the
+ * certificate, the upstream transports, the cache store (Redis), the filter lists, the resolver
+ * (then the lists' first loads), then each face (DoT, DoH, DoQ, metrics) and the certificate
+ * watch. Each step returns what it built and how to stop it; if one fails, the
  * ones before it are stopped in reverse order. `main.ts` calls this; so do the end-to-end tests.
  *
  * A new face is one file in `start/` and one line below.
@@ -26,6 +27,8 @@ import { startDoqFace } from "./start/doq_face.ts";
 import { startDotFace } from "./start/dot_face.ts";
 import { startMetricsFace } from "./start/metrics_face.ts";
 import { startResolver } from "./start/resolver.ts";
+import { filterListsLoaded, startFilterLists } from "./start/filter_lists.ts";
+import type { DenoFilterLists } from "./filter_lists.ts";
 import { Slot, StartUp } from "./start/steps.ts";
 import { startTransports } from "./start/transports.ts";
 
@@ -51,6 +54,8 @@ export interface Bridge {
   readonly metricsAddr?: { hostname: string; port: number };
   /** Drains and stops everything (bounded by the config's shutdown grace). */
   shutdown(): Promise<void>;
+  /** The blocklists and allowlists (`refresh(source)` loads one again now). */
+  readonly filterLists: DenoFilterLists;
 }
 
 /** Gauges read the steps' results once they exist. */
@@ -103,6 +108,10 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     "cache store",
     () => startCacheStore(config, logger, metrics),
   );
+  const filterLists = await steps.step(
+    "filter lists",
+    () => startFilterLists(config, logger, metrics),
+  );
   const resolver = resolverSlot.fill(
     await steps.step(
       "resolver",
@@ -113,9 +122,11 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
           metrics,
           cacheStore,
           ddrPorts,
+          filterLists,
         }),
     ),
   );
+  await steps.step("filter lists loaded", () => filterListsLoaded(config, filterLists));
   const face: FaceContext = {
     config,
     deps,
@@ -145,5 +156,6 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     certificate,
     reloadCertificate: (reason?: string) => watch?.reload(reason) ?? Promise.resolve(false),
     shutdown: () => steps.stop(config.runtime.shutdownGraceMs),
+    filterLists,
   };
 }

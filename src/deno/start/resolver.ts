@@ -15,6 +15,7 @@ import { resolverHooks } from "../../metrics/resolver_hooks.ts";
 import { buildResolver, type Resolver, type UpstreamFor } from "../../resolver/build.ts";
 import type { DdrPorts } from "../../resolver/ddr.ts";
 import { localRecordsMiddleware } from "../../records/mod.ts";
+import type { FilterLists } from "../../filter/policy.ts";
 import { type LocalRecordsWatch, watchLocalRecords } from "../local_records_loader.ts";
 import { readKeyFile } from "./context.ts";
 import type { Started } from "./steps.ts";
@@ -36,6 +37,8 @@ export function startResolver(
     cacheStore?: (tenant: string | undefined) => CacheStore;
     /** The faces' ports for DDR (see `ResolverDeps.ddrPorts`). */
     ddrPorts?: () => DdrPorts;
+    /** The blocklists and allowlists (see `ResolverDeps.filterLists`). */
+    filterLists?: FilterLists;
   },
 ): Started<Resolver> {
   const { tenantsFile, localRecords: globalRecords } = config.resolver;
