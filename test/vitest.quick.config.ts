@@ -36,6 +36,7 @@ export const NEEDS_TOOLS: Readonly<Record<string, string>> = {
   "test/interop/filter_clients.test.ts": "kdig, dig",
   "test/pki/authority.test.ts": "openssl",
   "test/pki/spki.test.ts": "openssl",
+  "test/worker/filter_workerd.test.ts": "wrangler (workerd)",
   "test/worker/policy.test.ts": "wrangler (workerd)",
   "test/worker/worker.test.ts": "wrangler (workerd), kdig",
 };
