@@ -17,9 +17,9 @@ const LIST_URL = "https://lists.example/ads.txt?key=s3cret";
 /** The Cache API as a Map of responses (bodies kept as bytes). */
 class MapCache implements WorkersCacheLike {
   readonly entries = new Map<string, { body: Uint8Array; headers: Headers }>();
-  async match(request: Request | string) {
+  match(request: Request | string) {
     const e = this.entries.get(String(request));
-    return e ? new Response(e.body.slice(), { headers: e.headers }) : undefined;
+    return Promise.resolve(e ? new Response(e.body.slice(), { headers: e.headers }) : undefined);
   }
   async put(request: Request | string, response: Response) {
     const body = new Uint8Array(await response.arrayBuffer());
