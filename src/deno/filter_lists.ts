@@ -83,8 +83,22 @@ interface CopyMeta {
 /** After a failed fetch with nothing in force, try again this soon (at most). */
 const RETRY_MS = 5 * 60_000;
 
-/** Lets queued I/O and timers run between slices of a build. */
-const nextMacrotask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+/**
+ * A pause that lets queued I/O and timers run between slices of a build: one turn of the event
+ * loop through a message port. Nested `setTimeout(0)`s are clamped to ~4 ms each (a million
+ * names took ~0.3 s longer that way, idle); a port message is not. Close it after the build.
+ */
+function macrotaskPause(): { pause: () => Promise<void>; close(): void } {
+  const channel = new MessageChannel();
+  return {
+    pause: () =>
+      new Promise<void>((resolve) => {
+        channel.port1.onmessage = () => resolve();
+        channel.port2.postMessage(null);
+      }),
+    close: () => channel.port1.close(),
+  };
+}
 
 /** The name a source goes by: a file's path, a URL's host and path (no credentials, no query). */
 export function listName(source: string): string {
@@ -198,11 +212,16 @@ export class DenoFilterLists implements FilterLists {
   }
 
   /** Parses a stream of bytes into a set, in slices; the set is not installed here. */
-  #build(bytes: ReadableStream<Uint8Array>) {
-    return buildList(bytes.pipeThrough(new TextDecoderStream()), this.hasher, {
-      pause: nextMacrotask,
-      signal: this.#closing.signal,
-    });
+  async #build(bytes: ReadableStream<Uint8Array>) {
+    const turns = macrotaskPause();
+    try {
+      return await buildList(bytes.pipeThrough(new TextDecoderStream()), this.hasher, {
+        pause: turns.pause,
+        signal: this.#closing.signal,
+      });
+    } finally {
+      turns.close();
+    }
   }
 
   #install(list: LoadedList, set: DomainSet, stats: ListStats, started: number, how: string) {

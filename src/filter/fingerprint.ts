@@ -68,9 +68,16 @@ export function fingerprintScratch(): Fingerprints {
   return { hi: new Uint32Array(MAX_LABELS), lo: new Uint32Array(MAX_LABELS) };
 }
 
-/** Label bytes a list name may hold: a-z, 0-9, `-`, `_` (upper case is folded before). */
-function nameByte(c: number): boolean {
-  return (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f;
+/**
+ * What each character code below 128 is in a list name: its lower-case code for a-z (A-Z
+ * folded), 0-9, `-` and `_`; 0x2e for the dot; 0 for anything else.
+ */
+const NAME_CHAR = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const lower = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+  const ok = (lower >= 0x61 && lower <= 0x7a) || (lower >= 0x30 && lower <= 0x39) ||
+    lower === 0x2d || lower === 0x5f || lower === 0x2e;
+  NAME_CHAR[c] = ok ? lower : 0;
 }
 
 /**
@@ -97,14 +104,14 @@ export function fingerprintText(
   let h2 = hasher.seed2;
   let label = 0;
   for (let i = end - 1; i >= start; i--) {
-    let c = text.charCodeAt(i);
+    const code = text.charCodeAt(i);
+    const c = code < 128 ? NAME_CHAR[code] : 0;
+    if (c === 0) return false;
     if (c === 0x2e) {
       if (label === 0) return false;
       label = 0;
-    } else {
-      if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-      else if (!nameByte(c)) return false;
-      if (++label > 63) return false;
+    } else if (++label > 63) {
+      return false;
     }
     h1 = Math.imul(h1 ^ c, 0x01000193);
     h2 = Math.imul(h2 ^ c, 0x5bd1e995);
@@ -114,6 +121,15 @@ export function fingerprintText(
   out.hi[0] = high(h1, h2);
   out.lo[0] = low(h1, h2);
   return true;
+}
+
+/**
+ * What each byte of a wire label hashes as: A-Z folded to a-z, a dot inside a label to 0x100
+ * (never a list character, and not the separator), anything else itself.
+ */
+const WIRE_BYTE = new Uint16Array(256);
+for (let c = 0; c < 256; c++) {
+  WIRE_BYTE[c] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c === 0x2e ? 0x100 : c;
 }
 
 /** Label starts and lengths of the name being hashed (one name at a time: not reentrant). */
@@ -166,9 +182,7 @@ export function wireFingerprints(
     }
     const from = LABEL_AT[j];
     for (let i = from + LABEL_LEN[j] - 1; i >= from; i--) {
-      let c = wire[i];
-      if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-      else if (c === 0x2e) c = 0x100; // never a list byte, and not the separator
+      const c = WIRE_BYTE[wire[i]];
       h1 = Math.imul(h1 ^ c, 0x01000193);
       h2 = Math.imul(h2 ^ c, 0x5bd1e995);
       h2 ^= h2 >>> 13;

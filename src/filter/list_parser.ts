@@ -189,6 +189,8 @@ export class ListParser {
       return this.#adblock(text, i, end);
     }
     if (c === 0x24) return this.#directive(text, i, end); // $
+    // The common line, a bare name, is tried as one before the line is split into tokens.
+    if (!indented && this.#add(text, i, end, Action.BLOCK, Action.BLOCK)) return;
     const n = this.#tokens(text, i, end);
     if (n === 0) return;
     const starts = this.#starts;

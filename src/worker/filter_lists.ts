@@ -46,6 +46,9 @@ export interface WorkerFilterListsOptions {
   now?: () => number;
 }
 
+/** Lets other requests of the isolate run between slices of a build. */
+const pause = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
 /** The synthetic origin of the Cache API keys of list copies; never fetched. */
 const COPY_ORIGIN = "https://dotbridge-lists.cache.invalid";
 const FETCHED_AT = "x-dotbridge-fetched-at";
@@ -177,6 +180,7 @@ export class WorkerFilterLists implements FilterLists {
         const { set, stats } = await buildList(
           copy.body.pipeThrough(new TextDecoderStream()),
           this.hasher,
+          { pause },
         );
         list.set = set;
         list.fetchedAt = Number(copy.headers.get(FETCHED_AT)) || 0;
@@ -248,6 +252,7 @@ export class WorkerFilterLists implements FilterLists {
     const { set, stats } = await buildList(
       toParse.pipeThrough(new TextDecoderStream()),
       this.hasher,
+      { pause },
     );
     await put?.catch((e) =>
       this.#options.logger?.warn("filter list not kept in the Cache API", {
