@@ -21,7 +21,7 @@ import { FilterPolicy, NameHasher, parseList } from "../../src/filter/mod.ts";
 import { encodeName } from "../../src/dns/name.ts";
 import { type DnsperfResult, runDnsperf } from "./dnsperf.ts";
 import type { Target } from "./lab.ts";
-import { memoryKiB, sleep } from "./procs.ts";
+import { cpuSeconds, memoryKiB, sleep } from "./procs.ts";
 import { dotQuery } from "./probe.ts";
 import { fits, type RunContext } from "./run_context.ts";
 import { blocklistEstimateS } from "./options.ts";
@@ -37,6 +37,8 @@ export interface BlocklistRun {
   rssAfterLoadMb: number;
   qps: number;
   p99Ms: number;
+  /** The bridge's CPU (utime + stime) per answered query in the measured run, µs. */
+  cpuUsPerQuery: number;
 }
 
 /** What the mode measured. */
@@ -171,10 +173,12 @@ export async function runBlocklistMode(
           seconds: Math.max(1, o.warmup),
           port: target.port,
         });
+        const cpu0 = cpuSeconds(target.proc.pid);
         const run = await runDnsperf(ctx.sup, `dnsperf-blocklist-${round}-${withList}`, {
           ...ctx.loads.sat,
           port: target.port,
         });
+        const cpuS = cpuSeconds(target.proc.pid) - cpu0;
         ctx.commands.push(run.command);
         const entry: BlocklistRun = {
           withList,
@@ -183,11 +187,12 @@ export async function runBlocklistMode(
           rssAfterLoadMb: memoryKiB(target.proc.pid).rss / 1024,
           qps: run.qps,
           p99Ms: run.p99Ms,
+          cpuUsPerQuery: (cpuS * 1e6) / Math.max(1, run.completed),
         };
         result.runs.push(entry);
         log(
           `${what}: ready ${readyS.toFixed(2)} s, RSS ${rssMb.toFixed(1)} MB, ` +
-            `${run.qps.toFixed(0)} QPS`,
+            `${run.qps.toFixed(0)} QPS, ${entry.cpuUsPerQuery.toFixed(2)} CPU µs/q`,
         );
       } finally {
         await target.proc.stop();
@@ -237,7 +242,7 @@ export function renderBlocklist(r: BlocklistResult): string[] {
       "cached DoT, a fresh bridge per run, runs interleaved:",
     "",
     markdownTable(
-      ["run", "list", "ready s", "RSS MB", "RSS after load MB", "QPS", "p99 ms"],
+      ["run", "list", "ready s", "RSS MB", "RSS after load MB", "QPS", "p99 ms", "CPU µs/q"],
       r.runs.map((x, i) => [
         String(Math.floor(i / 2) + 1),
         x.withList ? "with" : "without",
@@ -246,6 +251,7 @@ export function renderBlocklist(r: BlocklistResult): string[] {
         fmtNum(x.rssAfterLoadMb, 1),
         fmtNum(x.qps),
         fmtMs(x.p99Ms),
+        fmtNum(x.cpuUsPerQuery, 2),
       ]),
     ),
     "",
@@ -254,6 +260,7 @@ export function renderBlocklist(r: BlocklistResult): string[] {
   const rss = withList.map((x, i) => x.rssMb - (without[i]?.rssMb ?? NaN));
   const rssLoad = withList.map((x, i) => x.rssAfterLoadMb - (without[i]?.rssAfterLoadMb ?? NaN));
   const ratios = withList.map((x, i) => x.qps / (without[i]?.qps ?? NaN));
+  const cpuRatios = withList.map((x, i) => x.cpuUsPerQuery / (without[i]?.cpuUsPerQuery ?? NaN));
   out.push(
     markdownTable(["figure", "target", "measured"], [
       [
@@ -280,6 +287,18 @@ export function renderBlocklist(r: BlocklistResult): string[] {
         `${range(ratios, 3)} per pair, ${
           fmtNum(median(withList.map((x) => x.qps)) / median(without.map((x) => x.qps)), 3)
         } of medians`,
+      ],
+      [
+        "bridge CPU per cached query, with / without",
+        "≤ 1.05",
+        `${range(cpuRatios, 3)} per pair, ${
+          fmtNum(
+            median(withList.map((x) => x.cpuUsPerQuery)) /
+              median(without.map((x) => x.cpuUsPerQuery)),
+            3,
+          )
+        } of medians (the QPS ratio's inverse when the bridge is the bottleneck, and less ` +
+        "swayed by other work on the machine)",
       ],
       ...(r.steady && r.reload
         ? [[

@@ -6,7 +6,7 @@
  *
  * ```
  * servfailOnError ⟶ deadline ⟶ ACL ⟶ rate limit ⟶ DDR ⟶ tenant router ⟶ policy
- * policy = local records ⟶ filter ⟶ cache ⟶ upstream privacy rewrite ⟶ upstream (one or a group)
+ * policy = local records ⟶ filter ⟶ cache ⟶ CNAME filter ⟶ upstream privacy rewrite ⟶ upstream
  * ```
  *
  * @module
@@ -27,7 +27,7 @@ import { fromUpstream, servfailOnError, timeout, upstreamPrivacy } from "./middl
 import { RateLimiter, rateLimitMiddleware } from "./ratelimit.ts";
 import type { PolicyOptions, ResolverOptions, TenantPolicies, TenantPolicy } from "./options.ts";
 import { BlockedAnswers } from "../filter/blocked_answer.ts";
-import { filterMiddleware } from "../filter/middleware.ts";
+import { cnameFilterMiddleware, filterMiddleware } from "../filter/middleware.ts";
 import { type FilterLists, FilterPolicy } from "../filter/policy.ts";
 import { type TenantRoute, tenantRouter, TenantTable } from "./tenants.ts";
 import { compose, type Handler, type Middleware, type QueryContext } from "../pipeline/types.ts";
@@ -132,15 +132,21 @@ function memoryStores(resolver: PolicyOptions): () => MemoryStore {
   };
 }
 
+/** The filter's two stages of one policy: on query names above the cache, on CNAMEs below. */
+interface FilterStages {
+  readonly names: Middleware;
+  readonly cnames: Middleware;
+}
+
 /**
- * The filter stage of one policy: the tenant's lists and block settings, each unset one taken
+ * The filter stages of one policy: the tenant's lists and block settings, each unset one taken
  * from the global policy; `undefined` when the policy has no lists (or the edge loads none).
  */
-function filterStage(
+function filterStages(
   global: PolicyOptions,
   tenant: { name: string; policy: TenantPolicy } | undefined,
   deps: ResolverDeps,
-): Middleware | undefined {
+): FilterStages | undefined {
   const lists = deps.filterLists;
   const own = tenant?.policy;
   const blocklists = own?.blocklists ?? global.blocklists ?? [];
@@ -148,7 +154,7 @@ function filterStage(
   if (!lists || blocklists.length + allowlists.length === 0) return undefined;
   const label = tenant?.name ?? "";
   const onBlocked = deps.onBlocked;
-  return filterMiddleware({
+  const options = {
     policy: new FilterPolicy({
       hasher: lists.hasher,
       blocklists: blocklists.map((source) => lists.list(source)),
@@ -158,8 +164,9 @@ function filterStage(
       own?.blockResponse ?? global.blockResponse ?? "nxdomain",
       Math.floor((own?.blockTtlMs ?? global.blockTtlMs ?? 60_000) / 1000),
     ),
-    onBlocked: onBlocked && ((list) => onBlocked(label, list)),
-  });
+    onBlocked: onBlocked && ((list: string) => onBlocked(label, list)),
+  };
+  return { names: filterMiddleware(options), cnames: cnameFilterMiddleware(options) };
 }
 
 /** Member health of an upstream that is a failover or round-robin group; none otherwise. */
@@ -190,13 +197,13 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
     tenant: string | undefined,
     cacheOn: boolean,
     localRecords: string | undefined,
-    filter: Middleware | undefined,
+    filter: FilterStages | undefined,
   ): Handler {
     const upstream = deps.upstreamFor(spec, { logger, report });
     upstreams.push(upstream);
     const layers: Middleware[] = [];
     if (localRecords && deps.localRecords) layers.push(deps.localRecords(localRecords, tenant));
-    if (filter) layers.push(filter);
+    if (filter) layers.push(filter.names);
     if (cacheOn) {
       layers.push(cacheMiddleware({
         store: storeFor(tenant),
@@ -210,6 +217,7 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
         tenantOf: () => tenant ?? "",
       }));
     }
+    if (filter) layers.push(filter.cnames);
     layers.push(upstreamPrivacy({ keepClientSubnet: config.resolver.keepClientSubnet }));
     return compose(layers, fromUpstream(upstream));
   }
@@ -223,7 +231,7 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
       undefined,
       config.resolver.cache,
       config.resolver.localRecords,
-      filterStage(config.resolver, undefined, deps),
+      filterStages(config.resolver, undefined, deps),
     );
     for (const [name, t] of deps.tenants?.tenants ?? []) {
       const spec = {
@@ -240,7 +248,7 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
           name,
           config.resolver.cache && t.cache,
           t.localRecords,
-          filterStage(config.resolver, { name, policy: t }, deps),
+          filterStages(config.resolver, { name, policy: t }, deps),
         ),
       });
     }

@@ -8,12 +8,18 @@ import {
   Action,
   BlockedAnswers,
   type BlockResponse,
+  cnameFilterMiddleware,
   filterMiddleware,
   FilterPolicy,
   NameHasher,
   parseList,
 } from "../../src/filter/mod.ts";
-import type { Handler, QueryContext, QueryTrace } from "../../src/pipeline/types.ts";
+import {
+  type Handler,
+  passThrough,
+  type QueryContext,
+  type QueryTrace,
+} from "../../src/pipeline/types.ts";
 import { createProcessor } from "../../src/resolver/processor.ts";
 import { query } from "../records/fixtures.ts";
 
@@ -70,18 +76,20 @@ function stage(
   options: { response?: BlockResponse; ttl?: number; allow?: string; cloaking?: boolean } = {},
 ) {
   const blocked: string[] = [];
-  const mw = filterMiddleware({
+  const stageOptions = {
     policy: new FilterPolicy({
       hasher,
       blocklists: [list("ads", text)],
       allowlists: options.allow === undefined ? [] : [list("mine", options.allow)],
     }),
     answers: new BlockedAnswers(options.response ?? "nxdomain", options.ttl ?? 60),
-    cnameCloaking: options.cloaking,
-    onBlocked: (name) => blocked.push(name),
-  });
+    onBlocked: (name: string) => blocked.push(name),
+  };
   const seen: string[] = [];
-  return { handler: mw(upstream(seen)), seen, blocked };
+  // The two stages as the builder puts them, with no cache between them here.
+  const names = filterMiddleware(stageOptions);
+  const cnames = options.cloaking === false ? passThrough : cnameFilterMiddleware(stageOptions);
+  return { handler: names(cnames(upstream(seen))), seen, blocked };
 }
 
 /** The answer checked as a client would: well formed, same ID and question, info exact. */
@@ -197,7 +205,7 @@ describe("filterMiddleware", () => {
     expect(s.blocked).toEqual(["ads"]);
   });
 
-  it("leaves CNAME chains alone when cloaking checks are off, or the name is allowed", async () => {
+  it("leaves CNAME chains alone without the CNAME stage, or when the name is allowed", async () => {
     const off = stage("tracker.example\n", { cloaking: false });
     expect(decode((await off.handler(query("via-tracker.example"), ctx)).wire).rcode).toBe(0);
     const allowed = stage("tracker.example\n", { allow: "via-tracker.example\n" });
@@ -219,13 +227,14 @@ describe("filterMiddleware", () => {
     await s.handler(query("ads.example"), ctx); // no trace: nothing to set, nothing thrown
   });
 
-  it("is a pass-through with no lists", () => {
+  it("is a pass-through with no lists, both stages", () => {
     const next: Handler = () => Promise.reject(new Error("unused"));
-    const mw = filterMiddleware({
+    const options = {
       policy: new FilterPolicy({ hasher, blocklists: [] }),
       answers: new BlockedAnswers("nxdomain", 60),
-    });
-    expect(mw(next)).toBe(next);
+    };
+    expect(filterMiddleware(options)(next)).toBe(next);
+    expect(cnameFilterMiddleware(options)(next)).toBe(next);
   });
 
   it("matches nothing from a list that has not loaded yet", async () => {

@@ -440,6 +440,26 @@ describe("buildResolver: blocklists and allowlists", () => {
     ]]);
   });
 
+  it("checks CNAME chains below the cache: a cloaked name is fetched once, then cached", async () => {
+    const { filterLists } = lists({ "trackers.txt": "tracker.example.test\n" });
+    const { upstreamFor, byName } = zoneUpstreams();
+    const blocked: string[] = [];
+    const events: CacheEvent[] = [];
+    const resolver = buildResolver(options({ cache: true, blocklists: ["trackers.txt"] }), {
+      upstreamFor,
+      filterLists,
+      onBlocked: (_t, l) => blocked.push(l),
+      onCacheEvent: (e) => events.push(e),
+    });
+    for (let i = 0; i < 2; i++) {
+      const answer = await resolver.handler(query({ name: "via-tracker.example.test" }), ctx());
+      expect(headerRcode(answer.info.flags)).toBe(Rcode.NXDOMAIN);
+    }
+    expect(byName("global.test").seen).toEqual(["via-tracker.example.test"]);
+    expect(events).toEqual(["miss", "hit"]);
+    expect(blocked).toEqual(["trackers.txt"]);
+  });
+
   it("asks the edge for each source of each policy, tenants' own or the global ones", () => {
     const { filterLists, asked } = lists(TEXTS);
     buildResolver(options({ blocklists: ["ads.txt"], allowlists: ["allow.txt"] }), {
