@@ -9,8 +9,8 @@
  * - a lookup: `FilterPolicy.check` in this process over the same list (half the probes under a
  *   listed name, half not), and the list's build time and bytes here;
  * - cached DoT QPS with and without it: dnsperf at saturation over the cached zone after an
- *   unmeasured warm-up, runs interleaved (without, with, without, with, ...), a fresh bridge
- *   each;
+ *   unmeasured warm-up, runs interleaved (without, with, with, without, ...), a fresh bridge
+ *   each, and the bridge's CPU per answered query;
  * - a reload under load: dnsperf at `--rate` while the list file is replaced by another of the
  *   same size, against the same rate without a reload: lost queries and latency.
  *
@@ -161,7 +161,8 @@ export async function runBlocklistMode(
   };
 
   for (let round = 0; round < rounds; round++) {
-    for (const withList of [false, true]) {
+    // Which goes first alternates, so a drift of the machine's load over time favours neither.
+    for (const withList of round % 2 === 0 ? [false, true] : [true, false]) {
       const what = `blocklist round ${round + 1}, ${withList ? "with" : "without"} the list`;
       log(`${what}: starting a cached bridge`);
       const { target, readyS } = await start(withList);

@@ -69,8 +69,16 @@ export class FilterPolicy {
   readonly #blocklists: readonly FilterList[];
   readonly #allowlists: readonly FilterList[];
   readonly #scratch = fingerprintScratch();
-  /** One {@linkcode Blocked} per list and action, made once. */
-  readonly #verdicts = new Map<FilterList, Blocked[]>();
+  /**
+   * Every verdict by its code in the recent-verdict cache: 0 none, 1 allowed, then one per
+   * blocklist and action (`2 + 4 × list + action`), made once.
+   */
+  readonly #byCode: Verdict[] = [null, ALLOWED];
+  /** The sets the cached verdicts were worked out from (allowlists, then blocklists). */
+  readonly #sets: (DomainSet | undefined)[];
+  #generation = 1;
+  /** Recent verdicts by the name's fingerprint; made on first use. */
+  #recent?: RecentVerdicts;
 
   constructor(options: {
     hasher: NameHasher;
@@ -81,11 +89,11 @@ export class FilterPolicy {
     this.#blocklists = options.blocklists;
     this.#allowlists = options.allowlists ?? [];
     for (const list of this.#blocklists) {
-      this.#verdicts.set(
-        list,
-        [0, 1, 2, 3].map((action) => ({ allowed: false, list, action } as Blocked)),
-      );
+      for (let action = 0; action < 4; action++) {
+        this.#byCode.push({ allowed: false, list, action: action as ActionCode });
+      }
     }
+    this.#sets = [...this.#allowlists, ...this.#blocklists].map((l) => l.set);
   }
 
   /** Whether the policy has any list at all. */
@@ -101,16 +109,79 @@ export class FilterPolicy {
     const fp = this.#scratch;
     const labels = wireFingerprints(this.#hasher, wire, offset, fp);
     if (labels <= 0) return null;
-    for (const list of this.#allowlists) {
-      if (find(list.set, fp.hi, fp.lo, labels) !== 0) return ALLOWED;
+    this.#notice();
+    const recent = this.#recent ??= new RecentVerdicts();
+    const hi = fp.hi[0];
+    const lo = fp.lo[0];
+    const cached = recent.get(hi, lo, this.#generation);
+    if (cached >= 0) return this.#byCode[cached];
+    const code = this.#decide(fp.hi, fp.lo, labels);
+    recent.set(hi, lo, this.#generation, code);
+    return this.#byCode[code];
+  }
+
+  /** Forgets the cached verdicts when a list's set was swapped (a reload). */
+  #notice(): void {
+    const sets = this.#sets;
+    const allow = this.#allowlists;
+    let i = 0;
+    let changed = false;
+    for (const list of allow) {
+      if (list.set !== sets[i]) (sets[i] = list.set, changed = true);
+      i++;
     }
-    let blocked: Blocked | null = null;
     for (const list of this.#blocklists) {
-      const action = find(list.set, fp.hi, fp.lo, labels);
-      if (action === Action.ALLOW) return ALLOWED;
-      if (action !== 0 && blocked === null) blocked = this.#verdicts.get(list)![action];
+      if (list.set !== sets[i]) (sets[i] = list.set, changed = true);
+      i++;
+    }
+    if (changed) this.#generation = (this.#generation + 1) >>> 0 || 1;
+  }
+
+  /** The verdict's code (see `#byCode`) from the lists themselves. */
+  #decide(hi: Uint32Array, lo: Uint32Array, labels: number): number {
+    for (const list of this.#allowlists) {
+      if (find(list.set, hi, lo, labels) !== 0) return 1;
+    }
+    let blocked = 0;
+    for (let l = 0; l < this.#blocklists.length; l++) {
+      const action = find(this.#blocklists[l].set, hi, lo, labels);
+      if (action === Action.ALLOW) return 1;
+      if (action !== 0 && blocked === 0) blocked = 2 + 4 * l + action;
     }
     return blocked;
+  }
+}
+
+/** Slots of a policy's recent-verdict cache (a power of two): ~56 KB, made on first use. */
+const RECENT_SLOTS = 4096;
+
+/**
+ * The verdicts on the names a policy saw last, direct-mapped by the name's fingerprint and
+ * tagged with the generation of the sets they came from. Cached traffic repeats names, and a hit
+ * here spares the probes into a big set, whose cache lines a busy pipeline has long evicted.
+ */
+class RecentVerdicts {
+  readonly #hi = new Uint32Array(RECENT_SLOTS);
+  readonly #lo = new Uint32Array(RECENT_SLOTS);
+  /** 0: empty. */
+  readonly #generation = new Uint32Array(RECENT_SLOTS);
+  readonly #code = new Uint16Array(RECENT_SLOTS);
+
+  /** The cached code, or -1. */
+  get(hi: number, lo: number, generation: number): number {
+    const slot = lo & (RECENT_SLOTS - 1);
+    return this.#generation[slot] === generation && this.#hi[slot] === hi &&
+        this.#lo[slot] === lo
+      ? this.#code[slot]
+      : -1;
+  }
+
+  set(hi: number, lo: number, generation: number, code: number): void {
+    const slot = lo & (RECENT_SLOTS - 1);
+    this.#hi[slot] = hi;
+    this.#lo[slot] = lo;
+    this.#generation[slot] = generation;
+    this.#code[slot] = code;
   }
 }
 

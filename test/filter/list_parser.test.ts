@@ -156,3 +156,23 @@ describe("ListParser", () => {
     expect(other.check(wireName("ads.example"), 0)).toBe(null);
   });
 });
+
+describe("FilterPolicy's recent verdicts", () => {
+  it("forgets them when a list's set is swapped by a reload", () => {
+    const list: { name: string; set: ReturnType<typeof parseList>["set"] | undefined } = {
+      name: "l",
+      set: parseList("ads.example\n", hasher).set,
+    };
+    const allow: typeof list = { name: "a", set: undefined };
+    const policy = new FilterPolicy({ hasher, blocklists: [list], allowlists: [allow] });
+    const ask = () => policy.check(wireName("x.ads.example"), 0);
+    expect(ask()?.allowed).toBe(false);
+    expect(ask()?.allowed).toBe(false); // from the recent verdicts
+    list.set = parseList("other.example\n", hasher).set;
+    expect(ask()).toBe(null);
+    list.set = parseList("ads.example\n", hasher).set;
+    expect(ask()?.allowed).toBe(false);
+    allow.set = parseList("x.ads.example\n", hasher).set;
+    expect(ask()?.allowed).toBe(true);
+  });
+});
