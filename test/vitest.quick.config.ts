@@ -37,9 +37,11 @@ export const NEEDS_TOOLS: Readonly<Record<string, string>> = {
   "test/interop/clients.test.ts": "kdig, dig",
   "test/interop/dnsdist_upstream.test.ts": "dnsdist",
   "test/interop/doq_kdig.test.ts": "kdig",
+  "test/interop/filter_clients.test.ts": "kdig, dig",
   "test/pki/authority.test.ts": "openssl",
   "test/pki/spki.test.ts": "openssl",
   "test/scripts/grafana_dashboard.test.ts": "prometheus",
+  "test/worker/filter_workerd.test.ts": "wrangler (workerd)",
   "test/worker/policy.test.ts": "wrangler (workerd)",
   "test/worker/worker.test.ts": "wrangler (workerd), kdig",
 };

@@ -29,6 +29,8 @@ export interface Target {
 export interface Faces {
   /** Also serve DoH (HTTPS, the bench certificate, `/dns-query`) on a port of its own. */
   doh?: boolean;
+  /** How often the DoT face is probed until it answers, ms. Default 200. */
+  readyPollMs?: number;
 }
 
 /** Options the harness passes to the bridge, read from its `--help`. */
@@ -219,6 +221,7 @@ export class Lab {
       () => dotQuery(port, this.pki.caPem, this.names[1]),
       30_000,
       proc,
+      faces.readyPollMs,
     );
     if (dohPort !== undefined) await this.#waitForDoh("bridge (DoH face)", dohPort, proc);
     return { proc, port, dohPort };

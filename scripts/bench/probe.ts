@@ -81,6 +81,7 @@ export async function waitUntilAnswering(
   query: () => Promise<Uint8Array>,
   deadlineMs: number,
   proc?: Proc,
+  pollMs = 200,
 ): Promise<void> {
   const deadline = Date.now() + deadlineMs;
   let last = "no attempt";
@@ -93,7 +94,7 @@ export async function waitUntilAnswering(
     } catch (e) {
       last = (e as Error).message;
     }
-    await sleep(200);
+    await sleep(pollMs);
   }
   throw new Error(`${what} did not answer within ${deadlineMs} ms (last: ${last})`);
 }

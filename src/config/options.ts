@@ -45,7 +45,9 @@ export type OptionFormat =
   /** A Redis URL: `redis://` or `rediss://`, a host, an optional port and database number. */
   | "redis-url"
   /** A secret: long enough (`MIN_SECRET_BYTES`), and never repeated in an error or a log. */
-  | "secret";
+  | "secret"
+  /** A blocklist or allowlist: a file path, or an `https://` URL (`http://` on loopback). */
+  | "list-source";
 
 /** One configuration key. */
 export interface OptionSpec {
@@ -388,6 +390,78 @@ export const OPTION_TABLE = [
     meta: "FILE",
     help: "hosts or zone file answered without an upstream (reloaded on change)",
   },
+  // Blocklists and allowlists (docs/filtering.md).
+  {
+    name: "blocklist",
+    group: "resolver",
+    field: "blocklists",
+    kind: "list",
+    format: "list-source",
+    meta: "SOURCE",
+    help: "names to block, with their subdomains: a file (reloaded on change) or an http(s):// " +
+      "URL (refreshed); hosts, plain, Adblock (||name^) or RPZ format (repeatable)",
+  },
+  {
+    name: "allowlist",
+    group: "resolver",
+    field: "allowlists",
+    kind: "list",
+    format: "list-source",
+    meta: "SOURCE",
+    help: "names never blocked, with their subdomains, whatever the blocklists say; sources " +
+      "as --blocklist (repeatable)",
+  },
+  {
+    name: "block-response",
+    group: "resolver",
+    field: "blockResponse",
+    kind: "enum",
+    choices: ["nxdomain", "nodata", "null", "refused"],
+    default: "nxdomain",
+    help: "what a blocked query gets, with EDE 15 (Blocked); null: 0.0.0.0 and :: for A and " +
+      "AAAA, NODATA for other types",
+  },
+  {
+    name: "block-ttl",
+    group: "resolver",
+    field: "blockTtlMs",
+    kind: "duration",
+    default: "60s",
+    min: 0,
+    max: 86_400_000,
+    help: "TTL of blocked answers (and of their SOA, for negative caching)",
+  },
+  {
+    name: "blocklist-refresh",
+    group: "resolver",
+    field: "blocklistRefreshMs",
+    kind: "duration",
+    default: "24h",
+    min: 60_000,
+    help: "fetch URL lists again this often (If-None-Match, If-Modified-Since); a failed " +
+      "fetch keeps the last good copy, also kept in --state-dir for restarts without network",
+  },
+  {
+    name: "blocklist-max-bytes",
+    group: "resolver",
+    field: "blocklistMaxBytes",
+    kind: "int",
+    default: "67108864",
+    min: 1024,
+    meta: "BYTES",
+    help: "largest list accepted from a URL or a file; a larger one is refused (the last good " +
+      "copy stays)",
+  },
+  {
+    name: "blocklist-timeout",
+    group: "resolver",
+    field: "blocklistTimeoutMs",
+    kind: "duration",
+    default: "60s",
+    min: 1000,
+    help: "longest a URL list may take to download",
+  },
+  // End of blocklists and allowlists.
   {
     name: "ddr-name",
     group: "resolver",
@@ -675,7 +749,7 @@ export const OPTION_TABLE = [
     kind: "string",
     default: ".dotbridge",
     meta: "DIR",
-    help: "where the development certificate is kept",
+    help: "where the development certificate and the last good copy of each URL list are kept",
   },
   {
     name: "log-level",

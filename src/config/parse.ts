@@ -235,6 +235,8 @@ function convertList(spec: OptionSpec, list: string[], from: string): unknown {
       return checkCidrs(list, from);
     case "host-ip":
       return parseBootstrap(list, from);
+    case "list-source":
+      return list.map((source) => checkListSource(source, from));
     default:
       return list;
   }
@@ -285,6 +287,32 @@ export function checkSecret(text: string, from: string): string {
     );
   }
   return text;
+}
+
+/**
+ * Checks a blocklist or allowlist source: an `https://` URL (`http://` only on loopback, as a
+ * list fetched in the clear could be altered on the way), or else a file path. The message
+ * never repeats the URL's query (it may hold a token).
+ *
+ * @throws {ConfigError} naming `from`
+ */
+export function checkListSource(source: string, from: string): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) return source;
+  let u: URL;
+  try {
+    u = new URL(source);
+  } catch {
+    throw new ConfigError(from, "is not a URL (https://host/path) or a file path");
+  }
+  const loopback = u.hostname === "localhost" || u.hostname === "127.0.0.1" ||
+    u.hostname === "[::1]";
+  if (u.protocol !== "https:" && !(u.protocol === "http:" && loopback)) {
+    throw new ConfigError(
+      from,
+      `"${u.protocol}//${u.host}" must be https:// (http:// only on loopback) or a file path`,
+    );
+  }
+  return source;
 }
 
 /**

@@ -12,7 +12,11 @@
  *       "upstream-strategy": "failover",
  *       "cache": true,
  *       "local-records": "/etc/dotbridge/kids.hosts",
- *       "allow": ["192.168.1.0/24", "2001:db8:1::/48"]
+ *       "allow": ["192.168.1.0/24", "2001:db8:1::/48"],
+ *       "blocklist": ["https://lists.example/ads.txt", "/etc/dotbridge/kids-extra.txt"],
+ *       "allowlist": ["/etc/dotbridge/kids-allow.txt"],
+ *       "block-response": "null",
+ *       "block-ttl": "5m"
  *     },
  *     "work": { "upstream": ["tls://10.0.0.53#dns.corp.example"], "id": "9y65g5srsm",
  *               "query-log": false }
@@ -24,10 +28,14 @@
  * the tenant's `"id"` when it has one, else its name. With an id the name selects nothing: the
  * name stays the operator's (metric labels, the `"default"` key), the id is what clients are
  * given. `"allow"` limits the clients that may use a tenant, however they choose it.
+ * `"blocklist"`, `"allowlist"`, `"block-response"` and `"block-ttl"` replace the global
+ * `--blocklist`, `--allowlist`, `--block-response` and `--block-ttl` for the tenant; left out,
+ * the global ones apply (`"blocklist": []` turns blocking off for it).
  *
  * @module
  */
-import { checkCidrs, checkUpstream, ConfigError } from "./parse.ts";
+import { checkCidrs, checkListSource, checkUpstream, ConfigError, parseDuration } from "./parse.ts";
+import { BLOCK_RESPONSES, type BlockResponse, MAX_BLOCK_TTL } from "../filter/blocked_answer.ts";
 import { messageOf } from "../errors/message_of.ts";
 
 /** One tenant's policy. */
@@ -47,6 +55,15 @@ export interface TenantSpec {
   readonly localRecords?: string;
   /** False: this tenant's queries stay out of the query log (`"query-log": false`). */
   readonly queryLog: boolean;
+  // Filtering (docs/filtering.md): each unset means the global setting.
+  /** Blocklist sources (file paths, URLs); `[]`: none. */
+  readonly blocklists?: readonly string[];
+  /** Allowlist sources; `[]`: none. */
+  readonly allowlists?: readonly string[];
+  /** What a blocked query gets. */
+  readonly blockResponse?: BlockResponse;
+  /** TTL of blocked answers, in milliseconds. */
+  readonly blockTtlMs?: number;
 }
 
 /** The parsed tenants file. */
@@ -60,6 +77,8 @@ const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** An id: one DNS label (it may be an SNI label) and a path segment, too long to guess. */
 const ID = /^[a-z0-9]{8,63}$/;
 const STRATEGIES = ["failover", "round-robin", "fastest", "race"] as const;
+/** A tenant's filtering keys (`filterKeys` reads them). */
+const FILTER_KEYS = ["blocklist", "allowlist", "block-response", "block-ttl"];
 const KEYS = new Set([
   "upstream",
   "upstream-strategy",
@@ -68,6 +87,7 @@ const KEYS = new Set([
   "id",
   "allow",
   "query-log",
+  ...FILTER_KEYS,
 ]);
 
 /**
@@ -171,6 +191,7 @@ export function parseTenants(text: string, origin: string): TenantsConfig {
       cache,
       localRecords: localRecords as string | undefined,
       queryLog,
+      ...filterKeys(spec, where),
     });
   }
   checkIds(tenants, origin);
@@ -181,6 +202,49 @@ export function parseTenants(text: string, origin: string): TenantsConfig {
     }
   }
   return { defaultTenant: defaultTenant as string | undefined, tenants };
+}
+
+/** A tenant's filtering keys, checked: lists of sources, a block response, a block TTL. */
+function filterKeys(
+  spec: Record<string, unknown>,
+  where: string,
+): Pick<TenantSpec, "blocklists" | "allowlists" | "blockResponse" | "blockTtlMs"> {
+  const sources = (key: string): string[] | undefined => {
+    const value = typeof spec[key] === "string" ? [spec[key]] : spec[key];
+    if (value === undefined) return undefined;
+    if (!Array.isArray(value) || !value.every((v) => typeof v === "string" && v !== "")) {
+      throw new ConfigError(`${where}."${key}"`, "must list file paths or URLs ([] for none)");
+    }
+    return value.map((v) => checkListSource(v, `${where}."${key}"`));
+  };
+  const response = spec["block-response"];
+  if (response !== undefined && !BLOCK_RESPONSES.includes(response as BlockResponse)) {
+    throw new ConfigError(
+      `${where}."block-response"`,
+      `"${response}" is not one of ${BLOCK_RESPONSES.join(", ")}`,
+    );
+  }
+  const ttl = spec["block-ttl"];
+  let blockTtlMs: number | undefined;
+  if (ttl !== undefined) {
+    blockTtlMs = typeof ttl === "number" && Number.isInteger(ttl)
+      ? ttl * 1000
+      : typeof ttl === "string"
+      ? parseDuration(ttl)
+      : undefined;
+    if (blockTtlMs === undefined || blockTtlMs < 0 || blockTtlMs > MAX_BLOCK_TTL * 1000) {
+      throw new ConfigError(
+        `${where}."block-ttl"`,
+        `must be a duration up to 24h ("60s") or whole seconds`,
+      );
+    }
+  }
+  return {
+    blocklists: sources("blocklist"),
+    allowlists: sources("allowlist"),
+    blockResponse: response as BlockResponse | undefined,
+    blockTtlMs,
+  };
 }
 
 /** Ids are unique and none is a tenant's name (an id must select one tenant, by itself). */

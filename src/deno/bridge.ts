@@ -1,7 +1,8 @@
 /**
  * Wires the runtime-free engine to Deno as a few named start-up steps (`start/`): the
- * certificate, the upstream transports, the cache store (Redis), the resolver, then each face (DoT, DoH, DoQ, metrics) and
- * the certificate watch. Each step returns what it built and how to stop it; if one fails, the
+ * certificate, the upstream transports, the cache store (Redis), the filter lists, the resolver
+ * (then the lists' first loads), then each face (DoT, DoH, DoQ, metrics) and the certificate
+ * watch. Each step returns what it built and how to stop it; if one fails, the
  * ones before it are stopped in reverse order. `main.ts` calls this; so do the end-to-end tests.
  *
  * A new face is one file in `start/` and one line below.
@@ -26,6 +27,8 @@ import { startDoqFace } from "./start/doq_face.ts";
 import { startDotFace } from "./start/dot_face.ts";
 import { startMetricsFace } from "./start/metrics_face.ts";
 import { startResolver } from "./start/resolver.ts";
+import { filterListsLoaded, startFilterLists } from "./start/filter_lists.ts";
+import type { DenoFilterLists } from "./filter_lists.ts";
 import { Slot, StartUp } from "./start/steps.ts";
 import { startTransports } from "./start/transports.ts";
 import { type Observing, startObserve } from "./start/observe.ts";
@@ -68,6 +71,8 @@ export interface Bridge {
   /** Readiness: a usable upstream in the default policy (`/ready`). */
   ready(): boolean;
   // --- end observe ---
+  /** The blocklists and allowlists (`refresh(source)` loads one again now). */
+  readonly filterLists: DenoFilterLists;
 }
 
 /** Gauges read the steps' results once they exist. */
@@ -157,6 +162,10 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
       () => startObserve(config, { deps, logger, metrics, local: faceAddresses }),
     ),
   );
+  const filterLists = await steps.step(
+    "filter lists",
+    () => startFilterLists(config, logger, metrics),
+  );
   const resolver = resolverSlot.fill(
     await steps.step(
       "resolver",
@@ -169,9 +178,11 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
           ddrPorts,
           traced: observing.tap !== undefined,
           onExchange: observing.report,
+          filterLists,
         }),
     ),
   );
+  await steps.step("filter lists loaded", () => filterListsLoaded(config, filterLists));
   const face: FaceContext = {
     config,
     deps,
@@ -204,5 +215,6 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     shutdown: () => steps.stop(config.runtime.shutdownGraceMs),
     reopenLogs: () => observing.reopen(),
     ready: () => resolver.ready(),
+    filterLists,
   };
 }

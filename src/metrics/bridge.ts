@@ -188,6 +188,42 @@ export function createBridgeMetrics(sources: MetricSources = {}) {
       ),
     ),
     // --- end observe ---
+    // Blocklists and allowlists (src/filter/, the edges' list loaders).
+    blocked: registry.add(
+      new Counter(
+        "dotbridge_blocked_total",
+        "Queries answered as blocked, by tenant and by the list that blocked them.",
+        ["tenant", "list"],
+      ),
+    ),
+    filterListEntries: registry.add(
+      new Gauge(
+        "dotbridge_filter_list_entries",
+        "Distinct names in each blocklist or allowlist in force.",
+        ["list"],
+      ),
+    ),
+    filterListSkipped: registry.add(
+      new Gauge(
+        "dotbridge_filter_list_skipped_lines",
+        "Lines of each list's last load that were not understood or not supported.",
+        ["list"],
+      ),
+    ),
+    filterListLoaded: registry.add(
+      new Gauge(
+        "dotbridge_filter_list_last_refresh_timestamp_seconds",
+        "When each list was last loaded or confirmed unchanged (Unix time).",
+        ["list"],
+      ),
+    ),
+    filterListFailures: registry.add(
+      new Counter(
+        "dotbridge_filter_list_refresh_failures_total",
+        "Loads and refreshes of each list that failed (the previous copy stayed in force).",
+        ["list"],
+      ),
+    ),
   };
 }
 

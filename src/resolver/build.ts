@@ -6,7 +6,7 @@
  *
  * ```
  * servfailOnError ⟶ deadline ⟶ ACL ⟶ rate limit ⟶ DDR ⟶ tenant router ⟶ policy
- * policy = local records ⟶ cache ⟶ upstream privacy rewrite ⟶ upstream (one or a group)
+ * policy = local records ⟶ filter ⟶ cache ⟶ CNAME filter ⟶ upstream privacy rewrite ⟶ upstream
  * ```
  *
  * @module
@@ -25,7 +25,10 @@ import { Acl, aclMiddleware } from "./acl.ts";
 import { ddrMiddleware, type DdrPorts } from "./ddr.ts";
 import { fromUpstream, servfailOnError, timeout, upstreamPrivacy } from "./middleware.ts";
 import { RateLimiter, rateLimitMiddleware } from "./ratelimit.ts";
-import type { PolicyOptions, ResolverOptions, TenantPolicies } from "./options.ts";
+import type { PolicyOptions, ResolverOptions, TenantPolicies, TenantPolicy } from "./options.ts";
+import { BlockedAnswers } from "../filter/blocked_answer.ts";
+import { cnameFilterMiddleware, filterMiddleware } from "../filter/middleware.ts";
+import { type FilterLists, FilterPolicy } from "../filter/policy.ts";
 import { type TenantRoute, tenantRouter, TenantTable } from "./tenants.ts";
 import { compose, type Handler, type Middleware, type QueryContext } from "../pipeline/types.ts";
 
@@ -94,6 +97,13 @@ export interface ResolverDeps {
   traced?: boolean;
   // --- end observe ---
   /**
+   * The blocklists and allowlists by source (the edge loads each once and keeps it current).
+   * Unset: filtering is off even where lists are configured (an edge that cannot load them).
+   */
+  filterLists?: FilterLists;
+  /** Told of every blocked query: the policy's tenant (`""`: global) and the list's name. */
+  onBlocked?: (tenant: string, list: string) => void;
+  /**
    * The ports of the faces that are on, for DDR (`--ddr-name`), read when answers are first made
    * and whenever asked again (faces bound to port 0 know theirs only once listening). Unset: DDR
    * is off even where names are configured (an edge with no faces of its own to advertise).
@@ -139,6 +149,43 @@ interface WithHealth {
   health(): { name: string; healthy: boolean }[];
 }
 
+/** The filter's two stages of one policy: on query names above the cache, on CNAMEs below. */
+interface FilterStages {
+  readonly names: Middleware;
+  readonly cnames: Middleware;
+}
+
+/**
+ * The filter stages of one policy: the tenant's lists and block settings, each unset one taken
+ * from the global policy; `undefined` when the policy has no lists (or the edge loads none).
+ */
+function filterStages(
+  global: PolicyOptions,
+  tenant: { name: string; policy: TenantPolicy } | undefined,
+  deps: ResolverDeps,
+): FilterStages | undefined {
+  const lists = deps.filterLists;
+  const own = tenant?.policy;
+  const blocklists = own?.blocklists ?? global.blocklists ?? [];
+  const allowlists = own?.allowlists ?? global.allowlists ?? [];
+  if (!lists || blocklists.length + allowlists.length === 0) return undefined;
+  const label = tenant?.name ?? "";
+  const onBlocked = deps.onBlocked;
+  const options = {
+    policy: new FilterPolicy({
+      hasher: lists.hasher,
+      blocklists: blocklists.map((source) => lists.list(source)),
+      allowlists: allowlists.map((source) => lists.list(source)),
+    }),
+    answers: new BlockedAnswers(
+      own?.blockResponse ?? global.blockResponse ?? "nxdomain",
+      Math.floor((own?.blockTtlMs ?? global.blockTtlMs ?? 60_000) / 1000),
+    ),
+    onBlocked: onBlocked && ((list: string) => onBlocked(label, list)),
+  };
+  return { names: filterMiddleware(options), cnames: cnameFilterMiddleware(options) };
+}
+
 /** The health an upstream keeps; none for one that keeps none. */
 function healthOf(u: Upstream): { name: string; healthy: boolean }[] {
   const { health } = u as Upstream & Partial<WithHealth>;
@@ -179,12 +226,14 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
     tenant: string | undefined,
     cacheOn: boolean,
     localRecords: string | undefined,
+    filter: FilterStages | undefined,
   ): Handler {
     const upstream = deps.upstreamFor(spec, { logger, report });
     upstreams.push(upstream);
     policyUpstreams.set(tenant, upstream);
     const layers: Middleware[] = [];
     if (localRecords && deps.localRecords) layers.push(deps.localRecords(localRecords, tenant));
+    if (filter) layers.push(filter.names);
     if (cacheOn) {
       layers.push(cacheMiddleware({
         store: storeFor(tenant),
@@ -198,6 +247,7 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
         tenantOf: () => tenant ?? "",
       }));
     }
+    if (filter) layers.push(filter.cnames);
     layers.push(upstreamPrivacy({ keepClientSubnet: config.resolver.keepClientSubnet }));
     return compose(layers, fromUpstream(upstream, answeredBy));
   }
@@ -211,6 +261,7 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
       undefined,
       config.resolver.cache,
       config.resolver.localRecords,
+      filterStages(config.resolver, undefined, deps),
     );
     for (const [name, t] of deps.tenants?.tenants ?? []) {
       const spec = {
@@ -222,7 +273,13 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
         name,
         selector: t.selector,
         allow: t.allow,
-        handler: policy(spec, name, config.resolver.cache && t.cache, t.localRecords),
+        handler: policy(
+          spec,
+          name,
+          config.resolver.cache && t.cache,
+          t.localRecords,
+          filterStages(config.resolver, { name, policy: t }, deps),
+        ),
       });
     }
     tenantTable = new TenantTable(tenantRoutes, deps.tenants?.defaultTenant);

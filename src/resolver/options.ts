@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { BlockResponse } from "../filter/blocked_answer.ts";
 import type { UpstreamSpec } from "../upstream/build.ts";
 
 /** The policy in front of the upstreams (`Config["resolver"]` satisfies it). */
@@ -42,6 +43,15 @@ export interface PolicyOptions {
   readonly tenantEdnsOption: number;
   /** What a query choosing an unknown or not-allowed tenant gets. */
   readonly unknownTenant: "refuse" | "default";
+  // Filtering (src/filter/): unset, as empty lists.
+  /** Blocklist sources (what `ResolverDeps.filterLists` takes); unset: none. */
+  readonly blocklists?: readonly string[];
+  /** Allowlist sources; unset: none. */
+  readonly allowlists?: readonly string[];
+  /** What a blocked query gets. Default `nxdomain`. */
+  readonly blockResponse?: BlockResponse;
+  /** TTL of blocked answers. Default 60 s. */
+  readonly blockTtlMs?: number;
 }
 
 /** One tenant's policy (`TenantSpec` from the tenants file satisfies it). */
@@ -54,6 +64,11 @@ export interface TenantPolicy {
   readonly upstreamStrategy: UpstreamSpec["upstreamStrategy"];
   readonly cache: boolean;
   readonly localRecords?: string;
+  // Filtering: each unset means the global policy's.
+  readonly blocklists?: readonly string[];
+  readonly allowlists?: readonly string[];
+  readonly blockResponse?: BlockResponse;
+  readonly blockTtlMs?: number;
 }
 
 /** The tenants (`TenantsConfig` satisfies it). */

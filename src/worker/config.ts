@@ -49,6 +49,14 @@ export const WORKER_KEYS: readonly string[] = [
   "log-level",
   "log-format",
   "log-queries",
+  // Blocklists and allowlists (src/worker/filter_lists.ts): https:// URLs or variables' names.
+  "blocklist",
+  "allowlist",
+  "block-response",
+  "block-ttl",
+  "blocklist-refresh",
+  "blocklist-max-bytes",
+  "blocklist-timeout",
 ];
 
 /** The Worker variable holding the tenants file's JSON text (a Worker has no files). */

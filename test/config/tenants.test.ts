@@ -184,3 +184,42 @@ describe("tenantFromServerName", () => {
     expect(tenantFromServerName(name, domain)).toBe(tenant);
   });
 });
+
+describe("a tenant's blocklists and allowlists", () => {
+  const tenant = (extra: Record<string, unknown>) =>
+    parseTenants(
+      JSON.stringify({ tenants: { kids: { upstream: "https://a/q", ...extra } } }),
+      "t.json",
+    ).tenants.get("kids")!;
+
+  it("reads sources, the block response and the TTL, and leaves unset keys unset", () => {
+    expect(tenant({
+      blocklist: ["https://lists.example/ads.txt", "/etc/kids.txt"],
+      allowlist: "/etc/allow.txt",
+      "block-response": "null",
+      "block-ttl": "5m",
+    })).toMatchObject({
+      blocklists: ["https://lists.example/ads.txt", "/etc/kids.txt"],
+      allowlists: ["/etc/allow.txt"],
+      blockResponse: "null",
+      blockTtlMs: 300_000,
+    });
+    expect(tenant({ "block-ttl": 30 }).blockTtlMs).toBe(30_000);
+    expect(tenant({ blocklist: [] }).blocklists).toEqual([]);
+    const bare = tenant({});
+    expect([bare.blocklists, bare.allowlists, bare.blockResponse, bare.blockTtlMs])
+      .toEqual([undefined, undefined, undefined, undefined]);
+  });
+
+  it.each([
+    [{ blocklist: 3 }, /"kids"\."blocklist": must list file paths or URLs/],
+    [{ allowlist: [""] }, /"kids"\."allowlist": must list/],
+    [{ blocklist: ["ftp://x/list"] }, /"kids"\."blocklist": "ftp:\/\/x" must be https:\/\//],
+    [{ blocklist: ["http://lists.example/l"] }, /http:\/\/ only on loopback/],
+    [{ "block-response": "drop" }, /"kids"\."block-response": "drop" is not one of/],
+    [{ "block-ttl": "2d" }, /"kids"\."block-ttl": must be a duration up to 24h/],
+    [{ "block-ttl": 1.5 }, /"block-ttl"/],
+  ])("refuses %j", (extra, message) => {
+    expect(() => tenant(extra)).toThrow(message);
+  });
+});
