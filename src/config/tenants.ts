@@ -14,10 +14,17 @@
  *       "local-records": "/etc/dotbridge/kids.hosts",
  *       "allow": ["192.168.1.0/24", "2001:db8:1::/48"]
  *     },
- *     "work": { "upstream": ["tls://10.0.0.53#dns.corp.example"], "id": "9y65g5srsm" }
+ *     "work": {
+ *       "upstream": ["https://dns.example/dns-query"],
+ *       "routes": { "corp.example": ["tls://10.0.0.53#dns.corp.example"] },
+ *       "id": "9y65g5srsm"
+ *     }
  *   }
  * }
  * ```
+ *
+ * `"routes"` sends names under a suffix to other upstreams (split DNS), as `--route` does for
+ * the global policy; a tenant without it uses the global routes, and `"routes": {}` none.
  *
  * A client chooses a tenant by a selector (the SNI's first label, the DoH path, an EDNS option):
  * the tenant's `"id"` when it has one, else its name. With an id the name selects nothing: the
@@ -26,7 +33,7 @@
  *
  * @module
  */
-import { checkCidrs, checkUpstream, ConfigError } from "./parse.ts";
+import { checkCidrs, checkUpstream, ConfigError, parseRoutes } from "./parse.ts";
 import { messageOf } from "../errors/message_of.ts";
 
 /** One tenant's policy. */
@@ -44,6 +51,8 @@ export interface TenantSpec {
   readonly cache: boolean;
   /** A hosts or zone file answered without an upstream. */
   readonly localRecords?: string;
+  /** Routes by name (suffix → upstream URLs); unset: the global `--route`s. */
+  readonly routes?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** The parsed tenants file. */
@@ -57,7 +66,15 @@ const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** An id: one DNS label (it may be an SNI label) and a path segment, too long to guess. */
 const ID = /^[a-z0-9]{8,63}$/;
 const STRATEGIES = ["failover", "round-robin", "fastest", "race"] as const;
-const KEYS = new Set(["upstream", "upstream-strategy", "cache", "local-records", "id", "allow"]);
+const KEYS = new Set([
+  "upstream",
+  "upstream-strategy",
+  "cache",
+  "local-records",
+  "id",
+  "allow",
+  "routes",
+]);
 
 /**
  * Parses a tenants file.
@@ -144,6 +161,9 @@ export function parseTenants(text: string, origin: string): TenantsConfig {
         "must list one or more addresses or CIDR ranges (leave it out to allow every client)",
       );
     }
+    const routes = spec.routes === undefined
+      ? undefined
+      : tenantRoutes(spec.routes, `${where}."routes"`);
     tenants.set(name, {
       name,
       selector: (id as string | undefined) ?? name,
@@ -153,6 +173,7 @@ export function parseTenants(text: string, origin: string): TenantsConfig {
       upstreamStrategy: strategy as TenantSpec["upstreamStrategy"],
       cache,
       localRecords: localRecords as string | undefined,
+      routes,
     });
   }
   checkIds(tenants, origin);
@@ -163,6 +184,32 @@ export function parseTenants(text: string, origin: string): TenantsConfig {
     }
   }
   return { defaultTenant: defaultTenant as string | undefined, tenants };
+}
+
+/**
+ * A tenant's `"routes"`: an object of suffixes to an upstream URL or a list of them, checked as
+ * `--route` is.
+ */
+function tenantRoutes(value: unknown, where: string): Record<string, readonly string[]> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ConfigError(
+      where,
+      'must be an object of suffixes to upstreams, e.g. {"lan": ' +
+        '["udp://192.168.1.1"]}',
+    );
+  }
+  const items: string[] = [];
+  for (const [suffix, urls] of Object.entries(value)) {
+    const list = typeof urls === "string" ? [urls] : urls;
+    if (!Array.isArray(list) || list.length === 0 || !list.every((u) => typeof u === "string")) {
+      throw new ConfigError(`${where}."${suffix}"`, "needs one or more upstream URLs");
+    }
+    if (/[=:/]/.test(suffix)) {
+      throw new ConfigError(`${where}."${suffix}"`, "is not a domain name suffix");
+    }
+    items.push(`${suffix}=${list[0]}`, ...list.slice(1));
+  }
+  return parseRoutes(items, where);
 }
 
 /** Ids are unique and none is a tenant's name (an id must select one tenant, by itself). */
