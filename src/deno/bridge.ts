@@ -1,7 +1,7 @@
 /**
  * Wires the runtime-free engine to Deno as a few named start-up steps (`start/`): the
- * certificate, the upstream transports, the cache store (Redis), the resolver, then each face (DoT, DoH, DoQ, metrics) and
- * the certificate watch. Each step returns what it built and how to stop it; if one fails, the
+ * certificate, the upstream transports, the cache store (Redis), the resolver, then each face (DoT, DoH, DoQ, plain DNS,
+ * metrics) and the certificate watch. Each step returns what it built and how to stop it; if one fails, the
  * ones before it are stopped in reverse order. `main.ts` calls this; so do the end-to-end tests.
  *
  * A new face is one file in `start/` and one line below.
@@ -14,6 +14,7 @@ import { type BridgeMetrics, createBridgeMetrics } from "../metrics/bridge.ts";
 import { queryObserver } from "../metrics/observer.ts";
 import type { Resolver } from "../resolver/build.ts";
 import { type DdrPorts, ddrPortsFromConfig } from "../resolver/ddr.ts";
+import type { DnsListener } from "./dns_listener.ts";
 import type { DohListener } from "./doh_listener.ts";
 import type { DoqListener } from "./doq_listener.ts";
 import type { DotListener } from "./dot_listener.ts";
@@ -21,6 +22,7 @@ import { startCacheStore } from "./start/cache_store.ts";
 import { startCertificate } from "./start/certificate.ts";
 import { startCertificateWatch } from "./start/certificate_watch.ts";
 import type { BridgeDeps, FaceContext, ServedCertificate } from "./start/context.ts";
+import { startDnsFace } from "./start/dns_face.ts";
 import { startDohFace } from "./start/doh_face.ts";
 import { startDoqFace } from "./start/doq_face.ts";
 import { startDotFace } from "./start/dot_face.ts";
@@ -44,6 +46,8 @@ export interface Bridge {
   readonly doh?: DohListener;
   /** The DoQ face; absent when `doq-listen` is `off`. */
   readonly doq?: DoqListener;
+  /** The plain DNS face; absent when `dns-listen` is `off` (the default). */
+  readonly dns?: DnsListener;
   readonly certificate: ServedCertificate;
   /** Every metric; `metrics.registry.render()` is the /metrics body. */
   readonly metrics: BridgeMetrics;
@@ -58,12 +62,16 @@ function bridgeMetrics(
   dot: Slot<DotListener>,
   doq: Slot<DoqListener>,
   resolver: Slot<Resolver>,
+  dns: Slot<DnsListener>,
 ): BridgeMetrics {
   return createBridgeMetrics({
     connections: () => [
       [{ face: "dot" }, dot.value?.connections ?? 0],
       ...(doq.value
         ? [[{ face: "doq" }, doq.value.connections] as [{ face: string }, number]]
+        : []),
+      ...(dns.value
+        ? [[{ face: "dns" }, dns.value.connections] as [{ face: string }, number]]
         : []),
     ],
     upstreamHealth: () => resolver.value?.health() ?? [],
@@ -84,6 +92,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
   const doqSlot = new Slot<DoqListener>();
   const resolverSlot = new Slot<Resolver>();
   const dohSlot = new Slot<DohListener>();
+  const dnsSlot = new Slot<DnsListener>();
   // DDR advertises the ports the faces bound (port 0 becomes a real one once they listen).
   const configured = ddrPortsFromConfig(config);
   const ddrPorts = (): DdrPorts => ({
@@ -92,7 +101,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     doh: configured.doh === undefined ? undefined : dohSlot.value?.addr.port ?? configured.doh,
     doq: configured.doq === undefined ? undefined : doqSlot.value?.addr.port ?? configured.doq,
   });
-  const metrics = bridgeMetrics(dotSlot, doqSlot, resolverSlot);
+  const metrics = bridgeMetrics(dotSlot, doqSlot, resolverSlot, dnsSlot);
 
   const certificate = await steps.step("certificate", () => startCertificate(config));
   const transports = await steps.step(
@@ -130,6 +139,8 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
   if (doh) dohSlot.fill(doh);
   const doq = await steps.step("doq face", () => startDoqFace(face));
   if (doq) doqSlot.fill(doq);
+  const dns = await steps.step("dns face", () => startDnsFace(face));
+  if (dns) dnsSlot.fill(dns);
   const metricsListener = await steps.step("metrics listener", () => startMetricsFace(face));
   const watch = await steps.step(
     "certificate watch",
@@ -140,6 +151,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     dot,
     doh,
     doq,
+    dns,
     metrics,
     metricsAddr: metricsListener?.addr,
     certificate,

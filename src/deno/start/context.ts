@@ -12,7 +12,12 @@ import { CidrSet } from "../../net/cidr_set.ts";
 import { resumedLabel } from "../../metrics/bridge.ts";
 import type { Resolver } from "../../resolver/build.ts";
 import { RateLimiter } from "../../resolver/ratelimit.ts";
-import { createProcessor, type Processor, type QueryObserver } from "../../resolver/processor.ts";
+import {
+  createProcessor,
+  type Processor,
+  type ProcessorOptions,
+  type QueryObserver,
+} from "../../resolver/processor.ts";
 import { tenantFromServerName } from "../../config/tenants.ts";
 import type { FetchLike } from "../../upstream/doh.ts";
 import { messageOf } from "../../errors/message_of.ts";
@@ -29,6 +34,11 @@ export interface BridgeDeps {
   reusePort?: boolean;
   /** Start `--metrics-listen` here. Default true; threads leave it to the main thread. */
   metricsListener?: boolean;
+  /**
+   * Serve the plain DNS face's UDP (with its TCP). Default true; threads after the first serve
+   * its TCP only (a UDP port cannot be shared between Deno's sockets).
+   */
+  dnsUdp?: boolean;
 }
 
 /** The certificate the faces serve, and how a client can trust it. */
@@ -73,15 +83,21 @@ export function readKeyFile(origin: string, path: string): string {
 
 /**
  * A face's processor on the shared resolver, with the query log setting and the metrics
- * observer; `keepaliveMs` for stream faces that announce edns-tcp-keepalive (DoT).
+ * observer; `keepaliveMs` for stream faces that announce edns-tcp-keepalive (DoT); `udp` for the
+ * plain DNS face's UDP answers (their size limit).
  */
-export function faceProcessor(face: FaceContext, keepaliveMs?: number): Processor {
+export function faceProcessor(
+  face: FaceContext,
+  keepaliveMs?: number,
+  udp?: Pick<ProcessorOptions, "udpMaxSize" | "onTruncated">,
+): Processor {
   return createProcessor({
     handler: face.resolver.handler,
     logger: face.logger,
     logQueries: face.config.log.logQueries,
     keepaliveMs,
     observer: face.observer,
+    ...udp,
   });
 }
 
@@ -116,7 +132,7 @@ export function memberOf(
  */
 export function listenerGuards(
   face: FaceContext,
-  name: "dot" | "doh" | "doq",
+  name: "dot" | "doh" | "doq" | "dns",
   idleTimeoutMs: number,
 ): ListenerGuards {
   const { config, deps, metrics, resolver } = face;
