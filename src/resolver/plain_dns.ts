@@ -110,13 +110,19 @@ export function memoizedMembership(
   max = 4096,
 ): (address: string) => boolean {
   const seen = new Map<string, boolean>();
+  // The last address asked, for a run of queries from one client (no hashing of its string).
+  let lastAddress = "";
+  let lastAnswer = false;
   return (address) => {
+    if (address === lastAddress) return lastAnswer;
     let known = seen.get(address);
     if (known === undefined) {
       known = test(address);
       if (seen.size >= max) seen.clear();
       seen.set(address, known);
     }
+    lastAddress = address;
+    lastAnswer = known;
     return known;
   };
 }
