@@ -35,8 +35,10 @@ import { attachSession, DotSessions, NodeTransport, startDotSession } from "./do
 import type { ListenerGuards } from "./listener_guards.ts";
 import { listenNode } from "./node_listen.ts";
 
-/** What happened to a UDP answer, for metrics. */
+/** What happened to a UDP query or answer, for metrics. */
 export type UdpEvent =
+  /** The query was dropped unread: {@linkcode DnsListenerOptions.maxUdpInFlight} were pending. */
+  | "busy-dropped"
   /** Past the rate limit: sent as an empty truncated answer. */
   | "rrl-slipped"
   /** Past the rate limit: not sent. */
@@ -61,6 +63,12 @@ export interface DnsListenerOptions
   udp?: boolean;
   /** Response rate limiting of UDP answers; unset: none. */
   rrl?: ResponseRateLimiter;
+  /**
+   * UDP queries being answered at once (waiting on upstreams, say); past it new datagrams are
+   * dropped (the client retries), so a flood of distinct names is bounded in memory. Default
+   * {@linkcode UDP_MAX_IN_FLIGHT}.
+   */
+  maxUdpInFlight?: number;
   /** Told what happened to UDP answers that did not go out as they were. */
   onUdpEvent?: (event: UdpEvent) => void;
   logger?: Logger;
@@ -95,6 +103,9 @@ export const UDP_RECEIVERS = 32;
  * fills the buffer may have been cut short by it (Deno does not say), so it is dropped.
  */
 export const UDP_QUERY_BUFFER = 4096;
+
+/** The default {@linkcode DnsListenerOptions.maxUdpInFlight}: a few MB of pending queries. */
+export const UDP_MAX_IN_FLIGHT = 10_000;
 
 /** How often a random port (0) is tried again when UDP got one TCP cannot have. */
 const PORT_TRIES = 8;
@@ -137,6 +148,7 @@ function ignore(): void {}
 export async function listenDns(options: DnsListenerOptions): Promise<DnsListener> {
   const { logger, rrl, onUdpEvent } = options;
   const serveUdp = options.udp ?? true;
+  const maxUdpInFlight = options.maxUdpInFlight ?? UDP_MAX_IN_FLIGHT;
   const slots = new ConnectionSlots({
     maxConnections: options.maxConnections,
     maxConnectionsPerIp: options.maxConnectionsPerIp,
@@ -218,6 +230,10 @@ export async function listenDns(options: DnsListenerOptions): Promise<DnsListene
       if (closing) continue;
       const [data, addr] = got;
       if (data.length >= UDP_QUERY_BUFFER) continue; // maybe cut short: no query of ours
+      if (inFlight >= maxUdpInFlight) {
+        onUdpEvent?.("busy-dropped");
+        continue;
+      }
       handle(socket, data.slice(), addr as Deno.NetAddr);
     }
   }

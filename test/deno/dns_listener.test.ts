@@ -8,6 +8,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../../src/config/parse.ts";
+import { answerOf } from "../../src/dns/answer.ts";
+import { listenDns, type UdpEvent } from "../../src/deno/dns_listener.ts";
+import type { Processor } from "../../src/resolver/processor.ts";
+import { answerFromZone } from "../support/zone.ts";
 import { type LocalDohUpstream, startDohUpstream } from "../support/doh_upstream.ts";
 import {
   aRecords,
@@ -185,6 +189,45 @@ describe("the plain DNS listener", () => {
       );
     } finally {
       taken.close();
+    }
+  });
+});
+
+describe("the plain DNS listener's bound on pending UDP queries", () => {
+  it("drops datagrams unread past maxUdpInFlight, and takes new ones once answers went out", async () => {
+    const waiting: (() => void)[] = [];
+    // A processor whose answers wait for the test (an upstream that is slow for everyone).
+    const process: Processor = (wire) =>
+      new Promise((resolve) => waiting.push(() => resolve(answerOf(answerFromZone(wire)))));
+    const events: UdpEvent[] = [];
+    const dns = await listenDns({
+      hostname: "127.0.0.1",
+      port: 0,
+      processUdp: process,
+      processTcp: process,
+      maxUdpInFlight: 3,
+      onUdpEvent: (e) => events.push(e),
+    });
+    try {
+      const queries = Array.from(
+        { length: 8 },
+        (_, i) => buildQuery(`p${i}.example.test`, { id: i }),
+      );
+      const pending = udpExchange(dns.addr.port, queries, 300);
+      await new Promise((r) => setTimeout(r, 150));
+      expect(waiting).toHaveLength(3);
+      waiting.splice(0).forEach((release) => release());
+      const answers = await pending;
+      expect(answers.map(idOf).sort()).toEqual([0, 1, 2]);
+      expect(events.filter((e) => e === "busy-dropped")).toHaveLength(5);
+      // Room again: the next query is taken.
+      const next = udpExchange(dns.addr.port, [buildQuery("later.example.test", { id: 42 })], 300);
+      await new Promise((r) => setTimeout(r, 100));
+      waiting.splice(0).forEach((release) => release());
+      expect((await next).map(idOf)).toEqual([42]);
+    } finally {
+      waiting.splice(0).forEach((release) => release());
+      await dns.shutdown(100);
     }
   });
 });
