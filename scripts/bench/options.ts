@@ -12,9 +12,12 @@ export const HELP = `Usage: deno task bench [options]
 Benchmarks dotbridge against dnsdist (both as DoT->DoH bridges) on 127.0.0.1.
 Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --profile).
 
-  --modes LIST          what to run, of bridging,cached,doh,oneshot,handshake,scale,idle,
-                        blocklist (default all but blocklist):
+  --modes LIST          what to run, of bridging,cached,doh,oneshot,handshake,
+                        dns-bridging,dns-cached,scale,idle,blocklist (default all but
+                        blocklist):
                         bridging, cached: DoT at saturation and at --rate (dnsperf);
+                        dns-bridging, dns-cached: plain DNS over UDP (dnsperf), against
+                        dnsdist's Do53 face, with a bare Deno UDP loop as the floor;
                         doh: the cached DoH face (h2load) at each --doh-streams shape and
                         at --rate; oneshot: one query per new connection (kdig), DoH and DoT;
                         handshake: new DoT connections per second, each a full TLS
@@ -69,7 +72,7 @@ Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --pro
   --write-docs          replace the <!-- bench:start --> ... <!-- bench:end --> block of
                         docs/benchmarks.md with the results (and deno fmt it)
   --keep                keep the work directory (configs, logs, dnsperf outputs)
-  --deadline S          hard limit for the whole run; then everything is stopped (default 440,
+  --deadline S          hard limit for the whole run; then everything is stopped (default 600,
                         plus an estimate of the extra runs for each --bridge-threads count
                         past the first: ~2 min each at the default --duration, and of the
                         blocklist mode when asked for). Runs that
@@ -78,13 +81,21 @@ Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --pro
 `;
 
 /** `--deadline` for the default run (one bridge thread count). */
-export const DEFAULT_DEADLINE_S = 440;
+export const DEFAULT_DEADLINE_S = 600;
 
 /**
  * The table's modes, in order: DoT without and with caches, the cached DoH face, one-shots,
- * the handshake rate.
+ * the handshake rate, plain DNS over UDP without and with caches.
  */
-export const TABLE_MODES = ["bridging", "cached", "doh", "oneshot", "handshake"] as const;
+export const TABLE_MODES = [
+  "bridging",
+  "cached",
+  "doh",
+  "oneshot",
+  "handshake",
+  "dns-bridging",
+  "dns-cached",
+] as const;
 /** One mode of the tables. */
 export type TableMode = typeof TABLE_MODES[number];
 /** Everything `--modes` can name: the table's modes and the connection-scale run. */
@@ -96,6 +107,9 @@ export type Mode = typeof MODES[number];
 
 /** True for the modes measured with dnsperf over DoT. */
 export const isDot = (mode: Mode): boolean => mode === "bridging" || mode === "cached";
+
+/** True for the modes measured with dnsperf over plain DNS (UDP). */
+export const isPlain = (mode: Mode): boolean => mode === "dns-bridging" || mode === "dns-cached";
 
 /** The parsed command line. */
 export interface Options {
@@ -398,10 +412,13 @@ export function parseOptions(args: string[]): Options | undefined {
 /** The programs a run of these options starts (kdig only for the one-shots, and so on). */
 export function requiredTools(o: Pick<Options, "modes" | "profile">): string[] {
   const dot = [...o.modes].some(isDot);
+  const plain = [...o.modes].some(isPlain);
   return [
     "knotd",
     "dnsdist",
-    ...(dot || o.modes.has("scale") || o.modes.has("blocklist") || o.profile ? ["dnsperf"] : []),
+    ...(dot || plain || o.modes.has("scale") || o.modes.has("blocklist") || o.profile
+      ? ["dnsperf"]
+      : []),
     ...(dot || o.modes.has("doh") ? ["h2load"] : []),
     ...(o.modes.has("oneshot") ? ["kdig"] : []),
   ];

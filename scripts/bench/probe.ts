@@ -1,6 +1,7 @@
 /**
  * Readiness probes: one real query over DoT or DoH, with certificate verification against the
- * bench CA, retried until the server answers NOERROR with an answer or the deadline passes.
+ * bench CA, or over plain DNS (UDP), retried until the server answers NOERROR with an answer or
+ * the deadline passes.
  *
  * @module
  */
@@ -63,6 +64,28 @@ export async function dohQuery(
     return body;
   } finally {
     client.close();
+  }
+}
+
+/** One plain DNS exchange over UDP; returns the answer message. */
+export async function udpQuery(port: number, name: string, timeoutMs = 2_000): Promise<Uint8Array> {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const timer = setTimeout(() => socket.close(), timeoutMs);
+  try {
+    await socket.send(encodeQuery(name, 1, 0x4242), {
+      transport: "udp",
+      hostname: "127.0.0.1",
+      port,
+    });
+    const [answer] = await socket.receive();
+    return answer;
+  } finally {
+    clearTimeout(timer);
+    try {
+      socket.close();
+    } catch {
+      // closed by the timer
+    }
   }
 }
 

@@ -18,11 +18,18 @@
  *       "block-response": "null",
  *       "block-ttl": "5m"
  *     },
- *     "work": { "upstream": ["tls://10.0.0.53#dns.corp.example"], "id": "9y65g5srsm",
- *               "query-log": false }
+ *     "work": {
+ *       "upstream": ["https://dns.example/dns-query"],
+ *       "routes": { "corp.example": ["tls://10.0.0.53#dns.corp.example"] },
+ *       "id": "9y65g5srsm",
+ *       "query-log": false
+ *     }
  *   }
  * }
  * ```
+ *
+ * `"routes"` sends names under a suffix to other upstreams (split DNS), as `--route` does for
+ * the global policy; a tenant without it uses the global routes, and `"routes": {}` none.
  *
  * A client chooses a tenant by a selector (the SNI's first label, the DoH path, an EDNS option):
  * the tenant's `"id"` when it has one, else its name. With an id the name selects nothing: the
@@ -34,7 +41,14 @@
  *
  * @module
  */
-import { checkCidrs, checkListSource, checkUpstream, ConfigError, parseDuration } from "./parse.ts";
+import {
+  checkCidrs,
+  checkListSource,
+  checkUpstream,
+  ConfigError,
+  parseDuration,
+  parseRoutes,
+} from "./parse.ts";
 import { BLOCK_RESPONSES, type BlockResponse, MAX_BLOCK_TTL } from "../filter/blocked_answer.ts";
 import { messageOf } from "../errors/message_of.ts";
 
@@ -64,6 +78,8 @@ export interface TenantSpec {
   readonly blockResponse?: BlockResponse;
   /** TTL of blocked answers, in milliseconds. */
   readonly blockTtlMs?: number;
+  /** Routes by name (suffix → upstream URLs); unset: the global `--route`s. */
+  readonly routes?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** The parsed tenants file. */
@@ -88,6 +104,7 @@ const KEYS = new Set([
   "allow",
   "query-log",
   ...FILTER_KEYS,
+  "routes",
 ]);
 
 /**
@@ -181,6 +198,9 @@ export function parseTenants(text: string, origin: string): TenantsConfig {
         "must list one or more addresses or CIDR ranges (leave it out to allow every client)",
       );
     }
+    const routes = spec.routes === undefined
+      ? undefined
+      : tenantRoutes(spec.routes, `${where}."routes"`);
     tenants.set(name, {
       name,
       selector: (id as string | undefined) ?? name,
@@ -192,6 +212,7 @@ export function parseTenants(text: string, origin: string): TenantsConfig {
       localRecords: localRecords as string | undefined,
       queryLog,
       ...filterKeys(spec, where),
+      routes,
     });
   }
   checkIds(tenants, origin);
@@ -245,6 +266,32 @@ function filterKeys(
     blockResponse: response as BlockResponse | undefined,
     blockTtlMs,
   };
+}
+
+/**
+ * A tenant's `"routes"`: an object of suffixes to an upstream URL or a list of them, checked as
+ * `--route` is.
+ */
+function tenantRoutes(value: unknown, where: string): Record<string, readonly string[]> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ConfigError(
+      where,
+      'must be an object of suffixes to upstreams, e.g. {"lan": ' +
+        '["udp://192.168.1.1"]}',
+    );
+  }
+  const items: string[] = [];
+  for (const [suffix, urls] of Object.entries(value)) {
+    const list = typeof urls === "string" ? [urls] : urls;
+    if (!Array.isArray(list) || list.length === 0 || !list.every((u) => typeof u === "string")) {
+      throw new ConfigError(`${where}."${suffix}"`, "needs one or more upstream URLs");
+    }
+    if (/[=:/]/.test(suffix)) {
+      throw new ConfigError(`${where}."${suffix}"`, "is not a domain name suffix");
+    }
+    items.push(`${suffix}=${list[0]}`, ...list.slice(1));
+  }
+  return parseRoutes(items, where);
 }
 
 /** Ids are unique and none is a tenant's name (an id must select one tenant, by itself). */

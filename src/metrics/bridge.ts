@@ -224,6 +224,18 @@ export function createBridgeMetrics(sources: MetricSources = {}) {
         ["list"],
       ),
     ),
+    // --- plain DNS face (issue 21) ---
+    dnsUdpAnswers: registry.add(
+      new Counter(
+        "dotbridge_dns_udp_answers_total",
+        "Plain DNS answers over UDP that did not go out as they were: truncated (larger than " +
+          "the client takes; it retries over TCP), rrl-slipped (past the response rate limit, " +
+          "sent empty and truncated), rrl-dropped (past it, not sent), busy-dropped (the " +
+          "query dropped unread, too many pending).",
+        ["event"],
+      ),
+    ),
+    // --- end plain DNS face ---
   };
 }
 

@@ -5,8 +5,9 @@
  * core takes one narrow function per runtime piece, each edge supplies its own).
  *
  * ```
- * servfailOnError ⟶ deadline ⟶ ACL ⟶ rate limit ⟶ DDR ⟶ tenant router ⟶ policy
+ * servfailOnError ⟶ deadline ⟶ ACL ⟶ rate limit ⟶ plain DNS policy ⟶ DDR ⟶ tenant router ⟶ policy
  * policy = local records ⟶ filter ⟶ cache ⟶ CNAME filter ⟶ upstream privacy rewrite ⟶ upstream
+ *          (one or a group, or routes by name over several)
  * ```
  *
  * @module
@@ -19,6 +20,9 @@ import type { CacheEvent } from "../cache/middleware.ts";
 import type { Logger } from "../log/mod.ts";
 import { buildUpstream, type UpstreamFactories, type UpstreamSpec } from "../upstream/build.ts";
 import type { Answer } from "../dns/answer.ts";
+import { NameRouter } from "../upstream/routes.ts";
+import { CidrSet } from "../net/cidr_set.ts";
+import { memoizedMembership, plainDnsPolicy } from "./plain_dns.ts";
 import type { ExchangeReport } from "../upstream/instrumented.ts";
 import type { Upstream } from "../upstream/types.ts";
 import { Acl, aclMiddleware } from "./acl.ts";
@@ -115,8 +119,16 @@ export interface ResolverDeps {
 export interface Resolver {
   readonly handler: Handler;
   readonly acl: Acl;
-  /** Every top-level upstream (the global one first, then one per tenant). */
+  /**
+   * Every top-level upstream (the global one first, then one per tenant), then each route's
+   * group once (shared by every policy that routes to it).
+   */
   readonly upstreams: readonly Upstream[];
+  /**
+   * Whether a client may use the plain DNS face: in `--dns-default-allow` when no `--allow` is
+   * set, else always (the ACL decides). For its TCP listener's accept.
+   */
+  readonly plainDnsAllows: (address: string) => boolean;
   /** Health of every upstream: each group member, and lone upstreams. */
   health(): { name: string; healthy: boolean }[];
   /**
@@ -221,6 +233,32 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
   // --- end observe ---
   const storeFor = deps.cacheStore ?? memoryStores(config.resolver);
 
+  // --- routes by name (issue 21) ---
+  /** Each route's group, by strategy and URLs: built once, shared by every policy. */
+  const routeGroups = new Map<string, Upstream>();
+  /** `fallback`, or a router over it and the spec's routes. */
+  function routed(spec: UpstreamSpec, fallback: Upstream): Upstream {
+    const routes = Object.entries(spec.routes ?? {});
+    if (routes.length === 0) return fallback;
+    return new NameRouter({
+      fallback,
+      routes: routes.map(([suffix, urls]) => {
+        const key = `${spec.upstreamStrategy} ${urls.join(" ")}`;
+        let group = routeGroups.get(key);
+        if (!group) {
+          group = deps.upstreamFor({ ...spec, upstreams: urls, routes: undefined }, {
+            logger,
+            report,
+          });
+          routeGroups.set(key, group);
+          upstreams.push(group);
+        }
+        return [suffix, group] as const;
+      }),
+    });
+  }
+  // --- end routes by name ---
+
   function policy(
     spec: UpstreamSpec,
     tenant: string | undefined,
@@ -249,7 +287,7 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
     }
     if (filter) layers.push(filter.cnames);
     layers.push(upstreamPrivacy({ keepClientSubnet: config.resolver.keepClientSubnet }));
-    return compose(layers, fromUpstream(upstream, answeredBy));
+    return compose(layers, fromUpstream(routed(spec, upstream), answeredBy));
   }
 
   const tenantRoutes: TenantRoute[] = [];
@@ -268,6 +306,7 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
         ...config.upstream,
         upstreams: t.upstreams,
         upstreamStrategy: t.upstreamStrategy,
+        routes: t.routes ?? config.upstream.routes,
       };
       tenantRoutes.push({
         name,
@@ -302,6 +341,15 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
     });
     guards.push(rateLimitMiddleware(limiter));
   }
+  // --- plain DNS face (issue 21) ---
+  const defaultAllow = config.resolver.allow.length === 0 && config.dns
+    ? new CidrSet(config.dns.defaultAllow, "dns-default-allow")
+    : undefined;
+  const plainDnsAllows = defaultAllow
+    ? memoizedMembership((address) => defaultAllow.has(address))
+    : () => true;
+  guards.push(plainDnsPolicy({ mayUse: defaultAllow ? plainDnsAllows : undefined }));
+  // --- end plain DNS face ---
   if (config.resolver.ddrNames.length > 0 && deps.ddrPorts) {
     guards.push(ddrMiddleware({
       names: config.resolver.ddrNames,
@@ -322,6 +370,7 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
     handler: compose(guards, globalPolicy),
     acl,
     upstreams,
+    plainDnsAllows,
     tenantNames: new Set(tenantRoutes.map((t) => t.name)),
     tenantLabel: (ctx) => tenantTable.label(ctx),
     health: () => upstreams.flatMap(healthOf),

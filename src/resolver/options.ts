@@ -69,6 +69,11 @@ export interface TenantPolicy {
   readonly allowlists?: readonly string[];
   readonly blockResponse?: BlockResponse;
   readonly blockTtlMs?: number;
+  /**
+   * Routes by name (suffix → upstream URLs) of this tenant; unset: the global `--route`s (so
+   * `{}` turns them off for it).
+   */
+  readonly routes?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** The tenants (`TenantsConfig` satisfies it). */
@@ -79,9 +84,17 @@ export interface TenantPolicies {
   readonly tenants: ReadonlyMap<string, TenantPolicy>;
 }
 
+/** The plain DNS face's policy (`Config["dns"]` satisfies it). */
+export interface PlainDnsOptions {
+  /** Without an `allow` list, only these clients (CIDR ranges) may use the plain face. */
+  readonly defaultAllow: readonly string[];
+}
+
 /** What {@linkcode buildResolver} is built from (`Config` satisfies it). */
 export interface ResolverOptions {
-  /** The global upstreams and how they are used. */
+  /** The global upstreams (and routes by name) and how they are used. */
   readonly upstream: UpstreamSpec;
   readonly resolver: PolicyOptions;
+  /** The plain DNS face's policy; unset: that face answers whoever the ACL lets through. */
+  readonly dns?: PlainDnsOptions;
 }

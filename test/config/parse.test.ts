@@ -545,7 +545,8 @@ describe("parseConfig errors name the key as the user spelled it", () => {
         name: "an http:// upstream off loopback",
         sources: { args: ["--upstream", "http://dns.example/dns-query"] },
         prefix: "--upstream: ",
-        more: /must be https:\/\/, tls:\/\/ or quic:\/\/ \(http:\/\/ only on loopback\)/,
+        more:
+          /must be https:\/\/, tls:\/\/, quic:\/\/, udp:\/\/ or tcp:\/\/ \(http:\/\/ only on loopback\)/,
       },
       {
         name: "an http:// upstream on a LAN address, from the environment",

@@ -128,12 +128,59 @@ describe("parseTenants", () => {
       /^t\.json: "a"\."allow": "10\.0\.0\.0\/33" is not an address or CIDR range$/,
     ],
     [
+      "routes that are a list",
+      '{"tenants":{"a":{"upstream":"https://a/q","routes":["lan=udp://10.0.0.1"]}}}',
+      /^t\.json: "a"\."routes": must be an object of suffixes to upstreams/,
+    ],
+    [
+      "a route without upstreams",
+      '{"tenants":{"a":{"upstream":"https://a/q","routes":{"lan":[]}}}}',
+      /^t\.json: "a"\."routes"\."lan": needs one or more upstream URLs$/,
+    ],
+    [
+      "a route to a plain DNS upstream by name",
+      '{"tenants":{"a":{"upstream":"https://a/q","routes":{"lan":"udp://router.lan"}}}}',
+      /^t\.json: "a"\."routes": .*is not an IP address/,
+    ],
+    [
+      "a route whose suffix is no name",
+      '{"tenants":{"a":{"upstream":"https://a/q","routes":{"a/b":"udp://10.0.0.1"}}}}',
+      /^t\.json: "a"\."routes"\."a\/b": is not a domain name suffix$/,
+    ],
+    [
       "a default that is not a tenant",
       '{"default":"b","tenants":{"a":{"upstream":"https://a/q"}}}',
       /"default": must name a tenant/,
     ],
   ])("names the key for %s", (_what, text, message) => {
     expect(() => parseTenants(text, "t.json")).toThrow(message);
+  });
+});
+
+describe("tenants' routes", () => {
+  it("reads routes by name (a URL or a list each), canonical suffixes; unset when absent", () => {
+    const t = parseTenants(
+      JSON.stringify({
+        tenants: {
+          home: {
+            upstream: "https://a.example/dns-query",
+            routes: {
+              "Lan.": "udp://192.168.1.1",
+              "168.192.in-addr.arpa": ["udp://192.168.1.1", "tcp://192.168.1.1"],
+            },
+          },
+          guest: { upstream: "https://a.example/dns-query", routes: {} },
+          kids: { upstream: "https://a.example/dns-query" },
+        },
+      }),
+      "t.json",
+    );
+    expect(t.tenants.get("home")?.routes).toEqual({
+      lan: ["udp://192.168.1.1"],
+      "168.192.in-addr.arpa": ["udp://192.168.1.1", "tcp://192.168.1.1"],
+    });
+    expect(t.tenants.get("guest")?.routes).toEqual({});
+    expect(t.tenants.get("kids")?.routes).toBeUndefined();
   });
 });
 
