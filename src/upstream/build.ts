@@ -137,7 +137,6 @@ export function buildUpstream(
       logger,
     });
   }
-  if (members.length === 1) return members[0];
   const onHealthChange = (member: string, healthy: boolean, error?: unknown) => {
     if (healthy) logger?.info("upstream back", { upstream: member });
     else logger?.warn("upstream down", { upstream: member, error: messageOf(error) });
