@@ -12,11 +12,13 @@
  */
 import { runBaselines } from "./bench/baseline.ts";
 import { runIdleMode } from "./bench/idle_memory.ts";
+import { runBlocklistMode } from "./bench/blocklist.ts";
 import { runJobs, tablesOf, threadCountsText } from "./bench/jobs.ts";
 import { Lab } from "./bench/lab.ts";
 import { machineFacts } from "./bench/measure.ts";
 import { explain, settingsOf } from "./bench/notes.ts";
 import {
+  blocklistEstimateS,
   HELP,
   idleEstimateS,
   type Options,
@@ -155,8 +157,10 @@ async function run(
   // The runs after the table's, in order; each keeps the time of those after it.
   const profileS = o.profile && o.targets.has("bridge") ? profileEstimateS(o) : 0;
   const idleS = runsIdle(o) ? idleEstimateS(o) : 0;
-  const scale = await runScaleMode(ctx, idleS + profileS);
-  const idle = await runIdleMode(ctx, profileS);
+  const blocklistS = o.modes.has("blocklist") ? blocklistEstimateS(o) : 0;
+  const scale = await runScaleMode(ctx, idleS + blocklistS + profileS);
+  const idle = await runIdleMode(ctx, blocklistS + profileS);
+  const blocklist = await runBlocklistMode(ctx, profileS);
   const profile = await runProfileMode(ctx);
   if (ctx.skipped.length > 0) {
     log(`skipped to stay inside --deadline ${o.deadline} s: ${ctx.skipped.join("; ")}`);
@@ -187,6 +191,7 @@ async function run(
     budget: ctx.budget,
     scale,
     idle,
+    blocklist,
     notes: ctx.notes,
     commands: [...new Set(ctx.commands)],
     profile,

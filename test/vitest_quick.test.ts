@@ -24,7 +24,7 @@ function testFiles(dir = "test"): string[] {
 
 /** The helpers in `test/support/` (and `scripts/chromium.ts`) that start another program. */
 const TOOL_HELPERS =
-  /from "\.\.\/(support\/(clients|haproxy|openssl|redis_server|worker)|\.\.\/scripts\/chromium)\.ts"/;
+  /from "\.\.\/(support\/(clients|haproxy|knot|openssl|redis_server|worker)|\.\.\/scripts\/chromium)\.ts"/;
 /** A child process that is not Deno itself (`Deno.execPath()`: the bridge, a script). */
 const OTHER_COMMAND = /new Deno\.Command\((?!\s*Deno\.execPath\(\))/;
 

@@ -1,7 +1,9 @@
 /**
  * The shared upstream and what the targets are compared with: knotd behind dnsdist's DoH is
- * started, then (for the DoT modes) its h2load ceiling and its dnsperf baseline at `--rate`, and
- * (for the DoH face) its h2load baseline at `--rate` on one connection.
+ * started, then (for the DoT modes) its h2load ceiling and its dnsperf baseline at `--rate`,
+ * (for the DoH face) its h2load baseline at `--rate` on one connection, and (for the plain DNS
+ * modes) the runtime's floor, a bare Deno UDP loop, and the upstream dnsdist's own Do53 face
+ * (its packet cache) at saturation.
  *
  * @module
  */
@@ -9,7 +11,7 @@ import { h2loadUris } from "./configs.ts";
 import { type DnsperfResult, runDnsperf } from "./dnsperf.ts";
 import { type H2loadResult, runH2load } from "./h2load.ts";
 import { dnsperfRow, type FigureRow, h2loadRow, measure, type Measured } from "./measure.ts";
-import { isDot } from "./options.ts";
+import { isDot, isPlain } from "./options.ts";
 import type { RunContext } from "./run_context.ts";
 
 /** What the upstream alone did: its rows of the main table and the baselines. */
@@ -19,15 +21,20 @@ export interface Baselines {
   dnsperf?: Measured<DnsperfResult>;
   /** h2load at `--rate`: what the DoH face's added latency is measured against. */
   h2load?: Measured<H2loadResult>;
+  /** The bare Deno UDP loop at saturation: the plain DNS rows' floor. */
+  udpFloor?: FigureRow;
 }
+
+/** The floor's name in the table. */
+export const UDP_FLOOR_NAME = "bare Deno UDP loop (no DNS work)";
 
 const UPSTREAM_NAME = "upstream: dnsdist DoH + knotd";
 
 /** Starts the upstream and measures it alone, as far as the modes that run need it. */
 export async function runBaselines(ctx: RunContext): Promise<Baselines> {
   const { o, sup, lab, work, log } = ctx;
-  const { knotPort, dohPort } = await lab.startUpstream();
-  log(`upstream up: knotd :${knotPort}, dnsdist DoH :${dohPort}`);
+  const { knotPort, dohPort, dnsPort } = await lab.startUpstream();
+  log(`upstream up: knotd :${knotPort}, dnsdist DoH :${dohPort}, Do53 :${dnsPort}`);
   const onUpstream = { target: lab.upstreamProc, upstream: lab.upstreamProcs };
   const urisPath = `${work}/uris.txt`;
   Deno.writeTextFileSync(urisPath, h2loadUris(lab.names, dohPort));
@@ -63,6 +70,38 @@ export async function runBaselines(ctx: RunContext): Promise<Baselines> {
     out.rows.push(dnsperfRow(UPSTREAM_NAME, `direct DoH, ${o.rate} QPS (dnsperf)`, baseline));
     ctx.budget.push({ run: `upstream direct DoH ${o.rate} QPS (dnsperf)`, ...baseline.budget });
     out.dnsperf = baseline;
+  }
+
+  if ([...o.modes].some(isPlain)) {
+    // The runtime's floor: what Deno itself does per UDP datagram, with no DNS work.
+    const bare = await lab.startBareUdp();
+    try {
+      log(`floor: bare Deno UDP loop, ${ctx.loads.satMode}, ${o.duration} s`);
+      await runDnsperf(sup, "warmup-udp-floor", {
+        ...ctx.loads.udpSat,
+        port: bare.port,
+        seconds: o.warmup || 1,
+        verbose: false,
+      });
+      const floor = await measure(
+        { target: bare.proc, upstream: [] },
+        () => runDnsperf(sup, "dnsperf-udp-floor", { ...ctx.loads.udpSat, port: bare.port }),
+      );
+      ctx.commands.push(floor.result.command);
+      out.udpFloor = dnsperfRow(UDP_FLOOR_NAME, `plain DNS, ${ctx.loads.satMode}`, floor);
+      out.rows.push(out.udpFloor);
+      ctx.budget.push({ run: "bare Deno UDP loop", ...floor.budget });
+    } finally {
+      await bare.proc.stop();
+    }
+    log(`upstream Do53 (dnsdist packet cache over knotd), ${ctx.loads.satMode}, ${o.duration} s`);
+    const do53 = await measure(
+      onUpstream,
+      () => runDnsperf(sup, "dnsperf-upstream-do53", { ...ctx.loads.udpSat, port: dnsPort }),
+    );
+    ctx.commands.push(do53.result.command);
+    out.rows.push(dnsperfRow(UPSTREAM_NAME, `its own Do53 face, ${ctx.loads.satMode}`, do53));
+    ctx.budget.push({ run: "upstream Do53 (dnsperf)", ...do53.budget });
   }
 
   if (o.modes.has("doh")) {

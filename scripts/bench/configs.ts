@@ -85,11 +85,18 @@ const LUA_HEADER = [
 
 /**
  * The upstream ("the ceiling"): dnsdist serving DoH on `dohPort` in front of knotd on
- * `knotPort`, with a packet cache so it answers from memory.
+ * `knotPort`, with a packet cache so it answers from memory; and plain DNS (Do53, UDP and TCP)
+ * on `dnsPort` when given, from the same cache.
  */
-export function upstreamLua(tls: TlsFiles, dohPort: number, knotPort: number): string {
+export function upstreamLua(
+  tls: TlsFiles,
+  dohPort: number,
+  knotPort: number,
+  dnsPort?: number,
+): string {
   return [
     ...LUA_HEADER,
+    ...(dnsPort === undefined ? [] : [`setLocal("127.0.0.1:${dnsPort}")`]),
     `addDOHLocal("127.0.0.1:${dohPort}", "${tls.certPath}", "${tls.keyPath}", "/dns-query", {})`,
     `newServer{address="127.0.0.1:${knotPort}", checkName="${ZONE}"}`,
     `getPool(""):setCache(newPacketCache(100000, {maxTTL=86400, minTTL=0}))`,
@@ -99,8 +106,9 @@ export function upstreamLua(tls: TlsFiles, dohPort: number, knotPort: number): s
 
 /**
  * The peer: dnsdist as a DoT→DoH bridge, DoT on `dotPort`, one DoH backend on `upstreamPort`
- * verified against the test CA; with a packet cache when `cache` is set, and a DoH frontend
- * (`/dns-query`, the same certificate) on `dohPort` when given.
+ * verified against the test CA; with a packet cache when `cache` is set, a DoH frontend
+ * (`/dns-query`, the same certificate) on `dohPort` when given, and a plain DNS frontend (Do53,
+ * UDP and TCP) on `dnsPort` when given: the same bridge for plain DNS clients.
  */
 export function peerLua(
   tls: TlsFiles,
@@ -108,9 +116,11 @@ export function peerLua(
   upstreamPort: number,
   cache: boolean,
   dohPort?: number,
+  dnsPort?: number,
 ): string {
   return [
     ...LUA_HEADER,
+    ...(dnsPort === undefined ? [] : [`setLocal("127.0.0.1:${dnsPort}")`]),
     `addTLSLocal("127.0.0.1:${dotPort}", "${tls.certPath}", "${tls.keyPath}", {maxInFlight=100})`,
     ...(dohPort === undefined ? [] : [
       `addDOHLocal("127.0.0.1:${dohPort}", "${tls.certPath}", "${tls.keyPath}", "/dns-query", {})`,

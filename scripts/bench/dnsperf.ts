@@ -88,7 +88,8 @@ export function percentile(sorted: Float64Array, p: number): number {
 
 /** One dnsperf load. */
 export interface DnsperfOptions {
-  mode: "dot" | "doh";
+  /** dnsperf's `-m`: `udp` is plain DNS. */
+  mode: "dot" | "doh" | "udp";
   port: number;
   queriesPath: string;
   /** `-c`: connections. */

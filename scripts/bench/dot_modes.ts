@@ -1,10 +1,12 @@
 /**
  * The bridging and cached modes: dnsperf over DoT at a target, at saturation and at the fixed
  * rate, after an unmeasured warm-up. The two modes differ only in the target's cache (off for
- * bridging), which the job's start chose.
+ * bridging), which the job's start chose. The plain DNS modes (`dns-bridging`, `dns-cached`)
+ * are the same over UDP, at the target's plain DNS port.
  *
  * @module
  */
+import { isPlain } from "./options.ts";
 import { runDnsperf } from "./dnsperf.ts";
 import type { Target } from "./lab.ts";
 import { dnsperfRow, type FigureResult, measure } from "./measure.ts";
@@ -25,10 +27,14 @@ export async function runDotJob(ctx: RunContext, job: Job, target: Target): Prom
   const label = who(job);
   const slug = jobKey(job);
   const watched = { target: target.proc, upstream: lab.upstreamProcs };
+  const plain = isPlain(mode);
+  const port = plain ? target.dnsPort! : target.port;
+  const satLoad = plain ? loads.udpSat : loads.sat;
+  const rateLoad = plain ? loads.udpRate : loads.rate;
   if (o.warmup > 0) {
     await runDnsperf(sup, `warmup-${slug}`, {
-      ...loads.sat,
-      port: target.port,
+      ...satLoad,
+      port,
       outstanding: Math.min(o.outstanding, 200),
       seconds: o.warmup,
       verbose: false,
@@ -37,7 +43,7 @@ export async function runDotJob(ctx: RunContext, job: Job, target: Target): Prom
   log(`${label} ${mode}: ${loads.satMode}, ${o.duration} s`);
   const sat = await measure(
     watched,
-    () => runDnsperf(sup, `sat-${slug}`, { ...loads.sat, port: target.port }),
+    () => runDnsperf(sup, `sat-${slug}`, { ...satLoad, port }),
   );
   assertAlive(target.proc);
   log(
@@ -45,7 +51,7 @@ export async function runDotJob(ctx: RunContext, job: Job, target: Target): Prom
   );
   const fixed = await measure(
     watched,
-    () => runDnsperf(sup, `rate-${slug}`, { ...loads.rate, port: target.port }),
+    () => runDnsperf(sup, `rate-${slug}`, { ...rateLoad, port }),
   );
   assertAlive(target.proc);
   ctx.commands.push(sat.result.command, fixed.result.command);

@@ -15,6 +15,7 @@ import { type OneShotRow, oneShotUnavailable, runOneShotJob } from "./oneshot.ts
 import {
   FINISH_S,
   isDot,
+  isPlain,
   JOB_OVERHEAD_S,
   jobLoadS,
   TABLE_MODES,
@@ -38,6 +39,7 @@ import {
   handshakeRows,
   modeRows,
   oneShotRows,
+  ratioRow,
   type TargetRows,
 } from "./table.ts";
 
@@ -109,8 +111,9 @@ export async function runJobs(ctx: RunContext): Promise<JobResults> {
         );
       }
     };
-    const cached = job.mode !== "bridging";
+    const cached = job.mode !== "bridging" && job.mode !== "dns-bridging";
     const hasDohFace = job.label === "peer" || lab.features.httpOff.length > 0;
+    const plain = isPlain(job.mode);
     if (job.label === "bridge") {
       if (cached && !ctx.cacheArgs) {
         unavailable("n/a (no cache yet)");
@@ -118,6 +121,10 @@ export async function runJobs(ctx: RunContext): Promise<JobResults> {
       }
       if (job.mode === "doh" && !hasDohFace) {
         unavailable("n/a (no DoH face)");
+        continue;
+      }
+      if (plain && !lab.features.dnsListen) {
+        unavailable("n/a (no plain DNS face)");
         continue;
       }
       if (job.threads > 1 && !lab.features.threads) {
@@ -139,7 +146,10 @@ export async function runJobs(ctx: RunContext): Promise<JobResults> {
       continue;
     }
     const t0 = ctx.elapsedS();
-    const faces = { doh: (job.mode === "doh" || job.mode === "oneshot") && hasDohFace };
+    const faces = {
+      doh: (job.mode === "doh" || job.mode === "oneshot") && hasDohFace,
+      dns: plain,
+    };
     const start = () =>
       job.label === "bridge"
         ? lab.startBridge(bridgeArgs(ctx, job), [], faces)
@@ -197,6 +207,17 @@ export function tablesOf(ctx: RunContext, r: JobResults, baselines: Baselines): 
   for (const mode of tableModes(ctx)) {
     if (mode !== "oneshot" && mode !== "handshake") {
       rows.push(...modeRows(bridgesIn(mode, r.figures), peerIn(mode, r.figures)));
+    }
+    // Plain DNS: the bridge's saturation row against the runtime's floor (a bare UDP loop).
+    const floor = baselines.udpFloor;
+    if (isPlain(mode) && floor) {
+      for (const threads of counts) {
+        const sat = r.figures.get(jobKey({ label: "bridge", mode, threads }))?.[0];
+        const label = `ratio dotbridge${threads > 1 ? ` ×${threads} threads` : ""} / ` +
+          "bare Deno UDP loop";
+        const row = sat && ratioRow(sat, floor, label);
+        if (row) rows.push(row);
+      }
     }
   }
   const oneShot = o.modes.has("oneshot")

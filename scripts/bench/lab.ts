@@ -7,7 +7,7 @@
  */
 import { knotConf, peerLua, upstreamLua, writeZoneFiles } from "./configs.ts";
 import { type BenchPki, writeBenchPki } from "./pki.ts";
-import { dohQuery, dotQuery, waitUntilAnswering } from "./probe.ts";
+import { dohQuery, dotQuery, udpQuery, waitUntilAnswering } from "./probe.ts";
 import { capture, freePort, type Proc, type Supervisor, waitForTcp } from "./procs.ts";
 
 /**
@@ -18,17 +18,25 @@ export const SHIPPED_RUNTIME_FLAGS = [
   "--v8-flags=--no-concurrent-array-buffer-sweeping,--heap-growing-percent=20",
 ];
 
-/** A started DoT server: its process and port, and its DoH port when its DoH face is on. */
+/**
+ * A started DoT server: its process and port, its DoH port when its DoH face is on, and its
+ * plain DNS port (UDP and TCP) when that face is on.
+ */
 export interface Target {
   proc: Proc;
   port: number;
   dohPort?: number;
+  dnsPort?: number;
 }
 
 /** Which faces a target serves besides DoT. */
 export interface Faces {
   /** Also serve DoH (HTTPS, the bench certificate, `/dns-query`) on a port of its own. */
   doh?: boolean;
+  /** How often the DoT face is probed until it answers, ms. Default 200. */
+  readyPollMs?: number;
+  /** Also serve plain DNS (Do53, UDP and TCP) on a port of its own. */
+  dns?: boolean;
 }
 
 /** Options the harness passes to the bridge, read from its `--help`. */
@@ -47,6 +55,11 @@ export interface BridgeFeatures {
   threads: boolean;
   /** Turns on the `Deno.listenTls` DoT server; undefined when there is no such choice. */
   dotServerNative?: string[];
+  /**
+   * The bridge has a plain DNS face (`--dns-listen`); with it, the options that turn its UDP
+   * response rate limiting off (all the bench's load comes from one address).
+   */
+  dnsListen?: { rrlOff: string[] };
 }
 
 /**
@@ -73,6 +86,9 @@ export function detectBridgeFeatures(help: string): BridgeFeatures {
     dotServerNative: /\bnative\b/.test(text("--dot-server"))
       ? ["--dot-server", "native"]
       : undefined,
+    dnsListen: has("--dns-listen")
+      ? { rrlOff: has("--dns-rrl") ? ["--dns-rrl", "0"] : [] }
+      : undefined,
   };
 }
 
@@ -98,7 +114,7 @@ export class Lab {
   readonly features: BridgeFeatures;
   /** The bridge's `--help` text. */
   readonly bridgeHelp: string;
-  #upstream?: { dnsdist: Proc; knot: Proc; port: number };
+  #upstream?: { dnsdist: Proc; knot: Proc; port: number; dnsPort: number };
 
   private constructor(
     sup: Supervisor,
@@ -149,8 +165,17 @@ export class Lab {
     return this.#upstream.port;
   }
 
-  /** Starts knotd and the dnsdist DoH server in front of it. */
-  async startUpstream(): Promise<{ knotPort: number; dohPort: number }> {
+  /** The upstream's plain DNS port (dnsdist's Do53 face, the same packet cache as its DoH). */
+  get upstreamDnsPort(): number {
+    if (!this.#upstream) throw new Error("upstream not started");
+    return this.#upstream.dnsPort;
+  }
+
+  /**
+   * Starts knotd and the dnsdist DoH server in front of it (with a plain DNS face too, for the
+   * plain DNS rows' reference).
+   */
+  async startUpstream(): Promise<{ knotPort: number; dohPort: number; dnsPort: number }> {
     const work = this.options.work;
     Deno.mkdirSync(`${work}/knot-run`, { recursive: true });
     Deno.mkdirSync(`${work}/knot-db`, { recursive: true });
@@ -159,7 +184,11 @@ export class Lab {
     const knot = this.sup.spawn("knotd", "knotd", ["-c", `${work}/knot.conf`]);
     await waitForTcp(knotPort, 10_000, knot);
     const port = await freePort();
-    Deno.writeTextFileSync(`${work}/upstream.lua`, upstreamLua(this.#tls, port, knotPort));
+    const dnsPort = await freePort(true);
+    Deno.writeTextFileSync(
+      `${work}/upstream.lua`,
+      upstreamLua(this.#tls, port, knotPort, dnsPort),
+    );
     const dnsdist = this.#dnsdist("upstream-dnsdist", `${work}/upstream.lua`);
     await waitUntilAnswering(
       "upstream dnsdist (DoH)",
@@ -167,8 +196,36 @@ export class Lab {
       15_000,
       dnsdist,
     );
-    this.#upstream = { dnsdist, knot, port };
-    return { knotPort, dohPort: port };
+    this.#upstream = { dnsdist, knot, port, dnsPort };
+    return { knotPort, dohPort: port, dnsPort };
+  }
+
+  /**
+   * Starts the runtime's floor for plain DNS: `bare_udp_server.ts`, a Deno UDP loop that flips
+   * each query's header and sends it back (no DNS work), run with the bridge's V8 flags.
+   */
+  async startBareUdp(): Promise<Target> {
+    const port = await freePort(true);
+    const proc = this.sup.spawn("bare-udp", Deno.execPath(), [
+      "run",
+      ...SHIPPED_RUNTIME_FLAGS,
+      "-A",
+      "scripts/bench/bare_udp_server.ts",
+      String(port),
+    ], { cwd: this.options.repo });
+    await waitUntilAnswering(
+      "bare UDP loop",
+      async () => {
+        const a = await udpQuery(port, this.names[0]);
+        // It answers with the query itself (QR set): dress it as an answer for the probe.
+        const dressed = a.slice();
+        dressed[7] = 1;
+        return dressed;
+      },
+      15_000,
+      proc,
+    );
+    return { proc, port, dnsPort: port };
   }
 
   /**
@@ -187,6 +244,10 @@ export class Lab {
     const dohPort = faces.doh ? await freePort() : undefined;
     if (dohPort !== undefined && this.features.httpOff.length === 0) {
       throw new Error("the bridge has no --http-listen option (no DoH face)");
+    }
+    const dnsPort = faces.dns ? await freePort(true) : undefined;
+    if (dnsPort !== undefined && !this.features.dnsListen) {
+      throw new Error("the bridge has no --dns-listen option (no plain DNS face)");
     }
     const args = [
       "run",
@@ -209,6 +270,9 @@ export class Lab {
       ...(dohPort === undefined
         ? this.features.httpOff
         : ["--http-listen", `127.0.0.1:${dohPort}`]),
+      ...(dnsPort === undefined
+        ? []
+        : ["--dns-listen", `127.0.0.1:${dnsPort}`, ...this.features.dnsListen!.rrlOff]),
       ...this.features.always,
       ...extra,
       ...this.options.bridgeArgs,
@@ -219,9 +283,11 @@ export class Lab {
       () => dotQuery(port, this.pki.caPem, this.names[1]),
       30_000,
       proc,
+      faces.readyPollMs,
     );
     if (dohPort !== undefined) await this.#waitForDoh("bridge (DoH face)", dohPort, proc);
-    return { proc, port, dohPort };
+    if (dnsPort !== undefined) await this.#waitForDns("bridge (plain DNS face)", dnsPort, proc);
+    return { proc, port, dohPort, dnsPort };
   }
 
   /**
@@ -231,9 +297,15 @@ export class Lab {
   async startPeer(cache: boolean, faces: Faces = {}): Promise<Target> {
     const port = await freePort();
     const dohPort = faces.doh ? await freePort() : undefined;
-    const name = `peer${cache ? "-cached" : ""}${faces.doh ? "-doh" : ""}`;
+    const dnsPort = faces.dns ? await freePort(true) : undefined;
+    const name = `peer${cache ? "-cached" : ""}${faces.doh ? "-doh" : ""}${
+      faces.dns ? "-dns" : ""
+    }`;
     const path = `${this.options.work}/${name}.lua`;
-    Deno.writeTextFileSync(path, peerLua(this.#tls, port, this.upstreamPort, cache, dohPort));
+    Deno.writeTextFileSync(
+      path,
+      peerLua(this.#tls, port, this.upstreamPort, cache, dohPort, dnsPort),
+    );
     const proc = this.#dnsdist(name, path);
     await waitUntilAnswering(
       "dnsdist peer",
@@ -242,7 +314,12 @@ export class Lab {
       proc,
     );
     if (dohPort !== undefined) await this.#waitForDoh("dnsdist peer (DoH)", dohPort, proc);
-    return { proc, port, dohPort };
+    if (dnsPort !== undefined) await this.#waitForDns("dnsdist peer (Do53)", dnsPort, proc);
+    return { proc, port, dohPort, dnsPort };
+  }
+
+  #waitForDns(what: string, port: number, proc: Proc): Promise<void> {
+    return waitUntilAnswering(what, () => udpQuery(port, this.names[1]), 15_000, proc);
   }
 
   #waitForDoh(what: string, port: number, proc: Proc): Promise<void> {

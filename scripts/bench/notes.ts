@@ -5,14 +5,14 @@
  * @module
  */
 import type { BudgetRow } from "./measure.ts";
-import { isDot, type Options, TABLE_MODES } from "./options.ts";
+import { isDot, isPlain, MODES, type Options } from "./options.ts";
 import type { RunContext } from "./run_context.ts";
 
 /** The settings line of the report, one entry per part. */
 export function settingsOf(ctx: RunContext, threadCounts: string): string[] {
   const { o, lab, cacheArgs } = ctx;
   const dot = [...o.modes].some(isDot);
-  const allModes = o.modes.size === TABLE_MODES.length + 1;
+  const allModes = o.modes.size === MODES.length;
   return [
     ...(allModes ? [] : [`modes: ${[...o.modes].join(", ")} (--modes)`]),
     ...(dot
@@ -30,6 +30,13 @@ export function settingsOf(ctx: RunContext, threadCounts: string): string[] {
         `${o.dohStreams.join(" and -m ")} after a cache fill (each name once on each of ` +
         `max(16, 8 × threads) connections); fixed rate -c 1 -m 10 --rps ${o.rate}, ` +
         "like the upstream's h2load baseline",
+      ]
+      : []),
+    ...([...o.modes].some(isPlain)
+      ? [
+        `plain DNS: dnsperf over UDP (-m udp), the same two loads, at the bridge's --dns-listen ` +
+        "(--dns-rrl 0: the whole load comes from one address) and dnsdist's setLocal (Do53) " +
+        "face; the floor is scripts/bench/bare_udp_server.ts with the bridge's V8 flags",
       ]
       : []),
     ...(o.modes.has("oneshot")
@@ -152,6 +159,18 @@ export function explain(o: Options, m: Measurements): string[] {
         "processes take about half of the machine: compare the ratio and CPU µs/conn more " +
         "than the absolute rates. The bridge's native row is a second bridge with " +
         "--dot-server native.",
+    );
+  }
+  if ([...o.modes].some(isPlain)) {
+    notes.push(
+      "Plain DNS rows: dnsperf over UDP at the bridge's plain DNS face (--dns-listen, with " +
+        "--dns-rrl 0 since every query comes from 127.0.0.1) and at dnsdist's Do53 face " +
+        "(setLocal) of the same bridge configuration (DoH backend; packet cache for the cached " +
+        "rows). The floor row is a bare Deno UDP loop (scripts/bench/bare_udp_server.ts: " +
+        "receive into one buffer, copy, flip QR, send), the most a Deno process answers over " +
+        "UDP with no DNS work; the bridge's ratio to it is what its own work costs. Under " +
+        "--threads the bridge serves UDP on its first thread only (Deno's UDP sockets cannot " +
+        "share a port), so threaded plain DNS rows measure one thread's UDP.",
     );
   }
   if (o.targets.has("bridge") && o.bridgeThreads.some((n) => n > 1)) {

@@ -12,16 +12,23 @@ export const HELP = `Usage: deno task bench [options]
 Benchmarks dotbridge against dnsdist (both as DoT->DoH bridges) on 127.0.0.1.
 Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --profile).
 
-  --modes LIST          what to run, of bridging,cached,doh,oneshot,handshake,scale,idle
-                        (default all):
+  --modes LIST          what to run, of bridging,cached,doh,oneshot,handshake,
+                        dns-bridging,dns-cached,scale,idle,blocklist (default all but
+                        blocklist):
                         bridging, cached: DoT at saturation and at --rate (dnsperf);
+                        dns-bridging, dns-cached: plain DNS over UDP (dnsperf), against
+                        dnsdist's Do53 face, with a bare Deno UDP loop as the floor;
                         doh: the cached DoH face (h2load) at each --doh-streams shape and
                         at --rate; oneshot: one query per new connection (kdig), DoH and DoT;
                         handshake: new DoT connections per second, each a full TLS
                         handshake and one cached query;
                         scale: --idle-conns idle DoT connections under a load;
                         idle: memory with 0, --idle-conns/10 and --idle-conns idle DoT
-                        connections on each listener (RSS, smaps, heap snapshots).
+                        connections on each listener (RSS, smaps, heap snapshots);
+                        blocklist: a generated list of --blocklist-names domains: time
+                        until in force, RSS added, lookup cost, cached DoT QPS with and
+                        without it (interleaved), a reload at --rate (~2.5 min; with
+                        --targets bridge it runs alone).
                         The upstream's ceiling and dnsperf baseline run with bridging
                         or cached, its h2load baseline with doh. E.g. --modes
                         doh,oneshot takes ~1.5 minutes
@@ -53,6 +60,8 @@ Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --pro
   --handshake-workers N connections at a time in the handshake-rate runs, in total
                         (default 32)
   --handshake-procs N   client processes they are spread over (default 2)
+  --blocklist-names N   domains in the blocklist mode's list (default 1000000)
+  --blocklist-rounds N  with/without pairs of the blocklist mode (default 2)
   --bridge-arg ARG      extra option for the bridge (repeat for several words)
   --bridge-cache-args "ARGS"  options that turn on the bridge's cache (default: found in
                         the bridge's --help; while there is none, its cached rows are n/a)
@@ -63,30 +72,44 @@ Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --pro
   --write-docs          replace the <!-- bench:start --> ... <!-- bench:end --> block of
                         docs/benchmarks.md with the results (and deno fmt it)
   --keep                keep the work directory (configs, logs, dnsperf outputs)
-  --deadline S          hard limit for the whole run; then everything is stopped (default 440,
+  --deadline S          hard limit for the whole run; then everything is stopped (default 600,
                         plus an estimate of the extra runs for each --bridge-threads count
-                        past the first: ~2 min each at the default --duration). Runs that
+                        past the first: ~2 min each at the default --duration, and of the
+                        blocklist mode when asked for). Runs that
                         would end too near it are skipped, and the report says which
   --help
 `;
 
 /** `--deadline` for the default run (one bridge thread count). */
-export const DEFAULT_DEADLINE_S = 440;
+export const DEFAULT_DEADLINE_S = 600;
 
 /**
  * The table's modes, in order: DoT without and with caches, the cached DoH face, one-shots,
- * the handshake rate.
+ * the handshake rate, plain DNS over UDP without and with caches.
  */
-export const TABLE_MODES = ["bridging", "cached", "doh", "oneshot", "handshake"] as const;
+export const TABLE_MODES = [
+  "bridging",
+  "cached",
+  "doh",
+  "oneshot",
+  "handshake",
+  "dns-bridging",
+  "dns-cached",
+] as const;
 /** One mode of the tables. */
 export type TableMode = typeof TABLE_MODES[number];
 /** Everything `--modes` can name: the table's modes and the connection-scale run. */
-export const MODES = [...TABLE_MODES, "scale", "idle"] as const;
+export const MODES = [...TABLE_MODES, "scale", "idle", "blocklist"] as const;
+/** What runs without `--modes`: all but the blocklist mode. */
+export const DEFAULT_MODES: readonly Mode[] = MODES.filter((m) => m !== "blocklist");
 /** One part of the run `--modes` selects. */
 export type Mode = typeof MODES[number];
 
 /** True for the modes measured with dnsperf over DoT. */
 export const isDot = (mode: Mode): boolean => mode === "bridging" || mode === "cached";
+
+/** True for the modes measured with dnsperf over plain DNS (UDP). */
+export const isPlain = (mode: Mode): boolean => mode === "dns-bridging" || mode === "dns-cached";
 
 /** The parsed command line. */
 export interface Options {
@@ -119,6 +142,10 @@ export interface Options {
   handshakeProcs: number;
   bridgeArgs: string[];
   bridgeCacheArgs?: string[];
+  /** Domains in the blocklist mode's generated list. */
+  blocklistNames: number;
+  /** With/without pairs of bridges in the blocklist mode. */
+  blocklistRounds: number;
   profile: boolean;
   profileLoad: "saturation" | "rate";
   profileDuration: number;
@@ -174,7 +201,7 @@ export function jobLoadS(o: LoadKnobs, mode: TableMode, label: "bridge" | "peer"
 export function extraThreadCountS(o: LoadKnobs, modes: Iterable<Mode>): number {
   let s = 0;
   for (const m of modes) {
-    if (m !== "scale" && m !== "idle") {
+    if (m !== "scale" && m !== "idle" && m !== "blocklist") {
       s += jobLoadS(o, m, "bridge") + JOB_OVERHEAD_S + THREADS_OVERHEAD_S;
     }
   }
@@ -184,6 +211,14 @@ export function extraThreadCountS(o: LoadKnobs, modes: Iterable<Mode>): number {
 /** The connection-scale run: a bridge, opening the idle connections, the load. */
 export function scaleEstimateS(o: Pick<Options, "scaleDuration" | "idleConns">): number {
   return 10 + o.scaleDuration + (o.idleConns / 1000) * 1.5;
+}
+
+/**
+ * The blocklist mode: the list built twice here, `rounds` pairs of fresh cached bridges each
+ * with a saturation run, and two fixed-rate runs around a reload.
+ */
+export function blocklistEstimateS(o: Pick<Options, "duration" | "blocklistRounds">): number {
+  return 25 + o.blocklistRounds * 2 * (o.duration + 15) + 2 * o.duration + 10;
 }
 
 /** The profiled run: a bridge, a warm-up, the profile, perf report. */
@@ -212,6 +247,7 @@ export function idleEstimateS(o: Pick<Options, "idleConns">): number {
 /** Time kept back for the runs after the bridge and peer rows. */
 export function tailEstimateS(o: Options): number {
   return (runsScale(o) ? scaleEstimateS(o) : 0) + (runsIdle(o) ? idleEstimateS(o) : 0) +
+    (o.targets.has("bridge") && o.modes.has("blocklist") ? blocklistEstimateS(o) : 0) +
     (o.targets.has("bridge") && o.profile ? profileEstimateS(o) : 0);
 }
 
@@ -247,7 +283,7 @@ export function parseOptions(args: string[]): Options | undefined {
   const { values } = parseArgs({
     args,
     options: {
-      modes: { type: "string", default: MODES.join(",") },
+      modes: { type: "string", default: DEFAULT_MODES.join(",") },
       duration: { type: "string" },
       warmup: { type: "string" },
       quick: { type: "boolean", default: false },
@@ -271,6 +307,8 @@ export function parseOptions(args: string[]): Options | undefined {
       "handshake-workers": { type: "string", default: "32" },
       "handshake-procs": { type: "string", default: "2" },
       "bridge-arg": { type: "string", multiple: true, default: [] },
+      "blocklist-names": { type: "string", default: "1000000" },
+      "blocklist-rounds": { type: "string", default: "2" },
       "bridge-cache-args": { type: "string" },
       profile: { type: "boolean", default: false },
       "profile-load": { type: "string", default: "saturation" },
@@ -329,8 +367,10 @@ export function parseOptions(args: string[]): Options | undefined {
     throw new RangeError("--handshake-workers: at least one per --handshake-procs");
   }
   const knobs = { duration, warmup, dohDuration, dohStreams, oneshotRuns, handshakeDuration };
+  const blocklistRounds = num(values["blocklist-rounds"], 2, "blocklist-rounds", 1);
   const extraRunsS = targets.has("bridge")
-    ? (bridgeThreads.length - 1) * extraThreadCountS(knobs, modes)
+    ? (bridgeThreads.length - 1) * extraThreadCountS(knobs, modes) +
+      (modes.has("blocklist") ? blocklistEstimateS({ duration, blocklistRounds }) : 0)
     : 0;
   return {
     modes,
@@ -356,6 +396,8 @@ export function parseOptions(args: string[]): Options | undefined {
     handshakeWorkers,
     handshakeProcs,
     bridgeArgs: values["bridge-arg"],
+    blocklistNames: num(values["blocklist-names"], 1_000_000, "blocklist-names", 1),
+    blocklistRounds,
     bridgeCacheArgs: values["bridge-cache-args"]?.split(/\s+/).filter(Boolean),
     profile: values.profile,
     profileLoad,
@@ -370,10 +412,13 @@ export function parseOptions(args: string[]): Options | undefined {
 /** The programs a run of these options starts (kdig only for the one-shots, and so on). */
 export function requiredTools(o: Pick<Options, "modes" | "profile">): string[] {
   const dot = [...o.modes].some(isDot);
+  const plain = [...o.modes].some(isPlain);
   return [
     "knotd",
     "dnsdist",
-    ...(dot || o.modes.has("scale") || o.profile ? ["dnsperf"] : []),
+    ...(dot || plain || o.modes.has("scale") || o.modes.has("blocklist") || o.profile
+      ? ["dnsperf"]
+      : []),
     ...(dot || o.modes.has("doh") ? ["h2load"] : []),
     ...(o.modes.has("oneshot") ? ["kdig"] : []),
   ];

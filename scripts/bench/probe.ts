@@ -1,6 +1,7 @@
 /**
  * Readiness probes: one real query over DoT or DoH, with certificate verification against the
- * bench CA, retried until the server answers NOERROR with an answer or the deadline passes.
+ * bench CA, or over plain DNS (UDP), retried until the server answers NOERROR with an answer or
+ * the deadline passes.
  *
  * @module
  */
@@ -66,6 +67,28 @@ export async function dohQuery(
   }
 }
 
+/** One plain DNS exchange over UDP; returns the answer message. */
+export async function udpQuery(port: number, name: string, timeoutMs = 2_000): Promise<Uint8Array> {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const timer = setTimeout(() => socket.close(), timeoutMs);
+  try {
+    await socket.send(encodeQuery(name, 1, 0x4242), {
+      transport: "udp",
+      hostname: "127.0.0.1",
+      port,
+    });
+    const [answer] = await socket.receive();
+    return answer;
+  } finally {
+    clearTimeout(timer);
+    try {
+      socket.close();
+    } catch {
+      // closed by the timer
+    }
+  }
+}
+
 /** True for a NOERROR answer with at least one answer record. */
 export function answered(message: Uint8Array): boolean {
   return message.length >= 12 && (message[3] & 0x0f) === 0 && ((message[6] << 8) | message[7]) > 0;
@@ -81,6 +104,7 @@ export async function waitUntilAnswering(
   query: () => Promise<Uint8Array>,
   deadlineMs: number,
   proc?: Proc,
+  pollMs = 200,
 ): Promise<void> {
   const deadline = Date.now() + deadlineMs;
   let last = "no attempt";
@@ -93,7 +117,7 @@ export async function waitUntilAnswering(
     } catch (e) {
       last = (e as Error).message;
     }
-    await sleep(200);
+    await sleep(pollMs);
   }
   throw new Error(`${what} did not answer within ${deadlineMs} ms (last: ${last})`);
 }

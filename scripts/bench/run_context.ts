@@ -19,6 +19,9 @@ export interface Loads {
   sat: Omit<DnsperfOptions, "port">;
   /** dnsperf over DoT at the fixed `--rate`. */
   rate: Omit<DnsperfOptions, "port">;
+  /** The same two loads over plain DNS (UDP), for the plain DNS modes. */
+  udpSat: Omit<DnsperfOptions, "port">;
+  udpRate: Omit<DnsperfOptions, "port">;
   /** E.g. "saturation 16c×1000q". */
   satMode: string;
   /** E.g. "1000 QPS". */
@@ -40,9 +43,12 @@ export function loadsOf(o: Options, lab: Lab): Loads {
     outstanding: o.outstanding,
     seconds: o.duration,
   };
+  const rate = { ...sat, clients: o.rateConnections, outstanding: 100, qps: o.rate };
   return {
     sat,
-    rate: { ...sat, clients: o.rateConnections, outstanding: 100, qps: o.rate },
+    rate,
+    udpSat: { ...sat, mode: "udp" },
+    udpRate: { ...rate, mode: "udp" },
     satMode: `saturation ${o.connections}c×${o.outstanding}q`,
     rateMode: `${o.rate} QPS`,
     dohSatModes: o.dohStreams.map((m) => `h2load GET ${o.dohConnections}×${m}`),
@@ -83,6 +89,8 @@ export const MODE_TITLE: Record<TableMode, string> = {
   doh: "cached DoH face",
   oneshot: "one-shot",
   handshake: "handshake rate",
+  "dns-bridging": "plain DNS bridging",
+  "dns-cached": "plain DNS cached",
 };
 
 /** One started target and what is measured on it in one mode. */
@@ -120,16 +128,20 @@ export function targetName(ctx: RunContext, job: Job): string {
 /** The mode column of a DoT or DoH-face job's rows, in the order the job returns them. */
 export function modeNames(ctx: RunContext, mode: TableMode): string[] {
   const { loads } = ctx;
-  return mode === "doh"
-    ? [...loads.dohSatModes, loads.dohRateMode].map((load) => `${MODE_TITLE.doh}, ${load}`)
-    : [`${mode}, ${loads.satMode}`, `${mode}, ${loads.rateMode}`];
+  if (mode === "doh") {
+    return [...loads.dohSatModes, loads.dohRateMode].map((load) => `${MODE_TITLE.doh}, ${load}`);
+  }
+  const title = mode === "dns-bridging" || mode === "dns-cached" ? MODE_TITLE[mode] : mode;
+  return [`${title}, ${loads.satMode}`, `${title}, ${loads.rateMode}`];
 }
 
 /** The bridge's options for a job: its cache (or none), threads, then `extra`. */
 export function bridgeArgs(ctx: RunContext, job: Job, extra: string[] = []): string[] {
   const { features } = ctx.lab;
   return [
-    ...(job.mode === "bridging" ? features.cacheOff : ctx.cacheArgs!),
+    ...(job.mode === "bridging" || job.mode === "dns-bridging"
+      ? features.cacheOff
+      : ctx.cacheArgs!),
     ...(features.threads ? ["--threads", String(job.threads)] : []),
     ...extra,
   ];

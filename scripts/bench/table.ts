@@ -12,6 +12,7 @@ import { fmtMs, fmtNum, fmtRatio, markdownTable } from "./markdown.ts";
 import type { BudgetRow, FigureRow } from "./measure.ts";
 import type { OneShotRow } from "./oneshot.ts";
 import type { ScaleResult } from "./scale.ts";
+import { type BlocklistResult, renderBlocklist } from "./blocklist.ts";
 
 /** Latency the bridge (or the peer) adds over querying the DoH upstream directly. */
 export interface AddedLatency {
@@ -35,6 +36,8 @@ export interface BenchReport {
   scale?: ScaleResult;
   /** The idle-memory run, one entry per listener. */
   idle?: IdleResult[];
+  /** The blocklist mode's run. */
+  blocklist?: BlocklistResult;
   notes: string[];
   commands: string[];
   profile?: string;
@@ -380,6 +383,7 @@ export function renderReport(r: BenchReport, brief = false): string {
     out.push("");
   }
   if (r.idle && r.idle.length > 0) out.push(...renderIdle(r.idle), "");
+  if (r.blocklist) out.push(...renderBlocklist(r.blocklist));
   if (!brief && r.budget.length > 0) {
     out.push("Where the machine's CPU went during each measured run (CPU seconds):", "");
     out.push(markdownTable(

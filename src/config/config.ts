@@ -23,6 +23,7 @@ export type OptionName = Option["name"];
 export type ValueOf<O extends OptionSpec> = O extends
   { kind: "enum"; choices: readonly (infer C)[] } ? C
   : O extends { kind: "list"; format: "host-ip" } ? Readonly<Record<string, string>>
+  : O extends { kind: "list"; format: "route" } ? Readonly<Record<string, readonly string[]>>
   : O extends { kind: "list" } ? readonly string[]
   : O extends { kind: "int" | "duration" } ? number
   : O extends { kind: "bool" } ? boolean
@@ -84,6 +85,12 @@ export function fitsOption(spec: OptionSpec, value: unknown): boolean {
       if (spec.format === "host-ip") {
         return typeof value === "object" && value !== null && !Array.isArray(value) &&
           Object.values(value).every((v) => typeof v === "string");
+      }
+      if (spec.format === "route") {
+        return typeof value === "object" && value !== null && !Array.isArray(value) &&
+          Object.values(value).every((v) =>
+            Array.isArray(v) && v.length > 0 && v.every((u) => typeof u === "string")
+          );
       }
       return Array.isArray(value) && value.every((v) => typeof v === "string");
   }

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { PRIVATE_RANGES } from "../net/private_ranges.ts";
+
 /** The kinds of value a key takes. */
 export type OptionKind = "string" | "int" | "duration" | "bool" | "list" | "address" | "enum";
 
@@ -15,8 +17,10 @@ export type OptionKind = "string" | "int" | "duration" | "bool" | "list" | "addr
  * - `certificate`: the served certificate (`cert`, `key`, the development one's `state-dir`)
  * - `dot`: the DoT face (listener, server, timeouts, connection limits)
  * - `doh`: the DoH face (listener, TLS, server, proxy header, JSON API)
- * - `upstream`: where queries go and how (URLs, strategy, CA, method, transport, timers,
- *   bootstrap, health checks)
+ * - `dns`: the plain DNS face (UDP and TCP listener, UDP answer size, who may use it, response
+ *   rate limiting)
+ * - `upstream`: where queries go and how (URLs, strategy, routes by name, CA, method, transport,
+ *   timers, bootstrap, health checks)
  * - `resolver`: the policy in front of the upstreams (query budget, cache, ACL, rate limit,
  *   tenants, local records, client subnet)
  * - `log`, `metrics`
@@ -26,6 +30,7 @@ export type ConfigGroup =
   | "certificate"
   | "dot"
   | "doh"
+  | "dns"
   | "upstream"
   | "resolver"
   | "log"
@@ -34,7 +39,7 @@ export type ConfigGroup =
 
 /** Checks (and for `host-ip`, a shape) beyond the kind: each item, for lists. */
 export type OptionFormat =
-  /** An upstream URL (`https://`, `tls://`, `quic://`, or `http://` on loopback). */
+  /** An upstream URL (`https://`, `tls://`, `quic://`, `udp://`, `tcp://`, or `http://` on loopback). */
   | "url"
   /** An address or CIDR range. */
   | "cidr"
@@ -45,7 +50,14 @@ export type OptionFormat =
   /** A Redis URL: `redis://` or `rediss://`, a host, an optional port and database number. */
   | "redis-url"
   /** A secret: long enough (`MIN_SECRET_BYTES`), and never repeated in an error or a log. */
-  | "secret";
+  | "secret"
+  /** A blocklist or allowlist: a file path, or an `https://` URL (`http://` on loopback). */
+  | "list-source"
+  /**
+   * `SUFFIX=URL[,URL...]`; an item without `SUFFIX=` adds a URL to the route before it. The
+   * list becomes a map from the lower-cased suffix (no final dot) to its upstream URLs.
+   */
+  | "route";
 
 /** One configuration key. */
 export interface OptionSpec {
@@ -132,6 +144,66 @@ export const OPTION_TABLE = [
     meta: "HOST:PORT|off",
     help: "DNS-over-QUIC (RFC 9250) listen address, UDP (use 0.0.0.0:853 in production); off: none",
   },
+  // --- plain DNS face (issue 21) ---
+  {
+    name: "dns-listen",
+    group: "dns",
+    field: "listen",
+    kind: "address",
+    default: "off",
+    allowOff: true,
+    meta: "HOST:PORT|off",
+    help: "plain DNS (RFC 1035, UDP and TCP on one port) listen address, e.g. 0.0.0.0:53; " +
+      "answers only --dns-default-allow unless --allow is set; off: none",
+  },
+  {
+    name: "dns-default-allow",
+    group: "dns",
+    field: "defaultAllow",
+    kind: "list",
+    format: "cidr",
+    default: PRIVATE_RANGES.join(","),
+    meta: "CIDR",
+    help: "without --allow, the plain DNS face answers only these clients (loopback, RFC 1918, " +
+      "RFC 6598, ULA, link-local) and refuses others (REFUSED; TCP: closed); --allow " +
+      "replaces it (repeatable)",
+  },
+  {
+    name: "dns-max-udp-size",
+    group: "dns",
+    field: "maxUdpSize",
+    kind: "int",
+    default: "1232",
+    min: 512,
+    max: 4096,
+    meta: "BYTES",
+    help: "largest UDP answer, whatever EDNS size a client asks for (512 without EDNS); larger " +
+      "ones go out truncated (TC) and the client retries over TCP",
+  },
+  {
+    name: "dns-rrl",
+    group: "dns",
+    field: "rrlRate",
+    kind: "int",
+    default: "200",
+    min: 0,
+    meta: "N",
+    help: "UDP answers per second to one network (IPv4 /24, IPv6 /56), against reflection; " +
+      "past it they are dropped or slip as truncated (0: off)",
+  },
+  {
+    name: "dns-rrl-slip",
+    group: "dns",
+    field: "rrlSlip",
+    kind: "int",
+    default: "2",
+    min: 0,
+    max: 10,
+    meta: "N",
+    help: "past --dns-rrl, every Nth answer is sent truncated (TC: the client retries over TCP) " +
+      "and the others dropped (1: all truncated; 0: all dropped)",
+  },
+  // --- end plain DNS face ---
   {
     name: "http-tls",
     group: "doh",
@@ -200,7 +272,7 @@ export const OPTION_TABLE = [
     default: DEFAULT_UPSTREAMS.join(","),
     meta: "URL",
     help:
-      "upstream: DoH https://host/path, DoT tls://host[:port][?pin=...][#name] or DoQ quic://host[:port][#name] (repeatable)",
+      "upstream: DoH https://host/path, DoT tls://host[:port][?pin=...][#name], DoQ quic://host[:port][#name], or plain DNS udp://IP[:port] or tcp://IP[:port] (repeatable)",
   },
   {
     name: "upstream-strategy",
@@ -211,6 +283,19 @@ export const OPTION_TABLE = [
     default: "failover",
     help: "how queries are spread over several upstreams",
   },
+  // --- routes by name (issue 21) ---
+  {
+    name: "route",
+    group: "upstream",
+    field: "routes",
+    kind: "list",
+    format: "route",
+    meta: "SUFFIX=URL[,URL]",
+    help: "send names under SUFFIX (e.g. lan, 168.192.in-addr.arpa) to these upstreams instead " +
+      "(longest suffix wins; same forms as --upstream plus udp://IP[:port], tcp://IP[:port]; " +
+      "repeatable)",
+  },
+  // --- end routes by name ---
   {
     name: "upstream-ca",
     group: "upstream",
@@ -388,6 +473,78 @@ export const OPTION_TABLE = [
     meta: "FILE",
     help: "hosts or zone file answered without an upstream (reloaded on change)",
   },
+  // Blocklists and allowlists (docs/filtering.md).
+  {
+    name: "blocklist",
+    group: "resolver",
+    field: "blocklists",
+    kind: "list",
+    format: "list-source",
+    meta: "SOURCE",
+    help: "names to block, with their subdomains: a file (reloaded on change) or an http(s):// " +
+      "URL (refreshed); hosts, plain, Adblock (||name^) or RPZ format (repeatable)",
+  },
+  {
+    name: "allowlist",
+    group: "resolver",
+    field: "allowlists",
+    kind: "list",
+    format: "list-source",
+    meta: "SOURCE",
+    help: "names never blocked, with their subdomains, whatever the blocklists say; sources " +
+      "as --blocklist (repeatable)",
+  },
+  {
+    name: "block-response",
+    group: "resolver",
+    field: "blockResponse",
+    kind: "enum",
+    choices: ["nxdomain", "nodata", "null", "refused"],
+    default: "nxdomain",
+    help: "what a blocked query gets, with EDE 15 (Blocked); null: 0.0.0.0 and :: for A and " +
+      "AAAA, NODATA for other types",
+  },
+  {
+    name: "block-ttl",
+    group: "resolver",
+    field: "blockTtlMs",
+    kind: "duration",
+    default: "60s",
+    min: 0,
+    max: 86_400_000,
+    help: "TTL of blocked answers (and of their SOA, for negative caching)",
+  },
+  {
+    name: "blocklist-refresh",
+    group: "resolver",
+    field: "blocklistRefreshMs",
+    kind: "duration",
+    default: "24h",
+    min: 60_000,
+    help: "fetch URL lists again this often (If-None-Match, If-Modified-Since); a failed " +
+      "fetch keeps the last good copy, also kept in --state-dir for restarts without network",
+  },
+  {
+    name: "blocklist-max-bytes",
+    group: "resolver",
+    field: "blocklistMaxBytes",
+    kind: "int",
+    default: "67108864",
+    min: 1024,
+    meta: "BYTES",
+    help: "largest list accepted from a URL or a file; a larger one is refused (the last good " +
+      "copy stays)",
+  },
+  {
+    name: "blocklist-timeout",
+    group: "resolver",
+    field: "blocklistTimeoutMs",
+    kind: "duration",
+    default: "60s",
+    min: 1000,
+    help: "longest a URL list may take to download",
+  },
+  // End of blocklists and allowlists.
   {
     name: "ddr-name",
     group: "resolver",
@@ -675,7 +832,7 @@ export const OPTION_TABLE = [
     kind: "string",
     default: ".dotbridge",
     meta: "DIR",
-    help: "where the development certificate is kept",
+    help: "where the development certificate and the last good copy of each URL list are kept",
   },
   {
     name: "log-level",

@@ -8,6 +8,7 @@ import ipaddr from "ipaddr.js";
 import { MIN_SECRET_BYTES } from "../cache/signer.ts";
 import { canonicalName, ipv4Bytes, ipv6Bytes } from "../records/record.ts";
 import { parseDoqUrl, parseDotUrl } from "../upstream/dot_url.ts";
+import { isPlainUrl, parsePlainUrl } from "../upstream/plain_url.ts";
 import { type Config, isConfig, type ListenAddress, type OptionName } from "./config.ts";
 import { envName, flagSyntax, OPTIONS, type OptionSpec } from "./options.ts";
 import { messageOf } from "../errors/message_of.ts";
@@ -235,6 +236,10 @@ function convertList(spec: OptionSpec, list: string[], from: string): unknown {
       return checkCidrs(list, from);
     case "host-ip":
       return parseBootstrap(list, from);
+    case "list-source":
+      return list.map((source) => checkListSource(source, from));
+    case "route":
+      return parseRoutes(list, from);
     default:
       return list;
   }
@@ -288,12 +293,95 @@ export function checkSecret(text: string, from: string): string {
 }
 
 /**
- * Checks one upstream URL: `https://`, `tls://` (RFC 8310 form), `quic://` (RFC 9250) or
- * `http://` on loopback.
+ * Checks a blocklist or allowlist source: an `https://` URL (`http://` only on loopback, as a
+ * list fetched in the clear could be altered on the way), or else a file path. The message
+ * never repeats the URL's query (it may hold a token).
+ *
+ * @throws {ConfigError} naming `from`
+ */
+export function checkListSource(source: string, from: string): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) return source;
+  let u: URL;
+  try {
+    u = new URL(source);
+  } catch {
+    throw new ConfigError(from, "is not a URL (https://host/path) or a file path");
+  }
+  const loopback = u.hostname === "localhost" || u.hostname === "127.0.0.1" ||
+    u.hostname === "[::1]";
+  if (u.protocol !== "https:" && !(u.protocol === "http:" && loopback)) {
+    throw new ConfigError(
+      from,
+      `"${u.protocol}//${u.host}" must be https:// (http:// only on loopback) or a file path`,
+    );
+  }
+  return source;
+}
+
+/**
+ * Parses routes by name: items `SUFFIX=URL`, each item without `SUFFIX=` (no `=` before any `:`
+ * or `/`) adding a URL to the route before it, so `lan=udp://10.0.0.1,tcp://10.0.0.1` is one
+ * route with two upstreams. Suffixes are DNS names (lower-cased, no final dot), each given once;
+ * every URL is checked as `--upstream` checks it.
+ *
+ * @throws {ConfigError} naming `from`
+ *
+ * @example
+ * ```ts
+ * parseRoutes(["lan=udp://192.168.1.1", "168.192.in-addr.arpa=udp://192.168.1.1"], "--route");
+ * // { lan: ["udp://192.168.1.1"], "168.192.in-addr.arpa": ["udp://192.168.1.1"] }
+ * ```
+ */
+export function parseRoutes(
+  list: readonly string[],
+  from: string,
+): Record<string, readonly string[]> {
+  const routes: Record<string, string[]> = {};
+  let current: string[] | undefined;
+  for (const item of list) {
+    const m = /^([^=:/]*)=(.*)$/.exec(item.trim());
+    if (!m) {
+      if (!current) {
+        throw new ConfigError(
+          from,
+          `"${item}" is not SUFFIX=UPSTREAM (e.g. lan=udp://192.168.1.1)`,
+        );
+      }
+      current.push(checkUpstream(item.trim(), from));
+      continue;
+    }
+    const suffix = canonicalName(m[1].trim());
+    if (!suffix) {
+      throw new ConfigError(
+        from,
+        `"${m[1]}" is not a domain name suffix (the root is --upstream's, not a route's)`,
+      );
+    }
+    if (Object.hasOwn(routes, suffix)) {
+      throw new ConfigError(from, `"${suffix}" is routed twice (list every upstream in one route)`);
+    }
+    const url = m[2].trim();
+    if (!url) throw new ConfigError(from, `"${item}" names no upstream`);
+    current = routes[suffix] = [checkUpstream(url, from)];
+  }
+  return routes;
+}
+
+/**
+ * Checks one upstream URL: `https://`, `tls://` (RFC 8310 form), `quic://` (RFC 9250),
+ * `udp://` or `tcp://` (plain DNS, by IP address), or `http://` on loopback.
  *
  * @throws {ConfigError} naming `from`
  */
 export function checkUpstream(url: string, from: string): string {
+  if (isPlainUrl(url)) {
+    try {
+      parsePlainUrl(url);
+    } catch (e) {
+      throw new ConfigError(from, messageOf(e));
+    }
+    return url;
+  }
   if (/^tls:/i.test(url)) {
     try {
       parseDotUrl(url);
@@ -321,7 +409,8 @@ export function checkUpstream(url: string, from: string): string {
   if (u.protocol !== "https:" && !(u.protocol === "http:" && loopback)) {
     throw new ConfigError(
       from,
-      `"${u.protocol}//${u.host}" must be https://, tls:// or quic:// (http:// only on loopback)`,
+      `"${u.protocol}//${u.host}" must be https://, tls://, quic://, udp:// or tcp:// ` +
+        "(http:// only on loopback)",
     );
   }
   if (u.hash) throw new ConfigError(from, `a DoH URL has no #fragment`);
@@ -408,7 +497,7 @@ function checkTogether(config: Config): void {
   }
   if (upstream.upstreamTransport === "fetch") {
     for (const url of upstream.upstreams) {
-      if (/^(tls|quic):/i.test(url)) continue;
+      if (/^(tls|quic|udp|tcp):/i.test(url)) continue;
       const host = new URL(url).hostname.toLowerCase();
       if (upstream.bootstrap[host]) {
         throw new ConfigError(

@@ -12,22 +12,44 @@
  *       "upstream-strategy": "failover",
  *       "cache": true,
  *       "local-records": "/etc/dotbridge/kids.hosts",
- *       "allow": ["192.168.1.0/24", "2001:db8:1::/48"]
+ *       "allow": ["192.168.1.0/24", "2001:db8:1::/48"],
+ *       "blocklist": ["https://lists.example/ads.txt", "/etc/dotbridge/kids-extra.txt"],
+ *       "allowlist": ["/etc/dotbridge/kids-allow.txt"],
+ *       "block-response": "null",
+ *       "block-ttl": "5m"
  *     },
- *     "work": { "upstream": ["tls://10.0.0.53#dns.corp.example"], "id": "9y65g5srsm",
- *               "query-log": false }
+ *     "work": {
+ *       "upstream": ["https://dns.example/dns-query"],
+ *       "routes": { "corp.example": ["tls://10.0.0.53#dns.corp.example"] },
+ *       "id": "9y65g5srsm",
+ *       "query-log": false
+ *     }
  *   }
  * }
  * ```
+ *
+ * `"routes"` sends names under a suffix to other upstreams (split DNS), as `--route` does for
+ * the global policy; a tenant without it uses the global routes, and `"routes": {}` none.
  *
  * A client chooses a tenant by a selector (the SNI's first label, the DoH path, an EDNS option):
  * the tenant's `"id"` when it has one, else its name. With an id the name selects nothing: the
  * name stays the operator's (metric labels, the `"default"` key), the id is what clients are
  * given. `"allow"` limits the clients that may use a tenant, however they choose it.
+ * `"blocklist"`, `"allowlist"`, `"block-response"` and `"block-ttl"` replace the global
+ * `--blocklist`, `--allowlist`, `--block-response` and `--block-ttl` for the tenant; left out,
+ * the global ones apply (`"blocklist": []` turns blocking off for it).
  *
  * @module
  */
-import { checkCidrs, checkUpstream, ConfigError } from "./parse.ts";
+import {
+  checkCidrs,
+  checkListSource,
+  checkUpstream,
+  ConfigError,
+  parseDuration,
+  parseRoutes,
+} from "./parse.ts";
+import { BLOCK_RESPONSES, type BlockResponse, MAX_BLOCK_TTL } from "../filter/blocked_answer.ts";
 import { messageOf } from "../errors/message_of.ts";
 
 /** One tenant's policy. */
@@ -47,6 +69,17 @@ export interface TenantSpec {
   readonly localRecords?: string;
   /** False: this tenant's queries stay out of the query log (`"query-log": false`). */
   readonly queryLog: boolean;
+  // Filtering (docs/filtering.md): each unset means the global setting.
+  /** Blocklist sources (file paths, URLs); `[]`: none. */
+  readonly blocklists?: readonly string[];
+  /** Allowlist sources; `[]`: none. */
+  readonly allowlists?: readonly string[];
+  /** What a blocked query gets. */
+  readonly blockResponse?: BlockResponse;
+  /** TTL of blocked answers, in milliseconds. */
+  readonly blockTtlMs?: number;
+  /** Routes by name (suffix → upstream URLs); unset: the global `--route`s. */
+  readonly routes?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** The parsed tenants file. */
@@ -60,6 +93,8 @@ const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** An id: one DNS label (it may be an SNI label) and a path segment, too long to guess. */
 const ID = /^[a-z0-9]{8,63}$/;
 const STRATEGIES = ["failover", "round-robin", "fastest", "race"] as const;
+/** A tenant's filtering keys (`filterKeys` reads them). */
+const FILTER_KEYS = ["blocklist", "allowlist", "block-response", "block-ttl"];
 const KEYS = new Set([
   "upstream",
   "upstream-strategy",
@@ -68,6 +103,8 @@ const KEYS = new Set([
   "id",
   "allow",
   "query-log",
+  ...FILTER_KEYS,
+  "routes",
 ]);
 
 /**
@@ -161,6 +198,9 @@ export function parseTenants(text: string, origin: string): TenantsConfig {
         "must list one or more addresses or CIDR ranges (leave it out to allow every client)",
       );
     }
+    const routes = spec.routes === undefined
+      ? undefined
+      : tenantRoutes(spec.routes, `${where}."routes"`);
     tenants.set(name, {
       name,
       selector: (id as string | undefined) ?? name,
@@ -171,6 +211,8 @@ export function parseTenants(text: string, origin: string): TenantsConfig {
       cache,
       localRecords: localRecords as string | undefined,
       queryLog,
+      ...filterKeys(spec, where),
+      routes,
     });
   }
   checkIds(tenants, origin);
@@ -181,6 +223,75 @@ export function parseTenants(text: string, origin: string): TenantsConfig {
     }
   }
   return { defaultTenant: defaultTenant as string | undefined, tenants };
+}
+
+/** A tenant's filtering keys, checked: lists of sources, a block response, a block TTL. */
+function filterKeys(
+  spec: Record<string, unknown>,
+  where: string,
+): Pick<TenantSpec, "blocklists" | "allowlists" | "blockResponse" | "blockTtlMs"> {
+  const sources = (key: string): string[] | undefined => {
+    const value = typeof spec[key] === "string" ? [spec[key]] : spec[key];
+    if (value === undefined) return undefined;
+    if (!Array.isArray(value) || !value.every((v) => typeof v === "string" && v !== "")) {
+      throw new ConfigError(`${where}."${key}"`, "must list file paths or URLs ([] for none)");
+    }
+    return value.map((v) => checkListSource(v, `${where}."${key}"`));
+  };
+  const response = spec["block-response"];
+  if (response !== undefined && !BLOCK_RESPONSES.includes(response as BlockResponse)) {
+    throw new ConfigError(
+      `${where}."block-response"`,
+      `"${response}" is not one of ${BLOCK_RESPONSES.join(", ")}`,
+    );
+  }
+  const ttl = spec["block-ttl"];
+  let blockTtlMs: number | undefined;
+  if (ttl !== undefined) {
+    blockTtlMs = typeof ttl === "number" && Number.isInteger(ttl)
+      ? ttl * 1000
+      : typeof ttl === "string"
+      ? parseDuration(ttl)
+      : undefined;
+    if (blockTtlMs === undefined || blockTtlMs < 0 || blockTtlMs > MAX_BLOCK_TTL * 1000) {
+      throw new ConfigError(
+        `${where}."block-ttl"`,
+        `must be a duration up to 24h ("60s") or whole seconds`,
+      );
+    }
+  }
+  return {
+    blocklists: sources("blocklist"),
+    allowlists: sources("allowlist"),
+    blockResponse: response as BlockResponse | undefined,
+    blockTtlMs,
+  };
+}
+
+/**
+ * A tenant's `"routes"`: an object of suffixes to an upstream URL or a list of them, checked as
+ * `--route` is.
+ */
+function tenantRoutes(value: unknown, where: string): Record<string, readonly string[]> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ConfigError(
+      where,
+      'must be an object of suffixes to upstreams, e.g. {"lan": ' +
+        '["udp://192.168.1.1"]}',
+    );
+  }
+  const items: string[] = [];
+  for (const [suffix, urls] of Object.entries(value)) {
+    const list = typeof urls === "string" ? [urls] : urls;
+    if (!Array.isArray(list) || list.length === 0 || !list.every((u) => typeof u === "string")) {
+      throw new ConfigError(`${where}."${suffix}"`, "needs one or more upstream URLs");
+    }
+    if (/[=:/]/.test(suffix)) {
+      throw new ConfigError(`${where}."${suffix}"`, "is not a domain name suffix");
+    }
+    items.push(`${suffix}=${list[0]}`, ...list.slice(1));
+  }
+  return parseRoutes(items, where);
 }
 
 /** Ids are unique and none is a tenant's name (an id must select one tenant, by itself). */

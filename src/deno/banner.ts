@@ -13,6 +13,8 @@ export interface BannerSource {
   readonly doh?: { readonly addr: { hostname: string; port: number }; readonly tls: boolean };
   /** The DoQ face (single-thread bridges; with threads it runs on the first one). */
   readonly doq?: { readonly addr: { hostname: string; port: number } };
+  /** The plain DNS face, when on. */
+  readonly dns?: { readonly addr: { hostname: string; port: number } };
   readonly certificate: ServedCertificate;
   readonly metricsAddr?: { hostname: string; port: number };
   /** Serving threads, when more than one. */
@@ -86,6 +88,16 @@ export function banner(bridge: BannerSource, config: Config): string {
   if (bridge.doq) {
     const doq = bridge.doq.addr;
     lines.push(`dotbridge: DNS-over-QUIC on ${bracket(doq.hostname)}:${doq.port} (UDP, ALPN doq)`);
+  }
+  if (bridge.dns) {
+    const dns = bridge.dns.addr;
+    const who = config.resolver.allow.length > 0
+      ? "clients in --allow"
+      : "local clients only (--dns-default-allow; --allow to change)";
+    lines.push(
+      `dotbridge: plain DNS on ${bracket(dns.hostname)}:${dns.port} (UDP and TCP), ${who}`,
+      `  try: dig @${dialable(dns.hostname)} -p ${dns.port} example.com`,
+    );
   }
   if (bridge.metricsAddr) {
     const m = bridge.metricsAddr;

@@ -1,7 +1,8 @@
 /**
  * Wires the runtime-free engine to Deno as a few named start-up steps (`start/`): the
- * certificate, the upstream transports, the cache store (Redis), the resolver, then each face (DoT, DoH, DoQ, metrics) and
- * the certificate watch. Each step returns what it built and how to stop it; if one fails, the
+ * certificate, the upstream transports, the cache store (Redis), the filter lists, the resolver
+ * (then the lists' first loads), then each face (DoT, DoH, DoQ, plain DNS, metrics) and the
+ * certificate watch. Each step returns what it built and how to stop it; if one fails, the
  * ones before it are stopped in reverse order. `main.ts` calls this; so do the end-to-end tests.
  *
  * A new face is one file in `start/` and one line below.
@@ -14,6 +15,7 @@ import { type BridgeMetrics, createBridgeMetrics } from "../metrics/bridge.ts";
 import { queryObserver } from "../metrics/observer.ts";
 import type { Resolver } from "../resolver/build.ts";
 import { type DdrPorts, ddrPortsFromConfig } from "../resolver/ddr.ts";
+import type { DnsListener } from "./dns_listener.ts";
 import type { DohListener } from "./doh_listener.ts";
 import type { DoqListener } from "./doq_listener.ts";
 import type { DotListener } from "./dot_listener.ts";
@@ -21,11 +23,14 @@ import { startCacheStore } from "./start/cache_store.ts";
 import { startCertificate } from "./start/certificate.ts";
 import { startCertificateWatch } from "./start/certificate_watch.ts";
 import type { BridgeDeps, FaceContext, ServedCertificate } from "./start/context.ts";
+import { startDnsFace } from "./start/dns_face.ts";
 import { startDohFace } from "./start/doh_face.ts";
 import { startDoqFace } from "./start/doq_face.ts";
 import { startDotFace } from "./start/dot_face.ts";
 import { startMetricsFace } from "./start/metrics_face.ts";
 import { startResolver } from "./start/resolver.ts";
+import { filterListsLoaded, startFilterLists } from "./start/filter_lists.ts";
+import type { DenoFilterLists } from "./filter_lists.ts";
 import { Slot, StartUp } from "./start/steps.ts";
 import { startTransports } from "./start/transports.ts";
 import { type Observing, startObserve } from "./start/observe.ts";
@@ -55,6 +60,8 @@ export interface Bridge {
   readonly doh?: DohListener;
   /** The DoQ face; absent when `doq-listen` is `off`. */
   readonly doq?: DoqListener;
+  /** The plain DNS face; absent when `dns-listen` is `off` (the default). */
+  readonly dns?: DnsListener;
   readonly certificate: ServedCertificate;
   /** Every metric; `metrics.registry.render()` is the /metrics body. */
   readonly metrics: BridgeMetrics;
@@ -68,6 +75,8 @@ export interface Bridge {
   /** Readiness: a usable upstream in the default policy (`/ready`). */
   ready(): boolean;
   // --- end observe ---
+  /** The blocklists and allowlists (`refresh(source)` loads one again now). */
+  readonly filterLists: DenoFilterLists;
 }
 
 /** Gauges read the steps' results once they exist. */
@@ -76,6 +85,7 @@ function bridgeMetrics(
   doq: Slot<DoqListener>,
   resolver: Slot<Resolver>,
   observed: ObservedSources,
+  dns: Slot<DnsListener>,
 ): BridgeMetrics {
   return createBridgeMetrics({
     ...observed,
@@ -83,6 +93,9 @@ function bridgeMetrics(
       [{ face: "dot" }, dot.value?.connections ?? 0],
       ...(doq.value
         ? [[{ face: "doq" }, doq.value.connections] as [{ face: string }, number]]
+        : []),
+      ...(dns.value
+        ? [[{ face: "dns" }, dns.value.connections] as [{ face: string }, number]]
         : []),
     ],
     upstreamHealth: () => resolver.value?.health() ?? [],
@@ -103,6 +116,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
   const doqSlot = new Slot<DoqListener>();
   const resolverSlot = new Slot<Resolver>();
   const dohSlot = new Slot<DohListener>();
+  const dnsSlot = new Slot<DnsListener>();
   // DDR advertises the ports the faces bound (port 0 becomes a real one once they listen).
   const configured = ddrPortsFromConfig(config);
   const ddrPorts = (): DdrPorts => ({
@@ -119,6 +133,8 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
       ? dotSlot.value
       : face === "doh"
       ? dohSlot.value
+      : face === "dns"
+      ? dnsSlot.value
       : doqSlot.value;
     return listener && { address: listener.addr.hostname, port: listener.addr.port };
   };
@@ -138,7 +154,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     dnstapUp: () => observeSlot.value?.dnstapUp(),
   };
   // --- end observe ---
-  const metrics = bridgeMetrics(dotSlot, doqSlot, resolverSlot, observed);
+  const metrics = bridgeMetrics(dotSlot, doqSlot, resolverSlot, observed, dnsSlot);
 
   const certificate = certificateSlot.fill(
     await steps.step("certificate", () => startCertificate(config)),
@@ -157,6 +173,10 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
       () => startObserve(config, { deps, logger, metrics, local: faceAddresses }),
     ),
   );
+  const filterLists = await steps.step(
+    "filter lists",
+    () => startFilterLists(config, logger, metrics),
+  );
   const resolver = resolverSlot.fill(
     await steps.step(
       "resolver",
@@ -169,9 +189,11 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
           ddrPorts,
           traced: observing.tap !== undefined,
           onExchange: observing.report,
+          filterLists,
         }),
     ),
   );
+  await steps.step("filter lists loaded", () => filterListsLoaded(config, filterLists));
   const face: FaceContext = {
     config,
     deps,
@@ -187,6 +209,8 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
   if (doh) dohSlot.fill(doh);
   const doq = await steps.step("doq face", () => startDoqFace(face));
   if (doq) doqSlot.fill(doq);
+  const dns = await steps.step("dns face", () => startDnsFace(face));
+  if (dns) dnsSlot.fill(dns);
   const metricsListener = await steps.step("metrics listener", () => startMetricsFace(face));
   const watch = await steps.step(
     "certificate watch",
@@ -197,6 +221,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     dot,
     doh,
     doq,
+    dns,
     metrics,
     metricsAddr: metricsListener?.addr,
     certificate,
@@ -204,5 +229,6 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     shutdown: () => steps.stop(config.runtime.shutdownGraceMs),
     reopenLogs: () => observing.reopen(),
     ready: () => resolver.ready(),
+    filterLists,
   };
 }

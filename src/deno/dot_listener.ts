@@ -41,9 +41,9 @@ export interface DotListenerOptions extends ListenerGuards {
   tenantOf?: (servername: string) => string | undefined;
 }
 
-/** Where a node:tls socket keeps its session, for the shared listener functions. */
+/** Where a node socket keeps its session, for the shared listener functions. */
 const SESSION = Symbol("dotbridge.session");
-type SessionSocket = tls.TLSSocket & { [SESSION]: StreamSession };
+type SessionSocket = Socket & { [SESSION]: StreamSession };
 
 function onData(this: SessionSocket, chunk: Uint8Array): void {
   this[SESSION].receive(chunk);
@@ -58,11 +58,14 @@ function onClose(this: SessionSocket): void {
   this[SESSION].transportClosed();
 }
 
-/** A node:tls socket as a session's transport: methods, not one closure per connection. */
-class NodeTransport implements StreamTransport {
-  readonly #socket: tls.TLSSocket;
+/**
+ * A `node:net` socket (or a `node:tls` one) as a session's transport: methods, not one closure
+ * per connection. The plain DNS face's TCP listener uses it too.
+ */
+export class NodeTransport implements StreamTransport {
+  readonly #socket: Socket;
 
-  constructor(socket: tls.TLSSocket) {
+  constructor(socket: Socket) {
     this.#socket = socket;
   }
 
@@ -92,12 +95,25 @@ class NodeTransport implements StreamTransport {
   }
 }
 
-/** The sessions of one DoT listener, and the one timer that checks their deadlines. */
+/**
+ * Feeds a node socket's events to its session, with listener functions shared by every
+ * connection (node:events calls them with the socket as `this`, and the socket carries its
+ * session), so a connection costs no closures for them.
+ */
+export function attachSession(socket: Socket, session: StreamSession): void {
+  (socket as SessionSocket)[SESSION] = session;
+  socket.on("data", onData);
+  socket.on("end", onEnd);
+  socket.on("drain", onDrain);
+  socket.on("close", onClose);
+}
+
+/** The sessions of one stream listener, and the one timer that checks their deadlines. */
 export class DotSessions {
   readonly all = new Set<StreamSession>();
   readonly sweeper: Sweeper;
 
-  constructor(options: DotListenerOptions) {
+  constructor(options: Pick<DotListenerOptions, "idleTimeoutMs" | "frameTimeoutMs">) {
     this.sweeper = new Sweeper(
       tickFor(options.idleTimeoutMs ?? 10_000, options.frameTimeoutMs ?? 5_000),
     );
@@ -105,19 +121,25 @@ export class DotSessions {
 }
 
 /**
- * A DoT connection's query context. Its signal (aborted when the connection closes) is made on
- * first read, which the query path avoids: a query's deadline watches the connection through
- * {@linkcode watch} instead (see `AbortParent` in `async/deadline.ts`).
+ * A stream connection's query context (DoT, or plain DNS over TCP). Its signal (aborted when the
+ * connection closes) is made on first read, which the query path avoids: a query's deadline
+ * watches the connection through {@linkcode watch} instead (see `AbortParent` in
+ * `async/deadline.ts`).
  */
 class DotContext implements AbortParent {
-  readonly face = "dot" as const;
+  readonly face: "dot" | "dns";
   readonly client: { address: string; port?: number };
   readonly tenant: string | undefined;
   #abort: AbortController | undefined;
   #closed: Error | undefined;
   #watchers: AbortWatchers | undefined;
 
-  constructor(client: { address: string; port?: number }, tenant: string | undefined) {
+  constructor(
+    client: { address: string; port?: number },
+    tenant: string | undefined,
+    face: "dot" | "dns",
+  ) {
+    this.face = face;
     this.client = client;
     this.tenant = tenant;
   }
@@ -147,17 +169,31 @@ class DotContext implements AbortParent {
 }
 
 /**
- * Starts the query loop of one accepted DoT connection, the same for both listeners: the
- * processor's context (aborted when the connection closes), the limits, the close events and
- * logs. Adds the session to `sessions` and removes it when it ends.
+ * Starts the query loop of one accepted DoT connection, the same for both listeners (and for the
+ * plain DNS face's TCP, `who.face` "dns"): the processor's context (aborted when the connection
+ * closes), the limits, the close events and logs. Adds the session to `sessions` and removes it
+ * when it ends.
  */
 export function startDotSession(
   transport: StreamTransport,
-  options: DotListenerOptions,
+  options: Pick<
+    DotListenerOptions,
+    | "process"
+    | "maxInFlight"
+    | "maxFrameSize"
+    | "idleTimeoutMs"
+    | "frameTimeoutMs"
+    | "onEvent"
+    | "logger"
+  >,
   sessions: DotSessions,
-  who: { client: { address: string; port?: number }; tenant: string | undefined },
+  who: {
+    client: { address: string; port?: number };
+    tenant: string | undefined;
+    face?: "dot" | "dns";
+  },
 ): StreamSession {
-  const ctx = new DotContext(who.client, who.tenant);
+  const ctx = new DotContext(who.client, who.tenant, who.face ?? "dot");
   const session: StreamSession = new StreamSession(transport, {
     process: (message) => options.process(message, ctx),
     maxInFlight: options.maxInFlight,
@@ -266,15 +302,9 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
       client: front.clientOf(socket),
       tenant: servername && options.tenantOf ? options.tenantOf(servername) : undefined,
     });
-    (socket as SessionSocket)[SESSION] = session;
-    socket.on("data", onData);
-    socket.on("end", onEnd);
-    socket.on("drain", onDrain);
-    socket.on("close", onClose);
+    attachSession(socket, session);
     socket.on("error", onError);
   });
-  // One set of listener functions for every connection: node:events calls them with the socket
-  // as `this`, and the socket carries its session, so a connection costs no closures for them.
   function onError(this: tls.TLSSocket, error: Error): void {
     logger?.debug("socket error", { error: error.message });
   }

@@ -24,6 +24,8 @@ export type FromThread =
     type: "started";
     dot: { hostname: string; port: number };
     doh?: { hostname: string; port: number; tls: boolean };
+    /** The plain DNS face, and whether this thread serves its UDP. */
+    dns?: { hostname: string; port: number; udp: boolean };
     certificate: Bridge["certificate"];
   }
   | { type: "failed"; message: string; key?: string }
@@ -42,11 +44,14 @@ self.onmessage = async (event: MessageEvent<ToThread>) => {
           reusePort: true,
           sighup: false,
           metricsListener: false,
+          // Deno's UDP sockets cannot share a port: the first thread serves the plain face's UDP.
+          dnsUdp: message.index === 0,
         });
         post({
           type: "started",
           dot: bridge.dot.addr,
           doh: bridge.doh ? { ...bridge.doh.addr, tls: bridge.doh.tls } : undefined,
+          dns: bridge.dns ? { ...bridge.dns.addr, udp: bridge.dns.udp } : undefined,
           certificate: { ...bridge.certificate },
         });
       } catch (e) {

@@ -1,7 +1,10 @@
 /**
  * Serving on several threads: Deno runs JavaScript on one thread per isolate, so one bridge
  * tops out near one core. `--threads N` starts N Web Workers, each a whole bridge bound to the
- * same ports with SO_REUSEPORT (the kernel spreads connections over them); this main thread
+ * same ports with SO_REUSEPORT (the kernel spreads connections over them), but for the UDP ones:
+ * the DoQ face and the plain DNS face's UDP run on the first thread only (Deno's UDP sockets have
+ * no SO_REUSEPORT; `reuseAddress` is SO_REUSEADDR, which gives every datagram to the last socket
+ * bound instead of sharing them). This main thread
  * only starts them, prints the banner, serves the merged `/metrics`, forwards SIGHUP and drains
  * them on SIGTERM. Each thread has its own cache and upstream connections.
  *
@@ -21,6 +24,8 @@ import type { FromThread, ToThread } from "./thread_worker.ts";
 export interface Threads {
   readonly dot: { readonly addr: { hostname: string; port: number } };
   readonly doh?: { readonly addr: { hostname: string; port: number }; readonly tls: boolean };
+  /** The plain DNS face (its UDP on the first thread, its TCP on all). */
+  readonly dns?: { readonly addr: { hostname: string; port: number } };
   readonly certificate: ServedCertificate;
   readonly metricsAddr?: { hostname: string; port: number };
   readonly count: number;
@@ -104,6 +109,10 @@ export async function startThreads(config: Config, count: number): Promise<Threa
         ? { ...config.doh.httpListen!, port: first.doh.port }
         : config.doh.httpListen,
     },
+    dns: {
+      ...config.dns,
+      listen: first.dns ? { ...config.dns.listen!, port: first.dns.port } : config.dns.listen,
+    },
   };
   try {
     for (let i = 1; i < count; i++) {
@@ -153,6 +162,7 @@ export async function startThreads(config: Config, count: number): Promise<Threa
   return {
     dot: { addr: first.dot },
     doh: first.doh ? { addr: first.doh, tls: first.doh.tls } : undefined,
+    dns: first.dns ? { addr: first.dns } : undefined,
     certificate: { ...certificate, spkiPin: first.certificate.spkiPin },
     metricsAddr: metricsListener?.addr,
     count,

@@ -14,7 +14,8 @@ import tls from "node:tls";
 import { abortable } from "../async/abortable.ts";
 import type { Logger } from "../log/mod.ts";
 import { spkiPin } from "../pki/spki.ts";
-import type { ByteStream, StreamConnector, StreamTarget } from "../upstream/stream.ts";
+import type { StreamConnector, StreamTarget } from "../upstream/stream.ts";
+import { wrapSocket } from "./socket_stream.ts";
 
 /** Options of {@linkcode createTlsConnector}: the authentication policy of one upstream. */
 export interface TlsConnectorOptions {
@@ -98,100 +99,6 @@ function describe(target: StreamTarget): string {
   const host = target.hostname.includes(":") ? `[${target.hostname}]` : target.hostname;
   const name = target.servername === target.hostname ? "" : ` as "${target.servername}"`;
   return `TLS to ${host}:${target.port}${name}`;
-}
-
-/** Wraps an established TLS socket as a {@linkcode ByteStream}. */
-function wrapSocket(socket: tls.TLSSocket, highWaterMark: number, graceMs: number): ByteStream {
-  let lastError: Error | undefined;
-  let readDone = false;
-  const closed = new Promise<void>((resolve, reject) => {
-    socket.once("close", () => (lastError ? reject(lastError) : resolve()));
-  });
-  closed.catch(() => {}); // observed by whoever awaits it; never an unhandled rejection
-
-  const readable = new ReadableStream<Uint8Array>(
-    {
-      start(controller) {
-        socket.on("data", (chunk: Buffer) => {
-          if (readDone) return;
-          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-          if ((controller.desiredSize ?? 1) <= 0) socket.pause();
-        });
-        socket.on("error", (error: Error) => {
-          lastError ??= error;
-          if (readDone) return;
-          readDone = true;
-          controller.error(error);
-        });
-        const finish = () => {
-          if (readDone) return;
-          readDone = true;
-          if (lastError) controller.error(lastError);
-          else controller.close();
-        };
-        socket.once("end", finish);
-        socket.once("close", finish);
-      },
-      pull() {
-        if (socket.isPaused()) socket.resume();
-      },
-      cancel() {
-        readDone = true;
-        socket.destroy();
-      },
-    },
-    new ByteLengthQueuingStrategy({ highWaterMark }),
-  );
-
-  const writable = new WritableStream<Uint8Array>({
-    write(chunk) {
-      return new Promise<void>((resolve, reject) => {
-        if (socket.destroyed || !socket.writable) {
-          reject(lastError ?? new Error("write on a closed TLS connection"));
-          return;
-        }
-        // One chunk, one write: callers put a whole frame batch in a chunk.
-        if (socket.write(chunk)) {
-          resolve();
-          return;
-        }
-        const onDrain = () => {
-          cleanup();
-          resolve();
-        };
-        const onClose = () => {
-          cleanup();
-          reject(lastError ?? new Error("TLS connection closed while writing"));
-        };
-        const cleanup = () => {
-          socket.off("drain", onDrain);
-          socket.off("close", onClose);
-        };
-        socket.on("drain", onDrain);
-        socket.on("close", onClose);
-      });
-    },
-    close() {
-      socket.end();
-    },
-    abort() {
-      socket.destroy();
-    },
-  });
-
-  return {
-    readable,
-    writable,
-    closed,
-    close() {
-      if (!socket.destroyed) {
-        socket.end(); // close_notify and FIN; the server closes its side in turn
-        const force = setTimeout(() => socket.destroy(), graceMs);
-        socket.once("close", () => clearTimeout(force));
-      }
-      return closed.catch(() => {});
-    },
-  };
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The Deno edge's transports for upstreams: the bridge's own HTTP/2 client for DoH over HTTPS,
- * `fetch` for plain `http://` on loopback, `node:tls` for DoT, `Deno.connectQuic` for DoQ.
+ * `fetch` for plain `http://` on loopback, `node:tls` for DoT, `Deno.connectQuic` for DoQ,
+ * `node:net` and `Deno.listenDatagram` for plain DNS over TCP and UDP.
  *
  * @module
  */
@@ -10,7 +11,9 @@ import type { UpstreamFactories } from "../upstream/build.ts";
 import { type FetchLike, fetchTransport } from "../upstream/doh_transport.ts";
 import { createH2Transport } from "./h2_transport.ts";
 import { createQuicConnector } from "./quic_connector.ts";
+import { createTcpConnector } from "./tcp_connector.ts";
 import { createTlsConnector } from "./tls_connector.ts";
+import { createDatagramOpener } from "./udp_socket.ts";
 
 /** Upstream factories, the resolver's `upstreamFor` over them, and a `close` for their connections. */
 export interface Transports extends UpstreamFactories {
@@ -52,8 +55,11 @@ export function createTransports(
     const address = bootstrap[target.hostname.toLowerCase()];
     return address ? (t) => connect({ ...t, hostname: address }) : connect;
   };
+  // Plain DNS upstreams are given by address: no bootstrap.
+  const tcp = createTcpConnector();
+  const udp = createDatagramOpener();
   const withUpstreamFor = (f: UpstreamFactories & { close(): void }): Transports => {
-    const all = { doq, ...f };
+    const all = { doq, tcp: () => tcp, udp: () => udp, ...f };
     return { ...all, upstreamFor: upstreamsFrom(all) };
   };
   if (options.fetchFn) {

@@ -54,6 +54,8 @@ export const EdnsOptionCode = {
 export const EdeCode = {
   OTHER: 0,
   STALE_ANSWER: 3,
+  /** RFC 8914 §4.16: blocked by the resolver's own policy (a blocklist). */
+  BLOCKED: 15,
   PROHIBITED: 18,
   NO_REACHABLE_AUTHORITY: 22,
   NETWORK_ERROR: 23,

@@ -16,3 +16,4 @@ export * from "./writer.ts";
 export * from "./svcb.ts";
 export * from "./answer.ts";
 export * from "./media_type.ts";
+export * from "./truncate.ts";

@@ -188,6 +188,54 @@ export function createBridgeMetrics(sources: MetricSources = {}) {
       ),
     ),
     // --- end observe ---
+    // Blocklists and allowlists (src/filter/, the edges' list loaders).
+    blocked: registry.add(
+      new Counter(
+        "dotbridge_blocked_total",
+        "Queries answered as blocked, by tenant and by the list that blocked them.",
+        ["tenant", "list"],
+      ),
+    ),
+    filterListEntries: registry.add(
+      new Gauge(
+        "dotbridge_filter_list_entries",
+        "Distinct names in each blocklist or allowlist in force.",
+        ["list"],
+      ),
+    ),
+    filterListSkipped: registry.add(
+      new Gauge(
+        "dotbridge_filter_list_skipped_lines",
+        "Lines of each list's last load that were not understood or not supported.",
+        ["list"],
+      ),
+    ),
+    filterListLoaded: registry.add(
+      new Gauge(
+        "dotbridge_filter_list_last_refresh_timestamp_seconds",
+        "When each list was last loaded or confirmed unchanged (Unix time).",
+        ["list"],
+      ),
+    ),
+    filterListFailures: registry.add(
+      new Counter(
+        "dotbridge_filter_list_refresh_failures_total",
+        "Loads and refreshes of each list that failed (the previous copy stayed in force).",
+        ["list"],
+      ),
+    ),
+    // --- plain DNS face (issue 21) ---
+    dnsUdpAnswers: registry.add(
+      new Counter(
+        "dotbridge_dns_udp_answers_total",
+        "Plain DNS answers over UDP that did not go out as they were: truncated (larger than " +
+          "the client takes; it retries over TCP), rrl-slipped (past the response rate limit, " +
+          "sent empty and truncated), rrl-dropped (past it, not sent), busy-dropped (the " +
+          "query dropped unread, too many pending).",
+        ["event"],
+      ),
+    ),
+    // --- end plain DNS face ---
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * The resolver builder's reporting hooks, fed into the metric set: upstream exchanges into
- * `dotbridge_upstream_*`, cache events into `dotbridge_cache_events_total`. The builder takes the
- * hooks, never the metric set.
+ * `dotbridge_upstream_*`, cache events into `dotbridge_cache_events_total`, blocked queries into
+ * `dotbridge_blocked_total`. The builder takes the hooks, never the metric set.
  *
  * @module
  */
@@ -9,10 +9,12 @@ import type { CacheEvent } from "../cache/middleware.ts";
 import type { ExchangeReport } from "../upstream/instrumented.ts";
 import type { BridgeMetrics } from "./bridge.ts";
 
-/** The hooks `buildResolver` takes (`ResolverDeps.report`, `ResolverDeps.onCacheEvent`). */
+/** The hooks `buildResolver` takes (`ResolverDeps.report`, `ResolverDeps.onCacheEvent`, ...). */
 export interface ResolverHooks {
   readonly report: (r: ExchangeReport) => void;
   readonly onCacheEvent: (event: CacheEvent) => void;
+  /** `ResolverDeps.onBlocked`: into `dotbridge_blocked_total`. */
+  readonly onBlocked: (tenant: string, list: string) => void;
 }
 
 /**
@@ -32,6 +34,27 @@ export function resolverHooks(metrics: BridgeMetrics): ResolverHooks {
       if (!series) cache.set(event, series = metrics.cache.labels({ event }));
       series.inc();
     },
+    onBlocked: blockedCounter(metrics),
+  };
+}
+
+/**
+ * Counts blocked queries into bound series, one per tenant and list (both few).
+ *
+ * @example
+ * ```ts
+ * const onBlocked = blockedCounter(metrics); // ResolverDeps.onBlocked
+ * ```
+ */
+export function blockedCounter(
+  metrics: Pick<BridgeMetrics, "blocked">,
+): (tenant: string, list: string) => void {
+  const series = new Map<string, { inc(): void }>();
+  return (tenant, list) => {
+    const key = `${tenant}\n${list}`;
+    let count = series.get(key);
+    if (!count) series.set(key, count = metrics.blocked.labels({ tenant, list }));
+    count.inc();
   };
 }
 

@@ -6,8 +6,8 @@
 import type { Answer } from "../dns/answer.ts";
 import type { Query } from "../dns/query.ts";
 
-/** Which front door a query came through. */
-export type Face = "dot" | "doh" | "doq";
+/** Which front door a query came through: `dns` is plain DNS (UDP and TCP port 53). */
+export type Face = "dot" | "doh" | "doq" | "dns";
 
 /**
  * Where an answer came from, as the query log and dnstap tell it: `cache` (fresh), `stale`

@@ -5,8 +5,9 @@
  * core takes one narrow function per runtime piece, each edge supplies its own).
  *
  * ```
- * servfailOnError ⟶ deadline ⟶ ACL ⟶ rate limit ⟶ DDR ⟶ tenant router ⟶ policy
- * policy = local records ⟶ cache ⟶ upstream privacy rewrite ⟶ upstream (one or a group)
+ * servfailOnError ⟶ deadline ⟶ ACL ⟶ rate limit ⟶ plain DNS policy ⟶ DDR ⟶ tenant router ⟶ policy
+ * policy = local records ⟶ filter ⟶ cache ⟶ CNAME filter ⟶ upstream privacy rewrite ⟶ upstream
+ *          (one or a group, or routes by name over several)
  * ```
  *
  * @module
@@ -19,13 +20,19 @@ import type { CacheEvent } from "../cache/middleware.ts";
 import type { Logger } from "../log/mod.ts";
 import { buildUpstream, type UpstreamFactories, type UpstreamSpec } from "../upstream/build.ts";
 import type { Answer } from "../dns/answer.ts";
+import { NameRouter } from "../upstream/routes.ts";
+import { CidrSet } from "../net/cidr_set.ts";
+import { memoizedMembership, plainDnsPolicy } from "./plain_dns.ts";
 import type { ExchangeReport } from "../upstream/instrumented.ts";
 import type { Upstream } from "../upstream/types.ts";
 import { Acl, aclMiddleware } from "./acl.ts";
 import { ddrMiddleware, type DdrPorts } from "./ddr.ts";
 import { fromUpstream, servfailOnError, timeout, upstreamPrivacy } from "./middleware.ts";
 import { RateLimiter, rateLimitMiddleware } from "./ratelimit.ts";
-import type { PolicyOptions, ResolverOptions, TenantPolicies } from "./options.ts";
+import type { PolicyOptions, ResolverOptions, TenantPolicies, TenantPolicy } from "./options.ts";
+import { BlockedAnswers } from "../filter/blocked_answer.ts";
+import { cnameFilterMiddleware, filterMiddleware } from "../filter/middleware.ts";
+import { type FilterLists, FilterPolicy } from "../filter/policy.ts";
 import { type TenantRoute, tenantRouter, TenantTable } from "./tenants.ts";
 import { compose, type Handler, type Middleware, type QueryContext } from "../pipeline/types.ts";
 
@@ -94,6 +101,13 @@ export interface ResolverDeps {
   traced?: boolean;
   // --- end observe ---
   /**
+   * The blocklists and allowlists by source (the edge loads each once and keeps it current).
+   * Unset: filtering is off even where lists are configured (an edge that cannot load them).
+   */
+  filterLists?: FilterLists;
+  /** Told of every blocked query: the policy's tenant (`""`: global) and the list's name. */
+  onBlocked?: (tenant: string, list: string) => void;
+  /**
    * The ports of the faces that are on, for DDR (`--ddr-name`), read when answers are first made
    * and whenever asked again (faces bound to port 0 know theirs only once listening). Unset: DDR
    * is off even where names are configured (an edge with no faces of its own to advertise).
@@ -105,8 +119,16 @@ export interface ResolverDeps {
 export interface Resolver {
   readonly handler: Handler;
   readonly acl: Acl;
-  /** Every top-level upstream (the global one first, then one per tenant). */
+  /**
+   * Every top-level upstream (the global one first, then one per tenant), then each route's
+   * group once (shared by every policy that routes to it).
+   */
   readonly upstreams: readonly Upstream[];
+  /**
+   * Whether a client may use the plain DNS face: in `--dns-default-allow` when no `--allow` is
+   * set, else always (the ACL decides). For its TCP listener's accept.
+   */
+  readonly plainDnsAllows: (address: string) => boolean;
   /** Health of every upstream: each group member, and lone upstreams. */
   health(): { name: string; healthy: boolean }[];
   /**
@@ -137,6 +159,43 @@ function memoryStores(resolver: PolicyOptions): () => MemoryStore {
 /** An upstream that keeps health: groups (per member) and tracked lone upstreams. */
 interface WithHealth {
   health(): { name: string; healthy: boolean }[];
+}
+
+/** The filter's two stages of one policy: on query names above the cache, on CNAMEs below. */
+interface FilterStages {
+  readonly names: Middleware;
+  readonly cnames: Middleware;
+}
+
+/**
+ * The filter stages of one policy: the tenant's lists and block settings, each unset one taken
+ * from the global policy; `undefined` when the policy has no lists (or the edge loads none).
+ */
+function filterStages(
+  global: PolicyOptions,
+  tenant: { name: string; policy: TenantPolicy } | undefined,
+  deps: ResolverDeps,
+): FilterStages | undefined {
+  const lists = deps.filterLists;
+  const own = tenant?.policy;
+  const blocklists = own?.blocklists ?? global.blocklists ?? [];
+  const allowlists = own?.allowlists ?? global.allowlists ?? [];
+  if (!lists || blocklists.length + allowlists.length === 0) return undefined;
+  const label = tenant?.name ?? "";
+  const onBlocked = deps.onBlocked;
+  const options = {
+    policy: new FilterPolicy({
+      hasher: lists.hasher,
+      blocklists: blocklists.map((source) => lists.list(source)),
+      allowlists: allowlists.map((source) => lists.list(source)),
+    }),
+    answers: new BlockedAnswers(
+      own?.blockResponse ?? global.blockResponse ?? "nxdomain",
+      Math.floor((own?.blockTtlMs ?? global.blockTtlMs ?? 60_000) / 1000),
+    ),
+    onBlocked: onBlocked && ((list: string) => onBlocked(label, list)),
+  };
+  return { names: filterMiddleware(options), cnames: cnameFilterMiddleware(options) };
 }
 
 /** The health an upstream keeps; none for one that keeps none. */
@@ -174,17 +233,45 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
   // --- end observe ---
   const storeFor = deps.cacheStore ?? memoryStores(config.resolver);
 
+  // --- routes by name (issue 21) ---
+  /** Each route's group, by strategy and URLs: built once, shared by every policy. */
+  const routeGroups = new Map<string, Upstream>();
+  /** `fallback`, or a router over it and the spec's routes. */
+  function routed(spec: UpstreamSpec, fallback: Upstream): Upstream {
+    const routes = Object.entries(spec.routes ?? {});
+    if (routes.length === 0) return fallback;
+    return new NameRouter({
+      fallback,
+      routes: routes.map(([suffix, urls]) => {
+        const key = `${spec.upstreamStrategy} ${urls.join(" ")}`;
+        let group = routeGroups.get(key);
+        if (!group) {
+          group = deps.upstreamFor({ ...spec, upstreams: urls, routes: undefined }, {
+            logger,
+            report,
+          });
+          routeGroups.set(key, group);
+          upstreams.push(group);
+        }
+        return [suffix, group] as const;
+      }),
+    });
+  }
+  // --- end routes by name ---
+
   function policy(
     spec: UpstreamSpec,
     tenant: string | undefined,
     cacheOn: boolean,
     localRecords: string | undefined,
+    filter: FilterStages | undefined,
   ): Handler {
     const upstream = deps.upstreamFor(spec, { logger, report });
     upstreams.push(upstream);
     policyUpstreams.set(tenant, upstream);
     const layers: Middleware[] = [];
     if (localRecords && deps.localRecords) layers.push(deps.localRecords(localRecords, tenant));
+    if (filter) layers.push(filter.names);
     if (cacheOn) {
       layers.push(cacheMiddleware({
         store: storeFor(tenant),
@@ -198,8 +285,9 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
         tenantOf: () => tenant ?? "",
       }));
     }
+    if (filter) layers.push(filter.cnames);
     layers.push(upstreamPrivacy({ keepClientSubnet: config.resolver.keepClientSubnet }));
-    return compose(layers, fromUpstream(upstream, answeredBy));
+    return compose(layers, fromUpstream(routed(spec, upstream), answeredBy));
   }
 
   const tenantRoutes: TenantRoute[] = [];
@@ -211,18 +299,26 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
       undefined,
       config.resolver.cache,
       config.resolver.localRecords,
+      filterStages(config.resolver, undefined, deps),
     );
     for (const [name, t] of deps.tenants?.tenants ?? []) {
       const spec = {
         ...config.upstream,
         upstreams: t.upstreams,
         upstreamStrategy: t.upstreamStrategy,
+        routes: t.routes ?? config.upstream.routes,
       };
       tenantRoutes.push({
         name,
         selector: t.selector,
         allow: t.allow,
-        handler: policy(spec, name, config.resolver.cache && t.cache, t.localRecords),
+        handler: policy(
+          spec,
+          name,
+          config.resolver.cache && t.cache,
+          t.localRecords,
+          filterStages(config.resolver, { name, policy: t }, deps),
+        ),
       });
     }
     tenantTable = new TenantTable(tenantRoutes, deps.tenants?.defaultTenant);
@@ -245,6 +341,15 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
     });
     guards.push(rateLimitMiddleware(limiter));
   }
+  // --- plain DNS face (issue 21) ---
+  const defaultAllow = config.resolver.allow.length === 0 && config.dns
+    ? new CidrSet(config.dns.defaultAllow, "dns-default-allow")
+    : undefined;
+  const plainDnsAllows = defaultAllow
+    ? memoizedMembership((address) => defaultAllow.has(address))
+    : () => true;
+  guards.push(plainDnsPolicy({ mayUse: defaultAllow ? plainDnsAllows : undefined }));
+  // --- end plain DNS face ---
   if (config.resolver.ddrNames.length > 0 && deps.ddrPorts) {
     guards.push(ddrMiddleware({
       names: config.resolver.ddrNames,
@@ -265,6 +370,7 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
     handler: compose(guards, globalPolicy),
     acl,
     upstreams,
+    plainDnsAllows,
     tenantNames: new Set(tenantRoutes.map((t) => t.name)),
     tenantLabel: (ctx) => tenantTable.label(ctx),
     health: () => upstreams.flatMap(healthOf),

@@ -9,4 +9,5 @@ export * from "./processor.ts";
 export * from "./acl.ts";
 export * from "./ratelimit.ts";
 export * from "./tenants.ts";
+export * from "./plain_dns.ts";
 export * from "./build.ts";

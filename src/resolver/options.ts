@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { BlockResponse } from "../filter/blocked_answer.ts";
 import type { UpstreamSpec } from "../upstream/build.ts";
 
 /** The policy in front of the upstreams (`Config["resolver"]` satisfies it). */
@@ -42,6 +43,15 @@ export interface PolicyOptions {
   readonly tenantEdnsOption: number;
   /** What a query choosing an unknown or not-allowed tenant gets. */
   readonly unknownTenant: "refuse" | "default";
+  // Filtering (src/filter/): unset, as empty lists.
+  /** Blocklist sources (what `ResolverDeps.filterLists` takes); unset: none. */
+  readonly blocklists?: readonly string[];
+  /** Allowlist sources; unset: none. */
+  readonly allowlists?: readonly string[];
+  /** What a blocked query gets. Default `nxdomain`. */
+  readonly blockResponse?: BlockResponse;
+  /** TTL of blocked answers. Default 60 s. */
+  readonly blockTtlMs?: number;
 }
 
 /** One tenant's policy (`TenantSpec` from the tenants file satisfies it). */
@@ -54,6 +64,16 @@ export interface TenantPolicy {
   readonly upstreamStrategy: UpstreamSpec["upstreamStrategy"];
   readonly cache: boolean;
   readonly localRecords?: string;
+  // Filtering: each unset means the global policy's.
+  readonly blocklists?: readonly string[];
+  readonly allowlists?: readonly string[];
+  readonly blockResponse?: BlockResponse;
+  readonly blockTtlMs?: number;
+  /**
+   * Routes by name (suffix → upstream URLs) of this tenant; unset: the global `--route`s (so
+   * `{}` turns them off for it).
+   */
+  readonly routes?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** The tenants (`TenantsConfig` satisfies it). */
@@ -64,9 +84,17 @@ export interface TenantPolicies {
   readonly tenants: ReadonlyMap<string, TenantPolicy>;
 }
 
+/** The plain DNS face's policy (`Config["dns"]` satisfies it). */
+export interface PlainDnsOptions {
+  /** Without an `allow` list, only these clients (CIDR ranges) may use the plain face. */
+  readonly defaultAllow: readonly string[];
+}
+
 /** What {@linkcode buildResolver} is built from (`Config` satisfies it). */
 export interface ResolverOptions {
-  /** The global upstreams and how they are used. */
+  /** The global upstreams (and routes by name) and how they are used. */
   readonly upstream: UpstreamSpec;
   readonly resolver: PolicyOptions;
+  /** The plain DNS face's policy; unset: that face answers whoever the ACL lets through. */
+  readonly dns?: PlainDnsOptions;
 }

@@ -1,7 +1,7 @@
 /**
  * The face-side step around the pipeline: classify what the client sent, run the handler, and
- * shape the answer for this client (its EDNS choices: padding, keepalive, no OPT if it sent none).
- * Both faces (DoT and DoH) use it, so they answer the same bytes the same way.
+ * shape the answer for this client (its EDNS choices: padding, keepalive, no OPT if it sent none;
+ * over UDP, the size it can take). Every face uses it, so they answer the same bytes the same way.
  *
  * @module
  */
@@ -10,6 +10,7 @@ import { type Answer, answerWithOpt, errorAnswer, rewriteAnswerOptions } from ".
 import { HOP_BY_HOP_OPTIONS, keepaliveOption } from "../dns/edns.ts";
 import { headerRcode, type MessageInfo, type Question } from "../dns/message.ts";
 import { classifyQuery } from "../dns/query.ts";
+import { udpAnswer, udpAnswerLimit } from "../dns/truncate.ts";
 import type { Logger } from "../log/mod.ts";
 import type { AbortParent } from "../async/deadline.ts";
 import type { Handler, QueryContext, QueryTrace } from "../pipeline/types.ts";
@@ -34,6 +35,14 @@ export interface ProcessorOptions {
    * each query gets a {@linkcode QueryTrace} the stages fill in; unset, none is made.
    */
   tap?: QueryTap;
+  /**
+   * For UDP (the plain DNS face): the largest answer a client may get, however large an EDNS
+   * size it asks for. An answer over the client's size (512 bytes without EDNS, else its EDNS
+   * size up to this) goes out truncated (`src/dns/truncate.ts`). Unset: no limit (streams).
+   */
+  udpMaxSize?: number;
+  /** With `udpMaxSize`: told of each answer that went out truncated (metrics). */
+  onTruncated?: () => void;
 }
 
 /** One answered query, as the query log and dnstap see it. */
@@ -127,7 +136,7 @@ function traced(ctx: QueryContext): TracedContext {
  * ```
  */
 export function createProcessor(options: ProcessorOptions): Processor {
-  const { handler, logger } = options;
+  const { handler, logger, udpMaxSize } = options;
   const padBlock = options.responsePadBlock ?? PADDING_BLOCK.RESPONSE;
 
   /**
@@ -136,6 +145,14 @@ export function createProcessor(options: ProcessorOptions): Processor {
    * needs none is handed on as it is, with no new object.
    */
   function shape(answer: Answer, client: MessageInfo): Answer {
+    const shaped = shapeEdns(answer, client);
+    if (udpMaxSize === undefined) return shaped;
+    const sent = udpAnswer(shaped, udpAnswerLimit(client, udpMaxSize));
+    if (sent !== shaped) options.onTruncated?.();
+    return sent;
+  }
+
+  function shapeEdns(answer: Answer, client: MessageInfo): Answer {
     const { info } = answer;
     if (!client.opt) return info.opt ? answerWithOpt(answer, null) : answer;
     const wantsPadding = client.opt.options.some((o) => o.code === EdnsOptionCode.PADDING);

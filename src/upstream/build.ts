@@ -1,7 +1,8 @@
 /**
  * Builds the configured upstream — one server or a group — from URLs, with the runtime's
  * transports supplied by the edge. `https://` and `http://` become DoH upstreams, `tls://`
- * DoT upstreams, `quic://` DoQ upstreams (where the runtime has a QUIC client).
+ * DoT upstreams, `quic://` DoQ upstreams (where the runtime has a QUIC client), `udp://` and
+ * `tcp://` plain DNS upstreams (where the runtime has UDP sockets, and TCP).
  *
  * @module
  */
@@ -11,6 +12,8 @@ import type { DohTransport } from "./doh_transport.ts";
 import { DoqUpstream, type QuicConnector } from "./doq.ts";
 import { DotUpstream } from "./dot.ts";
 import { type DotUrl, parseDoqUrl, parseDotUrl } from "./dot_url.ts";
+import { parsePlainUrl, type PlainUrl } from "./plain_url.ts";
+import { type DatagramOpener, UdpUpstream } from "./udp.ts";
 import { FastestGroup } from "./fastest.ts";
 import { type GroupStrategy, UpstreamGroup } from "./group.ts";
 import { RaceGroup } from "./race.ts";
@@ -32,6 +35,11 @@ export interface UpstreamSpec {
   readonly attemptTimeoutMs: number;
   /** Background probe interval for failed group members; 0 or unset: none. */
   readonly healthCheckIntervalMs?: number;
+  /**
+   * Routes by name: suffix → the URLs of its own group (same strategy). `buildUpstream` builds
+   * `upstreams` only; the resolver builds each route's group once and routes over them.
+   */
+  readonly routes?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** How the runtime reaches upstreams. */
@@ -42,6 +50,10 @@ export interface UpstreamFactories {
   dot: (target: DotUrl) => StreamConnector;
   /** The QUIC connector for a DoQ upstream; unset where the runtime has no QUIC client. */
   doq?: (target: DotUrl) => QuicConnector;
+  /** Plain TCP to a `tcp://` upstream (and a `udp://` one's retries); unset where there is none. */
+  tcp?: (target: PlainUrl) => StreamConnector;
+  /** UDP sockets for a `udp://` upstream; unset where the runtime has no UDP (Workers). */
+  udp?: (target: PlainUrl) => DatagramOpener;
 }
 
 /**
@@ -77,6 +89,7 @@ export function buildUpstream(
         logger,
       });
     }
+    if (/^(udp|tcp):/i.test(url)) return plain(parsePlainUrl(url), nameOf);
     if (/^quic:/i.test(url)) {
       const target = parseDoqUrl(url);
       if (!factories.doq) {
@@ -96,6 +109,32 @@ export function buildUpstream(
       name: nameOf(redactUrl(url)),
       method: spec.dohMethod,
       transport: factories.doh(new URL(url)),
+    });
+  }
+  /** A `tcp://` upstream: the DoT machinery (pooled, pipelined) over plain TCP. */
+  function plainTcp(target: PlainUrl, name: string): Upstream {
+    if (!factories.tcp) throw new TypeError(`upstream ${target.display}: no TCP client here`);
+    return new DotUpstream({
+      hostname: target.hostname,
+      port: target.port,
+      name,
+      connect: factories.tcp(target),
+      logger,
+    });
+  }
+  function plain(target: PlainUrl, nameOf: (name: string) => string): Upstream {
+    const name = nameOf(target.display);
+    if (target.scheme === "tcp") return plainTcp(target, name);
+    if (!factories.udp) {
+      throw new TypeError(`upstream ${target.display}: udp:// needs UDP sockets (not in Workers)`);
+    }
+    return new UdpUpstream({
+      hostname: target.hostname,
+      port: target.port,
+      name,
+      open: factories.udp(target),
+      tcp: factories.tcp ? plainTcp({ ...target, scheme: "tcp" }, `${name} (tcp)`) : undefined,
+      logger,
     });
   }
   const onHealthChange = (member: string, healthy: boolean, error?: unknown) => {

@@ -1,5 +1,6 @@
 /**
- * Upstreams: the contract, DNS-over-HTTPS, DNS-over-TLS, groups, and the builder.
+ * Upstreams: the contract, DNS-over-HTTPS, DNS-over-TLS, plain DNS (UDP, TCP), groups, routes by
+ * name, and the builder.
  *
  * @module
  */
@@ -15,5 +16,8 @@ export * from "./race.ts";
 export * from "./stream.ts";
 export * from "./dot_url.ts";
 export * from "./dot.ts";
+export * from "./plain_url.ts";
+export * from "./udp.ts";
+export * from "./routes.ts";
 export * from "./build.ts";
 export * from "./instrumented.ts";

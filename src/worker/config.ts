@@ -28,6 +28,7 @@ import { socketsLimitation } from "./sockets_connector.ts";
 export const WORKER_KEYS: readonly string[] = [
   "upstream",
   "upstream-strategy",
+  "route",
   "doh-method",
   "upstream-cooldown",
   "attempt-timeout",
@@ -49,6 +50,14 @@ export const WORKER_KEYS: readonly string[] = [
   "log-level",
   "log-format",
   "log-queries",
+  // Blocklists and allowlists (src/worker/filter_lists.ts): https:// URLs or variables' names.
+  "blocklist",
+  "allowlist",
+  "block-response",
+  "block-ttl",
+  "blocklist-refresh",
+  "blocklist-max-bytes",
+  "blocklist-timeout",
 ];
 
 /** The Worker variable holding the tenants file's JSON text (a Worker has no files). */
@@ -144,6 +153,7 @@ export function parseWorkerConfig(env: Readonly<Record<string, unknown>>): Worke
   if (result.help) throw new Error("unreachable: no arguments, no help");
   const config = result.config;
   checkSockets(config.upstream.upstreams, config.origin.upstream);
+  for (const urls of Object.values(config.upstream.routes)) checkSockets(urls, config.origin.route);
   const tenants = texts[TENANTS_JSON_VAR] === undefined
     ? undefined
     : parseTenants(texts[TENANTS_JSON_VAR], TENANTS_JSON_VAR);
@@ -157,6 +167,7 @@ export function parseWorkerConfig(env: Readonly<Record<string, unknown>>): Worke
       );
     }
     checkSockets(t.upstreams, `${where}: "upstream"`);
+    for (const urls of Object.values(t.routes ?? {})) checkSockets(urls, `${where}: "routes"`);
   }
   const { tenantEdnsOption } = config.resolver;
   const tenantsWarning = tenants && guessableTenantsWarning(tenants, [
@@ -184,11 +195,17 @@ export function parseWorkerConfig(env: Readonly<Record<string, unknown>>): Worke
 }
 
 /**
- * Refuses DoT upstreams `cloudflare:sockets` cannot authenticate as the URL asks, and DoQ
- * upstreams (Workers have no QUIC client).
+ * Refuses DoT upstreams `cloudflare:sockets` cannot authenticate as the URL asks, DoQ upstreams
+ * (Workers have no QUIC client) and `udp://` ones (nor UDP sockets).
  */
 function checkSockets(upstreams: readonly string[], origin: string): void {
   for (const url of upstreams) {
+    if (/^udp:/i.test(url)) {
+      throw new ConfigError(
+        origin,
+        `${url}: Workers have no UDP sockets; use tcp:// for a plain DNS upstream`,
+      );
+    }
     if (/^quic:/i.test(url)) {
       throw new ConfigError(origin, `${url.split(/[?#]/)[0]}: Workers have no QUIC client (DoQ)`);
     }

@@ -1,7 +1,8 @@
 /// <reference types="./cloudflare_sockets.d.ts" />
 /**
  * The Worker side of a DoT upstream: a {@linkcode StreamConnector} over Cloudflare's
- * `cloudflare:sockets` `connect()` with `secureTransport: "on"`.
+ * `cloudflare:sockets` `connect()` with `secureTransport: "on"`; with `plain`, the same over
+ * plain TCP (`secureTransport: "off"`) for a `tcp://` upstream.
  *
  * `cloudflare:sockets` verifies the server's certificate against public roots for the name it
  * dials, and nothing else: it cannot authenticate another name than the one dialled
@@ -26,13 +27,15 @@ export interface SocketsSocket extends ByteStream {
 /** The `connect` of `cloudflare:sockets`, as far as this connector uses it. */
 export type SocketsConnect = (
   address: { hostname: string; port: number },
-  options: { secureTransport: "on"; allowHalfOpen: boolean },
+  options: { secureTransport: "on" | "off"; allowHalfOpen: boolean },
 ) => SocketsSocket;
 
 /** Options of {@linkcode createSocketsConnector}. */
 export interface SocketsConnectorOptions {
   /** The `connect` to use. Default: `connect` of `cloudflare:sockets`, imported on first use. */
   connect?: SocketsConnect;
+  /** Plain TCP (a `tcp://` upstream): no TLS, nothing authenticated. Default false. */
+  plain?: boolean;
 }
 
 /**
@@ -80,8 +83,8 @@ function importConnect(): Promise<SocketsConnect> {
   return imported;
 }
 
-function describe(target: StreamTarget): string {
-  return `TLS to ${urlHost(target.hostname)}:${target.port}`;
+function describeTarget(target: StreamTarget, plain: boolean): string {
+  return `${plain ? "TCP" : "TLS"} to ${urlHost(target.hostname)}:${target.port}`;
 }
 
 /**
@@ -103,8 +106,10 @@ function describe(target: StreamTarget): string {
 export function createSocketsConnector(options: SocketsConnectorOptions = {}): StreamConnector {
   const given = options.connect;
   const load = given ? () => Promise.resolve(given) : importConnect;
+  const plain = options.plain ?? false;
+  const describe = (target: StreamTarget) => describeTarget(target, plain);
   return async (target) => {
-    if (target.servername !== target.hostname) {
+    if (!plain && target.servername !== target.hostname) {
       throw new TypeError(
         `${describe(target)}: cloudflare:sockets cannot authenticate "${target.servername}"`,
       );
@@ -117,7 +122,7 @@ export function createSocketsConnector(options: SocketsConnectorOptions = {}): S
     try {
       socket = connect(
         { hostname: target.hostname, port: target.port },
-        { secureTransport: "on", allowHalfOpen: false },
+        { secureTransport: plain ? "off" : "on", allowHalfOpen: false },
       );
     } catch (e) {
       throw new Error(`${describe(target)}: ${messageOf(e)}`, { cause: e });

@@ -1,15 +1,16 @@
 /**
- * How a Worker reaches its upstreams: DoH through the Worker's `fetch`, DoT through
- * `cloudflare:sockets`, both built by the core's `buildUpstream` (so every strategy the Deno
- * edge has, the Worker has).
+ * How a Worker reaches its upstreams: DoH through the Worker's `fetch`, DoT and plain DNS over
+ * TCP (`tcp://`) through `cloudflare:sockets`, all built by the core's `buildUpstream` (so every
+ * strategy the Deno edge has, the Worker has). A Worker has no UDP: `udp://` is refused when the
+ * configuration is read (`config.ts`).
  *
  * One twist for DoT. In workerd an I/O object (a socket, a stream) belongs to the request that
  * opened it; another request that touches it fails ("Cannot perform I/O on behalf of a different
  * request"). A pooled `DotUpstream` kept for the isolate would do exactly that under concurrent
  * requests, so when the configuration has a `tls://` upstream the whole upstream is built per
  * exchange and closed after it: one TLS connection per DoH request, and group state (cool-downs,
- * round-robin turns, latency averages) that lasts one request. A DoH-only configuration is
- * built once per isolate and keeps its state.
+ * round-robin turns, latency averages) that lasts one request. The same holds for `tcp://`.
+ * A DoH-only configuration is built once per isolate and keeps its state.
  *
  * @module
  */
@@ -23,7 +24,7 @@ import { createSocketsConnector, type SocketsConnect } from "./sockets_connector
 export interface WorkerUpstreamDeps {
   /** For DoH upstreams. Default: the global `fetch`. */
   fetch?: FetchLike;
-  /** For DoT upstreams. Default: `connect` of `cloudflare:sockets`. */
+  /** For DoT and `tcp://` upstreams. Default: `connect` of `cloudflare:sockets`. */
   connect?: SocketsConnect;
 }
 
@@ -61,8 +62,9 @@ export function requestScopedUpstream(name: string, build: () => Upstream): Upst
 }
 
 /**
- * Builds the configured upstream for a Worker with `buildUpstream`: DoH over `fetch`, DoT over
- * `cloudflare:sockets`, and with any DoT upstream, built per exchange (see the module notes).
+ * Builds the configured upstream for a Worker with `buildUpstream`: DoH over `fetch`, DoT and
+ * `tcp://` over `cloudflare:sockets`, and with any of those, built per exchange (see the module
+ * notes).
  * It is the Worker's `upstreamFor` for `buildResolver` (`hooks` carry the logger and the
  * upstream metrics' report).
  *
@@ -81,9 +83,14 @@ export function buildWorkerUpstream(
   const fetchFn = deps.fetch ?? ((input, init) => fetch(input, init));
   const transport = fetchTransport(fetchFn);
   const connector = createSocketsConnector({ connect: deps.connect });
-  const factories: UpstreamFactories = { doh: () => transport, dot: () => connector };
+  const plain = createSocketsConnector({ connect: deps.connect, plain: true });
+  const factories: UpstreamFactories = {
+    doh: () => transport,
+    dot: () => connector,
+    tcp: () => plain,
+  };
   const build = () => buildUpstream(spec, factories, hooks.logger, hooks.report);
-  if (!spec.upstreams.some((url) => /^tls:/i.test(url))) return build();
+  if (!spec.upstreams.some((url) => /^(tls|tcp):/i.test(url))) return build();
   const first = build(); // builds connect lazily: this only learns the name
   first.close().catch(() => {});
   return requestScopedUpstream(first.name, build);

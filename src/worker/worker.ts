@@ -25,6 +25,7 @@ import { parseWorkerConfig, type WorkerConfig } from "./config.ts";
 import { workerLandingText } from "./landing.ts";
 import { localRecordsFromText } from "./local_records.ts";
 import { buildWorkerUpstream, type WorkerUpstreamDeps } from "./upstreams.ts";
+import { WorkerFilterLists } from "./filter_lists.ts";
 import { messageOf } from "../errors/message_of.ts";
 
 /** The Worker's env: `[vars]`, secrets and other bindings. Only `DOTBRIDGE_*` entries are read. */
@@ -52,6 +53,13 @@ export interface WorkerDeps extends WorkerUpstreamDeps {
   cacheStore?: CacheStore;
   /** Milliseconds clock for the cache and the rate limit. Default `Date.now`. */
   now?: () => number;
+  /**
+   * Where downloaded blocklists and allowlists are kept between isolates. Default: the Workers
+   * Cache API (`caches.default`) where there is one, else nowhere.
+   */
+  listCache?: WorkersCacheLike;
+  /** Fetches URL lists. Default: the global `fetch`. */
+  listFetch?: (input: string, init: RequestInit) => Promise<Response>;
 }
 
 /** A Worker module's default export. */
@@ -66,6 +74,8 @@ type State =
     readonly jsonApi: boolean;
     /** An allow or deny list is set: requests without a client address are refused. */
     readonly acl: boolean;
+    /** The blocklists and allowlists: a request waits for their first load. */
+    readonly lists: WorkerFilterLists;
   }
   | { readonly ok: false; readonly message: string };
 
@@ -116,6 +126,7 @@ function build(env: WorkerEnv, deps: WorkerDeps, log: WorkerLogSink): State {
     }
     if (config.tenantsWarning) logger.warn(`worker: ${config.tenantsWarning}`);
     const store = deps.cacheStore ?? defaultStore(config);
+    const lists = workerFilterLists(env, config, deps, logger, metrics);
     const resolver = buildResolver(config, {
       upstreamFor: (spec, hooks) => buildWorkerUpstream(spec, deps, hooks),
       cacheStore: () => store, // one store for every policy: keys carry the tenant
@@ -126,6 +137,7 @@ function build(env: WorkerEnv, deps: WorkerDeps, log: WorkerLogSink): State {
       localRecords: config.localRecordsText === undefined
         ? undefined
         : (source) => localRecordsFromText(config.localRecordsText!, source),
+      filterLists: lists,
     });
     health = () => resolver.health();
     const process = createProcessor({
@@ -149,12 +161,40 @@ function build(env: WorkerEnv, deps: WorkerDeps, log: WorkerLogSink): State {
       cache: config.resolver.cache ? store.name : "off",
       tenants: resolver.tenantNames.size,
     });
-    return { ok: true, app, jsonApi: config.doh.jsonApi, acl: !resolver.acl.open };
+    return { ok: true, app, jsonApi: config.doh.jsonApi, acl: !resolver.acl.open, lists };
   } catch (e) {
     const message = `configuration error: ${oneLine(messageOf(e))}`;
     log("error", `dotbridge: ${message}`);
     return { ok: false, message };
   }
+}
+
+/** The Worker's lists: downloads kept in `deps.listCache` or `caches.default`, metrics fed. */
+function workerFilterLists(
+  env: WorkerEnv,
+  config: WorkerConfig,
+  deps: WorkerDeps,
+  logger: Logger,
+  metrics: ReturnType<typeof createBridgeMetrics>,
+): WorkerFilterLists {
+  const caches = (globalThis as { caches?: { default?: WorkersCacheLike } }).caches;
+  const { resolver } = config;
+  return new WorkerFilterLists({
+    env,
+    cache: deps.listCache ?? caches?.default,
+    fetch: deps.listFetch,
+    refreshMs: resolver.blocklistRefreshMs,
+    maxBytes: resolver.blocklistMaxBytes,
+    timeoutMs: resolver.blocklistTimeoutMs,
+    logger,
+    now: deps.now,
+    onLoaded: (list, entries, skipped) => {
+      metrics.filterListEntries.set({ list }, entries);
+      metrics.filterListSkipped.set({ list }, skipped);
+      metrics.filterListLoaded.set({ list }, (deps.now ?? Date.now)() / 1000);
+    },
+    onFailed: (list) => metrics.filterListFailures.inc({ list }),
+  });
 }
 
 /**
@@ -186,7 +226,7 @@ export function createWorker(deps: WorkerDeps = {}): DotbridgeWorker {
   }
 
   return {
-    fetch(request, env) {
+    async fetch(request, env, ctx) {
       const state = stateFor(env ?? {});
       if (!state.ok) {
         return Promise.resolve(
@@ -212,7 +252,11 @@ export function createWorker(deps: WorkerDeps = {}): DotbridgeWorker {
           toResponse(errorReply(403, "no client address (CF-Connecting-IP)")),
         );
       }
-      return Promise.resolve(state.app.fetch(request, { remoteAddr }));
+      if (dohPath) {
+        const loading = state.lists.ready(ctx);
+        if (loading) await loading;
+      }
+      return state.app.fetch(request, { remoteAddr });
     },
   };
 }

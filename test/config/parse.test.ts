@@ -545,7 +545,8 @@ describe("parseConfig errors name the key as the user spelled it", () => {
         name: "an http:// upstream off loopback",
         sources: { args: ["--upstream", "http://dns.example/dns-query"] },
         prefix: "--upstream: ",
-        more: /must be https:\/\/, tls:\/\/ or quic:\/\/ \(http:\/\/ only on loopback\)/,
+        more:
+          /must be https:\/\/, tls:\/\/, quic:\/\/, udp:\/\/ or tcp:\/\/ \(http:\/\/ only on loopback\)/,
       },
       {
         name: "an http:// upstream on a LAN address, from the environment",
@@ -886,5 +887,49 @@ describe("parseConfig cache bounds", () => {
     expect(configError({ args: ["--cache-max-entry-bytes", "100"] }).message).toBe(
       "--cache-max-entry-bytes: must be at least 512",
     );
+  });
+});
+
+describe("blocklist and allowlist options", () => {
+  const config = (args: string[]) => {
+    const r = parseConfig({ args, env: {} });
+    if (r.help) throw new Error("help");
+    return r.config;
+  };
+
+  it("defaults to no lists, NXDOMAIN, 60 s, a daily refresh, 64 MiB and 60 s", () => {
+    const { resolver } = config([]);
+    expect(resolver).toMatchObject({
+      blocklists: [],
+      allowlists: [],
+      blockResponse: "nxdomain",
+      blockTtlMs: 60_000,
+      blocklistRefreshMs: 86_400_000,
+      blocklistMaxBytes: 67_108_864,
+      blocklistTimeoutMs: 60_000,
+    });
+  });
+
+  it("repeats --blocklist and takes files, https:// URLs and http:// on loopback", () => {
+    const { resolver } = config([
+      "--blocklist",
+      "/etc/ads.txt",
+      "--blocklist=https://lists.example/hosts",
+      "--allowlist",
+      "http://127.0.0.1:8080/allow.txt",
+    ]);
+    expect(resolver.blocklists).toEqual(["/etc/ads.txt", "https://lists.example/hosts"]);
+    expect(resolver.allowlists).toEqual(["http://127.0.0.1:8080/allow.txt"]);
+  });
+
+  it("refuses a list fetched in the clear from elsewhere, naming the key, not the query", () => {
+    expect(() => config(["--blocklist", "http://lists.example/a?token=s3cret"])).toThrow(
+      /^--blocklist: "http:\/\/lists\.example" must be https:\/\/ \(http:\/\/ only on loopback\)/,
+    );
+    expect(() => config(["--blocklist", "http://lists.example/a?token=s3cret"])).not.toThrow(
+      /s3cret/,
+    );
+    expect(() => config(["--block-response", "drop"])).toThrow(/^--block-response: "drop"/);
+    expect(() => config(["--blocklist-refresh", "10s"])).toThrow(/^--blocklist-refresh: must be/);
   });
 });

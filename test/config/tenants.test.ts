@@ -128,12 +128,59 @@ describe("parseTenants", () => {
       /^t\.json: "a"\."allow": "10\.0\.0\.0\/33" is not an address or CIDR range$/,
     ],
     [
+      "routes that are a list",
+      '{"tenants":{"a":{"upstream":"https://a/q","routes":["lan=udp://10.0.0.1"]}}}',
+      /^t\.json: "a"\."routes": must be an object of suffixes to upstreams/,
+    ],
+    [
+      "a route without upstreams",
+      '{"tenants":{"a":{"upstream":"https://a/q","routes":{"lan":[]}}}}',
+      /^t\.json: "a"\."routes"\."lan": needs one or more upstream URLs$/,
+    ],
+    [
+      "a route to a plain DNS upstream by name",
+      '{"tenants":{"a":{"upstream":"https://a/q","routes":{"lan":"udp://router.lan"}}}}',
+      /^t\.json: "a"\."routes": .*is not an IP address/,
+    ],
+    [
+      "a route whose suffix is no name",
+      '{"tenants":{"a":{"upstream":"https://a/q","routes":{"a/b":"udp://10.0.0.1"}}}}',
+      /^t\.json: "a"\."routes"\."a\/b": is not a domain name suffix$/,
+    ],
+    [
       "a default that is not a tenant",
       '{"default":"b","tenants":{"a":{"upstream":"https://a/q"}}}',
       /"default": must name a tenant/,
     ],
   ])("names the key for %s", (_what, text, message) => {
     expect(() => parseTenants(text, "t.json")).toThrow(message);
+  });
+});
+
+describe("tenants' routes", () => {
+  it("reads routes by name (a URL or a list each), canonical suffixes; unset when absent", () => {
+    const t = parseTenants(
+      JSON.stringify({
+        tenants: {
+          home: {
+            upstream: "https://a.example/dns-query",
+            routes: {
+              "Lan.": "udp://192.168.1.1",
+              "168.192.in-addr.arpa": ["udp://192.168.1.1", "tcp://192.168.1.1"],
+            },
+          },
+          guest: { upstream: "https://a.example/dns-query", routes: {} },
+          kids: { upstream: "https://a.example/dns-query" },
+        },
+      }),
+      "t.json",
+    );
+    expect(t.tenants.get("home")?.routes).toEqual({
+      lan: ["udp://192.168.1.1"],
+      "168.192.in-addr.arpa": ["udp://192.168.1.1", "tcp://192.168.1.1"],
+    });
+    expect(t.tenants.get("guest")?.routes).toEqual({});
+    expect(t.tenants.get("kids")?.routes).toBeUndefined();
   });
 });
 
@@ -182,5 +229,44 @@ describe("tenantFromServerName", () => {
     ["9y65g5srsm.dot.example.net", "dot.example.net", "9y65g5srsm"],
   ])("%s under %s is %s", (name, domain, tenant) => {
     expect(tenantFromServerName(name, domain)).toBe(tenant);
+  });
+});
+
+describe("a tenant's blocklists and allowlists", () => {
+  const tenant = (extra: Record<string, unknown>) =>
+    parseTenants(
+      JSON.stringify({ tenants: { kids: { upstream: "https://a/q", ...extra } } }),
+      "t.json",
+    ).tenants.get("kids")!;
+
+  it("reads sources, the block response and the TTL, and leaves unset keys unset", () => {
+    expect(tenant({
+      blocklist: ["https://lists.example/ads.txt", "/etc/kids.txt"],
+      allowlist: "/etc/allow.txt",
+      "block-response": "null",
+      "block-ttl": "5m",
+    })).toMatchObject({
+      blocklists: ["https://lists.example/ads.txt", "/etc/kids.txt"],
+      allowlists: ["/etc/allow.txt"],
+      blockResponse: "null",
+      blockTtlMs: 300_000,
+    });
+    expect(tenant({ "block-ttl": 30 }).blockTtlMs).toBe(30_000);
+    expect(tenant({ blocklist: [] }).blocklists).toEqual([]);
+    const bare = tenant({});
+    expect([bare.blocklists, bare.allowlists, bare.blockResponse, bare.blockTtlMs])
+      .toEqual([undefined, undefined, undefined, undefined]);
+  });
+
+  it.each([
+    [{ blocklist: 3 }, /"kids"\."blocklist": must list file paths or URLs/],
+    [{ allowlist: [""] }, /"kids"\."allowlist": must list/],
+    [{ blocklist: ["ftp://x/list"] }, /"kids"\."blocklist": "ftp:\/\/x" must be https:\/\//],
+    [{ blocklist: ["http://lists.example/l"] }, /http:\/\/ only on loopback/],
+    [{ "block-response": "drop" }, /"kids"\."block-response": "drop" is not one of/],
+    [{ "block-ttl": "2d" }, /"kids"\."block-ttl": must be a duration up to 24h/],
+    [{ "block-ttl": 1.5 }, /"block-ttl"/],
+  ])("refuses %j", (extra, message) => {
+    expect(() => tenant(extra)).toThrow(message);
   });
 });

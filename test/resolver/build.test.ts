@@ -31,6 +31,7 @@ import type { ExchangeReport } from "../../src/upstream/instrumented.ts";
 import type { Upstream } from "../../src/upstream/types.ts";
 import { makeQuery, type QuerySpec } from "../dns/fixtures.ts";
 import { answerFromZone } from "../support/zone.ts";
+import { type FilterLists, NameHasher, parseList } from "../../src/filter/mod.ts";
 
 /** The policy options with everything off, as a test's literal (the builder's own type). */
 const POLICY: PolicyOptions = {
@@ -356,6 +357,135 @@ describe("buildResolver: the cache and local records of each policy", () => {
       localRecords: (source, t) => (asked.push([source, t]), passThrough),
     });
     expect(asked).toEqual([["global.hosts", undefined], ["uncached.hosts", "uncached"]]);
+  });
+});
+
+describe("buildResolver: blocklists and allowlists", () => {
+  const hasher = new NameHasher([11, 12]);
+  /** Lists by source, as an edge would load them (texts in memory here). */
+  function lists(texts: Record<string, string>) {
+    const asked: string[] = [];
+    const filterLists: FilterLists = {
+      hasher,
+      list: (source) => {
+        asked.push(source);
+        return { name: source, set: parseList(texts[source] ?? "", hasher).set };
+      },
+    };
+    return { filterLists, asked };
+  }
+  const TEXTS = {
+    "ads.txt": "||ads.example.test^\n",
+    "kids.txt": "games.example.test\n",
+    "allow.txt": "ok.ads.example.test\n",
+    "local.txt": "nas.example.test\n",
+  };
+  const TENANTS = {
+    tenants: new Map<string, TenantPolicy>([
+      [
+        "kids",
+        tenant("https://kids.test/dns-query", {
+          blocklists: ["kids.txt"],
+          blockResponse: "refused",
+          blockTtlMs: 5_000,
+        }),
+      ],
+      ["work", tenant("https://work.test/dns-query", { blocklists: [] })],
+      ["same", tenant("https://same.test/dns-query")],
+    ]),
+  };
+
+  it("puts the stage after local records and before the cache, in every policy", async () => {
+    const { filterLists } = lists(TEXTS);
+    const { upstreamFor, byName } = zoneUpstreams();
+    const blocked: [string, string][] = [];
+    const events: CacheEvent[] = [];
+    const resolver = buildResolver(
+      options({
+        cache: true,
+        localRecords: "home.hosts",
+        blocklists: ["ads.txt", "local.txt"],
+        allowlists: ["allow.txt"],
+      }),
+      {
+        upstreamFor,
+        tenants: TENANTS,
+        filterLists,
+        onBlocked: (t, l) => blocked.push([t, l]),
+        onCacheEvent: (e) => events.push(e),
+        // Local records answer nas.example.test before the filter could block it.
+        localRecords: () => (next) => (q, c) =>
+          q.question.name === "nas.example.test"
+            ? Promise.resolve(answerOf(answerFromZone(q.wire)))
+            : next(q, c),
+      },
+    );
+    const rcode = async (name: string, selector?: string) =>
+      headerRcode(
+        (await resolver.handler(query({ name }), ctx("192.0.2.10", selector))).info.flags,
+      );
+    for (let i = 0; i < 2; i++) expect(await rcode("x.ads.example.test")).toBe(Rcode.NXDOMAIN);
+    expect(await rcode("ok.ads.example.test")).toBe(Rcode.NOERROR);
+    expect(await rcode("nas.example.test")).toBe(Rcode.NOERROR);
+    expect(byName("global.test").seen).toEqual(["ok.ads.example.test"]);
+    // A blocked query never reaches the cache: the one miss is ok.ads.example.test.
+    expect(events).toEqual(["miss"]);
+    expect(await rcode("games.example.test", "kids")).toBe(Rcode.REFUSED);
+    expect(await rcode("ads.example.test", "kids")).toBe(Rcode.NOERROR);
+    expect(await rcode("ads.example.test", "work")).toBe(Rcode.NOERROR);
+    expect(await rcode("ads.example.test", "same")).toBe(Rcode.NXDOMAIN);
+    expect(blocked).toEqual([["", "ads.txt"], ["", "ads.txt"], ["kids", "kids.txt"], [
+      "same",
+      "ads.txt",
+    ]]);
+  });
+
+  it("checks CNAME chains below the cache: a cloaked name is fetched once, then cached", async () => {
+    const { filterLists } = lists({ "trackers.txt": "tracker.example.test\n" });
+    const { upstreamFor, byName } = zoneUpstreams();
+    const blocked: string[] = [];
+    const events: CacheEvent[] = [];
+    const resolver = buildResolver(options({ cache: true, blocklists: ["trackers.txt"] }), {
+      upstreamFor,
+      filterLists,
+      onBlocked: (_t, l) => blocked.push(l),
+      onCacheEvent: (e) => events.push(e),
+    });
+    for (let i = 0; i < 2; i++) {
+      const answer = await resolver.handler(query({ name: "via-tracker.example.test" }), ctx());
+      expect(headerRcode(answer.info.flags)).toBe(Rcode.NXDOMAIN);
+    }
+    expect(byName("global.test").seen).toEqual(["via-tracker.example.test"]);
+    expect(events).toEqual(["miss", "hit"]);
+    expect(blocked).toEqual(["trackers.txt"]);
+  });
+
+  it("asks the edge for each source of each policy, tenants' own or the global ones", () => {
+    const { filterLists, asked } = lists(TEXTS);
+    buildResolver(options({ blocklists: ["ads.txt"], allowlists: ["allow.txt"] }), {
+      upstreamFor: zoneUpstreams().upstreamFor,
+      tenants: TENANTS,
+      filterLists,
+    });
+    expect(asked).toEqual([
+      "ads.txt",
+      "allow.txt", // global
+      "kids.txt",
+      "allow.txt", // kids: its blocklist, the global allowlist
+      "allow.txt", // work: no blocklist, the global allowlist
+      "ads.txt",
+      "allow.txt", // same
+    ]);
+  });
+
+  it("filters nothing without the edge's lists, and builds no stage without sources", async () => {
+    const { upstreamFor, byName } = zoneUpstreams();
+    const resolver = buildResolver(options({ blocklists: ["ads.txt"] }), { upstreamFor });
+    await resolver.handler(query({ name: "ads.example.test" }), ctx());
+    expect(byName("global.test").seen).toEqual(["ads.example.test"]);
+    const { filterLists, asked } = lists(TEXTS);
+    buildResolver(options(), { upstreamFor: zoneUpstreams().upstreamFor, filterLists });
+    expect(asked).toEqual([]);
   });
 });
 

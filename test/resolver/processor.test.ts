@@ -82,6 +82,8 @@ function processorWith(
     logQueries?: boolean;
     logger?: Logger;
     responsePadBlock?: number;
+    udpMaxSize?: number;
+    onTruncated?: () => void;
   } = {},
 ) {
   const upstream = new FakeUpstream(respond);
@@ -394,5 +396,65 @@ describe("createProcessor: the observer and the query log", () => {
     await process(makeQuery({ name: "hidden.example", flags: 5 << 11 }), ctx());
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.join("\n")).not.toContain("hidden");
+  });
+});
+
+describe("processor over UDP (udpMaxSize)", () => {
+  /** An answer to `q` with `n` TXT records of ~200 bytes, echoing an OPT record if the query had one. */
+  function txtAnswer(q: Query, n: number): Uint8Array {
+    return encodePacket({
+      type: "response",
+      id: q.info.id,
+      flags: 0x0180,
+      questions: [{ type: "TXT", name: q.question.name, class: "IN" }],
+      answers: Array.from({ length: n }, (_, i) => ({
+        type: "TXT" as const,
+        name: q.question.name,
+        ttl: 60,
+        data: [`${i}`.padEnd(200, "y")],
+      })),
+      additionals: q.info.opt
+        ? [{ type: "OPT", name: ".", udpPayloadSize: 1232 } as unknown as dnsPacket.Answer]
+        : [],
+    });
+  }
+
+  it.each([
+    ["no EDNS, 3 records (~630 bytes): over 512", undefined, 3, true],
+    ["no EDNS, 2 records (~420 bytes)", undefined, 2, false],
+    ["EDNS 4096 (clamped to 1232), 5 records (~1050 bytes)", 4096, 5, false],
+    ["EDNS 4096 (clamped to 1232), 7 records (~1470 bytes)", 4096, 7, true],
+    ["EDNS 1232, 7 records", 1232, 7, true],
+    ["EDNS 800, 4 records (~840 bytes)", 800, 4, true],
+  ])("%s: truncated %s", async (_what, udpSize, records, truncated) => {
+    let told = 0;
+    const { process } = processorWith((q) => txtAnswer(q, records), {
+      udpMaxSize: 1232,
+      onTruncated: () => told++,
+    });
+    const query = makeQuery({
+      name: "big.example",
+      type: "TXT",
+      ...(udpSize === undefined ? {} : { opt: { udpSize } }),
+    });
+    // A client on a local network: the plain face refuses public ones by default.
+    const answer = await process(query, {
+      ...ctx(),
+      face: "dns",
+      client: { address: "192.168.0.5" },
+    });
+    const info = infoOf(answer);
+    const limit = udpSize === undefined ? 512 : Math.min(udpSize, 1232);
+    expect(answer!.wire.length).toBeLessThanOrEqual(limit);
+    expect(Boolean(info.flags & 0x0200)).toBe(truncated);
+    expect(info.ancount).toBe(truncated ? 0 : records);
+    expect(Boolean(info.opt)).toBe(udpSize !== undefined);
+    expect(told).toBe(truncated ? 1 : 0);
+  });
+
+  it("does not truncate without udpMaxSize (streams)", async () => {
+    const { process } = processorWith((q) => txtAnswer(q, 7));
+    const answer = await process(makeQuery({ name: "big.example", type: "TXT" }), ctx());
+    expect(infoOf(answer).ancount).toBe(7);
   });
 });

@@ -33,6 +33,8 @@ describe("bench options", () => {
       "doh",
       "oneshot",
       "handshake",
+      "dns-bridging",
+      "dns-cached",
       "scale",
       "idle",
     ]);
@@ -44,6 +46,12 @@ describe("bench options", () => {
   it("keeps only the modes asked for, in table order", () => {
     const o = parseOptions(["--modes", "oneshot, doh"])!;
     expect([...o.modes]).toEqual(["doh", "oneshot"]);
+  });
+
+  it("needs dnsperf, knotd and dnsdist (not h2load or kdig) for the plain DNS modes alone", () => {
+    const o = parseOptions(["--modes", "dns-cached,dns-bridging"])!;
+    expect([...o.modes]).toEqual(["dns-bridging", "dns-cached"]);
+    expect(requiredTools(o)).toEqual(["knotd", "dnsdist", "dnsperf"]);
   });
 
   it.each([

@@ -6,6 +6,8 @@
  * - `delay-<ms>.example.test` → answered after `<ms>` milliseconds
  * - `big-<n>[-<tag>].example.test` TXT → one TXT record of about `<n>` bytes (at most 64 000),
  *   so the whole answer is a little over `<n>` bytes (the tag makes names unique)
+ * - `via-<name>` → a CNAME to `<name>`, then `<name>`'s answer (so `via-via-x.example.test`
+ *   is a chain of two CNAMEs ending at `x.example.test`)
  * - anything else → A 192.0.2.<n> (n from the name), AAAA 2001:db8::<n>, TXT "<name>"
  *
  * @module
@@ -36,9 +38,14 @@ export function bigFor(name: string): number {
 export function answerFromZone(query: Uint8Array): Uint8Array {
   const q = dnsPacket.decode(Buffer.from(query));
   const question = q.questions![0];
-  const name = question.name;
-  const n = octetFor(name);
   const answers: dnsPacket.Answer[] = [];
+  let name = question.name;
+  while (/^via-/i.test(name) && question.type !== "CNAME") {
+    const target = name.slice(4);
+    answers.push({ type: "CNAME", name, ttl: 300, data: target });
+    name = target;
+  }
+  const n = octetFor(name);
   let rcode = "NOERROR";
   const authorities: dnsPacket.Answer[] = [];
   if (/^nx\./i.test(name)) {

@@ -109,6 +109,19 @@ describe("parseWorkerConfig: env vars to config", () => {
       env: { DOTBRIDGE_UPSTREAM: "http://127.0.0.1:8053/dns-query" },
       want: { upstream: { upstreams: ["http://127.0.0.1:8053/dns-query"] } },
     },
+    // Routes to the Worker's upstream kinds: DoH, DoT and plain DNS over TCP.
+    {
+      env: {
+        DOTBRIDGE_ROUTE: "corp.example=tcp://192.0.2.53,tls://dns.corp.example",
+        DOTBRIDGE_UPSTREAM: "tcp://192.0.2.1",
+      },
+      want: {
+        upstream: {
+          upstreams: ["tcp://192.0.2.1"],
+          routes: { "corp.example": ["tcp://192.0.2.53", "tls://dns.corp.example"] },
+        },
+      },
+    },
   ];
   for (const c of cases) {
     it(`reads ${JSON.stringify(c.env)}`, () => {
@@ -195,6 +208,30 @@ describe("parseWorkerConfig: refusals, naming the key", () => {
       says: /no file system/,
     },
     { env: { DOTBRIDGE_ALLOW: "192.0.2.0/33" }, key: "DOTBRIDGE_ALLOW", says: /192\.0\.2\.0\/33/ },
+    // No UDP sockets in a Worker: udp:// anywhere is refused, naming where it was.
+    {
+      env: { DOTBRIDGE_UPSTREAM: "udp://192.0.2.53" },
+      key: "DOTBRIDGE_UPSTREAM",
+      says: /udp:\/\/192\.0\.2\.53: Workers have no UDP sockets; use tcp:\/\//,
+    },
+    {
+      env: { DOTBRIDGE_ROUTE: "corp.example=udp://192.0.2.53" },
+      key: "DOTBRIDGE_ROUTE",
+      says: /Workers have no UDP sockets/,
+    },
+    {
+      env: {
+        DOTBRIDGE_TENANTS_JSON:
+          '{"tenants":{"kids":{"upstream":"https://k.example/q","routes":{"corp.example":"udp://192.0.2.53"}}}}',
+      },
+      key: 'DOTBRIDGE_TENANTS_JSON: "kids": "routes"',
+      says: /Workers have no UDP sockets/,
+    },
+    {
+      env: { DOTBRIDGE_ROUTE: "corp.example=quic://dns.example" },
+      key: "DOTBRIDGE_ROUTE",
+      says: /no QUIC client/,
+    },
     // What cloudflare:sockets cannot do: another name than the one dialled, pins, no checks.
     {
       env: { DOTBRIDGE_UPSTREAM: "https://a.example/dns-query,tls://1.1.1.1#one.one.one.one" },

@@ -109,6 +109,32 @@ describe("buildWorkerUpstream", () => {
   });
 });
 
+describe("buildWorkerUpstream with a tcp:// upstream", () => {
+  it("dials plain TCP (secureTransport off) per exchange, and TLS for tls://", async () => {
+    const dot = memoryDot();
+    const transports: string[] = [];
+    const connect: SocketsConnect = (address, options) => {
+      transports.push(`${options.secureTransport} ${address.hostname}:${address.port}`);
+      return dot.connect(address, options);
+    };
+    const upstream = buildWorkerUpstream({
+      upstreams: ["tcp://192.0.2.53", "tls://dns.example"],
+      upstreamStrategy: "round-robin",
+      dohMethod: "POST",
+      upstreamCooldownMs: 1000,
+      attemptTimeoutMs: 1000,
+    }, { connect, fetch: failingFetch() });
+    const a = await upstream.exchange(parsed("one.example.test", 5), AbortSignal.timeout(2000));
+    const b = await upstream.exchange(parsed("two.example.test", 6), AbortSignal.timeout(2000));
+    expect(idOf(a.wire)).toBe(5);
+    expect(aRecords(b.wire)).toEqual([`192.0.2.${octetFor("two.example.test")}`]);
+    // Built per exchange, so the round-robin turn starts over: the first member each time.
+    expect(transports).toEqual(["off 192.0.2.53:53", "off 192.0.2.53:53"]);
+    expect(dot.open()).toBe(0);
+    await upstream.close();
+  });
+});
+
 describe("buildWorkerUpstream with DoH upstreams only", () => {
   it("is built once, so a failed member stays cooled down across requests", async () => {
     const calls: string[] = [];

@@ -15,6 +15,7 @@ import { RateLimiter } from "../../resolver/ratelimit.ts";
 import {
   createProcessor,
   type Processor,
+  type ProcessorOptions,
   type QueryObserver,
   type QueryTap,
 } from "../../resolver/processor.ts";
@@ -34,6 +35,11 @@ export interface BridgeDeps {
   reusePort?: boolean;
   /** Start `--metrics-listen` here. Default true; threads leave it to the main thread. */
   metricsListener?: boolean;
+  /**
+   * Serve the plain DNS face's UDP (with its TCP). Default true; threads after the first serve
+   * its TCP only (a UDP port cannot be shared between Deno's sockets).
+   */
+  dnsUdp?: boolean;
 }
 
 /** The certificate the faces serve, and how a client can trust it. */
@@ -82,9 +88,14 @@ export function readKeyFile(origin: string, path: string): string {
 
 /**
  * A face's processor on the shared resolver, with the query log setting and the metrics
- * observer; `keepaliveMs` for stream faces that announce edns-tcp-keepalive (DoT).
+ * observer; `keepaliveMs` for stream faces that announce edns-tcp-keepalive (DoT); `udp` for the
+ * plain DNS face's UDP answers (their size limit).
  */
-export function faceProcessor(face: FaceContext, keepaliveMs?: number): Processor {
+export function faceProcessor(
+  face: FaceContext,
+  keepaliveMs?: number,
+  udp?: Pick<ProcessorOptions, "udpMaxSize" | "onTruncated">,
+): Processor {
   return createProcessor({
     handler: face.resolver.handler,
     logger: face.logger,
@@ -92,6 +103,7 @@ export function faceProcessor(face: FaceContext, keepaliveMs?: number): Processo
     keepaliveMs,
     observer: face.observer,
     tap: face.tap,
+    ...udp,
   });
 }
 
@@ -126,7 +138,7 @@ export function memberOf(
  */
 export function listenerGuards(
   face: FaceContext,
-  name: "dot" | "doh" | "doq",
+  name: "dot" | "doh" | "doq" | "dns",
   idleTimeoutMs: number,
 ): ListenerGuards {
   const { config, deps, metrics, resolver } = face;

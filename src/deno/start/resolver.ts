@@ -16,6 +16,7 @@ import { buildResolver, type Resolver, type UpstreamFor } from "../../resolver/b
 import type { DdrPorts } from "../../resolver/ddr.ts";
 import type { ExchangeReport } from "../../upstream/instrumented.ts";
 import { localRecordsMiddleware } from "../../records/mod.ts";
+import type { FilterLists } from "../../filter/policy.ts";
 import { type LocalRecordsWatch, watchLocalRecords } from "../local_records_loader.ts";
 import { readKeyFile } from "./context.ts";
 import type { Started } from "./steps.ts";
@@ -43,6 +44,8 @@ export function startResolver(
     /** Told of every upstream exchange besides the metrics (dnstap). */
     onExchange?: (r: ExchangeReport) => void;
     // --- end observe ---
+    /** The blocklists and allowlists (see `ResolverDeps.filterLists`). */
+    filterLists?: FilterLists;
   },
 ): Started<Resolver> {
   const { tenantsFile, localRecords: globalRecords } = config.resolver;

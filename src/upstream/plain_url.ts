@@ -1,0 +1,104 @@
+/**
+ * Parsing of plain DNS upstream URLs: `udp://IP[:port]` and `tcp://IP[:port]`, port 53 by
+ * default. The host must be an IP address: resolving a name would itself take plain DNS, maybe
+ * through this very bridge.
+ *
+ * @module
+ */
+import { urlHost } from "./dot_url.ts";
+
+/** The plain DNS port (RFC 1035 §4.2). */
+export const PLAIN_DNS_PORT = 53;
+
+/** What a plain DNS upstream URL says. */
+export interface PlainUrl {
+  readonly scheme: "udp" | "tcp";
+  /** An IPv4 address, or an IPv6 address in canonical form without brackets. */
+  readonly hostname: string;
+  readonly port: number;
+  /** `udp://host:port`: for logs, errors and metric labels. */
+  readonly display: string;
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/** The canonical text of an IPv6 address, or undefined if `s` is not one. */
+function canonicalIpv6(s: string): string | undefined {
+  if (!s.includes(":") || !/^[0-9a-fA-F:.]+$/.test(s)) return undefined;
+  try {
+    return new URL(`http://[${s}]/`).hostname.slice(1, -1);
+  } catch {
+    return undefined;
+  }
+}
+
+/** True for a URL this parser reads (`udp:` or `tcp:`), whatever else is wrong with it. */
+export function isPlainUrl(url: string): boolean {
+  return /^(udp|tcp):/i.test(url);
+}
+
+/**
+ * Parses a plain DNS upstream URL.
+ *
+ * @throws {TypeError} for another scheme, user info, a path, query or fragment, or a host that is
+ *   not an IP address
+ * @throws {RangeError} for a port outside 1-65535
+ *
+ * @example
+ * ```ts
+ * parsePlainUrl("udp://192.168.1.1").display; // "udp://192.168.1.1:53"
+ * parsePlainUrl("tcp://[fd00::1]:5353").port; // 5353
+ * ```
+ */
+export function parsePlainUrl(url: string): PlainUrl {
+  if (typeof url !== "string") throw new TypeError("plain DNS upstream URL must be a string");
+  const shown = url.length > 200 ? `${url.slice(0, 200)}...` : url;
+  const fail = (msg: string): never => {
+    throw new TypeError(`plain DNS upstream "${shown.replace(/\/\/[^/@]*@/, "//")}": ${msg}`);
+  };
+  const m = /^(udp|tcp):\/\/(.*)$/i.exec(url);
+  if (!m) return fail("scheme must be udp:// or tcp://");
+  const scheme = m[1].toLowerCase() as "udp" | "tcp";
+  let authority = m[2];
+  if (authority.endsWith("/")) authority = authority.slice(0, -1);
+  if (/[/?#]/.test(authority)) fail("a plain DNS URL has no path, query or fragment");
+  if (authority.includes("@")) fail("user info is not allowed");
+  let hostPart: string;
+  let portPart: string | undefined;
+  if (authority.startsWith("[")) {
+    const close = authority.indexOf("]");
+    if (close < 0) fail("missing ] after the IPv6 address");
+    hostPart = authority.slice(1, close);
+    const after = authority.slice(close + 1);
+    if (after !== "") {
+      if (!after.startsWith(":")) fail(`unexpected "${after}" after the IPv6 address`);
+      portPart = after.slice(1);
+    }
+  } else {
+    const colon = authority.indexOf(":");
+    if (colon >= 0 && authority.indexOf(":", colon + 1) >= 0) {
+      fail(`an IPv6 address must be in brackets, e.g. ${scheme}://[2001:db8::1]:53`);
+    }
+    hostPart = colon >= 0 ? authority.slice(0, colon) : authority;
+    portPart = colon >= 0 ? authority.slice(colon + 1) : undefined;
+  }
+  if (hostPart === "") fail("no host");
+  const hostname = IPV4.test(hostPart) ? hostPart : canonicalIpv6(hostPart);
+  if (hostname === undefined) {
+    return fail(
+      `"${hostPart}" is not an IP address (a plain DNS upstream is given by address: ` +
+        "resolving its name would need plain DNS)",
+    );
+  }
+  let port = PLAIN_DNS_PORT;
+  if (portPart !== undefined) {
+    const n = /^\d{1,5}$/.test(portPart) ? Number(portPart) : NaN;
+    if (!(n >= 1 && n <= 65535)) {
+      throw new RangeError(
+        `plain DNS upstream "${shown}": port "${portPart}" is not a number from 1 to 65535`,
+      );
+    }
+    port = n;
+  }
+  return { scheme, hostname, port, display: `${scheme}://${urlHost(hostname)}:${port}` };
+}
