@@ -183,32 +183,46 @@ export function cacheMiddleware(options: CacheOptions): Middleware {
     }
   }
 
-  /** Keeps an upstream answer if it is cacheable (NOERROR/NXDOMAIN, not truncated, a TTL). */
-  function keep(key: string, answer: Answer): void | Promise<void> {
+  /**
+   * Keeps an upstream answer if it is cacheable (NOERROR/NXDOMAIN, not truncated, a TTL), its
+   * TTLs capped at `maxTtl` (what clients are told too, as Unbound's cache-max-ttl does); returns
+   * the answer to hand out: the capped one (ID 0; `forClient` gives each client its own), or
+   * `answer` as it came when it is not kept.
+   */
+  function keep(key: string, answer: Answer): Answer | Promise<Answer> {
     const { info } = answer;
-    if (info.flags & Flag.TC || answer.wire.length > maxEntryBytes) return;
+    if (info.flags & Flag.TC || answer.wire.length > maxEntryBytes) return answer;
     const rcode = headerRcode(info.flags);
-    if (rcode !== Rcode.NOERROR && rcode !== Rcode.NXDOMAIN) return;
+    if (rcode !== Rcode.NOERROR && rcode !== Rcode.NXDOMAIN) return answer;
     const ttl = info.minTtl;
-    if (ttl === undefined) return;
+    if (ttl === undefined) return answer;
     const seconds = Math.min(maxTtl, Math.max(minTtl, ttl));
-    if (seconds <= 0 && staleMs === 0) return;
+    if (seconds <= 0 && staleMs === 0) return answer;
     const wire = new Uint8Array(answer.wire);
     wire[0] = 0;
     wire[1] = 0;
+    let capped = info.minTtl;
+    try {
+      // One walk: no record's TTL above the cap, stored or told.
+      capped = ageTtls(wire, 0, 0, maxTtl);
+    } catch {
+      // The answer was walked when it arrived; if this failed, keep its bytes as they are.
+    }
     const storedAt = now();
     const entry: CacheEntry = {
       wire,
-      info: { ...info, id: 0 },
+      info: { ...info, id: 0, minTtl: capped },
       storedAt,
       expiresAt: storedAt + seconds * 1000,
     };
+    const kept: Answer = entry as Found;
     try {
       const done = store.set(key, entry, seconds + staleMs / 1000);
-      if (isPromise(done)) return done.catch(noEvent);
+      if (isPromise(done)) return done.then(() => kept, () => kept);
     } catch {
       // Losing an entry is allowed; the answer still goes to the client.
     }
+    return kept;
   }
 
   return (next) => async (query, ctx) => {
@@ -236,10 +250,9 @@ export function cacheMiddleware(options: CacheOptions): Middleware {
       const controller = new AbortController();
       // The flight outlives any one waiter, so it has a trace of its own, copied to each.
       const trace: QueryTrace | undefined = ctx.trace ? {} : undefined;
-      const promise = next(query, { ...ctx, signal: controller.signal, trace }).then((answer) => {
-        const kept = keep(key, answer); // a promise only for an asynchronous store
-        return kept ? kept.then(() => answer) : answer;
-      });
+      // The flight's answer is the one kept (TTLs capped), a promise only for an async store.
+      const promise = next(query, { ...ctx, signal: controller.signal, trace })
+        .then((answer) => keep(key, answer));
       const started: Flight = { promise, controller, waiters: 0, trace };
       flights.set(key, started);
       const done = () => {

@@ -162,6 +162,18 @@ describe("cache middleware over the memory store", () => {
     expect(min.up.state.calls).toBe(1);
   });
 
+  it("tells clients no TTL above maxTtl, on the miss and on later hits (as Unbound does)", async () => {
+    const { clock, handler, ctx } = setup({ maxTtl: 2 });
+    // (setup's handler checks every answer's info against a fresh parse of its bytes)
+    const miss = await handler(query("clamp.example.test"), ctx()); // the zone says 300
+    expect(ttls(miss)).toEqual([2]);
+    clock.now += 1_000;
+    const hit = await handler(query("clamp.example.test"), ctx());
+    expect(ttls(hit)).toEqual([1]);
+    const wide = setup(); // the default cap (a day) leaves the zone's 300 alone
+    expect(ttls(await wide.handler(query("clamp.example.test"), wide.ctx()))).toEqual([300]);
+  });
+
   it("does not cache SERVFAIL or failures", async () => {
     const { up, handler, ctx } = setup();
     up.state.mode = "fail";
