@@ -272,7 +272,7 @@ export const OPTION_TABLE = [
     default: DEFAULT_UPSTREAMS.join(","),
     meta: "URL",
     help:
-      "upstream: DoH https://host/path, DoT tls://host[:port][?pin=...][#name], DoQ quic://host[:port][#name], or plain DNS udp://IP[:port] or tcp://IP[:port] (repeatable)",
+      "upstream resolver, repeatable: DoH https://host/path, DoT tls://host[:port][?pin=...][#name], DoQ quic://host[:port][#name], or plain DNS udp://IP[:port] or tcp://IP[:port]",
   },
   {
     name: "upstream-strategy",
@@ -299,10 +299,11 @@ export const OPTION_TABLE = [
   {
     name: "upstream-ca",
     group: "upstream",
-    field: "upstreamCaFile",
-    kind: "string",
+    field: "upstreamCaFiles",
+    kind: "list",
     meta: "FILE",
-    help: "PEM CA certificate(s) trusted for upstreams instead of the system roots",
+    help: "PEM CA certificate(s) trusted for upstreams instead of the system roots " +
+      "(repeatable: every file is trusted)",
   },
   {
     name: "doh-method",

@@ -10,7 +10,7 @@ import { canonicalName, ipv4Bytes, ipv6Bytes } from "../records/record.ts";
 import { parseDoqUrl, parseDotUrl } from "../upstream/dot_url.ts";
 import { isPlainUrl, parsePlainUrl } from "../upstream/plain_url.ts";
 import { type Config, isConfig, type ListenAddress, type OptionName } from "./config.ts";
-import { envName, flagSyntax, OPTIONS, type OptionSpec } from "./options.ts";
+import { type ConfigGroup, envName, flagSyntax, OPTIONS, type OptionSpec } from "./options.ts";
 import { messageOf } from "../errors/message_of.ts";
 
 export type { Config, ListenAddress } from "./config.ts";
@@ -31,8 +31,13 @@ export interface ConfigSources {
   readTextFile?: (path: string) => string;
 }
 
-/** The parse result: either a config, or a request for help. */
-export type ParseResult = { help: true } | { help: false; config: Config };
+/**
+ * The parse result: a config, or a request to print something and exit (`show`: the short
+ * `--help`, every option with `--help=all`, or `--version`).
+ */
+export type ParseResult =
+  | { help: true; show: "help" | "help-all" | "version" }
+  | { help: false; config: Config };
 
 type Raw = Map<string, { value: string | string[]; from: string }>;
 
@@ -40,10 +45,22 @@ const SPECS = new Map(OPTIONS.map((o) => [o.name, o]));
 const BOOL_TRUE = new Set(["true", "1", "yes", "on"]);
 const BOOL_FALSE = new Set(["false", "0", "no", "off"]);
 
-function readArgs(args: readonly string[], raw: Raw): boolean {
+/** What `--help`, `--help=all` or `--version` asks for, if an argument does. */
+function showOf(arg: string): "help" | "help-all" | "version" | undefined {
+  if (arg === "--help" || arg === "-h") return "help";
+  if (arg === "--help=all") return "help-all";
+  if (arg === "--version" || arg === "-V") return "version";
+  return undefined;
+}
+
+function readArgs(
+  args: readonly string[],
+  raw: Raw,
+): "help" | "help-all" | "version" | undefined {
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
-    if (arg === "--help" || arg === "-h") return true;
+    const show = showOf(arg);
+    if (show) return show;
     if (!arg.startsWith("--")) {
       throw new ConfigError(arg, "unexpected argument (options start with --)");
     }
@@ -60,10 +77,15 @@ function readArgs(args: readonly string[], raw: Raw): boolean {
       if (value !== undefined) throw new ConfigError(`--${name}`, "takes no value");
       value = "false";
     }
-    if (!spec) throw new ConfigError(`--${name}`, "unknown option (see --help)");
+    if (!spec) throw new ConfigError(`--${name}`, `unknown option${suggestion(name, "--")}`);
     if (value === undefined) {
-      if (spec.kind === "bool") value = "true";
-      else if (i + 1 < args.length) value = args[++i];
+      if (spec.kind === "bool") {
+        // `--x`, or `--x true|false` (and yes/no, on/off, 1/0) as the other forms take them.
+        const next = args[i + 1]?.toLowerCase();
+        value = next !== undefined && (BOOL_TRUE.has(next) || BOOL_FALSE.has(next))
+          ? args[++i]
+          : "true";
+      } else if (i + 1 < args.length) value = args[++i];
       else throw new ConfigError(`--${name}`, "needs a value");
     }
     const key = `--${spec.name}`;
@@ -75,14 +97,55 @@ function readArgs(args: readonly string[], raw: Raw): boolean {
       raw.set(spec.name, { value, from: key });
     }
   }
-  return false;
+  return undefined;
+}
+
+/** Edit distance (insertions, deletions, substitutions) between two short strings. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length];
+}
+
+/**
+ * ` (did you mean PREFIX<key>?)` for the known key nearest `name` (lower case, `_` as `-`), or
+ * ` (see --help=all)` when none is near.
+ */
+export function suggestion(name: string, prefix: string): string {
+  const wanted = name.toLowerCase().replaceAll("_", "-").replace(/^no-/, "");
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const o of OPTIONS) {
+    const d = distance(wanted, o.name);
+    if (d < bestDistance) [best, bestDistance] = [o.name, d];
+  }
+  const near = best !== undefined &&
+    (bestDistance <= Math.max(2, Math.floor(wanted.length / 4)) || best.startsWith(wanted));
+  if (!near) return " (see --help=all)";
+  return ` (did you mean ${prefix === "DOTBRIDGE_" ? envName(best!) : prefix + best}?)`;
 }
 
 function splitList(value: string): string[] {
   return value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
+/** Every option's environment variable. */
+const ENV_NAMES = new Set(OPTIONS.map((o) => envName(o.name)));
+
 function readEnv(env: Readonly<Record<string, string | undefined>>, raw: Raw): void {
+  for (const [name, value] of Object.entries(env)) {
+    // A misspelt variable would otherwise be ignored without a word.
+    if (name.startsWith("DOTBRIDGE_") && !ENV_NAMES.has(name) && value) {
+      const key = name.slice("DOTBRIDGE_".length).toLowerCase();
+      throw new ConfigError(name, `unknown variable${suggestion(key, "DOTBRIDGE_")}`);
+    }
+  }
   for (const spec of OPTIONS) {
     const name = envName(spec.name);
     const value = env[name];
@@ -104,7 +167,9 @@ function readFile(path: string, text: string, raw: Raw): void {
   for (const [name, value] of Object.entries(data)) {
     const spec = SPECS.get(name);
     const from = `${path}: "${name}"`;
-    if (!spec || name === "config") throw new ConfigError(from, "unknown key");
+    if (!spec || name === "config") {
+      throw new ConfigError(from, `unknown key${suggestion(name, "")}`);
+    }
     if (spec.kind === "list") {
       const list = Array.isArray(value) ? value : [value];
       if (!list.every((v) => typeof v === "string")) throw new ConfigError(from, "must be strings");
@@ -117,11 +182,16 @@ function readFile(path: string, text: string, raw: Raw): void {
   }
 }
 
-/** Parses `5s`, `500ms`, `2m`, `1h`, `1d` or a bare number of milliseconds. */
+/**
+ * Parses a duration with its unit (`500ms`, `5s`, `2m`, `1h`, `1d`) into milliseconds. A bare
+ * number has no unit and is refused (undefined): `3` could mean 3 ms or 3 s; only `0` needs none.
+ */
 export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(text.trim());
+  const trimmed = text.trim();
+  if (trimmed === "0") return 0;
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(trimmed);
   if (!m) return undefined;
-  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? "ms"]!;
+  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2]]!;
   return Math.round(Number(m[1]) * scale);
 }
 
@@ -173,7 +243,11 @@ function convert(spec: OptionSpec, value: string | string[], from: string): unkn
         ? (/^\d+$/.test(text.trim()) ? Number(text) : undefined)
         : parseDuration(text);
       if (n === undefined) {
-        const what = spec.kind === "int" ? "a whole number" : "a duration like 5s or 500ms";
+        const what = spec.kind === "int"
+          ? "a whole number"
+          : /^\s*\d+(\.\d+)?\s*$/.test(text)
+          ? "a duration: give its unit, e.g. 5s or 500ms (a bare number could be either)"
+          : "a duration like 5s or 500ms";
         throw new ConfigError(from, `"${text}" is not ${what}`);
       }
       const unit = spec.kind === "duration" ? " ms" : "";
@@ -430,7 +504,8 @@ export function checkUpstream(url: string, from: string): string {
  */
 export function parseConfig(sources: ConfigSources): ParseResult {
   const cli: Raw = new Map();
-  if (readArgs(sources.args, cli)) return { help: true };
+  const show = readArgs(sources.args, cli);
+  if (show) return { help: true, show };
   const env: Raw = new Map();
   readEnv(sources.env ?? {}, env);
 
@@ -587,25 +662,140 @@ function checkDdr(resolver: Config["resolver"], origin: Config["origin"]): void 
   }
 }
 
-/** The `--help` text, generated from the option table. */
-export function helpText(program = "dotbridge"): string {
+/** What each group of options is about, in `--help` order. */
+const GROUP_TITLES: Readonly<Record<ConfigGroup, string>> = {
+  certificate: "Certificate",
+  dot: "DoT face (and the connection limits every face shares)",
+  doh: "DoH face",
+  dns: "Plain DNS face (UDP and TCP)",
+  upstream: "Upstreams and routes",
+  resolver: "Resolver policy: cache, ACL, rate limit, tenants, local records, blocklists, DDR",
+  log: "Logs, query log and dnstap",
+  metrics: "Metrics, readiness and the status page",
+  runtime: "Process",
+};
+
+/** The options the short `--help` lists, by group. */
+const COMMON: readonly string[] = [
+  "config",
+  "cert",
+  "key",
+  "listen",
+  "http-listen",
+  "doq-listen",
+  "dns-listen",
+  "upstream",
+  "upstream-strategy",
+  "route",
+  "cache",
+  "allow",
+  "tenants",
+  "local-records",
+  "blocklist",
+  "allowlist",
+  "log-level",
+  "query-log",
+  "metrics-listen",
+  "threads",
+];
+
+const EXAMPLES = [
+  ["dotbridge", "DoT on 127.0.0.1:8853 and DoH on :8443, a development certificate"],
+  [
+    "dotbridge --cert fullchain.pem --key privkey.pem --listen 0.0.0.0:853 --http-listen 0.0.0.0:443",
+    "production faces with your certificate",
+  ],
+  [
+    "dotbridge --dns-listen 0.0.0.0:53 --route lan=udp://192.168.1.1 --blocklist /etc/ads.txt",
+    "a LAN's resolver: plain DNS, the router for lan., a blocklist",
+  ],
+  ["dotbridge --config /etc/dotbridge/dotbridge.json", "every option from a JSON file"],
+] as const;
+
+/**
+ * A help text's first clause, for the short `--help`: up to its first `; ` (or a `: ` after a
+ * dozen characters) outside parentheses, without the parenthesised parts, at most 70 characters.
+ */
+function firstClause(help: string): string {
+  let depth = 0;
+  let end = help.length;
+  for (let i = 0; i < help.length; i++) {
+    const c = help[i];
+    if (c === "(") depth++;
+    else if (c === ")") depth--;
+    else if (depth === 0 && help[i + 1] === " " && (c === ";" || (c === ":" && i >= 12))) {
+      end = i;
+      break;
+    }
+  }
+  const clause = strip(help.slice(0, end));
+  return clause.length <= 70 ? clause : `${clause.slice(0, clause.lastIndexOf(" ", 68))} …`;
+}
+
+/** `text` without its parenthesised parts. */
+function strip(text: string): string {
+  return text.replace(/\s*\([^()]*(\([^()]*\)[^()]*)*\)/g, "").trim();
+}
+
+function optionBlock(o: OptionSpec): string[] {
+  let detail = `      ${o.help}`;
+  if (o.choices) detail += ` (${o.choices.join(" | ")})`;
+  const dflt = o.default !== undefined ? `default: ${o.default}; ` : "";
+  const negated = o.kind === "bool" ? `; --no-${o.name}` : "";
+  return [`  ${flagSyntax(o)}`, detail, `      ${dflt}env: ${envName(o.name)}${negated}`];
+}
+
+/**
+ * The `--help` text: usage, examples and the common options by group (`all`: every option, by
+ * group, with its default and environment variable, as `--help=all` prints it).
+ *
+ * @example
+ * ```ts
+ * console.log(helpText("dotbridge", true));
+ * ```
+ */
+export function helpText(program = "dotbridge", all = false): string {
   const lines = [
     `Usage: ${program} [options]`,
     "",
-    "Bridges DNS-over-TLS clients (RFC 7858) to DNS-over-HTTPS upstreams (RFC 8484).",
-    "Every option can also be set as an environment variable (shown) or a key in --config.",
-    "Durations take ms, s, m, h or d (bare numbers are milliseconds).",
+    "Bridges encrypted DNS both ways: DoT, DoH, DoQ and plain DNS faces to DoH, DoT, DoQ and",
+    "plain DNS upstreams, through one resolver (cache, ACL, tenants, local records, blocklists).",
+    "",
+    "Examples:",
+    ...EXAMPLES.flatMap(([command, what]) => [`  ${command}`, `      ${what}`]),
+    "",
+    "Every option is also an environment variable (DOTBRIDGE_LISTEN for --listen) and a key of",
+    "the --config file; the command line wins, then the environment, then the file. Booleans take",
+    "--x, --no-x, --x=false or --x false. Durations need a unit: 500ms, 5s, 2m, 1h, 1d.",
     "",
   ];
-  for (const o of OPTIONS) {
-    const flag = flagSyntax(o);
-    lines.push(`  ${flag}`);
-    let detail = `      ${o.help}`;
-    if (o.choices) detail += ` (${o.choices.join(" | ")})`;
-    lines.push(detail);
-    const dflt = o.default !== undefined ? `default: ${o.default}; ` : "";
-    lines.push(`      ${dflt}env: ${envName(o.name)}`);
+  const groups = Object.keys(GROUP_TITLES) as ConfigGroup[];
+  if (!all) {
+    for (const group of [undefined, ...groups]) {
+      const names = OPTIONS.filter((o) => o.group === group && COMMON.includes(o.name));
+      if (names.length === 0) continue;
+      lines.push(group ? `${GROUP_TITLES[group]}:` : "General:");
+      for (const o of names) lines.push(`  ${flagSyntax(o).padEnd(30)} ${firstClause(o.help)}`);
+      lines.push("");
+    }
+    lines.push(
+      `${OPTIONS.length} options in all: ${program} --help=all`,
+      `  ${"--version".padEnd(30)} print the version and exit`,
+    );
+    return lines.join("\n");
   }
-  lines.push("  --help", "      show this text");
+  for (const group of [undefined, ...groups]) {
+    const options = OPTIONS.filter((o) => o.group === group);
+    if (options.length === 0) continue;
+    lines.push(group ? `${GROUP_TITLES[group]}:` : "General:");
+    for (const o of options) lines.push(...optionBlock(o));
+    lines.push("");
+  }
+  lines.push(
+    "  --help, --help=all",
+    "      the common options, or all of them",
+    "  --version",
+    "      print the version and exit",
+  );
   return lines.join("\n");
 }

@@ -73,7 +73,7 @@ describe("the Config derived from the table", () => {
     expectTypeOf<Config["upstream"]["upstreams"]>().toEqualTypeOf<readonly string[]>();
     expectTypeOf<Config["upstream"]["bootstrap"]>()
       .toEqualTypeOf<Readonly<Record<string, string>>>();
-    expectTypeOf<Config["upstream"]["upstreamCaFile"]>().toEqualTypeOf<string | undefined>();
+    expectTypeOf<Config["upstream"]["upstreamCaFiles"]>().toEqualTypeOf<readonly string[]>();
     expectTypeOf<Config["resolver"]["rateLimitBurst"]>().toEqualTypeOf<number>();
     expectTypeOf<Config["resolver"]["cache"]>().toEqualTypeOf<boolean>();
     expectTypeOf<Config["log"]["logLevel"]>().toEqualTypeOf<

@@ -122,7 +122,7 @@ describe("config: the DoH face keys", () => {
   });
 
   it("lists the keys in --help", () => {
-    const help = helpText();
+    const help = helpText("dotbridge", true);
     for (
       const key of [
         "--http-listen HOST:PORT|off",

@@ -63,7 +63,7 @@ describe("parseConfig defaults", () => {
     });
     expect(c.certificate.certFile).toBeUndefined();
     expect(c.certificate.keyFile).toBeUndefined();
-    expect(c.upstream.upstreamCaFile).toBeUndefined();
+    expect(c.upstream.upstreamCaFiles).toEqual([]);
   });
 
   it("works without env or file access given", () => {
@@ -72,9 +72,9 @@ describe("parseConfig defaults", () => {
   });
 
   it("returns help for --help and -h, whatever else is given", () => {
-    expect(parseConfig({ args: ["--help"] })).toEqual({ help: true });
-    expect(parseConfig({ args: ["--listen", "x", "-h"] })).toEqual({ help: true });
-    expect(parseConfig({ args: ["-h", "--bogus"] })).toEqual({ help: true });
+    expect(parseConfig({ args: ["--help"] })).toEqual({ help: true, show: "help" });
+    expect(parseConfig({ args: ["--listen", "x", "-h"] })).toEqual({ help: true, show: "help" });
+    expect(parseConfig({ args: ["-h", "--bogus"] })).toEqual({ help: true, show: "help" });
   });
 });
 
@@ -200,6 +200,52 @@ describe("parseConfig upstreams", () => {
   }
 });
 
+describe("unknown keys", () => {
+  it("suggest the nearest option on the command line, in the environment and in the file", () => {
+    expect(configError({ args: ["--qury-timeout", "3s"] }).message).toBe(
+      "--qury-timeout: unknown option (did you mean --query-timeout?)",
+    );
+    expect(configError({ args: ["--upstreams", "https://a/q"] }).message).toBe(
+      "--upstreams: unknown option (did you mean --upstream?)",
+    );
+    expect(configError({ env: { DOTBRIDGE_UPSTREAMS: "https://a/q" } }).message).toBe(
+      "DOTBRIDGE_UPSTREAMS: unknown variable (did you mean DOTBRIDGE_UPSTREAM?)",
+    );
+    expect(
+      configError({
+        args: ["--config", "f.json"],
+        readTextFile: files({ "f.json": '{"cache_size": 5}' }),
+      }).message,
+    ).toBe('f.json: "cache_size": unknown key (did you mean cache-size?)');
+    expect(configError({ args: ["--zzzzzzzzzzzz"] }).message).toBe(
+      "--zzzzzzzzzzzz: unknown option (see --help=all)",
+    );
+  });
+
+  it("leave other environment variables alone", () => {
+    expect(config({ env: { HOME: "/root", DOTBRIDGE_LISTEN: "" } }).dot.listen.port).toBe(8853);
+  });
+});
+
+describe("help and version", () => {
+  it("asks for the short help, every option, or the version", () => {
+    expect(parseConfig({ args: ["--help"] })).toEqual({ help: true, show: "help" });
+    expect(parseConfig({ args: ["--listen", "x", "-h"] })).toEqual({ help: true, show: "help" });
+    expect(parseConfig({ args: ["--help=all"] })).toEqual({ help: true, show: "help-all" });
+    expect(parseConfig({ args: ["--version"] })).toEqual({ help: true, show: "version" });
+  });
+
+  it("groups the short help by concern, with examples, and points at --help=all", () => {
+    const text = helpText("dotbridge");
+    expect(text).toContain("Examples:");
+    expect(text).toContain("Upstreams and routes:");
+    expect(text).toContain("--no-x");
+    expect(text).toContain("dotbridge --help=all");
+    expect(text.split("\n").length).toBeLessThan(80);
+    expect(helpText("dotbridge", true).split("\n").length).toBeGreaterThan(200);
+  });
+});
+
 describe("parseConfig booleans", () => {
   const cases: [args: string[], env: Record<string, string>, want: boolean][] = [
     [["--keep-client-subnet"], {}, true],
@@ -210,6 +256,10 @@ describe("parseConfig booleans", () => {
     [[], { DOTBRIDGE_KEEP_CLIENT_SUBNET: "1" }, true],
     [[], { DOTBRIDGE_KEEP_CLIENT_SUBNET: "on" }, true],
     [["--keep-client-subnet", "--no-keep-client-subnet"], {}, false],
+    // docs wrote `--http-tls false`: the value as a separate word, as other options take theirs.
+    [["--keep-client-subnet", "false"], {}, false],
+    [["--keep-client-subnet", "true"], {}, true],
+    [["--keep-client-subnet", "no"], { DOTBRIDGE_KEEP_CLIENT_SUBNET: "true" }, false],
   ];
   for (const [args, env, want] of cases) {
     it(`reads ${JSON.stringify(args)} ${JSON.stringify(env)} as ${want}`, () => {
@@ -239,7 +289,8 @@ describe("durations", () => {
     ["500ms", 500],
     ["2m", 120_000],
     ["1h", 3_600_000],
-    ["250", 250],
+    ["250", undefined], // a bare number: ms or s? It needs its unit
+    ["1.5", undefined],
     ["1.5s", 1_500],
     [" 3s ", 3_000],
     ["0", 0],
@@ -262,19 +313,34 @@ describe("durations", () => {
   it("applies to every duration option, from every source", () => {
     const c = config({
       args: ["--query-timeout", "2500ms", "--idle-timeout=2m"],
-      env: { DOTBRIDGE_ATTEMPT_TIMEOUT: "750" },
+      env: { DOTBRIDGE_ATTEMPT_TIMEOUT: "750ms" },
     });
     expect(c.resolver.queryTimeoutMs).toBe(2500);
     expect(c.dot.idleTimeoutMs).toBe(120_000);
     expect(c.upstream.attemptTimeoutMs).toBe(750);
   });
 
-  it("takes a JSON number in the file as milliseconds", () => {
-    const c = config({
-      args: ["--config", "f.json"],
-      readTextFile: files({ "f.json": '{"shutdown-grace": 1200}' }),
-    });
-    expect(c.runtime.shutdownGraceMs).toBe(1200);
+  it("refuses a bare number from every source, in one line naming the key", () => {
+    const why =
+      "is not a duration: give its unit, e.g. 5s or 500ms (a bare number could be either)";
+    expect(configError({ args: ["--query-timeout", "3"] }).message).toBe(
+      `--query-timeout: "3" ${why}`,
+    );
+    expect(configError({ env: { DOTBRIDGE_IDLE_TIMEOUT: "10" } }).message).toBe(
+      `DOTBRIDGE_IDLE_TIMEOUT: "10" ${why}`,
+    );
+    expect(
+      configError({
+        args: ["--config", "f.json"],
+        readTextFile: files({ "f.json": '{"query-timeout": 3}' }),
+      }).message,
+    ).toBe(`f.json: "query-timeout": "3" ${why}`);
+  });
+
+  it("takes 0 without a unit", () => {
+    const c = config({ args: ["--serve-stale", "0", "--health-check-interval=0"] });
+    expect(c.resolver.serveStaleMs).toBe(0);
+    expect(c.upstream.healthCheckIntervalMs).toBe(0);
   });
 
   it("takes days, as --serve-stale 1d in docs/configuration.md", () => {
@@ -608,7 +674,7 @@ describe("parseConfig errors name the key as the user spelled it", () => {
 });
 
 describe("helpText", () => {
-  const text = helpText("dotbridge");
+  const text = helpText("dotbridge", true);
 
   it("mentions every option and its environment variable", () => {
     for (const o of OPTIONS) {

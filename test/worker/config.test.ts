@@ -86,7 +86,7 @@ describe("parseWorkerConfig: env vars to config", () => {
       },
     },
     // [vars] may hold TOML numbers, booleans and arrays: they read as the text they stand for.
-    { env: { DOTBRIDGE_QUERY_TIMEOUT: 2500 }, want: { resolver: { queryTimeoutMs: 2_500 } } },
+    { env: { DOTBRIDGE_QUERY_TIMEOUT: "2500ms" }, want: { resolver: { queryTimeoutMs: 2_500 } } },
     { env: { DOTBRIDGE_JSON_API: false }, want: { doh: { jsonApi: false } } },
     {
       env: { DOTBRIDGE_UPSTREAM: ["https://a.example/dns-query", "tls://dns.example"] },

@@ -82,7 +82,9 @@ export function readKeyFile(origin: string, path: string): string {
   try {
     return Deno.readTextFileSync(path);
   } catch (e) {
-    throw new ConfigError(origin, `cannot read "${path}": ${messageOf(e)}`);
+    // Deno appends the operation and the path (`: readfile '/x'`); the path is said already.
+    const why = messageOf(e).replace(/: [a-z]+ '[^']*'$/, "");
+    throw new ConfigError(origin, `cannot read "${path}": ${why}`);
   }
 }
 

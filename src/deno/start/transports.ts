@@ -20,9 +20,10 @@ export function startTransports(
   deps: BridgeDeps,
   logger: Logger,
 ): Started<Transports> {
-  const { upstreamCaFile, bootstrap, upstreamTransport } = config.upstream;
-  const caPem = upstreamCaFile
-    ? readKeyFile(config.origin["upstream-ca"], upstreamCaFile)
+  const { upstreamCaFiles, bootstrap, upstreamTransport } = config.upstream;
+  // Every file is trusted: their certificates together.
+  const caPem = upstreamCaFiles.length > 0
+    ? upstreamCaFiles.map((file) => readKeyFile(config.origin["upstream-ca"], file)).join("\n")
     : undefined;
   const transports = createTransports({
     caPem,
