@@ -24,8 +24,15 @@ export interface BannerSource {
 const bracket = (h: string) => (h.includes(":") ? `[${h}]` : h);
 const dialable = (h: string) => (h === "0.0.0.0" || h === "::" ? "127.0.0.1" : h);
 
-/** The banner for a started bridge. */
-export function banner(bridge: BannerSource, config: Config): string {
+/**
+ * The banner for a started bridge. `names`: the DNS names on the served certificate (the first
+ * is the one the client commands use); unset or empty, the commands say where the name goes.
+ */
+export function banner(
+  bridge: BannerSource,
+  config: Config,
+  names: readonly string[] = [],
+): string {
   const cert = bridge.certificate;
   const { hostname, port } = bridge.dot.addr;
   const { tenantsFile } = config.resolver;
@@ -41,7 +48,8 @@ export function banner(bridge: BannerSource, config: Config): string {
       `  development certificate${cert.created ? " (new)" : ""}; trust this CA: ${cert.trustPath}`,
     );
   } else {
-    lines.push(`  certificate: ${cert.trustPath}`);
+    const on = names.length > 0 ? ` (${names.join(", ")})` : "";
+    lines.push(`  certificate: ${cert.trustPath}${on}`);
   }
   lines.push(`  SPKI pin (sha256): ${cert.spkiPin}`);
   lines.push(
@@ -52,9 +60,10 @@ export function banner(bridge: BannerSource, config: Config): string {
         "~31 KiB per idle connection; --dot-server native: ~20 KiB, without those",
   );
   // A development certificate is trusted through its CA file; a real one through system roots.
+  const certName = cert.development ? "localhost" : names[0] ?? "<name on the certificate>";
   const trust = cert.development
     ? `+tls-ca=${cert.trustPath} +tls-hostname=localhost`
-    : "+tls-ca +tls-hostname=<name on the certificate>";
+    : `+tls-ca +tls-hostname=${certName}`;
   const dial = dialable(hostname);
   lines.push(
     `  try: kdig -d @${dial} -p ${port} ${trust} example.com`,
@@ -75,9 +84,7 @@ export function banner(bridge: BannerSource, config: Config): string {
       );
     }
     if (config.doh.jsonApi) {
-      const curlHost = bridge.doh.tls
-        ? (cert.development ? "localhost" : "<name on the certificate>")
-        : bracket(dialable(doh.hostname));
+      const curlHost = bridge.doh.tls ? certName : bracket(dialable(doh.hostname));
       const cacert = bridge.doh.tls && cert.development ? `--cacert ${cert.trustPath} ` : "";
       lines.push(
         `   or: curl ${cacert}-H 'accept: application/dns-json' ` +
@@ -87,7 +94,10 @@ export function banner(bridge: BannerSource, config: Config): string {
   }
   if (bridge.doq) {
     const doq = bridge.doq.addr;
-    lines.push(`dotbridge: DNS-over-QUIC on ${bracket(doq.hostname)}:${doq.port} (UDP, ALPN doq)`);
+    lines.push(
+      `dotbridge: DNS-over-QUIC on ${bracket(doq.hostname)}:${doq.port} (UDP, ALPN doq)`,
+      `  try: kdig @${dialable(doq.hostname)} -p ${doq.port} +quic ${trust} example.com`,
+    );
   }
   if (bridge.dns) {
     const dns = bridge.dns.addr;
@@ -97,6 +107,17 @@ export function banner(bridge: BannerSource, config: Config): string {
     lines.push(
       `dotbridge: plain DNS on ${bracket(dns.hostname)}:${dns.port} (UDP and TCP), ${who}`,
       `  try: dig @${dialable(dns.hostname)} -p ${dns.port} example.com`,
+    );
+  }
+  const ddr = config.resolver.ddrNames;
+  if (ddr.length > 0) {
+    const ask = bridge.dns
+      ? `dig @${dialable(bridge.dns.addr.hostname)} -p ${bridge.dns.addr.port}`
+      : `kdig @${dial} -p ${port} ${trust}`;
+    lines.push(
+      `dotbridge: discovery (DDR) for ${ddr.join(", ")}: _dns.resolver.arpa SVCB names the ` +
+        "encrypted faces",
+      `  try: ${ask} _dns.resolver.arpa SVCB`,
     );
   }
   if (bridge.metricsAddr) {

@@ -57,7 +57,11 @@ export function watchCertificate(options: CertificateWatchOptions): CertificateW
       });
       return false;
     }
-    if (cert + key === last) return false;
+    if (cert + key === last) {
+      // A file event with the same bytes is nothing to say; a SIGHUP asked, so it gets an answer.
+      if (reason === "SIGHUP") logger?.info("certificate unchanged", { reason });
+      return false;
+    }
     let pin: string;
     try {
       checkCertificatePair(cert, key);

@@ -7,9 +7,12 @@
  * @module
  */
 import { ConfigError, helpText, parseConfig } from "../config/parse.ts";
-import { banner } from "./banner.ts";
+import { describeCertificate } from "../pki/describe.ts";
+import { createLogger, type LogFields } from "../log/mod.ts";
+import { banner, type BannerSource } from "./banner.ts";
 import { type Bridge, startBridge } from "./bridge.ts";
 import { startThreads, type Threads } from "./threads.ts";
+import { VERSION } from "./version.ts";
 
 function fail(message: string, code: number): never {
   console.error(`dotbridge: ${message}`);
@@ -29,12 +32,17 @@ async function main(): Promise<void> {
     throw e;
   }
   if (parsed.help) {
-    console.log(helpText("deno task serve"));
+    if (parsed.show === "version") {
+      console.log(`dotbridge ${VERSION} (Deno ${Deno.version.deno}, V8 ${Deno.version.v8})`);
+    } else console.log(helpText("dotbridge", parsed.show === "help-all"));
     return;
   }
   const config = parsed.config;
   const { threads: wanted, shutdownGraceMs } = config.runtime;
   const threads = wanted === 0 ? navigator.hardwareConcurrency : wanted;
+  // The process's own events (start, ready, reload, drain, stop), in the format of every log line.
+  const logger = createLogger({ level: config.log.logLevel, format: config.log.logFormat });
+  const json = config.log.logFormat === "json";
   let bridge: Bridge | Threads;
   try {
     bridge = threads > 1 ? await startThreads(config, threads) : await startBridge(config);
@@ -43,22 +51,59 @@ async function main(): Promise<void> {
     throw e;
   }
 
-  console.log(banner(bridge, config));
+  // After the faces are up: a start that fails prints only its one-line error.
+  logger.info("start", { version: VERSION, pid: Deno.pid, threads });
+  const cert = bridge.certificate;
+  let names: string[] = [];
+  if (!cert.development) {
+    try {
+      names = (await describeCertificate(cert.cert)).dnsNames;
+    } catch {
+      // The certificate was checked at start; without its names the banner says where they go.
+    }
+  }
+  const text = banner(bridge, config, names);
+  // The banner is for people: plain text on stdout, or one event among the JSON lines.
+  if (json) logger.info("banner", { text });
+  else console.log(text);
+  logger.info("ready", readyFields(bridge, names));
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.error(`dotbridge: ${signal}: draining (up to ${shutdownGraceMs} ms)`);
+    logger.info("drain", { signal, grace_ms: shutdownGraceMs });
     await bridge.shutdown();
+    logger.info("stop", { signal });
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGINT", () => void stop("SIGINT"));
   Deno.addSignalListener("SIGTERM", () => void stop("SIGTERM"));
-  if (threads > 1) {
+  Deno.addSignalListener("SIGHUP", () => {
+    // What each part did follows in its own line (certificate reloaded or unchanged, query log
+    // reopened); a development certificate is not reloaded.
+    logger.info("reload", {
+      signal: "SIGHUP",
+      certificate: cert.development ? "development (kept)" : "checked",
+    });
     // Threads do not get signals: reload their certificates from here.
-    Deno.addSignalListener("SIGHUP", () => void bridge.reloadCertificate("SIGHUP"));
-  }
+    if (threads > 1) void bridge.reloadCertificate("SIGHUP");
+  });
+}
+
+/** The `ready` event's fields: where each face listens, and how clients trust it. */
+function readyFields(bridge: BannerSource, names: readonly string[]): LogFields {
+  const at = (a?: { hostname: string; port: number }) =>
+    a && (a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`);
+  return {
+    dot: at(bridge.dot.addr),
+    doh: bridge.doh && `${bridge.doh.tls ? "https" : "http"}://${at(bridge.doh.addr)}/dns-query`,
+    doq: at(bridge.doq?.addr),
+    dns: at(bridge.dns?.addr),
+    metrics: at(bridge.metricsAddr),
+    spki_pin: bridge.certificate.spkiPin,
+    names: names.length > 0 ? names.join(",") : undefined,
+  };
 }
 
 if (import.meta.main) {

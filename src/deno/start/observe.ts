@@ -124,7 +124,11 @@ export function startObserve(
     };
   const reopen = () => file?.reopen();
   const sighup = file !== undefined && queryLog !== "-" && (pieces.deps.sighup ?? true);
-  if (sighup) Deno.addSignalListener("SIGHUP", reopen);
+  const onHup = () => {
+    reopen();
+    pieces.logger.info("query log reopened", { reason: "SIGHUP" });
+  };
+  if (sighup) Deno.addSignalListener("SIGHUP", onHup);
   return {
     value: {
       tap,
@@ -133,7 +137,7 @@ export function startObserve(
       reopen,
     },
     stop: async () => {
-      if (sighup) Deno.removeSignalListener("SIGHUP", reopen);
+      if (sighup) Deno.removeSignalListener("SIGHUP", onHup);
       await Promise.all([file?.close(), sender?.close()]);
     },
   };
