@@ -62,6 +62,12 @@ export interface FrontOptions {
   prefix?: string;
 }
 
+/** The TCP socket under a TLS socket (or the socket itself). */
+function rawOf(socket: Socket | TLSSocket): Socket {
+  // node:tls keeps the socket it wraps as `_parent` (Deno 2.9.6 too); not in the public type.
+  return (socket as { _parent?: Socket })._parent ?? socket;
+}
+
 /** The most bytes read while waiting for a header: a v2 header's cap, with room for a segment. */
 const HEADER_BUFFER_MAX = 4096;
 
@@ -69,6 +75,8 @@ const HEADER_BUFFER_MAX = 4096;
 export class ConnectionFront {
   readonly #o: FrontOptions;
   readonly #clients = new WeakMap<Socket, Client>();
+  /** Bytes of each admitted socket's PROXY header (none: no entry). */
+  readonly #headerBytes = new WeakMap<Socket, number>();
   closing = false;
 
   constructor(options: FrontOptions) {
@@ -86,7 +94,14 @@ export class ConnectionFront {
       "error",
       (e: Error) => o.logger?.debug(`${o.prefix ?? ""}socket error`, { error: e.message }),
     );
-    const peer = { address: raw.remoteAddress ?? "", port: raw.remotePort };
+    if (raw.remoteAddress === undefined) {
+      // Gone before it was admitted (its address is no longer known): a balancer's check that
+      // connects, says its piece and leaves at once. Nothing to judge, and not a failure.
+      o.onEvent?.("health-check");
+      raw.destroy();
+      return;
+    }
+    const peer = { address: raw.remoteAddress, port: raw.remotePort };
     if (!o.proxyFrom?.(peer.address)) return this.#rules(raw, peer, admitted);
     let seen = new Uint8Array(0);
     const timer = setTimeout(() => fail("timeout"), o.headerTimeoutMs);
@@ -102,8 +117,14 @@ export class ConnectionFront {
       o.onEvent?.("refused-proxy-header");
       raw.destroy();
     };
-    const onClose = () => done();
-    const onEnd = () => fail("ended before the header did");
+    // A balancer's TCP check connects and leaves without a byte: a probe, not a bad header.
+    const probe = () => {
+      done();
+      o.onEvent?.("health-check");
+      raw.destroy();
+    };
+    const onClose = () => (seen.length === 0 ? probe() : done());
+    const onEnd = () => (seen.length === 0 ? probe() : fail("ended before the header did"));
     const onData = (chunk: Uint8Array) => {
       if (seen.length + chunk.length > HEADER_BUFFER_MAX) return fail("too long");
       seen = concatBytes([seen, chunk], seen.length + chunk.length);
@@ -117,6 +138,7 @@ export class ConnectionFront {
       done();
       raw.pause();
       if (header.length < seen.length) raw.unshift(seen.subarray(header.length));
+      this.#headerBytes.set(raw, header.length);
       this.#rules(raw, header.client ?? peer, admitted);
     };
     raw.on("data", onData);
@@ -157,10 +179,21 @@ export class ConnectionFront {
     return true;
   }
 
+  /**
+   * Whether a connection that ended without a TLS handshake (`error`: why, as node:tls says it)
+   * was a health check rather than a failed client: the client left (ECONNRESET, not our
+   * handshake timeout) having sent nothing after its PROXY header, if any (a balancer's TCP
+   * check, a PROXY v2 LOCAL check). Counted as `health-check`, not `tls-handshake-failed`.
+   */
+  isProbe(socket: Socket | TLSSocket, error: Error): boolean {
+    if ((error as { code?: string }).code !== "ECONNRESET") return false;
+    const raw = rawOf(socket);
+    return (raw.bytesRead ?? 0) <= (this.#headerBytes.get(raw) ?? 0);
+  }
+
   /** The client of a socket this front admitted, or of the TLS socket over one. */
   clientOf(socket: Socket | TLSSocket): Client {
-    // node:tls keeps the socket it wraps as `_parent` (Deno 2.9.6 too); not in the public type.
-    const raw = (socket as { _parent?: Socket })._parent ?? socket;
+    const raw = rawOf(socket);
     return this.#clients.get(raw) ??
       { address: socket.remoteAddress ?? "", port: socket.remotePort };
   }

@@ -245,7 +245,7 @@ export async function listenDoh(options: DohListenerOptions): Promise<DohListene
     });
     tlsServer.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
       logger?.debug("doh: tls handshake failed", { error: error.message });
-      options.onEvent?.("tls-handshake-failed");
+      options.onEvent?.(front.isProbe(socket, error) ? "health-check" : "tls-handshake-failed");
       socket.destroy();
     });
     tlsServer.on("secureConnection", (socket: tls.TLSSocket) => {

@@ -284,7 +284,7 @@ export async function listenDot(options: DotListenerOptions): Promise<DotListene
 
   server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
     logger?.debug("tls handshake failed", { error: error.message });
-    options.onEvent?.("tls-handshake-failed");
+    options.onEvent?.(front.isProbe(socket, error) ? "health-check" : "tls-handshake-failed");
     socket.destroy();
   });
 

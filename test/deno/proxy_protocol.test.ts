@@ -84,7 +84,13 @@ async function start(args: string[]): Promise<Running> {
 
 /** A running HAProxy in TCP mode; `ports[name]` is where each frontend listens. */
 async function startTcpHaproxy(
-  fronts: { name: string; to: number; send: "send-proxy" | "send-proxy-v2" }[],
+  fronts: {
+    name: string;
+    to: number;
+    send: "send-proxy" | "send-proxy-v2";
+    /** HAProxy's server check options, e.g. `check check-send-proxy inter 200ms`. */
+    check?: string;
+  }[],
 ): Promise<Record<string, number>> {
   const ports: Record<string, number> = {};
   let cfg = "global\n  maxconn 200\n\ndefaults\n  mode tcp\n  timeout connect 2s\n" +
@@ -93,7 +99,7 @@ async function startTcpHaproxy(
     ports[f.name] = freePort();
     cfg +=
       `\nfrontend ${f.name}\n  bind 127.0.0.1:${ports[f.name]}\n  default_backend ${f.name}_b\n` +
-      `backend ${f.name}_b\n  server s 127.0.0.1:${f.to} ${f.send}\n`;
+      `backend ${f.name}_b\n  server s 127.0.0.1:${f.to} ${f.send} ${f.check ?? ""}\n`;
   }
   const path = `${dir}/haproxy-${Object.values(ports).join("-")}.cfg`;
   const haproxy = await startHaproxy(path, cfg, Object.values(ports));
@@ -323,6 +329,35 @@ describe.skipIf(!HAVE_HAPROXY)("behind a real HAProxy (send-proxy-v2, send-proxy
     const ok = dotFrom(hp.dot, "127.0.0.7");
     expect(rcodeOf((await ok.query("still-fine.example.test"))!)).toBe(0);
     ok.close();
+  });
+
+  it("counts HAProxy's health checks (PROXY v2 LOCAL, then a close) as health-check, not failures", async () => {
+    const failedBefore = b.events("dot", "tls-handshake-failed");
+    const checksBefore = b.events("dot", "health-check");
+    // A TCP check that sends its PROXY v2 LOCAL header (check-send-proxy) every 100 ms.
+    await startTcpHaproxy([
+      {
+        name: "checked",
+        to: b.dot,
+        send: "send-proxy-v2",
+        check: "check check-send-proxy inter 100ms",
+      },
+    ]);
+    // And a bare TCP probe (connect, then close) from a trusted peer, as a balancer's check
+    // without check-send-proxy makes.
+    await new Promise<void>((resolve) => {
+      const s = net.connect(
+        { host: "127.0.0.1", port: b.dot, localAddress: "127.0.0.1" },
+        () => s.end(),
+      );
+      s.on("error", () => {});
+      s.on("close", () => resolve());
+    });
+    for (let i = 0; i < 100 && b.events("dot", "health-check") < checksBefore + 4; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(b.events("dot", "health-check")).toBeGreaterThanOrEqual(checksBefore + 4);
+    expect(b.events("dot", "tls-handshake-failed")).toBe(failedBefore);
   });
 
   it("closes an untrusted peer that sends a header (DoT: the TLS handshake fails)", async () => {
