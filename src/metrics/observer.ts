@@ -6,6 +6,7 @@
  */
 import type { QueryObserver } from "../resolver/processor.ts";
 import type { QueryContext } from "../pipeline/types.ts";
+import type { Query } from "../dns/query.ts";
 import { type BridgeMetrics, rcodeName } from "./bridge.ts";
 
 /**
@@ -20,7 +21,7 @@ import { type BridgeMetrics, rcodeName } from "./bridge.ts";
  */
 export function queryObserver(
   metrics: BridgeMetrics,
-  tenantLabel: (ctx: QueryContext) => string,
+  tenantLabel: (ctx: QueryContext, query?: Query) => string,
 ): QueryObserver {
   /** Bound series per face, and per tenant label and rcode (-1: error): labels are few. */
   const faces = new Map<string, FaceSeries>();
@@ -38,10 +39,10 @@ export function queryObserver(
   };
   return {
     start: (ctx) => seriesOf(ctx.face).inFlight.add(1),
-    end: (ctx, rcode, ms) => {
+    end: (ctx, rcode, ms, query) => {
       const series = seriesOf(ctx.face);
       series.inFlight.add(-1);
-      const tenant = tenantLabel(ctx);
+      const tenant = tenantLabel(ctx, query);
       let byRcode = series.queries.get(tenant);
       if (!byRcode) series.queries.set(tenant, byRcode = new Map());
       let counter = byRcode.get(rcode);

@@ -20,6 +20,7 @@ import type { CacheEvent } from "../cache/middleware.ts";
 import type { Logger } from "../log/mod.ts";
 import { buildUpstream, type UpstreamFactories, type UpstreamSpec } from "../upstream/build.ts";
 import type { Answer } from "../dns/answer.ts";
+import type { Query } from "../dns/query.ts";
 import { NameRouter } from "../upstream/routes.ts";
 import { CidrSet } from "../net/cidr_set.ts";
 import { memoizedMembership, plainDnsPolicy } from "./plain_dns.ts";
@@ -33,7 +34,7 @@ import type { PolicyOptions, ResolverOptions, TenantPolicies, TenantPolicy } fro
 import { BlockedAnswers } from "../filter/blocked_answer.ts";
 import { cnameFilterMiddleware, filterMiddleware } from "../filter/middleware.ts";
 import { type FilterLists, FilterPolicy } from "../filter/policy.ts";
-import { type TenantRoute, tenantRouter, TenantTable } from "./tenants.ts";
+import { ednsSelector, type TenantRoute, tenantRouter, TenantTable } from "./tenants.ts";
 import { compose, type Handler, type Middleware, type QueryContext } from "../pipeline/types.ts";
 
 /** What the builder hands {@linkcode UpstreamFor} along with the spec. */
@@ -142,7 +143,7 @@ export interface Resolver {
    * The metric label of a query's tenant as its face chose it: `""` for none, the tenant's name,
    * or `unknown` for a selector that names no tenant or one the client may not use.
    */
-  readonly tenantLabel: (ctx: QueryContext) => string;
+  readonly tenantLabel: (ctx: QueryContext, query?: Query) => string;
   /** Closes every upstream. */
   close(): Promise<void>;
 }
@@ -372,7 +373,11 @@ export function buildResolver(config: ResolverOptions, deps: ResolverDeps): Reso
     upstreams,
     plainDnsAllows,
     tenantNames: new Set(tenantRoutes.map((t) => t.name)),
-    tenantLabel: (ctx) => tenantTable.label(ctx),
+    tenantLabel: tenantRoutes.length === 0 ? () => "" : (ctx, query) =>
+      tenantTable.label(
+        ctx,
+        query && ednsSelector(query, config.resolver.tenantEdnsOption),
+      ),
     health: () => upstreams.flatMap(healthOf),
     ready: () => {
       const main = policyUpstreams.get(deps.tenants?.defaultTenant) ?? upstreams[0];

@@ -9,7 +9,7 @@ import { EdnsOptionCode, PADDING_BLOCK } from "../dns/constants.ts";
 import { type Answer, answerWithOpt, errorAnswer, rewriteAnswerOptions } from "../dns/answer.ts";
 import { HOP_BY_HOP_OPTIONS, keepaliveOption } from "../dns/edns.ts";
 import { headerRcode, type MessageInfo, type Question } from "../dns/message.ts";
-import { classifyQuery } from "../dns/query.ts";
+import { classifyQuery, type Query } from "../dns/query.ts";
 import { udpAnswer, udpAnswerLimit } from "../dns/truncate.ts";
 import type { Logger } from "../log/mod.ts";
 import type { AbortParent } from "../async/deadline.ts";
@@ -72,8 +72,8 @@ export type QueryTap = (query: TappedQuery) => void;
 /** Receives every query's start and end, for metrics. Must not throw. */
 export interface QueryObserver {
   start(ctx: QueryContext): void;
-  /** `rcode` of the answer (from the header), `ms` since `start`. */
-  end(ctx: QueryContext, rcode: number, ms: number): void;
+  /** `rcode` of the answer (from the header), `ms` since `start`; `query` as the client sent it. */
+  end(ctx: QueryContext, rcode: number, ms: number, query?: Query): void;
 }
 
 /**
@@ -202,11 +202,11 @@ export function createProcessor(options: ProcessorOptions): Processor {
     try {
       answer = shape(await handler(query, ctx), query.info);
     } catch (error) {
-      observer?.end(ctx, -1, performance.now() - started);
+      observer?.end(ctx, -1, performance.now() - started, query);
       throw error;
     }
     const ms = performance.now() - started;
-    observer?.end(ctx, headerRcode(answer.info.flags), ms);
+    observer?.end(ctx, headerRcode(answer.info.flags), ms, query);
     if (tap) {
       tap({
         ctx: faceCtx,

@@ -63,6 +63,16 @@ const DECOY: Entry = {
   acl: new Acl({ allow: ["192.0.2.0/24", "2001:db8::/32"] }),
 };
 
+/**
+ * The tenant selector a query's EDNS option `code` carries (lower case), if any; nothing is
+ * changed (see {@linkcode takeEdnsSelector} for the router, which also removes it).
+ */
+export function ednsSelector(query: Query, code: number): string | undefined {
+  if (code <= 0 || !query.info.opt) return undefined;
+  const option = query.info.opt.options.find((o) => o.code === code);
+  return option ? decoder.decode(option.data).trim().toLowerCase() : undefined;
+}
+
 /** Removes the tenant option from the query, returning the selector it carried. */
 function takeEdnsSelector(query: Query, code: number): { selector?: string; query: Query } {
   const option = query.info.opt?.options.find((o) => o.code === code);
@@ -122,12 +132,14 @@ export class TenantTable {
   }
 
   /**
-   * The metric label for the face's choice: `""` for none, the tenant's name, or `unknown` for a
-   * selector that names no tenant or one the client may not use (never the selector itself).
+   * The metric label of a query's tenant as the client chose it (the face's selector, else the
+   * EDNS option's): `""` for none, the tenant's name, or `unknown` for a selector that names no
+   * tenant or one the client may not use (never the selector itself), whichever way it came.
    */
-  label(ctx: QueryContext): string {
-    if (!ctx.tenant) return "";
-    const choice = this.choose(ctx.tenant, ctx.client);
+  label(ctx: QueryContext, ednsSelector?: string): string {
+    const selector = ctx.tenant || ednsSelector;
+    if (!selector) return "";
+    const choice = this.choose(selector, ctx.client);
     return choice ? choice.name : "unknown";
   }
 

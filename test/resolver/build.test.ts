@@ -190,6 +190,21 @@ describe("buildResolver: upstreams and tenants", () => {
     expect(resolver.tenantLabel(ctx())).toBe("");
   });
 
+  it("labels a tenant chosen by the EDNS option as one chosen by SNI or path", () => {
+    const { upstreamFor } = zoneUpstreams();
+    const resolver = buildResolver(options({ tenantEdnsOption: 65011 }), {
+      upstreamFor,
+      tenants: TENANTS,
+    });
+    const byOption = (selector: string) =>
+      query({ opt: { options: [{ code: 65011, data: new TextEncoder().encode(selector) }] } });
+    // Before, every query that chose its tenant by the option was labelled "".
+    expect(resolver.tenantLabel(ctx("192.0.2.10"), byOption("kids"))).toBe("kids");
+    expect(resolver.tenantLabel(ctx("192.0.2.10"), byOption("nobody"))).toBe("unknown");
+    expect(resolver.tenantLabel(ctx("192.0.2.10"), byOption("work"))).toBe("unknown");
+    expect(resolver.tenantLabel(ctx("192.0.2.10"), query())).toBe("");
+  });
+
   it("sends queries that choose no tenant to the default tenant when there is one", async () => {
     const { upstreamFor, byName } = zoneUpstreams();
     const resolver = buildResolver(options(), {
