@@ -31,8 +31,10 @@ export interface TlsConnectorOptions {
    * Logs a warning on the first connection. Cannot be combined with `pins`.
    */
   opportunistic?: boolean;
-  /** Where the opportunistic warning goes. Default `console.warn`. */
+  /** Where the opportunistic warning goes (once, when the connector is made). Default `console.warn`. */
   logger?: Logger;
+  /** The upstream's public name, for that warning. */
+  name?: string;
   /** Bytes buffered from the server before the socket is paused (backpressure). Default 64 KiB. */
   readHighWaterMark?: number;
   /** `close()` waits this long for a clean TLS close before dropping the socket. Default 2000 ms. */
@@ -131,20 +133,18 @@ export function createTlsConnector(options: TlsConnectorOptions = {}): StreamCon
   const ca = options.caCerts?.length ? options.caCerts : undefined;
   const highWaterMark = options.readHighWaterMark ?? 64 * 1024;
   const graceMs = options.closeGraceMs ?? 2_000;
-  let warned = false;
+  if (opportunistic) {
+    // Said when the upstream is built (at start-up), not at its first query.
+    const msg = "a DoT upstream is NOT authenticated (opportunistic mode, RFC 7858 §4.1): " +
+      "anyone on the path can read and forge its answers";
+    if (options.logger) options.logger.warn(msg, { upstream: options.name });
+    else console.warn(msg);
+  }
 
   return async (target) => {
     const { signal } = target;
     signal.throwIfAborted();
     const what = describe(target);
-    if (opportunistic && !warned) {
-      warned = true;
-      const msg = `DoT upstream ${target.hostname}:${target.port} is NOT authenticated ` +
-        "(opportunistic mode, RFC 7858 §4.1): anyone on the path can read and forge its answers";
-      if (options.logger) {
-        options.logger.warn(msg, { upstream: `${target.hostname}:${target.port}` });
-      } else console.warn(msg);
-    }
     const servername = target.servername;
     const socket = tls.connect({
       host: target.hostname,

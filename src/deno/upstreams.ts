@@ -46,6 +46,7 @@ export function createTransports(
       pins: target.pins,
       opportunistic: target.opportunistic,
       logger: options.logger,
+      name: target.display,
     });
     const address = bootstrap[target.hostname.toLowerCase()];
     return address ? (t) => connect({ ...t, hostname: address }) : connect;
