@@ -43,6 +43,7 @@ export const NEEDS_TOOLS: Readonly<Record<string, string>> = {
   "test/pki/authority.test.ts": "openssl",
   "test/pki/spki.test.ts": "openssl",
   "test/scripts/grafana_dashboard.test.ts": "prometheus",
+  "test/scripts/install_cli.test.ts": "sh (the installed dotbridge shim)",
   "test/worker/filter_workerd.test.ts": "wrangler (workerd)",
   "test/worker/policy.test.ts": "wrangler (workerd)",
   "test/worker/worker.test.ts": "wrangler (workerd), kdig",

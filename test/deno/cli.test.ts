@@ -3,6 +3,7 @@ import { OPTIONS } from "../../src/config/options.ts";
 import { aRecords, buildQuery, connectDot, type DotClient, idOf } from "../support/dot_client.ts";
 import { type LocalDohUpstream, startDohUpstream } from "../support/doh_upstream.ts";
 import { type TestPki, testPki } from "../support/pki.ts";
+import { createCertificateAuthority, issueCertificate } from "../../src/pki/mod.ts";
 import { octetFor } from "../support/zone.ts";
 import { freePort } from "../support/ports.ts";
 
@@ -150,8 +151,17 @@ afterAll(async () => {
 });
 
 describe("command line: deno run src/deno/main.ts", () => {
-  it("--help exits 0 and lists every option with its environment variable", async () => {
-    const r = await runCli(["--help"]);
+  it("--version exits 0 naming the version from deno.json", async () => {
+    const version = JSON.parse(
+      await Deno.readTextFile(new URL("../../deno.json", import.meta.url)),
+    ).version;
+    const r = await runCli(["--version"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^dotbridge ${version.replaceAll(".", "\\.")} \\(Deno `));
+  });
+
+  it("--help=all exits 0 and lists every option with its environment variable", async () => {
+    const r = await runCli(["--help=all"]);
     expect(r.code).toBe(0);
     expect(r.stderr).toBe("");
     expect(r.stdout).toMatch(/^Usage: /);
@@ -192,6 +202,16 @@ describe("command line: deno run src/deno/main.ts", () => {
     expect(lines[0].startsWith(`dotbridge: ${key}: `)).toBe(true);
   });
 
+  it("prints the configuration errors docs/configuration.md shows, to the letter", async () => {
+    const docs = await Deno.readTextFile(new URL("../../docs/configuration.md", import.meta.url));
+    const shown = docs.split("\n").filter((l) => /^dotbridge: (--cert|DOTBRIDGE_LISTEN): /.test(l));
+    expect(shown).toHaveLength(2);
+    const cert = await runCli(["--cert", "/etc/ssl/nope.pem", "--key", "/etc/ssl/nope.pem"]);
+    const listen = await runCli([], { DOTBRIDGE_LISTEN: "1.2.3:99999" });
+    expect([cert.stderr.trimEnd(), listen.stderr.trimEnd()]).toEqual(shown);
+    expect([cert.code, listen.code]).toEqual([2, 2]);
+  });
+
   it("a --metrics-listen port in use exits 2 naming it, after releasing the DoT port", async () => {
     const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     try {
@@ -212,6 +232,82 @@ describe("command line: deno run src/deno/main.ts", () => {
     } finally {
       taken.close();
     }
+  });
+
+  it("trusts every --upstream-ca file given, not only the last", async () => {
+    const otherCa = await createCertificateAuthority({ commonName: "second test CA" });
+    const other = await startDohUpstream({
+      ca: otherCa,
+      server: await issueCertificate(otherCa, { dnsNames: ["localhost"] }),
+    });
+    try {
+      const secondCa = `${tmp}/second-ca.pem`;
+      await Deno.writeTextFile(secondCa, otherCa.certPem);
+      const cli = startCli([
+        ...["--listen", "127.0.0.1:0", "--http-listen", "off", "--state-dir", `${tmp}/state-ca`],
+        ...["--upstream", upstream.url, "--upstream", other.url],
+        ...["--upstream-strategy", "round-robin", "--no-cache"],
+        ...["--upstream-ca", upstreamCa, "--upstream-ca", secondCa],
+      ]);
+      running.push(cli);
+      const banner = await cli.banner;
+      const c = await connectDot({
+        port: banner.port,
+        caCerts: [await Deno.readTextFile(banner.caPath!)],
+      });
+      clients.push(c);
+      for (let id = 1; id <= 4; id++) {
+        await c.send(buildQuery(`ca-${id}.example.test`, { id }));
+        expect(aRecords(await c.waitFor(id))).toEqual([
+          `192.0.2.${octetFor(`ca-${id}.example.test`)}`,
+        ]);
+      }
+      // Round-robin: both upstreams answered, each through its own CA.
+      expect(upstream.requests.length).toBeGreaterThan(0);
+      expect(other.requests.length).toBeGreaterThan(0);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("with --log-format json, every line is a JSON event: start, banner, ready, reload, drain, stop", async () => {
+    const cli = startCli([
+      ...["--listen", "127.0.0.1:0", "--http-listen", "off", "--state-dir", `${tmp}/state-json`],
+      ...["--upstream", upstream.url, "--upstream-ca", upstreamCa, "--log-format", "json"],
+    ]);
+    running.push(cli);
+    const events = () =>
+      cli.stderr().split("\n").filter((l) => l.trim()).map((l) =>
+        JSON.parse(l) as {
+          msg: string;
+          [k: string]: unknown;
+        }
+      );
+    for (let i = 0; i < 300 && !events().some((e) => e.msg === "ready"); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(cli.stdout()).toBe(""); // no plain-text banner
+    const ready = events().find((e) => e.msg === "ready")!;
+    expect(ready.dot).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(events().find((e) => e.msg === "banner")?.text).toContain("DNS-over-TLS on");
+    cli.child.kill("SIGHUP");
+    for (let i = 0; i < 100 && !events().some((e) => e.msg === "reload"); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(events().find((e) => e.msg === "reload")).toMatchObject({
+      signal: "SIGHUP",
+      certificate: "development (kept)",
+    });
+    cli.child.kill("SIGTERM");
+    expect((await cli.child.status).code).toBe(0);
+    expect(events().map((e) => e.msg)).toEqual([
+      "start",
+      "banner",
+      "ready",
+      "reload",
+      "drain",
+      "stop",
+    ]);
   });
 
   it("accepts --listen 127.0.0.1:0 and prints the port it bound", async () => {
@@ -283,7 +379,16 @@ describe("command line: deno run src/deno/main.ts", () => {
     expect(aRecords(drained)).toEqual([`192.0.2.${octetFor(slow)}`]);
     const status = await cli.child.status;
     expect(status.code).toBe(0);
-    expect(cli.stderr()).toContain("SIGTERM: draining");
+    const events = cli.stderr().split("\n").filter((l) => / msg=(start|ready|drain|stop) /.test(l));
+    expect(events.map((l) => / msg=(\w+) /.exec(l)![1])).toEqual([
+      "start",
+      "ready",
+      "drain",
+      "stop",
+    ]);
+    expect(events[1]).toContain(`dot=127.0.0.1:${banner.port}`);
+    expect(events[1]).toContain(banner.pin); // spki_pin="..." (logfmt quotes its "=")
+    expect(events[2]).toContain("signal=SIGTERM grace_ms=5000");
     await c.closed;
     expect(c.isClosed).toBe(true);
   });
