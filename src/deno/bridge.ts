@@ -81,23 +81,25 @@ export interface Bridge {
 
 /** Gauges read the steps' results once they exist. */
 function bridgeMetrics(
-  dot: Slot<DotListener>,
-  doq: Slot<DoqListener>,
+  faces: {
+    dot: Slot<DotListener>;
+    doh: Slot<DohListener>;
+    doq: Slot<DoqListener>;
+    dns: Slot<DnsListener>;
+  },
   resolver: Slot<Resolver>,
   observed: ObservedSources,
-  dns: Slot<DnsListener>,
 ): BridgeMetrics {
   return createBridgeMetrics({
     ...observed,
-    connections: () => [
-      [{ face: "dot" }, dot.value?.connections ?? 0],
-      ...(doq.value
-        ? [[{ face: "doq" }, doq.value.connections] as [{ face: string }, number]]
-        : []),
-      ...(dns.value
-        ? [[{ face: "dns" }, dns.value.connections] as [{ face: string }, number]]
-        : []),
-    ],
+    connections: () => {
+      const open: [{ face: string }, number][] = [];
+      for (const face of ["dot", "doh", "doq", "dns"] as const) {
+        const listener = faces[face].value;
+        if (listener) open.push([{ face }, listener.connections]);
+      }
+      return open;
+    },
     upstreamHealth: () => resolver.value?.health() ?? [],
   });
 }
@@ -154,7 +156,11 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     dnstapUp: () => observeSlot.value?.dnstapUp(),
   };
   // --- end observe ---
-  const metrics = bridgeMetrics(dotSlot, doqSlot, resolverSlot, observed, dnsSlot);
+  const metrics = bridgeMetrics(
+    { dot: dotSlot, doh: dohSlot, doq: doqSlot, dns: dnsSlot },
+    resolverSlot,
+    observed,
+  );
 
   const certificate = certificateSlot.fill(
     await steps.step("certificate", () => startCertificate(config)),

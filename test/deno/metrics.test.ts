@@ -83,7 +83,12 @@ describe("metrics after known traffic", () => {
           { client: http },
         );
         expect(viaDoh.status).toBe(200);
-        expect(await viaDoh.text()).toContain("dotbridge_queries_total");
+        const text = await viaDoh.text();
+        expect(text).toContain("dotbridge_queries_total");
+        // The DoH face's own connection (the one this request came on) is counted too.
+        expect(parseMetrics(text).get('dotbridge_connections{face="doh"}')).toBeGreaterThanOrEqual(
+          1,
+        );
       } finally {
         http.close();
       }
