@@ -41,14 +41,14 @@
  *
  * @module
  */
+import { ConfigError } from "./error.ts";
 import {
   checkCidrs,
   checkListSource,
   checkUpstream,
-  ConfigError,
   parseDuration,
   parseRoutes,
-} from "./parse.ts";
+} from "./values.ts";
 import { BLOCK_RESPONSES, type BlockResponse, MAX_BLOCK_TTL } from "../filter/blocked_answer.ts";
 import { messageOf } from "../errors/message_of.ts";
 
