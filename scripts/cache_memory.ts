@@ -32,7 +32,7 @@
  */
 import { runDnsperf } from "./bench/dnsperf.ts";
 import { writeBenchPki } from "./bench/pki.ts";
-import { SHIPPED_RUNTIME_FLAGS } from "./bench/lab.ts";
+import { readBridgeHelp, SHIPPED_RUNTIME_FLAGS } from "./bench/lab.ts";
 import { spawnScriptBridge } from "./bench/script_bridge.ts";
 import { capture, memoryKiB, numberArg, REPO_DIR, sleep, Supervisor } from "./bench/procs.ts";
 import { buildQuery, connectDot, type DotClient } from "../test/support/dot_client.ts";
@@ -83,7 +83,7 @@ try {
   const checkouts = await Promise.all(repos.map(async (repo) => ({
     repo,
     commit: (await capture("git", ["-C", repo, "rev-parse", "--short", "HEAD"])).trim(),
-    help: await capture(Deno.execPath(), ["run", "-A", "src/deno/main.ts", "--help"], repo),
+    help: await readBridgeHelp(repo),
   })));
 
   const bridge = (repo: string, name: string, extra: string[]) =>

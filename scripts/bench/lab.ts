@@ -92,6 +92,17 @@ export function detectBridgeFeatures(help: string): BridgeFeatures {
   };
 }
 
+/**
+ * The bridge's help text listing every option: `--help=all` (plain `--help` shows a few since
+ * the options were grouped), or `--help` from an older bridge that has no `--help=all`.
+ */
+export async function readBridgeHelp(repo: string): Promise<string> {
+  const run = (arg: string) =>
+    capture(Deno.execPath(), ["run", "-A", "src/deno/main.ts", arg], repo);
+  const all = await run("--help=all");
+  return /^\s+--listen\s/m.test(all) ? all : await run("--help");
+}
+
 /** Settings of a {@linkcode Lab}. */
 export interface LabOptions {
   /** Repository root (where `src/deno/main.ts` and `deno.json` are). */
@@ -132,15 +143,11 @@ export class Lab {
     this.features = detectBridgeFeatures(bridgeHelp);
   }
 
-  /** Writes the PKI and zone files and reads the bridge's `--help`. */
+  /** Writes the PKI and zone files and reads the bridge's help ({@linkcode readBridgeHelp}). */
   static async create(sup: Supervisor, options: LabOptions): Promise<Lab> {
     const pki = await writeBenchPki(options.work);
     const zone = writeZoneFiles(options.work, options.names);
-    const help = await capture(
-      Deno.execPath(),
-      ["run", "-A", "src/deno/main.ts", "--help"],
-      options.repo,
-    );
+    const help = await readBridgeHelp(options.repo);
     return new Lab(sup, options, pki, zone, help);
   }
 

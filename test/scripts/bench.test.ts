@@ -6,7 +6,8 @@ import {
   parseClientReport,
   summariseHandshakes,
 } from "../../scripts/bench/handshake.ts";
-import { detectBridgeFeatures } from "../../scripts/bench/lab.ts";
+import { detectBridgeFeatures, readBridgeHelp } from "../../scripts/bench/lab.ts";
+import { REPO_DIR } from "../../scripts/bench/procs.ts";
 import type { FigureRow } from "../../scripts/bench/measure.ts";
 import { kdigArgs, type OneShotRow, oneShotStats, parseKdig } from "../../scripts/bench/oneshot.ts";
 import {
@@ -134,6 +135,18 @@ describe("bridge features from --help", () => {
     "      serve on N threads",
     "",
   ].join("\n");
+
+  it("finds every option the bench sets in the help it reads from the bridge", async () => {
+    const features = detectBridgeFeatures(await readBridgeHelp(REPO_DIR));
+    expect(features.cacheOff).toEqual(["--no-cache"]);
+    expect(features.cacheOn).toEqual(["--cache", "--cache-size", "100000"]);
+    expect(features.httpOff).toEqual(["--http-listen", "off"]);
+    expect(features.always).toEqual(["--rate-limit", "0"]);
+    expect(features.unlimitedConnections).toEqual(["--max-connections-per-ip", "0"]);
+    expect(features.dotServerNative).toEqual(["--dot-server", "native"]);
+    expect(features.dnsListen).toEqual({ rrlOff: ["--dns-rrl", "0"] });
+    expect(features.threads).toBe(true);
+  });
 
   it("finds --dot-server native in the option's description", () => {
     expect(detectBridgeFeatures(help).dotServerNative).toEqual(["--dot-server", "native"]);
