@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { runAllocMode } from "./bench/alloc.ts";
 import { runBaselines } from "./bench/baseline.ts";
 import { runIdleMode } from "./bench/idle_memory.ts";
 import { runBlocklistMode } from "./bench/blocklist.ts";
@@ -18,6 +19,7 @@ import { Lab } from "./bench/lab.ts";
 import { machineFacts } from "./bench/measure.ts";
 import { explain, settingsOf } from "./bench/notes.ts";
 import {
+  allocEstimateS,
   blocklistEstimateS,
   HELP,
   idleEstimateS,
@@ -25,6 +27,7 @@ import {
   parseOptions,
   profileEstimateS,
   requiredTools,
+  runsAlloc,
   runsIdle,
 } from "./bench/options.ts";
 import { capture, REPO_DIR, Supervisor } from "./bench/procs.ts";
@@ -158,8 +161,10 @@ async function run(
   const profileS = o.profile && o.targets.has("bridge") ? profileEstimateS(o) : 0;
   const idleS = runsIdle(o) ? idleEstimateS(o) : 0;
   const blocklistS = o.modes.has("blocklist") ? blocklistEstimateS(o) : 0;
-  const scale = await runScaleMode(ctx, idleS + blocklistS + profileS);
-  const idle = await runIdleMode(ctx, blocklistS + profileS);
+  const allocS = runsAlloc(o) ? allocEstimateS(o) : 0;
+  const scale = await runScaleMode(ctx, idleS + allocS + blocklistS + profileS);
+  const idle = await runIdleMode(ctx, allocS + blocklistS + profileS);
+  const alloc = await runAllocMode(ctx, blocklistS + profileS);
   const blocklist = await runBlocklistMode(ctx, profileS);
   const profile = await runProfileMode(ctx);
   if (ctx.skipped.length > 0) {
@@ -192,6 +197,7 @@ async function run(
     scale,
     idle,
     blocklist,
+    alloc: alloc && { results: alloc, load: ctx.loads.satMode },
     notes: ctx.notes,
     commands: [...new Set(ctx.commands)],
     profile,

@@ -25,7 +25,8 @@ export interface HeapReport {
   totalBytes: number;
 }
 
-class Inspector {
+/** A Deno process's inspector (`--inspect=HOST:PORT`), over its WebSocket: commands and events. */
+export class Inspector {
   #ws: WebSocket;
   #next = 1;
   #pending = new Map<number, (msg: { result?: unknown; error?: unknown }) => void>();
@@ -42,6 +43,7 @@ class Inspector {
     };
   }
 
+  /** Connects to the first target of the inspector on 127.0.0.1:`port`. */
   static async open(port: number): Promise<Inspector> {
     const list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
     const ws = new WebSocket(list[0].webSocketDebuggerUrl);
@@ -52,6 +54,7 @@ class Inspector {
     return new Inspector(ws);
   }
 
+  /** Sends one command; resolves with its result, rejects with its error. */
   call(method: string, params: Record<string, unknown> = {}): Promise<unknown> {
     const id = this.#next++;
     this.#ws.send(JSON.stringify({ id, method, params }));
@@ -63,6 +66,7 @@ class Inspector {
     });
   }
 
+  /** Ends the session (the process keeps running). */
   close(): void {
     this.#ws.close();
   }

@@ -13,8 +13,8 @@ Benchmarks dotbridge against dnsdist (both as DoT->DoH bridges) on 127.0.0.1.
 Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --profile).
 
   --modes LIST          what to run, of bridging,cached,doh,oneshot,handshake,
-                        dns-bridging,dns-cached,scale,idle,blocklist (default all but
-                        blocklist):
+                        dns-bridging,dns-cached,scale,idle,alloc,blocklist (default all
+                        but blocklist):
                         bridging, cached: DoT at saturation and at --rate (dnsperf);
                         dns-bridging, dns-cached: plain DNS over UDP (dnsperf), against
                         dnsdist's Do53 face, with a bare Deno UDP loop as the floor;
@@ -25,6 +25,9 @@ Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --pro
                         scale: --idle-conns idle DoT connections under a load;
                         idle: memory with 0, --idle-conns/10 and --idle-conns idle DoT
                         connections on each listener (RSS, smaps, heap snapshots);
+                        alloc: bytes allocated per query, bridging and cached (the
+                        sampling heap profiler over the bridge's inspector, during
+                        --alloc-duration of saturation), and CPU per query;
                         blocklist: a generated list of --blocklist-names domains: time
                         until in force, RSS added, lookup cost, cached DoT QPS with and
                         without it (interleaved), a reload at --rate (~2.5 min; with
@@ -65,6 +68,7 @@ Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --pro
   --bridge-arg ARG      extra option for the bridge (repeat for several words)
   --bridge-cache-args "ARGS"  options that turn on the bridge's cache (default: found in
                         the bridge's --help; while there is none, its cached rows are n/a)
+  --alloc-duration S    seconds of each alloc-mode run (default min(duration, 5))
   --profile             then profile a fresh bridge (--cpu-prof, and perf when installed)
   --profile-load KIND   saturation (default) or rate
   --profile-duration S  (default 10)
@@ -99,7 +103,7 @@ export const TABLE_MODES = [
 /** One mode of the tables. */
 export type TableMode = typeof TABLE_MODES[number];
 /** Everything `--modes` can name: the table's modes and the connection-scale run. */
-export const MODES = [...TABLE_MODES, "scale", "idle", "blocklist"] as const;
+export const MODES = [...TABLE_MODES, "scale", "idle", "alloc", "blocklist"] as const;
 /** What runs without `--modes`: all but the blocklist mode. */
 export const DEFAULT_MODES: readonly Mode[] = MODES.filter((m) => m !== "blocklist");
 /** One part of the run `--modes` selects. */
@@ -146,6 +150,8 @@ export interface Options {
   blocklistNames: number;
   /** With/without pairs of bridges in the blocklist mode. */
   blocklistRounds: number;
+  /** Seconds of each alloc-mode run (sampled, then with the profiler off). */
+  allocDuration: number;
   profile: boolean;
   profileLoad: "saturation" | "rate";
   profileDuration: number;
@@ -201,7 +207,7 @@ export function jobLoadS(o: LoadKnobs, mode: TableMode, label: "bridge" | "peer"
 export function extraThreadCountS(o: LoadKnobs, modes: Iterable<Mode>): number {
   let s = 0;
   for (const m of modes) {
-    if (m !== "scale" && m !== "idle" && m !== "blocklist") {
+    if (m !== "scale" && m !== "idle" && m !== "alloc" && m !== "blocklist") {
       s += jobLoadS(o, m, "bridge") + JOB_OVERHEAD_S + THREADS_OVERHEAD_S;
     }
   }
@@ -226,6 +232,16 @@ export function profileEstimateS(o: Pick<Options, "profileDuration">): number {
   return o.profileDuration + 25;
 }
 
+/** The alloc mode: per cache setting a bridge, a warm-up and two runs. */
+export function allocEstimateS(o: Pick<Options, "warmup" | "allocDuration">): number {
+  return 2 * (6 + o.warmup + 2 * o.allocDuration);
+}
+
+/** True when the alloc mode is asked for (and a bridge to run it on). */
+export function runsAlloc(o: Pick<Options, "modes" | "targets">): boolean {
+  return o.modes.has("alloc") && o.targets.has("bridge");
+}
+
 /** True when the connection-scale run is asked for (a bridge, the mode, some connections). */
 export function runsScale(o: Pick<Options, "modes" | "targets" | "idleConns">): boolean {
   return o.modes.has("scale") && o.targets.has("bridge") && o.idleConns > 0;
@@ -247,6 +263,7 @@ export function idleEstimateS(o: Pick<Options, "idleConns">): number {
 /** Time kept back for the runs after the bridge and peer rows. */
 export function tailEstimateS(o: Options): number {
   return (runsScale(o) ? scaleEstimateS(o) : 0) + (runsIdle(o) ? idleEstimateS(o) : 0) +
+    (runsAlloc(o) ? allocEstimateS(o) : 0) +
     (o.targets.has("bridge") && o.modes.has("blocklist") ? blocklistEstimateS(o) : 0) +
     (o.targets.has("bridge") && o.profile ? profileEstimateS(o) : 0);
 }
@@ -310,6 +327,7 @@ export function parseOptions(args: string[]): Options | undefined {
       "blocklist-names": { type: "string", default: "1000000" },
       "blocklist-rounds": { type: "string", default: "2" },
       "bridge-cache-args": { type: "string" },
+      "alloc-duration": { type: "string" },
       profile: { type: "boolean", default: false },
       "profile-load": { type: "string", default: "saturation" },
       "profile-duration": { type: "string", default: "10" },
@@ -399,6 +417,7 @@ export function parseOptions(args: string[]): Options | undefined {
     blocklistNames: num(values["blocklist-names"], 1_000_000, "blocklist-names", 1),
     blocklistRounds,
     bridgeCacheArgs: values["bridge-cache-args"]?.split(/\s+/).filter(Boolean),
+    allocDuration: num(values["alloc-duration"], Math.min(duration, 5), "alloc-duration", 1),
     profile: values.profile,
     profileLoad,
     profileDuration: num(values["profile-duration"], 10, "profile-duration", 1),
@@ -416,7 +435,8 @@ export function requiredTools(o: Pick<Options, "modes" | "profile">): string[] {
   return [
     "knotd",
     "dnsdist",
-    ...(dot || plain || o.modes.has("scale") || o.modes.has("blocklist") || o.profile
+    ...(dot || plain || o.modes.has("scale") || o.modes.has("alloc") || o.modes.has("blocklist") ||
+        o.profile
       ? ["dnsperf"]
       : []),
     ...(dot || o.modes.has("doh") ? ["h2load"] : []),

@@ -34,7 +34,8 @@ export interface SelfTime {
   share: number;
 }
 
-function shortUrl(url: string): string {
+/** A script URL as the profiles show it: from `src/` or `node_modules/` on, else the path. */
+export function shortUrl(url: string): string {
   if (!url) return "";
   const src = url.indexOf("/src/");
   if (src >= 0) return url.slice(src + 1);

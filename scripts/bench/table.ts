@@ -13,6 +13,7 @@ import type { BudgetRow, FigureRow } from "./measure.ts";
 import type { OneShotRow } from "./oneshot.ts";
 import type { ScaleResult } from "./scale.ts";
 import { type BlocklistResult, renderBlocklist } from "./blocklist.ts";
+import { type AllocResult, renderAlloc } from "./alloc.ts";
 
 /** Latency the bridge (or the peer) adds over querying the DoH upstream directly. */
 export interface AddedLatency {
@@ -38,6 +39,8 @@ export interface BenchReport {
   idle?: IdleResult[];
   /** The blocklist mode's run. */
   blocklist?: BlocklistResult;
+  /** The alloc mode's targets, and the load they ran under (e.g. "saturation 16c×1000q"). */
+  alloc?: { results: AllocResult[]; load: string };
   notes: string[];
   commands: string[];
   profile?: string;
@@ -383,6 +386,9 @@ export function renderReport(r: BenchReport, brief = false): string {
     out.push("");
   }
   if (r.idle && r.idle.length > 0) out.push(...renderIdle(r.idle), "");
+  if (r.alloc && r.alloc.results.length > 0) {
+    out.push(...renderAlloc(r.alloc.results, r.alloc.load, !brief), "");
+  }
   if (r.blocklist) out.push(...renderBlocklist(r.blocklist));
   if (!brief && r.budget.length > 0) {
     out.push("Where the machine's CPU went during each measured run (CPU seconds):", "");

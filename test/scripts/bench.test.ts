@@ -38,6 +38,7 @@ describe("bench options", () => {
       "dns-cached",
       "scale",
       "idle",
+      "alloc",
     ]);
     expect(o.dohStreams).toEqual([10, 64]);
     expect(o.oneshotRuns).toBe(20);
