@@ -107,9 +107,11 @@ async function main(): Promise<number> {
     if (o.keep || failed) {
       log(`work directory kept: ${work}`);
     } else {
-      // Keep only the results and the profile.
+      // Keep only the results and the profiles.
       for (const entry of Deno.readDirSync(work)) {
-        if (entry.name !== "bench-results.md" && entry.name !== "profile") {
+        const kept = entry.name === "bench-results.md" || entry.name === "profile" ||
+          entry.name.endsWith(".heapprofile");
+        if (!kept) {
           Deno.removeSync(`${work}/${entry.name}`, { recursive: true });
         }
       }

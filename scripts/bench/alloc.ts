@@ -68,11 +68,14 @@ export function summarizeAllocations(head: HeapProfileNode): AllocSummary {
 /**
  * Runs `run` while the process whose inspector listens on `port` samples its allocations, every
  * `intervalBytes` on average, freed objects included; returns `run`'s result and the summary.
+ * With `savePath`, the raw profile is written there too (Chrome DevTools opens a
+ * `.heapprofile`).
  */
 export async function sampleAllocations<T>(
   port: number,
   run: () => Promise<T>,
   intervalBytes = 1024,
+  savePath?: string,
 ): Promise<{ result: T; summary: AllocSummary }> {
   const inspector = await Inspector.open(port);
   try {
@@ -89,6 +92,7 @@ export async function sampleAllocations<T>(
       profile: { head: HeapProfileNode };
     };
     await inspector.call("HeapProfiler.disable");
+    if (savePath) await Deno.writeTextFile(savePath, JSON.stringify(profile));
     return { result, summary: summarizeAllocations(profile.head) };
   } finally {
     inspector.close();
@@ -144,6 +148,8 @@ export async function runAllocMode(
         const sampled = await sampleAllocations(
           inspectPort,
           () => runDnsperf(ctx.sup, `alloc-${mode}`, { ...load, port: target.port }),
+          1024,
+          `${ctx.work}/alloc-${mode}.heapprofile`,
         );
         assertAlive(target.proc);
         const plain = await measure(

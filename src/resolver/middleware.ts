@@ -98,10 +98,15 @@ export function extendedErrorFor(error: unknown): ExtendedError {
  * (upstream and reason only, never the query name).
  */
 export function servfailOnError(logger?: Logger): Middleware {
-  return (next) => async (query, ctx) => {
+  // Not an async function: on every query its frame and await were ~0.5 KB allocated.
+  return (next) => (query, ctx) => {
+    let pending: Promise<Answer>;
     try {
-      return await next(query, ctx);
+      pending = next(query, ctx);
     } catch (error) {
+      pending = Promise.reject(error);
+    }
+    return pending.then(undefined, (error) => {
       if (ctx.signal.aborted && !(error instanceof DeadlineError)) throw error;
       const ede = extendedErrorFor(error);
       if (ctx.trace) ctx.trace.source = "error";
@@ -110,7 +115,7 @@ export function servfailOnError(logger?: Logger): Middleware {
         error: messageOf(error),
       });
       return errorAnswer(query.wire, query.info, Rcode.SERVFAIL, ede);
-    }
+    });
   };
 }
 

@@ -67,24 +67,32 @@ export class DohUpstream implements Upstream {
     this.#maxAnswerSize = options.maxAnswerSize ?? MAX_MESSAGE_SIZE;
   }
 
-  async exchange(query: Query, signal: AbortSignal): Promise<Answer> {
-    if (this.#closed) throw new UpstreamError(this.name, "unavailable", "closed");
+  // Not an async function, nor a closure per query for the answer: on every bridged query an
+  // async frame and its awaits here were ~0.8 KB allocated.
+  exchange(query: Query, signal: AbortSignal): Promise<Answer> {
+    if (this.#closed) return Promise.reject(new UpstreamError(this.name, "unavailable", "closed"));
     const wire = withId(query.wire, 0);
-    let response: DohResponse;
-    try {
-      response = await this.#send(wire, signal);
-    } catch (error) {
-      if (signal.aborted) throw signal.reason;
-      if (!(error instanceof TransportError && error.retryable)) {
-        throw upstreamFailure(this.name, error);
-      }
-      try {
-        response = await this.#send(wire, signal); // one retry: likely a stale pooled connection
-      } catch (retryError) {
+    return this.#send(wire, signal).then(
+      (response) => this.#accept(query, response),
+      (error) => {
         if (signal.aborted) throw signal.reason;
-        throw upstreamFailure(this.name, retryError);
-      }
-    }
+        if (!(error instanceof TransportError && error.retryable)) {
+          throw upstreamFailure(this.name, error);
+        }
+        // One retry: likely a stale pooled connection.
+        return this.#send(wire, signal).then(
+          (response) => this.#accept(query, response),
+          (retryError) => {
+            if (signal.aborted) throw signal.reason;
+            throw upstreamFailure(this.name, retryError);
+          },
+        );
+      },
+    );
+  }
+
+  /** The answer in `response` to `query`, or the upstream's error. */
+  #accept(query: Query, response: DohResponse): Answer {
     if (response.status !== 200) {
       throw new UpstreamError(this.name, "http-status", `HTTP ${response.status}`);
     }
@@ -100,7 +108,16 @@ export class DohUpstream implements Upstream {
     return { wire: setId(response.body, query.info.id), info };
   }
 
+  /** Sends `wire`; a transport that throws at once rejects instead. */
   #send(wire: Uint8Array<ArrayBuffer>, signal: AbortSignal): Promise<DohResponse> {
+    try {
+      return this.#request(wire, signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #request(wire: Uint8Array<ArrayBuffer>, signal: AbortSignal): Promise<DohResponse> {
     if (this.#method === "GET") {
       const url = new URL(this.#url);
       url.searchParams.set("dns", wire.toBase64({ alphabet: "base64url", omitPadding: true }));
