@@ -74,6 +74,9 @@ export function writeOpt(
   return pos;
 }
 
+/** The fields of an OPT record {@linkcode setOpt} creates unless told otherwise. */
+export const NEW_OPT_FIELDS: OptFields = { udpSize: DEFAULT_EDNS_UDP_SIZE, ttl: 0 };
+
 /**
  * Returns a new message whose OPT record carries exactly `options`; `null` removes the OPT
  * record. If the message has no OPT record, one is appended (with `create` fields, defaulting
@@ -89,7 +92,7 @@ export function setOpt(
   wire: Uint8Array,
   info: MessageInfo,
   options: readonly EdnsOption[] | null,
-  create: OptFields = { udpSize: DEFAULT_EDNS_UDP_SIZE, ttl: 0 },
+  create: OptFields = NEW_OPT_FIELDS,
 ): Uint8Array {
   const opt = info.opt;
   if (!opt && !options) return new Uint8Array(wire);
@@ -157,7 +160,11 @@ export function rewrittenOptions(
   extra: readonly EdnsOption[] = [],
   padBlock?: number,
 ): EdnsOption[] {
-  const options = (info.opt?.options ?? []).filter(keep).concat(extra);
+  // One array, not a filtered copy and a concatenated one: this runs for every upstream query.
+  const options: EdnsOption[] = [];
+  const old = info.opt?.options;
+  if (old) { for (const o of old) if (keep(o)) options.push(o); }
+  for (const o of extra) options.push(o);
   if (padBlock) {
     const optOld = info.opt ? info.opt.end - info.opt.start : 0;
     const length = wire.length - optOld + optRecordSize(options);

@@ -4,7 +4,7 @@
  * @module
  */
 import { Flag, Opcode, Rcode } from "./constants.ts";
-import { rewriteAnswerOptions } from "./answer.ts";
+import { NEW_OPT_FIELDS, optRecordSize, rewrittenOptions, setOpt } from "./edns.ts";
 import type { EdnsOption, MessageInfo, Question } from "./message.ts";
 import { headerOpcode, parseMessage } from "./message.ts";
 import { messageOf } from "../errors/message_of.ts";
@@ -80,7 +80,29 @@ export function withQueryOptions(
   extra: readonly EdnsOption[] = [],
   padBlock?: number,
 ): Query {
-  // The new info is computed from the old one (no second walk of the query).
-  const { wire, info } = rewriteAnswerOptions(query, keep, extra, padBlock);
-  return { wire, info, question: query.question };
+  // The new info is computed from the old one (no second walk of the query). Unlike an answer's
+  // (answerWithOpt), its options are the objects passed in, not views into the new bytes: a query
+  // is short-lived, so holding on to the old buffer costs nothing, and every upstream query
+  // comes this way (padding), where the views and their array were ~0.4 KB.
+  const { wire, info } = query;
+  const options = rewrittenOptions(wire, info, keep, extra, padBlock);
+  const out = setOpt(wire, info, options);
+  const old = info.opt;
+  const start = old ? old.start : wire.length;
+  const fields = old ?? NEW_OPT_FIELDS;
+  return {
+    wire: out,
+    info: {
+      ...info,
+      arcount: old ? info.arcount : info.arcount + 1,
+      opt: {
+        start,
+        end: start + optRecordSize(options),
+        udpSize: fields.udpSize,
+        ttl: fields.ttl,
+        options,
+      },
+    },
+    question: query.question,
+  };
 }

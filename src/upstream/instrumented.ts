@@ -32,24 +32,39 @@ export function instrumentUpstream(
   report: (r: ExchangeReport) => void,
   now: () => number = () => performance.now(),
 ): Upstream {
+  const name = upstream.name;
   return {
-    name: upstream.name,
-    async exchange(query: Query, signal: AbortSignal): Promise<Answer> {
+    name,
+    // Not an async function: its frame and await were ~0.5 KB allocated per upstream query.
+    exchange(query: Query, signal: AbortSignal): Promise<Answer> {
       const started = now();
+      let sent: Promise<Answer>;
       try {
-        const answer = await upstream.exchange(query, signal);
-        const seconds = (now() - started) / 1000;
-        report({ upstream: upstream.name, outcome: "ok", seconds, query, answer });
-        return answer;
+        sent = upstream.exchange(query, signal);
       } catch (error) {
-        const outcome = signal.aborted
-          ? "cancelled"
-          : error instanceof UpstreamError
-          ? error.kind
-          : "error";
-        report({ upstream: upstream.name, outcome, seconds: (now() - started) / 1000, query });
-        throw error;
+        sent = Promise.reject(error);
       }
+      return sent.then(
+        (answer) => {
+          report({
+            upstream: name,
+            outcome: "ok",
+            seconds: (now() - started) / 1000,
+            query,
+            answer,
+          });
+          return answer;
+        },
+        (error) => {
+          const outcome = signal.aborted
+            ? "cancelled"
+            : error instanceof UpstreamError
+            ? error.kind
+            : "error";
+          report({ upstream: name, outcome, seconds: (now() - started) / 1000, query });
+          throw error;
+        },
+      );
     },
     close: () => upstream.close(),
   };
