@@ -13,7 +13,7 @@ import { headerRcode, type MessageInfo } from "../dns/message.ts";
 import type { Query } from "../dns/query.ts";
 import { extendedErrorOption } from "../dns/response.ts";
 import { ageTtls, minAnswerTtl } from "../dns/ttl.ts";
-import type { Middleware, QueryContext, QueryTrace } from "../pipeline/types.ts";
+import type { Handler, Middleware, QueryContext, QueryTrace } from "../pipeline/types.ts";
 import { type CacheEntry, cacheKey, type CacheStore, clientSubnetKey, isPromise } from "./store.ts";
 import { checkedEntry } from "./trust.ts";
 
@@ -225,20 +225,46 @@ export function cacheMiddleware(options: CacheOptions): Middleware {
     return kept;
   }
 
-  return (next) => async (query, ctx) => {
-    const subnet = withSubnet ? clientSubnetKey(query.info) : "";
-    if (subnet === undefined) return next(query, ctx); // an odd subnet option: not cached
-    const key = cacheKey(query, tenantOf(ctx), subnet);
-    const got = store.get(key);
-    const entry = isPromise(got) ? await got.catch(() => undefined) : got;
-    const at = now();
-    const found = usable(key, entry, at);
-    if (found && at < found.expiresAt) {
-      event("hit");
-      if (ctx.trace) ctx.trace.source = "cache";
-      return forClient(found, query, Math.floor((at - found.storedAt) / 1000));
-    }
+  /** A fresh hit's answer, or undefined; `found` is the entry (fresh or within the stale window). */
+  function hit(query: Query, ctx: QueryContext, found: Found | undefined, at: number) {
+    if (!found || at >= found.expiresAt) return undefined;
+    event("hit");
+    if (ctx.trace) ctx.trace.source = "cache";
+    return forClient(found, query, Math.floor((at - found.storedAt) / 1000));
+  }
 
+  // Not an async function: a hit from the memory store is answered synchronously, with one
+  // resolved promise; the async frame and its await are only paid on a miss or a Redis lookup.
+  return (next) => (query, ctx) => {
+    try {
+      const subnet = withSubnet ? clientSubnetKey(query.info) : "";
+      if (subnet === undefined) return next(query, ctx); // an odd subnet option: not cached
+      const key = cacheKey(query, tenantOf(ctx), subnet);
+      const got = store.get(key);
+      if (isPromise(got)) {
+        return got.catch(() => undefined).then((entry) => {
+          const at = now();
+          const found = usable(key, entry, at);
+          return hit(query, ctx, found, at) ?? miss(next, query, ctx, key, found);
+        });
+      }
+      const at = now();
+      const found = usable(key, got, at);
+      const answer = hit(query, ctx, found, at);
+      return answer ? Promise.resolve(answer) : miss(next, query, ctx, key, found);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  };
+
+  /** No fresh entry: join or start the flight for `key`; `found` is a stale entry, if any. */
+  async function miss(
+    next: Handler,
+    query: Query,
+    ctx: QueryContext,
+    key: string,
+    found: Found | undefined,
+  ): Promise<Answer> {
     // A client that left while an asynchronous store looked up must not join (or start) a flight:
     // its abort listener would never fire, and the flight would keep a waiter for ever.
     if (ctx.signal.aborted) throw ctx.signal.reason;
@@ -303,5 +329,5 @@ export function cacheMiddleware(options: CacheOptions): Middleware {
       ctx.signal.removeEventListener("abort", leave);
       if (!ctx.signal.aborted) f.waiters--;
     }
-  };
+  }
 }
