@@ -60,6 +60,7 @@ export class H2ClientPool {
   readonly #perOrigin: number;
   readonly #maxRequests: number;
   readonly #closing = new AbortController();
+  readonly #origins = new WeakMap<URL, string>();
 
   constructor(options: H2PoolOptions) {
     this.#options = options;
@@ -112,10 +113,17 @@ export class H2ClientPool {
   }
 
   #connectionFor(url: URL): H2ClientConnection {
-    let pool = this.#pools.get(url.origin);
+    // An upstream passes the same URL object each time: its origin string (which `url.origin`
+    // builds anew on every read) is looked up, not made, per request.
+    let origin = this.#origins.get(url);
+    if (origin === undefined) {
+      origin = url.origin;
+      this.#origins.set(url, origin);
+    }
+    let pool = this.#pools.get(origin);
     if (!pool) {
       pool = [];
-      this.#pools.set(url.origin, pool);
+      this.#pools.set(origin, pool);
     }
     let best: H2ClientConnection | undefined;
     let usable = 0;
