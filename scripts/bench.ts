@@ -138,6 +138,7 @@ async function run(
     work,
     names: o.names,
     bridgeArgs: o.bridgeArgs,
+    bridgeV8Flags: o.bridgeV8Flags,
   });
   const ctx: RunContext = {
     o,

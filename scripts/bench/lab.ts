@@ -113,6 +113,8 @@ export interface LabOptions {
   names: number;
   /** Extra arguments for every bridge started. */
   bridgeArgs: string[];
+  /** V8 flags for every bridge started, after the shipped ones (e.g. `--max-semi-space-size=8`). */
+  bridgeV8Flags?: string[];
 }
 
 /** The servers of one benchmark run; all processes belong to the given supervisor. */
@@ -259,6 +261,9 @@ export class Lab {
     const args = [
       "run",
       ...SHIPPED_RUNTIME_FLAGS,
+      ...(this.options.bridgeV8Flags?.length
+        ? [`--v8-flags=${this.options.bridgeV8Flags.join(",")}`]
+        : []),
       ...runtimeFlags,
       "-A",
       "src/deno/main.ts",

@@ -67,6 +67,9 @@ export function settingsOf(ctx: RunContext, threadCounts: string): string[] {
       ? `; handshake rate: cached, native DoT: ${lab.features.dotServerNative?.join(" ") ?? "n/a"}`
       : ""),
     `bridge threads: ${threadCounts} (--threads N; one process)`,
+    ...(o.bridgeV8Flags.length > 0
+      ? [`bridge V8 flags added to the shipped ones: ${o.bridgeV8Flags.join(",")}`]
+      : []),
   ];
 }
 

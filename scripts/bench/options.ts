@@ -66,6 +66,9 @@ Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --pro
   --blocklist-names N   domains in the blocklist mode's list (default 1000000)
   --blocklist-rounds N  with/without pairs of the blocklist mode (default 2)
   --bridge-arg ARG      extra option for the bridge (repeat for several words)
+  --bridge-v8-flags F   V8 flags for the bridge after the shipped ones, comma-separated
+                        (e.g. --max-semi-space-size=8: what a smaller young generation
+                        costs and saves)
   --bridge-cache-args "ARGS"  options that turn on the bridge's cache (default: found in
                         the bridge's --help; while there is none, its cached rows are n/a)
   --alloc-duration S    seconds of each alloc-mode run (default min(duration, 5))
@@ -145,6 +148,8 @@ export interface Options {
   /** Client processes of a handshake-rate run. */
   handshakeProcs: number;
   bridgeArgs: string[];
+  /** `--bridge-v8-flags`, split at commas. */
+  bridgeV8Flags: string[];
   bridgeCacheArgs?: string[];
   /** Domains in the blocklist mode's generated list. */
   blocklistNames: number;
@@ -324,6 +329,7 @@ export function parseOptions(args: string[]): Options | undefined {
       "handshake-workers": { type: "string", default: "32" },
       "handshake-procs": { type: "string", default: "2" },
       "bridge-arg": { type: "string", multiple: true, default: [] },
+      "bridge-v8-flags": { type: "string", default: "" },
       "blocklist-names": { type: "string", default: "1000000" },
       "blocklist-rounds": { type: "string", default: "2" },
       "bridge-cache-args": { type: "string" },
@@ -414,6 +420,7 @@ export function parseOptions(args: string[]): Options | undefined {
     handshakeWorkers,
     handshakeProcs,
     bridgeArgs: values["bridge-arg"],
+    bridgeV8Flags: values["bridge-v8-flags"].split(",").filter(Boolean),
     blocklistNames: num(values["blocklist-names"], 1_000_000, "blocklist-names", 1),
     blocklistRounds,
     bridgeCacheArgs: values["bridge-cache-args"]?.split(/\s+/).filter(Boolean),
