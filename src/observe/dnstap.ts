@@ -262,7 +262,7 @@ export function dnstapTap(options: DnstapTapOptions): QueryTap {
     const server = addressBytes(local?.address);
     const common = {
       family: client?.family ?? server?.family,
-      protocol: faceProtocol(q.ctx.face),
+      protocol: faceProtocol(q.transport ?? q.ctx.face),
       queryAddress: client?.bytes,
       queryPort: q.ctx.client?.port,
       responseAddress: server?.bytes,

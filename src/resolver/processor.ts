@@ -43,12 +43,19 @@ export interface ProcessorOptions {
   udpMaxSize?: number;
   /** With `udpMaxSize`: told of each answer that went out truncated (metrics). */
   onTruncated?: () => void;
+  /**
+   * For the plain DNS face, which serves UDP and TCP under one face name: which one this
+   * processor serves, handed to the tap (dnstap's socket protocol). Unset on the other faces.
+   */
+  transport?: "udp" | "tcp";
 }
 
 /** One answered query, as the query log and dnstap see it. */
 export interface TappedQuery {
   /** The face's context: face, client, the tenant selector the face saw. */
   readonly ctx: QueryContext;
+  /** For the plain DNS face: UDP or TCP (`ProcessorOptions.transport`). */
+  readonly transport?: "udp" | "tcp";
   /** Where the answer came from (and the tenant that answered), as the stages told it. */
   readonly trace: QueryTrace;
   /** The client's message as it arrived. */
@@ -169,7 +176,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
     );
   }
 
-  const tap = options.tap;
+  const { tap, transport } = options;
 
   /** The handler's answer on its way to the client: shaped, counted, tapped, logged. */
   function finish(
@@ -186,6 +193,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
     if (tap) {
       tap({
         ctx: faceCtx,
+        transport,
         trace: ctx.trace!,
         query: wire,
         question: query.question,
@@ -220,6 +228,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
         : errorAnswer(wire, undefined, classified.rcode);
       tap?.({
         ctx: faceCtx,
+        transport,
         trace: { source: "error" },
         query: wire,
         question: classified.info?.question,

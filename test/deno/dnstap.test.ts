@@ -76,6 +76,42 @@ function messagesFor(text: string, type: string, name: string): string[] {
   return documents(text).filter((d) => d.includes(`  type: ${type}`) && d.includes(name));
 }
 
+/** One query over UDP to 127.0.0.1:`port`; its answer. */
+async function udpQuery(port: number, query: Uint8Array): Promise<Uint8Array> {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  try {
+    await socket.send(query, { transport: "udp", hostname: "127.0.0.1", port });
+    const [answer] = await socket.receive();
+    return answer;
+  } finally {
+    socket.close();
+  }
+}
+
+/** One length-prefixed query over TCP to 127.0.0.1:`port`; its answer. */
+async function tcpQuery(port: number, query: Uint8Array): Promise<Uint8Array> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const framed = new Uint8Array(2 + query.length);
+    framed.set([query.length >> 8, query.length & 0xff]);
+    framed.set(query, 2);
+    await conn.write(framed);
+    let got = new Uint8Array(0);
+    const buf = new Uint8Array(4096);
+    while (got.length < 2 || got.length < 2 + ((got[0] << 8) | got[1])) {
+      const n = await conn.read(buf);
+      if (n === null) throw new Error("the plain DNS face closed before answering");
+      const next = new Uint8Array(got.length + n);
+      next.set(got);
+      next.set(buf.subarray(0, n), got.length);
+      got = next;
+    }
+    return got.subarray(2, 2 + ((got[0] << 8) | got[1]));
+  } finally {
+    conn.close();
+  }
+}
+
 describe("dnstap to the dnstap tool", () => {
   let upstream: LocalDohUpstream;
   let bridge: TestBridge;
@@ -96,6 +132,8 @@ describe("dnstap to the dnstap tool", () => {
       "--http-listen",
       "127.0.0.1:0",
       "--doq-listen",
+      "127.0.0.1:0",
+      "--dns-listen",
       "127.0.0.1:0",
       "--metrics-listen",
       "127.0.0.1:0",
@@ -132,17 +170,31 @@ describe("dnstap to the dnstap tool", () => {
     expect(rcodeOf(await doq.query(buildQuery("doq.example.test")))).toBe(0);
     doq.close();
 
+    // The plain DNS face: one face name, two socket protocols.
+    const dnsPort = bridge.bridge.dns!.addr.port;
+    expect(rcodeOf(await udpQuery(dnsPort, buildQuery("udp.example.test", { id: 21 })))).toBe(0);
+    expect(rcodeOf(await tcpQuery(dnsPort, buildQuery("tcp.example.test", { id: 22 })))).toBe(0);
+
     const text = await (async () => {
       await until(
         () => messagesFor(collector.text, "CLIENT_RESPONSE", "doq.example.test").length > 0,
         10_000,
         "the DoQ response",
       );
+      await until(
+        () => messagesFor(collector.text, "CLIENT_RESPONSE", "tcp.example.test").length > 0,
+        10_000,
+        "the plain DNS TCP response",
+      );
       return collector.text;
     })();
     // Debian's dnstap tool is built from a dnstap.proto older than DOQ (7, after DNSCryptUDP 5
     // and DNSCryptTCP 6 in the current schema): it prints the number.
-    for (const [name, protocol] of [["dot", "DOT"], ["doh", "DOH"], ["doq", "(DOQ|7)"]]) {
+    const faces = [["dot", "DOT"], ["doh", "DOH"], ["doq", "(DOQ|7)"], ["udp", "UDP"], [
+      "tcp",
+      "TCP",
+    ]];
+    for (const [name, protocol] of faces) {
       const queries = messagesFor(text, "CLIENT_QUERY", `${name}.example.test`);
       const responses = messagesFor(text, "CLIENT_RESPONSE", `${name}.example.test`);
       expect(queries.length, `${name} CLIENT_QUERY`).toBe(1);

@@ -90,13 +90,14 @@ export function readKeyFile(origin: string, path: string): string {
 
 /**
  * A face's processor on the shared resolver, with the query log setting and the metrics
- * observer; `keepaliveMs` for stream faces that announce edns-tcp-keepalive (DoT); `udp` for the
- * plain DNS face's UDP answers (their size limit).
+ * observer; `keepaliveMs` for stream faces that announce edns-tcp-keepalive (DoT); `plain` for the
+ * plain DNS face: which transport (UDP or TCP) the processor serves, and for UDP the answers'
+ * size limit.
  */
 export function faceProcessor(
   face: FaceContext,
   keepaliveMs?: number,
-  udp?: Pick<ProcessorOptions, "udpMaxSize" | "onTruncated">,
+  plain?: Pick<ProcessorOptions, "udpMaxSize" | "onTruncated" | "transport">,
 ): Processor {
   return createProcessor({
     handler: face.resolver.handler,
@@ -105,7 +106,7 @@ export function faceProcessor(
     keepaliveMs,
     observer: face.observer,
     tap: face.tap,
-    ...udp,
+    ...plain,
   });
 }
 

@@ -36,10 +36,11 @@ export async function startDnsFace(face: FaceContext): Promise<Started<DnsListen
     series.inc();
   };
   const processUdp = faceProcessor(face, undefined, {
+    transport: "udp",
     udpMaxSize: dns.maxUdpSize,
     onTruncated: () => count("truncated"),
   });
-  const processTcp = faceProcessor(face, dot.idleTimeoutMs);
+  const processTcp = faceProcessor(face, dot.idleTimeoutMs, { transport: "tcp" });
   // No TLS, and no PROXY protocol on this face.
   const {
     proxyFrom: _proxyFrom,
