@@ -13,12 +13,14 @@ import { type LocalDohUpstream, startDohUpstream } from "../support/doh_upstream
 import { connectDoq } from "../support/doq_client.ts";
 import {
   buildQuery,
+  frame,
   idOf,
   rcodeOf,
   startTestBridge,
   type TestBridge,
 } from "../support/dot_client.ts";
 import { testPki } from "../support/pki.ts";
+import { readFrames, udpExchange } from "../support/plain_client.ts";
 import { freePort } from "../support/ports.ts";
 
 const decoder = new TextDecoder();
@@ -74,42 +76,6 @@ function documents(text: string): string[] {
 /** Documents of one message type naming `name` in their printed DNS message. */
 function messagesFor(text: string, type: string, name: string): string[] {
   return documents(text).filter((d) => d.includes(`  type: ${type}`) && d.includes(name));
-}
-
-/** One query over UDP to 127.0.0.1:`port`; its answer. */
-async function udpQuery(port: number, query: Uint8Array): Promise<Uint8Array> {
-  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  try {
-    await socket.send(query, { transport: "udp", hostname: "127.0.0.1", port });
-    const [answer] = await socket.receive();
-    return answer;
-  } finally {
-    socket.close();
-  }
-}
-
-/** One length-prefixed query over TCP to 127.0.0.1:`port`; its answer. */
-async function tcpQuery(port: number, query: Uint8Array): Promise<Uint8Array> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    const framed = new Uint8Array(2 + query.length);
-    framed.set([query.length >> 8, query.length & 0xff]);
-    framed.set(query, 2);
-    await conn.write(framed);
-    let got = new Uint8Array(0);
-    const buf = new Uint8Array(4096);
-    while (got.length < 2 || got.length < 2 + ((got[0] << 8) | got[1])) {
-      const n = await conn.read(buf);
-      if (n === null) throw new Error("the plain DNS face closed before answering");
-      const next = new Uint8Array(got.length + n);
-      next.set(got);
-      next.set(buf.subarray(0, n), got.length);
-      got = next;
-    }
-    return got.subarray(2, 2 + ((got[0] << 8) | got[1]));
-  } finally {
-    conn.close();
-  }
 }
 
 describe("dnstap to the dnstap tool", () => {
@@ -172,8 +138,13 @@ describe("dnstap to the dnstap tool", () => {
 
     // The plain DNS face: one face name, two socket protocols.
     const dnsPort = bridge.bridge.dns!.addr.port;
-    expect(rcodeOf(await udpQuery(dnsPort, buildQuery("udp.example.test", { id: 21 })))).toBe(0);
-    expect(rcodeOf(await tcpQuery(dnsPort, buildQuery("tcp.example.test", { id: 22 })))).toBe(0);
+    const [udp] = await udpExchange(dnsPort, [buildQuery("udp.example.test", { id: 21 })]);
+    expect(rcodeOf(udp)).toBe(0);
+    const tcp = await Deno.connect({ hostname: "127.0.0.1", port: dnsPort });
+    await tcp.write(frame(buildQuery("tcp.example.test", { id: 22 })));
+    const [tcpAnswer] = await readFrames(tcp, 1);
+    tcp.close();
+    expect(rcodeOf(tcpAnswer)).toBe(0);
 
     const text = await (async () => {
       await until(
