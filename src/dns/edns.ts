@@ -101,7 +101,7 @@ export function setOpt(
   const newSize = options ? optRecordSize(options) : 0;
   const out = new Uint8Array(wire.length - (end - start) + newSize);
   // The OPT record is nearly always last (or missing): no view for an empty or whole range.
-  out.set(start === wire.length ? wire : wire.subarray(0, start));
+  copyPrefix(out, wire, start);
   let pos = start;
   if (options) pos = writeOpt(out, start, opt ?? create, options);
   if (end < wire.length) out.set(wire.subarray(end), pos);
@@ -112,17 +112,33 @@ export function setOpt(
 }
 
 /**
+ * Copies `wire`'s first `n` bytes to the start of `out`. A message's part before its OPT record
+ * is a few dozen bytes: copied by hand, it needs no view (a typed array object per call).
+ */
+function copyPrefix(out: Uint8Array, wire: Uint8Array, n: number): void {
+  if (n === wire.length) out.set(wire);
+  else if (n > 512) out.set(wire.subarray(0, n));
+  else for (let i = 0; i < n; i++) out[i] = wire[i];
+}
+
+/**
  * The padding option that brings a message of `length` bytes (already including an OPT record
  * without padding) to a multiple of `block`. RFC 7830 padding is zero bytes.
  */
 export function paddingOption(length: number, block: number): EdnsOption {
   const pad = (block - ((length + 4) % block)) % block;
-  if (pad > ZEROS.length) ZEROS = new Uint8Array(pad);
-  return { code: EdnsOptionCode.PADDING, data: ZEROS.subarray(0, pad) };
+  if (pad > ZEROS.length) {
+    ZEROS = new Uint8Array(pad);
+    ZERO_VIEWS.length = 0;
+  }
+  // A view per length, made once: every upstream query is padded, and a view each was ~0.1 KB.
+  return { code: EdnsOptionCode.PADDING, data: ZERO_VIEWS[pad] ??= ZEROS.subarray(0, pad) };
 }
 
 /** Shared zero bytes for padding options (read-only by convention: option data is copied out). */
 let ZEROS = new Uint8Array(512);
+/** Views of ZEROS' first n bytes. */
+const ZERO_VIEWS: (Uint8Array | undefined)[] = [];
 
 /**
  * The edns-tcp-keepalive option (RFC 7828 §3.1) announcing an idle timeout, in units of 100 ms.
