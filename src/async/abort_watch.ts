@@ -12,20 +12,31 @@
 const WATCHERS = Symbol("dotbridge.abortWatchers");
 
 /**
+ * What is told of an abort: a function of the reason, or an object with `handleEvent` (what
+ * `addEventListener` takes too), for an owner made per request that can be its own watcher.
+ */
+export type AbortWatcher = ((reason: unknown) => void) | { handleEvent(): void };
+
+function tellOne(watcher: AbortWatcher, reason: unknown): void {
+  if (typeof watcher === "function") watcher(reason);
+  else watcher.handleEvent();
+}
+
+/**
  * Callbacks waiting for one abort, told once each: the first in a field, more (rare) in a set.
  * What a watchable signal keeps, and what any other owner of an abort (a DoT connection's
  * context) can keep to be watched the same way.
  */
 export class AbortWatchers {
-  #first: ((reason: unknown) => void) | undefined;
-  #more: Set<(reason: unknown) => void> | undefined;
+  #first: AbortWatcher | undefined;
+  #more: Set<AbortWatcher> | undefined;
 
-  add(onAbort: (reason: unknown) => void): void {
+  add(onAbort: AbortWatcher): void {
     if (this.#first === undefined) this.#first = onAbort;
     else (this.#more ??= new Set()).add(onAbort);
   }
 
-  delete(onAbort: (reason: unknown) => void): void {
+  delete(onAbort: AbortWatcher): void {
     if (this.#first === onAbort) this.#first = undefined;
     else this.#more?.delete(onAbort);
   }
@@ -35,8 +46,8 @@ export class AbortWatchers {
     const first = this.#first;
     const more = this.#more;
     this.#first = this.#more = undefined;
-    first?.(reason);
-    if (more) { for (const onAbort of more) onAbort(reason); }
+    if (first !== undefined) tellOne(first, reason);
+    if (more) { for (const onAbort of more) tellOne(onAbort, reason); }
   }
 }
 
@@ -58,14 +69,14 @@ export function abortAndTell(controller: AbortController, reason: unknown): void
 }
 
 /** Calls `onAbort` once when `signal` aborts (not if it already has: check `aborted` first). */
-export function watchAbort(signal: AbortSignal, onAbort: () => void): void {
+export function watchAbort(signal: AbortSignal, onAbort: AbortWatcher): void {
   const w = (signal as Watchable)[WATCHERS];
   if (w) w.add(onAbort);
   else signal.addEventListener("abort", onAbort, { once: true });
 }
 
 /** Stops a {@linkcode watchAbort}. */
-export function unwatchAbort(signal: AbortSignal, onAbort: () => void): void {
+export function unwatchAbort(signal: AbortSignal, onAbort: AbortWatcher): void {
   const w = (signal as Watchable)[WATCHERS];
   if (w) w.delete(onAbort);
   else signal.removeEventListener("abort", onAbort);

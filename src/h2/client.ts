@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { unwatchAbort, watchAbort } from "../async/abort_watch.ts";
+import { type AbortWatcher, unwatchAbort, watchAbort } from "../async/abort_watch.ts";
 import type { H2Clock } from "./clock.ts";
 import { H2Core } from "./connection.ts";
 import { H2Error } from "./error.ts";
@@ -89,11 +89,84 @@ interface Exchange extends H2Stream {
   readonly signal: AbortSignal;
   readonly resolve: (response: H2Response) => void;
   readonly reject: (error: unknown) => void;
-  readonly onAbort: () => void;
+  /** Watches `signal` (an `EventListener` object: no closure per request). */
+  readonly onAbort: AbortWatcher;
   status: number;
   contentType: string;
   /** The server ended its side (END_STREAM) or we reset the stream. */
   done: boolean;
+}
+
+/**
+ * An {@linkcode Exchange} as a class: one object per request, its own abort watcher, fields set
+ * in the constructor (made for every upstream query).
+ */
+class ClientExchange implements Exchange {
+  id: number;
+  readonly head: Uint8Array;
+  pending: Uint8Array | undefined;
+  readonly maxBody: number;
+  readonly signal: AbortSignal;
+  readonly resolve: (response: H2Response) => void;
+  readonly reject: (error: unknown) => void;
+  readonly onAbort: AbortWatcher;
+  sendWindow: number;
+  status: number;
+  contentType: string;
+  done: boolean;
+  received: number;
+  readBy: number;
+  stalledSince: number;
+  dataFrames: number;
+  buffer: Uint8Array | undefined;
+  buffered: number;
+  readonly #conn: H2ClientConnection;
+
+  constructor(
+    conn: H2ClientConnection,
+    head: Uint8Array,
+    body: Uint8Array | undefined,
+    maxBody: number,
+    signal: AbortSignal,
+  ) {
+    this.id = 0;
+    this.head = head;
+    this.pending = body;
+    this.maxBody = maxBody;
+    this.signal = signal;
+    this.resolve = settleResolve!;
+    this.reject = settleReject!;
+    this.onAbort = this;
+    this.sendWindow = 0;
+    this.status = 0;
+    this.contentType = "";
+    this.done = false;
+    this.received = 0;
+    this.readBy = 0;
+    this.stalledSince = 0;
+    this.dataFrames = 0;
+    this.buffer = undefined;
+    this.buffered = 0;
+    this.#conn = conn;
+  }
+
+  /** The request's signal aborted. */
+  handleEvent(): void {
+    this.#conn.abortExchange(this);
+  }
+}
+
+/** The settle functions {@linkcode captureSettle} took from the promise made last. */
+let settleResolve: ((response: H2Response) => void) | undefined;
+let settleReject: ((error: unknown) => void) | undefined;
+
+/** A promise executor shared by every request (a closure per request was measurable). */
+function captureSettle(
+  resolve: (response: H2Response) => void,
+  reject: (error: unknown) => void,
+): void {
+  settleResolve = resolve;
+  settleReject = reject;
 }
 
 /**
@@ -189,31 +262,12 @@ export class H2ClientConnection extends H2Core<Exchange> {
     if (!this.usable) return Promise.reject(new H2Error("connection is closing", true));
     if (signal.aborted) return Promise.reject(signal.reason);
     this.requests++;
-    return new Promise<H2Response>((resolve, reject) => {
-      const exchange: Exchange = {
-        id: 0,
-        head,
-        pending: body,
-        maxBody,
-        signal,
-        resolve,
-        reject,
-        onAbort: () => this.#abort(exchange),
-        sendWindow: 0,
-        status: 0,
-        contentType: "",
-        done: false,
-        received: 0,
-        readBy: 0,
-        stalledSince: 0,
-        dataFrames: 0,
-        buffer: undefined,
-        buffered: 0,
-      };
-      watchAbort(signal, exchange.onAbort);
-      this.#waiting.push(exchange);
-      this.#pump();
-    });
+    const response = new Promise<H2Response>(captureSettle);
+    const exchange = new ClientExchange(this, head, body, maxBody, signal);
+    watchAbort(signal, exchange.onAbort);
+    this.#waiting.push(exchange);
+    this.#pump();
+    return response;
   }
 
   /** Stops taking requests; closes once the open exchanges finish. */
@@ -385,7 +439,8 @@ export class H2ClientConnection extends H2Core<Exchange> {
     exchange.reject(error);
   }
 
-  #abort(exchange: Exchange): void {
+  /** For {@linkcode ClientExchange}: its signal aborted. @internal */
+  abortExchange(exchange: Exchange): void {
     if (exchange.done) return;
     const reason = exchange.signal.reason;
     if (exchange.id === 0) {
