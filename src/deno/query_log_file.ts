@@ -151,11 +151,15 @@ export function openQueryLog(options: QueryLogFileOptions): QueryLogFile {
         const text = queue.take();
         if (!text) break;
         const bytes = encoder.encode(text);
-        if (!stdout && maxBytes > 0 && size > 0 && size + bytes.length > maxBytes) rotate();
-        const out = await current();
-        let done = 0;
-        while (done < bytes.length) done += await out.write(bytes.subarray(done));
-        size += bytes.length;
+        // What queued during one write can be more than a whole file: it goes in file-sized
+        // pieces of whole lines, so no file outgrows --query-log-max-size.
+        for (const piece of stdout ? [bytes] : linePieces(bytes, maxBytes)) {
+          if (!stdout && maxBytes > 0 && size > 0 && size + piece.length > maxBytes) rotate();
+          const out = await current();
+          let done = 0;
+          while (done < piece.length) done += await out.write(piece.subarray(done));
+          size += piece.length;
+        }
       }
     } catch (e) {
       if (!closed) logger?.warn("query log: write failed", { path, error: messageOf(e) });
@@ -193,3 +197,35 @@ export function openQueryLog(options: QueryLogFileOptions): QueryLogFile {
     },
   };
 }
+
+/**
+ * `bytes` (whole lines) cut into pieces of at most `max` bytes at line ends; a single line longer
+ * than `max` is a piece of its own. `max` 0: one piece.
+ *
+ * @example
+ * ```ts
+ * linePieces(new TextEncoder().encode("aa\nbb\ncc\n"), 6); // "aa\nbb\n", "cc\n"
+ * ```
+ */
+export function linePieces(bytes: Uint8Array, max: number): Uint8Array[] {
+  if (max <= 0 || bytes.length <= max) return [bytes];
+  const pieces: Uint8Array[] = [];
+  let start = 0;
+  while (start < bytes.length) {
+    if (bytes.length - start <= max) {
+      pieces.push(bytes.subarray(start));
+      break;
+    }
+    let cut = bytes.lastIndexOf(NEWLINE, start + max - 1) + 1;
+    if (cut <= start) {
+      // One line longer than a file: alone.
+      const end = bytes.indexOf(NEWLINE, start);
+      cut = end < 0 ? bytes.length : end + 1;
+    }
+    pieces.push(bytes.subarray(start, cut));
+    start = cut;
+  }
+  return pieces;
+}
+
+const NEWLINE = 0x0a;
