@@ -95,7 +95,9 @@ export interface AbortParent {
  * signal on first read (a DoT connection's) makes none for a query that never needs it. Until
  * then the deadline still settles the call after `ms`, but the parent aborting does not settle it
  * early: work that never looked at its signal is not told either. A cache hit answers without
- * ever asking, so it pays for no `AbortController` and no listener.
+ * ever asking, so it pays for no `AbortController` and no listener. `fn` may answer
+ * synchronously (a value, not a promise, or a throw): that comes back as it is, with no timer
+ * entry and no promise made; the deadline applies from when `fn` returned a promise.
  *
  * @example
  * ```ts
@@ -107,62 +109,77 @@ export interface AbortParent {
 export function withLazyDeadline<T>(
   context: AbortParent,
   ms: number,
-  fn: (signal: () => AbortSignal) => Promise<T>,
-): Promise<T> {
+  fn: (signal: () => AbortSignal) => T | Promise<T>,
+): T | Promise<T> {
+  let controller: AbortController | undefined;
+  // Made with the signal, only when something asks for it (a cache hit never does).
+  let unhook: (() => void) | undefined;
+  let settled = false;
+  // The outer promise's reject, once there is one; a parent abort before that is kept here.
+  let reject: ((reason: unknown) => void) | undefined;
+  let early: { reason: unknown } | undefined;
+  const signal = () => {
+    if (controller) return controller.signal;
+    controller = new AbortController();
+    if (settled) return controller.signal;
+    const own = controller;
+    // Its abort is ours to make, so watchers (the HTTP/2 client's stream) are told directly.
+    makeWatchable(own);
+    const onAbort = (reason: unknown) => {
+      abortAndTell(own, reason);
+      if (reject) reject(reason);
+      else early ??= { reason };
+    };
+    if (context.watch) {
+      context.watch(onAbort);
+      unhook = () => context.unwatch?.(onAbort);
+      return own.signal;
+    }
+    const outer = context.signal;
+    if (outer.aborted) onAbort(outer.reason);
+    else {
+      const listener = () => onAbort(outer.reason);
+      outer.addEventListener("abort", listener, { once: true });
+      unhook = () => outer.removeEventListener("abort", listener);
+    }
+    return own.signal;
+  };
+  let result: T | Promise<T>;
+  try {
+    result = fn(signal);
+  } catch (error) {
+    settled = true;
+    unhook?.();
+    throw error;
+  }
+  // Answered synchronously (a cache hit): no deadline to keep, no promise to make.
+  if (typeof (result as Promise<T> | undefined)?.then !== "function") {
+    settled = true;
+    unhook?.();
+    return result;
+  }
+  const promise = result as Promise<T>;
   let lane = lanes.get(ms);
   if (!lane) {
     lane = new TimerLane(ms);
     if (lanes.size < 64) lanes.set(ms, lane);
   }
   const deadlineLane = lane;
-  let controller: AbortController | undefined;
-  // Made with the signal, only when something asks for it (a cache hit never does).
-  let unhook: (() => void) | undefined;
-  let settled = false;
-  return new Promise<T>((resolve, reject) => {
-    const signal = () => {
-      if (controller) return controller.signal;
-      controller = new AbortController();
-      if (settled) return controller.signal;
-      const own = controller;
-      // Its abort is ours to make, so watchers (the HTTP/2 client's stream) are told directly.
-      makeWatchable(own);
-      const onAbort = (reason: unknown) => {
-        abortAndTell(own, reason);
-        reject(reason);
-      };
-      if (context.watch) {
-        context.watch(onAbort);
-        unhook = () => context.unwatch?.(onAbort);
-        return own.signal;
-      }
-      const outer = context.signal;
-      if (outer.aborted) onAbort(outer.reason);
-      else {
-        const listener = () => onAbort(outer.reason);
-        outer.addEventListener("abort", listener, { once: true });
-        unhook = () => outer.removeEventListener("abort", listener);
-      }
-      return own.signal;
-    };
+  return new Promise<T>((resolve, rejectOuter) => {
+    reject = rejectOuter;
+    if (early) rejectOuter(early.reason);
     const entry = deadlineLane.add(() => {
       settled = true;
       unhook?.();
       const reason = new DeadlineError(ms);
       if (controller) abortAndTell(controller, reason);
-      reject(reason);
+      rejectOuter(reason);
     });
     const done = () => {
       settled = true;
       deadlineLane.cancel(entry);
       unhook?.();
     };
-    let promise: Promise<T>;
-    try {
-      promise = fn(signal);
-    } catch (error) {
-      promise = Promise.reject(error);
-    }
     promise.then(
       (value) => {
         done();
@@ -170,7 +187,7 @@ export function withLazyDeadline<T>(
       },
       (error) => {
         done();
-        reject(error);
+        rejectOuter(error);
       },
     );
   });

@@ -233,28 +233,23 @@ export function cacheMiddleware(options: CacheOptions): Middleware {
     return forClient(found, query, Math.floor((at - found.storedAt) / 1000));
   }
 
-  // Not an async function: a hit from the memory store is answered synchronously, with one
-  // resolved promise; the async frame and its await are only paid on a miss or a Redis lookup.
+  // Not an async function: a hit from the memory store is answered synchronously, with no
+  // promise; the async frame and its await are only paid on a miss or a Redis lookup.
   return (next) => (query, ctx) => {
-    try {
-      const subnet = withSubnet ? clientSubnetKey(query.info) : "";
-      if (subnet === undefined) return next(query, ctx); // an odd subnet option: not cached
-      const key = cacheKey(query, tenantOf(ctx), subnet);
-      const got = store.get(key);
-      if (isPromise(got)) {
-        return got.catch(() => undefined).then((entry) => {
-          const at = now();
-          const found = usable(key, entry, at);
-          return hit(query, ctx, found, at) ?? miss(next, query, ctx, key, found);
-        });
-      }
-      const at = now();
-      const found = usable(key, got, at);
-      const answer = hit(query, ctx, found, at);
-      return answer ? Promise.resolve(answer) : miss(next, query, ctx, key, found);
-    } catch (error) {
-      return Promise.reject(error);
+    const subnet = withSubnet ? clientSubnetKey(query.info) : "";
+    if (subnet === undefined) return next(query, ctx); // an odd subnet option: not cached
+    const key = cacheKey(query, tenantOf(ctx), subnet);
+    const got = store.get(key);
+    if (isPromise(got)) {
+      return got.catch(() => undefined).then((entry) => {
+        const at = now();
+        const found = usable(key, entry, at);
+        return hit(query, ctx, found, at) ?? miss(next, query, ctx, key, found);
+      });
     }
+    const at = now();
+    const found = usable(key, got, at);
+    return hit(query, ctx, found, at) ?? miss(next, query, ctx, key, found);
   };
 
   /** No fresh entry: join or start the flight for `key`; `found` is a stale entry, if any. */
@@ -277,7 +272,7 @@ export function cacheMiddleware(options: CacheOptions): Middleware {
       // The flight outlives any one waiter, so it has a trace of its own, copied to each.
       const trace: QueryTrace | undefined = ctx.trace ? {} : undefined;
       // The flight's answer is the one kept (TTLs capped), a promise only for an async store.
-      const promise = next(query, { ...ctx, signal: controller.signal, trace })
+      const promise = Promise.resolve(next(query, { ...ctx, signal: controller.signal, trace }))
         .then((answer) => keep(key, answer));
       const started: Flight = { promise, controller, waiters: 0, trace };
       flights.set(key, started);

@@ -17,7 +17,7 @@ import type { Answer } from "../dns/answer.ts";
 import { HEADER_LENGTH, RrType } from "../dns/constants.ts";
 import { skipName } from "../dns/wire.ts";
 import type { Query } from "../dns/query.ts";
-import { type Middleware, passThrough, type QueryContext } from "../pipeline/types.ts";
+import { isPending, type Middleware, passThrough, type QueryContext } from "../pipeline/types.ts";
 import type { BlockedAnswers } from "./blocked_answer.ts";
 import type { Blocked, FilterPolicy } from "./policy.ts";
 
@@ -100,5 +100,10 @@ export function cnameFilterMiddleware(options: FilterStageOptions): Middleware {
     return answer;
   }
 
-  return (next) => (query, ctx) => next(query, ctx).then((answer) => uncloak(answer, query, ctx));
+  return (next) => (query, ctx) => {
+    const answer = next(query, ctx);
+    return isPending(answer)
+      ? answer.then((answer) => uncloak(answer, query, ctx))
+      : uncloak(answer, query, ctx);
+  };
 }

@@ -60,12 +60,22 @@ export interface QueryContext {
 }
 
 /**
- * Answers one query. Resolves with a response carrying the query's ID, with its parse (an
+ * Answers one query: a response carrying the query's ID, with its parse (an
  * {@linkcode Answer}: `info` describes `wire` exactly, so nothing downstream walks it again);
- * rejects only on failure (the `servfailOnError` middleware turns rejections into SERVFAIL).
- * A handler never modifies an answer it was given: edits make a new one.
+ * fails (throws or rejects) only on failure (the `servfailOnError` middleware turns failures into
+ * SERVFAIL). A handler never modifies an answer it was given: edits make a new one.
+ *
+ * The answer comes synchronously when no stage had to wait (a cache hit, a local record, a
+ * refusal), else as a promise: the stages run synchronously until the first real wait, so a
+ * cache hit makes no promise on the way (a stage that needs the answer checks with
+ * {@linkcode isPending}, or awaits it).
  */
-export type Handler = (query: Query, ctx: QueryContext) => Promise<Answer>;
+export type Handler = (query: Query, ctx: QueryContext) => Answer | Promise<Answer>;
+
+/** True when a handler's answer is still to come (a promise). */
+export function isPending(answer: Answer | Promise<Answer>): answer is Promise<Answer> {
+  return typeof (answer as Promise<Answer>).then === "function";
+}
 
 /** Wraps a handler with one concern (timeout, cache, policy, ...). */
 export type Middleware = (next: Handler) => Handler;

@@ -6,13 +6,13 @@
  */
 import { EdeCode, EdnsOptionCode, PADDING_BLOCK, Rcode } from "../dns/constants.ts";
 import { HOP_BY_HOP_OPTIONS } from "../dns/edns.ts";
-import { withQueryOptions } from "../dns/query.ts";
+import { type Query, withQueryOptions } from "../dns/query.ts";
 import { type Answer, errorAnswer } from "../dns/answer.ts";
 import type { ExtendedError } from "../dns/response.ts";
 import type { Logger } from "../log/mod.ts";
 import { DeadlineError, withLazyDeadline } from "../async/deadline.ts";
 import { type Upstream, UpstreamError } from "../upstream/types.ts";
-import type { Handler, Middleware, QueryContext } from "../pipeline/types.ts";
+import { type Handler, isPending, type Middleware, type QueryContext } from "../pipeline/types.ts";
 import { messageOf } from "../errors/message_of.ts";
 
 /**
@@ -98,24 +98,28 @@ export function extendedErrorFor(error: unknown): ExtendedError {
  * (upstream and reason only, never the query name).
  */
 export function servfailOnError(logger?: Logger): Middleware {
-  // Not an async function: on every query its frame and await were ~0.5 KB allocated.
-  return (next) => (query, ctx) => {
-    let pending: Promise<Answer>;
-    try {
-      pending = next(query, ctx);
-    } catch (error) {
-      pending = Promise.reject(error);
-    }
-    return pending.then(undefined, (error) => {
-      if (ctx.signal.aborted && !(error instanceof DeadlineError)) throw error;
-      const ede = extendedErrorFor(error);
-      if (ctx.trace) ctx.trace.source = "error";
-      logger?.warn("query failed", {
-        face: ctx.face,
-        error: messageOf(error),
-      });
-      return errorAnswer(query.wire, query.info, Rcode.SERVFAIL, ede);
+  function failed(query: Query, ctx: QueryContext, error: unknown): Answer {
+    if (ctx.signal.aborted && !(error instanceof DeadlineError)) throw error;
+    const ede = extendedErrorFor(error);
+    if (ctx.trace) ctx.trace.source = "error";
+    logger?.warn("query failed", {
+      face: ctx.face,
+      error: messageOf(error),
     });
+    return errorAnswer(query.wire, query.info, Rcode.SERVFAIL, ede);
+  }
+
+  // Not an async function: on every query its frame and await were ~0.5 KB allocated. An answer
+  // that came synchronously (a cache hit) passes with no promise and no closure.
+  return (next) => (query, ctx) => {
+    let answer: Answer | Promise<Answer>;
+    try {
+      answer = next(query, ctx);
+    } catch (error) {
+      return failed(query, ctx, error);
+    }
+    if (!isPending(answer)) return answer;
+    return answer.then(undefined, (error) => failed(query, ctx, error));
   };
 }
 

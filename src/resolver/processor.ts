@@ -13,7 +13,7 @@ import { classifyQuery, type Query } from "../dns/query.ts";
 import { udpAnswer, udpAnswerLimit } from "../dns/truncate.ts";
 import type { Logger } from "../log/mod.ts";
 import type { AbortParent } from "../async/deadline.ts";
-import type { Handler, QueryContext, QueryTrace } from "../pipeline/types.ts";
+import { type Handler, isPending, type QueryContext, type QueryTrace } from "../pipeline/types.ts";
 
 /** Options of {@linkcode createProcessor}. */
 export interface ProcessorOptions {
@@ -244,13 +244,18 @@ export function createProcessor(options: ProcessorOptions): Processor {
     const ctx = tap ? traced(faceCtx) : faceCtx;
     const started = options.logQueries || observer || tap ? performance.now() : 0;
     observer?.start(ctx);
-    let pending: Promise<Answer>;
+    let answer: Answer | Promise<Answer>;
     try {
-      pending = handler(query, ctx);
+      answer = handler(query, ctx);
     } catch (error) {
-      pending = Promise.reject(error);
+      observer?.end(ctx, -1, performance.now() - started, query);
+      throw error;
     }
-    return pending.then(
+    // A cache hit comes synchronously: one resolved promise for the face, no closures.
+    if (!isPending(answer)) {
+      return Promise.resolve(finish(wire, faceCtx, ctx, query, started, answer));
+    }
+    return answer.then(
       (answer) => finish(wire, faceCtx, ctx, query, started, answer),
       (error) => {
         observer?.end(ctx, -1, performance.now() - started, query);

@@ -125,6 +125,32 @@ describe("withLazyDeadline", () => {
     await expect(answer).rejects.toThrow("gone");
   });
 
+  it("hands a synchronous answer (or throw) straight back: no promise, no timer, no watch", () => {
+    const parent = watchedParent();
+    expect(withLazyDeadline(parent, 1_000, () => 7)).toBe(7);
+    // Even when the signal was asked for on the way: the watch is dropped at once.
+    expect(withLazyDeadline(parent, 1_000, (signal) => (signal(), 8))).toBe(8);
+    expect(parent.watchers.size).toBe(0);
+    expect(() =>
+      withLazyDeadline(parent, 1_000, (signal) => {
+        signal();
+        throw new Error("refused here");
+      })
+    ).toThrow("refused here");
+    expect(parent.watchers.size).toBe(0);
+  });
+
+  it("rejects at once when the parent aborted before the work returned its promise", async () => {
+    const parent = watchedParent();
+    const reason = new Error("client gone");
+    const answer = withLazyDeadline(parent, 1_000, (signal) => {
+      signal();
+      parent.close(reason);
+      return new Promise<never>(() => {});
+    });
+    await expect(answer).rejects.toBe(reason);
+  });
+
   it("rejects with a DeadlineError after ms even if the work ignores its signal", async () => {
     const parent = watchedParent();
     const answer = withLazyDeadline(parent, 20, (signal) => {

@@ -4,11 +4,12 @@ import { Buffer } from "node:buffer";
 import { EdnsOptionCode, Rcode } from "../../src/dns/constants.ts";
 import { parseMessage } from "../../src/dns/message.ts";
 import { classifyQuery, type Query } from "../../src/dns/query.ts";
-import { answerOf } from "../../src/dns/answer.ts";
+import { type Answer, answerOf } from "../../src/dns/answer.ts";
 import { type CacheEvent, cacheMiddleware, type CacheOptions } from "../../src/cache/middleware.ts";
 import { MemoryStore } from "../../src/cache/memory.ts";
 import { cacheKey, clientSubnetKey, parseCacheKey } from "../../src/cache/store.ts";
-import type { Handler, QueryContext } from "../../src/pipeline/types.ts";
+import { compose, type Handler, isPending, type QueryContext } from "../../src/pipeline/types.ts";
+import { servfailOnError, timeout } from "../../src/resolver/middleware.ts";
 import { answerFromZone } from "../support/zone.ts";
 
 function query(
@@ -86,6 +87,21 @@ function ttls(wire: Uint8Array): number[] {
 }
 
 describe("cache middleware over the memory store", () => {
+  it("answers a hit synchronously, through the SERVFAIL and deadline stages too", async () => {
+    const { up, ctx } = setup();
+    const handler = compose(
+      [servfailOnError(), timeout(1_000), cacheMiddleware({ store: new MemoryStore({}) })],
+      up.handler,
+    );
+    const first = handler(query("sync.example.test", { id: 1 }), ctx());
+    expect(isPending(first)).toBe(true); // a miss waits for the upstream
+    await first;
+    const hit = handler(query("sync.example.test", { id: 2 }), ctx());
+    expect(isPending(hit)).toBe(false); // no promise anywhere on the way
+    expect((hit as Answer).info.id).toBe(2);
+    expect(up.state.calls).toBe(1);
+  });
+
   it("answers a repeated question from memory with the client's ID and TTLs counted down", async () => {
     const { clock, up, handler, ctx, events } = setup();
     const first = await handler(query("www.example.test", { id: 1 }), ctx());

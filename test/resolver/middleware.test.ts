@@ -193,7 +193,7 @@ describe("timeout", () => {
       return never();
     });
     const started = performance.now();
-    const error = await handler(query(), ctx()).catch((e) => e);
+    const error = await Promise.resolve(handler(query(), ctx())).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DeadlineError);
     expect((error as Error).name).toBe("TimeoutError");
     expect(performance.now() - started).toBeLessThan(2_000); // settled, not hung
