@@ -95,10 +95,13 @@ async function load(
   };
 }
 
+/** `median (min–max)` of the rounds' figures. */
 const range = (xs: number[], digits = 0) => {
-  const lo = Math.min(...xs), hi = Math.max(...xs);
+  const sorted = [...xs].sort((a, b) => a - b);
   const f = (x: number) => x.toFixed(digits);
-  return lo.toFixed(digits) === hi.toFixed(digits) ? f(lo) : `${f(lo)}–${f(hi)}`;
+  const median = sorted[Math.floor((sorted.length - 1) / 2)];
+  const [lo, hi] = [f(sorted[0]), f(sorted.at(-1)!)];
+  return lo === hi ? lo : `${f(median)} (${lo}–${hi})`;
 };
 
 const dir = await Deno.makeTempDir({ prefix: "dotbridge-bench-doq-" });
@@ -165,19 +168,27 @@ try {
   });
   await sleep(1000);
 
+  // Each round loads every server in turn (the order rotating), and compares each with the
+  // echo's figures of the same round: the machine's other work changes between rounds.
   const ratios = new Map<Target, number[]>(targets.map((t) => [t, []]));
+  const cpuRatios = new Map<Target, number[]>(targets.map((t) => [t, []]));
+  const echoTarget = targets.at(-1)!;
   for (let round = 0; round < ROUNDS; round++) {
-    const echoTarget = targets.at(-1)!;
-    const got = new Map<Target, number>();
-    for (const t of targets) {
+    const got = new Map<Target, { qps: number; serverUs: number }>();
+    const order = targets.map((_, i) => targets[(i + round) % targets.length]);
+    for (const t of order) {
       const r = await load(t.port, pki.caPath, t.proc.pid);
       t.qps.push(r.qps);
       t.serverUs.push(r.serverUs);
       t.clientUs.push(r.clientUs);
-      got.set(t, r.qps);
+      got.set(t, r);
       await sleep(300);
     }
-    for (const t of targets) ratios.get(t)!.push(got.get(t)! / got.get(echoTarget)!);
+    const echoGot = got.get(echoTarget)!;
+    for (const t of targets) {
+      ratios.get(t)!.push(got.get(t)!.qps / echoGot.qps);
+      cpuRatios.get(t)!.push(got.get(t)!.serverUs / echoGot.serverUs);
+    }
   }
 
   const wires = Array.from({ length: NAMES }, (_, i) => buildQuery(`bench-${i}.example.test`));
@@ -207,15 +218,18 @@ try {
 
   const load1 = `${CLIENTS} × ${CONNECTIONS} × ${CONCURRENCY}`;
   console.log(
-    `| server | load | queries/s | share of echo | server CPU/query | load CPU/query | p50 ms | p99 ms |`,
+    `| server | load | queries/s | share of echo | server CPU/query | × echo's | load CPU/query | ` +
+      `p50 ms | p99 ms |`,
   );
-  console.log(`|---|---|---:|---:|---:|---:|---:|---:|`);
+  console.log(`|---|---|---:|---:|---:|---:|---:|---:|---:|`);
   for (const t of targets) {
     console.log(
       `| ${t.name} | ${load1} | ${range(t.qps)} | ${
         range(ratios.get(t)!.map((r) => r * 100))
       }% | ` +
-        `${range(t.serverUs)} µs | ${range(t.clientUs)} µs | — | — |`,
+        `${range(t.serverUs)} µs | ${range(cpuRatios.get(t)!, 1)} | ${
+          range(t.clientUs)
+        } µs | — | — |`,
     );
   }
   for (const t of targets) {
@@ -227,7 +241,7 @@ try {
     c.close();
     console.log(
       `| ${t.name} | 1 connection, ${RATE} QPS | ${Math.round(lat.length / SECONDS)} | — | ` +
-        `${Math.round((cpu / lat.length) * 1e6)} µs | — | ${pct(lat, 0.5).toFixed(2)} | ` +
+        `${Math.round((cpu / lat.length) * 1e6)} µs | — | — | ${pct(lat, 0.5).toFixed(2)} | ` +
         `${pct(lat, 0.99).toFixed(2)} |`,
     );
   }
@@ -281,7 +295,7 @@ try {
     clients.forEach((c) => c.close());
     console.log(
       `| DoT face, cached (same bridge) | 4 × 50, pipelined, in-process client | ` +
-        `${Math.round(n / secs)} | — | ${Math.round((cpu / n) * 1e6)} µs | — | — | — |`,
+        `${Math.round(n / secs)} | — | ${Math.round((cpu / n) * 1e6)} µs | — | — | — | — |`,
     );
   }
 } finally {
