@@ -235,7 +235,23 @@ describe("readDoqMessage on a byte stream (a QUIC stream's readable)", () => {
     // Every pull filled the reader's own buffer (the default reader of Deno's resource streams
     // allocates 64 KiB per read instead), 512 bytes less what was already in.
     expect(s.views).toEqual([512, 511, 509, 507]);
-    expect(s.readable.locked).toBe(false);
+  });
+
+  it("leaves a stream read to its FIN locked (releasing costs a stack trace), else unlocks it", async () => {
+    const s = byteStreamOf([bytes(0, 1, 7)]);
+    expect([...await readDoqMessage(s.readable)]).toEqual([7]);
+    expect(s.readable.locked).toBe(true);
+    // A read that fails (a framing fault before the FIN, an abort) lets go of the stream, so its
+    // owner can cancel it.
+    const bad = byteStreamOf([new Uint8Array(70_000)], false);
+    expect(await rejection(readDoqMessage(bad.readable))).toMatchObject({ fault: "oversize" });
+    expect(bad.readable.locked).toBe(false);
+    const stop = new AbortController();
+    const slow = byteStreamOf([bytes(0, 1)], false);
+    const read = readDoqMessage(slow.readable, { signal: stop.signal });
+    stop.abort(new Error("deadline"));
+    expect(await rejection(read)).toMatchObject({ message: "deadline" });
+    expect(slow.readable.locked).toBe(false);
   });
 
   it("grows the buffer for a message larger than it", async () => {
