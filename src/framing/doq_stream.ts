@@ -7,6 +7,7 @@
  * @module
  */
 import { abortable } from "../async/abortable.ts";
+import type { TimerLane } from "../async/timer_lane.ts";
 import { concatBytes } from "../bytes/concat.ts";
 import { getUint16 } from "../bytes/uint.ts";
 import { MAX_MESSAGE_SIZE } from "../dns/constants.ts";
@@ -73,6 +74,20 @@ export interface ReadDoqMessageOptions {
   until?: "fin" | "message";
   /** Stops the read: the call rejects with the signal's reason (a deadline, say). */
   signal?: AbortSignal;
+  /**
+   * A deadline as an entry on this lane (one timer for every read of a listener, no
+   * AbortController or listener per stream): when it fires, the stream is cancelled and the call
+   * rejects with a {@linkcode DoqReadTimeout}.
+   */
+  lane?: TimerLane;
+}
+
+/** A read given up at its lane's deadline (see {@linkcode ReadDoqMessageOptions.lane}). */
+export class DoqReadTimeout extends Error {
+  constructor(ms: number) {
+    super(`DoQ stream: no message and FIN within ${ms} ms`);
+    this.name = "DoqReadTimeout";
+  }
 }
 
 /** The first buffer a byte stream is read into: a query or answer of usual size fits. */
@@ -92,7 +107,8 @@ const FIRST_BUFFER_BYTES = 512;
  * `until: "message"`, once the FIN has been read).
  *
  * @throws {DoqStreamError} for a stream that breaks the framing; the stream's own error when it
- *   fails (reset, connection lost); the signal's reason when it aborts
+ *   fails (reset, connection lost); the signal's reason when it aborts; a
+ *   {@linkcode DoqReadTimeout} at the lane's deadline
  *
  * @example
  * ```ts
@@ -127,12 +143,17 @@ async function readIntoBuffer(
   options: ReadDoqMessageOptions,
 ): Promise<Uint8Array> {
   const toFin = (options.until ?? "fin") === "fin";
-  const { signal } = options;
+  const { signal, lane } = options;
   let buffer = new Uint8Array(FIRST_BUFFER_BYTES);
   let have = 0;
   let need = -1; // prefix and message, once the prefix is in (`until: "message"` only)
   let complete = false;
   let ended = false;
+  let expired = false;
+  const entry = lane?.add(() => {
+    expired = true;
+    reader.cancel().catch(() => {}); // settles the pending read
+  });
   try {
     for (;;) {
       if (have === buffer.byteLength) {
@@ -145,6 +166,7 @@ async function readIntoBuffer(
       }
       const read = reader.read(buffer.subarray(have));
       const { value, done } = await (signal ? abortable(read, signal) : read);
+      if (expired) throw new DoqReadTimeout(lane!.ms);
       // The read took the buffer over and hands it back in `value`.
       if (value) buffer = new Uint8Array(value.buffer);
       if (done) {
@@ -164,6 +186,7 @@ async function readIntoBuffer(
       }
     }
   } finally {
+    if (entry) lane!.cancel(entry);
     if (complete) awaitFin(reader, () => reader.read(new Uint8Array(1)), false);
     else if (!ended) reader.releaseLock();
   }
@@ -176,14 +199,20 @@ async function readChunks(
   options: ReadDoqMessageOptions,
 ): Promise<Uint8Array> {
   const toFin = (options.until ?? "fin") === "fin";
-  const { signal } = options;
+  const { signal, lane } = options;
   const chunks: Uint8Array[] = [];
   let have = 0;
   let need = -1; // prefix and message, once the prefix is in (`until: "message"` only)
   let complete = false;
+  let expired = false;
+  const entry = lane?.add(() => {
+    expired = true;
+    reader.cancel().catch(() => {}); // settles the pending read
+  });
   try {
     for (;;) {
       const { value, done } = await (signal ? abortable(reader.read(), signal) : reader.read());
+      if (expired) throw new DoqReadTimeout(lane!.ms);
       if (done) break;
       if (value.byteLength === 0) continue;
       chunks.push(value);
@@ -206,6 +235,7 @@ async function readChunks(
       }
     }
   } finally {
+    if (entry) lane!.cancel(entry);
     if (complete) awaitFin(reader, () => reader.read(), true);
     else reader.releaseLock();
   }

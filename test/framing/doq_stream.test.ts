@@ -6,11 +6,13 @@
 import { describe, expect, it, vi } from "vitest";
 import {
   doqMessageOf,
+  DoqReadTimeout,
   DoqStreamError,
   MAX_DOQ_STREAM_BYTES,
   readDoqMessage,
 } from "../../src/framing/doq_stream.ts";
 import { rejection } from "../support/rejection.ts";
+import { TimerLane } from "../../src/async/timer_lane.ts";
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 
@@ -283,5 +285,29 @@ describe("readDoqMessage on a byte stream (a QUIC stream's readable)", () => {
         until: "message",
       })),
     ).toMatchObject({ fault: "trailing-data" });
+  });
+});
+
+describe("readDoqMessage with a lane deadline (the face's stream timeout)", () => {
+  it.each([["a byte stream", true], ["another stream", false]])(
+    "%s: cancels the stream and rejects with DoqReadTimeout when the lane fires",
+    async (_what, bytesMode) => {
+      const lane = new TimerLane(30);
+      const s = bytesMode ? byteStreamOf([bytes(0, 1)], false) : liveStream();
+      const read = readDoqMessage(s.readable, { lane });
+      expect(await isPending(read)).toBe(true);
+      const error = await rejection(read);
+      expect(error).toBeInstanceOf(DoqReadTimeout);
+      expect(s.cancelled).toHaveBeenCalled();
+      expect(s.readable.locked).toBe(false);
+    },
+  );
+
+  it("a read that completes in time leaves nothing behind on the lane", async () => {
+    const lane = new TimerLane(30);
+    const s = byteStreamOf([bytes(0, 1, 7)]);
+    expect([...await readDoqMessage(s.readable, { lane })]).toEqual([7]);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(s.cancelled).not.toHaveBeenCalled();
   });
 });
