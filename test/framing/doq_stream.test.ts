@@ -50,9 +50,9 @@ function byteStreamOf(chunks: Uint8Array[], fin = true) {
   const queue = [...chunks];
   const views: (number | null)[] = [];
   const cancelled = vi.fn();
-  const readable = new ReadableStream<Uint8Array>({
+  const readable = new ReadableStream({
     type: "bytes",
-    pull(c) {
+    pull(c: ReadableByteStreamController) {
       const request = c.byobRequest;
       views.push(request?.view?.byteLength ?? null);
       const next = queue.shift();
