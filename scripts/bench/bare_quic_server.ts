@@ -3,10 +3,10 @@
  * and TLS set-up as `src/deno/doq_listener.ts` (ALPN `doq`, 100 concurrent bidirectional streams,
  * no unidirectional ones), and per stream only what any DoQ server must do with Deno's API: read
  * the stream to its FIN with one BYOB reader into a small buffer, check the 2-byte length, and
- * write back a valid answer
- * (the query with QR and RA set and one fixed A record, 192.0.2.1, pointing at the question's
- * name) with one `write` holding length and message, then close the write side. No DNS work, no
- * bounds, no deadlines.
+ * write back a valid answer (the query's header and question with QR and RA set and one fixed A
+ * record, 192.0.2.1, pointing at the question's name) with one `write` holding length and message,
+ * then close the write side. No DNS work beyond finding the question's end, no bounds, no
+ * deadlines.
  *
  * Usage: `deno run -A scripts/bench/bare_quic_server.ts PORT CERT KEY` (prints `up` when bound).
  *
@@ -20,12 +20,19 @@ const key = Deno.readTextFileSync(keyPath);
 /** One A record: name pointer to offset 12, type A, class IN, TTL 300, 4 bytes, 192.0.2.1. */
 const RECORD = Uint8Array.of(0xc0, 12, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4, 192, 0, 2, 1);
 
-/** The framed answer for a framed query (`stream` = 2-byte length + message). */
+/**
+ * The framed answer for a framed query (`stream` = 2-byte length + message): its header and
+ * question (anything after the question, an OPT record say, is left out) and the record.
+ */
 function answer(stream: Uint8Array): Uint8Array | undefined {
   if (stream.byteLength < 14 || ((stream[0] << 8) | stream[1]) !== stream.byteLength - 2) return;
-  const out = new Uint8Array(stream.byteLength + RECORD.byteLength);
-  out.set(stream);
-  out.set(RECORD, stream.byteLength);
+  let end = 14; // past the length and the header: the question's name, then type and class
+  while (end < stream.byteLength && stream[end] !== 0) end += 1 + stream[end];
+  end += 5;
+  if (end > stream.byteLength) return;
+  const out = new Uint8Array(end + RECORD.byteLength);
+  out.set(stream.subarray(0, end));
+  out.set(RECORD, end);
   const length = out.byteLength - 2;
   out[0] = length >> 8;
   out[1] = length & 0xff;
