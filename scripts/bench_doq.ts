@@ -1,7 +1,7 @@
 /**
  * `deno task bench:doq [--seconds 5] [--rounds 3] [--clients 2] [--connections 2]
- * [--concurrency 25] [--rate 1000] [--base PATH] [--no-dot]`: the DoQ face against the runtime's
- * floor, in one run.
+ * [--concurrency 25] [--rate 1000] [--base PATH] [--no-dot] [--via-doq-upstream] [--cpu-prof DIR]`:
+ * the DoQ face against the runtime's floor, in one run.
  *
  * Three kinds of server take the same DoQ load, in turn, `--rounds` times: the bridge's DoQ face
  * (cached answers: the face's own cost), the same face from another checkout when `--base` names
@@ -9,6 +9,8 @@
  * same TLS/ALPN set-up, one stream read and one answer write per query, no DNS work). For each:
  * queries per second, the server's CPU µs per query, the load generator's CPU µs per query, and
  * the face's rate as a share of the echo's measured in the same round (ranges over the rounds).
+ * `--via-doq-upstream` adds a bridge (and one of `--base`) without cache whose upstream is the
+ * echo over DoQ (`quic://`): the face's cost plus the DoQ upstream client's.
  *
  * The load comes from `--clients` processes of `scripts/bench/doq_load.ts` (dnsperf speaks no DoQ,
  * dnsdist 1.7 has none, kxdpgun needs XDP), each with `--connections` connections keeping
@@ -39,6 +41,7 @@ const CONCURRENCY = numberArg("concurrency", 25);
 const baseIndex = Deno.args.indexOf("--base");
 const BASE = baseIndex >= 0 ? Deno.args[baseIndex + 1] : undefined;
 const WITH_DOT = !Deno.args.includes("--no-dot");
+const VIA_DOQ = Deno.args.includes("--via-doq-upstream");
 const profIndex = Deno.args.indexOf("--cpu-prof");
 /** Where the face's V8 CPU profile goes (`--cpu-prof DIR`); its summary is printed at the end. */
 const PROFILE_DIR = profIndex >= 0 ? Deno.args[profIndex + 1] : undefined;
@@ -113,42 +116,9 @@ try {
   const upstreamCa = `${dir}/upstream-ca.pem`;
   await Deno.writeTextFile(upstreamCa, upstreamPki.ca.certPem);
 
-  const bridge = async (name: string, repo?: string, runtimeFlags?: string[]) => {
-    const port = await freePort(true);
-    const { proc, port: dotPort } = await spawnScriptBridge(sup, name, {
-      pki,
-      upstream: upstream.url,
-      upstreamCa,
-      repo,
-      runtimeFlags,
-      extra: [
-        ...["--doq-listen", `127.0.0.1:${port}`],
-        ...["--max-inflight", String(Math.max(100, CONCURRENCY))],
-      ],
-    });
-    return { port, proc, dotPort };
-  };
-  if (PROFILE_DIR) Deno.mkdirSync(PROFILE_DIR, { recursive: true });
-  const face = await bridge(
-    "bridge",
-    undefined,
-    PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`] : undefined,
-  );
-  const targets: Target[] = [{ name: "DoQ face, cached", port: face.port, proc: face.proc }]
-    .map((t) => ({ ...t, qps: [], serverUs: [], clientUs: [] }));
-  if (BASE) {
-    const base = await bridge("base", BASE);
-    targets.push({
-      name: `DoQ face, cached (${BASE})`,
-      port: base.port,
-      proc: base.proc,
-      qps: [],
-      serverUs: [],
-      clientUs: [],
-    });
-  }
+  // The echo first: it is also the DoQ upstream of the --via-doq-upstream bridges. It runs with
+  // the bridge's shipped V8 flags, so the two differ only in their code.
   const echoPort = await freePort(true);
-  // The echo runs with the bridge's shipped V8 flags, so the two differ only in their code.
   const echo = sup.spawn("echo", Deno.execPath(), [
     "run",
     ...SHIPPED_RUNTIME_FLAGS,
@@ -158,14 +128,53 @@ try {
     pki.certPath,
     pki.keyPath,
   ]);
-  targets.push({
-    name: "bare Deno QUIC echo",
-    port: echoPort,
-    proc: echo,
+
+  const bridge = async (
+    name: string,
+    o: { repo?: string; runtimeFlags?: string[]; viaDoq?: boolean } = {},
+  ) => {
+    const port = await freePort(true);
+    const { proc, port: dotPort } = await spawnScriptBridge(sup, name, {
+      pki,
+      upstream: o.viaDoq ? `quic://127.0.0.1:${echoPort}` : upstream.url,
+      upstreamCa: o.viaDoq ? pki.caPath : upstreamCa,
+      repo: o.repo,
+      runtimeFlags: o.runtimeFlags,
+      extra: [
+        ...["--doq-listen", `127.0.0.1:${port}`],
+        ...["--max-inflight", String(Math.max(100, CONCURRENCY))],
+        ...(o.viaDoq ? ["--no-cache"] : []),
+      ],
+    });
+    return { port, proc, dotPort };
+  };
+  const target = (name: string, b: { port: number; proc: Proc }): Target => ({
+    name,
+    port: b.port,
+    proc: b.proc,
     qps: [],
     serverUs: [],
     clientUs: [],
   });
+  if (PROFILE_DIR) Deno.mkdirSync(PROFILE_DIR, { recursive: true });
+  const face = await bridge("bridge", {
+    runtimeFlags: PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE_DIR}`] : undefined,
+  });
+  const targets: Target[] = [target("DoQ face, cached", face)];
+  if (BASE) {
+    targets.push(target(`DoQ face, cached (${BASE})`, await bridge("base", { repo: BASE })));
+  }
+  if (VIA_DOQ) {
+    // Every query through the DoQ upstream client to the echo: the face's cost plus the client's.
+    const name = "DoQ face, no cache, DoQ upstream (the echo)";
+    targets.push(target(name, await bridge("via-doq", { viaDoq: true })));
+    if (BASE) {
+      targets.push(
+        target(`${name} (${BASE})`, await bridge("base-via-doq", { repo: BASE, viaDoq: true })),
+      );
+    }
+  }
+  targets.push(target("bare Deno QUIC echo", { port: echoPort, proc: echo }));
   await sleep(1000);
 
   // Each round loads every server in turn (the order rotating), and compares each with the
