@@ -20,6 +20,8 @@ export interface ScriptBridgeOptions {
   readonly extra?: readonly string[];
   /** The checkout whose `src/deno/main.ts` runs. Default: this one. */
   readonly repo?: string;
+  /** More `deno run` flags (before the script), e.g. `--cpu-prof`. */
+  readonly runtimeFlags?: readonly string[];
 }
 
 /**
@@ -39,6 +41,7 @@ export async function spawnScriptBridge(
   const proc = sup.spawn(name, Deno.execPath(), [
     "run",
     ...SHIPPED_RUNTIME_FLAGS,
+    ...(o.runtimeFlags ?? []),
     "-A",
     "src/deno/main.ts",
     ...["--listen", `127.0.0.1:${port}`, "--http-listen", "off"],

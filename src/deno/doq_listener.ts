@@ -31,7 +31,12 @@
  */
 import { TimerLane } from "../async/timer_lane.ts";
 import { encodeFrames } from "../framing/codec.ts";
-import { DoqStreamError, type DoqStreamFault, readDoqMessage } from "../framing/doq_stream.ts";
+import {
+  DoqReadTimeout,
+  DoqStreamError,
+  type DoqStreamFault,
+  readDoqMessage,
+} from "../framing/doq_stream.ts";
 import type { Logger } from "../log/mod.ts";
 import type { Answer } from "../dns/answer.ts";
 import type { Processor } from "../resolver/processor.ts";
@@ -101,29 +106,22 @@ type StreamFault = DoqStreamFault | "nonzero-id" | "timeout";
 /** Why a connection was refused before its handshake completed, for the event counter. */
 type Refusal = "connection-rate" | "handshake-rate" | SlotRefusal;
 
-/** What a stream's deadline aborts its read with. */
-const STREAM_TIMEOUT = new Error("the stream did not deliver its query and FIN in time");
-
 /**
  * The query a stream carries, read to its FIN within its lane's deadline (one timer per lane,
- * not one per stream), or the RFC 9250 fault in it.
+ * not one per stream, and no AbortController per stream), or the RFC 9250 fault in it.
  */
 async function queryOf(
   readable: ReadableStream<Uint8Array>,
   maxMessageSize: number,
   lane: TimerLane,
 ): Promise<Uint8Array | { fault: StreamFault }> {
-  const deadline = new AbortController();
-  const entry = lane.add(() => deadline.abort(STREAM_TIMEOUT));
   let query: Uint8Array;
   try {
-    query = await readDoqMessage(readable, { maxMessageSize, signal: deadline.signal });
+    query = await readDoqMessage(readable, { maxMessageSize, lane });
   } catch (error) {
     if (error instanceof DoqStreamError) return { fault: error.fault };
-    if (error === STREAM_TIMEOUT) return { fault: "timeout" };
+    if (error instanceof DoqReadTimeout) return { fault: "timeout" };
     throw error;
-  } finally {
-    lane.cancel(entry);
   }
   // RFC 9250 §4.2.1: the message ID must be 0.
   if (query.byteLength >= 2 && (query[0] !== 0 || query[1] !== 0)) return { fault: "nonzero-id" };

@@ -6,11 +6,13 @@
 import { describe, expect, it, vi } from "vitest";
 import {
   doqMessageOf,
+  DoqReadTimeout,
   DoqStreamError,
   MAX_DOQ_STREAM_BYTES,
   readDoqMessage,
 } from "../../src/framing/doq_stream.ts";
 import { rejection } from "../support/rejection.ts";
+import { TimerLane } from "../../src/async/timer_lane.ts";
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
 
@@ -37,6 +39,40 @@ function streamOf(...chunks: number[][]): ReadableStream<Uint8Array> {
   for (const c of chunks) s.push(...c);
   s.fin();
   return s.readable;
+}
+
+/**
+ * A byte stream, as a QUIC stream's `readable` is: it hands out `chunks` (split to fit the
+ * reader's buffers), then its FIN unless `fin` is false. `views` records the size of the buffer
+ * each pull was asked to fill (null: no BYOB request, the reader did not bring a buffer).
+ */
+function byteStreamOf(chunks: Uint8Array[], fin = true) {
+  const queue = [...chunks];
+  const views: (number | null)[] = [];
+  const cancelled = vi.fn();
+  const readable = new ReadableStream({
+    type: "bytes",
+    pull(c: ReadableByteStreamController) {
+      const request = c.byobRequest;
+      views.push(request?.view?.byteLength ?? null);
+      const next = queue.shift();
+      if (!next) {
+        if (fin) {
+          c.close();
+          request?.respond(0);
+        }
+        return;
+      }
+      if (!request?.view) return c.enqueue(next);
+      const view = new Uint8Array(request.view.buffer, request.view.byteOffset);
+      const n = Math.min(next.byteLength, request.view.byteLength);
+      view.set(next.subarray(0, n));
+      if (n < next.byteLength) queue.unshift(next.subarray(n));
+      request.respond(n);
+    },
+    cancel: cancelled,
+  });
+  return { readable, views, cancelled };
 }
 
 /** Whether `promise` is still pending after the tasks queued so far have run. */
@@ -191,5 +227,87 @@ describe("readDoqMessage to the message's end (the upstream reading an answer)",
       .toMatchObject({ fault: "truncated" });
     expect(await rejection(readDoqMessage(streamOf([]), { until: "message" })))
       .toMatchObject({ fault: "empty" });
+  });
+});
+
+describe("readDoqMessage on a byte stream (a QUIC stream's readable)", () => {
+  it("reads with a BYOB reader into one small buffer, not a chunk per read", async () => {
+    const s = byteStreamOf([bytes(0), bytes(3, 1), bytes(2, 3)]);
+    expect([...await readDoqMessage(s.readable)]).toEqual([1, 2, 3]);
+    // Every pull filled the reader's own buffer (the default reader of Deno's resource streams
+    // allocates 64 KiB per read instead), 512 bytes less what was already in.
+    expect(s.views).toEqual([512, 511, 509, 507]);
+  });
+
+  it("leaves a stream read to its FIN locked (releasing costs a stack trace), else unlocks it", async () => {
+    const s = byteStreamOf([bytes(0, 1, 7)]);
+    expect([...await readDoqMessage(s.readable)]).toEqual([7]);
+    expect(s.readable.locked).toBe(true);
+    // A read that fails (a framing fault before the FIN, an abort) lets go of the stream, so its
+    // owner can cancel it.
+    const bad = byteStreamOf([new Uint8Array(70_000)], false);
+    expect(await rejection(readDoqMessage(bad.readable))).toMatchObject({ fault: "oversize" });
+    expect(bad.readable.locked).toBe(false);
+    const stop = new AbortController();
+    const slow = byteStreamOf([bytes(0, 1)], false);
+    const read = readDoqMessage(slow.readable, { signal: stop.signal });
+    stop.abort(new Error("deadline"));
+    expect(await rejection(read)).toMatchObject({ message: "deadline" });
+    expect(slow.readable.locked).toBe(false);
+  });
+
+  it("grows the buffer for a message larger than it", async () => {
+    const message = Uint8Array.from({ length: 1500 }, (_, i) => i & 0xff);
+    const s = byteStreamOf([Uint8Array.of(1500 >> 8, 1500 & 0xff), message.slice()]);
+    expect(await readDoqMessage(s.readable)).toEqual(message);
+  });
+
+  it("refuses more than the largest stream without holding it all", async () => {
+    const s = byteStreamOf(Array.from({ length: 6 }, () => new Uint8Array(16_384).fill(0xff)));
+    expect(await rejection(readDoqMessage(s.readable))).toMatchObject({ fault: "oversize" });
+    expect(Math.max(...s.views.map(Number))).toBeLessThanOrEqual(MAX_DOQ_STREAM_BYTES + 1);
+  });
+
+  it("refuses a stream that breaks the framing", async () => {
+    const read = (...chunks: number[][]) =>
+      rejection(readDoqMessage(byteStreamOf(chunks.map((c) => Uint8Array.from(c))).readable));
+    expect(await read()).toMatchObject({ fault: "empty" });
+    expect(await read([0, 3, 1, 2])).toMatchObject({ fault: "truncated" });
+    expect(await read([0, 1, 7], [0, 1, 8])).toMatchObject({ fault: "trailing-data" });
+  });
+
+  it("to the message's end: settles before the FIN, then reads the FIN in the background", async () => {
+    const s = byteStreamOf([bytes(0, 2, 7, 8)], false);
+    expect([...await readDoqMessage(s.readable, { until: "message" })]).toEqual([7, 8]);
+    expect(s.readable.locked).toBe(true);
+    expect(
+      await rejection(readDoqMessage(byteStreamOf([bytes(0, 1, 9, 9)]).readable, {
+        until: "message",
+      })),
+    ).toMatchObject({ fault: "trailing-data" });
+  });
+});
+
+describe("readDoqMessage with a lane deadline (the face's stream timeout)", () => {
+  it.each([["a byte stream", true], ["another stream", false]])(
+    "%s: cancels the stream and rejects with DoqReadTimeout when the lane fires",
+    async (_what, bytesMode) => {
+      const lane = new TimerLane(30);
+      const s = bytesMode ? byteStreamOf([bytes(0, 1)], false) : liveStream();
+      const read = readDoqMessage(s.readable, { lane });
+      expect(await isPending(read)).toBe(true);
+      const error = await rejection(read);
+      expect(error).toBeInstanceOf(DoqReadTimeout);
+      expect(s.cancelled).toHaveBeenCalled();
+      expect(s.readable.locked).toBe(false);
+    },
+  );
+
+  it("a read that completes in time leaves nothing behind on the lane", async () => {
+    const lane = new TimerLane(30);
+    const s = byteStreamOf([bytes(0, 1, 7)]);
+    expect([...await readDoqMessage(s.readable, { lane })]).toEqual([7]);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(s.cancelled).not.toHaveBeenCalled();
   });
 });
