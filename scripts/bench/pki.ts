@@ -181,3 +181,13 @@ export async function writeBenchPki(dir: string, kind: CertKind = "ecdsa"): Prom
   Deno.writeTextFileSync(pki.keyPath, made.keyPem, { mode: 0o600 });
   return pki;
 }
+
+if (import.meta.main) {
+  const [dir, kind = "ecdsa"] = Deno.args;
+  if (!dir || !Object.hasOwn(CERT_KINDS, kind)) {
+    console.error(`usage: pki.ts DIR [${Object.keys(CERT_KINDS).join("|")}]`);
+    Deno.exit(2);
+  }
+  const pki = await writeBenchPki(dir, kind as CertKind);
+  console.log(`${pki.caPath} ${pki.certPath} ${pki.keyPath}`);
+}
