@@ -139,6 +139,7 @@ async function run(
     names: o.names,
     bridgeArgs: o.bridgeArgs,
     bridgeV8Flags: o.bridgeV8Flags,
+    cert: o.cert,
   });
   const ctx: RunContext = {
     o,

@@ -42,6 +42,7 @@ export const NEEDS_TOOLS: Readonly<Record<string, string>> = {
   "test/interop/filter_clients.test.ts": "kdig, dig",
   "test/pki/authority.test.ts": "openssl",
   "test/pki/spki.test.ts": "openssl",
+  "test/scripts/bench_pki.test.ts": "openssl",
   "test/scripts/grafana_dashboard.test.ts": "prometheus",
   "test/scripts/install_cli.test.ts": "sh (the installed dotbridge shim)",
   "test/worker/filter_workerd.test.ts": "wrangler (workerd)",

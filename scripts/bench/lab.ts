@@ -6,7 +6,7 @@
  * @module
  */
 import { knotConf, peerLua, upstreamLua, writeZoneFiles } from "./configs.ts";
-import { type BenchPki, writeBenchPki } from "./pki.ts";
+import { type BenchPki, type CertKind, writeBenchPki } from "./pki.ts";
 import { dohQuery, dotQuery, udpQuery, waitUntilAnswering } from "./probe.ts";
 import { capture, freePort, type Proc, type Supervisor, waitForTcp } from "./procs.ts";
 
@@ -115,6 +115,8 @@ export interface LabOptions {
   bridgeArgs: string[];
   /** V8 flags for every bridge started, after the shipped ones (e.g. `--max-semi-space-size=8`). */
   bridgeV8Flags?: string[];
+  /** The certificate every server presents (default `ecdsa`). */
+  cert?: CertKind;
 }
 
 /** The servers of one benchmark run; all processes belong to the given supervisor. */
@@ -147,7 +149,7 @@ export class Lab {
 
   /** Writes the PKI and zone files and reads the bridge's help ({@linkcode readBridgeHelp}). */
   static async create(sup: Supervisor, options: LabOptions): Promise<Lab> {
-    const pki = await writeBenchPki(options.work);
+    const pki = await writeBenchPki(options.work, options.cert);
     const zone = writeZoneFiles(options.work, options.names);
     const help = await readBridgeHelp(options.repo);
     return new Lab(sup, options, pki, zone, help);

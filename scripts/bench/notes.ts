@@ -70,6 +70,7 @@ export function settingsOf(ctx: RunContext, threadCounts: string): string[] {
     ...(o.bridgeV8Flags.length > 0
       ? [`bridge V8 flags added to the shipped ones: ${o.bridgeV8Flags.join(",")}`]
       : []),
+    ...(o.cert !== "ecdsa" ? [`certificate served: --cert ${o.cert} (scripts/bench/pki.ts)`] : []),
   ];
 }
 

@@ -6,6 +6,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { CERT_KINDS, type CertKind } from "./pki.ts";
 
 export const HELP = `Usage: deno task bench [options]
 
@@ -65,6 +66,11 @@ Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --pro
   --handshake-procs N   client processes they are spread over (default 2)
   --blocklist-names N   domains in the blocklist mode's list (default 1000000)
   --blocklist-rounds N  with/without pairs of the blocklist mode (default 2)
+  --cert KIND           the certificate the targets (and the upstream) serve, of
+                        ${Object.keys(CERT_KINDS).join(", ")}
+                        (default ecdsa: a P-256 leaf and its root, like --dev-cert;
+                        -leaf-only sends the leaf alone, -chain leaf + intermediate;
+                        the others by openssl). For the handshake mode
   --bridge-arg ARG      extra option for the bridge (repeat for several words)
   --bridge-v8-flags F   V8 flags for the bridge after the shipped ones, comma-separated
                         (e.g. --max-semi-space-size=8: what a smaller young generation
@@ -147,6 +153,8 @@ export interface Options {
   handshakeWorkers: number;
   /** Client processes of a handshake-rate run. */
   handshakeProcs: number;
+  /** `--cert`: the certificate every server of the run presents. */
+  cert: CertKind;
   bridgeArgs: string[];
   /** `--bridge-v8-flags`, split at commas. */
   bridgeV8Flags: string[];
@@ -328,6 +336,7 @@ export function parseOptions(args: string[]): Options | undefined {
       "handshake-duration": { type: "string" },
       "handshake-workers": { type: "string", default: "32" },
       "handshake-procs": { type: "string", default: "2" },
+      cert: { type: "string", default: "ecdsa" },
       "bridge-arg": { type: "string", multiple: true, default: [] },
       "bridge-v8-flags": { type: "string", default: "" },
       "blocklist-names": { type: "string", default: "1000000" },
@@ -390,6 +399,12 @@ export function parseOptions(args: string[]): Options | undefined {
   if (handshakeWorkers < handshakeProcs) {
     throw new RangeError("--handshake-workers: at least one per --handshake-procs");
   }
+  const cert = values.cert;
+  if (!Object.hasOwn(CERT_KINDS, cert)) {
+    throw new RangeError(
+      `--cert: unknown "${cert}" (one of ${Object.keys(CERT_KINDS).join(", ")})`,
+    );
+  }
   const knobs = { duration, warmup, dohDuration, dohStreams, oneshotRuns, handshakeDuration };
   const blocklistRounds = num(values["blocklist-rounds"], 2, "blocklist-rounds", 1);
   const extraRunsS = targets.has("bridge")
@@ -419,6 +434,7 @@ export function parseOptions(args: string[]): Options | undefined {
     handshakeDuration,
     handshakeWorkers,
     handshakeProcs,
+    cert: cert as CertKind,
     bridgeArgs: values["bridge-arg"],
     bridgeV8Flags: values["bridge-v8-flags"].split(",").filter(Boolean),
     blocklistNames: num(values["blocklist-names"], 1_000_000, "blocklist-names", 1),

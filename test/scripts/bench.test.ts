@@ -75,6 +75,13 @@ describe("bench options", () => {
     expect(parseOptions(["--doh-streams", "64,10,64"])!.dohStreams).toEqual([64, 10]);
   });
 
+  it("serves today's ECDSA certificate unless --cert names another kind", () => {
+    expect(parseOptions([])!.cert).toBe("ecdsa");
+    expect(parseOptions(["--cert", "rsa2048-chain"])!.cert).toBe("rsa2048-chain");
+    expect(() => parseOptions(["--cert", "rsa1024"])).toThrow(/--cert: unknown "rsa1024"/);
+    expect(() => parseOptions(["--cert", "toString"])).toThrow(RangeError);
+  });
+
   it("returns nothing for --help", () => {
     expect(parseOptions(["--help"])).toBeUndefined();
   });
