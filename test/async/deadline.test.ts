@@ -28,7 +28,8 @@ describe("withDeadline", () => {
     expect(firedAt.length).toBe(2);
     for (const ms of firedAt) {
       expect(ms).toBeGreaterThanOrEqual(79);
-      expect(ms).toBeLessThan(80 + 60);
+      // Late only by the event loop's delay: generous, as the machine may be busy (CI).
+      expect(ms).toBeLessThan(80 + 500);
     }
   });
 
