@@ -163,7 +163,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
   );
 
   const certificate = certificateSlot.fill(
-    await steps.step("certificate", () => startCertificate(config)),
+    await steps.step("certificate", () => startCertificate(config, logger)),
   );
   const transports = await steps.step(
     "upstream transports",

@@ -13,6 +13,10 @@ import { messageOf } from "../errors/message_of.ts";
 export interface CertificateSummary {
   notAfter: Date;
   subject: string;
+  /** The key's type as `node:crypto` names it: `ec`, `rsa`, `ed25519`, ... */
+  keyType: string;
+  /** For RSA: the modulus length in bits. */
+  rsaBits?: number;
 }
 
 /**
@@ -40,8 +44,13 @@ export function checkCertificatePair(
     throw new Error(`certificate does not parse: ${messageOf(e)}`);
   }
   let keySpki: Buffer;
+  let keyType: string;
+  let rsaBits: number | undefined;
   try {
-    keySpki = createPublicKey(createPrivateKey(keyPem)).export({ type: "spki", format: "der" });
+    const key = createPrivateKey(keyPem);
+    keyType = key.asymmetricKeyType ?? "unknown";
+    rsaBits = keyType === "rsa" ? key.asymmetricKeyDetails?.modulusLength : undefined;
+    keySpki = createPublicKey(key).export({ type: "spki", format: "der" });
   } catch (e) {
     throw new Error(`private key does not parse: ${messageOf(e)}`);
   }
@@ -55,5 +64,5 @@ export function checkCertificatePair(
     throw new Error(`certificate is not valid before ${notBefore.toISOString()}`);
   }
   if (now > notAfter) throw new Error(`certificate expired ${notAfter.toISOString()}`);
-  return { notAfter, subject: leaf.subject };
+  return { notAfter, subject: leaf.subject, keyType, rsaBits };
 }
