@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { parsePort, splitAuthority } from "./authority.ts";
 
 /** The DoT port (RFC 7858 §3.1). */
 export const DOT_DEFAULT_PORT = 853;
@@ -182,38 +183,15 @@ function parseSecureUrl(url: string, scheme: "tls" | "quic", label: string): Dot
   if (authority.includes("@")) fail(`user info is not allowed in a ${label} URL`);
   if (authority === "") fail("no host");
 
-  let hostPart: string;
-  let portPart: string | undefined;
-  if (authority.startsWith("[")) {
-    const close = authority.indexOf("]");
-    if (close < 0) fail("missing ] after the IPv6 address");
-    hostPart = authority.slice(0, close + 1);
-    const after = authority.slice(close + 1);
-    if (after !== "") {
-      if (!after.startsWith(":")) fail(`unexpected "${after}" after the IPv6 address`);
-      portPart = after.slice(1);
-    }
-  } else {
-    const colon = authority.indexOf(":");
-    if (colon >= 0 && authority.indexOf(":", colon + 1) >= 0) {
-      fail(`an IPv6 address must be in brackets, e.g. ${scheme}://[2001:db8::1]:853`);
-    }
-    hostPart = colon >= 0 ? authority.slice(0, colon) : authority;
-    portPart = colon >= 0 ? authority.slice(colon + 1) : undefined;
-  }
+  const { host: hostPart, port: portPart } = splitAuthority(
+    authority,
+    `${scheme}://[2001:db8::1]:853`,
+    fail,
+  );
   if (hostPart === "" || hostPart === "[]") fail("no host");
   const hostname = parseHost(hostPart, "host", fail);
 
-  let port = DOT_DEFAULT_PORT;
-  if (portPart !== undefined) {
-    const n = /^\d{1,5}$/.test(portPart) ? Number(portPart) : NaN;
-    if (!(n >= 1 && n <= 65535)) {
-      throw new RangeError(
-        `${label} upstream "${shown}": port "${portPart}" is not a number from 1 to 65535`,
-      );
-    }
-    port = n;
-  }
+  const port = parsePort(portPart, DOT_DEFAULT_PORT, `${label} upstream "${shown}"`);
 
   const pins: string[] = [];
   let opportunistic = false;

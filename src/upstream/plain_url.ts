@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { parsePort, splitAuthority } from "./authority.ts";
 import { urlHost } from "./dot_url.ts";
 
 /** The plain DNS port (RFC 1035 §4.2). */
@@ -63,25 +64,8 @@ export function parsePlainUrl(url: string): PlainUrl {
   if (authority.endsWith("/")) authority = authority.slice(0, -1);
   if (/[/?#]/.test(authority)) fail("a plain DNS URL has no path, query or fragment");
   if (authority.includes("@")) fail("user info is not allowed");
-  let hostPart: string;
-  let portPart: string | undefined;
-  if (authority.startsWith("[")) {
-    const close = authority.indexOf("]");
-    if (close < 0) fail("missing ] after the IPv6 address");
-    hostPart = authority.slice(1, close);
-    const after = authority.slice(close + 1);
-    if (after !== "") {
-      if (!after.startsWith(":")) fail(`unexpected "${after}" after the IPv6 address`);
-      portPart = after.slice(1);
-    }
-  } else {
-    const colon = authority.indexOf(":");
-    if (colon >= 0 && authority.indexOf(":", colon + 1) >= 0) {
-      fail(`an IPv6 address must be in brackets, e.g. ${scheme}://[2001:db8::1]:53`);
-    }
-    hostPart = colon >= 0 ? authority.slice(0, colon) : authority;
-    portPart = colon >= 0 ? authority.slice(colon + 1) : undefined;
-  }
+  const parts = splitAuthority(authority, `${scheme}://[2001:db8::1]:53`, fail);
+  const hostPart = parts.host.startsWith("[") ? parts.host.slice(1, -1) : parts.host;
   if (hostPart === "") fail("no host");
   const hostname = IPV4.test(hostPart) ? hostPart : canonicalIpv6(hostPart);
   if (hostname === undefined) {
@@ -90,15 +74,6 @@ export function parsePlainUrl(url: string): PlainUrl {
         "resolving its name would need plain DNS)",
     );
   }
-  let port = PLAIN_DNS_PORT;
-  if (portPart !== undefined) {
-    const n = /^\d{1,5}$/.test(portPart) ? Number(portPart) : NaN;
-    if (!(n >= 1 && n <= 65535)) {
-      throw new RangeError(
-        `plain DNS upstream "${shown}": port "${portPart}" is not a number from 1 to 65535`,
-      );
-    }
-    port = n;
-  }
+  const port = parsePort(parts.port, PLAIN_DNS_PORT, `plain DNS upstream "${shown}"`);
   return { scheme, hostname, port, display: `${scheme}://${urlHost(hostname)}:${port}` };
 }
