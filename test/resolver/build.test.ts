@@ -32,28 +32,7 @@ import type { Upstream } from "../../src/upstream/types.ts";
 import { makeQuery, type QuerySpec } from "../dns/fixtures.ts";
 import { answerFromZone } from "../support/zone.ts";
 import { type FilterLists, NameHasher, parseList } from "../../src/filter/mod.ts";
-
-/** The policy options with everything off, as a test's literal (the builder's own type). */
-const POLICY: PolicyOptions = {
-  cache: false,
-  cacheSize: 1_000,
-  cacheMaxBytes: 1 << 20,
-  cacheMaxEntryBytes: 16_384,
-  cacheMinTtlMs: 0,
-  cacheMaxTtlMs: 86_400_000,
-  serveStaleMs: 0,
-  keepClientSubnet: false,
-  allow: [],
-  deny: [],
-  queryTimeoutMs: 2_000,
-  rateLimit: 0,
-  rateLimitBurst: 0,
-  ddrNames: [],
-  ddrIpv4Hints: [],
-  ddrIpv6Hints: [],
-  tenantEdnsOption: 0,
-  unknownTenant: "refuse",
-};
+import { POLICY } from "./fixtures.ts";
 
 const SPEC: UpstreamSpec = {
   upstreams: ["https://global.test/dns-query"],
