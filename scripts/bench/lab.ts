@@ -149,7 +149,11 @@ export class Lab {
 
   /** Writes the PKI and zone files and reads the bridge's help ({@linkcode readBridgeHelp}). */
   static async create(sup: Supervisor, options: LabOptions): Promise<Lab> {
-    const pki = await writeBenchPki(options.work, options.cert);
+    // A folder of their own: the bridge watches its certificate's folder, and h2load's log
+    // files (written in the work directory during the DoH runs) would wake it on every write.
+    const pkiDir = `${options.work}/pki`;
+    Deno.mkdirSync(pkiDir, { recursive: true });
+    const pki = await writeBenchPki(pkiDir, options.cert);
     const zone = writeZoneFiles(options.work, options.names);
     const help = await readBridgeHelp(options.repo);
     return new Lab(sup, options, pki, zone, help);

@@ -11,6 +11,8 @@ import { H2ServerConnection } from "../../src/h2/server.ts";
 import type { ServerRequest } from "../../src/serve/exchange.ts";
 import type { H2Socket } from "../../src/h2/socket.ts";
 import { HpackDecoder } from "../../src/h2/hpack_decode.ts";
+import { FrameReader } from "../../src/h2/frames.ts";
+import { concatBytes } from "../../src/bytes/concat.ts";
 import {
   Channel,
   channelSocket,
@@ -222,5 +224,51 @@ describe("H2ServerConnection against a scripted client", () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe("H2ServerConnection write batching", () => {
+  /** Frames in `bytes` (whole frames only: what one socket write carried). */
+  function framesOf(bytes: Uint8Array): { type: number; id: number }[] {
+    const out: { type: number; id: number }[] = [];
+    new FrameReader().feed(bytes, (type, _flags, id) => void out.push({ type, id }));
+    return out;
+  }
+
+  it("sends the answers to the requests of one read in one socket write", async () => {
+    // A pushing socket, as the Deno edge's node:tls one: each write recorded, done at once.
+    const writes: Uint8Array[] = [];
+    const socket: H2Socket = {
+      write(bytes) {
+        writes.push(bytes.slice());
+        return Promise.resolve();
+      },
+      close() {},
+    };
+    // Answered as a cache hit is: a promise already settled.
+    const server = new H2ServerConnection(socket, (request) =>
+      Promise.resolve({
+        status: 200,
+        headers: [["content-type", "application/dns-message"]] as [string, string][],
+        body: text.encode(request.path),
+      }));
+    server.receive(PREFACE);
+    server.receive(frame(SETTINGS, 0, 0));
+    await new Promise((r) => setTimeout(r, 5));
+    const before = writes.length;
+    // Ten GETs in one read, as h2load -m 10 sends them (measured: ~10.5 answers per write at
+    // 16x10, where dnsdist 1.7 makes ~2 writes per answer).
+    const ids = [1, 3, 5, 7, 9, 11, 13, 15, 17, 19];
+    const read = concatBytes(
+      ids.map((id) => frame(HEADERS, END_HEADERS | END_STREAM, id, getBlock(`/dns-query?${id}`))),
+    );
+    server.receive(read);
+    await new Promise((r) => setTimeout(r, 5));
+    const after = writes.slice(before);
+    expect(after.length).toBe(1);
+    const sent = framesOf(after[0]);
+    expect(sent.filter((f) => f.type === HEADERS).map((f) => f.id)).toEqual(ids);
+    expect(sent.filter((f) => f.type === DATA).map((f) => f.id)).toEqual(ids);
+    server.destroy();
   });
 });
