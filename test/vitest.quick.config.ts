@@ -16,6 +16,7 @@ import base from "./vitest.config.ts";
 export const NEEDS_TOOLS: Readonly<Record<string, string>> = {
   "test/cache/redis.test.ts": "redis-server",
   "test/deno/bidirectional.test.ts": "kdig",
+  "test/deno/cert_check.test.ts": "openssl",
   "test/deno/cert_key_warning.test.ts": "openssl",
   "test/deno/cli.test.ts": "openssl",
   "test/deno/ddr.test.ts": "dig",

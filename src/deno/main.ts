@@ -7,7 +7,6 @@
  * @module
  */
 import { ConfigError, helpText, parseConfig } from "../config/parse.ts";
-import { describeCertificate } from "../pki/describe.ts";
 import { createLogger, type LogFields } from "../log/mod.ts";
 import { banner, type BannerSource } from "./banner.ts";
 import { type Bridge, startBridge } from "./bridge.ts";
@@ -54,14 +53,9 @@ async function main(): Promise<void> {
   // After the faces are up: a start that fails prints only its one-line error.
   logger.info("start", { version: VERSION, pid: Deno.pid, threads });
   const cert = bridge.certificate;
-  let names: string[] = [];
-  if (!cert.development) {
-    try {
-      names = (await describeCertificate(cert.cert)).dnsNames;
-    } catch {
-      // The certificate was checked at start; without its names the banner says where they go.
-    }
-  }
+  // Read by the certificate check (node:crypto), not with the X.509 library: loading that for
+  // the banner cost a bridge with its own certificate ~10 MB of RSS.
+  const names = cert.development ? [] : cert.names ?? [];
   const text = banner(bridge, config, names);
   // The banner is for people: plain text on stdout, or one event among the JSON lines.
   if (json) logger.info("banner", { text });

@@ -270,6 +270,30 @@ describe("command line: deno run src/deno/main.ts", () => {
     }
   });
 
+  it("names an operator certificate's DNS names in the ready event and the banner", async () => {
+    const cert = `${tmp}/op-chain.pem`;
+    const key = `${tmp}/op-key.pem`;
+    await Deno.writeTextFile(cert, pki.server.chainPem);
+    await Deno.writeTextFile(key, pki.server.keyPem);
+    const cli = startCli([
+      ...["--listen", "127.0.0.1:0", "--http-listen", "off", "--cert", cert, "--key", key],
+      ...["--upstream", upstream.url, "--upstream-ca", upstreamCa, "--log-format", "json"],
+    ]);
+    running.push(cli);
+    const ready = async () => {
+      for (let i = 0; i < 300; i++) {
+        const line = cli.stderr().split("\n").find((l) => l.includes('"msg":"ready"'));
+        if (line) return JSON.parse(line) as { names?: string };
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error(`no ready event; stderr:\n${cli.stderr()}`);
+    };
+    expect((await ready()).names).toBe("localhost");
+    const banner = cli.stderr().split("\n").find((l) => l.includes('"msg":"banner"'))!;
+    expect(banner).toContain("tls-hostname=localhost");
+    await stopCli(cli);
+  });
+
   it("with --log-format json, every line is a JSON event: start, banner, ready, reload, drain, stop", async () => {
     const cli = startCli([
       ...["--listen", "127.0.0.1:0", "--http-listen", "off", "--state-dir", `${tmp}/state-json`],

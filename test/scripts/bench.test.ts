@@ -11,6 +11,7 @@ import { REPO_DIR } from "../../scripts/bench/procs.ts";
 import type { FigureRow } from "../../scripts/bench/measure.ts";
 import { kdigArgs, type OneShotRow, oneShotStats, parseKdig } from "../../scripts/bench/oneshot.ts";
 import {
+  allocEstimateS,
   DEFAULT_DEADLINE_S,
   extraThreadCountS,
   jobLoadS,
@@ -42,7 +43,9 @@ describe("bench options", () => {
     ]);
     expect(o.dohStreams).toEqual([10, 64]);
     expect(o.oneshotRuns).toBe(20);
-    expect(o.deadline).toBe(DEFAULT_DEADLINE_S);
+    // The alloc mode, on by default, gets its time on top.
+    expect(o.deadline).toBe(DEFAULT_DEADLINE_S + allocEstimateS(o));
+    expect(parseOptions(["--modes", "doh"])!.deadline).toBe(DEFAULT_DEADLINE_S);
   });
 
   it("keeps only the modes asked for, in table order", () => {
@@ -89,7 +92,9 @@ describe("bench options", () => {
   it("gives extra thread counts time only for the modes that run", () => {
     const all = parseOptions(["--bridge-threads", "1,2"])!;
     const doh = parseOptions(["--bridge-threads", "1,2", "--modes", "doh"])!;
-    expect(all.deadline).toBe(Math.ceil(DEFAULT_DEADLINE_S + extraThreadCountS(all, all.modes)));
+    expect(all.deadline).toBe(
+      Math.ceil(DEFAULT_DEADLINE_S + extraThreadCountS(all, all.modes) + allocEstimateS(all)),
+    );
     expect(doh.deadline).toBeLessThan(all.deadline);
     expect(doh.deadline).toBeGreaterThan(DEFAULT_DEADLINE_S);
   });

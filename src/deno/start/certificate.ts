@@ -46,6 +46,7 @@ export async function loadCertificate(config: Config): Promise<ServedCertificate
       spkiPin,
       development: false,
       created: false,
+      names: summary.dnsNames,
       warning: keyWarning(summary),
     };
   }

@@ -54,6 +54,8 @@ export interface ServedCertificate {
   development: boolean;
   /** True when the development certificate was generated on this start. */
   created: boolean;
+  /** The certificate's DNS names (none listed for the development one). */
+  names?: string[];
   /** Advice on the key for the start-up log (an RSA key: slower handshakes). */
   warning?: string;
 }
