@@ -88,7 +88,7 @@ Needs knotd, dnsdist, dnsperf, h2load and kdig on PATH (perf optional, for --pro
   --deadline S          hard limit for the whole run; then everything is stopped (default 600,
                         plus an estimate of the extra runs for each --bridge-threads count
                         past the first: ~2 min each at the default --duration, and of the
-                        blocklist mode when asked for). Runs that
+                        alloc and blocklist modes when asked for). Runs that
                         would end too near it are skipped, and the report says which
   --help
 `;
@@ -407,9 +407,11 @@ export function parseOptions(args: string[]): Options | undefined {
   }
   const knobs = { duration, warmup, dohDuration, dohStreams, oneshotRuns, handshakeDuration };
   const blocklistRounds = num(values["blocklist-rounds"], 2, "blocklist-rounds", 1);
+  const allocDuration = num(values["alloc-duration"], Math.min(duration, 5), "alloc-duration", 1);
   const extraRunsS = targets.has("bridge")
     ? (bridgeThreads.length - 1) * extraThreadCountS(knobs, modes) +
-      (modes.has("blocklist") ? blocklistEstimateS({ duration, blocklistRounds }) : 0)
+      (modes.has("blocklist") ? blocklistEstimateS({ duration, blocklistRounds }) : 0) +
+      (modes.has("alloc") ? allocEstimateS({ warmup, allocDuration }) : 0)
     : 0;
   return {
     modes,
@@ -440,7 +442,7 @@ export function parseOptions(args: string[]): Options | undefined {
     blocklistNames: num(values["blocklist-names"], 1_000_000, "blocklist-names", 1),
     blocklistRounds,
     bridgeCacheArgs: values["bridge-cache-args"]?.split(/\s+/).filter(Boolean),
-    allocDuration: num(values["alloc-duration"], Math.min(duration, 5), "alloc-duration", 1),
+    allocDuration,
     profile: values.profile,
     profileLoad,
     profileDuration: num(values["profile-duration"], 10, "profile-duration", 1),
