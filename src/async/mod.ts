@@ -6,4 +6,5 @@
  */
 export { abortable } from "./abortable.ts";
 export { DeadlineError, withDeadline } from "./deadline.ts";
+export { LazyAbort } from "./lazy_abort.ts";
 export { type LaneEntry, TimerLane } from "./timer_lane.ts";

@@ -33,7 +33,8 @@ import type { H2Socket } from "./socket.ts";
 import { validAuthority, validFieldName, validFieldValue } from "./fields.ts";
 import { Code, ConnectionError, Setting } from "./frames.ts";
 import { encodeResponseHead, ResponseHeadWriter } from "./hpack_encode.ts";
-import type { ServerHandler, ServerReply } from "../serve/exchange.ts";
+import type { ServerHandler, ServerReply, ServerRequest } from "../serve/exchange.ts";
+import { LazyAbort } from "../async/lazy_abort.ts";
 
 /** Options of {@linkcode H2ServerConnection}. */
 export interface H2ServerOptions {
@@ -126,7 +127,31 @@ interface Stream extends H2Stream {
   ended: boolean;
   /** We answered or reset it. */
   done: boolean;
-  readonly controller: AbortController;
+  /** Its handler's signal, made only if the handler reads it (a cache hit does not). */
+  readonly controller: LazyAbort;
+}
+
+/** A stream's request as the handler sees it: its signal read through, so made lazily. */
+class StreamRequest implements ServerRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly authority: string;
+  readonly headers: readonly (readonly [string, string])[];
+  readonly body: Uint8Array | undefined;
+  readonly #abort: LazyAbort;
+
+  constructor(stream: Stream, body: Uint8Array | undefined) {
+    this.method = stream.method;
+    this.path = stream.path;
+    this.authority = stream.authority;
+    this.headers = stream.headers;
+    this.body = body;
+    this.#abort = stream.controller;
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
 }
 
 /**
@@ -272,7 +297,7 @@ export class H2ServerConnection extends H2Core<Stream> {
       declared: 0,
       ended: endStream,
       done: false,
-      controller: new AbortController(),
+      controller: new LazyAbort(),
       sendWindow: 0,
       pending: undefined,
       received: 0,
@@ -402,14 +427,12 @@ export class H2ServerConnection extends H2Core<Stream> {
     const body = this.takeBody(stream);
     let promise: Promise<ServerReply>;
     try {
-      promise = this.#handler({
-        method: stream.method,
-        path: stream.path,
-        authority: stream.authority,
-        headers: stream.headers,
-        body: stream.method === "GET" || stream.method === "HEAD" ? undefined : body,
-        signal: stream.controller.signal,
-      });
+      promise = this.#handler(
+        new StreamRequest(
+          stream,
+          stream.method === "GET" || stream.method === "HEAD" ? undefined : body,
+        ),
+      );
     } catch (error) {
       promise = Promise.reject(error);
     }

@@ -79,19 +79,25 @@ export function answerReply(answer: Answer | null): ServerReply {
  * (its signal aborted: a reset stream or a closed connection is the client's choice, not a
  * fault, and is logged at debug).
  */
-export async function answerDohQuery(
+export function answerDohQuery(
   process: Processor,
   query: DohQuery,
   ctx: QueryContext,
   logger?: Logger,
 ): Promise<ServerReply> {
-  try {
-    return answerReply(await process(query.wire, ctx));
-  } catch (e) {
+  const failed = (e: unknown): ServerReply => {
     if (ctx.signal.aborted) logger?.debug("doh: client went away", { error: errorText(e) });
     else logger?.error("doh: processing failed", { error: errorText(e) });
     return INTERNAL_ERROR;
+  };
+  // Not an async function: its frame and await were paid by every DoH query.
+  let answered: Promise<Answer | null>;
+  try {
+    answered = process(query.wire, ctx);
+  } catch (e) {
+    return Promise.resolve(failed(e));
   }
+  return answered.then(answerReply, failed);
 }
 
 /** `reply` as a `Response`; for a HEAD request, the same headers and no body. */

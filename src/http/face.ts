@@ -28,6 +28,7 @@ import {
   type ServerRequest,
 } from "../serve/exchange.ts";
 import { errorText } from "./redact.ts";
+import type { QueryContext } from "../pipeline/types.ts";
 
 /** The part of a hono app the face needs. */
 export interface FetchApp {
@@ -106,6 +107,28 @@ const BAD_AUTHORITY: ServerReply = errorReply(400, "malformed :authority or Host
  * GET with `?dns=` never asks). A class rather than an object literal with getters: cheaper to
  * make once per request.
  */
+/**
+ * A DoH query's context: the request's signal read through, so the server makes it only if the
+ * resolver asks (a cache hit does not).
+ */
+class DohContext implements QueryContext {
+  readonly face: "doh";
+  readonly client: { readonly address: string };
+  readonly tenant: string | undefined;
+  readonly #request: ServerRequest;
+
+  constructor(request: ServerRequest, address: string, tenant: string | undefined) {
+    this.face = "doh";
+    this.client = { address };
+    this.tenant = tenant;
+    this.#request = request;
+  }
+
+  get signal(): AbortSignal {
+    return this.#request.signal;
+  }
+}
+
 class RequestParts implements DohRequestParts {
   readonly method: string;
   readonly target: string;
@@ -144,23 +167,32 @@ export function dohFaceHandler(options: DohFaceOptions): DohFaceHandler {
   const proxyHeader = options.trustedProxyHeader?.toLowerCase();
   const requestOptions = fastPathOptions(fast);
 
-  return async (request, peer, forwarder = false) => {
-    const address = proxyHeader && forwarder
-      ? addressFromHeader(joinedHeaderOf(request, proxyHeader), peer)
-      : peer;
-    // The server read the body under its cap already, so this never waits.
-    const parsed = parseDohRequest(new RequestParts(request), requestOptions);
-    if (parsed.kind === "error") return requestErrorReply(parsed);
-    if (parsed.kind === "query") {
-      return answerDohQuery(fast.process, parsed, {
-        face: "doh",
-        signal: request.signal,
-        client: { address },
-        tenant: parsed.tenant,
-      }, logger);
+  // Not an async function: the DoH fast path (every RFC 8484 query) makes no frame of its own.
+  return (request, peer, forwarder = false) => {
+    try {
+      const address = proxyHeader && forwarder
+        ? addressFromHeader(joinedHeaderOf(request, proxyHeader), peer)
+        : peer;
+      // The server read the body under its cap already, so this never waits.
+      const parsed = parseDohRequest(new RequestParts(request), requestOptions);
+      if (parsed.kind === "error") return Promise.resolve(requestErrorReply(parsed));
+      if (parsed.kind === "query") {
+        return answerDohQuery(
+          fast.process,
+          parsed,
+          new DohContext(request, address, parsed.tenant),
+          logger,
+        );
+      }
+      return viaApp(request, address);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    // The JSON API and the other routes: the app's, as a Request, whose URL takes the authority:
-    // one it cannot parse (`xn--a`, `256.1.1.1`) is the client's fault, a 400.
+  };
+
+  /** The JSON API and the other routes: the app's, as a Request. */
+  async function viaApp(request: ServerRequest, address: string): Promise<ServerReply> {
+    // The URL takes the authority: one it cannot parse (`xn--a`, `256.1.1.1`) is the client's fault, a 400.
     const origin = `https://${request.authority || "localhost"}`;
     if (!URL.canParse(origin)) return BAD_AUTHORITY;
     try {
@@ -180,5 +212,5 @@ export function dohFaceHandler(options: DohFaceOptions): DohFaceHandler {
       logger?.error("doh: request failed", { error: errorText(error) });
       return INTERNAL_ERROR;
     }
-  };
+  }
 }

@@ -17,6 +17,7 @@ import { HpackDecoder } from "../../src/h2/hpack_decode.ts";
 import { pushInt, pushString } from "../../src/h2/hpack_encode.ts";
 import { MAX_SETTINGS_ENTRIES, SETTINGS_BURST } from "../../src/h2/settings.ts";
 import { encodeFrame as frame, type Frame, FrameTap, TestSocket } from "../support/h2_pipe.ts";
+import type { ServerRequest } from "../../src/serve/exchange.ts";
 
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const DATA = 0, HEADERS = 1, RST_STREAM = 3, SETTINGS = 4, GOAWAY = 7, WINDOW_UPDATE = 8;
@@ -60,7 +61,9 @@ const rst = (id: number) => frame(RST_STREAM, 0, id, Uint8Array.of(0, 0, 0, CANC
 interface Seen {
   path: string;
   body: Uint8Array | undefined;
-  signal: AbortSignal;
+  /** Read at once, unless the handler was told to leave it (then read it from `request`). */
+  signal?: AbortSignal;
+  request: ServerRequest;
 }
 
 /**
@@ -69,7 +72,7 @@ interface Seen {
  */
 function started(
   options: H2ServerOptions = {},
-  { clientSettings = [] as [number, number][], bodyBytes = 2, delayMs = 0 } = {},
+  { clientSettings = [] as [number, number][], bodyBytes = 2, delayMs = 0, readSignal = true } = {},
 ) {
   const pipe = new TestSocket();
   const tap = new FrameTap(pipe.outgoing);
@@ -77,7 +80,12 @@ function started(
   const seen: Seen[] = [];
   const reasons: string[] = [];
   const server = new H2ServerConnection(pipe.socket(), async (request) => {
-    seen.push({ path: request.path, body: request.body, signal: request.signal });
+    seen.push({
+      path: request.path,
+      body: request.body,
+      signal: readSignal ? request.signal : undefined,
+      request,
+    });
     if (request.path.startsWith("/slow")) await sleep(delayMs);
     return { status: 200, headers: [], body: new Uint8Array(bodyBytes).fill(0x61) };
   }, { ...options, onClose: (r) => reasons.push(r) });
@@ -363,8 +371,20 @@ describe("H2ServerConnection: stream resets", () => {
     send(rst(5));
     await sleep(5);
     expect(seen.map((s) => s.path)).toEqual(["/slow-later"]);
-    expect(seen[0].signal.aborted).toBe(true);
+    expect(seen[0].signal!.aborted).toBe(true);
     expect(tap.frames.some((f) => f.type === HEADERS)).toBe(false);
+  });
+
+  it("aborts a request's signal read only after the reset (made lazily, aborted already)", async () => {
+    const { send, seen } = started({}, { delayMs: 100, readSignal: false });
+    send(frame(HEADERS, END_HEADERS | END_STREAM, 1, head("GET", "/slow-unread")));
+    await sleep(5);
+    send(rst(1));
+    await sleep(5);
+    expect(seen.map((s) => s.path)).toEqual(["/slow-unread"]);
+    const signal = seen[0].request.signal; // first read, after the abort
+    expect(signal.aborted).toBe(true);
+    expect(String(signal.reason)).toMatch(/reset/);
   });
 });
 
