@@ -103,11 +103,6 @@ const EMPTY = new Uint8Array(0);
 const BAD_AUTHORITY: ServerReply = errorReply(400, "malformed :authority or Host");
 
 /**
- * A request as the DoH request path reads it; header fields are looked up only when asked for (a
- * GET with `?dns=` never asks). A class rather than an object literal with getters: cheaper to
- * make once per request.
- */
-/**
  * A DoH query's context: the request's signal read through, so the server makes it only if the
  * resolver asks (a cache hit does not).
  */
@@ -129,6 +124,11 @@ class DohContext implements QueryContext {
   }
 }
 
+/**
+ * A request as the DoH request path reads it; header fields are looked up only when asked for (a
+ * GET with `?dns=` never asks). A class rather than an object literal with getters: cheaper to
+ * make once per request.
+ */
 class RequestParts implements DohRequestParts {
   readonly method: string;
   readonly target: string;
