@@ -82,26 +82,12 @@ const RESET_BUDGET = [1_000, 100] as const;
 const DEFAULT_STREAMS = 100;
 const STREAM_CAP = 1_000;
 
-/** One request/response on the connection. */
-interface Exchange extends H2Stream {
-  readonly head: Uint8Array;
-  readonly maxBody: number;
-  readonly signal: AbortSignal;
-  readonly resolve: (response: H2Response) => void;
-  readonly reject: (error: unknown) => void;
-  /** Watches `signal` (an `EventListener` object: no closure per request). */
-  readonly onAbort: AbortWatcher;
-  status: number;
-  contentType: string;
-  /** The server ended its side (END_STREAM) or we reset the stream. */
-  done: boolean;
-}
-
 /**
- * An {@linkcode Exchange} as a class: one object per request, its own abort watcher, fields set
- * in the constructor (made for every upstream query).
+ * One request/response on the connection: one object per request (made for every upstream
+ * query), its own abort watcher (an `EventListener` object: no closure per request), fields set
+ * in the constructor.
  */
-class ClientExchange implements Exchange {
+class Exchange implements H2Stream {
   id: number;
   readonly head: Uint8Array;
   pending: Uint8Array | undefined;
@@ -109,10 +95,12 @@ class ClientExchange implements Exchange {
   readonly signal: AbortSignal;
   readonly resolve: (response: H2Response) => void;
   readonly reject: (error: unknown) => void;
+  /** Watches `signal`: this exchange itself. */
   readonly onAbort: AbortWatcher;
   sendWindow: number;
   status: number;
   contentType: string;
+  /** The server ended its side (END_STREAM) or we reset the stream. */
   done: boolean;
   received: number;
   readBy: number;
@@ -263,7 +251,7 @@ export class H2ClientConnection extends H2Core<Exchange> {
     if (signal.aborted) return Promise.reject(signal.reason);
     this.requests++;
     const response = new Promise<H2Response>(captureSettle);
-    const exchange = new ClientExchange(this, head, body, maxBody, signal);
+    const exchange = new Exchange(this, head, body, maxBody, signal);
     watchAbort(signal, exchange.onAbort);
     this.#waiting.push(exchange);
     this.#pump();
@@ -439,7 +427,7 @@ export class H2ClientConnection extends H2Core<Exchange> {
     exchange.reject(error);
   }
 
-  /** For {@linkcode ClientExchange}: its signal aborted. @internal */
+  /** For {@linkcode Exchange}: its signal aborted. @internal */
   abortExchange(exchange: Exchange): void {
     if (exchange.done) return;
     const reason = exchange.signal.reason;

@@ -20,26 +20,13 @@ import type { Upstream } from "../../src/upstream/types.ts";
 import { localRecordsMiddleware, parseLocalRecords } from "../../src/records/mod.ts";
 import { makeQuery } from "../dns/fixtures.ts";
 import { answerFromZone } from "../support/zone.ts";
+import { POLICY as ALL_OFF } from "./fixtures.ts";
 
 const POLICY: PolicyOptions = {
+  ...ALL_OFF,
   cache: true,
-  cacheSize: 1_000,
-  cacheMaxBytes: 1 << 20,
-  cacheMaxEntryBytes: 16_384,
-  cacheMinTtlMs: 0,
-  cacheMaxTtlMs: 86_400_000,
-  serveStaleMs: 0,
-  keepClientSubnet: false,
-  allow: [],
   deny: ["203.0.113.0/24"],
-  queryTimeoutMs: 2_000,
-  rateLimit: 0,
-  rateLimitBurst: 0,
   ddrNames: ["dns.example"],
-  ddrIpv4Hints: [],
-  ddrIpv6Hints: [],
-  tenantEdnsOption: 0,
-  unknownTenant: "refuse",
 };
 
 const SPEC: UpstreamSpec = {
