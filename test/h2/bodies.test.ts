@@ -5,19 +5,11 @@
  */
 import { describe, expect, it } from "vitest";
 import { BodyBuffers, type BodyStream } from "../../src/h2/bodies.ts";
-import { Code, ConnectionError } from "../../src/h2/frames.ts";
+import { Code } from "../../src/h2/frames.ts";
+import { codeOf } from "../support/h2_pipe.ts";
 
 const stream = (): BodyStream => ({ dataFrames: 0, buffer: undefined, buffered: 0 });
 const bytes = (...values: number[]) => Uint8Array.from(values);
-
-function codeOf(run: () => void): number | undefined {
-  try {
-    run();
-  } catch (error) {
-    return error instanceof ConnectionError ? error.code : -1;
-  }
-  return undefined;
-}
 
 describe("BodyBuffers", () => {
   it("gathers a body into one buffer of the declared size, handed over without a copy", () => {

@@ -3,19 +3,11 @@
  * and the caps in octets and in frames.
  */
 import { describe, expect, it } from "vitest";
-import { Code, ConnectionError, Flag } from "../../src/h2/frames.ts";
+import { Code, Flag } from "../../src/h2/frames.ts";
 import { HeaderBlockReader, MAX_CONTINUATIONS } from "../../src/h2/header_block.ts";
+import { codeOf } from "../support/h2_pipe.ts";
 
 const bytes = (...values: number[]) => Uint8Array.from(values);
-
-function codeOf(run: () => void): number | undefined {
-  try {
-    run();
-  } catch (error) {
-    return error instanceof ConnectionError ? error.code : -1;
-  }
-  return undefined;
-}
 
 describe("HeaderBlockReader", () => {
   it("returns a block that ends in its HEADERS frame, without padding and priority", () => {

@@ -6,9 +6,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { CONNECTION_WINDOW } from "../../src/h2/flow.ts";
-import { Code, ConnectionError, Flag, FrameReader, FrameType } from "../../src/h2/frames.ts";
+import { Code, Flag, FrameReader, FrameType } from "../../src/h2/frames.ts";
 import { FrameOutbox } from "../../src/h2/outbox.ts";
 import { StreamReceiver } from "../../src/h2/recv.ts";
+import { codeOf } from "../support/h2_pipe.ts";
 
 interface Stream {
   sendWindow: number;
@@ -58,15 +59,6 @@ function setUp(options: Partial<ConstructorParameters<typeof StreamReceiver>[1]>
     return updates;
   };
   return { recv, flushed };
-}
-
-function codeOf(run: () => void): number | undefined {
-  try {
-    run();
-  } catch (error) {
-    return error instanceof ConnectionError ? error.code : -1;
-  }
-  return undefined;
 }
 
 describe("StreamReceiver", () => {

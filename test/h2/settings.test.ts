@@ -3,7 +3,7 @@
  * the rate limit and the ranges RFC 9113 §6.5.2 sets.
  */
 import { describe, expect, it } from "vitest";
-import { Code, ConnectionError, Setting } from "../../src/h2/frames.ts";
+import { Code, Setting } from "../../src/h2/frames.ts";
 import {
   encodeSettings,
   MAX_SETTINGS_ENTRIES,
@@ -11,17 +11,9 @@ import {
   SETTINGS_RATE,
   SettingsReader,
 } from "../../src/h2/settings.ts";
+import { codeOf } from "../support/h2_pipe.ts";
 
 const NOW = 1_000_000;
-
-function codeOf(run: () => void): number | undefined {
-  try {
-    run();
-  } catch (error) {
-    return error instanceof ConnectionError ? error.code : -1;
-  }
-  return undefined;
-}
 
 describe("encodeSettings", () => {
   it("writes each pair in 6 octets", () => {

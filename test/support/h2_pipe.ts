@@ -8,9 +8,23 @@
  * @module
  */
 import type { H2Socket } from "../../src/h2/socket.ts";
+import { ConnectionError } from "../../src/h2/frames.ts";
 import { Channel, channelSocket, encodeFrame, type Frame } from "./byte_pipe.ts";
 
 export { Channel, channelSocket, encodeFrame, type Frame };
+
+/**
+ * The HTTP/2 error code `run` ends the connection with (a thrown {@linkcode ConnectionError}),
+ * -1 for any other throw, `undefined` when it returns.
+ */
+export function codeOf(run: () => void): number | undefined {
+  try {
+    run();
+  } catch (error) {
+    return error instanceof ConnectionError ? error.code : -1;
+  }
+  return undefined;
+}
 
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
