@@ -1,6 +1,7 @@
 /**
- * The host and port of an upstream URL's authority, for the schemes `new URL` does not parse as
- * a server (tls://, quic://, udp://, tcp://): `host`, `host:port`, `[v6]`, `[v6]:port`.
+ * Where a single-server upstream connects, checked: the host and port of an upstream URL's
+ * authority, for the schemes `new URL` does not parse as a server (tls://, quic://, udp://,
+ * tcp://): `host`, `host:port`, `[v6]`, `[v6]:port`; and the numeric options of its constructor.
  *
  * @module
  */
@@ -57,6 +58,26 @@ export function parsePort(port: string | undefined, fallback: number, what: stri
   const n = /^\d{1,5}$/.test(port) ? Number(port) : NaN;
   if (!(n >= 1 && n <= 65535)) {
     throw new RangeError(`${what}: port "${port}" is not a number from 1 to 65535`);
+  }
+  return n;
+}
+
+/**
+ * `value`, or `fallback` when unset, checked to be an integer from 1 to `max`.
+ *
+ * @param label the upstream kind for the error, e.g. `DoT upstream`
+ * @throws {RangeError} `LABEL: WHAT must be an integer from 1 to MAX, not N`
+ */
+export function positiveInteger(
+  label: string,
+  value: number | undefined,
+  fallback: number,
+  what: string,
+  max = Infinity,
+): number {
+  const n = value ?? fallback;
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    throw new RangeError(`${label}: ${what} must be an integer from 1 to ${max}, not ${n}`);
   }
   return n;
 }

@@ -15,6 +15,7 @@ import { DOT_DEFAULT_PORT, urlHost } from "./dot_url.ts";
 import type { StreamTarget } from "./stream.ts";
 import { messageOf } from "../errors/message_of.ts";
 import { type Upstream, UpstreamError } from "./types.ts";
+import { positiveInteger } from "./authority.ts";
 import { checkedAnswer, upstreamFailure } from "./failure.ts";
 
 /** The DoQ port (RFC 9250 §4.1.1): UDP 853. */
@@ -127,10 +128,7 @@ export class DoqUpstream implements Upstream {
 
   constructor(options: DoqUpstreamOptions) {
     if (!options.hostname) throw new TypeError("DoQ upstream: hostname is required");
-    const port = options.port ?? DOQ_DEFAULT_PORT;
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new RangeError(`DoQ upstream: port must be an integer from 1 to 65535, not ${port}`);
-    }
+    const port = positiveInteger("DoQ upstream", options.port, DOQ_DEFAULT_PORT, "port", 65535);
     this.#hostname = options.hostname;
     this.#port = port;
     this.#servername = options.servername ?? options.hostname;

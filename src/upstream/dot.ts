@@ -14,6 +14,7 @@ import { DOT_DEFAULT_PORT, urlHost } from "./dot_url.ts";
 import type { ByteStream, StreamConnector } from "./stream.ts";
 import { messageOf } from "../errors/message_of.ts";
 import { type Upstream, UpstreamError } from "./types.ts";
+import { positiveInteger } from "./authority.ts";
 import { checkedAnswer } from "./failure.ts";
 
 /** Options of {@linkcode DotUpstream}. */
@@ -82,19 +83,7 @@ interface Connection {
 /** Sent-then-abandoned IDs a connection may hold before it is retired. */
 const MAX_ABANDONED = 4096;
 const MAX_IN_FLIGHT_LIMIT = 4096;
-
-function positiveInteger(
-  value: number | undefined,
-  fallback: number,
-  what: string,
-  max = Infinity,
-) {
-  const n = value ?? fallback;
-  if (!Number.isInteger(n) || n < 1 || n > max) {
-    throw new RangeError(`DoT upstream: ${what} must be an integer from 1 to ${max}, not ${n}`);
-  }
-  return n;
-}
+const LABEL = "DoT upstream";
 
 /**
  * Sends queries to one DoT server over a small pool of persistent connections.
@@ -144,21 +133,22 @@ export class DotUpstream implements Upstream {
   constructor(options: DotUpstreamOptions) {
     if (!options.hostname) throw new TypeError("DoT upstream: hostname is required");
     this.#hostname = options.hostname;
-    this.#port = positiveInteger(options.port, DOT_DEFAULT_PORT, "port", 65535);
+    this.#port = positiveInteger(LABEL, options.port, DOT_DEFAULT_PORT, "port", 65535);
     this.#servername = options.servername ?? options.hostname;
     const base = `tls://${urlHost(this.#hostname)}:${this.#port}`;
     this.name = options.name ??
       (this.#servername === this.#hostname ? base : `${base}#${this.#servername}`);
     this.#connect = options.connect;
-    this.#maxConnections = positiveInteger(options.maxConnections, 2, "maxConnections");
+    this.#maxConnections = positiveInteger(LABEL, options.maxConnections, 2, "maxConnections");
     this.#maxInFlight = positiveInteger(
+      LABEL,
       options.maxInFlightPerConnection,
       100,
       "maxInFlightPerConnection",
       MAX_IN_FLIGHT_LIMIT,
     );
-    this.#idleMs = positiveInteger(options.idleTimeoutMs, 30_000, "idleTimeoutMs");
-    this.#connectMs = positiveInteger(options.connectTimeoutMs, 3_000, "connectTimeoutMs");
+    this.#idleMs = positiveInteger(LABEL, options.idleTimeoutMs, 30_000, "idleTimeoutMs");
+    this.#connectMs = positiveInteger(LABEL, options.connectTimeoutMs, 3_000, "connectTimeoutMs");
     this.#logger = options.logger;
     this.#random = options.random ?? Math.random;
   }

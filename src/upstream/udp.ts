@@ -17,6 +17,7 @@ import { urlHost } from "./dot_url.ts";
 import { PLAIN_DNS_PORT } from "./plain_url.ts";
 import { upstreamFailure } from "./failure.ts";
 import { type Upstream, UpstreamError } from "./types.ts";
+import { positiveInteger } from "./authority.ts";
 
 /** One datagram as a {@linkcode DatagramSocket} received it. */
 export interface Datagram {
@@ -106,10 +107,7 @@ export class UdpUpstream implements Upstream {
 
   constructor(options: UdpUpstreamOptions) {
     if (!options.hostname) throw new TypeError("UDP upstream: hostname is required");
-    const port = options.port ?? PLAIN_DNS_PORT;
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new RangeError(`UDP upstream: port must be an integer from 1 to 65535, not ${port}`);
-    }
+    const port = positiveInteger("UDP upstream", options.port, PLAIN_DNS_PORT, "port", 65535);
     this.#hostname = options.hostname;
     this.#port = port;
     this.name = options.name ?? `udp://${urlHost(options.hostname)}:${port}`;
