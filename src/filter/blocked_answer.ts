@@ -9,17 +9,9 @@
  * @module
  */
 import type { Answer } from "../dns/answer.ts";
-import {
-  DEFAULT_EDNS_UDP_SIZE,
-  EdeCode,
-  EDNS_DO,
-  Flag,
-  HEADER_LENGTH,
-  Rcode,
-  RrType,
-} from "../dns/constants.ts";
-import { optRecordSize, writeOpt } from "../dns/edns.ts";
-import type { EdnsOption, MessageInfo } from "../dns/message.ts";
+import { EdeCode, HEADER_LENGTH, Rcode, RrType } from "../dns/constants.ts";
+import { assembleAnswer, type AssembleOptions, type Prepared } from "../dns/assemble.ts";
+import type { EdnsOption } from "../dns/message.ts";
 import { encodeName } from "../dns/name.ts";
 import type { Query } from "../dns/query.ts";
 import { extendedErrorOption } from "../dns/response.ts";
@@ -35,17 +27,12 @@ export const BLOCK_RESPONSES: readonly BlockResponse[] = ["nxdomain", "nodata", 
 export const MAX_BLOCK_TTL = 86_400;
 
 /** A precomputed body: the sections after the question. */
-interface Body {
-  readonly rcode: number;
-  readonly ancount: number;
-  readonly nscount: number;
-  readonly bytes: Uint8Array;
-  readonly minTtl: number | undefined;
-}
+type Body = Prepared;
 
 /** The EDE every blocked answer carries. */
 const BLOCKED_OPTION: EdnsOption = extendedErrorOption({ code: EdeCode.BLOCKED });
-const OPT_SIZE = optRecordSize([BLOCKED_OPTION]);
+/** Blocked answers are not authoritative, and carry the EDE. */
+const BLOCKED: AssembleOptions = { authoritative: false, ednsOptions: [BLOCKED_OPTION] };
 
 function u32(out: number[], v: number): void {
   out.push(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
@@ -73,7 +60,7 @@ function body(
   bytes: number[],
   minTtl?: number,
 ): Body {
-  return { rcode, ancount, nscount, bytes: Uint8Array.from(bytes), minTtl };
+  return { rcode, ancount, nscount, body: Uint8Array.from(bytes), minTtl };
 }
 
 /**
@@ -135,54 +122,6 @@ export class BlockedAnswers {
    * the precomputed counts, not by walking the bytes.
    */
   answer(query: Query, action: ActionCode): Answer {
-    const b = this.#bodyFor(query, action);
-    const { info: q, wire } = query;
-    const qend = q.questionEnd;
-    const optAt = qend + b.bytes.length;
-    const out = new Uint8Array(optAt + (q.opt ? OPT_SIZE : 0));
-    out.set(wire.subarray(0, qend));
-    const flags = Flag.QR | Flag.RA | (q.flags & (Flag.RD | Flag.CD)) | b.rcode;
-    const arcount = q.opt ? 1 : 0;
-    out[2] = flags >> 8;
-    out[3] = flags & 0xff;
-    out[4] = 0;
-    out[5] = 1;
-    out[6] = 0;
-    out[7] = b.ancount;
-    out[8] = 0;
-    out[9] = b.nscount;
-    out[10] = 0;
-    out[11] = arcount;
-    out.set(b.bytes, qend);
-    let opt: MessageInfo["opt"];
-    if (q.opt) {
-      const ttl = q.opt.ttl & EDNS_DO;
-      writeOpt(out, optAt, { udpSize: DEFAULT_EDNS_UDP_SIZE, ttl }, [BLOCKED_OPTION]);
-      opt = {
-        start: optAt,
-        end: optAt + OPT_SIZE,
-        udpSize: DEFAULT_EDNS_UDP_SIZE,
-        ttl,
-        options: [{
-          code: BLOCKED_OPTION.code,
-          data: out.subarray(optAt + 15, optAt + 15 + BLOCKED_OPTION.data.length),
-        }],
-      };
-    }
-    return {
-      wire: out,
-      info: {
-        id: q.id,
-        flags,
-        qdcount: 1,
-        ancount: b.ancount,
-        nscount: b.nscount,
-        arcount,
-        question: query.question,
-        questionEnd: qend,
-        opt,
-        minTtl: b.minTtl,
-      },
-    };
+    return assembleAnswer(query, this.#bodyFor(query, action), BLOCKED);
   }
 }

@@ -35,16 +35,9 @@ const TYPE_NAMES: Record<number, string> = {
 };
 const encoder = new TextEncoder();
 
-/** A precomputed answer body (answer and authority sections) with its header fields. */
-export interface Prepared {
-  readonly rcode: number;
-  readonly ancount: number;
-  readonly nscount: number;
-  /** The sections after the question; names in them may point into the question. */
-  readonly body: Uint8Array;
-  /** The answer's `MessageInfo.minTtl` (how long it may be cached), the same for every query. */
-  readonly minTtl: number | undefined;
-}
+import type { Prepared } from "../dns/assemble.ts";
+
+export type { Prepared };
 
 /**
  * A {@linkcode Prepared} for this body, its `minTtl` worked out once, here: the body behind a

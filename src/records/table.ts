@@ -7,12 +7,11 @@
  * @module
  */
 import type { Answer } from "../dns/answer.ts";
-import { DEFAULT_EDNS_UDP_SIZE, EDNS_DO, Flag, HEADER_LENGTH, RrClass } from "../dns/constants.ts";
-import { optRecordSize, writeOpt } from "../dns/edns.ts";
-import type { MessageInfo } from "../dns/message.ts";
+import { HEADER_LENGTH, RrClass } from "../dns/constants.ts";
 import { nextLabel } from "../dns/name.ts";
 import type { Query } from "../dns/query.ts";
-import { type Entry, prepareAnswers, type Prepared } from "./build.ts";
+import { type Entry, prepareAnswers } from "./build.ts";
+import { assembleAnswer, type Prepared } from "../dns/assemble.ts";
 import { canonicalName, DEFAULT_LOCAL_TTL, type LocalRecord, MAX_TTL } from "./record.ts";
 
 /** Options of a {@linkcode LocalRecords} set. */
@@ -31,7 +30,6 @@ export interface LocalRecordsOptions {
 }
 
 /** Size of the OPT record a local answer carries (no options). */
-const OPT_SIZE = optRecordSize([]);
 
 /**
  * An immutable set of local records with every answer precomputed. Safe for concurrent use;
@@ -131,49 +129,4 @@ export class LocalRecords {
     }
     return undefined;
   }
-}
-
-/**
- * The client's header and question, then `p`'s body, then an OPT record if the query had one.
- * Authoritative (AA, RA set; RD and CD copied). Other local answerers (DDR) use it too.
- */
-export function assembleAnswer(query: Query, p: Prepared): Answer {
-  const { info: qinfo, wire: qwire } = query;
-  const qend = qinfo.questionEnd;
-  const optAt = qend + p.body.length;
-  const out = new Uint8Array(optAt + (qinfo.opt ? OPT_SIZE : 0));
-  out.set(qwire.subarray(0, qend));
-  const flags = Flag.QR | Flag.AA | Flag.RA | (qinfo.flags & (Flag.RD | Flag.CD)) | p.rcode;
-  const arcount = qinfo.opt ? 1 : 0;
-  out[2] = flags >> 8;
-  out[3] = flags & 0xff;
-  out[4] = 0;
-  out[5] = 1;
-  out[6] = p.ancount >> 8;
-  out[7] = p.ancount & 0xff;
-  out[8] = p.nscount >> 8;
-  out[9] = p.nscount & 0xff;
-  out[10] = 0;
-  out[11] = arcount;
-  out.set(p.body, qend);
-  let opt: MessageInfo["opt"];
-  if (qinfo.opt) {
-    // ext-rcode 0, version 0, DO copied from the query; no options.
-    const ttl = qinfo.opt.ttl & EDNS_DO;
-    writeOpt(out, optAt, { udpSize: DEFAULT_EDNS_UDP_SIZE, ttl }, []);
-    opt = { start: optAt, end: optAt + OPT_SIZE, udpSize: DEFAULT_EDNS_UDP_SIZE, ttl, options: [] };
-  }
-  const info: MessageInfo = {
-    id: qinfo.id,
-    flags,
-    qdcount: 1,
-    ancount: p.ancount,
-    nscount: p.nscount,
-    arcount,
-    question: query.question,
-    questionEnd: qend,
-    opt,
-    minTtl: p.minTtl,
-  };
-  return { wire: out, info };
 }

@@ -21,7 +21,7 @@ import { svcbRdata } from "../dns/svcb.ts";
 import { WireWriter } from "../dns/writer.ts";
 import { type Prepared, preparedOf } from "../records/build.ts";
 import { canonicalName, ipv4Bytes, ipv6Bytes } from "../records/record.ts";
-import { assembleAnswer } from "../records/table.ts";
+import { assembleAnswer } from "../dns/assemble.ts";
 import type { Middleware } from "../pipeline/types.ts";
 
 /** The special-use domain of RFC 9462 §8. */

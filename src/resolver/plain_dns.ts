@@ -15,7 +15,7 @@
 import { EdeCode, Rcode, RrType } from "../dns/constants.ts";
 import { errorAnswer } from "../dns/answer.ts";
 import { type Prepared, preparedOf } from "../records/build.ts";
-import { assembleAnswer } from "../records/table.ts";
+import { assembleAnswer } from "../dns/assemble.ts";
 import type { Middleware } from "../pipeline/types.ts";
 
 /** HINFO's type number (RFC 1035 §3.3.2). */
