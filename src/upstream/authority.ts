@@ -81,3 +81,20 @@ export function positiveInteger(
   }
   return n;
 }
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/** True for a dotted-quad IPv4 address such as `192.0.2.1` (no leading zeros). */
+export function isIpv4(s: string): boolean {
+  return IPV4.test(s);
+}
+
+/** The canonical text of an IPv6 address (no brackets), or undefined if `s` is not one. */
+export function canonicalIpv6(s: string): string | undefined {
+  if (!s.includes(":") || !/^[0-9a-fA-F:.]+$/.test(s)) return undefined;
+  try {
+    return new URL(`http://[${s}]/`).hostname.slice(1, -1);
+  } catch {
+    return undefined;
+  }
+}

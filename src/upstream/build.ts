@@ -12,7 +12,7 @@ import type { DohTransport } from "./doh_transport.ts";
 import { DoqUpstream, type QuicConnector } from "./doq.ts";
 import { DotUpstream } from "./dot.ts";
 import { type DotUrl, parseDoqUrl, parseDotUrl } from "./dot_url.ts";
-import { parsePlainUrl, type PlainUrl } from "./plain_url.ts";
+import { isPlainUrl, parsePlainUrl, type PlainUrl } from "./plain_url.ts";
 import { type DatagramOpener, UdpUpstream } from "./udp.ts";
 import { FastestGroup } from "./fastest.ts";
 import { type GroupStrategy, UpstreamGroup } from "./group.ts";
@@ -89,7 +89,7 @@ export function buildUpstream(
         logger,
       });
     }
-    if (/^(udp|tcp):/i.test(url)) return plain(parsePlainUrl(url), nameOf);
+    if (isPlainUrl(url)) return plain(parsePlainUrl(url), nameOf);
     if (/^quic:/i.test(url)) {
       const target = parseDoqUrl(url);
       if (!factories.doq) {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { parsePort, splitAuthority } from "./authority.ts";
+import { canonicalIpv6, isIpv4, parsePort, splitAuthority } from "./authority.ts";
 
 /** The DoT port (RFC 7858 §3.1). */
 export const DOT_DEFAULT_PORT = 853;
@@ -30,24 +30,7 @@ export interface DotUrl {
   readonly display: string;
 }
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const LABEL = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/;
-
-/** True for a dotted-quad IPv4 address such as `192.0.2.1` (no leading zeros). */
-function isIpv4(s: string): boolean {
-  return IPV4.test(s);
-}
-
-/** The canonical text of an IPv6 address, or undefined if `s` is not one. */
-function canonicalIpv6(s: string): string | undefined {
-  if (!s.includes(":") || !/^[0-9a-fA-F:.]+$/.test(s)) return undefined;
-  try {
-    const host = new URL(`http://[${s}]/`).hostname;
-    return host.slice(1, -1);
-  } catch {
-    return undefined;
-  }
-}
 
 function isDnsName(s: string): boolean {
   if (s.length === 0 || s.length > 253) return false;

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { parsePort, splitAuthority } from "./authority.ts";
+import { canonicalIpv6, isIpv4, parsePort, splitAuthority } from "./authority.ts";
 import { urlHost } from "./dot_url.ts";
 
 /** The plain DNS port (RFC 1035 §4.2). */
@@ -19,18 +19,6 @@ export interface PlainUrl {
   readonly port: number;
   /** `udp://host:port`: for logs, errors and metric labels. */
   readonly display: string;
-}
-
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
-/** The canonical text of an IPv6 address, or undefined if `s` is not one. */
-function canonicalIpv6(s: string): string | undefined {
-  if (!s.includes(":") || !/^[0-9a-fA-F:.]+$/.test(s)) return undefined;
-  try {
-    return new URL(`http://[${s}]/`).hostname.slice(1, -1);
-  } catch {
-    return undefined;
-  }
 }
 
 /** True for a URL this parser reads (`udp:` or `tcp:`), whatever else is wrong with it. */
@@ -67,7 +55,7 @@ export function parsePlainUrl(url: string): PlainUrl {
   const parts = splitAuthority(authority, `${scheme}://[2001:db8::1]:53`, fail);
   const hostPart = parts.host.startsWith("[") ? parts.host.slice(1, -1) : parts.host;
   if (hostPart === "") fail("no host");
-  const hostname = IPV4.test(hostPart) ? hostPart : canonicalIpv6(hostPart);
+  const hostname = isIpv4(hostPart) ? hostPart : canonicalIpv6(hostPart);
   if (hostname === undefined) {
     return fail(
       `"${hostPart}" is not an IP address (a plain DNS upstream is given by address: ` +
