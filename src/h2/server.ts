@@ -127,30 +127,34 @@ interface Stream extends H2Stream {
   ended: boolean;
   /** We answered or reset it. */
   done: boolean;
-  /** Its handler's signal, made only if the handler reads it (a cache hit does not). */
-  readonly controller: LazyAbort;
+  /**
+   * What the handler gets, made with the stream; its abort is the stream's (the signal made only
+   * if the handler reads it: a cache hit does not).
+   */
+  readonly request: StreamRequest;
 }
 
-/** A stream's request as the handler sees it: its signal read through, so made lazily. */
-class StreamRequest implements ServerRequest {
+/** A stream's request as the handler sees it, and the stream's abort: one object per stream. */
+class StreamRequest extends LazyAbort implements ServerRequest {
   readonly method: string;
   readonly path: string;
   readonly authority: string;
   readonly headers: readonly (readonly [string, string])[];
-  readonly body: Uint8Array | undefined;
-  readonly #abort: LazyAbort;
+  /** Set when the request is handed over (none for GET and HEAD). */
+  body: Uint8Array | undefined;
 
-  constructor(stream: Stream, body: Uint8Array | undefined) {
-    this.method = stream.method;
-    this.path = stream.path;
-    this.authority = stream.authority;
-    this.headers = stream.headers;
-    this.body = body;
-    this.#abort = stream.controller;
-  }
-
-  get signal(): AbortSignal {
-    return this.#abort.signal;
+  constructor(
+    method: string,
+    path: string,
+    authority: string,
+    headers: readonly (readonly [string, string])[],
+  ) {
+    super();
+    this.method = method;
+    this.path = path;
+    this.authority = authority;
+    this.headers = headers;
+    this.body = undefined;
   }
 }
 
@@ -297,7 +301,7 @@ export class H2ServerConnection extends H2Core<Stream> {
       declared: 0,
       ended: endStream,
       done: false,
-      controller: new LazyAbort(),
+      request: new StreamRequest(method, path, authority, headers),
       sendWindow: 0,
       pending: undefined,
       received: 0,
@@ -415,7 +419,7 @@ export class H2ServerConnection extends H2Core<Stream> {
   protected onTerminate(reason: H2Error): void {
     this.#ready.length = 0;
     for (const stream of this.streams.values()) {
-      stream.controller.abort(new Error(`connection closed: ${reason.message}`));
+      stream.request.abort(new Error(`connection closed: ${reason.message}`));
     }
     this.#resolveClosed();
     this.#onClose?.(reason.message);
@@ -427,12 +431,9 @@ export class H2ServerConnection extends H2Core<Stream> {
     const body = this.takeBody(stream);
     let promise: Promise<ServerReply>;
     try {
-      promise = this.#handler(
-        new StreamRequest(
-          stream,
-          stream.method === "GET" || stream.method === "HEAD" ? undefined : body,
-        ),
-      );
+      const request = stream.request;
+      if (stream.method !== "GET" && stream.method !== "HEAD") request.body = body;
+      promise = this.#handler(request);
     } catch (error) {
       promise = Promise.reject(error);
     }
@@ -469,7 +470,7 @@ export class H2ServerConnection extends H2Core<Stream> {
   /** Gives up an open stream unanswered: aborts its handler and forgets it. */
   #abandon(stream: Stream, why: string): void {
     stream.done = true;
-    stream.controller.abort(new Error(why));
+    stream.request.abort(new Error(why));
     this.forget(stream);
   }
 }
