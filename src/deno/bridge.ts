@@ -22,7 +22,12 @@ import type { DotListener } from "./dot_listener.ts";
 import { startCacheStore } from "./start/cache_store.ts";
 import { startCertificate } from "./start/certificate.ts";
 import { startCertificateWatch } from "./start/certificate_watch.ts";
-import type { BridgeDeps, FaceContext, ServedCertificate } from "./start/context.ts";
+import {
+  type BridgeDeps,
+  type FaceContext,
+  loadTenants,
+  type ServedCertificate,
+} from "./start/context.ts";
 import { startDnsFace } from "./start/dns_face.ts";
 import { startDohFace } from "./start/doh_face.ts";
 import { startDoqFace } from "./start/doq_face.ts";
@@ -173,10 +178,11 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
     "cache store",
     () => startCacheStore(config, logger, metrics),
   );
+  const tenants = await steps.step("tenants", () => ({ value: loadTenants(config) }));
   const observing = observeSlot.fill(
     await steps.step(
       "observe",
-      () => startObserve(config, { deps, logger, metrics, local: faceAddresses }),
+      () => startObserve(config, { deps, logger, metrics, local: faceAddresses, tenants }),
     ),
   );
   const filterLists = await steps.step(
@@ -196,6 +202,7 @@ export async function startBridge(config: Config, deps: BridgeDeps = {}): Promis
           traced: observing.tap !== undefined,
           onExchange: observing.report,
           filterLists,
+          tenants,
         }),
     ),
   );

@@ -23,6 +23,7 @@ import { tenantFromServerName } from "../../config/tenants.ts";
 import type { FetchLike } from "../../upstream/doh.ts";
 import { messageOf } from "../../errors/message_of.ts";
 import type { ListenerGuards } from "../listener_guards.ts";
+import { parseTenants, type TenantsConfig } from "../../config/tenants.ts";
 
 /** Extra wiring for `startBridge`; tests use it to point at local upstreams. */
 export interface BridgeDeps {
@@ -90,6 +91,18 @@ export function readKeyFile(origin: string, path: string): string {
     const why = messageOf(e).replace(/: [a-z]+ '[^']*'$/, "");
     throw new ConfigError(origin, `cannot read "${path}": ${why}`);
   }
+}
+
+/**
+ * The `--tenants` file, read and parsed once for every step that needs it (the resolver's
+ * policies, the query log's opt-outs); undefined without one.
+ *
+ * @throws {ConfigError} naming `--tenants` or the file's key
+ */
+export function loadTenants(config: Config): TenantsConfig | undefined {
+  const { tenantsFile } = config.resolver;
+  if (!tenantsFile) return undefined;
+  return parseTenants(readKeyFile(config.origin.tenants, tenantsFile), tenantsFile);
 }
 
 /**

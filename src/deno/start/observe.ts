@@ -9,7 +9,7 @@
 import { createHmac } from "node:crypto";
 import type { Config } from "../../config/config.ts";
 import { ConfigError } from "../../config/parse.ts";
-import { parseTenants } from "../../config/tenants.ts";
+import type { TenantsConfig } from "../../config/tenants.ts";
 import type { Logger } from "../../log/mod.ts";
 import type { BridgeMetrics } from "../../metrics/bridge.ts";
 import { clientField } from "../../observe/client_field.ts";
@@ -22,7 +22,7 @@ import { messageOf } from "../../errors/message_of.ts";
 import { type DnstapSender, parseDnstapTarget, startDnstapSender } from "../dnstap_sender.ts";
 import { openQueryLog, type QueryLogFile } from "../query_log_file.ts";
 import { VERSION } from "../version.ts";
-import { type BridgeDeps, readKeyFile } from "./context.ts";
+import type { BridgeDeps } from "./context.ts";
 import type { Started } from "./steps.ts";
 
 /** What the faces and the resolver are given. */
@@ -42,8 +42,8 @@ export interface Observing {
  * both.
  *
  * @param local each face's listening address, once it listens (dnstap's response address)
- * @throws {ConfigError} naming `--query-log` (cannot be opened), `--dnstap` (not
- *   `unix:PATH|tcp:HOST:PORT`) or the tenants file
+ * @throws {ConfigError} naming `--query-log` (cannot be opened) or `--dnstap` (not
+ *   `unix:PATH|tcp:HOST:PORT`)
  */
 export function startObserve(
   config: Config,
@@ -52,6 +52,8 @@ export function startObserve(
     logger: Logger;
     metrics: BridgeMetrics;
     local: (face: Face) => { address: string; port: number } | undefined;
+    /** The parsed `--tenants` file, if any (its `queryLog: false` tenants are left out). */
+    tenants?: TenantsConfig;
   },
 ): Started<Observing> {
   const { queryLog, queryLogClient, queryLogMaxBytes, queryLogFiles, dnstap } = config.log;
@@ -63,11 +65,7 @@ export function startObserve(
 
   if (queryLog !== undefined) {
     const optedOut = new Set<string>();
-    const { tenantsFile } = config.resolver;
-    if (tenantsFile) {
-      const tenants = parseTenants(readKeyFile(config.origin.tenants, tenantsFile), tenantsFile);
-      for (const t of tenants.tenants.values()) if (!t.queryLog) optedOut.add(t.name);
-    }
+    for (const t of pieces.tenants?.tenants.values() ?? []) if (!t.queryLog) optedOut.add(t.name);
     const dropped = metrics.queryLogDropped.labels();
     dropped.inc(0);
     try {

@@ -7,7 +7,7 @@
 import type { CacheStore } from "../../cache/store.ts";
 import type { Config } from "../../config/config.ts";
 import { ConfigError } from "../../config/parse.ts";
-import { guessableTenantsWarning, parseTenants } from "../../config/tenants.ts";
+import { guessableTenantsWarning, type TenantsConfig } from "../../config/tenants.ts";
 import { DOH_PATH } from "../../http/doh_request.ts";
 import type { Logger } from "../../log/mod.ts";
 import type { BridgeMetrics } from "../../metrics/bridge.ts";
@@ -18,7 +18,6 @@ import type { ExchangeReport } from "../../upstream/instrumented.ts";
 import { localRecordsMiddleware } from "../../records/mod.ts";
 import type { FilterLists } from "../../filter/policy.ts";
 import { type LocalRecordsWatch, watchLocalRecords } from "../local_records_loader.ts";
-import { readKeyFile } from "./context.ts";
 import type { Started } from "./steps.ts";
 import { messageOf } from "../../errors/message_of.ts";
 
@@ -46,12 +45,12 @@ export function startResolver(
     // --- end observe ---
     /** The blocklists and allowlists (see `ResolverDeps.filterLists`). */
     filterLists?: FilterLists;
+    /** The parsed `--tenants` file, if any. */
+    tenants?: TenantsConfig;
   },
 ): Started<Resolver> {
   const { tenantsFile, localRecords: globalRecords } = config.resolver;
-  const tenants = tenantsFile
-    ? parseTenants(readKeyFile(config.origin.tenants, tenantsFile), tenantsFile)
-    : undefined;
+  const { tenants } = pieces;
   const warning = tenants && guessableTenantsWarning(tenants, selectorsOf(config));
   if (warning) pieces.logger.warn(warning);
   const watches: LocalRecordsWatch[] = [];
