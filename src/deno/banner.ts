@@ -6,6 +6,7 @@
  */
 import type { Config } from "../config/parse.ts";
 import type { ServedCertificate } from "./start/context.ts";
+import { urlHost } from "../upstream/dot_url.ts";
 
 /** What the banner reads: a bridge, or a set of threads. */
 export interface BannerSource {
@@ -21,7 +22,6 @@ export interface BannerSource {
   readonly count?: number;
 }
 
-const bracket = (h: string) => (h.includes(":") ? `[${h}]` : h);
 const dialable = (h: string) => (h === "0.0.0.0" || h === "::" ? "127.0.0.1" : h);
 
 /**
@@ -40,7 +40,7 @@ export function banner(
   const tenants = tenantsFile ? `, tenants from ${tenantsFile}` : "";
   const threads = bridge.count && bridge.count > 1 ? `, ${bridge.count} threads` : "";
   const lines = [
-    `dotbridge: DNS-over-TLS on ${bracket(hostname)}:${port} -> ${upstreams.length} ` +
+    `dotbridge: DNS-over-TLS on ${urlHost(hostname)}:${port} -> ${upstreams.length} ` +
     `upstream(s) (${upstreamStrategy})${tenants}${threads}`,
   ];
   if (cert.development) {
@@ -75,7 +75,7 @@ export function banner(
     const proxy = bridge.doh.tls ? "" : " (plain HTTP: put a TLS proxy in front)";
     lines.push(
       `dotbridge: DNS-over-HTTPS on ${scheme}://${
-        bracket(doh.hostname)
+        urlHost(doh.hostname)
       }:${doh.port}/dns-query${proxy}`,
     );
     if (bridge.doh.tls) {
@@ -84,7 +84,7 @@ export function banner(
       );
     }
     if (config.doh.jsonApi) {
-      const curlHost = bridge.doh.tls ? certName : bracket(dialable(doh.hostname));
+      const curlHost = bridge.doh.tls ? certName : urlHost(dialable(doh.hostname));
       const cacert = bridge.doh.tls && cert.development ? `--cacert ${cert.trustPath} ` : "";
       lines.push(
         `   or: curl ${cacert}-H 'accept: application/dns-json' ` +
@@ -95,7 +95,7 @@ export function banner(
   if (bridge.doq) {
     const doq = bridge.doq.addr;
     lines.push(
-      `dotbridge: DNS-over-QUIC on ${bracket(doq.hostname)}:${doq.port} (UDP, ALPN doq)`,
+      `dotbridge: DNS-over-QUIC on ${urlHost(doq.hostname)}:${doq.port} (UDP, ALPN doq)`,
       `  try: kdig @${dialable(doq.hostname)} -p ${doq.port} +quic ${trust} example.com`,
     );
   }
@@ -105,7 +105,7 @@ export function banner(
       ? "clients in --allow"
       : "local clients only (--dns-default-allow; --allow to change)";
     lines.push(
-      `dotbridge: plain DNS on ${bracket(dns.hostname)}:${dns.port} (UDP and TCP), ${who}`,
+      `dotbridge: plain DNS on ${urlHost(dns.hostname)}:${dns.port} (UDP and TCP), ${who}`,
       `  try: dig @${dialable(dns.hostname)} -p ${dns.port} example.com`,
     );
   }
@@ -122,7 +122,7 @@ export function banner(
   }
   if (bridge.metricsAddr) {
     const m = bridge.metricsAddr;
-    lines.push(`dotbridge: metrics on http://${bracket(m.hostname)}:${m.port}/metrics`);
+    lines.push(`dotbridge: metrics on http://${urlHost(m.hostname)}:${m.port}/metrics`);
   }
   return lines.join("\n");
 }

@@ -12,6 +12,7 @@ import { banner, type BannerSource } from "./banner.ts";
 import { type Bridge, startBridge } from "./bridge.ts";
 import { startThreads, type Threads } from "./threads.ts";
 import { VERSION } from "./version.ts";
+import { urlHost } from "../upstream/dot_url.ts";
 
 function fail(message: string, code: number): never {
   console.error(`dotbridge: ${message}`);
@@ -87,8 +88,7 @@ async function main(): Promise<void> {
 
 /** The `ready` event's fields: where each face listens, and how clients trust it. */
 function readyFields(bridge: BannerSource, names: readonly string[]): LogFields {
-  const at = (a?: { hostname: string; port: number }) =>
-    a && (a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`);
+  const at = (a?: { hostname: string; port: number }) => a && `${urlHost(a.hostname)}:${a.port}`;
   return {
     dot: at(bridge.dot.addr),
     doh: bridge.doh && `${bridge.doh.tls ? "https" : "http"}://${at(bridge.doh.addr)}/dns-query`,

@@ -8,6 +8,7 @@ import net from "node:net";
 import { abortable } from "../async/abortable.ts";
 import type { StreamConnector } from "../upstream/stream.ts";
 import { wrapSocket } from "./socket_stream.ts";
+import { urlHost } from "../upstream/dot_url.ts";
 
 /** Options of {@linkcode createTcpConnector}. */
 export interface TcpConnectorOptions {
@@ -33,8 +34,7 @@ export function createTcpConnector(options: TcpConnectorOptions = {}): StreamCon
   const graceMs = options.closeGraceMs ?? 2_000;
   return async (target) => {
     target.signal.throwIfAborted();
-    const host = target.hostname.includes(":") ? `[${target.hostname}]` : target.hostname;
-    const what = `TCP to ${host}:${target.port}`;
+    const what = `TCP to ${urlHost(target.hostname)}:${target.port}`;
     const socket = net.connect({ host: target.hostname, port: target.port, noDelay: true });
     const connected = new Promise<void>((resolve, reject) => {
       const onConnect = () => {
