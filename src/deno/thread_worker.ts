@@ -14,7 +14,8 @@ import { messageOf } from "../errors/message_of.ts";
 /** Messages from the main thread. */
 export type ToThread =
   | { type: "start"; config: Config; index: number }
-  | { type: "metrics"; id: number }
+  /** `render` false: readiness only (a `/ready` probe), no exposition rendered. */
+  | { type: "metrics"; id: number; render?: boolean }
   | { type: "reload"; reason: string }
   | { type: "shutdown" };
 
@@ -66,7 +67,7 @@ self.onmessage = async (event: MessageEvent<ToThread>) => {
       post({
         type: "metrics",
         id: message.id,
-        text: bridge?.metrics.registry.render() ?? "",
+        text: message.render === false ? "" : bridge?.metrics.registry.render() ?? "",
         ready: bridge?.ready() ?? false,
       });
       break;

@@ -127,10 +127,10 @@ export async function startThreads(config: Config, count: number): Promise<Threa
 
   let metricsListener: MetricsListener | undefined;
   let scrapeId = 0;
-  const ask = () => {
+  const ask = (render: boolean) => {
     const id = ++scrapeId;
     return Promise.all(threads.map(async (t) => {
-      t.send({ type: "metrics", id });
+      t.send({ type: "metrics", id, render });
       const m = await t.next("metrics");
       return m.type === "metrics" ? m : { text: "", ready: false };
     }));
@@ -143,9 +143,10 @@ export async function startThreads(config: Config, count: number): Promise<Threa
     "dotbridge_certificate_not_after_seconds",
     "dotbridge_dnstap_up",
   ]);
-  const scrape = async () => mergeExpositions((await ask()).map((m) => m.text), notSummed);
-  // Ready while any thread has a usable upstream (each keeps its own health).
-  const ready = async () => (await ask()).some((m) => m.ready);
+  const scrape = async () => mergeExpositions((await ask(true)).map((m) => m.text), notSummed);
+  // Ready while any thread has a usable upstream (each keeps its own health); a probe asks for
+  // readiness alone, not every thread's whole exposition.
+  const ready = async () => (await ask(false)).some((m) => m.ready);
   if (config.metrics.metricsListen) {
     const { hostname, port } = config.metrics.metricsListen;
     try {

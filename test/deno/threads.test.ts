@@ -98,6 +98,12 @@ describe("--threads 2", () => {
     expect(text.match(/^# TYPE dotbridge_queries_total counter$/gm)).toHaveLength(1);
   });
 
+  it("is ready on /ready while a thread has a usable upstream", async () => {
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/ready`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe("ready\n");
+  });
+
   /** Sockets bound to `port` on 127.0.0.1 in /proc/net/{tcp,udp}: TCP listeners, UDP sockets. */
   function boundSockets(proto: "tcp" | "udp", port: number): number {
     const want = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
