@@ -213,6 +213,27 @@ export function addressBytes(
   }
 }
 
+/** Addresses remembered by {@linkcode addressBytesMemo} before it starts over. */
+const ADDRESS_MEMO_SIZE = 1024;
+
+/**
+ * {@linkcode addressBytes} remembering its answers: a face's listening address is the same on
+ * every message, and clients come back; parsing each again cost every traced query.
+ */
+export function addressBytesMemo(): typeof addressBytes {
+  const memo = new Map<string, ReturnType<typeof addressBytes>>();
+  return (address) => {
+    if (address === undefined) return undefined;
+    let found = memo.get(address);
+    if (found === undefined && !memo.has(address)) {
+      if (memo.size >= ADDRESS_MEMO_SIZE) memo.clear();
+      found = addressBytes(address);
+      memo.set(address, found);
+    }
+    return found;
+  };
+}
+
 /** The dnstap socket protocol of a face: `dot`, `doh`, `doq`, and UDP/TCP for plain DNS. */
 export function faceProtocol(face: Face | string): number | undefined {
   switch (face) {
@@ -254,12 +275,13 @@ export function dnstapTap(options: DnstapTapOptions): QueryTap {
   const { send } = options;
   const now = options.now ?? Date.now;
   const id = encodeIdentity(options);
+  const bytesOf = addressBytesMemo();
   return (q) => {
     const responseTimeMs = now();
     const queryTimeMs = responseTimeMs - q.ms;
-    const client = addressBytes(q.ctx.client?.address);
+    const client = bytesOf(q.ctx.client?.address);
     const local = options.local?.(q.ctx.face);
-    const server = addressBytes(local?.address);
+    const server = bytesOf(local?.address);
     const common = {
       family: client?.family ?? server?.family,
       protocol: faceProtocol(q.transport ?? q.ctx.face),
