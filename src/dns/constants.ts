@@ -16,6 +16,13 @@ export const Rcode = {
   BADVERS: 16,
 } as const;
 
+const RCODE_NAMES = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"];
+
+/** An rcode's mnemonic (`NXDOMAIN`), or its number: for metric labels and the query log. */
+export function rcodeName(rcode: number): string {
+  return RCODE_NAMES[rcode] ?? String(rcode);
+}
+
 /** Operation codes. Only QUERY is forwarded; the rest get NOTIMP. */
 export const Opcode = { QUERY: 0 } as const;
 

@@ -5,12 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from "./registry.ts";
 
-const RCODE_NAMES = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"];
-
-/** The rcode's mnemonic, or its number. */
-export function rcodeName(rcode: number): string {
-  return RCODE_NAMES[rcode] ?? String(rcode);
-}
+export { rcodeName } from "../dns/constants.ts";
 
 /**
  * The `resumed` label of `dotbridge_tls_handshakes_total`: "true" or "false" where the TLS server

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { rcodeName } from "../dns/constants.ts";
 import type { QueryTap, TappedQuery } from "../resolver/processor.ts";
 
 const TYPE_NAMES: Record<number, string> = {
@@ -33,23 +34,9 @@ const TYPE_NAMES: Record<number, string> = {
   257: "CAA",
 };
 
-const RCODE_NAMES = [
-  "NOERROR",
-  "FORMERR",
-  "SERVFAIL",
-  "NXDOMAIN",
-  "NOTIMP",
-  "REFUSED",
-];
-
 /** A type's mnemonic (`A`, `HTTPS`), or `TYPE<n>` (RFC 3597). */
 export function typeName(type: number): string {
   return TYPE_NAMES[type] ?? `TYPE${type}`;
-}
-
-/** An rcode's mnemonic, or its number. */
-export function rcodeText(rcode: number): string {
-  return RCODE_NAMES[rcode] ?? String(rcode);
 }
 
 /**
@@ -135,7 +122,7 @@ function lineOf(q: TappedQuery, head: string): string {
   let line = question
     ? `${head},"name":${jsonString(question.name)},"type":"${typeName(question.type)}"`
     : `${head},"name":"","type":""`;
-  line += `,"rcode":"${rcodeText(q.answer.info.flags & 0xf)}","source":"${
+  line += `,"rcode":"${rcodeName(q.answer.info.flags & 0xf)}","source":"${
     trace.source ?? "error"
   }"`;
   if (trace.upstream !== undefined) line += `,"upstream":${jsonString(trace.upstream)}`;
