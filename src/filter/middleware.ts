@@ -67,7 +67,7 @@ export function filterMiddleware(options: FilterStageOptions): Middleware {
   return (next) => (query, ctx) => {
     const verdict = policy.check(query.wire, HEADER_LENGTH);
     if (verdict === null || verdict.allowed) return next(query, ctx);
-    return Promise.resolve(block(options, query, ctx, verdict));
+    return block(options, query, ctx, verdict);
   };
 }
 

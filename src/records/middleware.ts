@@ -27,6 +27,6 @@ export function localRecordsMiddleware(
     const answer = select(ctx)?.answer(query);
     if (!answer) return next(query, ctx);
     if (ctx.trace) ctx.trace.source = "local";
-    return Promise.resolve(answer);
+    return answer;
   };
 }

@@ -49,9 +49,7 @@ export function aclMiddleware(acl: Acl): Middleware {
   return (next) => (query, ctx) => {
     if (ctx.client && !acl.allows(ctx.client.address)) {
       if (ctx.trace) ctx.trace.source = "refused";
-      return Promise.resolve(
-        errorAnswer(query.wire, query.info, Rcode.REFUSED, { code: EdeCode.PROHIBITED }),
-      );
+      return errorAnswer(query.wire, query.info, Rcode.REFUSED, { code: EdeCode.PROHIBITED });
     }
     return next(query, ctx);
   };

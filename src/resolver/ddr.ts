@@ -188,11 +188,11 @@ export function ddrMiddleware(options: DdrOptions): Middleware {
     if (owners.has(name)) {
       const p = q.type === RrType.SVCB ? bodies().get(name)! : NODATA;
       if (ctx.trace) ctx.trace.source = "ddr";
-      return Promise.resolve(assembleAnswer(query, p));
+      return assembleAnswer(query, p);
     }
     if (name === RESOLVER_ARPA || name.endsWith(`.${RESOLVER_ARPA}`)) {
       if (ctx.trace) ctx.trace.source = "ddr";
-      return Promise.resolve(assembleAnswer(query, NODATA));
+      return assembleAnswer(query, NODATA);
     }
     return next(query, ctx);
   };

@@ -81,16 +81,14 @@ export function plainDnsPolicy(options: PlainDnsPolicyOptions = {}): Middleware 
     if (ctx.face !== "dns") return next(query, ctx);
     if (mayUse && ctx.client && !mayUse(ctx.client.address)) {
       if (ctx.trace) ctx.trace.source = "refused";
-      return Promise.resolve(
-        errorAnswer(query.wire, query.info, Rcode.REFUSED, {
-          code: EdeCode.PROHIBITED,
-          text: NOT_OPEN_TEXT,
-        }),
-      );
+      return errorAnswer(query.wire, query.info, Rcode.REFUSED, {
+        code: EdeCode.PROHIBITED,
+        text: NOT_OPEN_TEXT,
+      });
     }
     if (query.question.type === RrType.ANY) {
       if (ctx.trace) ctx.trace.source = "local";
-      return Promise.resolve(assembleAnswer(query, ANY_BODY));
+      return assembleAnswer(query, ANY_BODY);
     }
     return next(query, ctx);
   };

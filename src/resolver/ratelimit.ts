@@ -97,12 +97,10 @@ export function rateLimitMiddleware(limiter: RateLimiter): Middleware {
   return (next) => (query, ctx) => {
     if (ctx.client && !limiter.take(ctx.client.address)) {
       if (ctx.trace) ctx.trace.source = "refused";
-      return Promise.resolve(
-        errorAnswer(query.wire, query.info, Rcode.REFUSED, {
-          code: EdeCode.OTHER,
-          text: "rate limited",
-        }),
-      );
+      return errorAnswer(query.wire, query.info, Rcode.REFUSED, {
+        code: EdeCode.OTHER,
+        text: "rate limited",
+      });
     }
     return next(query, ctx);
   };

@@ -179,12 +179,10 @@ export function tenantRouter(options: TenantRouterOptions): Middleware {
     if (choice === null) {
       if (unknown === "refuse") {
         if (ctx.trace) ctx.trace.source = "refused";
-        return Promise.resolve(
-          errorAnswer(query.wire, query.info, Rcode.REFUSED, {
-            code: EdeCode.PROHIBITED,
-            text: TENANT_UNAVAILABLE,
-          }),
-        );
+        return errorAnswer(query.wire, query.info, Rcode.REFUSED, {
+          code: EdeCode.PROHIBITED,
+          text: TENANT_UNAVAILABLE,
+        });
       }
       choice = tenants.fallback(ctx.client);
     }
