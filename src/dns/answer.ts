@@ -4,9 +4,15 @@
  *
  * @module
  */
-import { getUint16, getUint32 } from "../bytes/uint.ts";
 import { type EdnsOption, type MessageInfo, parseMessage, withId } from "./message.ts";
-import { type OptFields, optRecordSize, rewrittenOptions, setOpt } from "./edns.ts";
+import {
+  infoWithOpt,
+  NEW_OPT_FIELDS,
+  type OptFields,
+  rewrittenOptions,
+  setOpt,
+  writtenOptions,
+} from "./edns.ts";
 import { type ExtendedError, makeErrorResponse } from "./response.ts";
 
 /** A response in wire format and its parse. `info` always describes `wire` exactly. */
@@ -54,23 +60,11 @@ export function answerWithOpt(
     return { wire, info: { ...info, arcount: info.arcount - 1, opt: undefined } };
   }
   const start = old ? old.start : answer.wire.length;
-  const end = start + optRecordSize(options);
-  // The record's fixed part as written: CLASS holds the UDP size, then the 32-bit TTL field.
-  const udpSize = getUint16(wire, start + 3);
-  const ttl = getUint32(wire, start + 5);
-  const written: EdnsOption[] = [];
-  let pos = start + 11;
-  for (const o of options) {
-    written.push({ code: o.code, data: wire.subarray(pos + 4, pos + 4 + o.data.length) });
-    pos += 4 + o.data.length;
-  }
+  // setOpt wrote the old record's fields, else `create`'s, else its default.
+  const fields = old ?? create ?? NEW_OPT_FIELDS;
   return {
     wire,
-    info: {
-      ...info,
-      arcount: old ? info.arcount : info.arcount + 1,
-      opt: { start, end, udpSize, ttl, options: written },
-    },
+    info: infoWithOpt(info, start, options, fields, writtenOptions(wire, start, options)),
   };
 }
 

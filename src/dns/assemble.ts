@@ -7,7 +7,7 @@
  */
 import type { Answer } from "./answer.ts";
 import { DEFAULT_EDNS_UDP_SIZE, EDNS_DO, Flag } from "./constants.ts";
-import { optRecordSize, writeOpt } from "./edns.ts";
+import { optRecordSize, writeOpt, writtenOptions } from "./edns.ts";
 import type { EdnsOption, MessageInfo } from "./message.ts";
 import type { Query } from "./query.ts";
 
@@ -69,13 +69,7 @@ export function assembleAnswer(query: Query, p: Prepared, options: AssembleOptio
     // ext-rcode 0, version 0, DO copied from the query.
     const ttl = qinfo.opt.ttl & EDNS_DO;
     writeOpt(out, optAt, { udpSize: DEFAULT_EDNS_UDP_SIZE, ttl }, ednsOptions);
-    // The options as written: views into this answer's bytes.
-    const written: EdnsOption[] = [];
-    let pos = optAt + 11;
-    for (const o of ednsOptions) {
-      written.push({ code: o.code, data: out.subarray(pos + 4, pos + 4 + o.data.length) });
-      pos += 4 + o.data.length;
-    }
+    const written = writtenOptions(out, optAt, ednsOptions);
     opt = {
       start: optAt,
       end: optAt + optSize,

@@ -78,6 +78,49 @@ export function writeOpt(
 export const NEW_OPT_FIELDS: OptFields = { udpSize: DEFAULT_EDNS_UDP_SIZE, ttl: 0 };
 
 /**
+ * `options` as {@linkcode writeOpt} wrote them into `wire` at `optAt`: the same codes, the data as
+ * views of `wire` (so an answer kept in a cache holds no other buffer).
+ */
+export function writtenOptions(
+  wire: Uint8Array,
+  optAt: number,
+  options: readonly EdnsOption[],
+): EdnsOption[] {
+  const written: EdnsOption[] = [];
+  let pos = optAt + OPT_FIXED;
+  for (const o of options) {
+    written.push({ code: o.code, data: wire.subarray(pos + 4, pos + 4 + o.data.length) });
+    pos += 4 + o.data.length;
+  }
+  return written;
+}
+
+/**
+ * The info of a message after its OPT record was written at `start` (where the old one was, or
+ * at the end) with `fields` and `options`, computed from the info before: no walk. `listed` is
+ * what `info.opt.options` holds (`options` itself, or {@linkcode writtenOptions}).
+ */
+export function infoWithOpt(
+  info: MessageInfo,
+  start: number,
+  options: readonly EdnsOption[],
+  fields: OptFields,
+  listed: readonly EdnsOption[],
+): MessageInfo {
+  return {
+    ...info,
+    arcount: info.opt ? info.arcount : info.arcount + 1,
+    opt: {
+      start,
+      end: start + optRecordSize(options),
+      udpSize: fields.udpSize,
+      ttl: fields.ttl,
+      options: listed,
+    },
+  };
+}
+
+/**
  * Returns a new message whose OPT record carries exactly `options`; `null` removes the OPT
  * record. If the message has no OPT record, one is appended (with `create` fields, defaulting
  * to a 1232-byte UDP size and no flags) and ARCOUNT is incremented.

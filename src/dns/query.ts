@@ -4,7 +4,7 @@
  * @module
  */
 import { Flag, Opcode, Rcode } from "./constants.ts";
-import { NEW_OPT_FIELDS, optRecordSize, rewrittenOptions, setOpt } from "./edns.ts";
+import { infoWithOpt, NEW_OPT_FIELDS, rewrittenOptions, setOpt } from "./edns.ts";
 import type { EdnsOption, MessageInfo, Question } from "./message.ts";
 import { headerOpcode, parseMessage } from "./message.ts";
 import { messageOf } from "../errors/message_of.ts";
@@ -89,20 +89,9 @@ export function withQueryOptions(
   const out = setOpt(wire, info, options);
   const old = info.opt;
   const start = old ? old.start : wire.length;
-  const fields = old ?? NEW_OPT_FIELDS;
   return {
     wire: out,
-    info: {
-      ...info,
-      arcount: old ? info.arcount : info.arcount + 1,
-      opt: {
-        start,
-        end: start + optRecordSize(options),
-        udpSize: fields.udpSize,
-        ttl: fields.ttl,
-        options,
-      },
-    },
+    info: infoWithOpt(info, start, options, old ?? NEW_OPT_FIELDS, options),
     question: query.question,
   };
 }
