@@ -18,6 +18,7 @@ import { PLAIN_DNS_PORT } from "./plain_url.ts";
 import { upstreamFailure } from "./failure.ts";
 import { type Upstream, UpstreamError } from "./types.ts";
 import { positiveInteger } from "./authority.ts";
+import { parseAddress } from "../net/cidr_set.ts";
 
 /** One datagram as a {@linkcode DatagramSocket} received it. */
 export interface Datagram {
@@ -66,11 +67,14 @@ export interface UdpUpstreamOptions {
   random?: () => number;
 }
 
-/** Same address, whatever the spelling (`::1` and `0:0:...:1` are one). */
-function sameHost(a: string, b: string): boolean {
+/**
+ * Same address, whatever the spelling (`::1` and `0:0:...:1` are one, and an IPv4-mapped
+ * address is its IPv4 one): the usual identical text at once, else through the CIDR sets' parser.
+ */
+export function sameHost(a: string, b: string): boolean {
   if (a === b) return true;
-  const strip = (h: string) => h.replace(/^\[|\]$/g, "").replace(/^::ffff:(?=\d+\.)/i, "");
-  return strip(a).toLowerCase() === strip(b).toLowerCase();
+  const x = parseAddress(a);
+  return x !== undefined && x.toString() === parseAddress(b)?.toString();
 }
 
 /**

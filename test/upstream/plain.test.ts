@@ -14,7 +14,7 @@ import { createDatagramOpener } from "../../src/deno/udp_socket.ts";
 import type { LogFields, Logger } from "../../src/log/mod.ts";
 import { buildUpstream } from "../../src/upstream/build.ts";
 import { DotUpstream } from "../../src/upstream/dot.ts";
-import { UdpUpstream } from "../../src/upstream/udp.ts";
+import { sameHost, UdpUpstream } from "../../src/upstream/udp.ts";
 import { UpstreamError } from "../../src/upstream/types.ts";
 import { makeQuery } from "../dns/fixtures.ts";
 import { type LocalPlainServer, startPlainServer } from "../support/plain_server.ts";
@@ -282,5 +282,15 @@ describe("buildUpstream with plain DNS URLs", () => {
         attemptTimeoutMs: 1000,
       }, { ...factories, udp: undefined })
     ).toThrow(/udp:\/\/ needs UDP sockets/);
+  });
+});
+
+describe("sameHost (which datagrams come from the UDP upstream)", () => {
+  it("takes one address in any spelling, and nothing else", () => {
+    expect(sameHost("::1", "0:0:0:0:0:0:0:1")).toBe(true);
+    expect(sameHost("[2001:db8::53]", "2001:DB8:0::53")).toBe(true);
+    expect(sameHost("::ffff:192.0.2.1", "192.0.2.1")).toBe(true);
+    expect(sameHost("192.0.2.1", "192.0.2.10")).toBe(false);
+    expect(sameHost("not an address", "192.0.2.1")).toBe(false);
   });
 });
