@@ -87,16 +87,26 @@ export function encodeRequestHead(head: RequestHead): Uint8Array {
   return Uint8Array.from(out);
 }
 
-/** `head` followed by a `content-length: length` literal (per request, so kept cheap). */
-export function withContentLength(head: Uint8Array, length: number): Uint8Array {
-  const digits = String(length);
-  const out = new Uint8Array(head.length + 3 + digits.length);
-  out.set(head);
-  let at = head.length;
+/** Octets of a `content-length: DIGITS` literal ({@linkcode writeContentLength}). */
+function contentLengthSize(digits: string): number {
+  return 3 + digits.length;
+}
+
+/** Writes a `content-length: DIGITS` literal at `at` in `out`; returns where it ends. */
+function writeContentLength(out: Uint8Array, at: number, digits: string): number {
   out[at++] = 0x0f; // literal without indexing, name index 28 = 15 + 13
   out[at++] = INDEX.contentLength - 15;
   out[at++] = digits.length; // raw string, length < 127
   for (let i = 0; i < digits.length; i++) out[at++] = digits.charCodeAt(i);
+  return at;
+}
+
+/** `head` followed by a `content-length: length` literal (per request, so kept cheap). */
+export function withContentLength(head: Uint8Array, length: number): Uint8Array {
+  const digits = String(length);
+  const out = new Uint8Array(head.length + contentLengthSize(digits));
+  out.set(head);
+  writeContentLength(out, head.length, digits);
   return out;
 }
 
@@ -171,12 +181,7 @@ export class ResponseHeadWriter {
   /** Adds `content-length: n`. */
   contentLength(n: number): void {
     const digits = String(n);
-    let at = this.#room(3 + digits.length);
-    const out = this.#buffer;
-    out[at++] = 0x0f; // literal without indexing, name index 28 = 15 + 13
-    out[at++] = INDEX.contentLength - 15;
-    out[at++] = digits.length; // raw string, length < 127
-    for (let i = 0; i < digits.length; i++) out[at++] = digits.charCodeAt(i);
+    writeContentLength(this.#buffer, this.#room(contentLengthSize(digits)), digits);
   }
 
   /** The block built since {@linkcode begin}. */
