@@ -122,6 +122,14 @@ export function checkSecret(text: string, from: string): string {
   return text;
 }
 
+/** An https:// URL, or an http:// one to this machine (a local test server). */
+function httpsOrLoopbackHttp(u: URL): boolean {
+  if (u.protocol === "https:") return true;
+  const loopback = u.hostname === "localhost" || u.hostname === "127.0.0.1" ||
+    u.hostname === "[::1]";
+  return u.protocol === "http:" && loopback;
+}
+
 /**
  * Checks a blocklist or allowlist source: an `https://` URL (`http://` only on loopback, as a
  * list fetched in the clear could be altered on the way), or else a file path. The message
@@ -137,9 +145,7 @@ export function checkListSource(source: string, from: string): string {
   } catch {
     throw new ConfigError(from, "is not a URL (https://host/path) or a file path");
   }
-  const loopback = u.hostname === "localhost" || u.hostname === "127.0.0.1" ||
-    u.hostname === "[::1]";
-  if (u.protocol !== "https:" && !(u.protocol === "http:" && loopback)) {
+  if (!httpsOrLoopbackHttp(u)) {
     throw new ConfigError(
       from,
       `"${u.protocol}//${u.host}" must be https:// (http:// only on loopback) or a file path`,
@@ -234,9 +240,7 @@ export function checkUpstream(url: string, from: string): string {
   } catch {
     throw new ConfigError(from, `"${url}" is not a URL`);
   }
-  const loopback = u.hostname === "localhost" || u.hostname === "127.0.0.1" ||
-    u.hostname === "[::1]";
-  if (u.protocol !== "https:" && !(u.protocol === "http:" && loopback)) {
+  if (!httpsOrLoopbackHttp(u)) {
     throw new ConfigError(
       from,
       `"${u.protocol}//${u.host}" must be https://, tls://, quic://, udp:// or tcp:// ` +
