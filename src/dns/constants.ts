@@ -33,6 +33,8 @@ export const RrType = {
   CNAME: 5,
   SOA: 6,
   PTR: 12,
+  /** Host information (RFC 1035 §3.3.2); RFC 8482's answer to ANY. */
+  HINFO: 13,
   TXT: 16,
   AAAA: 28,
   OPT: 41,

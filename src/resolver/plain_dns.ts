@@ -18,9 +18,6 @@ import { type Prepared, preparedOf } from "../records/build.ts";
 import { assembleAnswer } from "../dns/assemble.ts";
 import type { Middleware } from "../pipeline/types.ts";
 
-/** HINFO's type number (RFC 1035 §3.3.2). */
-const HINFO = 13;
-
 /** The TTL of the synthesized HINFO: an hour, so a client does not ask again soon (§4.2). */
 export const ANY_HINFO_TTL = 3600;
 
@@ -43,7 +40,7 @@ const ANY_BODY: Prepared = (() => {
       0xc0,
       0x0c,
       0,
-      HINFO,
+      RrType.HINFO,
       0,
       1,
       ttl >>> 24,
