@@ -80,3 +80,34 @@ export class CidrSet {
     return false;
   }
 }
+
+/**
+ * A membership test remembered per address (the last 4096 distinct addresses), so a parse per
+ * query becomes a map lookup for the clients a face keeps seeing.
+ *
+ * @example
+ * ```ts
+ * const mayUse = memoizedMembership((a) => set.has(a));
+ * ```
+ */
+export function memoizedMembership(
+  test: (address: string) => boolean,
+  max = 4096,
+): (address: string) => boolean {
+  const seen = new Map<string, boolean>();
+  // The last address asked, for a run of queries from one client (no hashing of its string).
+  let lastAddress = "";
+  let lastAnswer = false;
+  return (address) => {
+    if (address === lastAddress) return lastAnswer;
+    let known = seen.get(address);
+    if (known === undefined) {
+      known = test(address);
+      if (seen.size >= max) seen.clear();
+      seen.set(address, known);
+    }
+    lastAddress = address;
+    lastAnswer = known;
+    return known;
+  };
+}

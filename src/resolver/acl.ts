@@ -5,7 +5,7 @@
  */
 import { EdeCode, Rcode } from "../dns/constants.ts";
 import { errorAnswer } from "../dns/answer.ts";
-import { CidrSet, parseAddress } from "../net/cidr_set.ts";
+import { CidrSet, memoizedMembership, parseAddress } from "../net/cidr_set.ts";
 import type { Middleware } from "../pipeline/types.ts";
 
 /**
@@ -22,11 +22,14 @@ import type { Middleware } from "../pipeline/types.ts";
 export class Acl {
   readonly #allow: CidrSet;
   readonly #deny: CidrSet;
+  /** The verdict per address, remembered: the ACL, a tenant's and the metrics' label ask. */
+  readonly #allows: (address: string) => boolean;
 
   /** @throws {RangeError} naming the bad entry */
   constructor(options: { allow?: readonly string[]; deny?: readonly string[] } = {}) {
     this.#allow = new CidrSet(options.allow ?? [], "allow");
     this.#deny = new CidrSet(options.deny ?? [], "deny");
+    this.#allows = memoizedMembership((address) => this.#decide(address));
   }
 
   /** True when the ACL lets everyone in (no allow list, no deny list). */
@@ -36,7 +39,10 @@ export class Acl {
 
   /** Whether `address` may use the bridge. Unparseable addresses are refused unless open. */
   allows(address: string): boolean {
-    if (this.open) return true;
+    return this.open || this.#allows(address);
+  }
+
+  #decide(address: string): boolean {
     const addr = parseAddress(address);
     if (addr === undefined || this.#deny.contains(addr)) return false;
     return this.#allow.size === 0 || this.#allow.contains(addr);

@@ -16,6 +16,9 @@ import { EdeCode, Rcode, RrType } from "../dns/constants.ts";
 import { errorAnswer } from "../dns/answer.ts";
 import { type Prepared, preparedOf } from "../records/build.ts";
 import { assembleAnswer } from "../dns/assemble.ts";
+import { memoizedMembership } from "../net/cidr_set.ts";
+
+export { memoizedMembership };
 import type { Middleware } from "../pipeline/types.ts";
 
 /** The TTL of the synthesized HINFO: an hour, so a client does not ask again soon (§4.2). */
@@ -88,36 +91,5 @@ export function plainDnsPolicy(options: PlainDnsPolicyOptions = {}): Middleware 
       return assembleAnswer(query, ANY_BODY);
     }
     return next(query, ctx);
-  };
-}
-
-/**
- * A membership test remembered per address (the last 4096 distinct addresses), so a parse per
- * query becomes a map lookup for the clients a face keeps seeing.
- *
- * @example
- * ```ts
- * const mayUse = memoizedMembership((a) => set.has(a));
- * ```
- */
-export function memoizedMembership(
-  test: (address: string) => boolean,
-  max = 4096,
-): (address: string) => boolean {
-  const seen = new Map<string, boolean>();
-  // The last address asked, for a run of queries from one client (no hashing of its string).
-  let lastAddress = "";
-  let lastAnswer = false;
-  return (address) => {
-    if (address === lastAddress) return lastAnswer;
-    let known = seen.get(address);
-    if (known === undefined) {
-      known = test(address);
-      if (seen.size >= max) seen.clear();
-      seen.set(address, known);
-    }
-    lastAddress = address;
-    lastAnswer = known;
-    return known;
   };
 }
