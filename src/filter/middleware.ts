@@ -85,7 +85,6 @@ export function cnameFilterMiddleware(options: FilterStageOptions): Middleware {
   function uncloak(answer: Answer, query: Query, ctx: QueryContext): Answer {
     const { wire, info } = answer;
     if (info.ancount === 0) return answer;
-    if (policy.check(query.wire, HEADER_LENGTH)?.allowed) return answer;
     let pos = info.questionEnd;
     for (let i = 0; i < info.ancount; i++) {
       const typeAt = skipName(wire, pos);
@@ -93,7 +92,12 @@ export function cnameFilterMiddleware(options: FilterStageOptions): Middleware {
       const rdlength = (wire[typeAt + 8] << 8) | wire[typeAt + 9];
       if (((wire[typeAt] << 8) | wire[typeAt + 1]) === RrType.CNAME) {
         const verdict = policy.check(wire, typeAt + 10);
-        if (verdict !== null && !verdict.allowed) return block(options, query, ctx, verdict);
+        if (verdict !== null && !verdict.allowed) {
+          // An allowed query name keeps its answer, whatever its CNAMEs; asked only now, as
+          // most answers have no blocked CNAME at all.
+          if (policy.check(query.wire, HEADER_LENGTH)?.allowed) return answer;
+          return block(options, query, ctx, verdict);
+        }
       }
       pos = typeAt + 10 + rdlength;
     }
