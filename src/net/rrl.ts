@@ -12,6 +12,7 @@
  * @module
  */
 import { parseAddress } from "./cidr_set.ts";
+import { type TokenBucket, TokenBuckets } from "./token_buckets.ts";
 
 /** What to do with one answer. */
 export type RrlVerdict =
@@ -39,9 +40,7 @@ export interface RrlOptions {
   now?: () => number;
 }
 
-interface Bucket {
-  tokens: number;
-  at: number;
+interface Bucket extends TokenBucket {
   /** Answers past the limit so far, for the slip count. */
   over: number;
 }
@@ -84,12 +83,8 @@ export function rrlNetwork(address: string): string {
  * ```
  */
 export class ResponseRateLimiter {
-  readonly #perMs: number;
-  readonly #burst: number;
   readonly #slip: number;
-  readonly #max: number;
-  readonly #now: () => number;
-  readonly #buckets = new Map<string, Bucket>();
+  readonly #buckets: TokenBuckets<Bucket>;
 
   /** @throws {RangeError} for a rate that is not above 0 or a negative slip */
   constructor(options: RrlOptions) {
@@ -98,11 +93,13 @@ export class ResponseRateLimiter {
     if (!Number.isInteger(slip) || slip < 0) {
       throw new RangeError(`rrl: slip must be a whole number, not ${slip}`);
     }
-    this.#perMs = options.rate / 1000;
-    this.#burst = options.burst ?? options.rate;
     this.#slip = slip;
-    this.#max = options.maxNetworks ?? 100_000;
-    this.#now = options.now ?? (() => performance.now());
+    this.#buckets = new TokenBuckets({
+      rate: options.rate,
+      burst: options.burst ?? options.rate,
+      max: options.maxNetworks ?? 100_000,
+      now: options.now ?? (() => performance.now()),
+    }, (tokens, at) => ({ tokens, at, over: 0 }));
   }
 
   /** Networks currently tracked. */
@@ -112,20 +109,7 @@ export class ResponseRateLimiter {
 
   /** The fate of one answer to `address`. */
   check(address: string): RrlVerdict {
-    const key = rrlNetwork(address);
-    const now = this.#now();
-    let bucket = this.#buckets.get(key);
-    if (bucket) {
-      this.#buckets.delete(key); // re-insert: Map order doubles as least-recently-seen order
-      bucket.tokens = Math.min(this.#burst, bucket.tokens + (now - bucket.at) * this.#perMs);
-      bucket.at = now;
-    } else {
-      bucket = { tokens: this.#burst, at: now, over: 0 };
-      if (this.#buckets.size >= this.#max) {
-        this.#buckets.delete(this.#buckets.keys().next().value!);
-      }
-    }
-    this.#buckets.set(key, bucket);
+    const bucket = this.#buckets.refilled(rrlNetwork(address));
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;
       bucket.over = 0;

@@ -9,6 +9,7 @@ import ipaddr from "ipaddr.js";
 import { EdeCode, Rcode } from "../dns/constants.ts";
 import { errorAnswer } from "../dns/answer.ts";
 import type { Middleware } from "../pipeline/types.ts";
+import { type TokenBucket, TokenBuckets } from "../net/token_buckets.ts";
 
 /** Options of {@linkcode RateLimiter}. */
 export interface RateLimiterOptions {
@@ -20,11 +21,6 @@ export interface RateLimiterOptions {
   maxClients?: number;
   /** Milliseconds clock. Default `performance.now`. */
   now?: () => number;
-}
-
-interface Bucket {
-  tokens: number;
-  at: number;
 }
 
 /** The key a client is limited under: the IPv4 address, or the IPv6 /64. */
@@ -51,18 +47,16 @@ export function clientKey(address: string): string {
  * ```
  */
 export class RateLimiter {
-  readonly #rate: number;
-  readonly #burst: number;
-  readonly #max: number;
-  readonly #now: () => number;
-  readonly #buckets = new Map<string, Bucket>();
+  readonly #buckets: TokenBuckets<TokenBucket>;
 
   constructor(options: RateLimiterOptions) {
     if (!(options.rate > 0)) throw new RangeError("rate limit: rate must be above 0");
-    this.#rate = options.rate / 1000;
-    this.#burst = options.burst ?? options.rate;
-    this.#max = options.maxClients ?? 100_000;
-    this.#now = options.now ?? (() => performance.now());
+    this.#buckets = new TokenBuckets({
+      rate: options.rate,
+      burst: options.burst ?? options.rate,
+      max: options.maxClients ?? 100_000,
+      now: options.now ?? (() => performance.now()),
+    }, (tokens, at) => ({ tokens, at }));
   }
 
   /** Clients currently tracked. */
@@ -72,20 +66,7 @@ export class RateLimiter {
 
   /** Takes one token for `address`; false when its bucket is empty. */
   take(address: string): boolean {
-    const key = clientKey(address);
-    const now = this.#now();
-    let bucket = this.#buckets.get(key);
-    if (bucket) {
-      this.#buckets.delete(key); // re-insert: Map order doubles as least-recently-seen order
-      bucket.tokens = Math.min(this.#burst, bucket.tokens + (now - bucket.at) * this.#rate);
-      bucket.at = now;
-    } else {
-      bucket = { tokens: this.#burst, at: now };
-      if (this.#buckets.size >= this.#max) {
-        this.#buckets.delete(this.#buckets.keys().next().value!);
-      }
-    }
-    this.#buckets.set(key, bucket);
+    const bucket = this.#buckets.refilled(clientKey(address));
     if (bucket.tokens < 1) return false;
     bucket.tokens -= 1;
     return true;
