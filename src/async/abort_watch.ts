@@ -17,6 +17,12 @@ const WATCHERS = Symbol("dotbridge.abortWatchers");
  */
 export type AbortWatcher = ((reason: unknown) => void) | { handleEvent(): void };
 
+/**
+ * What {@linkcode watchAbort} takes: a function of nothing (an ordinary signal's listener gets an
+ * `Event`, not the reason: read `signal.reason`), or an object with `handleEvent`.
+ */
+export type AbortListener = (() => void) | { handleEvent(): void };
+
 function tellOne(watcher: AbortWatcher, reason: unknown): void {
   if (typeof watcher === "function") watcher(reason);
   else watcher.handleEvent();
@@ -69,14 +75,14 @@ export function abortAndTell(controller: AbortController, reason: unknown): void
 }
 
 /** Calls `onAbort` once when `signal` aborts (not if it already has: check `aborted` first). */
-export function watchAbort(signal: AbortSignal, onAbort: AbortWatcher): void {
+export function watchAbort(signal: AbortSignal, onAbort: AbortListener): void {
   const w = (signal as Watchable)[WATCHERS];
   if (w) w.add(onAbort);
   else signal.addEventListener("abort", onAbort, { once: true });
 }
 
 /** Stops a {@linkcode watchAbort}. */
-export function unwatchAbort(signal: AbortSignal, onAbort: AbortWatcher): void {
+export function unwatchAbort(signal: AbortSignal, onAbort: AbortListener): void {
   const w = (signal as Watchable)[WATCHERS];
   if (w) w.delete(onAbort);
   else signal.removeEventListener("abort", onAbort);

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { type AbortWatcher, unwatchAbort, watchAbort } from "../async/abort_watch.ts";
+import { type AbortListener, unwatchAbort, watchAbort } from "../async/abort_watch.ts";
 import type { H2Clock } from "./clock.ts";
 import { H2Core } from "./connection.ts";
 import { H2Error } from "./error.ts";
@@ -96,7 +96,7 @@ class Exchange implements H2Stream {
   readonly resolve: (response: H2Response) => void;
   readonly reject: (error: unknown) => void;
   /** Watches `signal`: this exchange itself. */
-  readonly onAbort: AbortWatcher;
+  readonly onAbort: AbortListener;
   sendWindow: number;
   status: number;
   contentType: string;
