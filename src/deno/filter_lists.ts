@@ -29,6 +29,7 @@ import {
 import type { Logger } from "../log/mod.ts";
 import { messageOf } from "../errors/message_of.ts";
 import { type ReloadingWatch, reloadOnChange } from "./file_watch.ts";
+import { fetchList, listName } from "../filter/fetch_list.ts";
 
 /** What a list's loads tell the metrics. */
 export interface FilterListEvents {
@@ -100,16 +101,7 @@ function macrotaskPause(): { pause: () => Promise<void>; close(): void } {
   };
 }
 
-/** The name a source goes by: a file's path, a URL's host and path (no credentials, no query). */
-export function listName(source: string): string {
-  if (!/^https?:\/\//i.test(source)) return source;
-  try {
-    const u = new URL(source);
-    return u.host + (u.pathname === "/" ? "" : u.pathname);
-  } catch {
-    return "list";
-  }
-}
+export { listName };
 
 /** One loaded list: what policies read, and how it is kept current. */
 class LoadedList implements FilterList {
@@ -377,17 +369,18 @@ export class DenoFilterLists implements FilterLists {
   async #fetch(list: LoadedList): Promise<boolean> {
     const { maxBytes, timeoutMs } = this.#options;
     const started = performance.now();
-    const headers: Record<string, string> = {};
-    if (list.set && list.meta?.etag) headers["if-none-match"] = list.meta.etag;
-    if (list.set && list.meta?.lastModified) {
-      headers["if-modified-since"] = list.meta.lastModified;
-    }
     const signal = AbortSignal.any([this.#closing.signal, AbortSignal.timeout(timeoutMs)]);
-    const doFetch = this.#options.fetch ?? fetch;
-    const response = await doFetch(list.source, { headers, signal, redirect: "follow" });
+    const got = await fetchList(list.source, {
+      fetch: this.#options.fetch ?? fetch,
+      validators: list.set ? list.meta : undefined,
+      maxBytes,
+      signal,
+      redirect: "follow",
+      declaredTooLarge: (length) => `${length} bytes, over --blocklist-max-bytes ${maxBytes}`,
+      countedTooLarge: () => `more than ${maxBytes} bytes (--blocklist-max-bytes)`,
+    });
     const path = await this.#copyPath(list);
-    if (response.status === 304 && list.set) {
-      await response.body?.cancel();
+    if (got.unchanged) {
       const at = this.#now();
       list.meta = { ...list.meta, fetchedAt: at };
       await this.#writeMeta(path, list.meta);
@@ -395,31 +388,16 @@ export class DenoFilterLists implements FilterLists {
       this.#options.events?.confirmed?.(list.name, at);
       return false;
     }
-    if (!response.ok || !response.body) {
-      await response.body?.cancel();
-      throw new Error(`HTTP ${response.status}`);
-    }
-    const length = Number(response.headers.get("content-length") ?? NaN);
-    if (length > maxBytes) {
-      await response.body.cancel();
-      throw new RangeError(`${length} bytes, over --blocklist-max-bytes ${maxBytes}`);
-    }
     await Deno.mkdir(`${this.#options.stateDir}/lists`, { recursive: true });
     const temp = `${path}.${crypto.randomUUID()}.part`;
     const file = await Deno.open(temp, { write: true, create: true, truncate: true });
     let closed = false;
     try {
-      const { set, stats } = await this.#build(
-        capped(response.body, maxBytes, signal).pipeThrough(copyTo(file)),
-      );
+      const { set, stats } = await this.#build(got.body.pipeThrough(copyTo(file)));
       file.close();
       closed = true;
       await Deno.rename(temp, `${path}.list`);
-      const meta: CopyMeta = {
-        etag: response.headers.get("etag") ?? undefined,
-        lastModified: response.headers.get("last-modified") ?? undefined,
-        fetchedAt: this.#now(),
-      };
+      const meta: CopyMeta = { ...got.validators, fetchedAt: this.#now() };
       await this.#writeMeta(path, meta);
       list.meta = meta;
       this.#install(list, set, stats, started, list.set ? "refreshed" : "downloaded");
@@ -439,28 +417,6 @@ export class DenoFilterLists implements FilterLists {
     await Deno.writeTextFile(temp, JSON.stringify(meta));
     await Deno.rename(temp, `${path}.json`);
   }
-}
-
-/** The body, failing once more than `maxBytes` have come (or when `signal` aborts). */
-function capped(
-  body: ReadableStream<Uint8Array>,
-  maxBytes: number,
-  signal: AbortSignal,
-): ReadableStream<Uint8Array> {
-  let total = 0;
-  return body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        signal.throwIfAborted();
-        total += chunk.length;
-        if (total > maxBytes) {
-          throw new RangeError(`more than ${maxBytes} bytes (--blocklist-max-bytes)`);
-        }
-        controller.enqueue(chunk);
-      },
-    }),
-    { signal },
-  );
 }
 
 /** Passes the bytes on, writing each chunk to `file` first. */

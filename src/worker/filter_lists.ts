@@ -26,6 +26,7 @@ import {
 import type { Logger } from "../log/mod.ts";
 import type { WorkersCacheLike } from "../cache/workers.ts";
 import { messageOf } from "../errors/message_of.ts";
+import { fetchList, listName } from "../filter/fetch_list.ts";
 
 /** Options of {@linkcode WorkerFilterLists}. */
 export interface WorkerFilterListsOptions {
@@ -67,12 +68,6 @@ class WorkerList implements FilterList {
   constructor(readonly name: string, readonly source: string, readonly url: boolean) {}
 }
 
-/** The name of a URL source in metrics and logs: host and path, never credentials or query. */
-function urlName(source: string): string {
-  const u = new URL(source);
-  return u.host + (u.pathname === "/" ? "" : u.pathname);
-}
-
 /**
  * The lists of one Worker configuration, by source.
  *
@@ -110,7 +105,7 @@ export class WorkerFilterLists implements FilterLists {
       if (!/^https?:\/\//i.test(source)) {
         throw new ConfigError(source.replace(/[?#].*$/, ""), "a Worker fetches lists by https://");
       }
-      list = new WorkerList(urlName(source), source, true);
+      list = new WorkerList(listName(source), source, true);
     } else {
       const text = this.#options.env[source];
       if (typeof text !== "string") {
@@ -207,44 +202,26 @@ export class WorkerFilterLists implements FilterLists {
   /** One conditional download; the new set and the Cache API copy replace the old ones. */
   async #download(list: WorkerList): Promise<void> {
     const { maxBytes, timeoutMs, cache } = this.#options;
-    const headers: Record<string, string> = {};
-    if (list.set && list.etag) headers["if-none-match"] = list.etag;
-    if (list.set && list.lastModified) headers["if-modified-since"] = list.lastModified;
-    const doFetch = this.#options.fetch ?? fetch;
-    const signal = AbortSignal.timeout(timeoutMs);
-    const response = await doFetch(list.source, { headers, signal });
-    if (response.status === 304 && list.set) {
-      await response.body?.cancel();
+    const got = await fetchList(list.source, {
+      fetch: this.#options.fetch ?? fetch,
+      validators: list.set ? list : undefined,
+      maxBytes,
+      signal: AbortSignal.timeout(timeoutMs),
+      declaredTooLarge: (length) => `${length} bytes, over the ${maxBytes}-byte cap`,
+      countedTooLarge: () => `over the ${maxBytes}-byte cap`,
+    });
+    if (got.unchanged) {
       list.fetchedAt = this.#now();
       return;
     }
-    if (!response.ok || !response.body) {
-      await response.body?.cancel();
-      throw new Error(`HTTP ${response.status}`);
-    }
-    const length = Number(response.headers.get("content-length") ?? NaN);
-    if (length > maxBytes) {
-      await response.body.cancel();
-      throw new RangeError(`${length} bytes, over the ${maxBytes}-byte cap`);
-    }
-    let total = 0;
-    const body = response.body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          total += chunk.length;
-          if (total > maxBytes) throw new RangeError(`over the ${maxBytes}-byte cap`);
-          controller.enqueue(chunk);
-        },
-      }),
-    );
+    const body = got.body;
+    const { etag, lastModified } = got.validators;
     const [toParse, toCache] = cache ? body.tee() : [body, undefined];
     const fetchedAt = this.#now();
     const copyHeaders: Record<string, string> = {
       "cache-control": `max-age=${COPY_MAX_AGE_S}`,
       [FETCHED_AT]: String(fetchedAt),
     };
-    const etag = response.headers.get("etag");
-    const lastModified = response.headers.get("last-modified");
     if (etag) copyHeaders.etag = etag;
     if (lastModified) copyHeaders["last-modified"] = lastModified;
     const put = toCache &&
@@ -262,8 +239,8 @@ export class WorkerFilterLists implements FilterLists {
     );
     list.set = set;
     list.fetchedAt = fetchedAt;
-    list.etag = etag ?? undefined;
-    list.lastModified = lastModified ?? undefined;
+    list.etag = etag;
+    list.lastModified = lastModified;
     this.#loaded(list, set, stats.skipped);
   }
 }
