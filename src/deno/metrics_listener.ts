@@ -7,7 +7,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { PROMETHEUS_CONTENT_TYPE } from "../metrics/registry.ts";
-import { STATUS_PAGE_CSP } from "../http/status_page.ts";
+import { readyText, STATUS_PAGE_CSP } from "../http/status_page.ts";
 import { messageOf } from "../errors/message_of.ts";
 
 /** What the metrics listener serves besides `/metrics`. */
@@ -57,7 +57,7 @@ export async function listenMetrics(
         "content-type": "text/plain",
         "cache-control": "no-store",
       });
-      res.end(ready ? "ready\n" : "not ready: no usable upstream\n");
+      res.end(readyText(ready));
     } else if (get && path === "/status" && extras.status !== undefined) {
       res.writeHead(200, {
         "content-type": "text/html; charset=utf-8",

@@ -29,7 +29,7 @@ import {
 import { answerToJson, buildJsonQuery, DNS_JSON } from "./json.ts";
 import { type LandingInfo, landingText } from "./landing.ts";
 import { errorText } from "./redact.ts";
-import { STATUS_PAGE_CSP } from "./status_page.ts";
+import { readyText, STATUS_PAGE_CSP } from "./status_page.ts";
 
 /**
  * What the runtime edge passes as the app's env (`app.fetch(req, env)`): the Deno listener sets
@@ -185,7 +185,7 @@ export function createDohApp(deps: DohAppDeps): Hono<DohEnv> {
     const ready = deps.ready;
     app.get("/ready", (c) => {
       const ok = ready();
-      return c.text(ok ? "ready\n" : "not ready: no usable upstream\n", ok ? 200 : 503, {
+      return c.text(readyText(ok), ok ? 200 : 503, {
         "cache-control": "no-store",
       });
     });

@@ -16,6 +16,11 @@
 /** How far back a windowed figure looks. */
 export const STATUS_WINDOW_SECONDS = 10;
 
+/** The body of a `/ready` answer (200 when `ok`, else 503), on every listener that serves it. */
+export function readyText(ok: boolean): string {
+  return ok ? "ready\n" : "not ready: no usable upstream\n";
+}
+
 /** The page's Content-Security-Policy: its own inline script and style, fetches to itself. */
 export const STATUS_PAGE_CSP =
   "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; " +
