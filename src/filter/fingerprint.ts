@@ -12,12 +12,13 @@
  *
  * @module
  */
+import { MAX_LABEL_LENGTH, MAX_NAME_LENGTH } from "../dns/name.ts";
 
 /** Most labels a name has (255 bytes of wire name, each label at least 2 bytes). */
 export const MAX_LABELS = 128;
 
-/** Longest name in presentation form without the final dot (RFC 1035: 255 wire bytes). */
-export const MAX_NAME_LENGTH = 253;
+/** Longest name in presentation form without the final dot (RFC 1035's 255 wire bytes). */
+const MAX_TEXT_NAME_LENGTH = MAX_NAME_LENGTH - 2;
 
 /**
  * The seeds every fingerprint of one process is made with. Sets built with one hasher answer
@@ -99,7 +100,7 @@ export function fingerprintText(
   end: number,
   out: Fingerprints,
 ): boolean {
-  if (end <= start || end - start > MAX_NAME_LENGTH) return false;
+  if (end <= start || end - start > MAX_TEXT_NAME_LENGTH) return false;
   let h1 = hasher.seed1;
   let h2 = hasher.seed2;
   let label = 0;
@@ -110,7 +111,7 @@ export function fingerprintText(
     if (c === 0x2e) {
       if (label === 0) return false;
       label = 0;
-    } else if (++label > 63) {
+    } else if (++label > MAX_LABEL_LENGTH) {
       return false;
     }
     h1 = Math.imul(h1 ^ c, 0x01000193);
